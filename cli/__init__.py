@@ -1,0 +1,1 @@
+"""The ``gibbsnet`` command line (import name ``gibbsnet_cli``): a thin shell over gibbsnet_plugin."""

@@ -1,0 +1,16 @@
+"""Built-in data sets and the data-set registry (``gibbsnet.datasets`` entry points).
+
+A data-set factory is ``build(root: str, train: bool, **options) -> torch.utils.data.Dataset``
+whose items are ``x`` or ``(x, y)``: x a float tensor of one fixed shape (images C×H×W in [-1, 1]),
+y an int label.
+"""
+
+from gibbsnet_plugin.registry import DATASETS
+
+names = DATASETS.names
+get = DATASETS.get
+build = DATASETS.build
+entries = DATASETS.entries
+register = DATASETS.register
+
+from gibbsnet_plugin.data import digits  # noqa: E402,F401  (registers the built-ins)
