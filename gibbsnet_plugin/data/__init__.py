@@ -13,4 +13,4 @@ build = DATASETS.build
 entries = DATASETS.entries
 register = DATASETS.register
 
-from gibbsnet_plugin.data import digits  # noqa: E402,F401  (registers the built-ins)
+from gibbsnet_plugin.data import digits, folder, torchvision_sets  # noqa: E402,F401  (registers the built-ins)

@@ -1,0 +1,115 @@
+"""The ``Architecture`` contract and the building blocks the built-in architectures share.
+
+The blocks carry the authors' stabilising tricks (papers.md): a posterior ``z = mu + sigma * eps``
+with ``sigma = sigmoid(s)`` (or ALI's ``exp(log sigma)``) standardised per batch, fresh noise
+concatenated to the decoder's input, and dropout in the joint discriminator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+Posterior = Literal["sigmoid", "gaussian"]
+POSTERIORS = ("sigmoid", "gaussian")
+
+
+@dataclass
+class Architecture:
+    """The three networks of a GibbsNet / ALI model.
+
+    - ``encoder(x)``: (B, *x_shape) -> z of shape (B, z_dim), a reparameterised sample.
+    - ``decoder(z)``: (B, z_dim) -> (B, *x_shape), in the data's value range.
+    - ``discriminator(x, z)``: -> logits of shape (B,) or (B, 1).
+    """
+
+    encoder: nn.Module
+    decoder: nn.Module
+    discriminator: nn.Module
+
+
+def check_common_options(posterior: str, decoder_noise: int, dropout: float) -> None:
+    """Raise ``ValueError`` naming the option when a shared option is out of range."""
+    if posterior not in POSTERIORS:
+        raise ValueError(f"posterior must be one of {', '.join(POSTERIORS)}, got '{posterior}'")
+    if decoder_noise < 0:
+        raise ValueError(f"decoder_noise must be >= 0, got {decoder_noise}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+
+
+class GaussianEncoder(nn.Module):
+    """``features(x)`` gives (B, 2 * z_dim) = (mu, s); returns ``z = mu + sigma(s) * eps``.
+
+    ``posterior="sigmoid"``: sigma = sigmoid(s) (the GibbsNet authors'); ``"gaussian"``:
+    sigma = exp(s) (ALI's). With ``standardize`` the sample is standardised per batch in training
+    and with running statistics in eval mode (a BatchNorm without affine parameters), so an image's
+    code never depends on the rest of its batch at inference.
+    """
+
+    def __init__(
+        self, features: nn.Module, z_dim: int, posterior: Posterior, standardize: bool
+    ) -> None:
+        super().__init__()
+        self.features = features
+        self.z_dim = z_dim
+        self.posterior = posterior
+        self.standardize = nn.BatchNorm1d(z_dim, affine=False) if standardize else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu, s = self.features(x).flatten(1).chunk(2, dim=1)
+        # exp is clamped so an outlier logit cannot overflow to inf and poison training.
+        sigma = torch.sigmoid(s) if self.posterior == "sigmoid" else torch.exp(s.clamp(max=10.0))
+        return self.standardize(mu + sigma * torch.randn_like(mu))
+
+
+class NoisyDecoder(nn.Module):
+    """Concatenates ``noise_dim`` fresh N(0, 1) values to z, then applies ``body``; tanh output."""
+
+    def __init__(self, body: nn.Module, noise_dim: int) -> None:
+        super().__init__()
+        self.body = body
+        self.noise_dim = noise_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.noise_dim:
+            z = torch.cat([z, z.new_empty(z.shape[0], self.noise_dim).normal_()], dim=1)
+        return torch.tanh(self.body(z))
+
+
+class JointDiscriminator(nn.Module):
+    """D(x, z) = joint(cat(x_net(x).flatten(1), z_net(z))) -> logits (B,)."""
+
+    def __init__(self, x_net: nn.Module, z_net: nn.Module, joint: nn.Module) -> None:
+        super().__init__()
+        self.x_net = x_net
+        self.z_net = z_net
+        self.joint = joint
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([self.x_net(x).flatten(1), self.z_net(z)], dim=1)
+        return self.joint(h).flatten()
+
+
+def mlp(sizes: list[int], act: Callable[[], nn.Module], dropout: float = 0.0,
+        batchnorm: bool = False) -> nn.Sequential:
+    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``act`` (and optional batch norm)
+    between them and optional dropout before each; the last layer is linear."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(n_out))
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+def lrelu() -> nn.Module:
+    return nn.LeakyReLU(0.2)

@@ -1,0 +1,168 @@
+"""Convolutional architectures for fixed image sizes: ``conv8``, ``conv28`` and ``conv32``.
+
+``conv32`` follows ALI's SVHN networks (Dumoulin et al. 2016, appendix), with a tanh output for
+data in [-1, 1]; ``conv8`` and ``conv28`` are smaller nets of the same pattern for 8×8 digits and
+28×28 MNIST.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from gibbsnet_plugin.architectures.base import (
+    Architecture,
+    GaussianEncoder,
+    JointDiscriminator,
+    NoisyDecoder,
+    Posterior,
+    check_common_options,
+    lrelu,
+    mlp,
+)
+from gibbsnet_plugin.registry import ARCHITECTURES
+
+
+def _conv(c_in: int, c_out: int, k: int, s: int, p: int, bn: bool = True) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, k, s, p, bias=not bn), *([nn.BatchNorm2d(c_out)] if bn else []),
+            lrelu()]
+
+
+def _deconv(c_in: int, c_out: int, k: int, s: int, p: int) -> list[nn.Module]:
+    return [nn.ConvTranspose2d(c_in, c_out, k, s, p, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+
+def _dconv(c_in: int, c_out: int, k: int, s: int, p: int, dropout: float) -> list[nn.Module]:
+    return [nn.Dropout(dropout), nn.Conv2d(c_in, c_out, k, s, p), lrelu()]
+
+
+def _check_shape(name: str, x_shape: tuple[int, ...], expected: tuple[int, ...]) -> None:
+    if tuple(x_shape) != expected:
+        shape = "×".join(map(str, expected))
+        raise ValueError(
+            f"architecture '{name}' needs data of shape {shape}, got {'×'.join(map(str, x_shape))}; "
+            "use 'mlp' or an architecture made for this shape"
+        )
+
+
+def _small_conv(
+    z_dim: int, enc: list[nn.Module], dec: list[nn.Module],
+    bottleneck: tuple[int, int, int], dx: list[nn.Module], dx_out: int, hidden: int,
+    posterior: Posterior, standardize: bool, decoder_noise: int, dropout: float,
+) -> Architecture:
+    """Encoder ``enc`` to a ``bottleneck`` (C, H, W) map, its mirror ``dec`` and a joint
+    discriminator whose x branch ``dx`` gives ``dx_out`` features."""
+    check_common_options(posterior, decoder_noise, dropout)
+    c, h, w = bottleneck
+    encoder = GaussianEncoder(
+        nn.Sequential(*enc, nn.Flatten(), nn.Linear(c * h * w, 2 * z_dim)), z_dim, posterior, standardize
+    )
+    decoder = NoisyDecoder(
+        nn.Sequential(
+            nn.Linear(z_dim + decoder_noise, c * h * w, bias=False),
+            nn.BatchNorm1d(c * h * w), nn.ReLU(), nn.Unflatten(1, (c, h, w)), *dec,
+        ),
+        decoder_noise,
+    )
+    discriminator = JointDiscriminator(
+        nn.Sequential(*dx, nn.Flatten()),
+        mlp([z_dim, hidden], lrelu, dropout=dropout),
+        nn.Sequential(lrelu(), *mlp([dx_out + hidden, hidden, 1], lrelu, dropout=dropout)),
+    )
+    return Architecture(encoder, decoder, discriminator)
+
+
+@ARCHITECTURES.register("conv8")
+def build_conv8(
+    x_shape: tuple[int, ...], z_dim: int, width: int = 32, posterior: Posterior = "sigmoid",
+    standardize: bool = True, decoder_noise: int = 16, dropout: float = 0.2,
+) -> Architecture:
+    """For 1×8×8 images (the bundled digits): two stride-2 convolutions each way, ``width``
+    channels in the first layer."""
+    _check_shape("conv8", x_shape, (1, 8, 8))
+    w = width
+    return _small_conv(
+        z_dim,
+        enc=[*_conv(1, w, 3, 1, 1, bn=False), *_conv(w, 2 * w, 4, 2, 1), *_conv(2 * w, 4 * w, 4, 2, 1)],
+        dec=[*_deconv(4 * w, 2 * w, 4, 2, 1), *_deconv(2 * w, w, 4, 2, 1), nn.Conv2d(w, 1, 3, 1, 1)],
+        bottleneck=(4 * w, 2, 2),
+        dx=[*_dconv(1, w, 4, 2, 1, dropout), *_dconv(w, 2 * w, 4, 2, 1, dropout)],
+        dx_out=2 * w * 2 * 2, hidden=8 * w,
+        posterior=posterior, standardize=standardize, decoder_noise=decoder_noise, dropout=dropout,
+    )
+
+
+@ARCHITECTURES.register("conv28")
+def build_conv28(
+    x_shape: tuple[int, ...], z_dim: int, width: int = 32, posterior: Posterior = "sigmoid",
+    standardize: bool = True, decoder_noise: int = 16, dropout: float = 0.2,
+) -> Architecture:
+    """For 1×28×28 images (MNIST): 28 -> 14 -> 7 -> 4 and back."""
+    _check_shape("conv28", x_shape, (1, 28, 28))
+    w = width
+    return _small_conv(
+        z_dim,
+        enc=[*_conv(1, w, 4, 2, 1, bn=False), *_conv(w, 2 * w, 4, 2, 1), *_conv(2 * w, 4 * w, 3, 2, 1)],
+        dec=[*_deconv(4 * w, 2 * w, 3, 2, 1), *_deconv(2 * w, w, 4, 2, 1),
+             nn.ConvTranspose2d(w, 1, 4, 2, 1)],
+        bottleneck=(4 * w, 4, 4),
+        dx=[*_dconv(1, w, 4, 2, 1, dropout), *_dconv(w, 2 * w, 4, 2, 1, dropout),
+            *_dconv(2 * w, 4 * w, 3, 2, 1, dropout)],
+        dx_out=4 * w * 4 * 4, hidden=16 * w,
+        posterior=posterior, standardize=standardize, decoder_noise=decoder_noise, dropout=dropout,
+    )
+
+
+@ARCHITECTURES.register("conv32")
+def build_conv32(
+    x_shape: tuple[int, ...], z_dim: int, posterior: Posterior = "gaussian",
+    standardize: bool = False, decoder_noise: int = 0, dropout: float = 0.2,
+) -> Architecture:
+    """ALI's SVHN networks for 3×32×32 images (32 -> 28 -> 13 -> 10 -> 4 -> 1 and back).
+
+    Defaults are ALI's (exp(log sigma) posterior, no decoder noise, dropout 0.2 on D's inputs and
+    0.5 inside); set ``posterior: sigmoid``, ``standardize: true`` and ``decoder_noise`` for the
+    GibbsNet authors' tricks.
+    """
+    _check_shape("conv32", x_shape, (3, 32, 32))
+    check_common_options(posterior, decoder_noise, dropout)
+
+    def act() -> nn.Module:
+        return nn.LeakyReLU(0.01)
+
+    def conv(c_in: int, c_out: int, k: int, s: int) -> list[nn.Module]:
+        return [nn.Conv2d(c_in, c_out, k, s, bias=False), nn.BatchNorm2d(c_out), act()]
+
+    def deconv(c_in: int, c_out: int, k: int, s: int) -> list[nn.Module]:
+        return [nn.ConvTranspose2d(c_in, c_out, k, s, bias=False), nn.BatchNorm2d(c_out), act()]
+
+    def dconv(c_in: int, c_out: int, k: int, s: int, p: float) -> list[nn.Module]:
+        return [nn.Dropout(p), nn.Conv2d(c_in, c_out, k, s), act()]
+
+    inner = 0.5 if dropout else 0.0
+    encoder = GaussianEncoder(
+        nn.Sequential(
+            *conv(3, 32, 5, 1), *conv(32, 64, 4, 2), *conv(64, 128, 4, 1), *conv(128, 256, 4, 2),
+            *conv(256, 512, 4, 1), *conv(512, 512, 1, 1), nn.Conv2d(512, 2 * z_dim, 1),
+        ),
+        z_dim, posterior, standardize,
+    )
+    decoder = NoisyDecoder(
+        nn.Sequential(
+            nn.Unflatten(1, (z_dim + decoder_noise, 1, 1)),
+            *deconv(z_dim + decoder_noise, 256, 4, 1), *deconv(256, 128, 4, 2),
+            *deconv(128, 64, 4, 1), *deconv(64, 32, 4, 2), *deconv(32, 32, 5, 1),
+            *conv(32, 32, 1, 1), nn.Conv2d(32, 3, 1),
+        ),
+        decoder_noise,
+    )
+    discriminator = JointDiscriminator(
+        nn.Sequential(
+            *dconv(3, 32, 5, 1, dropout), *dconv(32, 64, 4, 2, inner), *dconv(64, 128, 4, 1, inner),
+            *dconv(128, 256, 4, 2, inner), *dconv(256, 512, 4, 1, inner),
+        ),
+        nn.Sequential(nn.Dropout(dropout), nn.Linear(z_dim, 512), act(),
+                      nn.Dropout(inner), nn.Linear(512, 512), act()),
+        nn.Sequential(nn.Dropout(inner), nn.Linear(1024, 1024), act(), nn.Dropout(inner),
+                      nn.Linear(1024, 1024), act(), nn.Dropout(inner), nn.Linear(1024, 1)),
+    )
+    return Architecture(encoder, decoder, discriminator)

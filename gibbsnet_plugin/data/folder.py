@@ -1,0 +1,134 @@
+"""A directory of image files as a data set, labelled by class subfolder when it has them."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision import transforms
+from torchvision.datasets.folder import has_file_allowed_extension, make_dataset
+
+from gibbsnet_plugin.data.torchvision_sets import TO_SIGNED_UNIT
+from gibbsnet_plugin.errors import DatasetNotFoundError
+from gibbsnet_plugin.registry import DATASETS
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+"""File name endings read as images, compared in lower case."""
+
+SPLIT_SEED = 20171212
+"""Seed of the fixed train/test permutation of the sorted file list."""
+
+_MODES = {1: "L", 3: "RGB"}
+
+
+class ImageFiles(Dataset):
+    """Image files read on access: items are x, or (x, y) when ``labels`` are given.
+
+    x is a float32 tensor of shape (channels, size, size) in [-1, 1]: the image is converted to
+    grayscale (1 channel) or RGB (3), its shorter side resized to ``size`` and the centre cropped
+    square.
+    """
+
+    def __init__(
+        self, paths: list[str], labels: list[int] | None, size: int, channels: int
+    ) -> None:
+        self.paths = paths
+        self.labels = labels
+        self.mode = _MODES[channels]
+        self.transform = transforms.Compose(
+            [transforms.Resize(size), transforms.CenterCrop(size), TO_SIGNED_UNIT]
+        )
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, int]:
+        path = self.paths[index]
+        try:
+            with Image.open(path) as opened:
+                image = opened.convert(self.mode)
+        except (OSError, SyntaxError, ValueError) as exc:  # what PIL raises on corrupt files
+            raise ValueError(f"cannot read image {path}: {exc}") from exc
+        x = self.transform(image)
+        return x if self.labels is None else (x, self.labels[index])
+
+
+def _is_image(path: str) -> bool:
+    return has_file_allowed_extension(path, IMAGE_EXTENSIONS)
+
+
+def _scan(directory: str) -> tuple[list[str], list[int] | None]:
+    """Image paths under ``directory``, with labels from class subfolders, or None when it is flat.
+
+    Class folders are the non-hidden subfolders, sorted by name -> 0..K-1 (as torchvision's
+    ImageFolder); their images are found at any depth.
+    """
+    with os.scandir(directory) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    loose = [e.path for e in entries if e.is_file() and _is_image(e.name)]
+    classes = [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
+    samples: list[tuple[str, int]] = []
+    if classes:
+        class_to_idx = {name: i for i, name in enumerate(classes)}
+        samples = make_dataset(directory, class_to_idx, is_valid_file=_is_image, allow_empty=True)
+    if samples and loose:
+        raise ValueError(
+            f"{directory} holds both {len(loose)} loose images and class subfolders of images; "
+            f"put every image in a class folder, or use a directory that holds images only"
+        )
+    if samples:
+        empty = sorted(set(classes) - {classes[label] for _, label in samples})
+        if empty:
+            raise ValueError(
+                f"class folders without images in {directory}: {', '.join(empty)} "
+                f"(every subfolder is a class; remove them or add images)"
+            )
+        return [path for path, _ in samples], [label for _, label in samples]
+    if loose:
+        return loose, None
+    raise DatasetNotFoundError(
+        f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {directory} or its subfolders"
+    )
+
+
+@DATASETS.register("folder")
+def build(
+    root: str, train: bool, size: int = 32, channels: int = 3, test_fraction: float = 0.1
+) -> ImageFiles:
+    """The images in the directory ``root`` as x of shape (channels, size, size) in [-1, 1].
+
+    When ``root`` has class subfolders, items are (x, y) with y the index of the folder's name in
+    sorted order; when it holds the images directly, items are x alone. The split is a fixed
+    seeded permutation of the sorted file list: its last ``test_fraction`` (at least one image when
+    positive) is the test set. Files are read on access; an unreadable one raises ValueError then.
+    """
+    if channels not in _MODES:
+        raise ValueError(f"folder channels must be 1 or 3, got {channels!r}")
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"folder size must be a positive int, got {size!r}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"folder test_fraction must be in [0, 1), got {test_fraction}")
+    directory = os.path.expanduser(root)
+    if not os.path.isdir(directory):
+        raise DatasetNotFoundError(
+            f"image folder {directory} does not exist: set data.root to a directory of images "
+            f"(or class subfolders of images)"
+        )
+    paths, labels = _scan(directory)
+    n_test = max(1, round(len(paths) * test_fraction)) if test_fraction > 0 else 0
+    n_train = len(paths) - n_test
+    if n_train == 0 or (not train and n_test == 0):
+        raise ValueError(
+            f"{len(paths)} images in {directory} with test_fraction {test_fraction} leave the "
+            f"{'train' if train else 'test'} split empty"
+        )
+    order = torch.randperm(len(paths), generator=torch.Generator().manual_seed(SPLIT_SEED))
+    index = order[:n_train] if train else order[n_train:]
+    return ImageFiles(
+        [paths[i] for i in index],
+        None if labels is None else [labels[i] for i in index],
+        size,
+        channels,
+    )

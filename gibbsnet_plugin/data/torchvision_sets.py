@@ -1,0 +1,146 @@
+"""MNIST, SVHN and CIFAR-10 through torchvision's loaders, as (x, y) with x in [-1, 1].
+
+Files are where torchvision keeps them under ``root``, so an existing torchvision download is used
+as is: MNIST in ``MNIST/raw/`` (the four uncompressed idx-ubyte files), SVHN's ``*_32x32.mat``
+directly in ``root``, CIFAR-10's pickled batches in ``cifar-10-batches-py/``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from torch.utils.data import ConcatDataset, Dataset
+from torchvision import transforms
+from torchvision.datasets import CIFAR10, MNIST, SVHN
+
+from gibbsnet_plugin.errors import DatasetNotFoundError
+from gibbsnet_plugin.registry import DATASETS
+
+TO_SIGNED_UNIT = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+"""PIL image of 0..255 -> float32 tensor (C, H, W) in [-1, 1]: 0 -> -1.0, 255 -> 1.0."""
+
+SVHN_TRAIN_SPLITS: dict[str, tuple[str, ...]] = {
+    "train": ("train",),
+    "extra": ("extra",),
+    "train+extra": ("train", "extra"),
+}
+"""``train_split`` option of ``svhn`` -> torchvision SVHN splits concatenated for training."""
+
+
+class _SVHN(SVHN):
+    """torchvision's SVHN that accepts any ``<split>_32x32.mat`` present on disk.
+
+    torchvision checks the md5 of the official file on every load, so a re-saved or test-made file
+    never loads; here presence is enough (scipy still has to parse it). Downloads are still checked:
+    ``download_url`` verifies the md5 of what it fetches.
+    """
+
+    def _check_integrity(self) -> bool:
+        return os.path.isfile(os.path.join(self.root, self.filename))
+
+    def download(self) -> None:
+        # torchvision's download_url would fetch again over a present file whose md5 differs.
+        if not self._check_integrity():
+            super().download()
+
+
+class _CIFAR10(CIFAR10):
+    """torchvision's CIFAR10 that accepts the batch files present on disk.
+
+    torchvision checks the md5 of each official batch (and of ``batches.meta``) on every load;
+    ``check_integrity(path, None)`` only tests that the file exists. A download still verifies the
+    md5 of the archive (``tgz_md5``).
+    """
+
+    train_list = [[name, None] for name, _ in CIFAR10.train_list]
+    test_list = [[name, None] for name, _ in CIFAR10.test_list]
+    meta = {**CIFAR10.meta, "md5": None}
+
+
+def _load(
+    name: str, directory: str, files: list[str], download: bool, make: Callable[[], Dataset]
+) -> Dataset:
+    """``make()`` once the ``files`` are in ``directory`` or may be downloaded there.
+
+    Raises:
+        DatasetNotFoundError: a file is missing and ``download`` is false, or the download failed.
+    """
+    missing = [f for f in files if not os.path.isfile(os.path.join(directory, f))]
+    if missing and not download:
+        raise DatasetNotFoundError(
+            f"{name} is not in {directory}: set data.options.download: true in the recipe "
+            f"(or --set data.options.download=true), or place {', '.join(missing)} there"
+        )
+    try:
+        return make()
+    except (OSError, RuntimeError) as exc:
+        if not missing:
+            raise
+        reason = " ".join(str(exc).split())  # torchvision's messages span several lines
+        raise DatasetNotFoundError(
+            f"downloading {name} into {directory} failed ({reason}); "
+            f"place {', '.join(missing)} there by hand"
+        ) from exc
+
+
+@DATASETS.register("mnist")
+def build_mnist(root: str, train: bool, download: bool = False) -> Dataset:
+    """MNIST as (x, y): x of shape (1, 28, 28) in [-1, 1], y in 0..9; 60000 train, 10000 test.
+
+    Reads ``root/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte``; torchvision wants all
+    four files even for one split.
+    """
+    root = os.path.expanduser(root)
+    files = [os.path.splitext(archive)[0] for archive, _ in MNIST.resources]
+    return _load(
+        "MNIST",
+        os.path.join(root, "MNIST", "raw"),
+        files,
+        download,
+        lambda: MNIST(root, train=train, transform=TO_SIGNED_UNIT, download=download),
+    )
+
+
+@DATASETS.register("svhn")
+def build_svhn(
+    root: str, train: bool, train_split: str = "train", download: bool = False
+) -> Dataset:
+    """SVHN as (x, y): x of shape (3, 32, 32) in [-1, 1], y in 0..9 (digit 0 is label 0).
+
+    ``train_split`` picks the training data: ``train`` (73257 images), ``extra`` (531131; what ALI
+    trains on) or ``train+extra``; it is ignored when ``train`` is false (the 26032 ``test``
+    images). Reads ``root/<split>_32x32.mat``.
+    """
+    if train_split not in SVHN_TRAIN_SPLITS:
+        raise ValueError(
+            f"svhn train_split must be one of {', '.join(SVHN_TRAIN_SPLITS)}, got {train_split!r}"
+        )
+    root = os.path.expanduser(root)
+    splits = SVHN_TRAIN_SPLITS[train_split] if train else ("test",)
+    files = [SVHN.split_list[split][1] for split in splits]
+
+    def make() -> Dataset:
+        parts = [_SVHN(root, split=s, transform=TO_SIGNED_UNIT, download=download) for s in splits]
+        return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+    return _load("SVHN", root, files, download, make)
+
+
+@DATASETS.register("cifar10")
+def build_cifar10(root: str, train: bool, download: bool = False) -> Dataset:
+    """CIFAR-10 as (x, y): x of shape (3, 32, 32) in [-1, 1], y in 0..9; 50000 train, 10000 test.
+
+    Reads ``root/cifar-10-batches-py/``: ``data_batch_1`` .. ``data_batch_5``, ``test_batch`` and
+    ``batches.meta``; torchvision wants all of them even for one split.
+    """
+    root = os.path.expanduser(root)
+    batches = [name for name, _ in CIFAR10.train_list + CIFAR10.test_list]
+    files = batches + [CIFAR10.meta["filename"]]
+    return _load(
+        "CIFAR-10",
+        os.path.join(root, CIFAR10.base_folder),
+        files,
+        download,
+        lambda: _CIFAR10(root, train=train, transform=TO_SIGNED_UNIT, download=download),
+    )

@@ -1,0 +1,183 @@
+"""Handlers attached to the trainer: progress bar, metrics log, sample grids, Ctrl-C, NaN guard."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import torch
+from ignite.engine import Engine, Events
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torchvision.utils import save_image
+
+from gibbsnet_plugin.model import GibbsNet
+
+
+class RichProgress:
+    """A rich progress bar over iterations with live losses and iterations/s (on stderr)."""
+
+    def __init__(self, console: Console, total: int, every: int = 5) -> None:
+        self.total = total
+        self.every = every
+        self.progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>7} it/s"), TimeRemainingColumn(),
+            TextColumn("{task.fields[losses]}"), console=console, transient=False,
+        )
+        self.task = self.progress.add_task("train", total=total, rate="-", losses="")
+        self._last = (0, time.perf_counter())
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._started)
+        engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.every), self._update)
+        engine.add_event_handler(Events.COMPLETED | Events.TERMINATE | Events.EXCEPTION_RAISED,
+                                 self._stop)
+
+    def _started(self, engine: Engine) -> None:
+        self.progress.update(self.task, completed=engine.state.iteration)
+        self._last = (engine.state.iteration, time.perf_counter())
+        self.progress.start()
+
+    def _update(self, engine: Engine) -> None:
+        it, now = engine.state.iteration, time.perf_counter()
+        rate = (it - self._last[0]) / max(now - self._last[1], 1e-9)
+        self._last = (it, now)
+        losses = "  ".join(f"{k} {v:.3f}" for k, v in engine.state.output.items())
+        self.progress.update(self.task, completed=it, rate=f"{rate:.1f}", losses=losses)
+
+    def _stop(self, engine: Engine, *_: Any) -> None:
+        self.progress.update(self.task, completed=engine.state.iteration)
+        self.progress.stop()
+
+
+class MetricsLog:
+    """Appends one JSON object per ``every`` iterations to ``metrics.jsonl``: the step outputs,
+    iteration, epoch, iterations/s since the previous line and seconds since the start."""
+
+    def __init__(self, path: Path, every: int) -> None:
+        self.path = path
+        self.every = every
+        self._last = (0, 0.0)
+        self._start = 0.0
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._started)
+        engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.every), self._write)
+
+    def _started(self, engine: Engine) -> None:
+        self._start = time.perf_counter()
+        self._last = (engine.state.iteration, self._start)
+        truncate_metrics(self.path, engine.state.iteration)
+
+    def _write(self, engine: Engine) -> None:
+        it, now = engine.state.iteration, time.perf_counter()
+        record = {"iteration": it, "epoch": engine.state.epoch, **engine.state.output,
+                  "it_per_s": (it - self._last[0]) / max(now - self._last[1], 1e-9),
+                  "elapsed_s": now - self._start}
+        self._last = (it, now)
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def truncate_metrics(path: Path, iteration: int) -> None:
+    """Drop lines logged after ``iteration`` (a resumed run logs those iterations again)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if json.loads(line).get("iteration", 0) <= iteration]
+    if len(kept) != len(lines):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(kept))
+        tmp.replace(path)
+
+
+class SampleGrid:
+    """Saves ``samples/step_XXXXXXX.png``: unclamped chains from a fixed z0 and fixed noise (so
+    grids are comparable over training), in eval mode, without disturbing the training RNG."""
+
+    def __init__(self, model: GibbsNet, directory: Path, every: int, n: int, seed: int) -> None:
+        self.model = model
+        self.directory = directory
+        self.every = every
+        self.n = n
+        self.seed = seed
+
+    def attach(self, engine: Engine) -> None:
+        if self.every:
+            engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.every), self)
+        engine.add_event_handler(Events.COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        devices = [self.model.device] if self.model.device.type == "cuda" else []
+        was_training = self.model.training
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)
+            self.model.eval()
+            try:
+                x = self.model.sample(self.n)
+            finally:
+                self.model.train(was_training)
+        save_grid(x, self.directory / f"step_{engine.state.iteration:07d}.png")
+
+
+def save_grid(x: torch.Tensor, path: Path, nrow: int | None = None) -> None:
+    """Save images in [-1, 1] of shape (B, C, H, W) as one PNG grid, written atomically."""
+    nrow = nrow or max(1, round(math.sqrt(x.shape[0])))
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_image(x.detach().float().cpu(), tmp, nrow=nrow, normalize=True, value_range=(-1, 1),
+               padding=1, format="png")
+    tmp.replace(path)
+
+
+class Interrupt:
+    """First Ctrl-C: finish the current iteration, then stop cleanly (the checkpoint handlers
+    save on COMPLETED); a second Ctrl-C raises ``KeyboardInterrupt`` at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._check)
+
+    def __enter__(self) -> Interrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def _check(self, engine: Engine) -> None:
+        if self.requested:
+            engine.terminate()
+
+
+class NanGuard:
+    """Stops the run, without the final checkpoint, when any step output is NaN or infinite."""
+
+    def __init__(self) -> None:
+        self.bad: tuple[int, dict[str, float]] | None = None
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._check)
+
+    def _check(self, engine: Engine) -> None:
+        output = engine.state.output
+        if not all(math.isfinite(v) for v in output.values()):
+            self.bad = (engine.state.iteration, dict(output))
+            engine.terminate(skip_completed=True)

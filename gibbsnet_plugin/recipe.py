@@ -1,0 +1,381 @@
+"""Recipes: typed dataclasses, YAML loading, ``KEY=VALUE`` overrides and validation.
+
+Every problem is reported before any work starts, as a ``RecipeError`` that names the key path
+(``model.chain_step: unknown key; did you mean chain_steps?``), the file and line where the key
+stands, and the closest valid key or registered name.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+import re
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from gibbsnet_plugin.errors import GibbsnetError, RecipeError
+from gibbsnet_plugin.registry import ARCHITECTURES, DATASETS, did_you_mean
+
+
+@dataclass
+class DataConfig:
+    """Which data set to train on and how to batch it."""
+
+    dataset: str = "digits"
+    root: str = "~/.cache/gibbsnet/data"
+    options: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 100
+    num_workers: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """The networks and the chain. ``chain_steps`` N = 1 is ALI."""
+
+    architecture: str = "conv8"
+    z_dim: int = 32
+    options: dict[str, Any] = field(default_factory=dict)
+    chain_steps: int = 3
+    backprop_steps: int = 1
+    loss: Literal["bce", "lsgan"] = "bce"
+    z_consistency: float = 0.0
+    instance_noise: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedule of logs, sample grids and checkpoints (all in iterations)."""
+
+    iterations: int = 3000
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    lr: float = 1.0e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    device: str = "auto"
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 0
+
+
+@dataclass
+class Recipe:
+    """A whole training recipe; see DESIGN.md "Recipes" and the README's key reference."""
+
+    name: str
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, YAML- and JSON-safe dict (tuples become lists)."""
+        return _plain(dataclasses.asdict(self))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class _Where:
+    """Maps key paths to ``file:line`` for messages; overrides map to ``--set``."""
+
+    def __init__(self, source: str, lines: dict[str, int]) -> None:
+        self.source = source
+        self.lines = lines
+        self.overridden: set[str] = set()
+
+    def __call__(self, path: str) -> str:
+        while path:
+            if path in self.overridden:
+                return "--set "
+            if path in self.lines:
+                return f"{self.source}:{self.lines[path]}: "
+            path = path.rpartition(".")[0]
+        return f"{self.source}: "
+
+
+def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            path = f"{prefix}{key.value}"
+            lines[path] = key.start_mark.line + 1
+            lines.update(_key_lines(value, path + "."))
+    return lines
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"model.chain_steps=5"`` -> ``("model.chain_steps", 5)``; the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise RecipeError(f"--set {text!r}: expected KEY=VALUE, e.g. model.chain_steps=5")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"--set {key}: the value {raw!r} is not valid YAML ({exc})") from None
+    return key, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> tuple[dict[str, Any], set[str]]:
+    """A copy of ``raw`` with each ``KEY=VALUE`` applied; also the set of key paths overridden."""
+    raw = copy.deepcopy(raw)
+    touched: set[str] = set()
+    for text in overrides:
+        key, value = parse_override(text)
+        parts = key.split(".")
+        node = raw
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                prefix = ".".join(parts[: i + 1])
+                raise RecipeError(f"--set {key}: {prefix} is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+        touched.add(key)
+    return raw, touched
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(map(str, get_args(tp)))
+    if origin in (list, tuple):
+        args = get_args(tp)
+        return f"a list of {len(args)} numbers" if origin is tuple else "a list"
+    if origin is dict:
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        tp, str(tp)
+    )
+
+
+def _coerce(value: Any, tp: Any, path: str, where: _Where) -> Any:
+    """``value`` checked against the annotation ``tp``; RecipeError naming ``path`` otherwise."""
+
+    def fail(extra: str = "") -> RecipeError:
+        return RecipeError(
+            f"{where(path)}{path}: expected {_type_name(tp)}, got {value!r}{extra}"
+        )
+
+    origin = get_origin(tp)
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            raise fail(did_you_mean(str(value), [str(c) for c in choices]))
+        return value
+    if origin in (Union, types.UnionType):
+        for arg in get_args(tp):
+            try:
+                return _coerce(value, arg, path, where)
+            except RecipeError:
+                continue
+        raise fail()
+    if origin is tuple:
+        args = get_args(tp)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise fail()
+        return tuple(_coerce(v, a, f"{path}[{i}]", where) for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise fail()
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise fail()
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail()
+        return value
+    if tp is float:
+        # PyYAML reads 1e-4 (no dot) as a string: accept any string that is a float.
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise fail() from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail()
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise fail()
+        return value
+    raise TypeError(f"unsupported recipe annotation {tp!r} at {path}")
+
+
+def _build(cls: type, raw: Any, path: str, where: _Where) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{where(path)}{path or 'recipe'}: expected a mapping of keys, got {raw!r}")
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            full = f"{path}.{key}" if path else str(key)
+            raise RecipeError(
+                f"{where(full)}{full}: unknown key{did_you_mean(str(key), list(fields))}"
+                f" (valid keys{' of ' + path if path else ''}: {', '.join(fields)})"
+            )
+    kwargs = {}
+    for name, f in fields.items():
+        full = f"{path}.{name}" if path else name
+        tp = hints[name]
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise RecipeError(f"{where(path)}{full}: missing required key")
+            continue
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, raw[name], full, where)
+        else:
+            kwargs[name] = _coerce(raw[name], tp, full, where)
+    return cls(**kwargs)
+
+
+def _check_factory_options(
+    path: str, kind: str, name: str, factory: Any, args: tuple[Any, ...], options: dict[str, Any],
+    where: _Where,
+) -> None:
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*args, **options)
+    except TypeError:
+        accepted = [
+            p.name for p in list(signature.parameters.values())[len(args):]
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        for key in options:
+            if key not in accepted:
+                raise RecipeError(
+                    f"{where(f'{path}.{key}')}{path}.{key}: unknown option for {kind} '{name}'"
+                    f"{did_you_mean(key, accepted)} (accepted: {', '.join(accepted) or 'none'})"
+                ) from None
+        raise
+
+
+def _check_values(recipe: Recipe, where: _Where) -> None:
+    def need(ok: bool, path: str, what: str) -> None:
+        if not ok:
+            raise RecipeError(f"{where(path)}{path}: {what}")
+
+    d, m, t = recipe.data, recipe.model, recipe.train
+    need(bool(recipe.name.strip()) and "/" not in recipe.name, "name",
+         f"must be a non-empty name without '/', got {recipe.name!r}")
+    need(d.batch_size >= 1, "data.batch_size", f"must be at least 1, got {d.batch_size}")
+    need(d.num_workers >= 0, "data.num_workers", f"must be >= 0, got {d.num_workers}")
+    need(m.z_dim >= 1, "model.z_dim", f"must be at least 1, got {m.z_dim}")
+    need(m.chain_steps >= 1, "model.chain_steps", f"must be at least 1 (1 = ALI), got {m.chain_steps}")
+    need(1 <= m.backprop_steps <= m.chain_steps, "model.backprop_steps",
+         f"must be between 1 and model.chain_steps ({m.chain_steps}), got {m.backprop_steps}")
+    need(m.z_consistency >= 0, "model.z_consistency", f"must be >= 0, got {m.z_consistency}")
+    need(m.instance_noise >= 0, "model.instance_noise", f"must be >= 0, got {m.instance_noise}")
+    need(t.iterations >= 1, "train.iterations", f"must be at least 1, got {t.iterations}")
+    need(t.lr > 0, "train.lr", f"must be positive, got {t.lr}")
+    for i, beta in enumerate(t.betas):
+        need(0 <= beta < 1, f"train.betas[{i}]",
+             f"must be in [0, 1), got {beta} (PyTorch convention: ALI's beta2 is 0.999, not 1e-3)")
+    need(bool(_DEVICE.match(t.device)), "train.device",
+         f"expected auto, cpu, cuda or cuda:N, got {t.device!r}")
+    need(t.log_every >= 1, "train.log_every", f"must be at least 1, got {t.log_every}")
+    need(t.sample_every >= 0, "train.sample_every", f"must be >= 0 (0 = off), got {t.sample_every}")
+    need(t.checkpoint_every >= 1, "train.checkpoint_every",
+         f"must be at least 1, got {t.checkpoint_every}")
+    need(t.keep_checkpoints >= 0, "train.keep_checkpoints",
+         f"must be >= 0 (0 = keep all), got {t.keep_checkpoints}")
+
+    for path, registry, name in (("data.dataset", DATASETS, d.dataset),
+                                 ("model.architecture", ARCHITECTURES, m.architecture)):
+        try:
+            factory = registry.get(name)
+        except GibbsnetError as exc:
+            raise RecipeError(f"{where(path)}{path}: {exc}") from None
+        if path == "data.dataset":
+            _check_factory_options("data.options", "dataset", name, factory, (d.root, True),
+                                   d.options, where)
+        else:
+            _check_factory_options("model.options", "architecture", name, factory,
+                                   ((1,), m.z_dim), m.options, where)
+
+
+def recipe_from_dict(
+    raw: dict[str, Any], overrides: list[str] | tuple[str, ...] = (), source: str = "recipe",
+    lines: dict[str, int] | None = None, default_name: str | None = None,
+) -> Recipe:
+    """Validate a raw mapping (plus ``KEY=VALUE`` overrides) into a ``Recipe``."""
+    where = _Where(source, lines or {})
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    raw, touched = apply_overrides(raw, list(overrides))
+    where.overridden = touched
+    if "name" not in raw and default_name:
+        raw["name"] = default_name
+    recipe = _build(Recipe, raw, "", where)
+    _check_values(recipe, where)
+    return recipe
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read, override and validate a YAML recipe; a missing ``name`` defaults to the file stem.
+
+    Raises:
+        RecipeError: missing file, YAML syntax error (with its line), unknown key, wrong type,
+            unknown registry name or out-of-range value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: recipe file not found") from None
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read the recipe ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+        lines = _key_lines(yaml.compose(text))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise RecipeError(f"{path}{line}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: invalid YAML: {exc}") from None
+    if raw is None:
+        raise RecipeError(f"{path}: the recipe is empty")
+    return recipe_from_dict(raw, overrides, source=str(path), lines=lines, default_name=path.stem)
+
+
+def recipe_differences(old: Recipe, new: Recipe) -> list[str]:
+    """Human-readable ``key: old -> new`` lines for every key that differs."""
+
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            if isinstance(v, dict) and v:
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    a, b = flat(old.to_dict()), flat(new.to_dict())
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]

@@ -1,0 +1,242 @@
+"""``train(recipe)``: recipe -> data and networks -> GibbsNet -> Ignite engine -> run directory."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import ignite.distributed as idist
+import numpy as np
+import torch
+from ignite.engine import Engine, Events
+from ignite.handlers import Checkpoint, DiskSaver
+from rich.console import Console
+from torch.optim import Optimizer
+from torch.utils.data import DataLoader, Dataset
+
+from gibbsnet_plugin.checkpoint import (
+    CHECKPOINT_DIR,
+    LAST,
+    METRICS_FILE,
+    RECIPE_FILE,
+    SAMPLE_DIR,
+    RNGStates,
+    RunMeta,
+    prepare_run_dir,
+    read_checkpoint,
+)
+from gibbsnet_plugin.data.sampler import ResumableSampler
+from gibbsnet_plugin.engines.handlers import Interrupt, MetricsLog, NanGuard, RichProgress, SampleGrid
+from gibbsnet_plugin.engines.trainer import create_trainer
+from gibbsnet_plugin.errors import GibbsnetError, RecipeError, RunDirectoryError, TrainingDiverged
+from gibbsnet_plugin.model import GibbsNet, check_architecture, instance_noise_std
+from gibbsnet_plugin.recipe import Recipe
+from gibbsnet_plugin.registry import ARCHITECTURES, DATASETS
+
+GRID_SAMPLES = 100
+
+
+class TrainingInterrupted(GibbsnetError):
+    """Ctrl-C stopped training; the message says where the checkpoint is and how to resume."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; otherwise the named device, checked."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RecipeError(f"train.device: '{name}' asked for but CUDA is not available here; use cpu or auto")
+    return device
+
+
+def build_dataset(recipe: Recipe, train: bool) -> Dataset:
+    """The recipe's data set (train or test split); factory ``ValueError``s name ``data.options``."""
+    d = recipe.data
+    try:
+        return DATASETS.build(d.dataset, str(Path(d.root).expanduser()), train, **d.options)
+    except (ValueError, TypeError) as exc:
+        raise RecipeError(f"data.options: dataset '{d.dataset}' refused its options: {exc}") from None
+
+
+def data_shape(dataset: Dataset) -> tuple[int, ...]:
+    """Shape of one item's x; raises ``GibbsnetError`` for an empty or malformed data set."""
+    if len(dataset) == 0:  # type: ignore[arg-type]
+        raise GibbsnetError("the data set is empty")
+    item = dataset[0]
+    x = item[0] if isinstance(item, (list, tuple)) else item
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise GibbsnetError(f"data set items must be float tensors (or (x, y) pairs), got {type(x).__name__}")
+    return tuple(x.shape)
+
+
+def build_model(recipe: Recipe, x_shape: tuple[int, ...]) -> GibbsNet:
+    """The GibbsNet of ``recipe`` for data of shape ``x_shape``, architecture checked."""
+    m = recipe.model
+    try:
+        arch = ARCHITECTURES.build(m.architecture, tuple(x_shape), m.z_dim, **m.options)
+    except (ValueError, TypeError) as exc:
+        raise RecipeError(f"model.options: architecture '{m.architecture}' refused: {exc}") from None
+    check_architecture(arch, tuple(x_shape), m.z_dim, m.architecture)
+    return GibbsNet(arch, x_shape, m.z_dim, m.chain_steps, m.backprop_steps, m.loss, m.z_consistency)
+
+
+def build_optimizers(model: GibbsNet, recipe: Recipe) -> tuple[Optimizer, Optimizer]:
+    """(D's optimizer, the encoder-and-decoder optimizer), as the recipe says."""
+    t = recipe.train
+    gen_params = [*model.encoder.parameters(), *model.decoder.parameters()]
+
+    def make(params: Any) -> Optimizer:
+        if t.optimizer == "adam":
+            return torch.optim.Adam(params, lr=t.lr, betas=t.betas)
+        return torch.optim.RMSprop(params, lr=t.lr)
+
+    return idist.auto_optim(make(model.discriminator.parameters())), idist.auto_optim(make(gen_params))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, Python and NumPy; each rank gets its own stream (its own chain noise)."""
+    seed = seed + idist.get_rank()
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def default_run_dir(recipe: Recipe) -> Path:
+    return Path("runs") / recipe.name
+
+
+def train(
+    recipe: Recipe, out: str | Path | None = None, resume: bool = False, force: bool = False,
+    progress: bool = True, console: Console | None = None,
+) -> Path:
+    """Train ``recipe`` and return its run directory (``runs/<name>`` unless ``out``).
+
+    ``resume`` continues from ``checkpoints/last.pt`` (only ``train.iterations`` and
+    ``train.device`` may differ); ``force`` replaces a run already in ``out``.
+
+    Raises:
+        RecipeError, RunDirectoryError: before anything is written.
+        TrainingDiverged: a loss became NaN or infinite; the last good checkpoint is kept.
+        TrainingInterrupted: Ctrl-C; a resumable ``last.pt`` was written first.
+    """
+    console = console or Console(stderr=True)
+    out = Path(out) if out is not None else default_run_dir(recipe)
+    device = resolve_device(recipe.train.device)
+    resume_from = prepare_run_dir(out, recipe, resume=resume, force=force)
+    if resume_from is not None:
+        done = read_checkpoint(resume_from)["trainer"]["iteration"]
+        if done >= recipe.train.iterations:
+            raise RunDirectoryError(
+                f"{out}: the run already reached iteration {done}; set train.iterations above "
+                f"{done} (e.g. --set train.iterations={done + recipe.train.iterations}) to train longer"
+            )
+
+    dataset = build_dataset(recipe, train=True)
+    x_shape = data_shape(dataset)
+    seed_everything(recipe.seed)
+    model = build_model(recipe, x_shape).to(device)
+    opt_d, opt_g = build_optimizers(model, recipe)
+
+    sampler = ResumableSampler(dataset, idist.get_world_size(), idist.get_rank(), recipe.seed)
+    loader = idist.auto_dataloader(
+        dataset, batch_size=recipe.data.batch_size, sampler=sampler, drop_last=True,
+        num_workers=recipe.data.num_workers, generator=torch.Generator().manual_seed(recipe.seed),
+    )
+    if len(loader) == 0:
+        raise RecipeError(
+            f"data.batch_size: {recipe.data.batch_size} is larger than the data set "
+            f"({len(dataset)} items); lower it"
+        )
+
+    iterations = recipe.train.iterations
+    trainer = create_trainer(
+        model, opt_d, opt_g, device,
+        noise_std=lambda it: instance_noise_std(recipe.model.instance_noise, it, iterations),
+    )
+    trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: sampler.set_epoch(e.state.epoch))
+
+    to_save = {"model": model, "optimizer_d": opt_d, "optimizer_g": opt_g, "trainer": trainer,
+               "rng": RNGStates(), "meta": RunMeta(recipe, x_shape)}
+    guard, interrupt = NanGuard(), Interrupt()
+    guard.attach(trainer)
+    interrupt.attach(trainer)
+    ckpt_dir = out / CHECKPOINT_DIR
+    step_ckpt, last_ckpt = _checkpointers(to_save, ckpt_dir, recipe.train.keep_checkpoints)
+
+    def save_last(engine: Engine) -> None:
+        if guard.bad is None:
+            last_ckpt(engine)
+
+    def save_step(engine: Engine) -> None:
+        if guard.bad is None:
+            step_ckpt(engine)
+
+    trainer.add_event_handler(Events.ITERATION_COMPLETED(every=recipe.train.checkpoint_every), save_step)
+    trainer.add_event_handler(
+        Events.ITERATION_COMPLETED(every=recipe.train.checkpoint_every) | Events.COMPLETED, save_last
+    )
+    if idist.get_rank() == 0:
+        MetricsLog(out / METRICS_FILE, recipe.train.log_every).attach(trainer)
+        SampleGrid(model, out / SAMPLE_DIR, recipe.train.sample_every, GRID_SAMPLES, recipe.seed).attach(trainer)
+        if progress:
+            RichProgress(console, iterations).attach(trainer)
+
+    if resume_from is not None:
+        ckpt = torch.load(resume_from, map_location=device, weights_only=True)
+        Checkpoint.load_objects({k: v for k, v in to_save.items() if k != "meta"}, ckpt)
+        sampler.start_index = (trainer.state.iteration % len(loader)) * loader.batch_size
+        step_ckpt.load_state_dict({"_saved": _existing_steps(ckpt_dir, trainer.state.iteration)})
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RECIPE_FILE).write_text(recipe.to_yaml())
+    with interrupt:
+        trainer.run(loader, max_iters=iterations)
+
+    last = ckpt_dir / LAST
+    if guard.bad is not None:
+        it, values = guard.bad
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+        kept = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was written"
+        raise TrainingDiverged(f"training diverged at iteration {it} ({shown}); {kept}; "
+                               "lower train.lr or try model.loss: lsgan")
+    if interrupt.requested:
+        raise TrainingInterrupted(
+            f"interrupted at iteration {trainer.state.iteration}; checkpoint saved to {last}; "
+            f"continue with: gibbsnet train RECIPE --out {out} --resume"
+        )
+    return out
+
+
+class _ReplacingSaver(DiskSaver):
+    """A DiskSaver for ``last.pt``: the new file atomically replaces the old one, which must not
+    be deleted first (Checkpoint removes a same-named file before saving)."""
+
+    def remove(self, filename: str) -> None:
+        pass
+
+
+def _checkpointers(to_save: dict[str, Any], directory: Path, keep: int) -> tuple[Checkpoint, Checkpoint]:
+    step = Checkpoint(
+        to_save, DiskSaver(directory, atomic=True, require_empty=False),
+        n_saved=keep or None, filename_pattern="step_{global_step:07d}.{ext}",
+        global_step_transform=lambda engine, _: engine.state.iteration,
+    )
+    last = Checkpoint(
+        to_save, _ReplacingSaver(directory, atomic=True, require_empty=False),
+        n_saved=1, filename_pattern=LAST.replace(".pt", ".{ext}"),
+    )
+    return step, last
+
+
+def _existing_steps(directory: Path, upto: int) -> list[tuple[int, str]]:
+    steps = []
+    for path in sorted(directory.glob("step_*.pt")):
+        number = int(path.stem.split("_")[1])
+        if number <= upto:
+            steps.append((number, path.name))
+    return steps
+
+
+__all__ = ["TrainingInterrupted", "build_dataset", "build_model", "build_optimizers", "train"]

@@ -1,0 +1,269 @@
+"""Built-in data sets, on small files written here in the real on-disk formats (no download)."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from pathlib import Path
+from urllib.error import URLError
+
+import numpy as np
+import pytest
+import scipy.io
+import torch
+from PIL import Image
+
+import gibbsnet_plugin.data as data
+from gibbsnet_plugin.errors import DatasetNotFoundError
+
+
+def _check_items(dataset, shape: tuple[int, ...], labelled: bool = True) -> None:
+    for i in range(len(dataset)):
+        item = dataset[i]
+        x = item[0] if labelled else item
+        assert isinstance(x, torch.Tensor) and x.dtype == torch.float32
+        assert tuple(x.shape) == shape
+        assert -1.0 <= x.min() and x.max() <= 1.0
+        if labelled:
+            assert isinstance(item[1], int) and 0 <= item[1] <= 9
+
+
+def _labels(dataset) -> list[int]:
+    return [dataset[i][1] for i in range(len(dataset))]
+
+
+# ---------------------------------------------------------------------------------------- digits
+
+
+def test_digits_shapes_range_labels_and_split() -> None:
+    train = data.build("digits", "unused", train=True)
+    test = data.build("digits", "unused", train=False)
+    assert len(train) + len(test) == 1797 and len(test) == round(1797 * 0.2)
+    x, y = train[:]
+    assert x.shape == (len(train), 1, 8, 8) and x.dtype == torch.float32
+    assert x.min() == -1.0 and x.max() == 1.0
+    assert set(y.tolist()) == set(range(10))
+
+    def rows(dataset) -> set[bytes]:
+        return {row.numpy().tobytes() for row in dataset[:][0]}
+
+    assert rows(train).isdisjoint(rows(test))  # digits holds no duplicate images
+    again = data.build("digits", "unused", train=False)
+    assert torch.equal(test[:][0], again[:][0]) and torch.equal(test[:][1], again[:][1])
+
+
+# ----------------------------------------------------------------------------------------- mnist
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    """An idx-ubyte file: big-endian magic (0, 0, type 0x08 = uint8, ndim), the dims, the bytes."""
+    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def _write_mnist(root: Path, n_train: int = 6, n_test: int = 4) -> None:
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = np.zeros((n, 28, 28), np.uint8)
+        images[:, 0, 1] = 255
+        images[:, 27, 27] = np.arange(n) * 10
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+
+
+def test_mnist_reads_idx_files(tmp_path: Path) -> None:
+    _write_mnist(tmp_path)
+    train = data.build("mnist", str(tmp_path), train=True)
+    test = data.build("mnist", str(tmp_path), train=False)
+    assert (len(train), len(test)) == (6, 4)
+    _check_items(train, (1, 28, 28))
+    x, _ = train[3]
+    assert x[0, 0, 1] == 1.0 and x[0, 0, 0] == -1.0
+    assert x[0, 27, 27] == pytest.approx(30 / 127.5 - 1.0)
+    assert _labels(train) == [0, 1, 2, 3, 4, 5] and _labels(test) == [0, 1, 2, 3]
+
+
+def test_mnist_expands_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _write_mnist(tmp_path / "data")
+    assert len(data.build("mnist", "~/data", train=False)) == 4
+
+
+def test_mnist_missing_says_how_to_get_it(tmp_path: Path) -> None:
+    with pytest.raises(DatasetNotFoundError, match="download") as info:
+        data.build("mnist", str(tmp_path), train=True)
+    message = str(info.value)
+    assert "MNIST" in message and str(tmp_path / "MNIST" / "raw") in message
+    assert "train-images-idx3-ubyte" in message and "\n" not in message
+
+
+def test_mnist_failed_download_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def offline(*args, **kwargs) -> None:
+        raise URLError("no network")
+
+    monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", offline)
+    with pytest.raises(DatasetNotFoundError, match="downloading MNIST") as info:
+        data.build("mnist", str(tmp_path), train=True, download=True)
+    assert "\n" not in str(info.value) and "no network" in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------ svhn
+
+
+def _write_svhn(root: Path, split: str, labels: list[int]) -> None:
+    """SVHN's .mat layout: X of shape (32, 32, 3, N) (H, W, C, N), y of shape (N, 1), 10 for 0."""
+    n = len(labels)
+    x = np.zeros((32, 32, 3, n), np.uint8)
+    x[0, 1, 0, :] = 255  # red at row 0, column 1
+    x[5, 7, 2, :] = np.arange(n) * 20  # blue at row 5, column 7
+    y = np.array(labels, np.uint8).reshape(n, 1)
+    scipy.io.savemat(root / f"{split}_32x32.mat", {"X": x, "y": y})
+
+
+def test_svhn_reads_mat_files_and_maps_label_10_to_0(tmp_path: Path) -> None:
+    _write_svhn(tmp_path, "train", [10, 1, 2])
+    _write_svhn(tmp_path, "extra", [3, 4, 5, 6, 7])
+    _write_svhn(tmp_path, "test", [9, 10])
+    train = data.build("svhn", str(tmp_path), train=True)
+    _check_items(train, (3, 32, 32))
+    assert _labels(train) == [0, 1, 2]
+    x, _ = train[2]
+    assert x[0, 0, 1] == 1.0 and x[1, 0, 1] == -1.0 and x[0, 0, 0] == -1.0
+    assert x[2, 5, 7] == pytest.approx(40 / 127.5 - 1.0)
+    assert _labels(data.build("svhn", str(tmp_path), train=False)) == [9, 0]
+    assert len(data.build("svhn", str(tmp_path), train=True, train_split="extra")) == 5
+    both = data.build("svhn", str(tmp_path), train=True, train_split="train+extra")
+    assert _labels(both) == [0, 1, 2, 3, 4, 5, 6, 7]
+    # train=False is always the test split.
+    assert len(data.build("svhn", str(tmp_path), train=False, train_split="extra")) == 2
+
+
+def test_present_files_are_not_downloaded_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # torchvision would re-fetch files whose md5 differs from the official ones.
+    def no_network(*args, **kwargs) -> None:
+        raise AssertionError("tried to download")
+
+    monkeypatch.setattr("torchvision.datasets.svhn.download_url", no_network)
+    monkeypatch.setattr("torchvision.datasets.cifar.download_and_extract_archive", no_network)
+    _write_svhn(tmp_path, "test", [1, 2])
+    _write_cifar(tmp_path)
+    assert len(data.build("svhn", str(tmp_path), train=False, download=True)) == 2
+    assert len(data.build("cifar10", str(tmp_path), train=False, download=True)) == 2
+
+
+def test_svhn_missing_split_and_bad_option(tmp_path: Path) -> None:
+    _write_svhn(tmp_path, "train", [1])
+    with pytest.raises(DatasetNotFoundError, match="download") as info:
+        data.build("svhn", str(tmp_path), train=True, train_split="train+extra")
+    assert "extra_32x32.mat" in str(info.value) and "train_32x32.mat" not in str(info.value)
+    with pytest.raises(ValueError, match="train_split"):
+        data.build("svhn", str(tmp_path), train=True, train_split="valid")
+
+
+# --------------------------------------------------------------------------------------- cifar10
+
+
+def _write_cifar(root: Path, per_batch: int = 2) -> None:
+    """CIFAR-10's python batches: pickled dicts with data (N, 3072) = R, G, B planes, row-major."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for b, name in enumerate(names):
+        images = np.zeros((per_batch, 3, 32, 32), np.uint8)
+        images[:, 0, 0, 1] = 255  # red at row 0, column 1
+        images[:, 2, 31, 30] = 102  # blue at row 31, column 30
+        batch = {
+            "batch_label": name,
+            "labels": [(b * per_batch + i) % 10 for i in range(per_batch)],
+            "data": images.reshape(per_batch, 3072),
+            "filenames": [f"{name}_{i}.png" for i in range(per_batch)],
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+    meta = {"label_names": [f"class{i}" for i in range(10)], "num_vis": 3072}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
+
+
+def test_cifar10_reads_pickled_batches(tmp_path: Path) -> None:
+    _write_cifar(tmp_path)
+    train = data.build("cifar10", str(tmp_path), train=True)
+    test = data.build("cifar10", str(tmp_path), train=False)
+    assert (len(train), len(test)) == (10, 2)
+    _check_items(train, (3, 32, 32))
+    x, _ = test[0]
+    assert x[0, 0, 1] == 1.0 and x[1, 0, 1] == -1.0 and x[0, 1, 0] == -1.0
+    assert x[2, 31, 30] == pytest.approx(102 / 127.5 - 1.0)
+    assert _labels(train) == list(range(10)) and _labels(test) == [0, 1]
+
+
+def test_cifar10_missing_says_how_to_get_it(tmp_path: Path) -> None:
+    with pytest.raises(DatasetNotFoundError, match="download") as info:
+        data.build("cifar10", str(tmp_path), train=False)
+    message = str(info.value)
+    assert "CIFAR-10" in message and str(tmp_path / "cifar-10-batches-py") in message
+    assert "test_batch" in message and "batches.meta" in message
+
+
+# ---------------------------------------------------------------------------------------- folder
+
+
+def _png(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (8, 8)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path)
+
+
+def test_folder_with_class_subfolders(tmp_path: Path) -> None:
+    for i in range(6):
+        _png(tmp_path / "b_red" / f"{i}.png", (255, 0, 0))
+        _png(tmp_path / "a_blue" / f"{i}.PNG", (0, 0, 255))
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / ".cache").mkdir()  # hidden folders are not classes
+    train = data.build("folder", str(tmp_path), train=True, size=8, test_fraction=0.25)
+    test = data.build("folder", str(tmp_path), train=False, size=8, test_fraction=0.25)
+    assert (len(train), len(test)) == (9, 3)
+    for dataset in (train, test):
+        for x, y in (dataset[i] for i in range(len(dataset))):
+            assert x.shape == (3, 8, 8) and x.dtype == torch.float32 and isinstance(y, int)
+            red = torch.tensor([1.0, -1.0, -1.0]) if y == 1 else torch.tensor([-1.0, -1.0, 1.0])
+            assert torch.equal(x, red.view(3, 1, 1).expand(3, 8, 8))
+    assert set(train.paths).isdisjoint(test.paths)
+    again = data.build("folder", str(tmp_path), train=False, size=8, test_fraction=0.25)
+    assert again.paths == test.paths
+
+
+def test_folder_flat_resizes_and_converts(tmp_path: Path) -> None:
+    for i, name in enumerate(["a.png", "b.JPG", "c.bmp", "d.gif", "e.webp"]):
+        _png(tmp_path / name, (200, 100, 50), size=(20 + i, 12))
+    gray = data.build("folder", str(tmp_path), train=True, size=6, channels=1, test_fraction=0.2)
+    assert len(gray) == 4
+    x = gray[0]
+    assert isinstance(x, torch.Tensor) and x.shape == (1, 6, 6)
+    assert -1.0 <= x.min() and x.max() <= 1.0
+    rgb = data.build("folder", str(tmp_path), train=False, size=6, test_fraction=0.2)
+    assert len(rgb) == 1 and rgb[0].shape == (3, 6, 6)
+
+
+def test_folder_errors(tmp_path: Path) -> None:
+    with pytest.raises(DatasetNotFoundError, match="does not exist"):
+        data.build("folder", str(tmp_path / "nowhere"), train=True)
+    (tmp_path / "empty" / "class").mkdir(parents=True)
+    with pytest.raises(DatasetNotFoundError, match="no images"):
+        data.build("folder", str(tmp_path / "empty"), train=True)
+    _png(tmp_path / "mixed" / "a.png", (0, 0, 0))
+    _png(tmp_path / "mixed" / "cls" / "b.png", (0, 0, 0))
+    with pytest.raises(ValueError, match="loose images and class subfolders"):
+        data.build("folder", str(tmp_path / "mixed"), train=True)
+    (tmp_path / "mixed" / "a.png").unlink()
+    (tmp_path / "mixed" / "no_images").mkdir()
+    with pytest.raises(ValueError, match="class folders without images in .*: no_images"):
+        data.build("folder", str(tmp_path / "mixed"), train=True)
+    with pytest.raises(ValueError, match="channels"):
+        data.build("folder", str(tmp_path / "mixed" / "cls"), train=True, channels=4)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.png").write_bytes(b"not a png")
+    dataset = data.build("folder", str(bad), train=True, test_fraction=0.0)
+    with pytest.raises(ValueError, match="broken.png"):
+        dataset[0]
