@@ -100,6 +100,9 @@ class _Where:
         self.overridden: set[str] = set()
 
     def __call__(self, path: str) -> str:
+        path = re.sub(r"\[\d+\]$", "", path)
+        if any(key == path or key.startswith(path + ".") for key in self.overridden):
+            return "--set "
         while path:
             if path in self.overridden:
                 return "--set "

@@ -16,6 +16,8 @@ from torch import nn
 
 Posterior = Literal["sigmoid", "gaussian"]
 POSTERIORS = ("sigmoid", "gaussian")
+Norm = Literal["batch", "layer", "none"]
+NORMS = ("batch", "layer", "none")
 
 
 @dataclass
@@ -32,8 +34,10 @@ class Architecture:
     discriminator: nn.Module
 
 
-def check_common_options(posterior: str, decoder_noise: int, dropout: float) -> None:
+def check_common_options(posterior: str, decoder_noise: int, dropout: float, norm: str) -> None:
     """Raise ``ValueError`` naming the option when a shared option is out of range."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(NORMS)}, got '{norm}'")
     if posterior not in POSTERIORS:
         raise ValueError(f"posterior must be one of {', '.join(POSTERIORS)}, got '{posterior}'")
     if decoder_noise < 0:
@@ -95,18 +99,30 @@ class JointDiscriminator(nn.Module):
         return self.joint(h).flatten()
 
 
+def norm_layer(norm: Norm, channels: int, spatial: bool) -> nn.Module:
+    """Batch norm, a per-sample layer norm (GroupNorm with one group on feature maps), or nothing.
+
+    ``layer`` and ``none`` make a network's output for one sample independent of its batch in
+    training as in eval mode; ``batch`` uses running statistics in eval mode.
+    """
+    if norm == "batch":
+        return nn.BatchNorm2d(channels) if spatial else nn.BatchNorm1d(channels)
+    if norm == "layer":
+        return nn.GroupNorm(1, channels) if spatial else nn.LayerNorm(channels)
+    return nn.Identity()
+
+
 def mlp(sizes: list[int], act: Callable[[], nn.Module], dropout: float = 0.0,
-        batchnorm: bool = False) -> nn.Sequential:
-    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``act`` (and optional batch norm)
-    between them and optional dropout before each; the last layer is linear."""
+        norm: Norm = "none") -> nn.Sequential:
+    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``norm`` and ``act`` between them and
+    optional dropout before each; the last layer is linear."""
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         if dropout:
             layers.append(nn.Dropout(dropout))
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:
-            if batchnorm:
-                layers.append(nn.BatchNorm1d(n_out))
+            layers.append(norm_layer(norm, n_out, spatial=False))
             layers.append(act())
     return nn.Sequential(*layers)
 

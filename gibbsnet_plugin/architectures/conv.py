@@ -13,22 +13,23 @@ from gibbsnet_plugin.architectures.base import (
     Architecture,
     GaussianEncoder,
     JointDiscriminator,
+    Norm,
     NoisyDecoder,
     Posterior,
     check_common_options,
     lrelu,
     mlp,
+    norm_layer,
 )
 from gibbsnet_plugin.registry import ARCHITECTURES
 
 
-def _conv(c_in: int, c_out: int, k: int, s: int, p: int, bn: bool = True) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, k, s, p, bias=not bn), *([nn.BatchNorm2d(c_out)] if bn else []),
-            lrelu()]
+def _conv(c_in: int, c_out: int, k: int, s: int, p: int, norm: Norm) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, k, s, p), norm_layer(norm, c_out, spatial=True), lrelu()]
 
 
-def _deconv(c_in: int, c_out: int, k: int, s: int, p: int) -> list[nn.Module]:
-    return [nn.ConvTranspose2d(c_in, c_out, k, s, p, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+def _deconv(c_in: int, c_out: int, k: int, s: int, p: int, norm: Norm) -> list[nn.Module]:
+    return [nn.ConvTranspose2d(c_in, c_out, k, s, p), norm_layer(norm, c_out, spatial=True), nn.ReLU()]
 
 
 def _dconv(c_in: int, c_out: int, k: int, s: int, p: int, dropout: float) -> list[nn.Module]:
@@ -47,19 +48,19 @@ def _check_shape(name: str, x_shape: tuple[int, ...], expected: tuple[int, ...])
 def _small_conv(
     z_dim: int, enc: list[nn.Module], dec: list[nn.Module],
     bottleneck: tuple[int, int, int], dx: list[nn.Module], dx_out: int, hidden: int,
-    posterior: Posterior, standardize: bool, decoder_noise: int, dropout: float,
+    posterior: Posterior, standardize: bool, decoder_noise: int, dropout: float, norm: Norm,
 ) -> Architecture:
     """Encoder ``enc`` to a ``bottleneck`` (C, H, W) map, its mirror ``dec`` and a joint
     discriminator whose x branch ``dx`` gives ``dx_out`` features."""
-    check_common_options(posterior, decoder_noise, dropout)
+    check_common_options(posterior, decoder_noise, dropout, norm)
     c, h, w = bottleneck
     encoder = GaussianEncoder(
         nn.Sequential(*enc, nn.Flatten(), nn.Linear(c * h * w, 2 * z_dim)), z_dim, posterior, standardize
     )
     decoder = NoisyDecoder(
         nn.Sequential(
-            nn.Linear(z_dim + decoder_noise, c * h * w, bias=False),
-            nn.BatchNorm1d(c * h * w), nn.ReLU(), nn.Unflatten(1, (c, h, w)), *dec,
+            nn.Linear(z_dim + decoder_noise, c * h * w),
+            norm_layer(norm, c * h * w, spatial=False), nn.ReLU(), nn.Unflatten(1, (c, h, w)), *dec,
         ),
         decoder_noise,
     )
@@ -74,7 +75,7 @@ def _small_conv(
 @ARCHITECTURES.register("conv8")
 def build_conv8(
     x_shape: tuple[int, ...], z_dim: int, width: int = 32, posterior: Posterior = "sigmoid",
-    standardize: bool = True, decoder_noise: int = 16, dropout: float = 0.2,
+    standardize: bool = True, decoder_noise: int = 16, dropout: float = 0.2, norm: Norm = "batch",
 ) -> Architecture:
     """For 1×8×8 images (the bundled digits): two stride-2 convolutions each way, ``width``
     channels in the first layer."""
@@ -82,40 +83,45 @@ def build_conv8(
     w = width
     return _small_conv(
         z_dim,
-        enc=[*_conv(1, w, 3, 1, 1, bn=False), *_conv(w, 2 * w, 4, 2, 1), *_conv(2 * w, 4 * w, 4, 2, 1)],
-        dec=[*_deconv(4 * w, 2 * w, 4, 2, 1), *_deconv(2 * w, w, 4, 2, 1), nn.Conv2d(w, 1, 3, 1, 1)],
+        enc=[*_conv(1, w, 3, 1, 1, "none"), *_conv(w, 2 * w, 4, 2, 1, norm),
+             *_conv(2 * w, 4 * w, 4, 2, 1, norm)],
+        dec=[*_deconv(4 * w, 2 * w, 4, 2, 1, norm), *_deconv(2 * w, w, 4, 2, 1, norm),
+             nn.Conv2d(w, 1, 3, 1, 1)],
         bottleneck=(4 * w, 2, 2),
         dx=[*_dconv(1, w, 4, 2, 1, dropout), *_dconv(w, 2 * w, 4, 2, 1, dropout)],
         dx_out=2 * w * 2 * 2, hidden=8 * w,
         posterior=posterior, standardize=standardize, decoder_noise=decoder_noise, dropout=dropout,
+        norm=norm,
     )
 
 
 @ARCHITECTURES.register("conv28")
 def build_conv28(
     x_shape: tuple[int, ...], z_dim: int, width: int = 32, posterior: Posterior = "sigmoid",
-    standardize: bool = True, decoder_noise: int = 16, dropout: float = 0.2,
+    standardize: bool = True, decoder_noise: int = 16, dropout: float = 0.2, norm: Norm = "batch",
 ) -> Architecture:
     """For 1×28×28 images (MNIST): 28 -> 14 -> 7 -> 4 and back."""
     _check_shape("conv28", x_shape, (1, 28, 28))
     w = width
     return _small_conv(
         z_dim,
-        enc=[*_conv(1, w, 4, 2, 1, bn=False), *_conv(w, 2 * w, 4, 2, 1), *_conv(2 * w, 4 * w, 3, 2, 1)],
-        dec=[*_deconv(4 * w, 2 * w, 3, 2, 1), *_deconv(2 * w, w, 4, 2, 1),
+        enc=[*_conv(1, w, 4, 2, 1, "none"), *_conv(w, 2 * w, 4, 2, 1, norm),
+             *_conv(2 * w, 4 * w, 3, 2, 1, norm)],
+        dec=[*_deconv(4 * w, 2 * w, 3, 2, 1, norm), *_deconv(2 * w, w, 4, 2, 1, norm),
              nn.ConvTranspose2d(w, 1, 4, 2, 1)],
         bottleneck=(4 * w, 4, 4),
         dx=[*_dconv(1, w, 4, 2, 1, dropout), *_dconv(w, 2 * w, 4, 2, 1, dropout),
             *_dconv(2 * w, 4 * w, 3, 2, 1, dropout)],
         dx_out=4 * w * 4 * 4, hidden=16 * w,
         posterior=posterior, standardize=standardize, decoder_noise=decoder_noise, dropout=dropout,
+        norm=norm,
     )
 
 
 @ARCHITECTURES.register("conv32")
 def build_conv32(
     x_shape: tuple[int, ...], z_dim: int, posterior: Posterior = "gaussian",
-    standardize: bool = False, decoder_noise: int = 0, dropout: float = 0.2,
+    standardize: bool = False, decoder_noise: int = 0, dropout: float = 0.2, norm: Norm = "batch",
 ) -> Architecture:
     """ALI's SVHN networks for 3×32×32 images (32 -> 28 -> 13 -> 10 -> 4 -> 1 and back).
 
@@ -124,16 +130,16 @@ def build_conv32(
     GibbsNet authors' tricks.
     """
     _check_shape("conv32", x_shape, (3, 32, 32))
-    check_common_options(posterior, decoder_noise, dropout)
+    check_common_options(posterior, decoder_noise, dropout, norm)
 
     def act() -> nn.Module:
         return nn.LeakyReLU(0.01)
 
     def conv(c_in: int, c_out: int, k: int, s: int) -> list[nn.Module]:
-        return [nn.Conv2d(c_in, c_out, k, s, bias=False), nn.BatchNorm2d(c_out), act()]
+        return [nn.Conv2d(c_in, c_out, k, s), norm_layer(norm, c_out, spatial=True), act()]
 
     def deconv(c_in: int, c_out: int, k: int, s: int) -> list[nn.Module]:
-        return [nn.ConvTranspose2d(c_in, c_out, k, s, bias=False), nn.BatchNorm2d(c_out), act()]
+        return [nn.ConvTranspose2d(c_in, c_out, k, s), norm_layer(norm, c_out, spatial=True), act()]
 
     def dconv(c_in: int, c_out: int, k: int, s: int, p: float) -> list[nn.Module]:
         return [nn.Dropout(p), nn.Conv2d(c_in, c_out, k, s), act()]

@@ -11,6 +11,7 @@ from gibbsnet_plugin.architectures.base import (
     GaussianEncoder,
     JointDiscriminator,
     NoisyDecoder,
+    Norm,
     Posterior,
     check_common_options,
     lrelu,
@@ -28,21 +29,22 @@ def build(
     standardize: bool = True,
     decoder_noise: int = 16,
     dropout: float = 0.2,
+    norm: Norm = "batch",
 ) -> Architecture:
-    """Encoder and decoder MLPs with ``hidden`` widths (batch norm between layers) and a joint
+    """Encoder and decoder MLPs with ``hidden`` widths (``norm`` between layers) and a joint
     discriminator whose x and z branches meet after one hidden layer each."""
-    check_common_options(posterior, decoder_noise, dropout)
+    check_common_options(posterior, decoder_noise, dropout, norm)
     hidden = list(hidden)
     if not hidden or any(h < 1 for h in hidden):
         raise ValueError(f"hidden must be a non-empty list of positive widths, got {hidden}")
     n_x = math.prod(x_shape)
     encoder = GaussianEncoder(
-        nn.Sequential(nn.Flatten(), mlp([n_x, *hidden, 2 * z_dim], lrelu, batchnorm=True)),
+        nn.Sequential(nn.Flatten(), mlp([n_x, *hidden, 2 * z_dim], lrelu, norm=norm)),
         z_dim, posterior, standardize,
     )
     decoder = NoisyDecoder(
         nn.Sequential(
-            mlp([z_dim + decoder_noise, *hidden[::-1], n_x], nn.ReLU, batchnorm=True),
+            mlp([z_dim + decoder_noise, *hidden[::-1], n_x], nn.ReLU, norm=norm),
             nn.Unflatten(1, tuple(x_shape)),
         ),
         decoder_noise,

@@ -1,0 +1,96 @@
+"""Shared fixtures: tiny recipes and two test-only architectures registered by name."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import gibbsnet_plugin as gn
+from gibbsnet_plugin.recipe import Recipe, recipe_from_dict
+
+logging.getLogger("ignite").setLevel(logging.WARNING)
+
+
+class Affine(nn.Module):
+    """A deterministic linear map with optional reshaping; records every input it gets."""
+
+    def __init__(self, n_in: int, out_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.out_shape = out_shape
+        self.linear = nn.Linear(n_in, math.prod(out_shape))
+        self.inputs: list[torch.Tensor] = []
+        self.outputs: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.inputs.append(x)
+        y = torch.tanh(self.linear(x.flatten(1))).reshape(x.shape[0], *self.out_shape)
+        self.outputs.append(y)
+        return y
+
+
+class JointLinear(nn.Module):
+    def __init__(self, n_x: int, z_dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_x + z_dim, 1)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.linear(torch.cat([x.flatten(1), z], 1))
+
+
+@gn.architectures.register("test_linear")
+def build_linear(x_shape: tuple[int, ...], z_dim: int) -> gn.Architecture:
+    """Deterministic, noise-free networks whose calls can be inspected."""
+    n_x = math.prod(x_shape)
+    return gn.Architecture(Affine(n_x, (z_dim,)), Affine(z_dim, tuple(x_shape)), JointLinear(n_x, z_dim))
+
+
+class NanAfter(nn.Module):
+    """A decoder that outputs NaN once it has run ``after`` times in training mode."""
+
+    def __init__(self, z_dim: int, x_shape: tuple[int, ...], after: int) -> None:
+        super().__init__()
+        self.inner = Affine(z_dim, x_shape)
+        self.after = after
+        self.calls = 0
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.calls += 1
+        x = self.inner(z)
+        return x * float("nan") if self.calls > self.after else x
+
+
+@gn.architectures.register("test_nan")
+def build_nan(x_shape: tuple[int, ...], z_dim: int, after: int = 10) -> gn.Architecture:
+    n_x = math.prod(x_shape)
+    return gn.Architecture(Affine(n_x, (z_dim,)), NanAfter(z_dim, tuple(x_shape), after),
+                           JointLinear(n_x, z_dim))
+
+
+def tiny_recipe(**sections: dict) -> Recipe:
+    """A digits recipe small enough to train in about a second; sections override keys."""
+    raw = {
+        "name": "tiny",
+        "seed": 0,
+        "data": {"dataset": "digits", "batch_size": 32},
+        "model": {"architecture": "mlp", "z_dim": 8, "options": {"hidden": [32]}, "chain_steps": 2},
+        "train": {"iterations": 12, "log_every": 2, "sample_every": 6, "checkpoint_every": 6},
+    }
+    for key, values in sections.items():
+        if isinstance(values, dict):
+            raw[key].update(values)
+        else:
+            raw[key] = values
+    return recipe_from_dict(raw)
+
+
+@pytest.fixture
+def recipe_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(tiny_recipe().to_yaml())
+    return path

@@ -1,0 +1,173 @@
+"""The chains and losses of gibbsnet_plugin/model.py."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import gibbsnet_plugin as gn
+from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.model import GibbsNet, check_architecture, instance_noise_std
+
+X_SHAPE = (1, 4, 4)
+Z_DIM = 3
+
+
+def linear_model(chain_steps: int = 3, backprop_steps: int = 1, **kwargs) -> GibbsNet:
+    torch.manual_seed(0)
+    arch = gn.architectures.build("test_linear", X_SHAPE, Z_DIM)
+    return GibbsNet(arch, X_SHAPE, Z_DIM, chain_steps, backprop_steps, **kwargs)
+
+
+def test_one_step_is_ali_pair_from_the_prior():
+    model = linear_model(chain_steps=1)
+    torch.manual_seed(7)
+    z0 = torch.randn(5, Z_DIM)
+    torch.manual_seed(7)
+    x, z = model.unclamped(5)
+    assert torch.equal(z, z0)
+    assert torch.equal(x, model.decoder(z0))
+    assert model.encoder.inputs == []
+
+
+@pytest.mark.parametrize("steps", [2, 3, 5])
+def test_chain_feeds_the_encoders_output_to_the_decoder(steps):
+    model = linear_model(chain_steps=steps, backprop_steps=1)
+    x, z = model.unclamped(4)
+    enc, dec = model.encoder, model.decoder
+    assert len(dec.inputs) == steps and len(enc.inputs) == steps - 1
+    for t in range(1, steps):
+        assert torch.equal(enc.inputs[t - 1], dec.outputs[t - 1])
+        assert torch.equal(dec.inputs[t], enc.outputs[t - 1])
+    assert torch.equal(z, enc.outputs[-1]) and torch.equal(x, dec.outputs[-1])
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_backprop_steps_puts_gradient_on_exactly_the_last_k_steps(k):
+    steps = 4
+    model = linear_model(chain_steps=steps, backprop_steps=k)
+    grads = {"encoder": 0, "decoder": 0}
+    for name in grads:
+        getattr(model, name).register_full_backward_hook(
+            lambda *_, name=name: grads.__setitem__(name, grads[name] + 1)
+        )
+    x, z = model.unclamped(4)
+    (x.sum() + z.sum()).backward()
+    assert grads["decoder"] == k
+    assert grads["encoder"] == min(k, steps - 1)
+    assert x.requires_grad
+
+
+def test_clamped_pair_is_data_and_its_encoding():
+    model = linear_model()
+    x = torch.rand(3, *X_SHAPE)
+    xc, zc = model.clamped(x)
+    assert xc is x and torch.equal(zc, model.encoder.outputs[-1])
+
+
+def test_sample_one_step_is_one_decoder_pass_from_the_prior():
+    model = linear_model()
+    torch.manual_seed(3)
+    expected = model.decoder(torch.randn(6, Z_DIM))
+    torch.manual_seed(3)
+    assert torch.equal(model.sample(6, steps=1), expected)
+
+
+def test_sample_runs_the_requested_number_of_steps_without_graph():
+    model = linear_model()
+    x = model.sample(2, steps=7)
+    assert x.shape == (2, *X_SHAPE) and not x.requires_grad
+    assert len(model.decoder.inputs) == 7 and len(model.encoder.inputs) == 6
+
+
+def test_discriminator_loss_bce_values():
+    model = linear_model(loss="bce")
+    real = (torch.rand(4, *X_SHAPE), torch.rand(4, Z_DIM))
+    fake = (torch.rand(4, *X_SHAPE), torch.rand(4, Z_DIM))
+    out = model.discriminator_loss(real, fake)
+    s_real, s_fake = model.critic(*real), model.critic(*fake)
+    expected = F.binary_cross_entropy_with_logits(s_real, torch.ones(4)) + \
+        F.binary_cross_entropy_with_logits(s_fake, torch.zeros(4))
+    assert torch.allclose(out.loss, expected)
+    assert torch.allclose(out.d_real, torch.sigmoid(s_real).mean())
+    g = model.generator_loss(real, fake)
+    swapped = F.binary_cross_entropy_with_logits(s_real, torch.zeros(4)) + \
+        F.binary_cross_entropy_with_logits(s_fake, torch.ones(4))
+    assert torch.allclose(g.loss, swapped)
+
+
+def test_lsgan_losses_and_discriminator_loss_detaches_pairs():
+    model = linear_model(loss="lsgan")
+    x = torch.rand(4, *X_SHAPE)
+    real, fake = model.clamped(x), model.unclamped(4)
+    s_real, s_fake = model.critic(*real).detach(), model.critic(*fake).detach()
+    d = model.discriminator_loss(real, fake)
+    assert torch.allclose(d.loss, ((s_real - 1) ** 2).mean() + (s_fake ** 2).mean())
+    d.loss.backward()
+    assert all(p.grad is None for p in model.encoder.parameters())
+    assert all(p.grad is None for p in model.decoder.parameters())
+    g = model.generator_loss(real, fake)
+    assert torch.allclose(g.loss, (s_real ** 2).mean() + ((s_fake - 1) ** 2).mean())
+
+
+def test_z_consistency_adds_the_weighted_latent_distance():
+    plain = linear_model(z_consistency=0.0)
+    weighted = linear_model(z_consistency=0.5)
+    torch.manual_seed(1)
+    x = torch.rand(4, *X_SHAPE)
+    real, fake = weighted.clamped(x), weighted.unclamped(4)
+    extra = 0.5 * (fake[1] - weighted.encoder(fake[0])).pow(2).sum(1).mean()
+    base = plain.generator_loss(real, fake).loss
+    assert torch.allclose(weighted.generator_loss(real, fake).loss, base + extra)
+
+
+def test_inpaint_keeps_observed_entries_bit_for_bit():
+    model = linear_model()
+    x = torch.rand(3, *X_SHAPE) * 2 - 1
+    mask = torch.zeros(X_SHAPE)
+    mask[..., :2] = 1
+    filled = model.inpaint(x, mask, steps=4)
+    assert torch.equal(filled[..., :2], x[..., :2])
+    assert not torch.equal(filled[..., 2:], x[..., 2:])
+
+
+def test_inpaint_in_eval_mode_does_not_depend_on_the_rest_of_the_batch():
+    torch.manual_seed(0)
+    model = GibbsNet(gn.architectures.build("mlp", X_SHAPE, Z_DIM, hidden=[16]), X_SHAPE, Z_DIM)
+    model.train()
+    for _ in range(3):  # give batch norm some running statistics
+        model.unclamped(16)
+    model.eval()
+    x = torch.rand(4, *X_SHAPE) * 2 - 1
+    other = x.clone()
+    other[1:] = torch.rand(3, *X_SHAPE)
+    mask = torch.ones(X_SHAPE)
+    mask[..., 2:] = 0
+    torch.manual_seed(5)
+    a = model.inpaint(x, mask, steps=5)
+    torch.manual_seed(5)
+    b = model.inpaint(other, mask, steps=5)
+    assert torch.equal(a[0], b[0])
+
+
+def test_check_architecture_reports_wrong_shapes():
+    arch = gn.architectures.build("test_linear", X_SHAPE, Z_DIM)
+    with pytest.raises(GibbsnetError, match=r"encoder maps .* expected \(batch, z_dim\) = \(2, 5\)"):
+        check_architecture(arch, X_SHAPE, 5, "test_linear")
+    with pytest.raises(GibbsnetError, match="encoder must be a torch.nn.Module"):
+        check_architecture(gn.Architecture(None, arch.decoder, arch.discriminator), X_SHAPE, Z_DIM, "x")
+
+
+def test_invalid_chain_settings_are_refused():
+    arch = gn.architectures.build("test_linear", X_SHAPE, Z_DIM)
+    with pytest.raises(ValueError, match="backprop_steps"):
+        GibbsNet(arch, X_SHAPE, Z_DIM, chain_steps=2, backprop_steps=3)
+
+
+def test_instance_noise_anneals_to_zero():
+    assert instance_noise_std(0.2, 0, 100) == pytest.approx(0.2)
+    assert instance_noise_std(0.2, 50, 100) == pytest.approx(0.1)
+    assert instance_noise_std(0.2, 100, 100) == 0.0
+    assert instance_noise_std(0.0, 10, 100) == 0.0

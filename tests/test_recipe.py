@@ -1,0 +1,113 @@
+"""Recipe loading, overrides and validation (gibbsnet_plugin/recipe.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gibbsnet_plugin.errors import RecipeError
+from gibbsnet_plugin.recipe import Recipe, load_recipe, recipe_differences, recipe_from_dict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist", "svhn", "cifar10"])
+def test_bundled_recipes_validate(name):
+    recipe = load_recipe(REPO / "recipes" / f"{name}.yaml")
+    assert recipe.name
+    assert recipe.train.betas[1] == pytest.approx(0.999)
+
+
+def test_defaults_and_types(tmp_path):
+    recipe = load_recipe(write(tmp_path, "name: x\n"))
+    assert isinstance(recipe, Recipe)
+    assert recipe.model.chain_steps == 3 and recipe.model.architecture == "conv8"
+    assert recipe.train.betas == (0.5, 0.999)
+
+
+def test_missing_name_defaults_to_file_stem(tmp_path):
+    path = tmp_path / "my-run.yaml"
+    path.write_text("seed: 1\n")
+    assert load_recipe(path).name == "my-run"
+
+
+def test_overrides_are_typed_and_applied(tmp_path):
+    recipe = load_recipe(write(tmp_path, "name: x\n"), overrides=[
+        "model.chain_steps=5", "train.lr=1e-3", "train.betas=[0.0, 0.9]",
+        "data.options.test_fraction=0.25", "model.loss=lsgan",
+    ])
+    assert recipe.model.chain_steps == 5
+    assert recipe.train.lr == pytest.approx(1e-3)
+    assert recipe.train.betas == (0.0, 0.9)
+    assert recipe.data.options == {"test_fraction": 0.25}
+    assert recipe.model.loss == "lsgan"
+
+
+def test_yaml_float_without_dot_is_accepted(tmp_path):
+    assert load_recipe(write(tmp_path, "name: x\ntrain:\n  lr: 2e-4\n")).train.lr == pytest.approx(2e-4)
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "pattern"),
+    [
+        ("name: x\nmodel:\n  chain_step: 3\n", [],
+         r"r\.yaml:3: model\.chain_step: unknown key; did you mean 'chain_steps'\?"),
+        ("name: x\nmodl: {}\n", [], r"r\.yaml:2: modl: unknown key; did you mean 'model'\?"),
+        ("name: x\nmodel:\n  z_dim: big\n", [], r"r\.yaml:3: model\.z_dim: expected an integer, got 'big'"),
+        ("name: x\nmodel:\n  z_dim: 3.5\n", [], r"model\.z_dim: expected an integer"),
+        ("name: x\ntrain:\n  betas: [0.5]\n", [], r"train\.betas: expected a list of 2 numbers"),
+        ("name: x\ntrain:\n  betas: [0.5, 1.0e-3]\n", ["train.betas=[0.5, 1.5]"],
+         r"--set train\.betas\[1\]: must be in \[0, 1\)"),
+        ("name: x\nmodel:\n  loss: hinge\n", [], r"model\.loss: expected bce \| lsgan, got 'hinge'"),
+        ("name: x\nmodel:\n  chain_steps: 2\n  backprop_steps: 3\n", [],
+         r"model\.backprop_steps: must be between 1 and model\.chain_steps \(2\)"),
+        ("name: x\n", ["model.architecture=conv9"],
+         r"--set model\.architecture: unknown architecture 'conv9'; did you mean 'conv8'\? \(known: .*mlp"),
+        ("name: x\ndata:\n  dataset: digitz\n", [],
+         r"r\.yaml:3: data\.dataset: unknown dataset 'digitz'; did you mean 'digits'\?"),
+        ("name: x\n", ["model.options.widht=8"],
+         r"--set model\.options\.widht: unknown option for architecture 'conv8'; did you mean 'width'\?"),
+        ("name: x\n", ["train.device=gpu"], r"train\.device: expected auto, cpu, cuda or cuda:N"),
+        ("name: x\n", ["model.z_dim"], r"--set 'model\.z_dim': expected KEY=VALUE"),
+        ("name: x\nseed: 1\n", ["seed.value=3"], r"--set seed\.value: seed is a value, not a section"),
+        ("name: x\n", ["seed.value=3"], r"--set seed: expected an integer, got \{'value': 3\}"),
+        ("name: x\nmodel: 3\n", [], r"model: expected a mapping of keys, got 3"),
+    ],
+)
+def test_errors_name_the_key_and_suggest(tmp_path, text, overrides, pattern):
+    with pytest.raises(RecipeError, match=pattern) as info:
+        load_recipe(write(tmp_path, text), overrides=overrides)
+    assert "\n" not in str(info.value)
+
+
+def test_yaml_syntax_error_gives_the_line(tmp_path):
+    with pytest.raises(RecipeError, match=r"r\.yaml:4: invalid YAML"):
+        load_recipe(write(tmp_path, "name: x\nmodel:\n  chain_steps: [3\n"))
+
+
+def test_missing_and_empty_files(tmp_path):
+    with pytest.raises(RecipeError, match="nope.yaml: recipe file not found"):
+        load_recipe(tmp_path / "nope.yaml")
+    with pytest.raises(RecipeError, match="the recipe is empty"):
+        load_recipe(write(tmp_path, "# nothing\n"))
+
+
+def test_round_trip_through_yaml(tmp_path):
+    recipe = load_recipe(write(tmp_path, "name: x\n"), overrides=["model.options.width=8"])
+    again = recipe_from_dict(yaml.safe_load(recipe.to_yaml()))
+    assert again == recipe
+
+
+def test_differences_list_changed_keys():
+    a = recipe_from_dict({"name": "x"})
+    b = recipe_from_dict({"name": "x", "model": {"chain_steps": 5}, "train": {"iterations": 10}})
+    assert recipe_differences(a, b) == ["model.chain_steps: 3 -> 5", "train.iterations: 3000 -> 10"]
+    assert recipe_differences(a, a) == []
