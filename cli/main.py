@@ -62,22 +62,14 @@ def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, device:
           resume: bool, force: bool) -> None:
     """Train the model that RECIPE (a YAML file) describes."""
     import gibbsnet_plugin as gn  # noqa: PLC0415  (keeps `gibbsnet --help` fast)
-    from gibbsnet_plugin.training import default_run_dir  # noqa: PLC0415
 
     if resume and force:
         raise click.UsageError("--resume and --force exclude each other")
     overrides = overrides + ((f"train.device={device}",) if device else ())
     recipe = gn.load_recipe(recipe_path, overrides=list(overrides))
-    run_dir = out or default_run_dir(recipe)
-    m = recipe.model
-    console.print(
-        f"[bold]{escape(recipe.name)}[/]: {m.architecture} on {recipe.data.dataset}, "
-        f"chain_steps={m.chain_steps}{' (ALI)' if m.chain_steps == 1 else ''}, "
-        f"{recipe.train.iterations} iterations -> {escape(str(run_dir))}"
-        f"{' (resuming)' if resume else ''}"
-    )
     path = gn.train(recipe, out=out, resume=resume, force=force, console=console)
-    console.print(f"[green]done:[/] {escape(str(path))} (checkpoints/last.pt, samples/, metrics.jsonl)")
+    console.print(f"[green]done:[/] {escape(str(path))} (checkpoints/last.pt, samples/, metrics.jsonl)",
+                  soft_wrap=True)
 
 
 @cli.command()

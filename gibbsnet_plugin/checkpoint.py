@@ -155,6 +155,22 @@ def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
     return path
 
 
+def _state_mismatch(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> str:
+    """A short description of how two state dicts differ, or an empty string."""
+
+    def listed(keys: list[str]) -> str:
+        return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    shapes = [f"{k} {tuple(found[k].shape)} vs {tuple(expected[k].shape)}"
+              for k in sorted(set(expected) & set(found)) if found[k].shape != expected[k].shape]
+    parts = [f"missing {listed(missing)}" if missing else "",
+             f"unexpected {listed(unexpected)}" if unexpected else "",
+             f"shape of {listed(shapes)}" if shapes else ""]
+    return "; ".join(p for p in parts if p)
+
+
 def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None = None):
     """The trained ``GibbsNet`` of a run directory (its last checkpoint) or a checkpoint file.
 
@@ -167,14 +183,14 @@ def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None 
     path = resolve_checkpoint(run_or_checkpoint)
     ckpt = read_checkpoint(path)
     model: GibbsNet = build_model(ckpt["recipe"], ckpt["x_shape"])
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
+    problem = _state_mismatch(model.state_dict(), ckpt["model"])
+    if problem:
         raise GibbsnetError(
             f"{path}: the weights do not fit architecture '{ckpt['recipe'].model.architecture}' "
-            f"as built from the checkpoint's recipe ({first})"
-        ) from None
+            f"as built from the checkpoint's recipe ({problem}); was it saved by another "
+            "architecture or another version of it?"
+        )
+    model.load_state_dict(ckpt["model"])
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device).eval()

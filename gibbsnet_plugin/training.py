@@ -12,6 +12,7 @@ import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint, DiskSaver
 from rich.console import Console
+from rich.markup import escape
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader, Dataset
 
@@ -151,6 +152,17 @@ def train(
         )
 
     iterations = recipe.train.iterations
+    if progress and idist.get_rank() == 0:
+        m = recipe.model
+        n_params = sum(p.numel() for p in model.parameters())
+        console.print(
+            f"[bold]{escape(recipe.name)}[/]: {m.architecture} ({n_params:,} parameters) on "
+            f"{recipe.data.dataset} ({len(dataset):,} items of shape {'×'.join(map(str, x_shape))}), "
+            f"chain_steps={m.chain_steps}{' (ALI)' if m.chain_steps == 1 else ''}, "
+            f"{iterations:,} iterations on {device} -> {escape(str(out))}"
+            f"{' (resuming)' if resume_from else ''}",
+            soft_wrap=True,
+        )
     trainer = create_trainer(
         model, opt_d, opt_g, device,
         noise_std=lambda it: instance_noise_std(recipe.model.instance_noise, it, iterations),

@@ -1,0 +1,65 @@
+"""Built-in architectures (gibbsnet_plugin/architectures/)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gibbsnet_plugin as gn
+from gibbsnet_plugin.model import check_architecture
+
+SHAPES = {"mlp": (2, 5, 3), "conv8": (1, 8, 8), "conv28": (1, 28, 28), "conv32": (3, 32, 32)}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+@pytest.mark.parametrize("norm", ["batch", "layer", "none"])
+def test_builtin_shapes_and_output_range(name, norm):
+    torch.manual_seed(0)
+    shape = SHAPES[name]
+    arch = gn.architectures.build(name, shape, 6, norm=norm)
+    check_architecture(arch, shape, 6, name)
+    x = torch.rand(3, *shape) * 2 - 1
+    z = arch.encoder(x)
+    x2 = arch.decoder(z)
+    assert z.shape == (3, 6) and x2.shape == (3, *shape)
+    assert x2.min() >= -1 and x2.max() <= 1
+    assert arch.discriminator(x, z).shape == (3,)
+
+
+@pytest.mark.parametrize("name", ["conv8", "conv28", "conv32"])
+def test_conv_architectures_refuse_other_shapes(name):
+    with pytest.raises(ValueError, match=rf"'{name}' needs data of shape .*got 1×9×9; use 'mlp'"):
+        gn.architectures.build(name, (1, 9, 9), 4)
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("posterior", "laplace", "posterior must be one of sigmoid, gaussian"),
+    ("norm", "instance", "norm must be one of batch, layer, none"),
+    ("dropout", 1.0, r"dropout must be in \[0, 1\)"),
+    ("decoder_noise", -1, "decoder_noise must be >= 0"),
+])
+def test_invalid_options_are_refused(option, value, message):
+    with pytest.raises(ValueError, match=message):
+        gn.architectures.build("conv8", (1, 8, 8), 4, **{option: value})
+
+
+@pytest.mark.parametrize("posterior", ["sigmoid", "gaussian"])
+def test_encoder_samples_around_the_mean_with_positive_spread(posterior):
+    torch.manual_seed(0)
+    arch = gn.architectures.build("mlp", (4,), 3, hidden=[8], posterior=posterior, standardize=False)
+    x = torch.rand(1, 4).expand(256, 4)
+    z = arch.encoder.eval()(x)
+    assert (z.std(0) > 0).all()
+    mu = arch.encoder.features(x[:1]).chunk(2, dim=1)[0]
+    assert torch.allclose(z.mean(0), mu[0], atol=0.4 if posterior == "sigmoid" else 3.0)
+
+
+def test_decoder_noise_makes_decoding_stochastic_and_standardize_normalises_codes():
+    torch.manual_seed(0)
+    arch = gn.architectures.build("conv8", (1, 8, 8), 4, decoder_noise=8)
+    z = torch.randn(5, 4)
+    arch.decoder.eval()
+    assert not torch.equal(arch.decoder(z), arch.decoder(z))
+    codes = arch.encoder.train()(torch.rand(64, 1, 8, 8) * 2 - 1)
+    assert torch.allclose(codes.mean(0), torch.zeros(4), atol=1e-5)
+    assert torch.allclose(codes.std(0, unbiased=False), torch.ones(4), atol=1e-3)

@@ -1,0 +1,64 @@
+"""The command line (cli/main.py): exit codes, one-line errors, nothing written on bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gibbsnet_cli.main import cli
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train", "missing.yaml"], "missing.yaml: recipe file not found"),
+    (["train", "{recipe}", "--set", "model.chain_step=3"],
+     "model.chain_step: unknown key; did you mean 'chain_steps'?"),
+    (["train", "{recipe}", "--set", "model.z_dim=abc"], "model.z_dim: expected an integer, got 'abc'"),
+    (["train", "{recipe}", "--set", "model.architecture=nope"], "unknown architecture 'nope'"),
+    (["train", "{recipe}", "--set", "data.dataset=mnist", "--set", "data.root={tmp}/data"],
+     "data.options.download: true"),
+    (["train", "{recipe}", "--device", "cuda:7"], "train.device"),
+    (["train", "{recipe}", "--resume"], "no checkpoints/last.pt to resume from"),
+])
+def test_bad_input_is_a_one_line_error_with_status_2_and_writes_nothing(tmp_path, recipe_file, args, message):
+    before = sorted(tmp_path.rglob("*"))
+    out = tmp_path / "run"
+    args = [a.format(recipe=recipe_file, tmp=tmp_path) for a in args] + ["--out", str(out)]
+    code, stderr = invoke(*args)
+    assert code == 2, stderr
+    assert message in stderr
+    assert stderr.startswith("error: ") and stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_invalid_yaml_reports_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\nmodel:\n  chain_steps: [3\n")
+    code, stderr = invoke("train", str(path))
+    assert code == 2 and f"{path}:4: invalid YAML" in stderr
+
+
+@pytest.mark.slow
+def test_train_then_refuse_to_overwrite(tmp_path, recipe_file):
+    out = tmp_path / "run"
+    code, stderr = invoke("train", str(recipe_file), "--out", str(out), "--set", "train.iterations=4")
+    assert code == 0, stderr
+    assert "done:" in stderr and (out / "checkpoints" / "last.pt").exists()
+    mtime = (out / "checkpoints" / "last.pt").stat().st_mtime_ns
+    code, stderr = invoke("train", str(recipe_file), "--out", str(out), "--set", "train.iterations=4")
+    assert code == 2 and "already holds a run" in stderr
+    assert (out / "checkpoints" / "last.pt").stat().st_mtime_ns == mtime
+    code, stderr = invoke("train", str(recipe_file), "--out", str(out), "--resume", "--force")
+    assert code == 2 and "exclude each other" in stderr
+
+
+def test_help_lists_the_commands():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    assert "train" in result.output and "plugins" in result.output

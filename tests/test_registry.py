@@ -1,0 +1,126 @@
+"""Registries and plugin discovery (gibbsnet_plugin/registry.py).
+
+Plugin behaviour is tested with a real third-party package, tests/fixtures/gibbsnet-fixture-plugin,
+installed with pip into a temporary directory and found through importlib.metadata by fresh
+processes (PYTHONPATH), exactly as an installed plugin would be.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gibbsnet_plugin.errors import UnknownNameError
+from gibbsnet_plugin.registry import Registry
+
+FIXTURE = Path(__file__).parent / "fixtures" / "gibbsnet-fixture-plugin"
+
+
+@pytest.fixture(scope="module")
+def plugin_path(tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("site")
+    build = tmp_path_factory.mktemp("build")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--no-index", "--target", str(target), str(FIXTURE)],
+        check=True, capture_output=True, cwd=build,
+    )
+    return target
+
+
+def run(args: list[str], plugin_path: Path | None, **env: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k != "GIBBSNET_DISABLE_PLUGIN_AUTOLOAD"}
+    environ.update(COLUMNS="250", PYTHONPATH=str(plugin_path or ""), **env)
+    return subprocess.run(args, capture_output=True, text=True, env=environ, timeout=300)
+
+
+PROBE = textwrap.dedent("""
+    import json, sys, warnings
+    warnings.simplefilter("always")
+    with warnings.catch_warnings(record=True) as caught:
+        import gibbsnet_plugin as gn
+        names = gn.architectures.names()
+    out = {"names": names, "datasets": gn.datasets.names(),
+           "imported_before_use": "gibbsnet_fixture_plugin.arch" in sys.modules}
+    arch = gn.architectures.build("fixture_mlp", (1, 4, 4), 3, width=8)
+    out["imported_after_use"] = "gibbsnet_fixture_plugin.arch" in sys.modules
+    out["arch"] = type(arch).__name__
+    out["conv8_module"] = gn.architectures.get("conv8").__module__
+    out["blobs"] = len(gn.datasets.build("fixture_blobs", "", True, size=10))
+    try:
+        gn.architectures.get("fixture_broken")
+    except gn.GibbsnetError as exc:
+        out["broken"] = str(exc)
+    out["warnings"] = [str(w.message) for w in caught]
+    print(json.dumps(out))
+""")
+
+
+def test_plugins_are_discovered_lazily_and_collisions_refused(plugin_path):
+    result = run([sys.executable, "-c", PROBE], plugin_path)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert {"fixture_mlp", "fixture_broken", "conv8", "mlp"} <= set(out["names"])
+    assert "fixture_blobs" in out["datasets"]
+    assert out["imported_before_use"] is False and out["imported_after_use"] is True
+    assert out["arch"] == "Architecture" and out["blobs"] == 10
+    assert out["conv8_module"] == "gibbsnet_plugin.architectures.conv"
+    assert "fixture_broken" in out["broken"] and "gibbsnet-fixture-plugin 0.1.0" in out["broken"]
+    assert "ModuleNotFoundError" in out["broken"]
+    assert any("'conv8'" in w and "refused" in w and "built-in" in w for w in out["warnings"])
+
+
+def test_plugins_command_lists_sources_and_broken_plugins(plugin_path):
+    result = run([sys.executable, "-m", "gibbsnet_cli.main", "plugins"], plugin_path)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("│")[1].strip(): line for line in result.stderr.splitlines() if line.count("│") >= 4}
+    assert "built-in" in rows["mlp"] and "ok" in rows["mlp"]
+    assert "gibbsnet-fixture-plugin 0.1.0" in rows["fixture_mlp"] and "ok" in rows["fixture_mlp"]
+    assert "ModuleNotFoundError" in rows["fixture_broken"]
+    assert "dataset" in rows["fixture_blobs"]
+    assert "refused" in result.stderr and "warning:" in result.stderr
+
+
+def test_training_with_a_plugin_architecture_and_data_set(plugin_path, tmp_path):
+    recipe = tmp_path / "plugin.yaml"
+    recipe.write_text(textwrap.dedent("""
+        name: plugin
+        data: {dataset: fixture_blobs, batch_size: 16, options: {size: 64}}
+        model: {architecture: fixture_mlp, z_dim: 3, options: {width: 8}, chain_steps: 2}
+        train: {iterations: 4, log_every: 2, sample_every: 4, checkpoint_every: 4}
+    """))
+    result = run([sys.executable, "-m", "gibbsnet_cli.main", "train", str(recipe), "--out",
+                  str(tmp_path / "run")], plugin_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+    bad = run([sys.executable, "-m", "gibbsnet_cli.main", "train", str(recipe), "--out",
+               str(tmp_path / "run2"), "--set", "model.architecture=fixture_broken"], plugin_path)
+    assert bad.returncode == 2 and "failed to load" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "run2").exists()
+
+
+def test_autoload_can_be_disabled(plugin_path):
+    result = run([sys.executable, "-c", "import gibbsnet_plugin as gn; print(gn.architectures.names())"],
+                 plugin_path, GIBBSNET_DISABLE_PLUGIN_AUTOLOAD="1")
+    assert result.returncode == 0, result.stderr
+    assert "fixture_mlp" not in result.stdout and "mlp" in result.stdout
+
+
+def test_registry_names_and_errors():
+    registry: Registry = Registry("widget", "gibbsnet.test-no-such-group")
+    registry.register("alpha")(lambda: 1)
+    registry.register("beta")(lambda: 2)
+    assert registry.names() == ["alpha", "beta"] and "alpha" in registry
+    assert registry.build("beta") == 2
+    with pytest.raises(UnknownNameError, match=r"unknown widget 'alpah'; did you mean 'alpha'\? \(known: alpha, beta\)"):
+        registry.get("alpah")
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.register("alpha")(lambda: 3)
+    assert [(e.name, e.source, e.error) for e in registry.entries()] == [
+        ("alpha", "built-in", None), ("beta", "built-in", None)]

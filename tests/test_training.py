@@ -1,0 +1,128 @@
+"""End-to-end training on tiny networks (gibbsnet_plugin/training.py and the engine handlers)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import gibbsnet_plugin as gn
+from gibbsnet_plugin.checkpoint import read_checkpoint
+from gibbsnet_plugin.errors import RunDirectoryError, TrainingDiverged
+
+from conftest import tiny_recipe
+
+pytestmark = pytest.mark.slow
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def snapshot(directory: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(directory)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_train_writes_the_run_directory(tmp_path):
+    recipe = tiny_recipe()
+    run = gn.train(recipe, out=tmp_path / "run", progress=False)
+    assert (run / "recipe.yaml").read_text() == recipe.to_yaml()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "last.pt", "step_0000006.pt", "step_0000012.pt"]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000006.png", "step_0000012.png"]
+    rows = metrics(run)
+    assert [r["iteration"] for r in rows] == [2, 4, 6, 8, 10, 12]
+    for r in rows:
+        assert {"d_loss", "g_loss", "d_real", "d_fake", "it_per_s", "epoch"} <= set(r)
+        assert all(math.isfinite(r[k]) for k in ("d_loss", "g_loss", "d_real", "d_fake"))
+    ckpt = read_checkpoint(run / "checkpoints" / "last.pt")
+    assert ckpt["trainer"]["iteration"] == 12 and ckpt["recipe"] == recipe
+    model = gn.load_model(run, device="cpu")
+    assert not model.training and model.sample(3).shape == (3, 1, 8, 8)
+
+
+def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
+    # 7 batches an epoch: the break at 5 is mid-epoch and the run crosses epoch boundaries.
+    sections = {"data": {"batch_size": 200}, "train": {"iterations": 16, "log_every": 1,
+                                                        "checkpoint_every": 5, "sample_every": 4}}
+    straight = gn.train(tiny_recipe(**sections), out=tmp_path / "a", progress=False)
+
+    first = tiny_recipe(data={"batch_size": 200},
+                        train={**sections["train"], "iterations": 5})
+    resumed = gn.train(first, out=tmp_path / "b", progress=False)
+    gn.train(tiny_recipe(**sections), out=resumed, resume=True, progress=False)
+
+    keys = ("iteration", "epoch", "d_loss", "g_loss", "d_real", "d_fake")
+    assert [[r[k] for k in keys] for r in metrics(straight)] == \
+        [[r[k] for k in keys] for r in metrics(resumed)]
+    a = torch.load(straight / "checkpoints" / "last.pt", weights_only=True)["model"]
+    b = torch.load(resumed / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_other_recipe_changes_and_changes_nothing(tmp_path):
+    run = gn.train(tiny_recipe(), out=tmp_path / "run", progress=False)
+    before = snapshot(run)
+    changed = tiny_recipe(model={"chain_steps": 3}, train={"iterations": 20, "lr": 1e-3})
+    with pytest.raises(RunDirectoryError, match=r"model\.chain_steps: 2 -> 3; train\.lr: 0\.0001 -> 0\.001"):
+        gn.train(changed, out=run, resume=True, progress=False)
+    with pytest.raises(RunDirectoryError, match="already reached iteration 12"):
+        gn.train(tiny_recipe(), out=run, resume=True, progress=False)
+    assert snapshot(run) == before
+
+
+def test_existing_run_is_refused_unless_forced(tmp_path):
+    run = gn.train(tiny_recipe(), out=tmp_path / "run", progress=False)
+    before = snapshot(run)
+    with pytest.raises(RunDirectoryError, match="already holds a run; pass --resume .* --force"):
+        gn.train(tiny_recipe(), out=run, progress=False)
+    assert snapshot(run) == before
+    with pytest.raises(RunDirectoryError, match="no checkpoints/last.pt to resume from"):
+        gn.train(tiny_recipe(), out=tmp_path / "empty", resume=True, progress=False)
+    assert not (tmp_path / "empty").exists()
+    gn.train(tiny_recipe(train={"iterations": 6}), out=run, force=True, progress=False)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt", "step_0000006.pt"]
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    # test_nan's decoder turns NaN after 14 training calls: iteration 8 of a 2-step chain.
+    recipe = tiny_recipe(model={"architecture": "test_nan", "options": {"after": 14}},
+                         train={"iterations": 20, "checkpoint_every": 3})
+    with pytest.raises(TrainingDiverged, match=r"diverged at iteration 8 .*last good checkpoint"):
+        gn.train(recipe, out=tmp_path / "run", progress=False)
+    ckpt = read_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert ckpt["trainer"]["iteration"] == 6
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+    assert not (tmp_path / "run" / "checkpoints" / "step_0000009.pt").exists()
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, recipe_file):
+    out = tmp_path / "run"
+    env = {**os.environ, "GIBBSNET_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gibbsnet_cli.main", "train", str(recipe_file), "--out", str(out),
+         "--set", "train.iterations=100000", "--set", "train.checkpoint_every=100000"],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "metrics.jsonl").exists():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted at iteration" in stderr
+    done = read_checkpoint(out / "checkpoints" / "last.pt")["trainer"]["iteration"]
+    assert 2 <= done < 100000
+    recipe = gn.load_recipe(recipe_file, overrides=[f"train.iterations={done + 2}",
+                                                     "train.checkpoint_every=100000"])
+    gn.train(recipe, out=out, resume=True, progress=False)
+    assert read_checkpoint(out / "checkpoints" / "last.pt")["trainer"]["iteration"] == done + 2
