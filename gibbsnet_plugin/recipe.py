@@ -54,6 +54,7 @@ class TrainConfig:
     iterations: int = 3000
     optimizer: Literal["adam", "rmsprop"] = "adam"
     lr: float = 1.0e-4
+    lr_d: float | None = None
     betas: tuple[float, float] = (0.5, 0.999)
     device: str = "auto"
     log_every: int = 50
@@ -158,6 +159,8 @@ def _type_name(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is Literal:
         return " | ".join(map(str, get_args(tp)))
+    if origin in (Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in get_args(tp))
     if origin in (list, tuple):
         args = get_args(tp)
         return f"a list of {len(args)} numbers" if origin is tuple else "a list"
@@ -182,6 +185,10 @@ def _coerce(value: Any, tp: Any, path: str, where: _Where) -> Any:
         if value not in choices:
             raise fail(did_you_mean(str(value), [str(c) for c in choices]))
         return value
+    if tp is type(None):
+        if value is not None:
+            raise fail()
+        return None
     if origin in (Union, types.UnionType):
         for arg in get_args(tp):
             try:
@@ -296,6 +303,7 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
     need(m.instance_noise >= 0, "model.instance_noise", f"must be >= 0, got {m.instance_noise}")
     need(t.iterations >= 1, "train.iterations", f"must be at least 1, got {t.iterations}")
     need(t.lr > 0, "train.lr", f"must be positive, got {t.lr}")
+    need(t.lr_d is None or t.lr_d > 0, "train.lr_d", f"must be positive or null, got {t.lr_d}")
     for i, beta in enumerate(t.betas):
         need(0 <= beta < 1, f"train.betas[{i}]",
              f"must be in [0, 1), got {beta} (PyTorch convention: ALI's beta2 is 0.999, not 1e-3)")

@@ -88,12 +88,14 @@ def build_optimizers(model: GibbsNet, recipe: Recipe) -> tuple[Optimizer, Optimi
     t = recipe.train
     gen_params = [*model.encoder.parameters(), *model.decoder.parameters()]
 
-    def make(params: Any) -> Optimizer:
+    def make(params: Any, lr: float) -> Optimizer:
         if t.optimizer == "adam":
-            return torch.optim.Adam(params, lr=t.lr, betas=t.betas)
-        return torch.optim.RMSprop(params, lr=t.lr)
+            return torch.optim.Adam(params, lr=lr, betas=t.betas)
+        return torch.optim.RMSprop(params, lr=lr)
 
-    return idist.auto_optim(make(model.discriminator.parameters())), idist.auto_optim(make(gen_params))
+    lr_d = t.lr if t.lr_d is None else t.lr_d
+    return (idist.auto_optim(make(model.discriminator.parameters(), lr_d)),
+            idist.auto_optim(make(gen_params, t.lr)))
 
 
 def seed_everything(seed: int) -> None:

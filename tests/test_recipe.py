@@ -42,13 +42,14 @@ def test_missing_name_defaults_to_file_stem(tmp_path):
 def test_overrides_are_typed_and_applied(tmp_path):
     recipe = load_recipe(write(tmp_path, "name: x\n"), overrides=[
         "model.chain_steps=5", "train.lr=1e-3", "train.betas=[0.0, 0.9]",
-        "data.options.test_fraction=0.25", "model.loss=lsgan",
+        "data.options.test_fraction=0.25", "model.loss=lsgan", "train.lr_d=4e-4",
     ])
     assert recipe.model.chain_steps == 5
     assert recipe.train.lr == pytest.approx(1e-3)
     assert recipe.train.betas == (0.0, 0.9)
     assert recipe.data.options == {"test_fraction": 0.25}
     assert recipe.model.loss == "lsgan"
+    assert recipe.train.lr_d == pytest.approx(4e-4)
 
 
 def test_yaml_float_without_dot_is_accepted(tmp_path):
@@ -75,6 +76,8 @@ def test_yaml_float_without_dot_is_accepted(tmp_path):
          r"r\.yaml:3: data\.dataset: unknown dataset 'digitz'; did you mean 'digits'\?"),
         ("name: x\n", ["model.options.widht=8"],
          r"--set model\.options\.widht: unknown option for architecture 'conv8'; did you mean 'width'\?"),
+        ("name: x\n", ["train.lr_d=fast"], r"--set train\.lr_d: expected a number or null, got 'fast'"),
+        ("name: x\n", ["train.lr_d=-1.0"], r"--set train\.lr_d: must be positive or null"),
         ("name: x\n", ["train.device=gpu"], r"train\.device: expected auto, cpu, cuda or cuda:N"),
         ("name: x\n", ["model.z_dim"], r"--set 'model\.z_dim': expected KEY=VALUE"),
         ("name: x\nseed: 1\n", ["seed.value=3"], r"--set seed\.value: seed is a value, not a section"),

@@ -1,0 +1,60 @@
+"""Run directories and checkpoints (gibbsnet_plugin/checkpoint.py)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import gibbsnet_plugin as gn
+from gibbsnet_plugin.checkpoint import RNGStates, read_checkpoint, resolve_checkpoint
+from gibbsnet_plugin.errors import GibbsnetError
+
+from conftest import tiny_recipe
+
+
+def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
+    torch.manual_seed(1)
+    random.seed(2)
+    np.random.seed(3)
+    np.random.normal()  # leaves a cached Gaussian in NumPy's legacy state
+    path = tmp_path / "rng.pt"
+    torch.save({"rng": RNGStates().state_dict()}, path)
+    expected = (torch.rand(3), random.random(), np.random.normal(), np.random.rand(2))
+    RNGStates().load_state_dict(torch.load(path, weights_only=True)["rng"])
+    again = (torch.rand(3), random.random(), np.random.normal(), np.random.rand(2))
+    assert torch.equal(expected[0], again[0]) and expected[1] == again[1]
+    assert expected[2] == again[2] and np.array_equal(expected[3], again[3])
+
+
+def test_read_checkpoint_refuses_files_that_are_not_checkpoints(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a checkpoint")
+    with pytest.raises(GibbsnetError, match="junk.pt: not a readable checkpoint"):
+        read_checkpoint(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(GibbsnetError, match="other.pt: not a gibbsnet checkpoint"):
+        read_checkpoint(other)
+
+
+def test_resolve_checkpoint_explains_what_was_expected(tmp_path):
+    with pytest.raises(GibbsnetError, match="no such run directory or checkpoint file"):
+        resolve_checkpoint(tmp_path / "missing")
+    with pytest.raises(GibbsnetError, match=r"expected a run directory \(with checkpoints/last.pt\)"):
+        resolve_checkpoint(tmp_path)
+
+
+@pytest.mark.slow
+def test_load_model_rebuilds_the_architecture_and_refuses_mismatched_weights(tmp_path):
+    run = gn.train(tiny_recipe(train={"iterations": 2, "checkpoint_every": 2}), out=tmp_path / "run",
+                   progress=False)
+    model = gn.load_model(run / "checkpoints" / "last.pt", device="cpu")
+    assert isinstance(model, gn.GibbsNet) and not model.training
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    ckpt["meta"]["recipe"]["model"]["options"] = {"hidden": [16]}
+    torch.save(ckpt, tmp_path / "other.pt")
+    with pytest.raises(GibbsnetError, match=r"do not fit architecture 'mlp' .*shape of"):
+        gn.load_model(tmp_path / "other.pt", device="cpu")

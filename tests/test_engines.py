@@ -1,0 +1,59 @@
+"""Trainer handlers and the training step (gibbsnet_plugin/engines/)."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from PIL import Image
+
+import gibbsnet_plugin as gn
+from gibbsnet_plugin.engines.handlers import save_grid, truncate_metrics
+from gibbsnet_plugin.engines.trainer import OUTPUT_KEYS, update
+from gibbsnet_plugin.model import GibbsNet
+
+
+def test_truncate_metrics_drops_lines_after_the_resumed_iteration(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps({"iteration": i, "d_loss": 1.0}) + "\n" for i in (10, 20, 30)))
+    truncate_metrics(path, 20)
+    assert [json.loads(line)["iteration"] for line in path.read_text().splitlines()] == [10, 20]
+    truncate_metrics(tmp_path / "missing.jsonl", 5)
+    assert not (tmp_path / "missing.jsonl").exists()
+
+
+def test_save_grid_writes_a_png_grid(tmp_path):
+    save_grid(torch.rand(16, 1, 8, 8) * 2 - 1, tmp_path / "g.png")
+    with Image.open(tmp_path / "g.png") as im:
+        assert im.size == (4 * 9 + 1, 4 * 9 + 1)
+    assert [p.name for p in tmp_path.iterdir()] == ["g.png"]
+
+
+def test_update_changes_every_network_and_restores_d_gradients():
+    torch.manual_seed(0)
+    model = GibbsNet(gn.architectures.build("test_linear", (1, 4, 4), 3), (1, 4, 4), 3, chain_steps=2)
+    opt_d = torch.optim.SGD(model.discriminator.parameters(), lr=0.1)
+    opt_g = torch.optim.SGD([*model.encoder.parameters(), *model.decoder.parameters()], lr=0.1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    out = update(model, opt_d, opt_g, torch.rand(8, 1, 4, 4))
+    assert out.shape == (len(OUTPUT_KEYS),) and torch.isfinite(out).all()
+    after = model.state_dict()
+    for prefix in ("encoder.", "decoder.", "discriminator."):
+        changed = [k for k in before if k.startswith(prefix) and not torch.equal(before[k], after[k])]
+        assert changed, f"{prefix} parameters were not updated"
+    assert all(p.requires_grad for p in model.discriminator.parameters())
+
+
+def test_encoder_decoder_step_sees_the_updated_discriminator():
+    torch.manual_seed(0)
+    model = GibbsNet(gn.architectures.build("test_linear", (1, 4, 4), 3), (1, 4, 4), 3, chain_steps=2)
+    seen: list[torch.Tensor] = []
+    model.discriminator.register_forward_pre_hook(
+        lambda module, args: seen.append(module.linear.weight.detach().clone()))
+    opt_d = torch.optim.SGD(model.discriminator.parameters(), lr=0.1)
+    opt_g = torch.optim.SGD([*model.encoder.parameters(), *model.decoder.parameters()], lr=0.1)
+    update(model, opt_d, opt_g, torch.rand(8, 1, 4, 4))
+    assert len(seen) == 4  # real and fake pairs in the D step, then again in the G step
+    assert torch.equal(seen[0], seen[1]) and torch.equal(seen[2], seen[3])
+    assert not torch.equal(seen[1], seen[2])
+    assert torch.equal(seen[2], model.discriminator.linear.weight)
