@@ -10,6 +10,7 @@ already built in is refused with a warning. ``GIBBSNET_DISABLE_PLUGIN_AUTOLOAD=1
 from __future__ import annotations
 
 import difflib
+import importlib
 import os
 import warnings
 from collections.abc import Callable
@@ -63,9 +64,10 @@ def _source_of(ep: metadata.EntryPoint) -> str:
 class Registry(Generic[F]):
     """Factories of one kind keyed by name: built-ins first, then plugins from ``group``."""
 
-    def __init__(self, kind: str, group: str) -> None:
+    def __init__(self, kind: str, group: str, builtins_module: str | None = None) -> None:
         self.kind = kind
         self.group = group
+        self.builtins_module = builtins_module
         self._builtins: dict[str, F] = {}
         self._plugins: dict[str, _Plugin] | None = None
         self._refused: list[Entry] = []
@@ -82,6 +84,8 @@ class Registry(Generic[F]):
         return decorator
 
     def _discover(self) -> dict[str, _Plugin]:
+        if self.builtins_module is not None:
+            importlib.import_module(self.builtins_module)  # its decorators register the built-ins
         if self._plugins is not None:
             return self._plugins
         self._plugins = {}
@@ -118,7 +122,8 @@ class Registry(Generic[F]):
 
     def names(self) -> list[str]:
         """Every usable name, built-in or plugin, sorted; imports no plugin."""
-        return sorted(set(self._builtins) | set(self._discover()))
+        plugins = self._discover()
+        return sorted(set(self._builtins) | set(plugins))
 
     def __contains__(self, name: object) -> bool:
         return name in self.names()
@@ -130,9 +135,9 @@ class Registry(Generic[F]):
             UnknownNameError: ``name`` is not registered (the message lists the known names).
             PluginLoadError: ``name`` comes from a plugin that failed to import.
         """
+        plugin = self._discover().get(name)
         if name in self._builtins:
             return self._builtins[name]
-        plugin = self._discover().get(name)
         if plugin is None:
             known = self.names()
             raise UnknownNameError(
@@ -153,12 +158,14 @@ class Registry(Generic[F]):
 
     def entries(self) -> list[Entry]:
         """Every built-in, plugin and refused plugin, importing plugins to report broken ones."""
+        plugins = self._discover()
         rows = [Entry(name, self.kind, BUILTIN) for name in sorted(self._builtins)]
-        for name, plugin in sorted(self._discover().items()):
+        for name, plugin in sorted(plugins.items()):
             self._load(plugin)
             rows.append(Entry(name, self.kind, plugin.source, plugin.error))
         return rows + self._refused
 
 
-ARCHITECTURES: Registry[Callable[..., Any]] = Registry("architecture", "gibbsnet.architectures")
-DATASETS: Registry[Callable[..., Any]] = Registry("dataset", "gibbsnet.datasets")
+ARCHITECTURES: Registry[Callable[..., Any]] = Registry(
+    "architecture", "gibbsnet.architectures", "gibbsnet_plugin.architectures")
+DATASETS: Registry[Callable[..., Any]] = Registry("dataset", "gibbsnet.datasets", "gibbsnet_plugin.data")
