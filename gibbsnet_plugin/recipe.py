@@ -61,6 +61,8 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 1000
     keep_checkpoints: int = 0
+    calibration_steps: int = 30
+    calibration_chains: int = 200
 
 
 @dataclass
@@ -315,6 +317,10 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
          f"must be at least 1, got {t.checkpoint_every}")
     need(t.keep_checkpoints >= 0, "train.keep_checkpoints",
          f"must be >= 0 (0 = keep all), got {t.keep_checkpoints}")
+    need(t.calibration_steps >= 0, "train.calibration_steps",
+         f"must be >= 0 (0 = off), got {t.calibration_steps}")
+    need(t.calibration_chains >= 2, "train.calibration_chains",
+         f"must be at least 2 (batch statistics), got {t.calibration_chains}")
 
     for path, registry, name in (("data.dataset", DATASETS, d.dataset),
                                  ("model.architecture", ARCHITECTURES, m.architecture)):

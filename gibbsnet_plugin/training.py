@@ -28,7 +28,14 @@ from gibbsnet_plugin.checkpoint import (
     read_checkpoint,
 )
 from gibbsnet_plugin.data.sampler import ResumableSampler
-from gibbsnet_plugin.engines.handlers import Interrupt, MetricsLog, NanGuard, RichProgress, SampleGrid
+from gibbsnet_plugin.engines.handlers import (
+    Calibrate,
+    Interrupt,
+    MetricsLog,
+    NanGuard,
+    RichProgress,
+    SampleGrid,
+)
 from gibbsnet_plugin.engines.trainer import create_trainer
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError, RunDirectoryError, TrainingDiverged
 from gibbsnet_plugin.model import GibbsNet, check_architecture, instance_noise_std
@@ -176,8 +183,13 @@ def train(
     guard, interrupt = NanGuard(), Interrupt()
     guard.attach(trainer)
     interrupt.attach(trainer)
+    t = recipe.train
+    if idist.get_rank() == 0:
+        MetricsLog(out / METRICS_FILE, t.log_every).attach(trainer)
+    Calibrate(model, t.calibration_chains, t.calibration_steps, recipe.seed,
+              [t.checkpoint_every, t.sample_every], guard).attach(trainer)
     ckpt_dir = out / CHECKPOINT_DIR
-    step_ckpt, last_ckpt = _checkpointers(to_save, ckpt_dir, recipe.train.keep_checkpoints)
+    step_ckpt, last_ckpt = _checkpointers(to_save, ckpt_dir, t.keep_checkpoints)
 
     def save_last(engine: Engine) -> None:
         if guard.bad is None:
@@ -187,13 +199,12 @@ def train(
         if guard.bad is None:
             step_ckpt(engine)
 
-    trainer.add_event_handler(Events.ITERATION_COMPLETED(every=recipe.train.checkpoint_every), save_step)
+    trainer.add_event_handler(Events.ITERATION_COMPLETED(every=t.checkpoint_every), save_step)
     trainer.add_event_handler(
-        Events.ITERATION_COMPLETED(every=recipe.train.checkpoint_every) | Events.COMPLETED, save_last
+        Events.ITERATION_COMPLETED(every=t.checkpoint_every) | Events.COMPLETED, save_last
     )
     if idist.get_rank() == 0:
-        MetricsLog(out / METRICS_FILE, recipe.train.log_every).attach(trainer)
-        SampleGrid(model, out / SAMPLE_DIR, recipe.train.sample_every, GRID_SAMPLES, recipe.seed).attach(trainer)
+        SampleGrid(model, out / SAMPLE_DIR, t.sample_every, GRID_SAMPLES, recipe.seed).attach(trainer)
         if progress:
             RichProgress(console, iterations).attach(trainer)
 

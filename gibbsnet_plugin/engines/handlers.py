@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torchvision.utils import save_image
 
+from gibbsnet_plugin.calibration import calibrate_batchnorm
 from gibbsnet_plugin.model import GibbsNet
 
 
@@ -96,6 +97,36 @@ def truncate_metrics(path: Path, iteration: int) -> None:
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(kept))
         tmp.replace(path)
+
+
+class Calibrate:
+    """Recomputes batch-norm statistics on the unclamped chain (``calibrate_batchnorm``) before
+    every checkpoint and sample grid, so saved models sample well in eval mode. Attach it before
+    the checkpoint and grid handlers; it skips a run whose loss became NaN (``guard``)."""
+
+    def __init__(self, model: GibbsNet, chains: int, steps: int, seed: int, every: list[int],
+                 guard: NanGuard) -> None:
+        self.model = model
+        self.chains = chains
+        self.steps = steps
+        self.seed = seed
+        self.every = [e for e in every if e > 0]
+        self.guard = guard
+        self._done_at = -1
+
+    def attach(self, engine: Engine) -> None:
+        if not self.steps:
+            return
+        due = Events.ITERATION_COMPLETED(
+            event_filter=lambda _, it: any(it % e == 0 for e in self.every))
+        engine.add_event_handler(due, self)
+        engine.add_event_handler(Events.COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        if self.guard.bad is not None or engine.state.iteration == self._done_at:
+            return
+        calibrate_batchnorm(self.model, self.chains, self.steps, self.seed)
+        self._done_at = engine.state.iteration
 
 
 class SampleGrid:

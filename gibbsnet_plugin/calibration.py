@@ -1,0 +1,51 @@
+"""Batch-norm statistics measured on the unclamped chain ("standing statistics").
+
+In training, batch norm normalises each batch with its own statistics; at inference it uses running
+averages, which mix every kind of batch seen in training (data, early chain steps) and let a long
+chain drift. Recomputing the running statistics over the unclamped chain itself makes eval-mode
+sampling (where an image never depends on the rest of its batch) as good as batch-statistics
+sampling: on digits, 10 of 10 classes after 1000 steps instead of 6 (see the README).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from gibbsnet_plugin.model import GibbsNet
+
+
+def calibrate_batchnorm(model: GibbsNet, chains: int = 200, steps: int = 30, seed: int = 0) -> bool:
+    """Reset and recompute the running statistics of the encoder's and decoder's batch-norm layers
+    as the average over ``steps`` steps of ``chains`` unclamped chains run with batch statistics.
+
+    Deterministic for a given ``seed`` and leaves the global random state untouched; the modules'
+    modes and momenta are restored. Returns False (and does nothing) when there is no batch norm.
+    """
+    norms = [m for net in (model.encoder, model.decoder) for m in net.modules()
+             if isinstance(m, _BatchNorm) and m.track_running_stats]
+    if not norms or steps < 1:
+        return False
+    modes = {m: m.training for m in model.modules()}
+    momenta = [m.momentum for m in norms]
+    devices = [model.device] if model.device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(seed)
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over all calibration batches
+            model.encoder.train()
+            model.decoder.train()
+            for t, _ in enumerate(model.iterate(model.prior(chains)), start=1):
+                if t == steps:
+                    break
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        for m, mode in modes.items():
+            m.training = mode
+    return True
+
+
+__all__ = ["calibrate_batchnorm"]

@@ -1,0 +1,61 @@
+"""Batch-norm statistics measured on the unclamped chain (gibbsnet_plugin/calibration.py)."""
+
+from __future__ import annotations
+
+import torch
+
+import gibbsnet_plugin as gn
+from gibbsnet_plugin.calibration import calibrate_batchnorm
+from gibbsnet_plugin.model import GibbsNet
+
+
+def mlp_model() -> GibbsNet:
+    torch.manual_seed(0)
+    return GibbsNet(gn.architectures.build("mlp", (1, 4, 4), 3, hidden=[16]), (1, 4, 4), 3)
+
+
+def buffers(model: GibbsNet) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+
+
+def test_calibration_is_deterministic_and_leaves_rng_modes_and_momenta_alone():
+    model = mlp_model().eval()
+    torch.manual_seed(42)
+    expected = torch.rand(3)
+    torch.manual_seed(42)
+    assert calibrate_batchnorm(model, chains=32, steps=5, seed=1)
+    assert torch.equal(torch.rand(3), expected)
+    first = buffers(model)
+    calibrate_batchnorm(model, chains=32, steps=5, seed=1)
+    assert all(torch.equal(first[k], v) for k, v in buffers(model).items())
+    assert not model.training and not any(m.training for m in model.modules())
+    assert all(m.momentum == 0.1 for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d))
+
+
+def test_running_statistics_are_the_chain_average():
+    model = mlp_model()
+    before = buffers(model)
+    calibrate_batchnorm(model, chains=64, steps=3, seed=0)
+    after = buffers(model)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    # The z standardiser's statistics are the average over the two encoder passes of the chain.
+    standardizer = model.encoder.standardize
+    codes = []
+    hook = standardizer.register_forward_hook(lambda m, args, out: codes.append(args[0]))
+    model.train()
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(0)
+        for t, _ in enumerate(model.iterate(model.prior(64)), start=1):
+            if t == 3:
+                break
+    hook.remove()
+    mean = torch.stack([c.mean(0) for c in codes]).mean(0)
+    assert len(codes) == 2
+    assert torch.allclose(after["encoder.standardize.running_mean"], mean, atol=1e-5)
+
+
+def test_architectures_without_batch_norm_are_left_alone():
+    model = GibbsNet(gn.architectures.build("test_linear", (1, 4, 4), 3), (1, 4, 4), 3)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    assert calibrate_batchnorm(model) is False
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
