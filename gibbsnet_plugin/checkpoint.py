@@ -81,8 +81,9 @@ def _holds_run(path: Path) -> bool:
     return (path / RECIPE_FILE).exists() or (path / CHECKPOINT_DIR).exists()
 
 
-def prepare_run_dir(out: Path, recipe: Recipe, resume: bool, force: bool) -> Path | None:
-    """Check ``out`` against what was asked and make it ready; nothing is changed on an error.
+def check_run_dir(out: Path, recipe: Recipe, resume: bool, force: bool) -> Path | None:
+    """Check ``out`` against what was asked, changing nothing (``force`` is applied later by
+    ``clear_run_dir``, once everything else has been checked).
 
     Returns the checkpoint to resume from (``resume=True``), else None.
 
@@ -106,17 +107,20 @@ def prepare_run_dir(out: Path, recipe: Recipe, resume: bool, force: bool) -> Pat
                 f"this recipe also changes {'; '.join(changed)}"
             )
         return last
-    if _holds_run(out):
-        if not force:
-            raise RunDirectoryError(
-                f"{out}: already holds a run; pass --resume to continue it, --force to replace it, "
-                "or --out to write elsewhere"
-            )
-        for name in (CHECKPOINT_DIR, SAMPLE_DIR):
-            shutil.rmtree(out / name, ignore_errors=True)
-        for name in (RECIPE_FILE, METRICS_FILE):
-            (out / name).unlink(missing_ok=True)
+    if _holds_run(out) and not force:
+        raise RunDirectoryError(
+            f"{out}: already holds a run; pass --resume to continue it, --force to replace it, "
+            "or --out to write elsewhere"
+        )
     return None
+
+
+def clear_run_dir(out: Path) -> None:
+    """Delete the run files in ``out`` (recipe, checkpoints, samples, metrics); other files stay."""
+    for name in (CHECKPOINT_DIR, SAMPLE_DIR):
+        shutil.rmtree(out / name, ignore_errors=True)
+    for name in (RECIPE_FILE, METRICS_FILE):
+        (out / name).unlink(missing_ok=True)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from gibbsnet_plugin.checkpoint import (
     SAMPLE_DIR,
     RNGStates,
     RunMeta,
-    prepare_run_dir,
+    check_run_dir,
+    clear_run_dir,
     read_checkpoint,
 )
 from gibbsnet_plugin.data.sampler import ResumableSampler
@@ -134,7 +136,7 @@ def train(
     console = console or Console(stderr=True)
     out = Path(out) if out is not None else default_run_dir(recipe)
     device = resolve_device(recipe.train.device)
-    resume_from = prepare_run_dir(out, recipe, resume=resume, force=force)
+    resume_from = check_run_dir(out, recipe, resume=resume, force=force)
     if resume_from is not None:
         done = read_checkpoint(resume_from)["trainer"]["iteration"]
         if done >= recipe.train.iterations:
@@ -150,10 +152,15 @@ def train(
     opt_d, opt_g = build_optimizers(model, recipe)
 
     sampler = ResumableSampler(dataset, idist.get_world_size(), idist.get_rank(), recipe.seed)
-    loader = idist.auto_dataloader(
-        dataset, batch_size=recipe.data.batch_size, sampler=sampler, drop_last=True,
-        num_workers=recipe.data.num_workers, generator=torch.Generator().manual_seed(recipe.seed),
-    )
+    quiet = logging.root.manager.disable
+    logging.disable(logging.INFO)  # auto_dataloader logs its arguments at INFO on a logger of its own
+    try:
+        loader = idist.auto_dataloader(
+            dataset, batch_size=recipe.data.batch_size, sampler=sampler, drop_last=True,
+            num_workers=recipe.data.num_workers, generator=torch.Generator().manual_seed(recipe.seed),
+        )
+    finally:
+        logging.disable(quiet)
     if len(loader) == 0:
         raise RecipeError(
             f"data.batch_size: {recipe.data.batch_size} is larger than the data set "
@@ -178,6 +185,8 @@ def train(
     )
     trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: sampler.set_epoch(e.state.epoch))
 
+    if force:
+        clear_run_dir(out)
     to_save = {"model": model, "optimizer_d": opt_d, "optimizer_g": opt_g, "trainer": trainer,
                "rng": RNGStates(), "meta": RunMeta(recipe, x_shape)}
     guard, interrupt = NanGuard(), Interrupt()

@@ -16,7 +16,7 @@ import torch
 
 import gibbsnet_plugin as gn
 from gibbsnet_plugin.checkpoint import read_checkpoint
-from gibbsnet_plugin.errors import RunDirectoryError, TrainingDiverged
+from gibbsnet_plugin.errors import DatasetNotFoundError, RunDirectoryError, TrainingDiverged
 
 from conftest import tiny_recipe
 
@@ -89,6 +89,10 @@ def test_existing_run_is_refused_unless_forced(tmp_path):
     with pytest.raises(RunDirectoryError, match="no checkpoints/last.pt to resume from"):
         gn.train(tiny_recipe(), out=tmp_path / "empty", resume=True, progress=False)
     assert not (tmp_path / "empty").exists()
+    with pytest.raises(DatasetNotFoundError):
+        gn.train(tiny_recipe(data={"dataset": "mnist", "root": str(tmp_path / "data")}), out=run,
+                 force=True, progress=False)
+    assert snapshot(run) == before
     gn.train(tiny_recipe(train={"iterations": 6}), out=run, force=True, progress=False)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt", "step_0000006.pt"]
 
