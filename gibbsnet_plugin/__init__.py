@@ -29,12 +29,12 @@ _LAZY = {
     "train": "gibbsnet_plugin.training",
 }
 _MODULES = {"architectures": "gibbsnet_plugin.architectures", "data": "gibbsnet_plugin.data",
-            "datasets": "gibbsnet_plugin.data"}
+            "datasets": "gibbsnet_plugin.data", "testtime": "gibbsnet_plugin.testtime"}
 
 __all__ = sorted([*_LAZY, *_MODULES])
 
 if TYPE_CHECKING:
-    from gibbsnet_plugin import architectures, data
+    from gibbsnet_plugin import architectures, data, testtime
     from gibbsnet_plugin import data as datasets
     from gibbsnet_plugin.architectures import Architecture
     from gibbsnet_plugin.checkpoint import load_model

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         GibbsnetError: the file is missing, unreadable, or not a gibbsnet checkpoint.
     """
     path = Path(path)
+    # torch.save writes zip archives; checking first keeps torch's multi-line unpickling errors
+    # about other kinds of files away from the user.
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise GibbsnetError(f"{path}: not a checkpoint; expected a run directory or a checkpoint "
+                            "file (.pt) written by gibbsnet train")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -181,6 +187,11 @@ def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None 
     The architecture is rebuilt from the recipe saved in the checkpoint; the model is returned in
     eval mode on ``device`` (default: CUDA when available, else CPU).
     """
+    return load_model_and_recipe(run_or_checkpoint, device)[0]
+
+
+def load_model_and_recipe(run_or_checkpoint: str | Path, device: str | torch.device | None = None):
+    """``(model, recipe, checkpoint path)``, reading the checkpoint once; see ``load_model``."""
     from gibbsnet_plugin.model import GibbsNet  # noqa: PLC0415  (model imports the registries)
     from gibbsnet_plugin.training import build_model  # noqa: PLC0415
 
@@ -197,4 +208,4 @@ def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None 
     model.load_state_dict(ckpt["model"])
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    return model.to(device).eval()
+    return model.to(device).eval(), ckpt["recipe"], path

@@ -8,7 +8,8 @@ last ``backprop_steps`` steps of the unclamped chain carry gradient (the authors
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,6 +22,8 @@ from gibbsnet_plugin.errors import GibbsnetError
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 Loss = Literal["bce", "lsgan"]
+StepCallback = Callable[[int], None]
+"""Called with the step number t (1-based) after each chain step; e.g. to advance a progress bar."""
 
 
 @dataclass
@@ -164,33 +167,65 @@ class GibbsNet(nn.Module):
                 yield x, z
                 z = self.encoder(x)
 
-    def sample(self, n: int, steps: int | None = None, z0: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, steps: int | None = None, z0: torch.Tensor | None = None,
+        callback: StepCallback | None = None,
+    ) -> torch.Tensor:
         """``x_steps`` of ``n`` unclamped chains (default: ``chain_steps``), shape (n, *x_shape).
 
-        ``steps=1`` is one decoder pass from the prior. Uses the modules' current mode: a model
-        from ``load_model`` is in eval mode.
+        ``steps=1`` is one decoder pass from the prior. ``z0`` (n, z_dim) replaces the prior draw
+        (e.g. encodings of images, to see where the chain takes them). Keeps no history and builds
+        no autograd graph. Uses the modules' current mode: a model from ``load_model`` is in eval
+        mode.
         """
         steps = self.chain_steps if steps is None else steps
         if steps < 1:
             raise ValueError(f"steps must be at least 1, got {steps}")
+        return self.trajectory(n, [steps], z0, callback)[:, 0]
+
+    def trajectory(
+        self, n: int, record: Sequence[int], z0: torch.Tensor | None = None,
+        callback: StepCallback | None = None,
+    ) -> torch.Tensor:
+        """The states ``x_t`` at the chosen steps of ``n`` unclamped chains, shape
+        (n, len(steps), *x_shape) with steps = ``sorted(set(record))``.
+
+        The chain runs to the last recorded step and keeps only the recorded states, so memory
+        grows with ``len(record)``, not with the chain's length. ``z0`` and the modules' mode as
+        in ``sample``; ``callback(t)`` is called after each step t.
+        """
+        wanted = sorted(set(record))
+        if not wanted or wanted[0] < 1:
+            raise ValueError(f"recorded steps must be at least 1, got {list(record)}")
         z0 = self.prior(n) if z0 is None else z0.to(self.device)
-        for t, (x, _) in enumerate(self.iterate(z0), start=1):
-            if t == steps:
-                return x
-        raise AssertionError("unreachable")
+        kept = []
+        # closing(): ending the generator early restores the grad mode it switched off.
+        with closing(self.iterate(z0)) as chain:
+            for t, (x, _) in enumerate(chain, start=1):
+                if callback is not None:
+                    callback(t)
+                if t == wanted[len(kept)]:
+                    kept.append(x)
+                    if len(kept) == len(wanted):
+                        break
+        return torch.stack(kept, dim=1)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """``dec(enc(x))`` without autograd, shape of x."""
         with torch.no_grad():
             return self.decoder(self.encoder(x))
 
-    def inpaint(self, x_observed: torch.Tensor, mask: torch.Tensor, steps: int = 20) -> torch.Tensor:
+    def inpaint(
+        self, x_observed: torch.Tensor, mask: torch.Tensor, steps: int = 20,
+        callback: StepCallback | None = None,
+    ) -> torch.Tensor:
         """Partially clamped chain: entries where ``mask`` is 1 stay exactly ``x_observed``.
 
         Args:
             x_observed: (B, *x_shape); values where mask is 0 are ignored.
             mask: x_observed's shape, or one (*x_shape) mask for the batch; 1 = observed, 0 = fill.
             steps: K chain steps; each is ``z = enc(x)``, ``x' = dec(z)``, observed entries reset.
+            callback: called with t after each step t.
         Returns:
             (B, *x_shape), starting from uniform noise in [-1, 1] at the hidden entries.
         """
@@ -201,8 +236,10 @@ class GibbsNet(nn.Module):
         noise = torch.rand_like(x_observed) * 2 - 1
         x = torch.where(observed, x_observed, noise)
         with torch.no_grad():
-            for _ in range(steps):
+            for t in range(1, steps + 1):
                 x = torch.where(observed, x_observed, self.decoder(self.encoder(x)))
+                if callback is not None:
+                    callback(t)
         return x
 
     # -- losses ---------------------------------------------------------------------------------

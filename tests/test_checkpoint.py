@@ -32,7 +32,7 @@ def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
 def test_read_checkpoint_refuses_files_that_are_not_checkpoints(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_text("not a checkpoint")
-    with pytest.raises(GibbsnetError, match="junk.pt: not a readable checkpoint"):
+    with pytest.raises(GibbsnetError, match="junk.pt: not a checkpoint; expected a run directory"):
         read_checkpoint(junk)
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, other)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -171,3 +173,66 @@ def test_instance_noise_anneals_to_zero():
     assert instance_noise_std(0.2, 50, 100) == pytest.approx(0.1)
     assert instance_noise_std(0.2, 100, 100) == 0.0
     assert instance_noise_std(0.0, 10, 100) == 0.0
+
+
+# -- test-time chains: trajectory, callbacks, flat memory -------------------------------------------
+
+def test_trajectory_keeps_the_chosen_steps_of_one_chain():
+    model = linear_model()
+    z0 = torch.randn(3, Z_DIM)
+    frames = model.trajectory(3, [5, 1, 3, 3], z0=z0)
+    assert frames.shape == (3, 3, *X_SHAPE) and not frames.requires_grad
+    assert len(model.decoder.inputs) == 5 and len(model.encoder.inputs) == 4
+    for i, t in enumerate([1, 3, 5]):
+        assert torch.equal(frames[:, i], model.sample(3, steps=t, z0=z0))
+    with pytest.raises(ValueError, match="at least 1"):
+        model.trajectory(3, [0, 2])
+
+
+def test_trajectory_draws_like_sample_from_the_same_seed():
+    model = linear_model()
+    torch.manual_seed(4)
+    frames = model.trajectory(5, [1, 4])
+    torch.manual_seed(4)
+    assert torch.equal(frames[:, 1], model.sample(5, steps=4))
+
+
+def test_callbacks_get_every_step_number():
+    model = linear_model()
+    seen: list[int] = []
+    model.sample(2, steps=6, callback=seen.append)
+    assert seen == [1, 2, 3, 4, 5, 6]
+    seen.clear()
+    model.inpaint(torch.zeros(2, *X_SHAPE), torch.ones(X_SHAPE).index_fill(2, torch.tensor([0]), 0),
+                  steps=3, callback=seen.append)
+    assert seen == [1, 2, 3]
+
+
+class Probe(torch.nn.Module):
+    """Wraps a network; remembers weak references to its outputs and the grad mode of each call."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.outputs: list[weakref.ref] = []
+        self.grad_modes: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.inner(x)
+        self.outputs.append(weakref.ref(y))
+        self.grad_modes.append(torch.is_grad_enabled())
+        return y
+
+
+def test_long_chains_keep_no_history_and_no_graph():
+    torch.manual_seed(0)
+    arch = gn.architectures.build("mlp", X_SHAPE, Z_DIM, hidden=[8])
+    model = GibbsNet(gn.Architecture(Probe(arch.encoder), Probe(arch.decoder), arch.discriminator),
+                     X_SHAPE, Z_DIM).eval()
+    x = model.sample(2, steps=2000)
+    frames = model.trajectory(2, [1, 10, 1000])
+    assert x.shape == (2, *X_SHAPE) and frames.shape == (2, 3, *X_SHAPE)
+    for probe in (model.encoder, model.decoder):
+        assert len(probe.outputs) >= 999 and not any(probe.grad_modes)
+        assert sum(ref() is not None for ref in probe.outputs) <= 1  # nothing piles up
+    assert torch.is_grad_enabled()  # the chain's no_grad ended with it

@@ -1,0 +1,107 @@
+"""The user's own image files as model inputs: a file or a directory -> (B, C, H, W) in [-1, 1]."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from gibbsnet_plugin.data.folder import IMAGE_EXTENSIONS
+from gibbsnet_plugin.data.torchvision_sets import TO_SIGNED_UNIT
+from gibbsnet_plugin.errors import GibbsnetError
+
+_MODES = {1: "L", 3: "RGB"}
+
+
+class ImageReadError(GibbsnetError):
+    """An image file or directory that is missing, unreadable, or does not fit the model."""
+
+
+@dataclass
+class Images:
+    """Images read for a model: ``x`` of shape (B, *x_shape) in [-1, 1], the files they came from,
+    and which of them were resized (and centre-cropped) to the model's size."""
+
+    x: torch.Tensor
+    paths: list[Path]
+    resized: list[Path]
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open and decode an image file completely.
+
+    Raises:
+        ImageReadError: the file is missing or PIL cannot decode it (the message names the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such image file")
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            return opened.copy()
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImageReadError(f"{path}: not a readable image ({reason})") from None
+
+
+def image_files(path: str | Path) -> list[Path]:
+    """``path`` itself when it is a file, else the image files directly in the directory, sorted
+    by name (extensions: ``IMAGE_EXTENSIONS``, any case).
+
+    Raises:
+        ImageReadError: the path does not exist, or the directory holds no image files.
+    """
+    path = Path(path).expanduser()
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise ImageReadError(f"{path}: no such image file or directory")
+    files = sorted(p for p in path.iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise ImageReadError(
+            f"{path}: no image files ({', '.join(IMAGE_EXTENSIONS)}) in this directory")
+    return files
+
+
+def image_to_tensor(image: Image.Image, x_shape: tuple[int, ...]) -> tuple[torch.Tensor, bool]:
+    """A PIL image as a float tensor of shape ``x_shape`` (C, H, W) in [-1, 1], and whether it had
+    to be resized: converted to grayscale (C = 1) or RGB (C = 3), scaled to cover H×W and
+    centre-cropped."""
+    channels, h, w = _image_shape(x_shape)
+    image = image.convert(_MODES[channels])
+    resized = image.size != (w, h)
+    if resized:
+        image = ImageOps.fit(image, (w, h), method=Image.Resampling.LANCZOS)
+    return TO_SIGNED_UNIT(image), resized
+
+
+def load_images(path: str | Path, x_shape: tuple[int, ...], limit: int | None = None) -> Images:
+    """Read an image file, or the first ``limit`` image files of a directory (sorted by name), as
+    inputs for a model whose data have shape ``x_shape`` (see ``image_to_tensor``).
+
+    Raises:
+        ImageReadError: a missing path, an empty directory, an unreadable file (named), or a model
+            whose data are not 1- or 3-channel images.
+    """
+    _image_shape(x_shape)
+    files = image_files(path)[:limit]
+    tensors, resized = [], []
+    for file in files:
+        x, was_resized = image_to_tensor(open_image(file), x_shape)
+        tensors.append(x)
+        if was_resized:
+            resized.append(file)
+    return Images(torch.stack(tensors), files, resized)
+
+
+def _image_shape(x_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(x_shape) != 3 or x_shape[0] not in _MODES:
+        raise ImageReadError(
+            f"this model's data have shape {'×'.join(map(str, x_shape))}; image files can only be "
+            "read for models of 1- or 3-channel images (C×H×W)"
+        )
+    return x_shape[0], x_shape[1], x_shape[2]

@@ -1,0 +1,124 @@
+"""Inpainting masks: named regions and mask images, as tensors shaped like one x.
+
+In the Python API a mask is a float tensor of shape x_shape: 1 where x is observed, 0 where the
+chain fills it in. Named masks name the region that is *hidden*: ``left-half``, ``right-half``,
+``top-half``, ``bottom-half``, ``center`` (the middle half of the height and of the width) and
+``random-PCT`` (PCT percent of the pixels, chosen with a seed). A mask image is white where x is
+observed and black where it is filled; it must have the data's height and width.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from gibbsnet_plugin.data.images import IMAGE_EXTENSIONS, open_image
+from gibbsnet_plugin.errors import GibbsnetError
+
+MASK_NAMES = ("left-half", "right-half", "top-half", "bottom-half", "center", "random-PCT")
+"""The named masks; ``random-PCT`` takes a percentage, e.g. ``random-50``."""
+
+_RANDOM = re.compile(r"random-(\d+(?:\.\d+)?)")
+
+
+class MaskError(GibbsnetError):
+    """A mask that is unknown, unreadable, of the wrong size, or hides nothing or everything."""
+
+
+def _expected() -> str:
+    return (f"expected one of {', '.join(MASK_NAMES)} (e.g. random-50) or a mask image "
+            f"({'/'.join(IMAGE_EXTENSIONS)}; white = observed, black = fill)")
+
+
+def _image_size(x_shape: tuple[int, ...], what: str) -> tuple[int, int]:
+    if len(x_shape) != 3:
+        raise MaskError(f"{what} needs image data (channels×height×width); this model's data have "
+                        f"shape {'×'.join(map(str, x_shape))}")
+    return x_shape[1], x_shape[2]
+
+
+def named_mask(name: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
+    """The mask called ``name`` for data of shape ``x_shape`` (C, H, W): 1 = observed, 0 = fill.
+
+    Halves hide ``W // 2`` columns or ``H // 2`` rows (the larger half stays observed when the size
+    is odd); ``center`` hides the middle ``H // 2`` × ``W // 2`` block; ``random-PCT`` hides
+    ``round(PCT / 100 * H * W)`` pixels in all channels, drawn with ``seed``.
+
+    Raises:
+        MaskError: an unknown name (the message lists the valid ones), a percentage outside
+            (0, 100) or rounding to no pixel or every pixel, or data that are not images.
+    """
+    x_shape = tuple(x_shape)
+    match = _RANDOM.fullmatch(name)
+    if name not in MASK_NAMES[:-1] and match is None:
+        raise MaskError(f"unknown mask '{name}'; {_expected()}")
+    h, w = _image_size(x_shape, f"mask '{name}'")
+    hidden = torch.zeros(h, w, dtype=torch.bool)
+    if name == "left-half":
+        hidden[:, : w // 2] = True
+    elif name == "right-half":
+        hidden[:, w - w // 2:] = True
+    elif name == "top-half":
+        hidden[: h // 2] = True
+    elif name == "bottom-half":
+        hidden[h - h // 2:] = True
+    elif name == "center":
+        top, left = (h - h // 2) // 2, (w - w // 2) // 2
+        hidden[top: top + h // 2, left: left + w // 2] = True
+    else:
+        pct = float(match.group(1))
+        count = round(pct / 100 * h * w)
+        if not 0 < pct < 100 or not 0 < count < h * w:
+            raise MaskError(f"mask '{name}': the percentage must hide at least one and not all of "
+                            f"the {h * w} pixels, i.e. be between 0 and 100 (e.g. random-50)")
+        order = torch.randperm(h * w, generator=torch.Generator().manual_seed(seed))
+        hidden.view(-1)[order[:count]] = True
+    mask = (~hidden).float().expand(x_shape[0], h, w).clone()
+    check_mask(mask, f"mask '{name}'")
+    return mask
+
+
+def mask_from_image(path: str | Path, x_shape: tuple[int, ...]) -> torch.Tensor:
+    """Read a mask image (white = observed, black = fill; grey is split at 50 %) for data of shape
+    ``x_shape`` (C, H, W); returns a float mask of that shape, 1 = observed.
+
+    Raises:
+        MaskError: the image's size is not W×H, or it is all white or all black.
+        ImageReadError: the file is missing or not a readable image.
+    """
+    h, w = _image_size(tuple(x_shape), "a mask image")
+    image = open_image(path).convert("L")
+    if image.size != (w, h):
+        raise MaskError(f"{path}: the mask image is {image.size[0]}×{image.size[1]} pixels; "
+                        f"expected {w}×{h} (width×height of the model's images)")
+    observed = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).reshape(h, w) >= 128
+    mask = observed.float().expand(x_shape[0], h, w).clone()
+    check_mask(mask, str(path))
+    return mask
+
+
+def resolve_mask(spec: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
+    """``spec`` as a mask for data of shape ``x_shape``: a mask image when it names an existing
+    file or ends with an image extension, else a named mask (``seed`` draws ``random-PCT``)."""
+    if Path(spec).expanduser().is_file() or spec.lower().endswith(IMAGE_EXTENSIONS):
+        return mask_from_image(Path(spec).expanduser(), x_shape)
+    return named_mask(spec, x_shape, seed)
+
+
+def check_mask(mask: torch.Tensor, what: str = "mask") -> None:
+    """Raise ``MaskError`` when ``mask`` observes nothing or hides nothing."""
+    observed = int((mask != 0).sum())
+    if observed == mask.numel():
+        raise MaskError(f"{what}: the mask hides nothing; expected some entries to fill in "
+                        "(black in a mask image)")
+    if observed == 0:
+        raise MaskError(f"{what}: the mask observes nothing, so there is nothing to condition on; "
+                        "expected some observed entries (white in a mask image); "
+                        "use `gibbsnet sample` for unconditional samples")
+
+
+def hidden_fraction(mask: torch.Tensor) -> float:
+    """The fraction of entries that ``mask`` hides (0 ... 1)."""
+    return float((mask == 0).float().mean())

@@ -1,0 +1,291 @@
+"""What a trained model is used for: sampling, inpainting, reconstruction and interpolation.
+
+The operations behind ``gibbsnet sample|inpaint|reconstruct|interpolate``, as a Python API that
+returns tensors and numbers (figures are drawn by ``gibbsnet_plugin.figures``). Each operation
+takes a ``seed``: the chain's randomness (prior draws, the networks' noise, the initial fill of
+hidden entries) is drawn from torch's generator seeded with it, inside ``torch.random.fork_rng``
+so the caller's random state is left as it was; ``seed=None`` draws from the current state instead.
+Images are tensors (B, *x_shape) in the data's range ([-1, 1] for images); results are on the
+model's device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gibbsnet_plugin.checkpoint import load_model_and_recipe
+from gibbsnet_plugin.data.masks import check_mask, hidden_fraction
+from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.model import GibbsNet, StepCallback
+from gibbsnet_plugin.recipe import Recipe
+from gibbsnet_plugin.training import build_dataset
+
+PSNR_PEAK_TO_PEAK = 2.0
+"""The value range used for PSNR: data in [-1, 1]."""
+
+SPLITS = ("train", "test")
+
+
+@dataclass
+class Run:
+    """A trained model (eval mode), its training recipe and the checkpoint it came from."""
+
+    model: GibbsNet
+    recipe: Recipe
+    checkpoint: Path
+
+
+def resolve_device(name: str | torch.device | None) -> torch.device | None:
+    """``None`` -> None (``load_model``'s default); ``auto`` -> CUDA when available, else CPU;
+    otherwise the named device, refused with a ``GibbsnetError`` when it is not here."""
+    if name is None or isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise GibbsnetError(f"device '{name}': expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GibbsnetError(f"device '{name}': CUDA is not available here; use cpu or auto")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise GibbsnetError(f"device '{name}': this machine has {torch.cuda.device_count()} CUDA "
+                            "devices (cuda:0 ...)")
+    return device
+
+
+def load_run(run_or_checkpoint: str | Path, device: str | torch.device | None = None) -> Run:
+    """The model and recipe of a run directory (its ``checkpoints/last.pt``) or checkpoint file.
+
+    Raises:
+        GibbsnetError: the path is neither a run directory nor a checkpoint, or the weights do not
+            fit the architecture its recipe names (one-line messages).
+    """
+    model, recipe, path = load_model_and_recipe(run_or_checkpoint, device=resolve_device(device))
+    return Run(model, recipe, path)
+
+
+@contextmanager
+def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Run the block with torch's generators (CPU and ``device``) seeded with ``seed`` and restore
+    them afterwards; ``None`` leaves the generators alone."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
+def default_record(steps: int) -> list[int]:
+    """Steps worth showing in a trajectory of a chain of ``steps``: 1, 2, 5, 10, 20, 50, ...
+    below ``steps``, then ``steps``."""
+    chosen, scale = [], 1
+    while scale < steps:
+        chosen += [d * scale for d in (1, 2, 5) if d * scale < steps]
+        scale *= 10
+    return [*chosen, steps]
+
+
+def gif_steps(steps: int, max_frames: int = 100) -> list[int]:
+    """Frames for an animation of a chain of ``steps``: every step up to ``max_frames`` steps,
+    else ``max_frames`` steps from 1 to ``steps``, spaced geometrically (and at least one apart,
+    so the early frames are consecutive steps)."""
+    if steps <= max_frames:
+        return list(range(1, steps + 1))
+    chosen: list[int] = []
+    for i in range(max_frames):
+        chosen.append(max(round(steps ** (i / (max_frames - 1))), chosen[-1] + 1 if chosen else 1))
+    return chosen
+
+
+@dataclass
+class Chains:
+    """Unclamped chains: ``x`` (num, *x_shape), their states after ``steps``; ``frames``
+    (num, len(record), *x_shape), the states at the ``record``ed steps (None when none were asked
+    for); ``start``, the images the chains started from (None: from the prior)."""
+
+    x: torch.Tensor
+    steps: int
+    record: list[int]
+    frames: torch.Tensor | None
+    start: torch.Tensor | None
+
+
+def sample(
+    model: GibbsNet, num: int, steps: int | None = None, seed: int | None = 0,
+    record: Sequence[int] = (), start: torch.Tensor | None = None,
+    progress: StepCallback | None = None,
+) -> Chains:
+    """Run ``num`` unclamped chains for ``steps`` (default: the model's ``chain_steps``).
+
+    Args:
+        record: steps whose states to keep as well (for a trajectory or an animation); the chain
+            runs to the last of ``steps`` and ``record``, keeping only those states.
+        start: images (B, *x_shape) to start from instead of the prior: z0 = enc(image), so the
+            chains show where the model takes them (``num`` is then B).
+        progress: called with t after each step t.
+    With ``start=None`` and no ``record``, the result equals ``model.sample(num, steps)`` drawn
+    right after ``torch.manual_seed(seed)``; ``steps=1`` is one decoder pass from the prior.
+    """
+    steps = model.chain_steps if steps is None else steps
+    if steps < 1 or any(t < 1 for t in record):
+        raise GibbsnetError(
+            f"chain steps must be at least 1; got steps {steps}, record {list(record)}")
+    wanted = sorted(set(record) | {steps})
+    with seeded(seed, model.device):
+        z0 = None
+        if start is not None:
+            start = start.to(model.device)
+            with torch.no_grad():
+                z0 = model.encode(start)
+        all_frames = model.trajectory(num, wanted, z0=z0, callback=progress)
+    kept = sorted(set(record))
+    frames = all_frames[:, [wanted.index(t) for t in kept]] if kept else None
+    return Chains(all_frames[:, wanted.index(steps)], steps, kept, frames, start)
+
+
+def dataset_images(recipe: Recipe, split: str, num: int, x_shape: tuple[int, ...]) -> torch.Tensor:
+    """The first ``num`` images (fewer when the split is smaller) of the recipe's data set split
+    (``train`` or ``test``), shape (n, *x_shape); raises ``GibbsnetError`` when they do not have
+    the model's shape."""
+    if split not in SPLITS:
+        raise GibbsnetError(f"split '{split}': expected one of {', '.join(SPLITS)}")
+    dataset = build_dataset(recipe, train=split == "train")
+    items = [dataset[i] for i in range(min(num, len(dataset)))]  # type: ignore[arg-type]
+    if not items:
+        raise GibbsnetError(f"the {split} split of data set '{recipe.data.dataset}' is empty")
+    x = torch.stack([item[0] if isinstance(item, (list, tuple)) else item for item in items])
+    if tuple(x.shape[1:]) != tuple(x_shape):
+        raise GibbsnetError(
+            f"data set '{recipe.data.dataset}' gives items of shape {tuple(x.shape[1:])}; "
+            f"the model expects {tuple(x_shape)}"
+        )
+    return x
+
+
+def psnr(mse: float, peak_to_peak: float = PSNR_PEAK_TO_PEAK) -> float:
+    """Peak signal-to-noise ratio in dB, ``10 log10(peak_to_peak² / mse)``; inf when mse is 0."""
+    return math.inf if mse == 0 else 10 * math.log10(peak_to_peak ** 2 / mse)
+
+
+def inpaint_scores(
+    filled: torch.Tensor, original: torch.Tensor, mask: torch.Tensor
+) -> dict[str, object]:
+    """MSE and PSNR of ``filled`` against ``original`` on the entries that ``mask`` hides.
+
+    Returns ``mse`` and ``psnr`` over all hidden entries of the batch, ``mse_per_image`` and
+    ``psnr_per_image`` (lists, one per image; NaN for an image with nothing hidden) and
+    ``hidden_fraction`` (of all entries).
+    """
+    hidden = torch.broadcast_to(mask.to(filled.device) == 0, filled.shape)
+    sq = (filled - original.to(filled.device)).pow(2) * hidden
+    counts = hidden.flatten(1).sum(1)
+    per_image = (sq.flatten(1).sum(1) / counts).tolist()
+    mse = float(sq.sum() / hidden.sum())
+    return {
+        "mse": mse, "psnr": psnr(mse),
+        "mse_per_image": per_image,
+        "psnr_per_image": [math.nan if math.isnan(m) else psnr(m) for m in per_image],
+        "hidden_fraction": hidden_fraction(mask),
+    }
+
+
+@dataclass
+class Inpainting:
+    """``original`` (B, *x_shape), the ``mask`` (1 = observed), the chain's ``filled`` result
+    (observed entries equal to ``original``'s bit for bit) and ``scores`` (``inpaint_scores``)."""
+
+    original: torch.Tensor
+    mask: torch.Tensor
+    filled: torch.Tensor
+    scores: dict[str, object]
+
+
+def inpaint(
+    model: GibbsNet, x: torch.Tensor, mask: torch.Tensor, steps: int = 20, seed: int | None = 0,
+    progress: StepCallback | None = None,
+) -> Inpainting:
+    """Hide the entries of ``x`` where ``mask`` is 0, run ``steps`` of the partially clamped chain,
+    and score the result against ``x`` on the hidden entries.
+
+    Args:
+        x: (B, *x_shape), the originals; the chain sees only their observed entries.
+        mask: (*x_shape) for the whole batch or (B, *x_shape); 1 = observed, 0 = fill.
+    Raises:
+        MaskError: the mask hides nothing or observes nothing.
+    """
+    if steps < 1:
+        raise GibbsnetError(f"inpainting needs at least 1 chain step, got {steps}")
+    check_mask(mask)
+    x = x.to(model.device)
+    mask = torch.broadcast_to(mask.to(model.device).float(), x.shape)
+    with seeded(seed, model.device):
+        filled = model.inpaint(x, mask, steps, callback=progress)
+    return Inpainting(x, mask, filled, inpaint_scores(filled, x, mask))
+
+
+@dataclass
+class Reconstruction:
+    """``original`` (B, *x_shape), its ``reconstruction`` dec(enc(x)), their mean squared error
+    over all entries (``mse``) and per image (``mse_per_image``)."""
+
+    original: torch.Tensor
+    reconstruction: torch.Tensor
+    mse: float
+    mse_per_image: list[float]
+
+
+def reconstruct(model: GibbsNet, x: torch.Tensor, seed: int | None = 0) -> Reconstruction:
+    """x -> z = enc(x) -> x' = dec(z) for images x (B, *x_shape)."""
+    x = x.to(model.device)
+    with seeded(seed, model.device):
+        x2 = model.reconstruct(x)
+    sq = (x2 - x).pow(2).flatten(1)
+    return Reconstruction(x, x2, float(sq.mean()), sq.mean(1).tolist())
+
+
+@dataclass
+class Interpolation:
+    """Between the latents of ``x_a`` and ``x_b`` (P, *x_shape): ``line`` (P, points, *x_shape),
+    the decoded straight line z(s) = (1 - s) enc(x_a) + s enc(x_b) for s = 0 ... 1, and ``chained``
+    (same shape, or None), the states after ``chain_steps`` of the chain started at each point."""
+
+    x_a: torch.Tensor
+    x_b: torch.Tensor
+    line: torch.Tensor
+    chained: torch.Tensor | None
+    chain_steps: int
+
+
+def interpolate(
+    model: GibbsNet, x_a: torch.Tensor, x_b: torch.Tensor, points: int = 8, chain_steps: int = 0,
+    seed: int | None = 0,
+) -> Interpolation:
+    """Decode ``points`` evenly spaced latents on the line between enc(x_a) and enc(x_b), pair by
+    pair; with ``chain_steps`` > 0 also run the unclamped chain that long from each point
+    (``chain_steps=1`` decodes the line again with fresh noise)."""
+    if points < 2:
+        raise GibbsnetError(f"interpolation needs at least 2 points, got {points}")
+    if chain_steps < 0:
+        raise GibbsnetError(f"chain steps must be 0 (no chain) or more, got {chain_steps}")
+    if x_a.shape != x_b.shape:
+        raise GibbsnetError(
+            f"x_a and x_b differ in shape: {tuple(x_a.shape)} and {tuple(x_b.shape)}")
+    x_a, x_b = x_a.to(model.device), x_b.to(model.device)
+    pairs = x_a.shape[0]
+    s = torch.linspace(0, 1, points, device=model.device).view(1, points, 1)
+    with seeded(seed, model.device), torch.no_grad():
+        z_a, z_b = model.encode(x_a), model.encode(x_b)
+        z = ((1 - s) * z_a[:, None] + s * z_b[:, None]).flatten(0, 1)
+        line = model.decode(z).view(pairs, points, *model.x_shape)
+        chained = None
+        if chain_steps:
+            chained = model.sample(len(z), chain_steps, z0=z).view(pairs, points, *model.x_shape)
+    return Interpolation(x_a, x_b, line, chained, chain_steps)

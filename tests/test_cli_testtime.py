@@ -1,0 +1,209 @@
+"""The test-time commands (cli/main.py): sample, inpaint, reconstruct, interpolate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner, Result
+from PIL import Image
+
+import gibbsnet_plugin as gn
+from gibbsnet_cli.main import _chain_progress, cli
+
+from conftest import tiny_recipe
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return gn.train(tiny_recipe(), out=tmp_path_factory.mktemp("cli") / "run", progress=False)
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path, monkeypatch):
+    """Default output files (sample.png, ...) land in the test's directory."""
+    monkeypatch.chdir(tmp_path)
+
+
+def invoke(*args: object) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def ok(*args: object) -> Result:
+    result = invoke(*args, "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def png(path: Path, pixels: np.ndarray) -> Path:
+    Image.fromarray(pixels.astype(np.uint8)).save(path, format="PNG")
+    return path
+
+
+def size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        return image.size
+
+
+def test_sample_writes_a_grid_or_the_raw_array(run, tmp_path):
+    result = ok("sample", run, "--num", 6, "--steps", 3, "--out", tmp_path / "s.npy")
+    x = np.load(tmp_path / "s.npy")
+    assert x.shape == (6, 1, 8, 8) and x.dtype == np.float32 and np.abs(x).max() <= 1
+    assert result.stdout == "" and "wrote" in result.stderr and "6 chains × 3 steps" in result.stderr
+    ok("sample", run, "--num", 6, "--steps", 3, "--out", tmp_path / "s.png", "--scale", 2)
+    assert size(tmp_path / "s.png") == ((2 * 9 + 1) * 2, (3 * 9 + 1) * 2)  # 3 rows of 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npy", "s.png"]
+
+
+def test_the_same_seed_gives_the_same_files_and_another_seed_other_samples(run, tmp_path):
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        for suffix in (".png", ".npy"):
+            ok("sample", run, "--num", 4, "--steps", 5, "--seed", seed, "--out", tmp_path / f"{name}{suffix}")
+    for suffix in (".png", ".npy"):
+        assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()
+    assert not np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "c.npy"))
+
+
+def test_one_step_is_one_decoder_pass_from_the_prior(run, tmp_path):
+    ok("sample", run, "--num", 5, "--steps", 1, "--seed", 11, "--out", tmp_path / "x.npy")
+    model = gn.load_model(run, device="cpu")
+    torch.manual_seed(11)
+    with torch.no_grad():
+        expected = model.decode(model.prior(5))
+    assert np.array_equal(np.load(tmp_path / "x.npy"), expected.numpy())
+
+
+def test_trajectory_and_gif(run, tmp_path):
+    ok("sample", run, "--num", 3, "--steps", 150, "--trajectory", tmp_path / "t.png", "--at", "1,2,50",
+       "--gif", tmp_path / "c.gif", "--out", tmp_path / "s.png")
+    width, height = size(tmp_path / "t.png")
+    assert width >= 3 * 9 + 1 and height > 3 * 9 + 1  # 3 columns, 3 rows and a header
+    with Image.open(tmp_path / "c.gif") as gif:
+        assert gif.n_frames == 100
+    ok("sample", run, "--num", 3, "--steps", 30, "--trajectory", tmp_path / "d.png",
+       "--out", tmp_path / "d.npy")
+    assert size(tmp_path / "d.png")[0] >= 6 * 9 + 1  # default columns 1, 2, 5, 10, 20, 30
+    alone = invoke("sample", run, "--at", "1,2", "--out", tmp_path / "e.png")
+    assert alone.exit_code == 2 and "--at chooses the columns of --trajectory" in alone.stderr
+    bad = invoke("sample", run, "--trajectory", tmp_path / "e.png", "--at", "0,2")
+    assert bad.exit_code == 2 and "expected chain steps >= 1" in bad.stderr
+    assert not (tmp_path / "e.png").exists()
+
+
+def test_sample_from_images(run, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3):
+        png(images / f"{i}.png", np.full((8, 8), 80 * i))
+    ok("sample", run, "--from-images", images, "--steps", 4, "--out", tmp_path / "x.npy",
+       "--trajectory", tmp_path / "t.png", "--at", "1,4")
+    assert np.load(tmp_path / "x.npy").shape == (3, 1, 8, 8)
+    ok("sample", run, "--from-images", images, "--steps", 4, "--out", tmp_path / "x.png")
+    width, height = size(tmp_path / "x.png")
+    assert height == 2 * 9 + 1 and width > 3 * 9 + 1  # rows "input" and "step 4", labelled
+
+
+def test_inpaint_json_is_the_only_thing_on_stdout(run, tmp_path):
+    result = ok("inpaint", run, "--mask", "left-half", "--num", 5, "--steps", 3, "--json",
+                "--out", tmp_path / "i.png")
+    record = json.loads(result.stdout)
+    assert result.stdout.count("\n") == 1
+    assert record["num"] == 5 and record["mask"] == "left-half" and record["hidden_fraction"] == 0.5
+    assert record["psnr"] == pytest.approx(10 * np.log10(4 / record["mse"]))
+    assert len(record["mse_per_image"]) == 5 and record["out"] == str(tmp_path / "i.png")
+    assert (tmp_path / "i.png").exists()
+    human = ok("inpaint", run, "--mask", "left-half", "--num", 5, "--steps", 3, "--out", tmp_path / "j.png")
+    assert human.stdout == "" and f"MSE {record['mse']:.4f}, PSNR {record['psnr']:.2f} dB" in human.stderr
+    assert (tmp_path / "i.png").read_bytes() == (tmp_path / "j.png").read_bytes()
+
+
+def test_inpaint_own_images_with_a_mask_image(run, tmp_path):
+    mask = np.full((8, 8), 255)
+    mask[:, :3] = 0
+    png(tmp_path / "mask.png", mask)
+    png(tmp_path / "big.png", np.arange(256).reshape(16, 16))
+    result = ok("inpaint", run, "--mask", tmp_path / "mask.png", "--input", tmp_path / "big.png",
+                "--json", "--out", tmp_path / "i.png")
+    record = json.loads(result.stdout)
+    assert record["num"] == 1 and record["hidden_fraction"] == pytest.approx(3 / 8)
+    assert "resized 1 of 1 images to 8×8" in result.stderr
+    assert size(tmp_path / "i.png")[1] == 3 * 9 + 1
+
+
+def test_reconstruct_and_interpolate(run, tmp_path):
+    result = ok("reconstruct", run, "--num", 4, "--json", "--out", tmp_path / "r.png")
+    record = json.loads(result.stdout)
+    assert record["num"] == 4 and record["mse"] > 0 and len(record["mse_per_image"]) == 4
+    ok("interpolate", run, "--pairs", 2, "--points", 5, "--out", tmp_path / "l.png")
+    assert size(tmp_path / "l.png") == (7 * 9 + 1, 2 * 9 + 1)
+    ok("interpolate", run, "--pairs", 2, "--points", 5, "--chain", 3, "--out", tmp_path / "c.png")
+    assert size(tmp_path / "c.png")[1] == 5 * 9 + 1  # line, chain, blank, line, chain
+
+
+def bad_inputs(tmp_path: Path, run: Path) -> dict[str, Path]:
+    paths = {"run": run, "empty": tmp_path / "emptydir", "text": tmp_path / "notes.txt",
+             "image": tmp_path / "image.png", "other": tmp_path / "other.pt",
+             "corrupt": tmp_path / "corrupt.png", "mask10": tmp_path / "mask10.png",
+             "white": tmp_path / "white.png", "black": tmp_path / "black.png"}
+    paths["empty"].mkdir()
+    paths["text"].write_text("not a checkpoint")
+    png(paths["image"], np.zeros((8, 8)))
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    ckpt["meta"]["recipe"]["model"]["architecture"] = "conv8"
+    ckpt["meta"]["recipe"]["model"]["options"] = {}
+    torch.save(ckpt, paths["other"])
+    paths["corrupt"].write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    png(paths["mask10"], np.full((10, 10), 255) * (np.arange(10) < 5))
+    png(paths["white"], np.full((8, 8), 255))
+    png(paths["black"], np.zeros((8, 8)))
+    return paths
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["inpaint", "{run}", "--mask", "{mask10}"], "mask10.png: the mask image is 10×10 pixels; expected 8×8"),
+    (["inpaint", "{run}", "--mask", "{corrupt}"], "corrupt.png: not a readable image"),
+    (["inpaint", "{run}", "--mask", "left-half", "--input", "{corrupt}"], "corrupt.png: not a readable image"),
+    (["sample", "{run}", "--from-images", "{corrupt}"], "corrupt.png: not a readable image"),
+    (["inpaint", "{run}", "--mask", "{white}"], "the mask hides nothing"),
+    (["inpaint", "{run}", "--mask", "{black}"], "the mask observes nothing"),
+    (["inpaint", "{run}", "--mask", "random-0"], "between 0 and 100"),
+    (["inpaint", "{run}", "--mask", "middle"], "unknown mask 'middle'; expected one of left-half"),
+    (["sample", "{empty}"], "expected a run directory (with checkpoints/last.pt) or a checkpoint file"),
+    (["sample", "{text}"], "not a checkpoint; expected a run directory or a checkpoint file"),
+    (["reconstruct", "{image}"], "not a checkpoint; expected a run directory or a checkpoint file"),
+    (["interpolate", "{other}"], "the weights do not fit architecture 'conv8'"),
+    (["sample", "{run}", "--out", "{tmp}/out.jpg"], "expected a file name ending in .png or .npy"),
+    (["sample", "{run}", "--gif", "{tmp}/out.png"], "--gif"),
+])
+def test_bad_input_is_one_line_with_status_2_and_writes_nothing(tmp_path, run, args, message):
+    paths = bad_inputs(tmp_path, run)
+    before = sorted(tmp_path.rglob("*"))
+    out = tmp_path / "result.png"
+    args = [a.format(tmp=tmp_path, **paths) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(out)]
+    result = invoke(*args, "--device", "cpu")
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_long_chains_get_a_progress_callback():
+    with _chain_progress("sample", 10) as short:
+        assert short is None
+    with _chain_progress("sample", 10_000) as long:
+        long(5000)
+        long(10_000)
+
+
+def test_help_lists_the_test_time_commands():
+    result = CliRunner().invoke(cli, ["--help"])
+    for command in ("sample", "inpaint", "reconstruct", "interpolate"):
+        assert command in result.output

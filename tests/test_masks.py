@@ -1,0 +1,121 @@
+"""Inpainting masks (gibbsnet_plugin/data/masks.py): named regions, mask images, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gibbsnet_plugin.data.images import ImageReadError
+from gibbsnet_plugin.data.masks import (
+    MASK_NAMES,
+    MaskError,
+    hidden_fraction,
+    mask_from_image,
+    named_mask,
+    resolve_mask,
+)
+
+SHAPE = (1, 4, 6)
+
+
+def hidden_rows_cols(mask: torch.Tensor) -> torch.Tensor:
+    return (mask[0] == 0).int()
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("left-half", [[1, 1, 1, 0, 0, 0]] * 4),
+    ("right-half", [[0, 0, 0, 1, 1, 1]] * 4),
+    ("top-half", [[1] * 6, [1] * 6, [0] * 6, [0] * 6]),
+    ("bottom-half", [[0] * 6, [0] * 6, [1] * 6, [1] * 6]),
+    ("center", [[0] * 6, [0, 1, 1, 1, 0, 0], [0, 1, 1, 1, 0, 0], [0] * 6]),
+])
+def test_named_masks_hide_the_named_region(name, expected):
+    mask = named_mask(name, SHAPE)
+    assert mask.shape == SHAPE and mask.dtype == torch.float32
+    assert hidden_rows_cols(mask).tolist() == expected
+
+
+def test_odd_sizes_keep_the_larger_half_observed_and_masks_cover_every_channel():
+    mask = named_mask("left-half", (3, 5, 5))
+    assert mask.shape == (3, 5, 5)
+    assert all(torch.equal(mask[c], mask[0]) for c in range(3))
+    assert (mask[0] == 0).sum(1).tolist() == [2] * 5 and (mask[0, :, :2] == 0).all()
+    assert (named_mask("bottom-half", (1, 5, 5))[0] == 0).sum().item() == 10
+
+
+def test_random_mask_hides_that_percentage_chosen_with_the_seed():
+    a = named_mask("random-25", (3, 8, 8), seed=1)
+    assert (a[0] == 0).sum().item() == 16
+    assert all(torch.equal(a[c], a[0]) for c in range(3))
+    assert torch.equal(a, named_mask("random-25", (3, 8, 8), seed=1))
+    assert not torch.equal(a, named_mask("random-25", (3, 8, 8), seed=2))
+    assert (named_mask("random-12.5", (1, 8, 8))[0] == 0).sum().item() == 8
+    assert hidden_fraction(a) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("name", ["nope", "left", "random-", "random-abc", "Left-Half"])
+def test_unknown_names_list_the_valid_ones(name):
+    with pytest.raises(MaskError) as info:
+        named_mask(name, SHAPE)
+    message = str(info.value)
+    assert f"unknown mask '{name}'" in message and "\n" not in message
+    assert all(valid in message for valid in MASK_NAMES) and "mask image" in message
+
+
+@pytest.mark.parametrize("name", ["random-0", "random-100", "random-150", "random-0.1"])
+def test_random_masks_that_hide_nothing_or_everything_are_refused(name):
+    with pytest.raises(MaskError, match="between 0 and 100"):
+        named_mask(name, (1, 8, 8))
+
+
+def test_named_masks_need_image_data():
+    with pytest.raises(MaskError, match=r"needs image data .* shape 2"):
+        named_mask("left-half", (2,))
+
+
+def write_png(path, pixels: list[list[int]], mode: str = "L"):
+    array = np.array(pixels, dtype=np.uint8)
+    if mode == "RGB":
+        array = np.stack([array] * 3, axis=-1)
+    Image.fromarray(array).save(path, format="PNG")
+    return path
+
+
+def test_mask_image_white_is_observed_black_is_filled(tmp_path):
+    pixels = [[255, 0, 200, 100, 128, 127]] * 4
+    path = write_png(tmp_path / "m.png", pixels)
+    mask = mask_from_image(path, (3, 4, 6))
+    assert mask.shape == (3, 4, 6)
+    assert mask[2, 0].tolist() == [1, 0, 1, 0, 1, 0]
+    assert torch.equal(mask_from_image(write_png(tmp_path / "rgb.png", pixels, "RGB"), SHAPE),
+                       mask[:1])
+
+
+def test_mask_image_of_the_wrong_size_is_refused(tmp_path):
+    path = write_png(tmp_path / "m.png", [[255, 0, 0]] * 5)
+    with pytest.raises(MaskError, match=r"m\.png: the mask image is 3×5 pixels; expected 6×4"):
+        mask_from_image(path, SHAPE)
+
+
+@pytest.mark.parametrize(("value", "message"), [(255, "hides nothing"), (0, "observes nothing")])
+def test_all_white_or_all_black_mask_images_are_refused(tmp_path, value, message):
+    path = write_png(tmp_path / "m.png", [[value] * 6] * 4)
+    with pytest.raises(MaskError, match=message):
+        mask_from_image(path, SHAPE)
+
+
+def test_unreadable_or_missing_mask_image_names_the_file(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(ImageReadError, match=r"bad\.png: not a readable image"):
+        mask_from_image(bad, SHAPE)
+    with pytest.raises(ImageReadError, match=r"gone\.png: no such image file"):
+        resolve_mask(str(tmp_path / "gone.png"), SHAPE)
+
+
+def test_resolve_mask_reads_files_and_names(tmp_path):
+    path = write_png(tmp_path / "mask", [[255, 255, 255, 0, 0, 0]] * 4)  # no extension: a file
+    assert torch.equal(resolve_mask(str(path), SHAPE), named_mask("right-half", SHAPE))
+    assert torch.equal(resolve_mask("random-50", SHAPE, seed=3), named_mask("random-50", SHAPE, 3))
