@@ -73,7 +73,13 @@ def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, device:
         raise click.UsageError("--resume and --force exclude each other")
     overrides = overrides + ((f"train.device={device}",) if device else ())
     recipe = gn.load_recipe(recipe_path, overrides=list(overrides))
-    path = gn.train(recipe, out=out, resume=resume, force=force, console=console)
+    from gibbsnet_plugin.training import TrainingInterrupted, default_run_dir  # noqa: PLC0415
+
+    try:
+        path = gn.train(recipe, out=out, resume=resume, force=force, console=console)
+    except TrainingInterrupted as exc:
+        again = f"gibbsnet train {recipe_path} --out {out or default_run_dir(recipe)} --resume"
+        raise TrainingInterrupted(f"{exc}: {again}") from None
     console.print(f"[green]done:[/] {escape(str(path))} (checkpoints/last.pt, samples/, metrics.jsonl)",
                   soft_wrap=True)
 
@@ -379,6 +385,118 @@ def interpolate(run: str, pairs: int, points: int, chain_steps: int, split: str,
                                                  result.chained, f"chain {chain_steps}", scale),
                      out_path)
     _wrote(out_path, detail=f" ({n} pairs of images from {source}, {points} points)")
+
+
+# -- evaluate ----------------------------------------------------------------------------------
+
+def _score_label(name: str) -> str:
+    """``inpaint_left-half_psnr`` -> ``inpaint left-half PSNR (dB)`` for the table."""
+    label = name.replace("_", " ")
+    for short, long in ((" mse", " MSE"), (" psnr", " PSNR (dB)"), ("fid", "FID"),
+                        ("probe error std", "probe error std (%)"),
+                        ("probe error", "probe error (%)")):
+        if label.endswith(short) or label == short:
+            label = label[: len(label) - len(short)] + long
+            break
+    return label
+
+
+def _score_cell(name: str, value: float) -> str:
+    if name.startswith("probe_error"):
+        return f"{100 * value:.2f}"
+    return f"{value:.4f}" if name.endswith("mse") else f"{value:.2f}"
+
+
+@cli.command()
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True)
+@click.option("--metric", "metrics", multiple=True, metavar="NAME",
+              help="reconstruction, inpainting, probe, fid or tsne (repeatable; default: all but "
+                   "tsne, FID only when the Inception weights are found).")
+@click.option("--num-samples", type=click.IntRange(2), default=None,
+              help="FID: samples and real images (default: the recipe's eval.num_samples, "
+                   "10000; at most the reference split's size).")
+@click.option("--steps", type=click.IntRange(1), default=None,
+              help="Chain steps of the FID samples and of the t-SNE chain states "
+                   "(default: each run's chain_steps).")
+@click.option("--mask", "masks", multiple=True, metavar="NAME|FILE.png",
+              help="Inpainting masks (repeatable; default: the recipe's eval.masks: left-half, "
+                   "bottom-half, center, random-50).")
+@click.option("--inpaint-steps", type=click.IntRange(1), default=None,
+              help="Steps of the partially clamped chain (default: eval.inpaint_steps, 20).")
+@click.option("--labels", type=click.IntRange(2), default=None,
+              help="Linear probe: class-balanced labelled images (default: eval.labels, 1000).")
+@click.option("--draws", type=click.IntRange(1), default=None,
+              help="Linear probe: draws of the labelled set (default: eval.draws, 10).")
+@click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
+              help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (default: "
+                   "$GIBBSNET_INCEPTION_WEIGHTS, then the torch hub cache).")
+@click.option("--fid-split", type=click.Choice(["train", "test"]), default=None,
+              help="Real images FID compares against (default: eval.fid_split, train).")
+@click.option("--fid-dims", type=click.Choice(["64", "192", "768", "2048"]), default="2048",
+              show_default=True,
+              help="Inception features for FID; only 2048 (the final pool) is the standard FID.")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where --metric tsne writes tsne-<run>.png.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object {\"runs\": [...]} on stdout.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every metric.")
+@click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default: CUDA when available).")
+def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int | None,
+             steps: int | None, masks: tuple[str, ...], inpaint_steps: int | None,
+             labels: int | None, draws: int | None, inception_weights: str | None,
+             fid_split: str | None, fid_dims: str, out_dir: str, as_json: bool, seed: int,
+             device: str | None) -> None:
+    """Score one or more runs (run directories or checkpoint files), side by side: reconstruction
+    MSE, inpainting MSE/PSNR on the hidden region, linear-probe error, FID, t-SNE latent maps."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from gibbsnet_plugin.evaluation import check_metrics, evaluate as evaluate_run  # noqa: PLC0415
+
+    check_metrics(metrics)
+    results = []
+    for run in runs:
+        name = Path(run).name if Path(run).is_dir() else Path(run).stem
+        with console.status(f"evaluating {escape(run)}"):
+            results.append(evaluate_run(
+                run, list(metrics) or None, device, num_samples=num_samples, chain_steps=steps,
+                labels=labels, draws=draws, masks=list(masks) or None,
+                inpaint_steps=inpaint_steps, inception_weights=inception_weights,
+                fid_split=fid_split, fid_dims=int(fid_dims),
+                figure=Path(out_dir) / f"tsne-{name}.png", seed=seed))
+    for note in dict.fromkeys(note for result in results for note in result["notes"]):
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+    for result in results:
+        if "tsne" in result["details"]:
+            _wrote(result["details"]["tsne"]["path"])
+    if as_json:
+        def finite(value: Any) -> Any:
+            if isinstance(value, float) and not math.isfinite(value):
+                return None
+            if isinstance(value, dict):
+                return {k: finite(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [finite(v) for v in value]
+            return value
+
+        click.echo(json.dumps(finite({"runs": results})))
+        return
+    table = Table(title="gibbsnet evaluate")
+    table.add_column("score", no_wrap=True)
+    for result in results:
+        steps_note = " (ALI)" if result["chain_steps"] == 1 else ""
+        table.add_column(f"{escape(result['run'])}\nchain_steps {result['chain_steps']}{steps_note}",
+                         justify="right")
+    names = list(dict.fromkeys(k for r in results for k in r["scores"]))
+    for score in names:
+        table.add_row(escape(_score_label(score)), *[
+            _score_cell(score, r["scores"][score]) if score in r["scores"] else "-"
+            for r in results])
+    console.print(table)
+    fid = next((r["details"]["fid"] for r in results if "fid" in r["details"]), None)
+    if fid is not None:
+        console.print(f"FID: {escape(fid['implementation'])}, {fid['dims']}-d features, weights "
+                      f"sha256 {fid['weights_sha256'][:12]}, {fid['num_samples']} samples against "
+                      f"the {fid['reference']['split']} split", soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from pathlib import Path
@@ -40,11 +41,13 @@ from gibbsnet_plugin.engines.handlers import (
 )
 from gibbsnet_plugin.engines.trainer import create_trainer
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError, RunDirectoryError, TrainingDiverged
+from gibbsnet_plugin.metrics import lower_is_better
 from gibbsnet_plugin.model import GibbsNet, check_architecture, instance_noise_std
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.registry import ARCHITECTURES, DATASETS
 
 GRID_SAMPLES = 100
+BEST = "best.pt"
 
 
 class TrainingInterrupted(GibbsnetError):
@@ -145,6 +148,10 @@ def train(
                 f"{done} (e.g. --set train.iterations={done + recipe.train.iterations}) to train longer"
             )
 
+    if "fid" in recipe.eval.metrics and recipe.eval.every:
+        from gibbsnet_plugin.metrics.inception import find_weights  # noqa: PLC0415
+
+        find_weights(recipe.eval.inception_weights)
     dataset = build_dataset(recipe, train=True)
     x_shape = data_shape(dataset)
     seed_everything(recipe.seed)
@@ -196,9 +203,10 @@ def train(
     if idist.get_rank() == 0:
         MetricsLog(out / METRICS_FILE, t.log_every).attach(trainer)
     Calibrate(model, t.calibration_chains, t.calibration_steps, recipe.seed,
-              [t.checkpoint_every, t.sample_every], guard).attach(trainer)
+              [t.checkpoint_every, t.sample_every, recipe.eval.every], guard).attach(trainer)
     ckpt_dir = out / CHECKPOINT_DIR
     step_ckpt, last_ckpt = _checkpointers(to_save, ckpt_dir, t.keep_checkpoints)
+    best_ckpt = _attach_evaluation(trainer, model, recipe, to_save, out, guard)
 
     def save_last(engine: Engine) -> None:
         if guard.bad is None:
@@ -222,6 +230,8 @@ def train(
         Checkpoint.load_objects({k: v for k, v in to_save.items() if k != "meta"}, ckpt)
         sampler.start_index = (trainer.state.iteration % len(loader)) * loader.batch_size
         step_ckpt.load_state_dict({"_saved": _existing_steps(ckpt_dir, trainer.state.iteration)})
+        if best_ckpt is not None:
+            best_ckpt.load_state_dict({"_saved": _best_so_far(recipe, out, trainer.state.iteration)})
 
     out.mkdir(parents=True, exist_ok=True)
     (out / RECIPE_FILE).write_text(recipe.to_yaml())
@@ -238,7 +248,7 @@ def train(
     if interrupt.requested:
         raise TrainingInterrupted(
             f"interrupted at iteration {trainer.state.iteration}; checkpoint saved to {last}; "
-            f"continue with: gibbsnet train RECIPE --out {out} --resume"
+            f"continue with --resume"
         )
     return out
 
@@ -262,6 +272,67 @@ def _checkpointers(to_save: dict[str, Any], directory: Path, keep: int) -> tuple
         n_saved=1, filename_pattern=LAST.replace(".pt", ".{ext}"),
     )
     return step, last
+
+
+def _best_priority(recipe: Recipe, value: float) -> float:
+    """Checkpoint keeps the highest priority: the best score, negated when lower is better."""
+    mode = recipe.eval.best_mode
+    lower = lower_is_better(recipe.eval.best) if mode == "auto" else mode == "min"
+    return -value if lower else value
+
+
+def _attach_evaluation(trainer: Engine, model: GibbsNet, recipe: Recipe, to_save: dict[str, Any],
+                       out: Path, guard: NanGuard) -> Checkpoint | None:
+    """Every ``eval.every`` iterations: evaluate (``evaluate_model``) with ``eval.metrics`` on
+    every rank, put the scores in ``trainer.state.metrics``, append them to ``metrics.jsonl``
+    (rank 0), and keep ``checkpoints/best.pt`` for the best ``eval.best`` score. Returns the
+    best-checkpoint handler (None without ``eval.best``)."""
+    from gibbsnet_plugin.evaluation import evaluate_model  # noqa: PLC0415  (imports this module)
+
+    e = recipe.eval
+    if not e.every:
+        return None
+    due = Events.ITERATION_COMPLETED(every=e.every)
+
+    def evaluate(engine: Engine) -> None:
+        if guard.bad is not None:
+            return
+        scores = evaluate_model(model, recipe, e.metrics, seed=recipe.seed)["scores"]
+        engine.state.metrics.update(scores)
+        if idist.get_rank() == 0:
+            record = {"iteration": engine.state.iteration, "epoch": engine.state.epoch,
+                      **{f"eval/{k}": v for k, v in scores.items()}}
+            with (out / METRICS_FILE).open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    trainer.add_event_handler(due, evaluate)
+    if e.best is None:
+        return None
+    best = Checkpoint(
+        to_save, _ReplacingSaver(out / CHECKPOINT_DIR, atomic=True, require_empty=False),
+        n_saved=1, filename_pattern=BEST.replace(".pt", ".{ext}"),
+        score_function=lambda engine: _best_priority(recipe, engine.state.metrics[e.best]),
+    )
+
+    def save_best(engine: Engine) -> None:
+        if guard.bad is None:
+            best(engine)
+
+    trainer.add_event_handler(due, save_best)
+    return best
+
+
+def _best_so_far(recipe: Recipe, out: Path, upto: int) -> list[tuple[float, str]]:
+    """The ``_saved`` state of the best-checkpoint handler on resume: the best ``eval.best``
+    score logged up to iteration ``upto``, when ``best.pt`` exists."""
+    key = f"eval/{recipe.eval.best}"
+    path = out / METRICS_FILE
+    if not (out / CHECKPOINT_DIR / BEST).exists() or not path.exists():
+        return []
+    priorities = [_best_priority(recipe, record[key])
+                  for record in map(json.loads, path.read_text().splitlines())
+                  if key in record and record["iteration"] <= upto]
+    return [(max(priorities), BEST)] if priorities else []
 
 
 def _existing_steps(directory: Path, upto: int) -> list[tuple[int, str]]:

@@ -54,8 +54,9 @@ class RichProgress:
         self.progress.update(self.task, completed=it, rate=f"{rate:.1f}", losses=losses)
 
     def _stop(self, engine: Engine, *_: Any) -> None:
-        self.progress.update(self.task, completed=engine.state.iteration)
-        self.progress.stop()
+        if self.progress.live.is_started:
+            self.progress.update(self.task, completed=engine.state.iteration)
+            self.progress.stop()
 
 
 class MetricsLog:
