@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from PIL import Image
 
 import gibbsnet_plugin as gn
 from gibbsnet_plugin.engines.handlers import save_grid, truncate_metrics
-from gibbsnet_plugin.engines.trainer import OUTPUT_KEYS, update
+from gibbsnet_plugin.engines.trainer import OUTPUT_KEYS, Amp, update
 from gibbsnet_plugin.model import GibbsNet
 
 
@@ -57,3 +58,19 @@ def test_encoder_decoder_step_sees_the_updated_discriminator():
     assert torch.equal(seen[0], seen[1]) and torch.equal(seen[2], seen[3])
     assert not torch.equal(seen[1], seen[2])
     assert torch.equal(seen[2], model.discriminator.linear.weight)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_steps_update_every_network(precision):
+    torch.manual_seed(0)
+    model = GibbsNet(gn.architectures.build("conv8", (1, 8, 8), 4, width=4), (1, 8, 8), 4, chain_steps=2)
+    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=1e-3)
+    opt_g = torch.optim.Adam([*model.encoder.parameters(), *model.decoder.parameters()], lr=1e-3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    amp = Amp(precision, torch.device("cpu"))
+    out = update(model, opt_d, opt_g, torch.rand(8, 1, 8, 8) * 2 - 1, amp=amp)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    for prefix in ("encoder.", "decoder.", "discriminator."):
+        assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items() if k.startswith(prefix))
+    assert (amp.scaler is not None) == (precision == "fp16")

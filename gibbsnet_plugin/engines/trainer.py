@@ -8,9 +8,13 @@ dict of floats.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Literal, NamedTuple
 
+import ignite.distributed as idist
 import torch
 from ignite.engine import Engine
+from torch import nn
 from torch.optim import Optimizer
 
 from gibbsnet_plugin.model import GibbsNet
@@ -18,32 +22,111 @@ from gibbsnet_plugin.model import GibbsNet
 OUTPUT_KEYS = ("d_loss", "g_loss", "d_real", "d_fake")
 
 
+class _PairsStep(nn.Module):
+    """The clamped and unclamped pairs in one forward pass over the encoder and decoder."""
+
+    def __init__(self, model: GibbsNet) -> None:
+        super().__init__()
+        self.encoder = model.encoder
+        self.decoder = model.decoder
+        self._model = (model,)  # a tuple, so D's parameters are not registered here
+
+    def forward(self, x: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+        model = self._model[0]
+        return model.clamped(x), model.unclamped(x.shape[0])
+
+
+class _CriticStep(nn.Module):
+    """D's loss on (detached) pairs in one forward pass over the discriminator."""
+
+    def __init__(self, model: GibbsNet) -> None:
+        super().__init__()
+        self.discriminator = model.discriminator
+        self._model = (model,)
+
+    def forward(self, real: tuple[torch.Tensor, torch.Tensor], fake: tuple[torch.Tensor, torch.Tensor],
+                noise_std: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self._model[0].discriminator_loss(real, fake, noise_std)
+        return out.loss, out.d_real, out.d_fake
+
+
+class Steps(NamedTuple):
+    """The two differentiable passes of a training step. In a multi-process run each is wrapped
+    in DistributedDataParallel (one forward per backward, as DDP requires), so gradients are
+    averaged across processes; D's frozen use in the encoder/decoder step stays unwrapped."""
+
+    pairs: nn.Module
+    critic: nn.Module
+
+
+def make_steps(model: GibbsNet) -> Steps:
+    """``Steps`` for ``model``: wrapped by ``idist.auto_model`` when more than one process runs."""
+    steps = Steps(_PairsStep(model), _CriticStep(model))
+    if idist.get_world_size() > 1:
+        steps = Steps(*(idist.auto_model(step) for step in steps))
+    return steps
+
+
+Precision = Literal["fp32", "bf16", "fp16"]
+
+
+class Amp:
+    """Mixed precision of a training step: forward passes autocast to bfloat16 or float16, and
+    for float16 a GradScaler (one for both optimizers, updated once per step)."""
+
+    def __init__(self, precision: Precision, device: torch.device) -> None:
+        self.device_type = device.type
+        self.dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+    def autocast(self) -> AbstractContextManager:
+        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
+
+    def step(self, loss: torch.Tensor, optimizer: Optimizer) -> None:
+        """Backward pass and optimizer step (scaled for float16)."""
+        optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+
+    def end(self) -> None:
+        if self.scaler is not None:
+            self.scaler.update()
+
+
+FP32 = Amp("fp32", torch.device("cpu"))
+
+
 def update(
-    model: GibbsNet, opt_d: Optimizer, opt_g: Optimizer, x: torch.Tensor, noise_std: float = 0.0
+    model: GibbsNet, opt_d: Optimizer, opt_g: Optimizer, x: torch.Tensor, noise_std: float = 0.0,
+    steps: Steps | None = None, amp: Amp = FP32,
 ) -> torch.Tensor:
     """One adversarial step on the batch ``x``: D first, then encoder and decoder against the
-    updated D (never against D outputs computed before D's update).
+    updated D (never against D outputs computed before D's update). ``steps`` defaults to
+    ``make_steps(model)``.
 
     Returns a tensor of the four ``OUTPUT_KEYS`` values: both losses and D's mean output on the
     clamped (real) and unclamped (fake) pairs, measured in the D step.
     """
-    real = model.clamped(x)
-    fake = model.unclamped(x.shape[0])
-
-    d = model.discriminator_loss(real, fake, noise_std)
-    opt_d.zero_grad(set_to_none=True)
-    d.loss.backward()
-    opt_d.step()
+    steps = steps or make_steps(model)
+    with amp.autocast():
+        real, fake = steps.pairs(x)
+        d_loss, d_real, d_fake = steps.critic(
+            (real[0].detach(), real[1].detach()), (fake[0].detach(), fake[1].detach()), noise_std)
+    amp.step(d_loss, opt_d)
 
     model.discriminator.requires_grad_(False)
     try:
-        g = model.generator_loss(real, fake, noise_std)
+        with amp.autocast():
+            g = model.generator_loss(real, fake, noise_std)
     finally:
         model.discriminator.requires_grad_(True)
-    opt_g.zero_grad(set_to_none=True)
-    g.loss.backward()
-    opt_g.step()
-    return torch.stack([d.loss.detach(), g.loss.detach(), d.d_real, d.d_fake])
+    amp.step(g.loss, opt_g)
+    amp.end()
+    return torch.stack([d_loss.detach(), g.loss.detach(), d_real, d_fake]).float()
 
 
 def batch_to_x(batch: object, device: torch.device) -> torch.Tensor:
@@ -54,17 +137,22 @@ def batch_to_x(batch: object, device: torch.device) -> torch.Tensor:
 
 def create_trainer(
     model: GibbsNet, opt_d: Optimizer, opt_g: Optimizer, device: torch.device,
-    noise_std: Callable[[int], float] = lambda iteration: 0.0,
+    noise_std: Callable[[int], float] = lambda iteration: 0.0, amp: Amp = FP32,
+    channels_last: bool = False,
 ) -> Engine:
     """An Engine whose ``train_step`` returns ``{d_loss, g_loss, d_real, d_fake}`` as floats.
 
-    ``noise_std(iteration)`` gives the instance-noise std for that iteration.
+    ``noise_std(iteration)`` gives the instance-noise std for that iteration; ``amp`` the
+    precision; ``channels_last`` converts 4-d batches to that memory format.
     """
+    steps = make_steps(model)
 
     def train_step(engine: Engine, batch: object) -> dict[str, float]:
         model.train()
         x = batch_to_x(batch, device)
-        values = update(model, opt_d, opt_g, x, noise_std(engine.state.iteration))
-        return dict(zip(OUTPUT_KEYS, values.tolist()))
+        if channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        values = update(model, opt_d, opt_g, x, noise_std(engine.state.iteration), steps, amp)
+        return dict(zip(OUTPUT_KEYS, values.tolist(), strict=True))
 
     return Engine(train_step)
