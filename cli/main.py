@@ -440,7 +440,8 @@ def _score_cell(name: str, value: float) -> str:
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object {\"runs\": [...]} on stdout.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every metric.")
-@click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default: CUDA when available).")
+@click.option("--device", default=None,
+              help="auto, cpu, cuda or cuda:N (default: CUDA when available).")
 def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int | None,
              steps: int | None, masks: tuple[str, ...], inpaint_steps: int | None,
              labels: int | None, draws: int | None, inception_weights: str | None,
@@ -484,8 +485,8 @@ def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int |
     table.add_column("score", no_wrap=True)
     for result in results:
         steps_note = " (ALI)" if result["chain_steps"] == 1 else ""
-        table.add_column(f"{escape(result['run'])}\nchain_steps {result['chain_steps']}{steps_note}",
-                         justify="right")
+        header = f"{escape(result['run'])}\nchain_steps {result['chain_steps']}{steps_note}"
+        table.add_column(header, justify="right")
     names = list(dict.fromkeys(k for r in results for k in r["scores"]))
     for score in names:
         table.add_row(escape(_score_label(score)), *[

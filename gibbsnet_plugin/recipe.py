@@ -19,6 +19,7 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError
+from gibbsnet_plugin.metrics import DEFAULT_MASKS, TRAINING_METRICS, score_names
 from gibbsnet_plugin.registry import ARCHITECTURES, DATASETS, did_you_mean
 
 
@@ -66,6 +67,24 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Evaluation: defaults of ``gibbsnet evaluate`` and, with ``every`` > 0, periodic evaluation
+    during training, whose ``best`` score keeps ``checkpoints/best.pt``."""
+
+    metrics: list[str] = field(default_factory=list)
+    every: int = 0
+    best: str | None = None
+    best_mode: Literal["auto", "min", "max"] = "auto"
+    num_samples: int = 10_000
+    fid_split: Literal["train", "test"] = "train"
+    masks: list[str] = field(default_factory=lambda: list(DEFAULT_MASKS))
+    inpaint_steps: int = 20
+    labels: int = 1000
+    draws: int = 10
+    inception_weights: str | None = None
+
+
+@dataclass
 class Recipe:
     """A whole training recipe; see DESIGN.md "Recipes" and the README's key reference."""
 
@@ -74,6 +93,7 @@ class Recipe:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML- and JSON-safe dict (tuples become lists)."""
@@ -163,6 +183,8 @@ def _type_name(tp: Any) -> str:
         return " | ".join(map(str, get_args(tp)))
     if origin in (Union, types.UnionType):
         return " or ".join("null" if a is type(None) else _type_name(a) for a in get_args(tp))
+    if origin is list:
+        return f"a list, each {_type_name(get_args(tp)[0])}"
     if origin in (list, tuple):
         args = get_args(tp)
         return f"a list of {len(args)} numbers" if origin is tuple else "a list"
@@ -203,6 +225,11 @@ def _coerce(value: Any, tp: Any, path: str, where: _Where) -> Any:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise fail()
         return tuple(_coerce(v, a, f"{path}[{i}]", where) for i, (v, a) in enumerate(zip(value, args)))
+    if origin is list:
+        if not isinstance(value, list):
+            raise fail()
+        (item,) = get_args(tp)
+        return [_coerce(v, item, f"{path}[{i}]", where) for i, v in enumerate(value)]
     if origin is dict:
         if value is None:
             return {}
@@ -322,6 +349,8 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
     need(t.calibration_chains >= 2, "train.calibration_chains",
          f"must be at least 2 (batch statistics), got {t.calibration_chains}")
 
+    _check_eval(recipe.eval, need)
+
     for path, registry, name in (("data.dataset", DATASETS, d.dataset),
                                  ("model.architecture", ARCHITECTURES, m.architecture)):
         try:
@@ -334,6 +363,27 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
         else:
             _check_factory_options("model.options", "architecture", name, factory,
                                    ((1,), m.z_dim), m.options, where)
+
+
+def _check_eval(e: EvalConfig, need: Any) -> None:
+    for i, metric in enumerate(e.metrics):
+        need(metric in TRAINING_METRICS, f"eval.metrics[{i}]",
+             f"unknown metric '{metric}'{did_you_mean(str(metric), list(TRAINING_METRICS))} "
+             f"(metrics during training: {', '.join(TRAINING_METRICS)})")
+    need(e.every >= 0, "eval.every", f"must be >= 0 (0 = off), got {e.every}")
+    need(e.every == 0 or bool(e.metrics), "eval.every",
+         "evaluation during training needs eval.metrics, e.g. [reconstruction]")
+    if e.best is not None:
+        names = score_names(e.metrics, e.masks)
+        need(e.best in names, "eval.best",
+             f"'{e.best}' is not a score of eval.metrics{did_you_mean(e.best, names)} "
+             f"(scores: {', '.join(names) or 'none; set eval.metrics'})")
+        need(e.every > 0, "eval.best", "needs eval.every > 0 (how often to evaluate)")
+    need(e.num_samples >= 2, "eval.num_samples", f"must be at least 2, got {e.num_samples}")
+    need(e.inpaint_steps >= 1, "eval.inpaint_steps", f"must be at least 1, got {e.inpaint_steps}")
+    need(e.labels >= 2, "eval.labels", f"must be at least 2, got {e.labels}")
+    need(e.draws >= 1, "eval.draws", f"must be at least 1, got {e.draws}")
+    need(bool(e.masks), "eval.masks", "must name at least one mask, e.g. [left-half]")
 
 
 def recipe_from_dict(

@@ -231,7 +231,8 @@ def train(
         sampler.start_index = (trainer.state.iteration % len(loader)) * loader.batch_size
         step_ckpt.load_state_dict({"_saved": _existing_steps(ckpt_dir, trainer.state.iteration)})
         if best_ckpt is not None:
-            best_ckpt.load_state_dict({"_saved": _best_so_far(recipe, out, trainer.state.iteration)})
+            best_ckpt.load_state_dict(
+                {"_saved": _best_so_far(recipe, out, trainer.state.iteration)})
 
     out.mkdir(parents=True, exist_ok=True)
     (out / RECIPE_FILE).write_text(recipe.to_yaml())

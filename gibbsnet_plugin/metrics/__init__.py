@@ -1,0 +1,37 @@
+"""Evaluation metrics: FID, reconstruction, inpainting, linear probe, latent maps.
+
+This module only names them (the recipe validates against these names without importing torch
+code); each metric lives in its own module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+METRICS = ("reconstruction", "inpainting", "probe", "fid", "tsne")
+"""Names accepted by ``gibbsnet evaluate --metric`` and the recipe's ``eval.metrics``."""
+TRAINING_METRICS = METRICS[:4]
+"""Metrics that may run during training (``tsne`` draws a figure and gives no score)."""
+DEFAULT_MASKS = ("left-half", "bottom-half", "center", "random-50")
+
+
+def score_names(metrics: Sequence[str], masks: Sequence[str] = DEFAULT_MASKS) -> list[str]:
+    """The scalar scores that ``metrics`` produce, e.g. ``reconstruction_mse``,
+    ``inpaint_left-half_psnr``, ``probe_error``, ``fid``; one of them can pick ``best.pt``."""
+    names = []
+    for metric in metrics:
+        if metric == "reconstruction":
+            names.append("reconstruction_mse")
+        elif metric == "inpainting":
+            names += [f"inpaint_{m}_{s}" for m in masks for s in ("mse", "psnr")]
+        elif metric == "probe":
+            names += ["probe_error", "probe_error_std"]
+        elif metric == "fid":
+            names.append("fid")
+    return names
+
+
+def lower_is_better(score: str) -> bool:
+    """True for errors and distances (MSE, probe error, FID), False for PSNR."""
+    return not score.endswith("psnr")
+

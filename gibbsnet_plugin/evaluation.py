@@ -1,0 +1,137 @@
+"""``evaluate``: score a trained model with the metrics of ``gibbsnet_plugin.metrics``.
+
+The Python API behind ``gibbsnet evaluate`` and the recipe's ``eval:`` section during training.
+Every metric is seeded (``seed``) and leaves the caller's random state alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.metrics import METRICS
+from gibbsnet_plugin.model import GibbsNet
+from gibbsnet_plugin.recipe import Recipe
+from gibbsnet_plugin.registry import did_you_mean
+from gibbsnet_plugin.testtime import load_run
+from gibbsnet_plugin.training import build_dataset
+
+DEFAULT_METRICS = ("reconstruction", "inpainting", "probe", "fid")
+"""What ``evaluate`` runs when no metric is named (FID and the probe only when possible)."""
+
+
+def check_metrics(metrics: Sequence[str]) -> None:
+    """Raise ``GibbsnetError`` for a metric name that is not one of ``METRICS``."""
+    for name in metrics:
+        if name not in METRICS:
+            raise GibbsnetError(f"unknown metric '{name}' (expected one of {', '.join(METRICS)})"
+                                f"{did_you_mean(name, list(METRICS))}")
+
+
+def evaluate_model(
+    model: GibbsNet, recipe: Recipe, metrics: Sequence[str] | None = None, *,
+    num_samples: int | None = None, chain_steps: int | None = None, labels: int | None = None,
+    draws: int | None = None, masks: Sequence[str] | None = None,
+    inpaint_steps: int | None = None, inception_weights: str | Path | None = None,
+    fid_split: str | None = None, fid_dims: int = 2048, figure: str | Path | None = None,
+    seed: int = 0, fid_cache: Path | None = None,
+) -> dict[str, Any]:
+    """Score ``model`` (trained with ``recipe``) on the recipe's data; the model is put in eval
+    mode for the evaluation and its mode restored afterwards.
+
+    Args:
+        metrics: names from ``METRICS``; None = reconstruction, inpainting, probe (when the data
+            have labels) and fid (when the Inception weights are found; else a note says how to
+            enable it).
+        num_samples, labels, draws, masks, inpaint_steps, inception_weights, fid_split: None takes
+            the recipe's ``eval`` section.
+        chain_steps: unclamped-chain steps for FID samples and latent maps (default: the model's).
+        fid_dims: Inception feature size; 2048 (the final pool) is the standard FID.
+        figure: PNG path of the latent map (``tsne``).
+    Returns:
+        ``scores`` (flat name -> float, see ``metrics.score_names``), ``details`` (per metric:
+        everything the score depends on, e.g. FID's weights hash and sample count) and ``notes``
+        (metrics skipped and why).
+    """
+    from gibbsnet_plugin.metrics import inception  # noqa: PLC0415
+    from gibbsnet_plugin.metrics import scores as scores_module  # noqa: PLC0415
+
+    e = recipe.eval
+    chosen = list(metrics) if metrics is not None else list(DEFAULT_METRICS)
+    check_metrics(chosen)
+    notes: list[str] = []
+    weights = None
+    if "fid" in chosen:
+        try:
+            weights = inception.find_weights(inception_weights or e.inception_weights)
+        except inception.InceptionWeightsError as exc:
+            if metrics is not None:
+                raise
+            chosen.remove("fid")
+            notes.append(f"FID skipped: {exc}")
+    test = build_dataset(recipe, train=False)
+    scores: dict[str, float] = {}
+    details: dict[str, Any] = {}
+    was_training = model.training
+    model.eval()
+    try:
+        if "reconstruction" in chosen:
+            scores["reconstruction_mse"] = scores_module.reconstruction_mse(model, test, seed=seed)
+        if "inpainting" in chosen:
+            details["inpainting"] = scores_module.inpainting_scores(
+                model, test, list(masks or e.masks),
+                inpaint_steps if inpaint_steps is not None else e.inpaint_steps, seed=seed)
+            for mask, values in details["inpainting"].items():
+                scores[f"inpaint_{mask}_mse"] = values["mse"]
+                scores[f"inpaint_{mask}_psnr"] = values["psnr"]
+        if "probe" in chosen:
+            _probe(model, recipe, test, labels or e.labels, draws or e.draws, seed, metrics,
+                   scores, details, notes)
+        if "fid" in chosen:
+            from gibbsnet_plugin.metrics.fid import fid  # noqa: PLC0415
+
+            details["fid"] = fid(model, recipe, weights, num_samples or e.num_samples,
+                                 chain_steps, fid_split or e.fid_split, fid_dims, seed=seed,
+                                 cache=fid_cache)
+            scores["fid"] = details["fid"]["fid"]
+        if "tsne" in chosen:
+            from gibbsnet_plugin.metrics.latent_maps import latent_map  # noqa: PLC0415
+
+            details["tsne"] = latent_map(model, test, figure or f"tsne-{recipe.name}.png",
+                                         steps=chain_steps, seed=seed, title=recipe.name)
+    finally:
+        model.train(was_training)
+    return {"scores": scores, "details": details, "notes": notes}
+
+
+def _probe(model: GibbsNet, recipe: Recipe, test: Any, labels: int, draws: int, seed: int,
+           asked: Sequence[str] | None, scores: dict[str, float], details: dict[str, Any],
+           notes: list[str]) -> None:
+    from gibbsnet_plugin.metrics.probe import ProbeError, linear_probe  # noqa: PLC0415
+
+    try:
+        result = linear_probe(model, build_dataset(recipe, train=True), test, labels, draws, seed)
+    except ProbeError as exc:
+        if asked is not None:
+            raise
+        notes.append(f"linear probe skipped: {exc}")
+        return
+    details["probe"] = result
+    scores["probe_error"] = result["error_mean"]
+    scores["probe_error_std"] = result["error_std"]
+
+
+def evaluate(
+    run: str | Path, metrics: Sequence[str] | None = None, device: str | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """``evaluate_model`` on the model of a run directory (its last checkpoint) or a checkpoint
+    file; the result also names the ``run``, its ``checkpoint``, ``name`` and ``chain_steps``."""
+    if metrics is not None:
+        check_metrics(metrics)
+    loaded = load_run(run, device)
+    result = evaluate_model(loaded.model, loaded.recipe, metrics, **options)
+    return {"run": str(run), "checkpoint": str(loaded.checkpoint), "name": loaded.recipe.name,
+            "chain_steps": loaded.model.chain_steps, **result}

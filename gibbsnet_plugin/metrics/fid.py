@@ -1,0 +1,200 @@
+"""Standard FID: pytorch-fid's Inception features of model samples (generated in batches, kept in
+memory) against cached statistics of the real data, with pytorch-fid's Fréchet distance.
+
+The features are accumulated by Ignite metrics (``InceptionStatistics``, ``FID``), so the same
+code serves ``gibbsnet evaluate`` and evaluation during training. Reference statistics are cached
+in ``.npz`` files keyed by data set (and its options), split, image shape, number of images,
+feature size and the weights' SHA-256; each file records that key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ignite.engine import Engine
+from ignite.metrics import Metric
+from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
+from torch.utils.data import Subset
+
+from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.figures import atomic_output
+from gibbsnet_plugin.metrics.data import in_order
+from gibbsnet_plugin.metrics.inception import InceptionFeatures, to_inception_input, weights_hash
+from gibbsnet_plugin.model import GibbsNet
+from gibbsnet_plugin.recipe import Recipe
+from gibbsnet_plugin.testtime import seeded
+from gibbsnet_plugin.training import build_dataset
+
+CACHE_ENV = "GIBBSNET_FID_CACHE"
+DEFAULT_BATCH = 50
+"""pytorch-fid's default batch size."""
+
+
+def cache_dir() -> Path:
+    """The reference statistics cache: ``$GIBBSNET_FID_CACHE`` or ``~/.cache/gibbsnet/fid``."""
+    return Path(os.environ.get(CACHE_ENV) or "~/.cache/gibbsnet/fid").expanduser()
+
+
+class InceptionStatistics(Metric):
+    """Mean (dims,) and covariance (dims, dims) of the Inception features of image batches.
+
+    ``update`` takes images (B, C, H, W) in [-1, 1], prepares them as pytorch-fid does
+    (``to_inception_input``) and adds their features to running float64 sums, so memory does not
+    grow with the number of images. ``compute`` returns ``(mu, sigma)`` as NumPy arrays, sigma
+    with the n - 1 normalisation of ``np.cov``.
+    """
+
+    def __init__(self, extractor: InceptionFeatures,
+                 output_transform: Callable[[Any], Any] = lambda x: x,
+                 device: str | torch.device = "cpu") -> None:
+        self.extractor = extractor
+        super().__init__(output_transform=output_transform, device=device)
+
+    @reinit__is_reduced
+    def reset(self) -> None:
+        d = self.extractor.dims
+        self._num = torch.zeros((), dtype=torch.float64, device=self._device)
+        self._sum = torch.zeros(d, dtype=torch.float64, device=self._device)
+        self._outer = torch.zeros(d, d, dtype=torch.float64, device=self._device)
+
+    @reinit__is_reduced
+    def update(self, output: torch.Tensor) -> None:
+        features = self.extractor(to_inception_input(output).to(self._device))
+        self._num += features.shape[0]
+        self._sum += features.sum(0)
+        self._outer += features.T @ features
+
+    @sync_all_reduce("_num", "_sum", "_outer")
+    def compute(self) -> tuple[np.ndarray, np.ndarray]:
+        n = int(self._num)
+        if n < 2:
+            raise GibbsnetError(f"FID needs at least 2 images, got {n}")
+        mu = self._sum / n
+        sigma = (self._outer - n * torch.outer(mu, mu)) / (n - 1)
+        return mu.cpu().numpy(), sigma.cpu().numpy()
+
+
+class FID(InceptionStatistics):
+    """Fréchet distance (pytorch-fid's ``calculate_frechet_distance``) between the statistics of
+    the images passed to ``update`` and fixed reference statistics ``(mu, sigma)``."""
+
+    def __init__(self, extractor: InceptionFeatures, reference: tuple[np.ndarray, np.ndarray],
+                 output_transform: Callable[[Any], Any] = lambda x: x,
+                 device: str | torch.device = "cpu") -> None:
+        self.reference = reference
+        super().__init__(extractor, output_transform, device)
+
+    def compute(self) -> float:  # type: ignore[override]
+        from pytorch_fid.fid_score import calculate_frechet_distance  # noqa: PLC0415
+
+        mu, sigma = super().compute()
+        with warnings.catch_warnings():
+            # pytorch-fid passes scipy's deprecated `disp` argument; users can't act on that.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return float(calculate_frechet_distance(mu, sigma, *self.reference))
+
+
+def run_metric(metric: Metric, batches: Iterable[Any], step: Callable[[Any], torch.Tensor]) -> Any:
+    """Feed ``step(batch)`` for each batch to ``metric`` through an Ignite evaluator."""
+    evaluator = Engine(lambda engine, batch: step(batch))
+    metric.attach(evaluator, "value")
+    return evaluator.run(batches).metrics["value"]
+
+
+@dataclass
+class ReferenceKey:
+    """What reference statistics depend on; recorded in the cache file."""
+
+    dataset: str
+    options: dict[str, Any]
+    split: str
+    x_shape: list[int]
+    num_images: int
+    dims: int
+    weights_sha256: str
+
+    def filename(self) -> str:
+        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+        shape = "x".join(map(str, self.x_shape))
+        return (f"{self.dataset}-{self.split}-{shape}-n{self.num_images}-d{self.dims}-"
+                f"{self.weights_sha256[:12]}-{digest[:12]}.npz")
+
+
+def reference_statistics(
+    recipe: Recipe, split: str, num_images: int, x_shape: tuple[int, ...],
+    extractor: InceptionFeatures, weights_sha256: str, batch_size: int = DEFAULT_BATCH,
+    cache: Path | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``(mu, sigma, info)`` of the first ``num_images`` images (fewer when the split is smaller)
+    of the recipe's data set split (images of shape ``x_shape``), read from the cache when present,
+    else computed and cached.
+
+    ``info`` holds the key (``ReferenceKey`` fields), ``path`` (the cache file) and ``cached``
+    (True when it was read from the cache, i.e. no real image was read).
+    """
+    if split not in ("train", "test"):
+        raise GibbsnetError(f"FID reference split '{split}': expected train or test")
+    dataset = build_dataset(recipe, train=split == "train")
+    n = min(num_images, len(dataset))  # type: ignore[arg-type]
+    key = ReferenceKey(recipe.data.dataset, recipe.data.options, split, list(x_shape), n,
+                       extractor.dims, weights_sha256)
+    path = (cache or cache_dir()) / key.filename()
+    info = {**asdict(key), "path": str(path)}
+    if path.exists():
+        with np.load(path) as stored:
+            if json.loads(str(stored["key"])) == asdict(key):
+                return stored["mu"], stored["sigma"], {**info, "cached": True}
+
+    loader = in_order(Subset(dataset, range(n)), batch_size)
+    device = next(extractor.parameters()).device
+    metric = InceptionStatistics(extractor, device=device)
+    mu, sigma = run_metric(
+        metric, loader,
+        lambda b: (b[0] if isinstance(b, (list, tuple)) else b).to(device))
+    with atomic_output(path) as tmp, tmp.open("wb") as f:
+        np.savez(f, mu=mu, sigma=sigma, key=json.dumps(asdict(key)))
+    return mu, sigma, {**info, "cached": False}
+
+
+def fid(
+    model: GibbsNet, recipe: Recipe, weights: str | Path, num_samples: int = 10_000,
+    steps: int | None = None, split: str = "train", dims: int = 2048,
+    batch_size: int = DEFAULT_BATCH, seed: int | None = 0, cache: Path | None = None,
+) -> dict[str, Any]:
+    """FID of unclamped-chain samples after ``steps`` (default: the model's ``chain_steps``)
+    against as many real images of ``split``: ``num_samples``, or the whole split when it is
+    smaller (reference statistics cached).
+
+    Samples are generated and fed to Inception in batches of ``batch_size`` on the model's device.
+    Returns ``fid`` and what it depends on: ``implementation``, ``weights_sha256``, ``dims``,
+    ``num_samples`` (as used), ``chain_steps``, ``seed`` and ``reference`` (see
+    ``reference_statistics``).
+    """
+    steps = model.chain_steps if steps is None else steps
+    if num_samples < 2:
+        raise GibbsnetError(f"FID needs at least 2 samples, got {num_samples}")
+    extractor = InceptionFeatures(weights, dims).to(model.device)
+    sha = weights_hash(weights)
+    mu, sigma, info = reference_statistics(recipe, split, num_samples, model.x_shape, extractor,
+                                           sha, batch_size, cache)
+    num = info["num_images"]
+    sizes = [batch_size] * (num // batch_size) + ([num % batch_size] if num % batch_size else [])
+    metric = FID(extractor, (mu, sigma), device=model.device)
+    with seeded(seed, model.device):
+        value = run_metric(metric, sizes, lambda b: model.sample(b, steps))
+    return {
+        "fid": value,
+        "implementation": f"pytorch-fid {version('pytorch-fid')} InceptionV3, in memory",
+        "weights_sha256": sha, "dims": dims, "num_samples": num, "chain_steps": steps,
+        "seed": seed, "reference": info,
+    }

@@ -1,0 +1,143 @@
+"""pytorch-fid's InceptionV3 (the standard FID network) from a local weights file, and the exact
+image preparation of pytorch-fid's file route.
+
+The weights are never downloaded here. They are found, in this order: an explicit path, the
+``GIBBSNET_INCEPTION_WEIGHTS`` variable, the torch hub cache (``$TORCH_HOME/hub/checkpoints/``
+under pytorch-fid's file name, where ``python -m pytorch_fid`` looks too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from unittest import mock
+
+import torch
+from torch import nn
+
+from gibbsnet_plugin.errors import GibbsnetError
+
+WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
+"""pytorch-fid's file name for the TF-ported FID Inception weights."""
+WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+               + WEIGHTS_FILE)
+WEIGHTS_ENV = "GIBBSNET_INCEPTION_WEIGHTS"
+FEATURE_DIMS = (64, 192, 768, 2048)
+"""Feature sizes pytorch-fid offers; 2048 (the final pool) is the standard FID."""
+
+
+class InceptionWeightsError(GibbsnetError):
+    """The Inception weights file is missing or unreadable; the message says where to put it."""
+
+
+def hub_weights_path() -> Path:
+    """Where the torch hub cache keeps pytorch-fid's weights: ``$TORCH_HOME/hub/checkpoints/``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
+
+
+def find_weights(path: str | Path | None = None) -> Path:
+    """The Inception weights file: ``path``, else ``$GIBBSNET_INCEPTION_WEIGHTS``, else the torch
+    hub cache.
+
+    Raises:
+        InceptionWeightsError: the chosen file does not exist; says where to put it.
+    """
+    for given, what in ((path, "--inception-weights"), (os.environ.get(WEIGHTS_ENV), WEIGHTS_ENV)):
+        if given:
+            given = Path(given).expanduser()
+            if not given.is_file():
+                raise InceptionWeightsError(f"{what} {given}: no such file; expected pytorch-fid's "
+                                            f"{WEIGHTS_FILE} ({WEIGHTS_URL})")
+            return given
+    hub = hub_weights_path()
+    if hub.is_file():
+        return hub
+    raise InceptionWeightsError(
+        f"FID needs pytorch-fid's Inception weights: download {WEIGHTS_URL} to {hub} (keep the "
+        f"name {WEIGHTS_FILE}), or pass --inception-weights PATH or set {WEIGHTS_ENV}=PATH")
+
+
+def weights_hash(path: str | Path) -> str:
+    """SHA-256 (hex) of the weights file: part of every FID result and cache key."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class InceptionFeatures(nn.Module):
+    """pytorch-fid's ``InceptionV3`` (FID variant, bilinear resize to 299, input scaling on) as a
+    feature extractor: images (B, 3, H, W) in [0, 1] -> features (B, dims), float64."""
+
+    def __init__(self, weights: str | Path, dims: int = 2048) -> None:
+        super().__init__()
+        from pytorch_fid import inception  # noqa: PLC0415  (pulls in torchvision's Inception)
+
+        if dims not in FEATURE_DIMS:
+            raise GibbsnetError(f"FID features: dims must be one of {FEATURE_DIMS}, got {dims}")
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise InceptionWeightsError(f"{weights}: not a readable Inception weights file "
+                                        f"({type(exc).__name__}: {exc})") from None
+        # pytorch-fid only loads through the hub's download function; hand it our file instead so
+        # that the network is built by pytorch-fid's own code.
+        with mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: state):
+            try:
+                self.net = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[dims]])
+            except RuntimeError as exc:
+                raise InceptionWeightsError(
+                    f"{weights}: does not hold pytorch-fid's Inception weights "
+                    f"({str(exc).splitlines()[0]})"
+                ) from None
+        self.dims = dims
+        self.eval()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out = self.net(images)[0]
+            if out.shape[2:] != (1, 1):  # blocks below the final pool, as pytorch-fid does
+                out = nn.functional.adaptive_avg_pool2d(out, (1, 1))
+        return out.flatten(1).double()
+
+
+def write_random_weights(torch_home: str | Path, seed: int = 0) -> Path:
+    """Save a randomly initialised FID Inception as ``torch_home/hub/checkpoints/WEIGHTS_FILE``
+    (exactly the keys pytorch-fid loads) and return the file: for offline tests and timings.
+
+    Convolutions get Kaiming-normal weights: PyTorch's default initialisation makes the pool
+    features nearly constant, so every FID would be about 0. FIDs from it only test plumbing.
+    """
+    import torchvision  # noqa: PLC0415
+    from pytorch_fid import inception  # noqa: PLC0415
+
+    generator = torch.Generator().manual_seed(seed)
+    with mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: {}), \
+            mock.patch.object(torchvision.models.Inception3, "load_state_dict",
+                              lambda *a, **k: None):
+        net = inception.fid_inception_v3()
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu", generator=generator)
+    path = Path(torch_home) / "hub" / "checkpoints" / WEIGHTS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def to_inception_input(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1], (B, 1 or 3, H, W) -> what pytorch-fid feeds its network from files,
+    (B, 3, H, W) in [0, 1].
+
+    The same steps as writing the images as 8-bit PNG (torchvision's ``save_image``: scale to
+    0..255, add 0.5, truncate) and reading them back as pytorch-fid does (RGB, ``ToTensor``): so
+    grey images become three equal channels and values are quantised to multiples of 1/255, which
+    is what published FIDs of 8-bit images measure.
+    """
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        raise GibbsnetError(f"FID needs images of 1 or 3 channels (B, C, H, W); got shape "
+                            f"{tuple(x.shape)}")
+    levels = ((x.float().clamp(-1, 1) + 1) / 2).mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
+    return levels.float().div(255).expand(-1, 3, -1, -1)

@@ -1,0 +1,71 @@
+"""Latent maps: a t-SNE of the encodings of test images (coloured by label) together with the
+latent states of unclamped chains, saved as one PNG of two panels.
+
+Both sets are embedded by one t-SNE, so the right panel shows where the chains' states fall
+relative to the data: on the data's clusters, between them, or off on their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from gibbsnet_plugin.figures import atomic_output
+from gibbsnet_plugin.metrics.probe import encode_dataset
+from gibbsnet_plugin.model import GibbsNet
+from gibbsnet_plugin.testtime import seeded
+
+
+def chain_latents(model: GibbsNet, num: int, steps: int, seed: int | None = 0) -> np.ndarray:
+    """The latent states z_(steps) = enc(x_steps) of ``num`` unclamped chains, (num, z_dim)."""
+    with seeded(seed, model.device), torch.no_grad():
+        return model.encode(model.sample(num, steps)).cpu().double().numpy()
+
+
+def latent_map(
+    model: GibbsNet, test: Dataset, path: str | Path, num: int = 500, steps: int | None = None,
+    seed: int = 0, title: str = "",
+) -> dict[str, Any]:
+    """Write the t-SNE figure of the first ``num`` test encodings and of ``num`` chain states
+    after ``steps`` (default: the model's ``chain_steps``) to ``path`` (PNG).
+
+    Returns ``path``, ``num_images``, ``num_chains`` and ``chain_steps``.
+    """
+    import matplotlib  # noqa: PLC0415  (slow imports, only for this figure)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    from sklearn.manifold import TSNE  # noqa: PLC0415
+
+    steps = model.chain_steps if steps is None else steps
+    subset = torch.utils.data.Subset(test, range(min(num, len(test))))  # type: ignore[arg-type]
+    z_data, y = encode_dataset(model, subset, seed=seed)
+    z_chain = chain_latents(model, len(z_data), steps, seed)
+    both = np.concatenate([z_data, z_chain])
+    embedded = TSNE(2, perplexity=min(30.0, (len(both) - 1) / 3), init="pca",
+                    random_state=seed).fit_transform(both)
+    data, chain = embedded[: len(z_data)], embedded[len(z_data):]
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.8), sharex=True, sharey=True)
+    scatter = left.scatter(*data.T, c=y, cmap="tab10", s=6)
+    left.legend(*scatter.legend_elements(), title="label", fontsize=7, loc="best", markerscale=0.7)
+    left.set_title("encodings of test images")
+    right.scatter(*data.T, c="0.85", s=6, label="test encodings")
+    right.scatter(*chain.T, c="tab:red", s=6, label=f"chain states, step {steps}")
+    right.legend(fontsize=7, loc="best")
+    right.set_title(f"unclamped chain after {steps} step{'' if steps == 1 else 's'}")
+    for ax in (left, right):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return {"path": str(path), "num_images": len(z_data), "num_chains": len(z_chain),
+            "chain_steps": steps}

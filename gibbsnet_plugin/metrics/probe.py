@@ -1,0 +1,87 @@
+"""Linear probe (ALI's semi-supervised protocol): a linear SVM on encoder features of K
+class-balanced labelled training images, its error on the test split, over R draws of the
+labelled set.
+
+The features are the encoder's output z (the architectures are opaque to the library, so hidden
+layers are not available; the GibbsNet authors' code also probes z).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from ignite.engine import Engine
+from torch.utils.data import Dataset
+
+from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.metrics.data import in_order
+from gibbsnet_plugin.model import GibbsNet
+from gibbsnet_plugin.testtime import seeded
+
+
+class ProbeError(GibbsnetError):
+    """A data set without labels, or too few labelled images for the probe asked for."""
+
+
+def encode_dataset(model: GibbsNet, data: Dataset, batch_size: int = 100,
+                   seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(z, y)``: encodings (n, z_dim) and integer labels (n,) of a labelled data set, computed
+    by an Ignite evaluator in batches."""
+    features: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
+
+    def step(engine: Engine, batch: Any) -> None:
+        if not isinstance(batch, (list, tuple)) or len(batch) < 2:
+            raise ProbeError("the linear probe needs a labelled data set (items (x, y))")
+        features.append(model.encode(batch[0].to(model.device)).cpu())
+        labels.append(torch.as_tensor(batch[1]))
+
+    with seeded(seed, model.device), torch.no_grad():
+        Engine(step).run(in_order(data, batch_size))
+    return torch.cat(features).double().numpy(), torch.cat(labels).numpy()
+
+
+def balanced_draw(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of ``k`` examples, ``k // classes`` of each class (the remainder spread over the
+    first classes), drawn without replacement."""
+    classes = np.unique(y)
+    per_class = [k // len(classes) + (i < k % len(classes)) for i in range(len(classes))]
+    chosen = []
+    for c, count in zip(classes, per_class):
+        members = np.flatnonzero(y == c)
+        if count > len(members):
+            raise ProbeError(f"{k} class-balanced labels need {count} images of class {c}, the "
+                             f"training split has {len(members)}; lower --labels (probe.labels)")
+        chosen.append(rng.choice(members, count, replace=False))
+    return np.concatenate(chosen)
+
+
+def linear_probe(
+    model: GibbsNet, train: Dataset, test: Dataset, labels: int = 1000, draws: int = 10,
+    seed: int = 0, c: float = 1.0,
+) -> dict[str, Any]:
+    """Test error of ``sklearn.svm.LinearSVC(C=c)`` (an L2-SVM, as in ALI) trained on the
+    encodings of ``labels`` class-balanced training images, for ``draws`` seeded draws of them.
+
+    Features are standardised with the labelled set's mean and std. Returns ``error_mean`` and
+    ``error_std`` (fractions, 0 ... 1), ``errors`` (one per draw), ``labels`` and ``draws``.
+    """
+    from sklearn.pipeline import make_pipeline  # noqa: PLC0415  (scikit-learn is slow to import)
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+    from sklearn.svm import LinearSVC  # noqa: PLC0415
+
+    if labels < 2 or draws < 1:
+        raise ProbeError(f"the probe needs at least 2 labels and 1 draw, got {labels} and {draws}")
+    z_train, y_train = encode_dataset(model, train, seed=seed)
+    z_test, y_test = encode_dataset(model, test, seed=seed)
+    rng = np.random.default_rng(seed)
+    errors = []
+    for _ in range(draws):
+        index = balanced_draw(y_train, labels, rng)
+        svm = make_pipeline(StandardScaler(), LinearSVC(C=c, max_iter=10_000))
+        svm.fit(z_train[index], y_train[index])
+        errors.append(float(np.mean(svm.predict(z_test) != y_test)))
+    return {"error_mean": float(np.mean(errors)), "error_std": float(np.std(errors)),
+            "errors": errors, "labels": labels, "draws": draws}

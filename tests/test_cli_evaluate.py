@@ -1,0 +1,101 @@
+"""``gibbsnet evaluate`` (cli/main.py): several runs side by side, --json, FID on and off."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import gibbsnet_plugin as gn
+from gibbsnet_cli.main import cli
+from gibbsnet_plugin.metrics.fid import CACHE_ENV
+from gibbsnet_plugin.metrics.inception import WEIGHTS_ENV, WEIGHTS_FILE, write_random_weights
+
+from conftest import tiny_recipe
+
+pytestmark = pytest.mark.slow
+QUICK = ("--labels", 50, "--draws", 2, "--inpaint-steps", 2, "--mask", "left-half",
+         "--device", "cpu")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("cli_eval")
+    gibbs = gn.train(tiny_recipe(), out=root / "gibbs", progress=False)
+    ali = gn.train(tiny_recipe(model={"chain_steps": 1}), out=root / "ali", progress=False)
+    return gibbs, ali
+
+
+@pytest.fixture(autouse=True)
+def no_weights(tmp_path, monkeypatch):
+    """No Inception weights anywhere, a private FID cache, outputs in the test's directory."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def invoke(*args: object) -> Result:
+    return CliRunner().invoke(cli, ["evaluate", *map(str, args)])
+
+
+def test_two_runs_side_by_side_with_a_note_on_how_to_enable_fid(runs):
+    result = invoke(*runs, *QUICK)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    err = " ".join(result.stderr.split())
+    assert "chain_steps 2" in err and "chain_steps 1 (ALI)" in err
+    for row in ("reconstruction MSE", "inpaint left-half PSNR (dB)", "probe error (%)"):
+        assert row in result.stderr
+    assert err.count("FID skipped") == 1 and WEIGHTS_FILE in err
+
+
+def test_json_is_one_object_with_a_result_per_run(runs):
+    result = invoke(*runs, *QUICK, "--metric", "reconstruction", "--metric", "probe", "--json")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert [r["run"] for r in record["runs"]] == [str(r) for r in runs]
+    assert [r["chain_steps"] for r in record["runs"]] == [2, 1]
+    for r in record["runs"]:
+        assert list(r["scores"]) == ["reconstruction_mse", "probe_error", "probe_error_std"]
+        assert r["details"]["probe"]["labels"] == 50 and r["notes"] == []
+
+
+def test_tsne_writes_one_figure_per_run(runs, tmp_path):
+    result = invoke(*runs, "--metric", "tsne", "--out-dir", tmp_path / "maps", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    written = sorted(p.name for p in (tmp_path / "maps").iterdir())
+    assert written == ["tsne-ali.png", "tsne-gibbs.png"]
+
+
+def test_errors_are_one_line_with_exit_status_2(runs, tmp_path):
+    cases = [(("--metric", "fid"), f"download https://github.com/mseitzer/pytorch-fid/releases/"
+                                   f"download/fid_weights/{WEIGHTS_FILE} to"),
+             (("--metric", "probes"), "unknown metric 'probes'"),
+             (("--metric", "fid", "--inception-weights", tmp_path / "w.pth"),
+              "--inception-weights"),
+             (("--metric", "inpainting", "--mask", "diagonal"), "unknown mask 'diagonal'"),
+             (("--metric", "probe", "--labels", 5000), "lower --labels")]
+    for args, message in cases:
+        result = invoke(runs[0], *args, "--device", "cpu")
+        assert result.exit_code == 2, (args, result.stderr)
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert result.stdout == ""
+
+
+def test_fid_json_records_how_it_was_computed(runs, tmp_path, monkeypatch):
+    weights = write_random_weights(tmp_path / "torch")
+    result = invoke(runs[1], "--metric", "fid", "--num-samples", 12, "--fid-dims", 64,
+                    "--json", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    fid = json.loads(result.stdout)["runs"][0]["details"]["fid"]
+    assert fid["fid"] > 0 and fid["num_samples"] == 12 and fid["chain_steps"] == 1
+    assert fid["dims"] == 64 and fid["implementation"].startswith("pytorch-fid 0.3")
+    assert len(fid["weights_sha256"]) == 64 and not fid["reference"]["cached"]
+    monkeypatch.setenv(WEIGHTS_ENV, str(weights))
+    again = invoke(runs[1], "--metric", "fid", "--num-samples", 12, "--fid-dims", 64,
+                   "--steps", 3, "--device", "cpu")
+    assert again.exit_code == 0, again.stderr
+    assert "FID" in again.stderr and "12 samples against the train split" in again.stderr

@@ -1,0 +1,167 @@
+"""Evaluation metrics and the evaluate() API (gibbsnet_plugin/evaluation.py, metrics/) on a tiny
+trained run, and evaluation during training (the recipe's eval: section, checkpoints/best.pt)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import gibbsnet_plugin as gn
+from gibbsnet_plugin import testtime
+from gibbsnet_plugin.data.masks import named_mask
+from gibbsnet_plugin.errors import GibbsnetError, RecipeError
+from gibbsnet_plugin.evaluation import evaluate, evaluate_model
+from gibbsnet_plugin.metrics import score_names
+from gibbsnet_plugin.metrics.inception import WEIGHTS_ENV
+from gibbsnet_plugin.metrics.latent_maps import latent_map
+from gibbsnet_plugin.metrics.probe import ProbeError, balanced_draw, linear_probe
+from gibbsnet_plugin.metrics.scores import inpainting_scores, reconstruction_mse
+from gibbsnet_plugin.recipe import Recipe, recipe_from_dict
+from gibbsnet_plugin.training import build_dataset
+
+from conftest import tiny_recipe
+
+pytestmark = pytest.mark.slow
+SHAPE = (1, 8, 8)
+
+
+def with_eval(**values: object) -> Recipe:
+    return recipe_from_dict({**tiny_recipe().to_dict(), "eval": values})
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return gn.train(tiny_recipe(), out=tmp_path_factory.mktemp("ev") / "run", progress=False)
+
+
+@pytest.fixture(scope="module")
+def loaded(run) -> testtime.Run:
+    return testtime.load_run(run, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def test_split(loaded):
+    return build_dataset(loaded.recipe, train=False)
+
+
+def test_reconstruction_and_inpainting_scores_match_the_test_time_operations(loaded, test_split):
+    model, n = loaded.model, len(test_split)
+    x = testtime.dataset_images(loaded.recipe, "test", n, model.x_shape)
+    expected = testtime.reconstruct(model, x, seed=3).mse
+    assert reconstruction_mse(model, test_split, batch_size=n, seed=3) == pytest.approx(expected)
+
+    mask = named_mask("left-half", model.x_shape)
+    alone = testtime.inpaint(model, x, mask, steps=3, seed=5).scores
+    ours = inpainting_scores(model, test_split, ["left-half", "random-30"], steps=3,
+                             batch_size=n, seed=5)
+    assert ours["left-half"]["mse"] == pytest.approx(alone["mse"], rel=1e-6)
+    assert ours["left-half"]["psnr"] == pytest.approx(alone["psnr"], rel=1e-6)
+    assert ours["random-30"]["mse"] != ours["left-half"]["mse"]
+
+
+def test_balanced_draws_take_each_class_equally_and_refuse_too_many():
+    y = np.array([0] * 5 + [1] * 4 + [2] * 3)
+    index = balanced_draw(y, 7, np.random.default_rng(0))
+    assert len(set(index)) == 7 and np.bincount(y[index]).tolist() == [3, 2, 2]
+    with pytest.raises(ProbeError, match="need 4 images of class 2.*has 3; lower --labels"):
+        balanced_draw(y, 12, np.random.default_rng(0))
+
+
+def test_linear_probe_is_seeded_and_separates_informative_features(loaded, test_split):
+    train = build_dataset(loaded.recipe, train=True)
+    a = linear_probe(loaded.model, train, test_split, labels=50, draws=3, seed=1)
+    b = linear_probe(loaded.model, train, test_split, labels=50, draws=3, seed=1)
+    assert a == b and len(a["errors"]) == 3 and 0 < a["error_mean"] < 0.9
+    assert a["error_std"] == pytest.approx(np.std(a["errors"]))
+
+    class Pixels(torch.nn.Module):  # an encoder that passes the pixels through: digits separate
+        def forward(self, x):
+            return x.flatten(1)
+
+    model = loaded.model
+    encoder, model.encoder = model.encoder, Pixels()
+    try:
+        pixels = linear_probe(model, train, test_split, labels=500, draws=2, seed=1)
+    finally:
+        model.encoder = encoder
+    assert pixels["error_mean"] < 0.15 < a["error_mean"]
+
+
+def test_latent_map_writes_a_png(loaded, test_split, tmp_path):
+    info = latent_map(loaded.model, test_split, tmp_path / "map.png", num=60, steps=4, title="t")
+    assert info == {"path": str(tmp_path / "map.png"), "num_images": 60, "num_chains": 60,
+                    "chain_steps": 4}
+    with Image.open(tmp_path / "map.png") as image:
+        assert image.format == "PNG" and image.size == (1000, 480)
+    assert [p.name for p in tmp_path.iterdir()] == ["map.png"]
+
+
+def test_evaluate_defaults_skip_fid_with_a_note_and_leave_the_model_mode(
+        run, loaded, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    result = evaluate(run, device="cpu", labels=50, draws=2, inpaint_steps=2, masks=["center"])
+    assert result["name"] == "tiny" and result["chain_steps"] == 2
+    assert list(result["scores"]) == score_names(["reconstruction", "inpainting", "probe"],
+                                                 ["center"])
+    assert len(result["notes"]) == 1 and "FID skipped" in result["notes"][0]
+    with pytest.raises(GibbsnetError, match="pt_inception-2015-12-05-6726825d.pth"):
+        evaluate(run, ["fid"], device="cpu")
+    with pytest.raises(GibbsnetError, match="unknown metric 'probes'.*did you mean 'probe'"):
+        evaluate(run, ["probes"], device="cpu")
+    loaded.model.train()
+    evaluate_model(loaded.model, loaded.recipe, ["reconstruction"])
+    assert loaded.model.training
+    loaded.model.eval()
+
+
+def test_eval_section_is_validated_with_key_paths():
+    assert with_eval().eval.every == 0 and tiny_recipe().eval.masks[0] == "left-half"
+    cases = [({"metrics": ["recon"]}, "eval.metrics[0]: unknown metric 'recon'"),
+             ({"metrics": ["tsne"]}, "eval.metrics[0]: unknown metric 'tsne'"),
+             ({"evry": 3}, "eval.evry: unknown key; did you mean 'every'?"),
+             ({"every": 5}, "eval.every: evaluation during training needs eval.metrics"),
+             ({"metrics": ["fid"], "every": 5, "best": "fd"},
+              "eval.best: 'fd' is not a score of eval.metrics; did you mean 'fid'?"),
+             ({"metrics": ["reconstruction"], "best": "reconstruction_mse"},
+              "eval.best: needs eval.every > 0"),
+             ({"masks": "left-half"}, "eval.masks: expected a list")]
+    for values, message in cases:
+        with pytest.raises(RecipeError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            with_eval(**values)
+
+
+def test_training_evaluates_periodically_and_keeps_the_best_checkpoint(tmp_path):
+    recipe = with_eval(metrics=["reconstruction", "inpainting"], every=4, masks=["top-half"],
+                       inpaint_steps=2, best="inpaint_top-half_psnr")
+    out = gn.train(recipe, out=tmp_path / "run", progress=False)
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [line for line in lines if "eval/inpaint_top-half_psnr" in line]
+    assert [line["iteration"] for line in evals] == [4, 8, 12]
+    best_it = max(evals, key=lambda line: line["eval/inpaint_top-half_psnr"])["iteration"]
+    best = torch.load(out / "checkpoints" / "best.pt", weights_only=True)
+    assert best["trainer"]["iteration"] == best_it
+    assert testtime.load_run(out / "checkpoints" / "best.pt", device="cpu").model.x_shape == SHAPE
+
+    resumed = recipe_from_dict({**recipe.to_dict(), "train": {**recipe.to_dict()["train"],
+                                                              "iterations": 16}})
+    gn.train(resumed, out=out, resume=True, progress=False)
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [line for line in lines if "eval/inpaint_top-half_psnr" in line]
+    assert [line["iteration"] for line in evals] == [4, 8, 12, 16]
+    best_it = max(evals, key=lambda line: line["eval/inpaint_top-half_psnr"])["iteration"]
+    best = torch.load(out / "checkpoints" / "best.pt", weights_only=True)
+    assert best["trainer"]["iteration"] == best_it
+
+
+def test_fid_in_the_eval_section_needs_the_weights_before_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    with pytest.raises(GibbsnetError, match="FID needs pytorch-fid's Inception weights"):
+        gn.train(with_eval(metrics=["fid"], every=4), out=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
