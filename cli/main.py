@@ -64,8 +64,11 @@ def cli() -> None:
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (overrides train.device).")
 @click.option("--resume", is_flag=True, help="Continue the run in the output directory.")
 @click.option("--force", is_flag=True, help="Replace a run already in the output directory.")
+@click.option("--nproc", type=click.IntRange(1), default=1, show_default=True,
+              help="Train in N processes on this machine (one GPU each, or CPU with gloo); "
+                   "under torchrun, leave it at 1.")
 def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, device: str | None,
-          resume: bool, force: bool) -> None:
+          resume: bool, force: bool, nproc: int) -> None:
     """Train the model that RECIPE (a YAML file) describes."""
     import gibbsnet_plugin as gn  # noqa: PLC0415  (keeps `gibbsnet --help` fast)
 
@@ -76,7 +79,7 @@ def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, device:
     from gibbsnet_plugin.training import TrainingInterrupted, default_run_dir  # noqa: PLC0415
 
     try:
-        path = gn.train(recipe, out=out, resume=resume, force=force, console=console)
+        path = gn.train(recipe, out=out, resume=resume, force=force, console=console, nproc=nproc)
     except TrainingInterrupted as exc:
         again = f"gibbsnet train {recipe_path} --out {out or default_run_dir(recipe)} --resume"
         raise TrainingInterrupted(f"{exc}: {again}") from None

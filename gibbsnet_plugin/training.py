@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
+import os
 import random
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,12 @@ from gibbsnet_plugin.checkpoint import (
     read_checkpoint,
 )
 from gibbsnet_plugin.data.sampler import ResumableSampler
+from gibbsnet_plugin.distributed import (
+    backend_for,
+    launched_by_torchrun,
+    quiet_ignite,
+    run_parallel,
+)
 from gibbsnet_plugin.engines.handlers import (
     Calibrate,
     Interrupt,
@@ -124,21 +134,58 @@ def default_run_dir(recipe: Recipe) -> Path:
 
 def train(
     recipe: Recipe, out: str | Path | None = None, resume: bool = False, force: bool = False,
-    progress: bool = True, console: Console | None = None,
+    progress: bool = True, console: Console | None = None, nproc: int = 1,
 ) -> Path:
     """Train ``recipe`` and return its run directory (``runs/<name>`` unless ``out``).
 
     ``resume`` continues from ``checkpoints/last.pt`` (only ``train.iterations`` and
-    ``train.device`` may differ); ``force`` replaces a run already in ``out``.
+    ``train.device`` may differ); ``force`` replaces a run already in ``out``. ``nproc`` > 1
+    trains in that many processes on this machine (``gloo`` on CPU, ``nccl`` on GPUs, one GPU
+    each); inside processes started by ``torchrun`` they join its process group instead.
+    ``data.batch_size`` is the global batch, split over the processes.
 
     Raises:
         RecipeError, RunDirectoryError: before anything is written.
         TrainingDiverged: a loss became NaN or infinite; the last good checkpoint is kept.
         TrainingInterrupted: Ctrl-C; a resumable ``last.pt`` was written first.
+        DistributedError: a training process failed or died (the others are stopped).
     """
-    console = console or Console(stderr=True)
     out = Path(out) if out is not None else default_run_dir(recipe)
     device = resolve_device(recipe.train.device)
+    _check_before_training(recipe, out, resume, force)
+    if nproc < 1:
+        raise RecipeError(f"--nproc must be at least 1, got {nproc}")
+    if nproc > 1 or launched_by_torchrun():
+        if device.type == "cuda" and nproc > torch.cuda.device_count():
+            raise RecipeError(f"--nproc {nproc} needs {nproc} GPUs; {torch.cuda.device_count()} found")
+        world = nproc if nproc > 1 else int(os.environ["WORLD_SIZE"])
+        if recipe.data.batch_size % world:
+            raise RecipeError(f"data.batch_size ({recipe.data.batch_size}) must divide evenly "
+                              f"over {world} processes")
+        with _parent_ignores_ctrl_c():
+            run_parallel(_train_process, recipe, str(out), resume, force, progress, nproc=nproc,
+                         backend=backend_for(device))
+        return out
+    _train_process(0, recipe, str(out), resume, force, progress, console)
+    return out
+
+
+@contextmanager
+def _parent_ignores_ctrl_c() -> Iterator[None]:
+    """Ctrl-C reaches every training process, which stop together at an iteration boundary; the
+    launching process must not die first."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _check_before_training(recipe: Recipe, out: Path, resume: bool, force: bool) -> Path | None:
+    """Everything that can be checked before the data and networks are built; writes nothing."""
     resume_from = check_run_dir(out, recipe, resume=resume, force=force)
     if resume_from is not None:
         done = read_checkpoint(resume_from)["trainer"]["iteration"]
@@ -147,11 +194,23 @@ def train(
                 f"{out}: the run already reached iteration {done}; set train.iterations above "
                 f"{done} (e.g. --set train.iterations={done + recipe.train.iterations}) to train longer"
             )
-
     if "fid" in recipe.eval.metrics and recipe.eval.every:
         from gibbsnet_plugin.metrics.inception import find_weights  # noqa: PLC0415
 
         find_weights(recipe.eval.inception_weights)
+    return resume_from
+
+
+def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: bool, force: bool,
+                   progress: bool, console: Console | None = None) -> None:
+    """The training run of one process (the only one, or one rank of a distributed run)."""
+    console = console or Console(stderr=True)
+    out = Path(out_dir)
+    distributed = idist.get_world_size() > 1
+    device = resolve_device(recipe.train.device)
+    if distributed and device.type == "cuda":
+        device = torch.device("cuda", idist.get_local_rank())
+    resume_from = check_run_dir(out, recipe, resume=resume, force=force)
     dataset = build_dataset(recipe, train=True)
     x_shape = data_shape(dataset)
     seed_everything(recipe.seed)
@@ -159,15 +218,11 @@ def train(
     opt_d, opt_g = build_optimizers(model, recipe)
 
     sampler = ResumableSampler(dataset, idist.get_world_size(), idist.get_rank(), recipe.seed)
-    quiet = logging.root.manager.disable
-    logging.disable(logging.INFO)  # auto_dataloader logs its arguments at INFO on a logger of its own
-    try:
+    with quiet_ignite():
         loader = idist.auto_dataloader(
             dataset, batch_size=recipe.data.batch_size, sampler=sampler, drop_last=True,
             num_workers=recipe.data.num_workers, generator=torch.Generator().manual_seed(recipe.seed),
         )
-    finally:
-        logging.disable(quiet)
     if len(loader) == 0:
         raise RecipeError(
             f"data.batch_size: {recipe.data.batch_size} is larger than the data set "
@@ -182,7 +237,8 @@ def train(
             f"[bold]{escape(recipe.name)}[/]: {m.architecture} ({n_params:,} parameters) on "
             f"{recipe.data.dataset} ({len(dataset):,} items of shape {'×'.join(map(str, x_shape))}), "
             f"chain_steps={m.chain_steps}{' (ALI)' if m.chain_steps == 1 else ''}, "
-            f"{iterations:,} iterations on {device} -> {escape(str(out))}"
+            f"{iterations:,} iterations on {device}"
+            f"{f' in {idist.get_world_size()} processes' if distributed else ''} -> {escape(str(out))}"
             f"{' (resuming)' if resume_from else ''}",
             soft_wrap=True,
         )
@@ -192,7 +248,7 @@ def train(
     )
     trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: sampler.set_epoch(e.state.epoch))
 
-    if force:
+    if force and idist.get_rank() == 0:
         clear_run_dir(out)
     to_save = {"model": model, "optimizer_d": opt_d, "optimizer_g": opt_g, "trainer": trainer,
                "rng": RNGStates(), "meta": RunMeta(recipe, x_shape)}
@@ -228,18 +284,24 @@ def train(
     if resume_from is not None:
         ckpt = torch.load(resume_from, map_location=device, weights_only=True)
         Checkpoint.load_objects({k: v for k, v in to_save.items() if k != "meta"}, ckpt)
+        if distributed:
+            # The checkpoint holds rank 0's generators: give each rank its own stream again.
+            seed_everything(recipe.seed + 1_000_003 * trainer.state.iteration)
         sampler.start_index = (trainer.state.iteration % len(loader)) * loader.batch_size
         step_ckpt.load_state_dict({"_saved": _existing_steps(ckpt_dir, trainer.state.iteration)})
         if best_ckpt is not None:
             best_ckpt.load_state_dict(
                 {"_saved": _best_so_far(recipe, out, trainer.state.iteration)})
 
-    out.mkdir(parents=True, exist_ok=True)
-    (out / RECIPE_FILE).write_text(recipe.to_yaml())
+    if idist.get_rank() == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / RECIPE_FILE).write_text(recipe.to_yaml())
     with interrupt:
         trainer.run(loader, max_iters=iterations)
 
     last = ckpt_dir / LAST
+    if idist.get_rank() != 0:
+        return  # rank 0 reports how the run ended
     if guard.bad is not None:
         it, values = guard.bad
         shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
@@ -251,7 +313,6 @@ def train(
             f"interrupted at iteration {trainer.state.iteration}; checkpoint saved to {last}; "
             f"continue with --resume"
         )
-    return out
 
 
 class _ReplacingSaver(DiskSaver):

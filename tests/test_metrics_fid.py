@@ -132,3 +132,21 @@ def test_a_second_fid_reuses_the_cached_reference_without_reading_images(
     assert second["fid"] == pytest.approx(first["fid"], rel=1e-9)
     other = fid_module.fid(model, recipe, hub, **{**kwargs, "num_samples": 10})
     assert not other["reference"]["cached"] and len(reads) == 10
+
+
+@pytest.mark.parametrize("rank", [64, 20])
+def test_frechet_distance_equals_pytorch_fid_formula(rank):
+    import warnings
+
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    from gibbsnet_plugin.metrics.fid import frechet_distance
+
+    rng = np.random.default_rng(rank)
+    a, b = rng.normal(size=(rank, 64)), rng.normal(size=(rank, 64)) * 1.5 + 0.3
+    stats = [(x.mean(0), np.cov(x, rowvar=False)) for x in (a, b)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = calculate_frechet_distance(*stats[0], *stats[1])
+    assert frechet_distance(*stats[0], *stats[1]) == pytest.approx(expected, rel=1e-6)
+    assert frechet_distance(*stats[0], *stats[0]) == pytest.approx(0.0, abs=1e-4)

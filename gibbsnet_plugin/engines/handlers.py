@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
 from rich.console import Console
@@ -195,7 +196,8 @@ class Interrupt:
         self.requested = True
 
     def _check(self, engine: Engine) -> None:
-        if self.requested:
+        if any_rank(self.requested):
+            self.requested = True
             engine.terminate()
 
 
@@ -210,6 +212,14 @@ class NanGuard:
 
     def _check(self, engine: Engine) -> None:
         output = engine.state.output
-        if not all(math.isfinite(v) for v in output.values()):
+        if any_rank(not all(math.isfinite(v) for v in output.values())):
             self.bad = (engine.state.iteration, dict(output))
             engine.terminate(skip_completed=True)
+
+
+def any_rank(flag: bool) -> bool:
+    """``flag`` of any process (all processes must call it together); ``flag`` alone when one
+    process runs. Lets every rank stop at the same iteration."""
+    if idist.get_world_size() == 1:
+        return flag
+    return bool(idist.all_reduce(torch.tensor(float(flag)), op="MAX").item())

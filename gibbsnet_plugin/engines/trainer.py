@@ -60,10 +60,14 @@ class Steps(NamedTuple):
 
 
 def make_steps(model: GibbsNet) -> Steps:
-    """``Steps`` for ``model``: wrapped by ``idist.auto_model`` when more than one process runs."""
+    """``Steps`` for ``model``: wrapped in DistributedDataParallel (``idist.auto_model``) when
+    more than one process runs; a CPU model on a GPU machine is wrapped as it is."""
     steps = Steps(_PairsStep(model), _CriticStep(model))
     if idist.get_world_size() > 1:
-        steps = Steps(*(idist.auto_model(step) for step in steps))
+        if model.device.type == idist.device().type:
+            steps = Steps(*(idist.auto_model(step) for step in steps))
+        else:
+            steps = Steps(*(nn.parallel.DistributedDataParallel(step) for step in steps))
     return steps
 
 

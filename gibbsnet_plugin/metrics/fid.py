@@ -1,5 +1,5 @@
 """Standard FID: pytorch-fid's Inception features of model samples (generated in batches, kept in
-memory) against cached statistics of the real data, with pytorch-fid's Fréchet distance.
+memory) against cached statistics of the real data, with pytorch-fid's Fréchet distance formula.
 
 The features are accumulated by Ignite metrics (``InceptionStatistics``, ``FID``), so the same
 code serves ``gibbsnet evaluate`` and evaluation during training. Reference statistics are cached
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
@@ -84,9 +83,32 @@ class InceptionStatistics(Metric):
         return mu.cpu().numpy(), sigma.cpu().numpy()
 
 
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
+                     sigma2: np.ndarray) -> float:
+    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), the formula of pytorch-fid's
+    ``calculate_frechet_distance``: ``|mu1 - mu2|^2 + tr(s1) + tr(s2) - 2 tr((s1 s2)^(1/2))``.
+
+    The trace of the matrix square root is computed exactly from two symmetric eigendecompositions
+    (``tr((s1 s2)^(1/2))`` is the sum of the square roots of the eigenvalues of
+    ``s1^(1/2) s2 s1^(1/2)``) instead of scipy's ``sqrtm``: about 6 times faster for 2048
+    features on a CPU, and equal to pytorch-fid's value to about 1e-7 relative (tests compare them).
+    """
+    mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
+    sigma1 = np.atleast_2d(sigma1).astype(np.float64)
+    sigma2 = np.atleast_2d(sigma2).astype(np.float64)
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
+        raise ValueError(f"statistics of different sizes: {mu1.shape} and {mu2.shape}")
+    w1, v1 = np.linalg.eigh(sigma1)
+    root1 = (v1 * np.sqrt(np.clip(w1, 0.0, None))) @ v1.T
+    product = root1 @ sigma2 @ root1
+    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh((product + product.T) / 2), 0.0, None)).sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_covmean)
+
+
 class FID(InceptionStatistics):
-    """Fréchet distance (pytorch-fid's ``calculate_frechet_distance``) between the statistics of
-    the images passed to ``update`` and fixed reference statistics ``(mu, sigma)``."""
+    """Fréchet distance (``frechet_distance``) between the statistics of the images passed to
+    ``update`` and fixed reference statistics ``(mu, sigma)``."""
 
     def __init__(self, extractor: InceptionFeatures, reference: tuple[np.ndarray, np.ndarray],
                  output_transform: Callable[[Any], Any] = lambda x: x,
@@ -95,13 +117,8 @@ class FID(InceptionStatistics):
         super().__init__(extractor, output_transform, device)
 
     def compute(self) -> float:  # type: ignore[override]
-        from pytorch_fid.fid_score import calculate_frechet_distance  # noqa: PLC0415
-
         mu, sigma = super().compute()
-        with warnings.catch_warnings():
-            # pytorch-fid passes scipy's deprecated `disp` argument; users can't act on that.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return float(calculate_frechet_distance(mu, sigma, *self.reference))
+        return frechet_distance(mu, sigma, *self.reference)
 
 
 def run_metric(metric: Metric, batches: Iterable[Any], step: Callable[[Any], torch.Tensor]) -> Any:

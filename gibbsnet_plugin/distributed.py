@@ -1,0 +1,91 @@
+"""Multi-process training through ``ignite.distributed``: spawn N local processes, or join the
+processes that ``torchrun`` started (one or several machines).
+
+Backend ``nccl`` on GPUs, ``gloo`` on CPU. A process that dies makes torch.multiprocessing stop the
+others, and collectives time out after ``timeout_s`` instead of hanging for ever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import ignite.distributed as idist
+import torch
+from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
+
+from gibbsnet_plugin.errors import GibbsnetError
+
+DEFAULT_TIMEOUT_S = 600.0
+
+
+class DistributedError(GibbsnetError):
+    """A training process failed or died; the others were stopped."""
+
+
+@contextmanager
+def quiet_ignite() -> Iterator[None]:
+    """Silence INFO logs of ignite.distributed (it logs its arguments on loggers of its own)."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+def launched_by_torchrun() -> bool:
+    """True inside a process that torchrun (or another launcher setting the env vars) started."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "LOCAL_RANK" in os.environ
+
+
+def _quietly(local_rank: int, fn: Callable[..., Any], *args: Any) -> None:
+    with quiet_ignite():
+        fn(local_rank, *args)
+
+
+def _free_port() -> int:
+    """A TCP port free right now, so that two runs on one machine do not collide."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def backend_for(device: torch.device) -> str:
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+def run_parallel(fn: Callable[..., Any], *args: Any, nproc: int, backend: str,
+                 timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    """Run ``fn(local_rank, *args)`` in ``nproc`` spawned processes, or in this process as one
+    rank of a torchrun launch (``nproc`` is then ignored).
+
+    Raises:
+        DistributedError: a process raised (the message is the last line of its error) or died.
+    """
+    options: dict[str, Any] = {"timeout": timedelta(seconds=timeout_s)}
+    if not launched_by_torchrun():
+        options.update(nproc_per_node=nproc, master_port=_free_port())
+    try:
+        with quiet_ignite(), idist.Parallel(backend=backend, **options) as parallel:
+            parallel.run(_quietly, fn, *args)
+    except ProcessRaisedException as exc:
+        last = [line for line in str(exc).strip().splitlines() if line.strip()][-1]
+        kind, _, message = last.partition(": ")
+        if kind.endswith("TrainingInterrupted"):
+            from gibbsnet_plugin.training import TrainingInterrupted  # noqa: PLC0415
+
+            raise TrainingInterrupted(message) from None
+        if kind.startswith("gibbsnet_plugin."):
+            raise DistributedError(message) from None
+        raise DistributedError(f"a training process failed: {last}") from None
+    except ProcessExitedException as exc:
+        raise DistributedError(
+            f"training process {exc.error_index} died ({exc}); the other processes were stopped; "
+            "the last checkpoint can be resumed with --resume"
+        ) from None
