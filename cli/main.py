@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
 import time
 import warnings
@@ -83,8 +84,9 @@ def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, device:
     except TrainingInterrupted as exc:
         again = f"gibbsnet train {recipe_path} --out {out or default_run_dir(recipe)} --resume"
         raise TrainingInterrupted(f"{exc}: {again}") from None
-    console.print(f"[green]done:[/] {escape(str(path))} (checkpoints/last.pt, samples/, metrics.jsonl)",
-                  soft_wrap=True)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, every process runs this command
+        console.print(f"[green]done:[/] {escape(str(path))} (checkpoints/last.pt, samples/, "
+                      "metrics.jsonl)", soft_wrap=True)
 
 
 @cli.command()

@@ -64,6 +64,9 @@ class TrainConfig:
     keep_checkpoints: int = 0
     calibration_steps: int = 30
     calibration_chains: int = 200
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
 
 
 @dataclass

@@ -49,7 +49,7 @@ from gibbsnet_plugin.engines.handlers import (
     RichProgress,
     SampleGrid,
 )
-from gibbsnet_plugin.engines.trainer import create_trainer
+from gibbsnet_plugin.engines.trainer import Amp, create_trainer
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError, RunDirectoryError, TrainingDiverged
 from gibbsnet_plugin.metrics import lower_is_better
 from gibbsnet_plugin.model import GibbsNet, check_architecture, instance_noise_std
@@ -210,12 +210,21 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: bool, 
     device = resolve_device(recipe.train.device)
     if distributed and device.type == "cuda":
         device = torch.device("cuda", idist.get_local_rank())
+    if distributed and device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        # Processes sharing the cores: more threads than cores slows everything down.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // idist.get_nproc_per_node()))
     resume_from = check_run_dir(out, recipe, resume=resume, force=force)
     dataset = build_dataset(recipe, train=True)
     x_shape = data_shape(dataset)
     seed_everything(recipe.seed)
     model = build_model(recipe, x_shape).to(device)
+    if recipe.train.channels_last:
+        model.to(memory_format=torch.channels_last)
     opt_d, opt_g = build_optimizers(model, recipe)
+    if recipe.train.compile:
+        for net in (model.encoder, model.decoder, model.discriminator):
+            net.compile()  # in place: the state-dict keys stay those of the plain modules
+    amp = Amp(recipe.train.precision, device)
 
     sampler = ResumableSampler(dataset, idist.get_world_size(), idist.get_rank(), recipe.seed)
     with quiet_ignite():
@@ -245,6 +254,7 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: bool, 
     trainer = create_trainer(
         model, opt_d, opt_g, device,
         noise_std=lambda it: instance_noise_std(recipe.model.instance_noise, it, iterations),
+        amp=amp, channels_last=recipe.train.channels_last,
     )
     trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: sampler.set_epoch(e.state.epoch))
 
@@ -252,6 +262,8 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: bool, 
         clear_run_dir(out)
     to_save = {"model": model, "optimizer_d": opt_d, "optimizer_g": opt_g, "trainer": trainer,
                "rng": RNGStates(), "meta": RunMeta(recipe, x_shape)}
+    if amp.scaler is not None:
+        to_save["grad_scaler"] = amp.scaler
     guard, interrupt = NanGuard(), Interrupt()
     guard.attach(trainer)
     interrupt.attach(trainer)

@@ -130,3 +130,29 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, recipe_file):
                                                      "train.checkpoint_every=100000"])
     gn.train(recipe, out=out, resume=True, progress=False)
     assert read_checkpoint(out / "checkpoints" / "last.pt")["trainer"]["iteration"] == done + 2
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_and_channels_last_train_and_resume(tmp_path, precision):
+    sections = {"model": {"architecture": "conv8", "options": {"width": 4}},
+                "train": {"iterations": 4, "precision": precision, "channels_last": True,
+                          "checkpoint_every": 2, "log_every": 1}}
+    first = tiny_recipe(model=sections["model"], train={**sections["train"], "iterations": 2})
+    run = gn.train(first, out=tmp_path / "run", progress=False)
+    gn.train(tiny_recipe(**sections), out=run, resume=True, progress=False)
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["trainer"]["iteration"] == 4
+    assert ("grad_scaler" in ckpt) == (precision == "fp16")
+    assert all(v.dtype != torch.float16 for v in ckpt["model"].values())
+    rows = metrics(run)
+    assert [r["iteration"] for r in rows] == [1, 2, 3, 4]
+    assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in rows)
+
+
+def test_compiled_networks_train_and_save_plain_state_dicts(tmp_path):
+    recipe = tiny_recipe(train={"iterations": 2, "compile": True, "checkpoint_every": 2,
+                                "sample_every": 2, "calibration_steps": 0})
+    run = gn.train(recipe, out=tmp_path / "run", progress=False)
+    keys = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"].keys()
+    assert not any("_orig_mod" in k for k in keys)
+    assert gn.load_model(run, device="cpu").sample(2).shape == (2, 1, 8, 8)
