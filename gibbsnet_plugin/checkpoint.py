@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from gibbsnet_plugin.errors import GibbsnetError, RunDirectoryError
 from gibbsnet_plugin.recipe import Recipe, recipe_differences, recipe_from_dict
@@ -206,6 +207,8 @@ def load_model_and_recipe(run_or_checkpoint: str | Path, device: str | torch.dev
             "architecture or another version of it?"
         )
     model.load_state_dict(ckpt["model"])
+    if "ema" in ckpt:  # trained with train.ema: sample with the averaged encoder and decoder
+        nn.ModuleDict({"encoder": model.encoder, "decoder": model.decoder}).load_state_dict(ckpt["ema"])
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device).eval(), ckpt["recipe"], path

@@ -65,6 +65,7 @@ class TrainConfig:
     calibration_steps: int = 30
     calibration_chains: int = 200
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    ema: float = 0.0
     channels_last: bool = False
     compile: bool = False
 
@@ -349,6 +350,8 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
          f"must be >= 0 (0 = keep all), got {t.keep_checkpoints}")
     need(t.calibration_steps >= 0, "train.calibration_steps",
          f"must be >= 0 (0 = off), got {t.calibration_steps}")
+    need(0.0 <= t.ema < 1.0, "train.ema",
+         f"must be in [0, 1) (0 = off; e.g. 0.001 = weight of the new weights), got {t.ema}")
     need(t.calibration_chains >= 2, "train.calibration_chains",
          f"must be at least 2 (batch statistics), got {t.calibration_chains}")
 

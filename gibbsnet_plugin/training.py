@@ -16,12 +16,14 @@ import ignite.distributed as idist
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
-from ignite.handlers import Checkpoint, DiskSaver
+from ignite.handlers import Checkpoint, DiskSaver, EMAHandler
 from rich.console import Console
 from rich.markup import escape
+from torch import nn
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader, Dataset
 
+from gibbsnet_plugin.architectures import Architecture
 from gibbsnet_plugin.checkpoint import (
     CHECKPOINT_DIR,
     LAST,
@@ -270,11 +272,12 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: bool, 
     t = recipe.train
     if idist.get_rank() == 0:
         MetricsLog(out / METRICS_FILE, t.log_every).attach(trainer)
-    Calibrate(model, t.calibration_chains, t.calibration_steps, recipe.seed,
+    shown = _attach_ema(trainer, model, t.ema, to_save) if t.ema else model
+    Calibrate(shown, t.calibration_chains, t.calibration_steps, recipe.seed,
               [t.checkpoint_every, t.sample_every, recipe.eval.every], guard).attach(trainer)
     ckpt_dir = out / CHECKPOINT_DIR
     step_ckpt, last_ckpt = _checkpointers(to_save, ckpt_dir, t.keep_checkpoints)
-    best_ckpt = _attach_evaluation(trainer, model, recipe, to_save, out, guard)
+    best_ckpt = _attach_evaluation(trainer, shown, recipe, to_save, out, guard)
 
     def save_last(engine: Engine) -> None:
         if guard.bad is None:
@@ -289,7 +292,7 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: bool, 
         Events.ITERATION_COMPLETED(every=t.checkpoint_every) | Events.COMPLETED, save_last
     )
     if idist.get_rank() == 0:
-        SampleGrid(model, out / SAMPLE_DIR, t.sample_every, GRID_SAMPLES, recipe.seed).attach(trainer)
+        SampleGrid(shown, out / SAMPLE_DIR, t.sample_every, GRID_SAMPLES, recipe.seed).attach(trainer)
         if progress:
             RichProgress(console, iterations).attach(trainer)
 
@@ -325,6 +328,19 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: bool, 
             f"interrupted at iteration {trainer.state.iteration}; checkpoint saved to {last}; "
             f"continue with --resume"
         )
+
+
+def _attach_ema(trainer: Engine, model: GibbsNet, momentum: float, to_save: dict[str, Any]) -> GibbsNet:
+    """Keep an exponential moving average of the encoder and decoder (ignite's ``EMAHandler``),
+    saved in checkpoints as ``ema``; returns the GibbsNet that samples with the averaged networks
+    (and the live discriminator), for grids, calibration and evaluation."""
+    ema = EMAHandler(nn.ModuleDict({"encoder": model.encoder, "decoder": model.decoder}),
+                     momentum=momentum, handle_buffers="copy")
+    ema.attach(trainer, name="ema_momentum", event=Events.ITERATION_COMPLETED)
+    to_save["ema"] = ema.ema_model
+    averaged = Architecture(ema.ema_model["encoder"], ema.ema_model["decoder"], model.discriminator)
+    return GibbsNet(averaged, model.x_shape, model.z_dim, model.chain_steps, model.backprop_steps,
+                    model.loss, model.z_consistency)
 
 
 class _ReplacingSaver(DiskSaver):

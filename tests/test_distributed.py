@@ -107,3 +107,51 @@ def test_killing_one_process_stops_the_run_and_the_checkpoint_resumes(tmp_path, 
                                                      "train.calibration_steps=0"])
     gn.train(recipe, out=out, resume=True, progress=False, nproc=2)
     assert read_checkpoint(out / "checkpoints" / "last.pt")["trainer"]["iteration"] == done + 2
+
+
+class _FakeExtractor(torch.nn.Module):
+    """Stands in for Inception: a fixed random projection of the image to 16 features."""
+
+    dims = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(3 * 8 * 8, 16).double()
+        torch.nn.init.normal_(self.proj.weight, generator=torch.Generator().manual_seed(0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x.flatten(1).double())
+
+
+def _metrics_on(model, data) -> dict[str, float]:
+    from gibbsnet_plugin.metrics.data import shard_in_order
+    from gibbsnet_plugin.metrics.fid import InceptionStatistics, run_metric
+    from gibbsnet_plugin.metrics.scores import reconstruction_mse
+
+    stats = run_metric(InceptionStatistics(_FakeExtractor()), shard_in_order(data, 7),
+                       lambda batch: batch[0])
+    return {"mse": reconstruction_mse(model, data, batch_size=7),
+            "mu": stats[0].tolist(), "sigma_trace": float(stats[1].trace())}
+
+
+def _deterministic_model():
+    torch.manual_seed(0)
+    return gn.GibbsNet(gn.architectures.build("test_linear", (1, 8, 8), 4), (1, 8, 8), 4).eval()
+
+
+def _evaluate_sharded(local_rank: int, report: str) -> None:
+    data = gn.datasets.build("digits", "", train=False)
+    result = _metrics_on(_deterministic_model(), torch.utils.data.Subset(data, range(50)))
+    if idist.get_rank() == 0:
+        Path(report).write_text(json.dumps(result))
+
+
+def test_evaluation_metrics_over_two_processes_equal_one_process(tmp_path):
+    report = tmp_path / "report.json"
+    run_parallel(_evaluate_sharded, str(report), nproc=2, backend="gloo")
+    two = json.loads(report.read_text())
+    data = gn.datasets.build("digits", "", train=False)
+    one = _metrics_on(_deterministic_model(), torch.utils.data.Subset(data, range(50)))
+    assert two["mse"] == pytest.approx(one["mse"], rel=1e-6)
+    assert two["mu"] == pytest.approx(one["mu"], rel=1e-9, abs=1e-12)
+    assert two["sigma_trace"] == pytest.approx(one["sigma_trace"], rel=1e-9)

@@ -156,3 +156,18 @@ def test_compiled_networks_train_and_save_plain_state_dicts(tmp_path):
     keys = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"].keys()
     assert not any("_orig_mod" in k for k in keys)
     assert gn.load_model(run, device="cpu").sample(2).shape == (2, 1, 8, 8)
+
+
+def test_ema_weights_are_saved_resumed_and_used_for_sampling(tmp_path):
+    sections = {"train": {"iterations": 6, "ema": 0.5, "checkpoint_every": 3}}
+    first = tiny_recipe(train={**sections["train"], "iterations": 3})
+    run = gn.train(first, out=tmp_path / "run", progress=False)
+    gn.train(tiny_recipe(**sections), out=run, resume=True, progress=False)
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    key = next(k for k in ckpt["ema"] if k.startswith("encoder.") and k.endswith("weight"))
+    assert not torch.equal(ckpt["ema"][key], ckpt["model"][key])
+    model = gn.load_model(run, device="cpu")
+    assert torch.equal(model.state_dict()[key], ckpt["ema"][key])
+    straight = gn.train(tiny_recipe(**sections), out=tmp_path / "straight", progress=False)
+    again = torch.load(straight / "checkpoints" / "last.pt", weights_only=True)
+    assert all(torch.equal(again["ema"][k], v) for k, v in ckpt["ema"].items())

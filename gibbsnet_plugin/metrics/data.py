@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import ignite.distributed as idist
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 
 def in_order(data: Dataset, batch_size: int) -> DataLoader:
@@ -11,3 +12,19 @@ def in_order(data: Dataset, batch_size: int) -> DataLoader:
     a DataLoader otherwise draws its base seed from torch's global generator, which would shift
     the seeded noise of the model that is being scored."""
     return DataLoader(data, batch_size=batch_size, generator=torch.Generator().manual_seed(0))
+
+
+def shard_in_order(data: Dataset, batch_size: int) -> DataLoader:
+    """``in_order`` over this process's share of ``data`` (every world_size-th item from its
+    rank): for metrics whose sums Ignite all-reduces across processes, so that a multi-process
+    evaluation covers each item once and equals the single-process result."""
+    world = idist.get_world_size()
+    if world > 1:
+        data = Subset(data, range(idist.get_rank(), len(data), world))  # type: ignore[arg-type]
+    return in_order(data, batch_size)
+
+
+def local_share(total: int) -> int:
+    """How many of ``total`` generated samples this process makes (they add up to ``total``)."""
+    world, rank = idist.get_world_size(), idist.get_rank()
+    return total // world + (1 if rank < total % world else 0)

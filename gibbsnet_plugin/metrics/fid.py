@@ -18,6 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import ignite.distributed as idist
 import numpy as np
 import torch
 from ignite.engine import Engine
@@ -27,7 +28,7 @@ from torch.utils.data import Subset
 
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.figures import atomic_output
-from gibbsnet_plugin.metrics.data import in_order
+from gibbsnet_plugin.metrics.data import local_share, shard_in_order
 from gibbsnet_plugin.metrics.inception import InceptionFeatures, to_inception_input, weights_hash
 from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Recipe
@@ -167,20 +168,32 @@ def reference_statistics(
                        extractor.dims, weights_sha256)
     path = (cache or cache_dir()) / key.filename()
     info = {**asdict(key), "path": str(path)}
-    if path.exists():
-        with np.load(path) as stored:
-            if json.loads(str(stored["key"])) == asdict(key):
-                return stored["mu"], stored["sigma"], {**info, "cached": True}
+    stored = _read_cache(path, key)
+    # Every process must take the same branch: the computation below is a collective.
+    if idist.get_world_size() > 1:
+        stored = stored if idist.all_reduce(int(stored is not None), op="MIN") else None
+    if stored is not None:
+        return stored[0], stored[1], {**info, "cached": True}
 
-    loader = in_order(Subset(dataset, range(n)), batch_size)
+    loader = shard_in_order(Subset(dataset, range(n)), batch_size)
     device = next(extractor.parameters()).device
     metric = InceptionStatistics(extractor, device=device)
     mu, sigma = run_metric(
         metric, loader,
         lambda b: (b[0] if isinstance(b, (list, tuple)) else b).to(device))
-    with atomic_output(path) as tmp, tmp.open("wb") as f:
-        np.savez(f, mu=mu, sigma=sigma, key=json.dumps(asdict(key)))
+    if idist.get_rank() == 0:
+        with atomic_output(path) as tmp, tmp.open("wb") as f:
+            np.savez(f, mu=mu, sigma=sigma, key=json.dumps(asdict(key)))
     return mu, sigma, {**info, "cached": False}
+
+
+def _read_cache(path: Path, key: ReferenceKey) -> tuple[np.ndarray, np.ndarray] | None:
+    if not path.exists():
+        return None
+    with np.load(path) as stored:
+        if json.loads(str(stored["key"])) == asdict(key):
+            return stored["mu"], stored["sigma"]
+    return None
 
 
 def fid(
@@ -205,9 +218,11 @@ def fid(
     mu, sigma, info = reference_statistics(recipe, split, num_samples, model.x_shape, extractor,
                                            sha, batch_size, cache)
     num = info["num_images"]
-    sizes = [batch_size] * (num // batch_size) + ([num % batch_size] if num % batch_size else [])
+    local = local_share(num)  # each process makes its share; the metric sums them all
+    sizes = [batch_size] * (local // batch_size) + ([local % batch_size] if local % batch_size else [])
     metric = FID(extractor, (mu, sigma), device=model.device)
-    with seeded(seed, model.device):
+    rank_seed = None if seed is None else seed + idist.get_rank()
+    with seeded(rank_seed, model.device):
         value = run_metric(metric, sizes, lambda b: model.sample(b, steps))
     return {
         "fid": value,

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from gibbsnet_plugin.data.masks import resolve_mask
 from gibbsnet_plugin.engines.trainer import batch_to_x
-from gibbsnet_plugin.metrics.data import in_order
+from gibbsnet_plugin.metrics.data import shard_in_order
 from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.testtime import psnr, seeded
 
@@ -30,7 +30,7 @@ def _mse(model: GibbsNet, data: Dataset, step: Step, batch_size: int, seed: int 
     evaluator = Engine(lambda engine, batch: step(batch_to_x(batch, model.device)))
     MeanSquaredError().attach(evaluator, "mse")
     with seeded(seed, model.device), torch.no_grad():
-        return float(evaluator.run(in_order(data, batch_size)).metrics["mse"])
+        return float(evaluator.run(shard_in_order(data, batch_size)).metrics["mse"])
 
 
 def reconstruction_mse(model: GibbsNet, data: Dataset, batch_size: int = 100,
