@@ -41,7 +41,7 @@ def calibrate_batchnorm(model: GibbsNet, chains: int = 200, steps: int = 30, see
                 if t == steps:
                     break
     finally:
-        for m, momentum in zip(norms, momenta):
+        for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum
         for m, mode in modes.items():
             m.training = mode

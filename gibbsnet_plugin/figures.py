@@ -122,8 +122,8 @@ def table_image(
     row_labels: Sequence[str] | None = None, title: str | None = None,
 ) -> Image.Image:
     """A table of images: ``cells`` (R, K, C, H, W), row r and column k showing ``cells[r, k]``;
-    NaN values are drawn as background, so an all-NaN cell is a blank. Optional labels above the columns, left of the rows
-    (one per row), and a title line on top.
+    NaN values are drawn as background, so an all-NaN cell is a blank. Optional labels above the
+    columns, left of the rows (one per row), and a title line on top.
 
     Args:
         scale: integer upscaling (nearest-neighbour) of images and padding; text is not scaled.
@@ -150,7 +150,8 @@ def table_image(
     gap = 4
     line = size("0123456789")[1] + gap
     centres = [(_PAD + j * (w + _PAD) + w / 2) * scale for j in range(k)]
-    spans = [(c - size(t)[0] / 2, c + size(t)[0] / 2) for c, t in zip(centres, col_labels or ())]
+    spans = [(c - size(t)[0] / 2, c + size(t)[0] / 2)
+             for c, t in zip(centres, col_labels or (), strict=False)]
     left = max((size(t)[0] for t in row_labels), default=0) + 2 * gap if row_labels else 0
     left = max(left, math.ceil(-min((a for a, _ in spans), default=0)))
     right = max(0, math.ceil(max((b for _, b in spans), default=0)) - pixels.width)
@@ -161,7 +162,7 @@ def table_image(
     draw = ImageDraw.Draw(canvas)
     if title:
         draw.text((gap, gap), title, fill=_TEXT, font=font)
-    for text, (start, _) in zip(col_labels or (), spans):
+    for text, (start, _) in zip(col_labels or (), spans, strict=False):
         draw.text((left + start, top - line), text, fill=_TEXT, font=font)
     for i, text in enumerate(row_labels or ()):
         middle = top + (_PAD + i * (h + _PAD) + h / 2) * scale

@@ -69,7 +69,7 @@ def check_architecture(arch: Architecture, x_shape: tuple[int, ...], z_dim: int,
                     "expected logits of shape (batch,) or (batch, 1)"
                 )
     finally:
-        for net, mode in zip(nets, modes):
+        for net, mode in zip(nets, modes, strict=True):
             net.train(mode)
 
 

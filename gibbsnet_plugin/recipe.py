@@ -228,7 +228,8 @@ def _coerce(value: Any, tp: Any, path: str, where: _Where) -> Any:
         args = get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise fail()
-        return tuple(_coerce(v, a, f"{path}[{i}]", where) for i, (v, a) in enumerate(zip(value, args)))
+        pairs = enumerate(zip(value, args, strict=True))
+        return tuple(_coerce(v, a, f"{path}[{i}]", where) for i, (v, a) in pairs)
     if origin is list:
         if not isinstance(value, list):
             raise fail()

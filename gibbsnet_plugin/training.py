@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from torch import nn
 from torch.optim import Optimizer
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from gibbsnet_plugin.architectures import Architecture
 from gibbsnet_plugin.checkpoint import (

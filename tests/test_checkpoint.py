@@ -9,10 +9,9 @@ import pytest
 import torch
 
 import gibbsnet_plugin as gn
+from conftest import tiny_recipe
 from gibbsnet_plugin.checkpoint import RNGStates, read_checkpoint, resolve_checkpoint
 from gibbsnet_plugin.errors import GibbsnetError
-
-from conftest import tiny_recipe
 
 
 def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):

@@ -9,11 +9,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 import gibbsnet_plugin as gn
+from conftest import tiny_recipe
 from gibbsnet_cli.main import cli
 from gibbsnet_plugin.metrics.fid import CACHE_ENV
 from gibbsnet_plugin.metrics.inception import WEIGHTS_ENV, WEIGHTS_FILE, write_random_weights
-
-from conftest import tiny_recipe
 
 pytestmark = pytest.mark.slow
 QUICK = ("--labels", 50, "--draws", 2, "--inpaint-steps", 2, "--mask", "left-half",

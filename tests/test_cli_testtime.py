@@ -12,9 +12,8 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 import gibbsnet_plugin as gn
-from gibbsnet_cli.main import _chain_progress, cli
-
 from conftest import tiny_recipe
+from gibbsnet_cli.main import _chain_progress, cli
 
 pytestmark = pytest.mark.slow
 
@@ -167,7 +166,8 @@ def bad_inputs(tmp_path: Path, run: Path) -> dict[str, Path]:
 @pytest.mark.parametrize(("args", "message"), [
     (["inpaint", "{run}", "--mask", "{mask10}"], "mask10.png: the mask image is 10×10 pixels; expected 8×8"),
     (["inpaint", "{run}", "--mask", "{corrupt}"], "corrupt.png: not a readable image"),
-    (["inpaint", "{run}", "--mask", "left-half", "--input", "{corrupt}"], "corrupt.png: not a readable image"),
+    (["inpaint", "{run}", "--mask", "left-half", "--input", "{corrupt}"],
+     "corrupt.png: not a readable image"),
     (["sample", "{run}", "--from-images", "{corrupt}"], "corrupt.png: not a readable image"),
     (["inpaint", "{run}", "--mask", "{white}"], "the mask hides nothing"),
     (["inpaint", "{run}", "--mask", "{black}"], "the mask observes nothing"),

@@ -72,5 +72,6 @@ def test_mixed_precision_steps_update_every_network(precision):
     assert out.dtype == torch.float32 and torch.isfinite(out).all()
     assert all(p.dtype == torch.float32 for p in model.parameters())
     for prefix in ("encoder.", "decoder.", "discriminator."):
-        assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items() if k.startswith(prefix))
+        assert any(not torch.equal(before[k], v)
+                   for k, v in model.state_dict().items() if k.startswith(prefix))
     assert (amp.scaler is not None) == (precision == "fp16")

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 import gibbsnet_plugin as gn
+from conftest import tiny_recipe
 from gibbsnet_plugin import testtime
 from gibbsnet_plugin.data.masks import named_mask
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError
@@ -23,8 +24,6 @@ from gibbsnet_plugin.metrics.probe import ProbeError, balanced_draw, linear_prob
 from gibbsnet_plugin.metrics.scores import inpainting_scores, reconstruction_mse
 from gibbsnet_plugin.recipe import Recipe, recipe_from_dict
 from gibbsnet_plugin.training import build_dataset
-
-from conftest import tiny_recipe
 
 pytestmark = pytest.mark.slow
 SHAPE = (1, 8, 8)

@@ -44,7 +44,8 @@ def test_colour_and_size_are_converted_to_the_models_shape(tmp_path):
     path = write(tmp_path / "wide.png", rgb)
     images = load_images(path, (3, 8, 8))
     assert images.x.shape == (1, 3, 8, 8) and images.resized == [path]
-    assert torch.allclose(images.x[0, 0], torch.ones(8, 8)) and torch.allclose(images.x[0, 1], -torch.ones(8, 8))
+    assert torch.allclose(images.x[0, 0], torch.ones(8, 8))
+    assert torch.allclose(images.x[0, 1], -torch.ones(8, 8))
     grey = load_images(path, (1, 8, 8)).x
     assert grey.shape == (1, 1, 8, 8)
     assert grey.std().item() < 1e-6  # a uniform red image is one grey level

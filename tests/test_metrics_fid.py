@@ -17,6 +17,7 @@ from torchvision.transforms.functional import to_tensor
 from torchvision.utils import save_image
 
 import gibbsnet_plugin as gn
+from conftest import tiny_recipe
 from gibbsnet_plugin.metrics import fid as fid_module
 from gibbsnet_plugin.metrics.fid import FID, InceptionStatistics, run_metric
 from gibbsnet_plugin.metrics.inception import (
@@ -29,8 +30,6 @@ from gibbsnet_plugin.metrics.inception import (
     write_random_weights,
 )
 from gibbsnet_plugin.testtime import dataset_images
-
-from conftest import tiny_recipe
 
 pytestmark = pytest.mark.slow
 

@@ -118,7 +118,8 @@ def test_registry_names_and_errors():
     registry.register("beta")(lambda: 2)
     assert registry.names() == ["alpha", "beta"] and "alpha" in registry
     assert registry.build("beta") == 2
-    with pytest.raises(UnknownNameError, match=r"unknown widget 'alpah'; did you mean 'alpha'\? \(known: alpha, beta\)"):
+    message = r"unknown widget 'alpah'; did you mean 'alpha'\? \(known: alpha, beta\)"
+    with pytest.raises(UnknownNameError, match=message):
         registry.get("alpah")
     with pytest.raises(ValueError, match="registered twice"):
         registry.register("alpha")(lambda: 3)

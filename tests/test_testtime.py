@@ -12,12 +12,11 @@ import torch
 from PIL import Image
 
 import gibbsnet_plugin as gn
+from conftest import tiny_recipe
 from gibbsnet_plugin import testtime
 from gibbsnet_plugin.data.masks import MaskError, named_mask, resolve_mask
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.model import GibbsNet
-
-from conftest import tiny_recipe
 
 pytestmark = pytest.mark.slow
 SHAPE = (1, 8, 8)

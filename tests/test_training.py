@@ -15,10 +15,9 @@ import pytest
 import torch
 
 import gibbsnet_plugin as gn
+from conftest import tiny_recipe
 from gibbsnet_plugin.checkpoint import read_checkpoint
 from gibbsnet_plugin.errors import DatasetNotFoundError, RunDirectoryError, TrainingDiverged
-
-from conftest import tiny_recipe
 
 pytestmark = pytest.mark.slow
 

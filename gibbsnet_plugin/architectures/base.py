@@ -117,7 +117,7 @@ def mlp(sizes: list[int], act: Callable[[], nn.Module], dropout: float = 0.0,
     """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``norm`` and ``act`` between them and
     optional dropout before each; the last layer is linear."""
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         if dropout:
             layers.append(nn.Dropout(dropout))
         layers.append(nn.Linear(n_in, n_out))

@@ -49,7 +49,7 @@ def balanced_draw(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
     classes = np.unique(y)
     per_class = [k // len(classes) + (i < k % len(classes)) for i in range(len(classes))]
     chosen = []
-    for c, count in zip(classes, per_class):
+    for c, count in zip(classes, per_class, strict=True):
         members = np.flatnonzero(y == c)
         if count > len(members):
             raise ProbeError(f"{k} class-balanced labels need {count} images of class {c}, the "
