@@ -89,6 +89,20 @@ def tiny_recipe(**sections: dict) -> Recipe:
     return recipe_from_dict(raw)
 
 
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny digits run, trained once per test module (about a second)."""
+    return gn.train(tiny_recipe(), out=tmp_path_factory.mktemp("run") / "run", progress=False)
+
+
+@pytest.fixture(scope="module")
+def loaded(run: Path):
+    """The model and recipe of ``run``, on the CPU."""
+    from gibbsnet_plugin import testtime
+
+    return testtime.load_run(run, device="cpu")
+
+
 @pytest.fixture
 def recipe_file(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"

@@ -12,15 +12,9 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 import gibbsnet_plugin as gn
-from conftest import tiny_recipe
 from gibbsnet_cli.main import _chain_progress, cli
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    return gn.train(tiny_recipe(), out=tmp_path_factory.mktemp("cli") / "run", progress=False)
 
 
 @pytest.fixture(autouse=True)

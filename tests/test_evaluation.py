@@ -4,7 +4,6 @@ trained run, and evaluation during training (the recipe's eval: section, checkpo
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,16 +30,6 @@ SHAPE = (1, 8, 8)
 
 def with_eval(**values: object) -> Recipe:
     return recipe_from_dict({**tiny_recipe().to_dict(), "eval": values})
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    return gn.train(tiny_recipe(), out=tmp_path_factory.mktemp("ev") / "run", progress=False)
-
-
-@pytest.fixture(scope="module")
-def loaded(run) -> testtime.Run:
-    return testtime.load_run(run, device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -23,16 +23,6 @@ SHAPE = (1, 8, 8)
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    return gn.train(tiny_recipe(), out=tmp_path_factory.mktemp("tt") / "run", progress=False)
-
-
-@pytest.fixture(scope="module")
-def loaded(run) -> testtime.Run:
-    return testtime.load_run(run, device="cpu")
-
-
-@pytest.fixture(scope="module")
 def digits(loaded) -> torch.Tensor:
     return testtime.dataset_images(loaded.recipe, "test", 6, SHAPE)
 
