@@ -456,7 +456,8 @@ def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int |
     MSE, inpainting MSE/PSNR on the hidden region, linear-probe error, FID, t-SNE latent maps."""
     from pathlib import Path  # noqa: PLC0415
 
-    from gibbsnet_plugin.evaluation import check_metrics, evaluate as evaluate_run  # noqa: PLC0415
+    from gibbsnet_plugin.evaluation import check_metrics  # noqa: PLC0415
+    from gibbsnet_plugin.evaluation import evaluate as evaluate_run
 
     check_metrics(metrics)
     results = []
