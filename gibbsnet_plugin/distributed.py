@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import ignite.distributed as idist
@@ -44,9 +46,11 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "LOCAL_RANK" in os.environ
 
 
-def _quietly(local_rank: int, fn: Callable[..., Any], *args: Any) -> None:
+def _quietly(local_rank: int, done_dir: str, fn: Callable[..., Any], *args: Any) -> None:
     with quiet_ignite():
         fn(local_rank, *args)
+        idist.barrier()  # tear the process group down together
+        Path(done_dir, f"rank-{idist.get_rank()}").touch()
 
 
 def _free_port() -> int:
@@ -67,25 +71,35 @@ def run_parallel(fn: Callable[..., Any], *args: Any, nproc: int, backend: str,
 
     Raises:
         DistributedError: a process raised (the message is the last line of its error) or died.
+        TrainingInterrupted: the processes stopped on Ctrl-C.
     """
     options: dict[str, Any] = {"timeout": timedelta(seconds=timeout_s)}
     if not launched_by_torchrun():
         options.update(nproc_per_node=nproc, master_port=_free_port())
-    try:
-        with quiet_ignite(), idist.Parallel(backend=backend, **options) as parallel:
-            parallel.run(_quietly, fn, *args)
-    except ProcessRaisedException as exc:
-        last = [line for line in str(exc).strip().splitlines() if line.strip()][-1]
-        kind, _, message = last.partition(": ")
-        if kind.endswith("TrainingInterrupted"):
-            from gibbsnet_plugin.training import TrainingInterrupted  # noqa: PLC0415
+    with tempfile.TemporaryDirectory(prefix="gibbsnet-ranks-") as done_dir:
+        try:
+            with quiet_ignite(), idist.Parallel(backend=backend, **options) as parallel:
+                parallel.run(_quietly, done_dir, fn, *args)
+        except ProcessRaisedException as exc:
+            _raise_from(exc)
+        except ProcessExitedException as exc:
+            # Every rank had finished its work: a crash while the process group shuts down (seen
+            # now and then with gloo on CPU) does not undo a completed run.
+            if len(os.listdir(done_dir)) == nproc:
+                return
+            raise DistributedError(
+                f"training process {exc.error_index} died ({exc}); the other processes were "
+                "stopped; the last checkpoint can be resumed with --resume"
+            ) from None
 
-            raise TrainingInterrupted(message) from None
-        if kind.startswith("gibbsnet_plugin."):
-            raise DistributedError(message) from None
-        raise DistributedError(f"a training process failed: {last}") from None
-    except ProcessExitedException as exc:
-        raise DistributedError(
-            f"training process {exc.error_index} died ({exc}); the other processes were stopped; "
-            "the last checkpoint can be resumed with --resume"
-        ) from None
+
+def _raise_from(exc: ProcessRaisedException) -> None:
+    last = [line for line in str(exc).strip().splitlines() if line.strip()][-1]
+    kind, _, message = last.partition(": ")
+    if kind.endswith("TrainingInterrupted"):
+        from gibbsnet_plugin.training import TrainingInterrupted  # noqa: PLC0415
+
+        raise TrainingInterrupted(message) from None
+    if kind.startswith("gibbsnet_plugin."):
+        raise DistributedError(message) from None
+    raise DistributedError(f"a training process failed: {last}") from None
