@@ -154,7 +154,8 @@ def train(
     """
     out = Path(out) if out is not None else default_run_dir(recipe)
     device = resolve_device(recipe.train.device)
-    _check_before_training(recipe, out, resume, force)
+    resume_from = _check_before_training(recipe, out, resume, force)
+    args = (recipe, str(out), None if resume_from is None else str(resume_from), force, progress)
     if nproc < 1:
         raise RecipeError(f"--nproc must be at least 1, got {nproc}")
     if nproc > 1 or launched_by_torchrun():
@@ -165,10 +166,9 @@ def train(
             raise RecipeError(f"data.batch_size ({recipe.data.batch_size}) must divide evenly "
                               f"over {world} processes")
         with _parent_ignores_ctrl_c():
-            run_parallel(_train_process, recipe, str(out), resume, force, progress, nproc=nproc,
-                         backend=backend_for(device))
+            run_parallel(_train_process, *args, nproc=nproc, backend=backend_for(device))
         return out
-    _train_process(0, recipe, str(out), resume, force, progress, console)
+    _train_process(0, *args, console)
     return out
 
 
@@ -203,9 +203,10 @@ def _check_before_training(recipe: Recipe, out: Path, resume: bool, force: bool)
     return resume_from
 
 
-def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: bool, force: bool,
-                   progress: bool, console: Console | None = None) -> None:
-    """The training run of one process (the only one, or one rank of a distributed run)."""
+def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume_from: str | None,
+                   force: bool, progress: bool, console: Console | None = None) -> None:
+    """The training run of one process (the only one, or one rank of a distributed run), after
+    ``_check_before_training``; ``resume_from`` is the checkpoint to continue, if any."""
     console = console or Console(stderr=True)
     out = Path(out_dir)
     distributed = idist.get_world_size() > 1
@@ -215,7 +216,6 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: bool, 
     if distributed and device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         # Processes sharing the cores: more threads than cores slows everything down.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // idist.get_nproc_per_node()))
-    resume_from = check_run_dir(out, recipe, resume=resume, force=force)
     dataset = build_dataset(recipe, train=True)
     x_shape = data_shape(dataset)
     seed_everything(recipe.seed)

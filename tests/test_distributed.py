@@ -42,7 +42,6 @@ def test_two_processes_agree_with_each_other_and_with_one_process(tmp_path):
     # Same global batch, data and initialisation; only the chains' noise differs per process,
     # so the two runs move the weights in nearly the same direction.
     cosine = torch.nn.functional.cosine_similarity(step_two, step_one, dim=0).item()
-    print(f"cosine {cosine:.3f}")
     assert cosine > COSINE
     assert read_checkpoint(two / "checkpoints" / "last.pt")["trainer"]["iteration"] == 4
     rows = [json.loads(line) for line in (two / "metrics.jsonl").read_text().splitlines()]
@@ -68,7 +67,7 @@ def _check_ranks(local_rank: int, recipe, out: str, report: str) -> None:
 
     training.build_model = keep
     try:
-        _train_process(local_rank, recipe, out, False, False, False)
+        _train_process(local_rank, recipe, out, None, False, False)
     finally:
         training.build_model = original
     flat = torch.cat([p.detach().flatten() for p in captured["model"].parameters()])
