@@ -110,7 +110,7 @@ def main() -> None:
         ours, ours_fid = in_memory(args.run, weights, num, args.device, tmp / "cache")
         theirs, their_fid = file_route(args.run, torch_home, reference, num, args.device, tmp)
 
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    device = args.device if args.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
     print(f"{num} samples from {args.run} on {device} "
           f"(torch threads {torch.get_num_threads()}, {kind} Inception weights)")
     print(f"  in memory:  {ours:7.1f} s   FID {ours_fid:.4f}")

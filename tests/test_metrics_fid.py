@@ -84,6 +84,19 @@ def test_our_fid_equals_pytorch_fids_command_line(tmp_path, hub):
     assert ours == pytest.approx(theirs, rel=1e-3)
 
 
+def test_extractor_computes_pytorch_fids_features(hub):
+    from pytorch_fid.inception import InceptionV3
+
+    images = torch.rand(10, 3, 8, 8, generator=torch.Generator().manual_seed(0))  # two pieces
+    with torch.no_grad():
+        expected = InceptionV3([3]).eval()(images)[0].flatten(1).double()
+    extractor = InceptionFeatures(hub)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in extractor.modules())  # folded
+    features = extractor(images)
+    assert features.shape == (10, 2048) and features.dtype == torch.float64
+    torch.testing.assert_close(features, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
+
+
 def test_missing_weights_say_where_to_put_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
