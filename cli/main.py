@@ -20,7 +20,14 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from gibbsnet_plugin.errors import GibbsnetError
@@ -163,10 +170,27 @@ def _chain_progress(label: str, total: int) -> Iterator[Callable[[int], None] | 
         yield None
         return
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("steps"), TimeRemainingColumn(), console=console,
-                  transient=True) as progress:
+                  TextColumn("steps"), TimeRemainingColumn(), console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
         task = progress.add_task(label, total=total)
         yield lambda t: progress.update(task, completed=t)
+
+
+@contextmanager
+def _task_progress(prefix: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A ``progress(task, done, total)`` callback drawing one bar per task, each labelled
+    ``prefix + task`` (on stderr; the bars disappear when done)."""
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
+        bars: dict[str, TaskID] = {}
+
+        def report(task: str, done: int, total: int) -> None:
+            if task not in bars:
+                bars[task] = progress.add_task(prefix + task, total=total)
+            progress.update(bars[task], completed=done, total=total)
+
+        yield report
 
 
 def _images(run: Any, input_path: str | None, split: str, num: int) -> tuple[Any, str]:
@@ -463,13 +487,13 @@ def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int |
     results = []
     for run in runs:
         name = Path(run).name if Path(run).is_dir() else Path(run).stem
-        with console.status(f"evaluating {escape(run)}"):
+        with _task_progress(f"{name}: " if len(runs) > 1 else "") as progress:
             results.append(evaluate_run(
                 run, list(metrics) or None, device, num_samples=num_samples, chain_steps=steps,
                 labels=labels, draws=draws, masks=list(masks) or None,
                 inpaint_steps=inpaint_steps, inception_weights=inception_weights,
                 fid_split=fid_split, fid_dims=int(fid_dims),
-                figure=Path(out_dir) / f"tsne-{name}.png", seed=seed))
+                figure=Path(out_dir) / f"tsne-{name}.png", seed=seed, progress=progress))
     for note in dict.fromkeys(note for result in results for note in result["notes"]):
         console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     for result in results:

@@ -12,6 +12,7 @@ from typing import Any
 
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.metrics import METRICS
+from gibbsnet_plugin.metrics.data import Progress
 from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.registry import did_you_mean
@@ -36,7 +37,7 @@ def evaluate_model(
     draws: int | None = None, masks: Sequence[str] | None = None,
     inpaint_steps: int | None = None, inception_weights: str | Path | None = None,
     fid_split: str | None = None, fid_dims: int = 2048, figure: str | Path | None = None,
-    seed: int = 0, fid_cache: Path | None = None,
+    seed: int = 0, fid_cache: Path | None = None, progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Score ``model`` (trained with ``recipe``) on the recipe's data; the model is put in eval
     mode for the evaluation and its mode restored afterwards.
@@ -50,6 +51,8 @@ def evaluate_model(
         chain_steps: unclamped-chain steps for FID samples and latent maps (default: the model's).
         fid_dims: Inception feature size; 2048 (the final pool) is the standard FID.
         figure: PNG path of the latent map (``tsne``).
+        progress: called as ``progress(task, done, total)`` while the metrics run (see
+            ``metrics.data.Progress``), e.g. to draw progress bars.
     Returns:
         ``scores`` (flat name -> float, see ``metrics.score_names``), ``details`` (per metric:
         everything the score depends on, e.g. FID's weights hash and sample count) and ``notes``
@@ -78,29 +81,34 @@ def evaluate_model(
     model.eval()
     try:
         if "reconstruction" in chosen:
-            scores["reconstruction_mse"] = scores_module.reconstruction_mse(model, test, seed=seed)
+            scores["reconstruction_mse"] = scores_module.reconstruction_mse(
+                model, test, seed=seed, progress=progress)
         if "inpainting" in chosen:
             details["inpainting"] = scores_module.inpainting_scores(
                 model, test, list(masks or e.masks),
-                inpaint_steps if inpaint_steps is not None else e.inpaint_steps, seed=seed)
+                inpaint_steps if inpaint_steps is not None else e.inpaint_steps, seed=seed,
+                progress=progress)
             for mask, values in details["inpainting"].items():
                 scores[f"inpaint_{mask}_mse"] = values["mse"]
                 scores[f"inpaint_{mask}_psnr"] = values["psnr"]
         if "probe" in chosen:
             _probe(model, recipe, test, labels or e.labels, draws or e.draws, seed, metrics,
-                   scores, details, notes)
+                   scores, details, notes, progress)
         if "fid" in chosen:
             from gibbsnet_plugin.metrics.fid import fid  # noqa: PLC0415
 
             details["fid"] = fid(model, recipe, weights, num_samples or e.num_samples,
                                  chain_steps, fid_split or e.fid_split, fid_dims, seed=seed,
-                                 cache=fid_cache)
+                                 cache=fid_cache, progress=progress)
             scores["fid"] = details["fid"]["fid"]
         if "tsne" in chosen:
             from gibbsnet_plugin.metrics.latent_maps import latent_map  # noqa: PLC0415
 
+            report = progress or (lambda task, done, total: None)
+            report("t-SNE latent map", 0, 1)
             details["tsne"] = latent_map(model, test, figure or f"tsne-{recipe.name}.png",
                                          steps=chain_steps, seed=seed, title=recipe.name)
+            report("t-SNE latent map", 1, 1)
     finally:
         model.train(was_training)
     return {"scores": scores, "details": details, "notes": notes}
@@ -108,11 +116,12 @@ def evaluate_model(
 
 def _probe(model: GibbsNet, recipe: Recipe, test: Any, labels: int, draws: int, seed: int,
            asked: Sequence[str] | None, scores: dict[str, float], details: dict[str, Any],
-           notes: list[str]) -> None:
+           notes: list[str], progress: Progress | None) -> None:
     from gibbsnet_plugin.metrics.probe import ProbeError, linear_probe  # noqa: PLC0415
 
     try:
-        result = linear_probe(model, build_dataset(recipe, train=True), test, labels, draws, seed)
+        result = linear_probe(model, build_dataset(recipe, train=True), test, labels, draws, seed,
+                              progress=progress)
     except ProbeError as exc:
         if asked is not None:
             raise

@@ -44,6 +44,7 @@ def test_two_runs_side_by_side_with_a_note_on_how_to_enable_fid(runs):
     result = invoke(*runs, *QUICK)
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
+    assert not result.stderr.startswith("\n")  # progress bars only on a terminal, no blank lines
     err = " ".join(result.stderr.split())
     assert "chain_steps 2" in err and "chain_steps 1 (ALI)" in err
     for row in ("reconstruction MSE", "inpaint left-half PSNR (dB)", "probe error (%)"):

@@ -108,6 +108,20 @@ def test_evaluate_defaults_skip_fid_with_a_note_and_leave_the_model_mode(
     loaded.model.eval()
 
 
+def test_evaluate_reports_the_progress_of_each_metric(loaded, test_split, tmp_path):
+    reports = []
+    evaluate_model(loaded.model, loaded.recipe, ["reconstruction", "inpainting", "probe", "tsne"],
+                   labels=20, draws=3, masks=["center", "left-half"], inpaint_steps=1,
+                   figure=tmp_path / "map.png", progress=lambda *r: reports.append(r))
+    batches = -(-len(test_split) // 100)
+    tasks = {"reconstruction": batches, "inpainting center": batches,
+             "inpainting left-half": batches, "linear probe": 3, "t-SNE latent map": 1}
+    assert list(dict.fromkeys(task for task, _, _ in reports)) == list(tasks)
+    for task, total in tasks.items():
+        assert [(d, t) for name, d, t in reports if name == task] == [(i, total)
+                                                                     for i in range(total + 1)]
+
+
 def test_eval_section_is_validated_with_key_paths():
     assert with_eval().eval.every == 0 and tiny_recipe().eval.masks[0] == "left-half"
     cases = [({"metrics": ["recon"]}, "eval.metrics[0]: unknown metric 'recon'"),

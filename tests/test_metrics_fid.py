@@ -117,8 +117,11 @@ def test_a_second_fid_reuses_the_cached_reference_without_reading_images(
     run = gn.train(tiny_recipe(), out=tmp_path / "run", progress=False)
     model, recipe = gn.load_model(run, device="cpu"), tiny_recipe()
     kwargs = dict(num_samples=12, dims=64, batch_size=5, cache=tmp_path / "cache")
-    first = fid_module.fid(model, recipe, hub, **kwargs)
+    reports = []
+    first = fid_module.fid(model, recipe, hub, **kwargs, progress=lambda *r: reports.append(r))
     assert not first["reference"]["cached"] and first["fid"] > 0
+    assert reports == [("FID reference statistics", i, 3) for i in range(4)] + \
+        [("FID samples", i, 3) for i in range(4)]  # 12 images in batches of 5
     assert first["num_samples"] == 12 and first["chain_steps"] == 2
     assert len(first["weights_sha256"]) == 64
     stored = np.load(first["reference"]["path"])
@@ -139,8 +142,10 @@ def test_a_second_fid_reuses_the_cached_reference_without_reading_images(
             return self.inner[i]
 
     monkeypatch.setattr(fid_module, "build_dataset", lambda r, train: Counting(build(r, train)))
-    second = fid_module.fid(model, recipe, hub, **kwargs)
+    reports.clear()
+    second = fid_module.fid(model, recipe, hub, **kwargs, progress=lambda *r: reports.append(r))
     assert second["reference"]["cached"] and reads == []
+    assert {task for task, _, _ in reports} == {"FID samples"}
     assert second["fid"] == pytest.approx(first["fid"], rel=1e-9)
     other = fid_module.fid(model, recipe, hub, **{**kwargs, "num_samples": 10})
     assert not other["reference"]["cached"] and len(reads) == 10

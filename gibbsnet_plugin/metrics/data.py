@@ -1,10 +1,18 @@
-"""Feeding a data split to an evaluator in order, without touching the global random state."""
+"""Feeding a data split to an evaluator in order, without touching the global random state, and
+reporting an evaluator's progress."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ignite.distributed as idist
 import torch
+from ignite.engine import Engine, Events
 from torch.utils.data import DataLoader, Dataset, Subset
+
+Progress = Callable[[str, int, int], None]
+"""``progress(task, done, total)``, called as a long evaluation advances: ``task`` names the work
+(e.g. ``FID samples``), ``done`` of ``total`` units (batches, or draws of the probe) are done."""
 
 
 def in_order(data: Dataset, batch_size: int) -> DataLoader:
@@ -28,3 +36,16 @@ def local_share(total: int) -> int:
     """How many of ``total`` generated samples this process makes (they add up to ``total``)."""
     world, rank = idist.get_world_size(), idist.get_rank()
     return total // world + (1 if rank < total % world else 0)
+
+
+def track(engine: Engine, progress: Progress | None, task: str) -> None:
+    """Report the batches of ``engine`` (an evaluator that runs one epoch) to ``progress`` under
+    the name ``task``: ``(task, 0, total)`` when it starts and ``(task, i, total)`` after batch i."""
+    if progress is None:
+        return
+
+    def report(engine: Engine) -> None:
+        progress(task, engine.state.iteration, engine.state.epoch_length or 0)
+
+    engine.add_event_handler(Events.STARTED, report)
+    engine.add_event_handler(Events.ITERATION_COMPLETED, report)

@@ -28,7 +28,7 @@ from torch.utils.data import Subset
 
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.figures import atomic_output
-from gibbsnet_plugin.metrics.data import local_share, shard_in_order
+from gibbsnet_plugin.metrics.data import Progress, local_share, shard_in_order, track
 from gibbsnet_plugin.metrics.inception import InceptionFeatures, to_inception_input, weights_hash
 from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Recipe
@@ -122,10 +122,13 @@ class FID(InceptionStatistics):
         return frechet_distance(mu, sigma, *self.reference)
 
 
-def run_metric(metric: Metric, batches: Iterable[Any], step: Callable[[Any], torch.Tensor]) -> Any:
-    """Feed ``step(batch)`` for each batch to ``metric`` through an Ignite evaluator."""
+def run_metric(metric: Metric, batches: Iterable[Any], step: Callable[[Any], torch.Tensor],
+               progress: Progress | None = None, task: str = "") -> Any:
+    """Feed ``step(batch)`` for each batch to ``metric`` through an Ignite evaluator, reporting
+    the batches to ``progress`` as ``task``."""
     evaluator = Engine(lambda engine, batch: step(batch))
     metric.attach(evaluator, "value")
+    track(evaluator, progress, task)
     return evaluator.run(batches).metrics["value"]
 
 
@@ -151,14 +154,15 @@ class ReferenceKey:
 def reference_statistics(
     recipe: Recipe, split: str, num_images: int, x_shape: tuple[int, ...],
     extractor: InceptionFeatures, weights_sha256: str, batch_size: int = DEFAULT_BATCH,
-    cache: Path | None = None,
+    cache: Path | None = None, progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """``(mu, sigma, info)`` of the first ``num_images`` images (fewer when the split is smaller)
     of the recipe's data set split (images of shape ``x_shape``), read from the cache when present,
     else computed and cached.
 
     ``info`` holds the key (``ReferenceKey`` fields), ``path`` (the cache file) and ``cached``
-    (True when it was read from the cache, i.e. no real image was read).
+    (True when it was read from the cache, i.e. no real image was read). A computation reports
+    its batches to ``progress`` as ``FID reference statistics``.
     """
     if split not in ("train", "test"):
         raise GibbsnetError(f"FID reference split '{split}': expected train or test")
@@ -180,7 +184,8 @@ def reference_statistics(
     metric = InceptionStatistics(extractor, device=device)
     mu, sigma = run_metric(
         metric, loader,
-        lambda b: (b[0] if isinstance(b, (list, tuple)) else b).to(device))
+        lambda b: (b[0] if isinstance(b, (list, tuple)) else b).to(device),
+        progress, "FID reference statistics")
     if idist.get_rank() == 0:
         with atomic_output(path) as tmp, tmp.open("wb") as f:
             np.savez(f, mu=mu, sigma=sigma, key=json.dumps(asdict(key)))
@@ -200,12 +205,15 @@ def fid(
     model: GibbsNet, recipe: Recipe, weights: str | Path, num_samples: int = 10_000,
     steps: int | None = None, split: str = "train", dims: int = 2048,
     batch_size: int = DEFAULT_BATCH, seed: int | None = 0, cache: Path | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """FID of unclamped-chain samples after ``steps`` (default: the model's ``chain_steps``)
     against as many real images of ``split``: ``num_samples``, or the whole split when it is
     smaller (reference statistics cached).
 
-    Samples are generated and fed to Inception in batches of ``batch_size`` on the model's device.
+    Samples are generated and fed to Inception in batches of ``batch_size`` on the model's device;
+    the batches are reported to ``progress`` (``FID samples``, and ``FID reference statistics``
+    when they are not cached).
     Returns ``fid`` and what it depends on: ``implementation``, ``weights_sha256``, ``dims``,
     ``num_samples`` (as used), ``chain_steps``, ``seed`` and ``reference`` (see
     ``reference_statistics``).
@@ -216,14 +224,14 @@ def fid(
     extractor = InceptionFeatures(weights, dims).to(model.device)
     sha = weights_hash(weights)
     mu, sigma, info = reference_statistics(recipe, split, num_samples, model.x_shape, extractor,
-                                           sha, batch_size, cache)
+                                           sha, batch_size, cache, progress)
     num = info["num_images"]
     local = local_share(num)  # each process makes its share; the metric sums them all
     sizes = [batch_size] * (local // batch_size) + ([local % batch_size] if local % batch_size else [])
     metric = FID(extractor, (mu, sigma), device=model.device)
     rank_seed = None if seed is None else seed + idist.get_rank()
     with seeded(rank_seed, model.device):
-        value = run_metric(metric, sizes, lambda b: model.sample(b, steps))
+        value = run_metric(metric, sizes, lambda b: model.sample(b, steps), progress, "FID samples")
     return {
         "fid": value,
         "implementation": f"pytorch-fid {version('pytorch-fid')} InceptionV3, in memory",

@@ -16,7 +16,7 @@ from ignite.engine import Engine
 from torch.utils.data import Dataset
 
 from gibbsnet_plugin.errors import GibbsnetError
-from gibbsnet_plugin.metrics.data import in_order
+from gibbsnet_plugin.metrics.data import Progress, in_order
 from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.testtime import seeded
 
@@ -60,13 +60,14 @@ def balanced_draw(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
 
 def linear_probe(
     model: GibbsNet, train: Dataset, test: Dataset, labels: int = 1000, draws: int = 10,
-    seed: int = 0, c: float = 1.0,
+    seed: int = 0, c: float = 1.0, progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Test error of ``sklearn.svm.LinearSVC(C=c)`` (an L2-SVM, as in ALI) trained on the
     encodings of ``labels`` class-balanced training images, for ``draws`` seeded draws of them.
 
     Features are standardised with the labelled set's mean and std. Returns ``error_mean`` and
-    ``error_std`` (fractions, 0 ... 1), ``errors`` (one per draw), ``labels`` and ``draws``.
+    ``error_std`` (fractions, 0 ... 1), ``errors`` (one per draw), ``labels`` and ``draws``. The
+    draws are reported to ``progress`` as ``linear probe``.
     """
     from sklearn.pipeline import make_pipeline  # noqa: PLC0415  (scikit-learn is slow to import)
     from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
@@ -77,11 +78,14 @@ def linear_probe(
     z_train, y_train = encode_dataset(model, train, seed=seed)
     z_test, y_test = encode_dataset(model, test, seed=seed)
     rng = np.random.default_rng(seed)
-    errors = []
+    report = progress or (lambda task, done, total: None)
+    errors: list[float] = []
+    report("linear probe", 0, draws)
     for _ in range(draws):
         index = balanced_draw(y_train, labels, rng)
         svm = make_pipeline(StandardScaler(), LinearSVC(C=c, max_iter=10_000))
         svm.fit(z_train[index], y_train[index])
         errors.append(float(np.mean(svm.predict(z_test) != y_test)))
+        report("linear probe", len(errors), draws)
     return {"error_mean": float(np.mean(errors)), "error_std": float(np.std(errors)),
             "errors": errors, "labels": labels, "draws": draws}
