@@ -12,7 +12,7 @@ from typing import Any
 
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.metrics import METRICS
-from gibbsnet_plugin.metrics.data import Progress
+from gibbsnet_plugin.metrics.data import Progress, no_progress
 from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.registry import did_you_mean
@@ -104,7 +104,7 @@ def evaluate_model(
         if "tsne" in chosen:
             from gibbsnet_plugin.metrics.latent_maps import latent_map  # noqa: PLC0415
 
-            report = progress or (lambda task, done, total: None)
+            report = progress or no_progress
             report("t-SNE latent map", 0, 1)
             details["tsne"] = latent_map(model, test, figure or f"tsne-{recipe.name}.png",
                                          steps=chain_steps, seed=seed, title=recipe.name)

@@ -15,6 +15,10 @@ Progress = Callable[[str, int, int], None]
 (e.g. ``FID samples``), ``done`` of ``total`` units (batches, or draws of the probe) are done."""
 
 
+def no_progress(task: str, done: int, total: int) -> None:
+    """The ``Progress`` that reports nothing."""
+
+
 def in_order(data: Dataset, batch_size: int) -> DataLoader:
     """The items of ``data`` in order, in batches. The loader gets a generator of its own:
     a DataLoader otherwise draws its base seed from torch's global generator, which would shift

@@ -16,7 +16,7 @@ from ignite.engine import Engine
 from torch.utils.data import Dataset
 
 from gibbsnet_plugin.errors import GibbsnetError
-from gibbsnet_plugin.metrics.data import Progress, in_order
+from gibbsnet_plugin.metrics.data import Progress, in_order, no_progress
 from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.testtime import seeded
 
@@ -78,7 +78,7 @@ def linear_probe(
     z_train, y_train = encode_dataset(model, train, seed=seed)
     z_test, y_test = encode_dataset(model, test, seed=seed)
     rng = np.random.default_rng(seed)
-    report = progress or (lambda task, done, total: None)
+    report = progress or no_progress
     errors: list[float] = []
     report("linear probe", 0, draws)
     for _ in range(draws):
