@@ -38,7 +38,7 @@ from gibbsnet_plugin.metrics.inception import (
     weights_hash,
     write_random_weights,
 )
-from gibbsnet_plugin.testtime import load_run, seeded
+from gibbsnet_plugin.testtime import load_run, resolve_device, seeded
 
 
 def _sync(device: torch.device) -> None:
@@ -110,8 +110,7 @@ def main() -> None:
         ours, ours_fid = in_memory(args.run, weights, num, args.device, tmp / "cache")
         theirs, their_fid = file_route(args.run, torch_home, reference, num, args.device, tmp)
 
-    device = args.device if args.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"{num} samples from {args.run} on {device} "
+    print(f"{num} samples from {args.run} on {resolve_device(args.device)} "
           f"(torch threads {torch.get_num_threads()}, {kind} Inception weights)")
     print(f"  in memory:  {ours:7.1f} s   FID {ours_fid:.4f}")
     print(f"  file route: {theirs:7.1f} s   FID {their_fid:.4f}")
