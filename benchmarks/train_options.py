@@ -1,12 +1,13 @@
 """Training throughput of the performance options, as ratios to fp32 eager in one process.
 
-Trains the recipe once per configuration (fp32, bf16, fp16, channels_last, compile, and 2
-processes) for ``--iterations`` and reads the trainer's own iterations/s from ``metrics.jsonl``
+Trains the recipe once per configuration (fp32, bf16, fp16, channels_last, compile, 2 processes,
+and each model-level stabiliser with ``--only stabilisers``) for ``--iterations`` and reads the
+trainer's own iterations/s from ``metrics.jsonl``
 (median of the logged intervals after the first, so start-up and compilation are excluded).
 Images/s = iterations/s × the global batch size. On a GPU, name it with ``--device cuda``.
 
     python benchmarks/train_options.py [--recipe recipes/digits.yaml] [--iterations 300]
-        [--device cpu] [--only fp32 bf16 ...] [--set KEY=VALUE ...]
+        [--device cpu] [--only fp32 bf16 ... | stabilisers] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ CONFIGS: dict[str, tuple[list[str], int]] = {
     "channels_last": (["train.channels_last=true"], 1),
     "compile": (["train.compile=true"], 1),
     "2 processes": ([], 2),
+    "spectral_norm": (["model.spectral_norm=true"], 1),
+    "r1": (["model.r1=1.0"], 1),
+    "critic_states=2": (["model.critic_states=2", "model.backprop_steps=2"], 1),
+    "persistent": (["model.persistent=0.5"], 1),
+    "random_steps": (["model.random_steps=true"], 1),
+    "z_consistency": (["model.z_consistency=1.0"], 1),
+    "standardize": (["model.standardize=true"], 1),
+    "decoder_noise": (["model.decoder_noise=16"], 1),
 }
+STABILISERS = [name for name, (sets, _) in CONFIGS.items() if sets and sets[0].startswith("model.")]
 
 
 def throughput(recipe_path: str, overrides: list[str], nproc: int, out: Path) -> float:
@@ -43,9 +53,12 @@ def main() -> None:
     parser.add_argument("--recipe", default="recipes/digits.yaml")
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--only", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--only", nargs="+", choices=[*CONFIGS, "stabilisers"],
+                        default=[n for n in CONFIGS if n not in STABILISERS])
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
+    if "stabilisers" in args.only:
+        args.only = [n for n in args.only if n != "stabilisers"] + STABILISERS
     common = [f"train.iterations={args.iterations}", f"train.device={args.device}",
               f"train.log_every={max(1, args.iterations // 10)}", "train.sample_every=0",
               f"train.checkpoint_every={args.iterations}", "train.calibration_steps=0",

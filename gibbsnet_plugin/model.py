@@ -4,6 +4,11 @@ Unclamped chain of N steps: ``z0 ~ N(0, I)``, ``x1 = dec(z0)``, then for t = 2..
 ``z(t-1) = enc(x(t-1))``, ``x(t) = dec(z(t-1))``; the pair shown to D is ``(x_N, z_(N-1))``, so
 N = 1 is exactly ALI's ``(dec(z0), z0)``. The clamped chain is ``(x, enc(x))`` for data x. Only the
 last ``backprop_steps`` steps of the unclamped chain carry gradient (the authors' code: 1).
+
+Stabilisers that work for any architecture live here too: D shown the last ``critic_states`` chain
+states, persistent chains, a random chain length per batch, and the R1 gradient penalty (the
+network wrappers, spectral norm, standardisation and decoder noise, are in
+``architectures.wrappers``).
 """
 
 from __future__ import annotations
@@ -73,6 +78,39 @@ def check_architecture(arch: Architecture, x_shape: tuple[int, ...], z_dim: int,
             net.train(mode)
 
 
+class PersistentChains:
+    """Unclamped-chain states carried from one training iteration to the next (the authors'
+    ``persist_p_chain``): each chain continues from where the previous batch's chain stopped with
+    probability ``keep`` and restarts from the prior otherwise, so D also sees long-run states.
+
+    ``state_dict``/``load_state_dict`` put the states in checkpoints, so a resumed run continues
+    the same chains.
+    """
+
+    def __init__(self, keep: float) -> None:
+        if not 0.0 < keep <= 1.0:
+            raise ValueError(f"persistent chains need 0 < keep <= 1, got {keep}")
+        self.keep = keep
+        self.z: torch.Tensor | None = None
+
+    def start(self, fresh: torch.Tensor) -> torch.Tensor:
+        """The chains' starting z, (n, z_dim): the stored states where kept, else ``fresh``."""
+        if self.z is None or self.z.shape != fresh.shape:
+            return fresh
+        kept = torch.rand(fresh.shape[0], device=fresh.device) < self.keep
+        return torch.where(kept[:, None], self.z.to(fresh.device), fresh)
+
+    def update(self, z: torch.Tensor) -> None:
+        """Store the chains' next z, (n, z_dim)."""
+        self.z = z.detach()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"z": torch.empty(0) if self.z is None else self.z.cpu()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.z = state["z"] if state["z"].numel() else None
+
+
 class GibbsNet(nn.Module):
     """Encoder q(z|x), decoder p(x|z) and joint discriminator D(x, z), with their chains.
 
@@ -84,12 +122,20 @@ class GibbsNet(nn.Module):
         backprop_steps: k, how many of the last chain steps carry gradient (1 <= k <= N).
         loss: ``bce`` (non-saturating, ALI's swapped labels) or ``lsgan``.
         z_consistency: weight of ``||z_(N-1) - enc(x_N)||^2`` in the encoder/decoder loss.
+        critic_states: s, how many of the unclamped chain's last states D is shown (each a pair
+            ``(x_t, z_(t-1))``, all against the clamped pairs; the authors showed 2).
+        persistent: probability that a training chain continues from the previous batch's chain
+            instead of the prior (0 = off; see ``PersistentChains``).
+        random_steps: draw each training batch's chain length uniformly from 1..chain_steps.
+        r1: weight gamma of the R1 penalty ``gamma/2 * E ||grad_(x,z) D(x, z)||^2`` on clamped
+            pairs in D's loss (Mescheder et al. 2018; 0 = off).
     """
 
     def __init__(
         self, architecture: Architecture, x_shape: tuple[int, ...], z_dim: int,
         chain_steps: int = 3, backprop_steps: int = 1, loss: Loss = "bce",
-        z_consistency: float = 0.0,
+        z_consistency: float = 0.0, critic_states: int = 1, persistent: float = 0.0,
+        random_steps: bool = False, r1: float = 0.0,
     ) -> None:
         super().__init__()
         if chain_steps < 1 or not 1 <= backprop_steps <= chain_steps:
@@ -99,6 +145,11 @@ class GibbsNet(nn.Module):
             )
         if loss not in ("bce", "lsgan"):
             raise ValueError(f"loss must be 'bce' or 'lsgan', got {loss!r}")
+        if not 1 <= critic_states <= chain_steps:
+            raise ValueError(f"critic_states must be between 1 and chain_steps ({chain_steps}), "
+                             f"got {critic_states}")
+        if r1 < 0:
+            raise ValueError(f"r1 must be >= 0, got {r1}")
         self.encoder = architecture.encoder
         self.decoder = architecture.decoder
         self.discriminator = architecture.discriminator
@@ -108,6 +159,18 @@ class GibbsNet(nn.Module):
         self.backprop_steps = backprop_steps
         self.loss = loss
         self.z_consistency = z_consistency
+        self.critic_states = critic_states
+        self.random_steps = random_steps
+        self.r1 = r1
+        self.chains = PersistentChains(persistent) if persistent > 0 else None
+
+    def options(self) -> dict[str, object]:
+        """The chain and loss settings, as keyword arguments of ``GibbsNet`` (to build a model
+        that trains or samples like this one with other networks, e.g. averaged ones)."""
+        return {"chain_steps": self.chain_steps, "backprop_steps": self.backprop_steps,
+                "loss": self.loss, "z_consistency": self.z_consistency,
+                "critic_states": self.critic_states, "random_steps": self.random_steps,
+                "r1": self.r1, "persistent": self.chains.keep if self.chains else 0.0}
 
     @property
     def device(self) -> torch.device:
@@ -132,24 +195,40 @@ class GibbsNet(nn.Module):
     # -- chains ---------------------------------------------------------------------------------
 
     def unclamped(self, n: int) -> Pair:
-        """The training pair ``(x_N, z_(N-1))`` of ``n`` unclamped chains started from the prior.
+        """The training pairs of ``n`` unclamped chains: ``(x_N, z_(N-1))``, shapes (n, *x_shape)
+        and (n, z_dim), or with ``critic_states`` s > 1 the last s states ``(x_t, z_(t-1))``
+        concatenated along the batch, shapes (s*n, ...), oldest first.
 
-        Steps 1..N-k run without autograd, so gradient reaches only the last k = backprop_steps
-        steps (each an encoder pass, except step 1, and a decoder pass).
+        The chains start from the prior (or, with ``persistent``, partly from the previous call's
+        chains). In training mode with ``random_steps`` the chain length N is drawn from
+        1..chain_steps. Only the last k = backprop_steps steps run with autograd, so gradient
+        reaches only them (each an encoder pass, except step 1, and a decoder pass); shown states
+        before that window are detached.
         """
-        n_steps, k = self.chain_steps, self.backprop_steps
+        n_steps = self.chain_steps
+        if self.random_steps and self.training:
+            n_steps = int(torch.randint(1, self.chain_steps + 1, ()).item())
+        k, shown = min(self.backprop_steps, n_steps), min(self.critic_states, n_steps)
         z = self.prior(n)
-        x = None
-        with torch.no_grad():
-            for t in range(1, n_steps - k + 1):
+        if self.chains is not None:
+            z = self.chains.start(z)
+        xs, zs = [], []
+        x = z
+        grad = torch.is_grad_enabled()
+        for t in range(1, n_steps + 1):
+            with torch.set_grad_enabled(grad and t > n_steps - k):
                 if t > 1:
                     z = self.encoder(x)
                 x = self.decoder(z)
-        for t in range(n_steps - k + 1, n_steps + 1):
-            if t > 1:
-                z = self.encoder(x)
-            x = self.decoder(z)
-        return x, z
+            if t > n_steps - shown:
+                xs.append(x)
+                zs.append(z)
+        if self.chains is not None:
+            with torch.no_grad():
+                self.chains.update(self.encoder(x))
+        if shown == 1:
+            return x, z
+        return torch.cat(xs), torch.cat(zs)
 
     def clamped(self, x: torch.Tensor) -> Pair:
         """The data pair ``(x, enc(x))``."""
@@ -262,11 +341,20 @@ class GibbsNet(nn.Module):
 
     def discriminator_loss(self, real: Pair, fake: Pair, noise_std: float = 0.0) -> LossOutput:
         """D's loss: clamped pairs labelled 1, unclamped pairs 0. The pairs are detached here."""
-        real = (real[0].detach(), real[1].detach())
+        real = (real[0].detach().requires_grad_(self.r1 > 0), real[1].detach().requires_grad_(self.r1 > 0))
         fake = (fake[0].detach(), fake[1].detach())
         s_real, s_fake = self._scores(real, fake, noise_std)
         loss = self._target_loss(s_real, 1.0) + self._target_loss(s_fake, 0.0)
+        if self.r1 > 0:
+            loss = loss + self.r1 / 2 * self.r1_penalty(real, s_real)
         return LossOutput(loss, self._summary(s_real), self._summary(s_fake))
+
+    @staticmethod
+    def r1_penalty(real: Pair, scores: torch.Tensor) -> torch.Tensor:
+        """``E ||grad_(x,z) D(x, z)||^2`` over the pairs ``real`` (which require grad) that gave
+        ``scores``; differentiable in D's parameters."""
+        gx, gz = torch.autograd.grad(scores.sum(), real, create_graph=True)
+        return (gx.flatten(1).pow(2).sum(1) + gz.flatten(1).pow(2).sum(1)).mean()
 
     def generator_loss(self, real: Pair, fake: Pair, noise_std: float = 0.0) -> LossOutput:
         """Encoder and decoder loss with swapped labels (non-saturating), plus the optional

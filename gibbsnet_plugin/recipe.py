@@ -46,6 +46,13 @@ class ModelConfig:
     loss: Literal["bce", "lsgan"] = "bce"
     z_consistency: float = 0.0
     instance_noise: float = 0.0
+    critic_states: int = 1
+    persistent: float = 0.0
+    random_steps: bool = False
+    r1: float = 0.0
+    spectral_norm: bool = False
+    standardize: bool = False
+    decoder_noise: int = 0
 
 
 @dataclass
@@ -335,6 +342,12 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
          f"must be between 1 and model.chain_steps ({m.chain_steps}), got {m.backprop_steps}")
     need(m.z_consistency >= 0, "model.z_consistency", f"must be >= 0, got {m.z_consistency}")
     need(m.instance_noise >= 0, "model.instance_noise", f"must be >= 0, got {m.instance_noise}")
+    need(1 <= m.critic_states <= m.chain_steps, "model.critic_states",
+         f"must be between 1 and model.chain_steps ({m.chain_steps}), got {m.critic_states}")
+    need(0.0 <= m.persistent <= 1.0, "model.persistent",
+         f"must be in [0, 1] (0 = off; the chance a chain continues), got {m.persistent}")
+    need(m.r1 >= 0, "model.r1", f"must be >= 0 (0 = off), got {m.r1}")
+    need(m.decoder_noise >= 0, "model.decoder_noise", f"must be >= 0 (0 = off), got {m.decoder_noise}")
     need(t.iterations >= 1, "train.iterations", f"must be at least 1, got {t.iterations}")
     need(t.lr > 0, "train.lr", f"must be positive, got {t.lr}")
     need(t.lr_d is None or t.lr_d > 0, "train.lr_d", f"must be positive or null, got {t.lr_d}")

@@ -24,6 +24,7 @@ from torch.optim import Optimizer
 from torch.utils.data import Dataset
 
 from gibbsnet_plugin.architectures import Architecture
+from gibbsnet_plugin.architectures.wrappers import stabilise
 from gibbsnet_plugin.checkpoint import (
     CHECKPOINT_DIR,
     LAST,
@@ -104,7 +105,14 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...]) -> GibbsNet:
     except (ValueError, TypeError) as exc:
         raise RecipeError(f"model.options: architecture '{m.architecture}' refused: {exc}") from None
     check_architecture(arch, tuple(x_shape), m.z_dim, m.architecture)
-    return GibbsNet(arch, x_shape, m.z_dim, m.chain_steps, m.backprop_steps, m.loss, m.z_consistency)
+    try:
+        arch = stabilise(arch, m.z_dim, spectral=m.spectral_norm, standardize=m.standardize,
+                         decoder_noise=m.decoder_noise)
+    except ValueError as exc:
+        raise RecipeError(f"model.{exc}") from None
+    return GibbsNet(arch, x_shape, m.z_dim, m.chain_steps, m.backprop_steps, m.loss, m.z_consistency,
+                    critic_states=m.critic_states, persistent=m.persistent,
+                    random_steps=m.random_steps, r1=m.r1)
 
 
 def build_optimizers(model: GibbsNet, recipe: Recipe) -> tuple[Optimizer, Optimizer]:
@@ -266,6 +274,8 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume_from: s
                "rng": RNGStates(), "meta": RunMeta(recipe, x_shape)}
     if amp.scaler is not None:
         to_save["grad_scaler"] = amp.scaler
+    if model.chains is not None:
+        to_save["chains"] = model.chains
     guard, interrupt = NanGuard(), Interrupt()
     guard.attach(trainer)
     interrupt.attach(trainer)
@@ -339,8 +349,7 @@ def _attach_ema(trainer: Engine, model: GibbsNet, momentum: float, to_save: dict
     ema.attach(trainer, name="ema_momentum", event=Events.ITERATION_COMPLETED)
     to_save["ema"] = ema.ema_model
     averaged = Architecture(ema.ema_model["encoder"], ema.ema_model["decoder"], model.discriminator)
-    return GibbsNet(averaged, model.x_shape, model.z_dim, model.chain_steps, model.backprop_steps,
-                    model.loss, model.z_consistency)
+    return GibbsNet(averaged, model.x_shape, model.z_dim, **model.options())
 
 
 class _ReplacingSaver(DiskSaver):

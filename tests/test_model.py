@@ -236,3 +236,94 @@ def test_long_chains_keep_no_history_and_no_graph():
         assert len(probe.outputs) >= 999 and not any(probe.grad_modes)
         assert sum(ref() is not None for ref in probe.outputs) <= 1  # nothing piles up
     assert torch.is_grad_enabled()  # the chain's no_grad ended with it
+
+
+# -- stabilisers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_critic_states_shows_d_the_last_states_oldest_first(k):
+    model = linear_model(chain_steps=3, backprop_steps=k, critic_states=2)
+    x, z = model.unclamped(4)
+    enc, dec = model.encoder, model.decoder
+    assert x.shape == (8, *X_SHAPE) and z.shape == (8, Z_DIM)
+    assert torch.equal(x[:4], dec.outputs[1]) and torch.equal(x[4:], dec.outputs[2])
+    assert torch.equal(z[:4], enc.outputs[0]) and torch.equal(z[4:], enc.outputs[1])
+    # The state before the backprop window is shown to D detached.
+    assert dec.outputs[1].requires_grad == (k == 2)
+    assert dec.outputs[2].requires_grad
+
+
+def test_critic_states_must_fit_the_chain():
+    with pytest.raises(ValueError, match="critic_states must be between 1 and chain_steps"):
+        linear_model(chain_steps=2, critic_states=3)
+
+
+def test_persistent_chains_continue_from_the_last_state():
+    model = linear_model(chain_steps=2, persistent=1.0)
+    model.unclamped(4)
+    stored = model.chains.z.clone()
+    assert torch.equal(stored, model.encoder.outputs[-1]) and stored.grad_fn is None
+    start = len(model.decoder.inputs)
+    model.unclamped(4)
+    assert torch.equal(model.decoder.inputs[start], stored)  # the second call continues the chains
+
+
+def test_persistent_chains_restart_the_rest_from_the_prior():
+    model = linear_model(chain_steps=2, persistent=0.5)
+    model.chains.z = torch.full((1000, Z_DIM), 7.0)
+    torch.manual_seed(0)
+    z0 = model.chains.start(torch.zeros(1000, Z_DIM))
+    kept = (z0 == 7.0).all(1)
+    assert torch.all(kept | (z0 == 0.0).all(1))
+    assert 0.45 < kept.float().mean().item() < 0.55
+    fresh = model.chains.start(torch.zeros(3, Z_DIM))  # another batch size: nothing to continue
+    assert torch.equal(fresh, torch.zeros(3, Z_DIM))
+
+
+def test_persistent_chains_round_trip_through_a_state_dict():
+    model = linear_model(persistent=0.9)
+    assert model.chains.state_dict()["z"].numel() == 0
+    model.unclamped(5)
+    other = linear_model(persistent=0.9)
+    other.chains.load_state_dict(model.chains.state_dict())
+    assert torch.equal(other.chains.z, model.chains.z)
+    other.chains.load_state_dict({"z": torch.empty(0)})
+    assert other.chains.z is None
+
+
+def test_random_steps_vary_the_chain_length_in_training_only():
+    model = linear_model(chain_steps=4, random_steps=True)
+    lengths = set()
+    for _ in range(40):
+        before = len(model.decoder.inputs)
+        model.unclamped(2)
+        lengths.add(len(model.decoder.inputs) - before)
+    assert lengths == {1, 2, 3, 4}
+    model.eval()
+    before = len(model.decoder.inputs)
+    model.unclamped(2)
+    assert len(model.decoder.inputs) - before == 4
+
+
+def test_r1_adds_the_squared_input_gradient_of_d_on_clamped_pairs():
+    plain, penalised = linear_model(), linear_model(r1=2.0)
+    x = torch.rand(6, *X_SHAPE)
+    real = (x, plain.encoder(x))
+    fake = (torch.rand(6, *X_SHAPE), torch.randn(6, Z_DIM))
+    # D is linear, so grad_(x,z) D = its weight for every pair: the penalty is gamma/2 * ||w||^2.
+    w = plain.discriminator.linear.weight
+    expected = plain.discriminator_loss(real, fake).loss + 1.0 * w.pow(2).sum()
+    out = penalised.discriminator_loss(real, fake)
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    out.loss.backward()
+    plain_grad = torch.autograd.grad(plain.discriminator_loss(real, fake).loss, w)[0]
+    # The penalty's gradient reaches D's weights: d/dw (||w||^2) = 2w on top of the plain gradient.
+    assert torch.allclose(penalised.discriminator.linear.weight.grad, plain_grad + 2 * w, atol=1e-6)
+
+
+def test_options_rebuild_a_model_that_trains_the_same_way():
+    model = linear_model(chain_steps=3, critic_states=2, persistent=0.7, random_steps=True, r1=0.5)
+    twin = GibbsNet(gn.architectures.build("test_linear", X_SHAPE, Z_DIM), X_SHAPE, Z_DIM,
+                    **model.options())
+    assert twin.options() == model.options()

@@ -19,7 +19,7 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["digits", "mnist", "svhn", "cifar10"])
+@pytest.mark.parametrize("name", ["digits", "mnist", "svhn", "cifar10", "grid25", "ring8"])
 def test_bundled_recipes_validate(name):
     recipe = load_recipe(REPO / "recipes" / f"{name}.yaml")
     assert recipe.name
@@ -83,6 +83,12 @@ def test_yaml_float_without_dot_is_accepted(tmp_path):
         ("name: x\nseed: 1\n", ["seed.value=3"], r"--set seed\.value: seed is a value, not a section"),
         ("name: x\n", ["seed.value=3"], r"--set seed: expected an integer, got \{'value': 3\}"),
         ("name: x\nmodel: 3\n", [], r"model: expected a mapping of keys, got 3"),
+        ("name: x\nmodel:\n  chain_steps: 2\n  critic_states: 3\n", [],
+         r"r\.yaml:4: model\.critic_states: must be between 1 and model\.chain_steps \(2\), got 3"),
+        ("name: x\n", ["model.persistent=1.5"], r"--set model\.persistent: must be in \[0, 1\]"),
+        ("name: x\n", ["model.r1=-1"], r"--set model\.r1: must be >= 0 \(0 = off\)"),
+        ("name: x\n", ["model.decoder_noise=-2"], r"--set model\.decoder_noise: must be >= 0"),
+        ("name: x\n", ["model.spectral_norm=maybe"], r"--set model\.spectral_norm: expected true or false"),
     ],
 )
 def test_errors_name_the_key_and_suggest(tmp_path, text, overrides, pattern):

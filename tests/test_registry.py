@@ -14,7 +14,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from gibbsnet_plugin.errors import UnknownNameError
 from gibbsnet_plugin.registry import Registry
@@ -103,6 +105,30 @@ def test_training_with_a_plugin_architecture_and_data_set(plugin_path, tmp_path)
                str(tmp_path / "run2"), "--set", "model.architecture=fixture_broken"], plugin_path)
     assert bad.returncode == 2 and "failed to load" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "run2").exists()
+
+
+def test_a_plugin_architecture_gets_the_recipes_stabilisers(plugin_path, tmp_path):
+    recipe = tmp_path / "plugin.yaml"
+    recipe.write_text(textwrap.dedent("""
+        name: plugin
+        data: {dataset: fixture_blobs, batch_size: 16, options: {size: 64}}
+        model: {architecture: fixture_mlp, z_dim: 3, options: {width: 8}, chain_steps: 3,
+                spectral_norm: true, standardize: true, decoder_noise: 4, r1: 1.0,
+                persistent: 0.5, critic_states: 2, random_steps: true}
+        train: {iterations: 4, log_every: 2, sample_every: 4, checkpoint_every: 4}
+    """))
+    result = run([sys.executable, "-m", "gibbsnet_cli.main", "train", str(recipe), "--out",
+                  str(tmp_path / "run")], plugin_path)
+    assert result.returncode == 0, result.stderr
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    keys = set(ckpt["model"])
+    assert {"encoder.standardize.running_var", "decoder.noise.weight",
+            "discriminator.net.0.parametrizations.weight.original"} <= keys
+    assert ckpt["chains"]["z"].shape == (16, 3)
+    sample = run([sys.executable, "-m", "gibbsnet_cli.main", "sample", str(tmp_path / "run"), "--num", "5",
+                  "--out", str(tmp_path / "s.npy")], plugin_path)
+    assert sample.returncode == 0, sample.stderr
+    assert np.load(tmp_path / "s.npy").shape == (5, 1, 4, 4)
 
 
 def test_autoload_can_be_disabled(plugin_path):

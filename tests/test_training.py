@@ -49,13 +49,21 @@ def test_train_writes_the_run_directory(tmp_path):
     assert not model.training and model.sample(3).shape == (3, 1, 8, 8)
 
 
-def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
+STABILISER_WRAPPERS = ("spectral_norm", "standardize", "decoder_noise")
+STABILISERS = {"chain_steps": 3, "critic_states": 2, "persistent": 0.8, "random_steps": True,
+               "r1": 1.0, "spectral_norm": True, "standardize": True, "decoder_noise": 4,
+               "z_consistency": 0.1}
+
+
+@pytest.mark.parametrize("levers", [{}, STABILISERS], ids=["plain", "stabilisers"])
+def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path, levers):
     # 7 batches an epoch: the break at 5 is mid-epoch and the run crosses epoch boundaries.
     sections = {"data": {"batch_size": 200}, "train": {"iterations": 16, "log_every": 1,
-                                                        "checkpoint_every": 5, "sample_every": 4}}
+                                                        "checkpoint_every": 5, "sample_every": 4},
+                "model": levers}
     straight = gn.train(tiny_recipe(**sections), out=tmp_path / "a", progress=False)
 
-    first = tiny_recipe(data={"batch_size": 200},
+    first = tiny_recipe(data={"batch_size": 200}, model=levers,
                         train={**sections["train"], "iterations": 5})
     resumed = gn.train(first, out=tmp_path / "b", progress=False)
     gn.train(tiny_recipe(**sections), out=resumed, resume=True, progress=False)
@@ -63,9 +71,14 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
     keys = ("iteration", "epoch", "d_loss", "g_loss", "d_real", "d_fake")
     assert [[r[k] for k in keys] for r in metrics(straight)] == \
         [[r[k] for k in keys] for r in metrics(resumed)]
-    a = torch.load(straight / "checkpoints" / "last.pt", weights_only=True)["model"]
-    b = torch.load(resumed / "checkpoints" / "last.pt", weights_only=True)["model"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    a = torch.load(straight / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(resumed / "checkpoints" / "last.pt", weights_only=True)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    if levers:  # the persistent chains' states are checkpointed and continued exactly
+        assert a["chains"]["z"].shape == (200, 8) and torch.equal(a["chains"]["z"], b["chains"]["z"])
+        model = gn.load_model(resumed, device="cpu")
+        assert model.options() == {**model.options(), **{k: v for k, v in levers.items()
+                                                         if k not in STABILISER_WRAPPERS}}
 
 
 def test_resume_refuses_other_recipe_changes_and_changes_nothing(tmp_path):

@@ -1,0 +1,80 @@
+"""Stabilisers that wrap any architecture's networks, switched on by recipe keys.
+
+The built-in architectures carry the GibbsNet authors' tricks inside (``posterior``,
+``standardize``, ``decoder_noise``, ``dropout`` options); these wrappers give the same kind of help
+to a third-party architecture that has none of them:
+
+- ``Standardized``: the encoder's z standardised per batch in training and with running statistics
+  at inference (a BatchNorm without affine parameters after the encoder), as the authors'
+  per-batch standardisation of the posterior sample;
+- ``NoisyInput``: fresh noise mixed into the decoder's input through a learned linear map, so the
+  decoder is stochastic given z;
+- ``spectral_norm``: spectral normalisation of every linear and convolutional layer of D (Miyato
+  et al. 2018), which bounds each layer's largest singular value by about 1.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from gibbsnet_plugin.architectures.base import Architecture
+
+_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+           nn.ConvTranspose3d)
+
+
+class Standardized(nn.Module):
+    """``encoder(x)`` standardised per latent dimension: (B, z_dim) -> (B, z_dim)."""
+
+    def __init__(self, encoder: nn.Module, z_dim: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.standardize = nn.BatchNorm1d(z_dim, affine=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.standardize(self.encoder(x))
+
+
+class NoisyInput(nn.Module):
+    """``decoder(z + W e)`` with e ~ N(0, I) of ``noise_dim`` fresh values per sample and a
+    learned (z_dim, noise_dim) matrix W; (B, z_dim) -> the decoder's output."""
+
+    def __init__(self, decoder: nn.Module, z_dim: int, noise_dim: int) -> None:
+        super().__init__()
+        self.decoder = decoder
+        self.noise = nn.Linear(noise_dim, z_dim, bias=False)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        e = z.new_empty(z.shape[0], self.noise.in_features).normal_()
+        return self.decoder(z + self.noise(e))
+
+
+def spectral_norm(module: nn.Module) -> int:
+    """Spectral-normalise, in place, every linear and convolutional layer inside ``module``;
+    returns how many layers were normalised."""
+    layers = [m for m in module.modules() if isinstance(m, _LAYERS)]
+    for layer in layers:
+        _spectral_norm(layer)
+    return len(layers)
+
+
+def stabilise(arch: Architecture, z_dim: int, *, spectral: bool = False, standardize: bool = False,
+              decoder_noise: int = 0) -> Architecture:
+    """``arch`` with the chosen wrappers; the networks are wrapped, not copied.
+
+    Raises:
+        ValueError: ``spectral`` on a discriminator without linear or convolutional layers, or a
+            negative ``decoder_noise``.
+    """
+    if decoder_noise < 0:
+        raise ValueError(f"decoder_noise must be >= 0, got {decoder_noise}")
+    if spectral and spectral_norm(arch.discriminator) == 0:
+        raise ValueError("spectral_norm: the discriminator has no linear or convolutional layer")
+    encoder = Standardized(arch.encoder, z_dim) if standardize else arch.encoder
+    decoder = NoisyInput(arch.decoder, z_dim, decoder_noise) if decoder_noise else arch.decoder
+    return Architecture(encoder, decoder, arch.discriminator)
+
+
+__all__ = ["NoisyInput", "Standardized", "spectral_norm", "stabilise"]

@@ -1,0 +1,87 @@
+"""Network wrappers any architecture can use (gibbsnet_plugin/architectures/wrappers.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import gibbsnet_plugin as gn
+from gibbsnet_plugin.architectures.wrappers import NoisyInput, Standardized, stabilise
+
+X_SHAPE, Z_DIM = (1, 8, 8), 4
+
+
+def plain_mlp() -> gn.Architecture:
+    torch.manual_seed(0)
+    return gn.architectures.build("mlp", X_SHAPE, Z_DIM, hidden=[32], posterior="gaussian",
+                                  standardize=False, decoder_noise=0, dropout=0.0, norm="none")
+
+
+def largest_singular_values(d: nn.Module) -> list[float]:
+    weights = [m.weight for m in d.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    return [torch.linalg.matrix_norm(w.detach().flatten(1), ord=2).item() for w in weights]
+
+
+def push_d(d: nn.Module, steps: int = 30) -> None:
+    """Train D to separate two clouds with a large learning rate, which grows its weights."""
+    opt = torch.optim.SGD(d.parameters(), lr=0.5)
+    torch.manual_seed(1)
+    for _ in range(steps):
+        x, z = torch.randn(64, *X_SHAPE), torch.randn(64, Z_DIM)
+        loss = -(d(x + 2, z) - d(x - 2, z)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def test_spectral_norm_bounds_every_layer_of_d():
+    free, bounded = plain_mlp(), stabilise(plain_mlp(), Z_DIM, spectral=True)
+    push_d(free.discriminator)
+    push_d(bounded.discriminator)
+    assert max(largest_singular_values(free.discriminator)) > 2.0
+    values = largest_singular_values(bounded.discriminator)
+    assert len(values) == 3 and max(values) < 1.05
+
+
+def test_spectral_norm_needs_layers_to_normalise():
+    arch = plain_mlp()
+    arch.discriminator = nn.Identity()
+    with pytest.raises(ValueError, match="no linear or convolutional layer"):
+        stabilise(arch, Z_DIM, spectral=True)
+
+
+def test_standardized_encoder_has_zero_mean_unit_variance_per_dimension():
+    arch = stabilise(plain_mlp(), Z_DIM, standardize=True)
+    assert isinstance(arch.encoder, Standardized)
+    z = arch.encoder(torch.rand(256, *X_SHAPE) * 5)
+    assert torch.allclose(z.mean(0), torch.zeros(Z_DIM), atol=1e-5)
+    assert torch.allclose(z.var(0, unbiased=False), torch.ones(Z_DIM), atol=1e-3)
+    arch.encoder.eval()  # running statistics: one image's code does not depend on its batch
+    x = torch.rand(5, *X_SHAPE)
+    torch.manual_seed(3)
+    raw = arch.encoder.encoder(x)
+    torch.manual_seed(3)
+    z = arch.encoder(x)
+    norm = arch.encoder.standardize
+    expected = (raw - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps)
+    assert torch.allclose(z, expected, atol=1e-6)
+
+
+def test_noisy_input_makes_the_decoder_stochastic_and_learns_its_mixing():
+    arch = stabilise(plain_mlp(), Z_DIM, decoder_noise=6)
+    assert isinstance(arch.decoder, NoisyInput)
+    z = torch.randn(3, Z_DIM)
+    a, b = arch.decoder(z), arch.decoder(z)
+    assert a.shape == (3, *X_SHAPE) and not torch.allclose(a, b)
+    a.sum().backward()
+    assert arch.decoder.noise.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="decoder_noise must be >= 0"):
+        stabilise(plain_mlp(), Z_DIM, decoder_noise=-1)
+
+
+def test_stabilise_with_nothing_chosen_keeps_the_networks():
+    arch = plain_mlp()
+    same = stabilise(arch, Z_DIM)
+    assert (same.encoder, same.decoder, same.discriminator) == (arch.encoder, arch.decoder,
+                                                                 arch.discriminator)
