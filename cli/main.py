@@ -423,7 +423,9 @@ def _score_label(name: str) -> str:
     label = name.replace("_", " ")
     for short, long in ((" mse", " MSE"), (" psnr", " PSNR (dB)"), ("fid", "FID"),
                         ("probe error std", "probe error std (%)"),
-                        ("probe error", "probe error (%)")):
+                        ("probe error", "probe error (%)"), ("modes high quality",
+                        "modes high-quality samples (%)"), ("modes reverse kl", "modes reverse KL (nats)"),
+                        ("modes", "modes covered")):
         if label.endswith(short) or label == short:
             label = label[: len(label) - len(short)] + long
             break
@@ -431,21 +433,26 @@ def _score_label(name: str) -> str:
 
 
 def _score_cell(name: str, value: float) -> str:
-    if name.startswith("probe_error"):
+    if name.startswith("probe_error") or name == "modes_high_quality":
         return f"{100 * value:.2f}"
+    if name == "modes":
+        return f"{value:.0f}"
+    if name == "modes_reverse_kl":
+        return f"{value:.3f}"
     return f"{value:.4f}" if name.endswith("mse") else f"{value:.2f}"
 
 
 @cli.command()
 @click.argument("runs", metavar="RUN...", nargs=-1, required=True)
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
-              help="reconstruction, inpainting, probe, fid or tsne (repeatable; default: all but "
-                   "tsne, FID only when the Inception weights are found).")
+              help="reconstruction, inpainting, probe, fid, modes or tsne (repeatable; default: "
+                   "the recipe's eval.metrics, else all but modes and tsne, FID only when the "
+                   "Inception weights are found).")
 @click.option("--num-samples", type=click.IntRange(2), default=None,
               help="FID: samples and real images (default: the recipe's eval.num_samples, "
-                   "10000; at most the reference split's size).")
+                   "10000; at most the reference split's size). modes: samples (default 2500).")
 @click.option("--steps", type=click.IntRange(1), default=None,
-              help="Chain steps of the FID samples and of the t-SNE chain states "
+              help="Chain steps of the FID and modes samples and of the t-SNE chain states "
                    "(default: each run's chain_steps).")
 @click.option("--mask", "masks", multiple=True, metavar="NAME|FILE.png",
               help="Inpainting masks (repeatable; default: the recipe's eval.masks: left-half, "
@@ -477,7 +484,8 @@ def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int |
              fid_split: str | None, fid_dims: str, out_dir: str, as_json: bool, seed: int,
              device: str | None) -> None:
     """Score one or more runs (run directories or checkpoint files), side by side: reconstruction
-    MSE, inpainting MSE/PSNR on the hidden region, linear-probe error, FID, t-SNE latent maps."""
+    MSE, inpainting MSE/PSNR on the hidden region, linear-probe error, FID, mode coverage of a 2-D
+    mixture (grid25, ring8), t-SNE latent maps."""
     from pathlib import Path  # noqa: PLC0415
 
     from gibbsnet_plugin.evaluation import check_metrics  # noqa: PLC0415

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gibbsnet_plugin.errors import GibbsnetError
-from gibbsnet_plugin.metrics import METRICS
+from gibbsnet_plugin.metrics import METRICS, MODE_SCORES
 from gibbsnet_plugin.metrics.data import Progress, no_progress
 from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Recipe
@@ -20,7 +20,8 @@ from gibbsnet_plugin.testtime import load_run
 from gibbsnet_plugin.training import build_dataset
 
 DEFAULT_METRICS = ("reconstruction", "inpainting", "probe", "fid")
-"""What ``evaluate`` runs when no metric is named (FID and the probe only when possible)."""
+"""What ``evaluate`` runs when neither the caller nor the recipe's ``eval.metrics`` names a metric
+(FID and the probe only when possible)."""
 
 
 def check_metrics(metrics: Sequence[str]) -> None:
@@ -43,12 +44,14 @@ def evaluate_model(
     mode for the evaluation and its mode restored afterwards.
 
     Args:
-        metrics: names from ``METRICS``; None = reconstruction, inpainting, probe (when the data
-            have labels) and fid (when the Inception weights are found; else a note says how to
-            enable it).
+        metrics: names from ``METRICS``; None = the recipe's ``eval.metrics`` when it names some,
+            else reconstruction, inpainting, probe (when the data have labels) and fid (when the
+            Inception weights are found; else a note says how to enable it).
         num_samples, labels, draws, masks, inpaint_steps, inception_weights, fid_split: None takes
-            the recipe's ``eval`` section.
-        chain_steps: unclamped-chain steps for FID samples and latent maps (default: the model's).
+            the recipe's ``eval`` section; except that ``modes`` scores ``num_samples`` or else
+            2,500 samples (``eval.num_samples`` is FID's).
+        chain_steps: unclamped-chain steps for FID samples, mode coverage and latent maps
+            (default: the model's).
         fid_dims: Inception feature size; 2048 (the final pool) is the standard FID.
         figure: PNG path of the latent map (``tsne``).
         progress: called as ``progress(task, done, total)`` while the metrics run (see
@@ -62,6 +65,8 @@ def evaluate_model(
     from gibbsnet_plugin.metrics import scores as scores_module  # noqa: PLC0415
 
     e = recipe.eval
+    if metrics is None and e.metrics:
+        metrics = list(e.metrics)
     chosen = list(metrics) if metrics is not None else list(DEFAULT_METRICS)
     check_metrics(chosen)
     notes: list[str] = []
@@ -101,6 +106,13 @@ def evaluate_model(
                                  chain_steps, fid_split or e.fid_split, fid_dims, seed=seed,
                                  cache=fid_cache, progress=progress)
             scores["fid"] = details["fid"]["fid"]
+        if "modes" in chosen:
+            from gibbsnet_plugin.metrics.modes import DEFAULT_SAMPLES, mode_coverage  # noqa: PLC0415
+
+            details["modes"] = mode_coverage(model, build_dataset(recipe, train=True),
+                                             num_samples or DEFAULT_SAMPLES, chain_steps, seed,
+                                             progress)
+            scores.update({name: float(details["modes"][name]) for name in MODE_SCORES})
         if "tsne" in chosen:
             from gibbsnet_plugin.metrics.latent_maps import latent_map  # noqa: PLC0415
 

@@ -63,3 +63,20 @@ def test_decoder_noise_makes_decoding_stochastic_and_standardize_normalises_code
     codes = arch.encoder.train()(torch.rand(64, 1, 8, 8) * 2 - 1)
     assert torch.allclose(codes.mean(0), torch.zeros(4), atol=1e-5)
     assert torch.allclose(codes.std(0, unbiased=False), torch.ones(4), atol=1e-3)
+
+
+def test_mlp_linear_output_is_unbounded_and_tanh_stays_the_default():
+    torch.manual_seed(0)
+    tanh = gn.architectures.build("mlp", (2,), 4, hidden=[16], norm="none")
+    linear = gn.architectures.build("mlp", (2,), 4, hidden=[16], norm="none", output="linear")
+    linear.decoder.load_state_dict(tanh.decoder.state_dict())
+    z = 50 * torch.randn(64, 4)
+    torch.manual_seed(1)
+    bounded = tanh.decoder(z)
+    torch.manual_seed(1)  # same decoder noise
+    free = linear.decoder(z)
+    assert bounded.min() >= -1 and bounded.max() <= 1
+    assert free.abs().max() > 1
+    assert torch.allclose(torch.tanh(free), bounded)
+    with pytest.raises(ValueError, match="output must be one of tanh, linear, got 'relu'"):
+        gn.architectures.build("mlp", (2,), 4, output="relu")

@@ -18,6 +18,8 @@ Posterior = Literal["sigmoid", "gaussian"]
 POSTERIORS = ("sigmoid", "gaussian")
 Norm = Literal["batch", "layer", "none"]
 NORMS = ("batch", "layer", "none")
+Output = Literal["tanh", "linear"]
+OUTPUTS = ("tanh", "linear")
 
 
 @dataclass
@@ -72,17 +74,25 @@ class GaussianEncoder(nn.Module):
 
 
 class NoisyDecoder(nn.Module):
-    """Concatenates ``noise_dim`` fresh N(0, 1) values to z, then applies ``body``; tanh output."""
+    """Concatenates ``noise_dim`` fresh N(0, 1) values to z, then applies ``body``.
 
-    def __init__(self, body: nn.Module, noise_dim: int) -> None:
+    ``output="tanh"`` (the default) squashes the result into [-1, 1], the range of image data;
+    ``"linear"`` returns it unbounded, for data in other units (e.g. the 2-D mixtures).
+    """
+
+    def __init__(self, body: nn.Module, noise_dim: int, output: Output = "tanh") -> None:
         super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got '{output}'")
         self.body = body
         self.noise_dim = noise_dim
+        self.output = output
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if self.noise_dim:
             z = torch.cat([z, z.new_empty(z.shape[0], self.noise_dim).normal_()], dim=1)
-        return torch.tanh(self.body(z))
+        x = self.body(z)
+        return torch.tanh(x) if self.output == "tanh" else x
 
 
 class JointDiscriminator(nn.Module):

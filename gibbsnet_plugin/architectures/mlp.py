@@ -12,6 +12,7 @@ from gibbsnet_plugin.architectures.base import (
     JointDiscriminator,
     NoisyDecoder,
     Norm,
+    Output,
     Posterior,
     check_common_options,
     lrelu,
@@ -30,9 +31,14 @@ def build(
     decoder_noise: int = 16,
     dropout: float = 0.2,
     norm: Norm = "batch",
+    output: Output = "tanh",
 ) -> Architecture:
     """Encoder and decoder MLPs with ``hidden`` widths (``norm`` between layers) and a joint
-    discriminator whose x and z branches meet after one hidden layer each."""
+    discriminator whose x and z branches meet after one hidden layer each.
+
+    ``output``: the decoder's last activation, ``tanh`` (x in [-1, 1], for images) or ``linear``
+    (unbounded x, e.g. the 2-D mixtures ``grid25`` and ``ring8``); checked by ``NoisyDecoder``.
+    """
     check_common_options(posterior, decoder_noise, dropout, norm)
     hidden = list(hidden)
     if not hidden or any(h < 1 for h in hidden):
@@ -48,6 +54,7 @@ def build(
             nn.Unflatten(1, tuple(x_shape)),
         ),
         decoder_noise,
+        output,
     )
     h = hidden[0]
     discriminator = JointDiscriminator(

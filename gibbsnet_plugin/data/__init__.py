@@ -2,7 +2,7 @@
 
 A data-set factory is ``build(root: str, train: bool, **options) -> torch.utils.data.Dataset``
 whose items are ``x`` or ``(x, y)``: x a float tensor of one fixed shape (images C×H×W in [-1, 1]),
-y an int label.
+y an int label. ``grid25`` and ``ring8`` are 2-D points in their papers' units (see ``mixtures``).
 """
 
 from gibbsnet_plugin.registry import DATASETS
@@ -13,4 +13,5 @@ build = DATASETS.build
 entries = DATASETS.entries
 register = DATASETS.register
 
-from gibbsnet_plugin.data import digits, folder, torchvision_sets  # noqa: E402,F401  (registers the built-ins)
+# registers the built-ins
+from gibbsnet_plugin.data import digits, folder, mixtures, torchvision_sets  # noqa: E402,F401
