@@ -9,6 +9,9 @@ Scores: on digits those of ``chain_quality.py`` (normalised class entropy, confi
 Fréchet distance in a digits classifier's features); on 2-D mixtures (``grid25``, ``ring8``) the
 PacGAN/VEEGAN ones (modes covered, share of high-quality samples, reverse KL over modes).
 
+``--metrics reconstruction inpainting probe`` also runs those ``gibbsnet evaluate`` metrics on each
+run (seeded, test split) and reports their scores the same way.
+
 Runs that already exist in ``--out`` with the same resolved recipe are scored, not retrained, so
 an interrupted benchmark continues where it stopped.
 
@@ -25,13 +28,18 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 import gibbsnet_plugin as gn
+from gibbsnet_plugin.calibration import calibrate_batchnorm
 from gibbsnet_plugin.checkpoint import load_model_and_recipe
+from gibbsnet_plugin.evaluation import evaluate_model
+from gibbsnet_plugin.metrics import lower_is_better
 
 HERE = Path(__file__).resolve().parent
 MODE_SCORES = {"modes": True, "modes_high_quality": True, "modes_reverse_kl": False}
@@ -39,12 +47,13 @@ MODE_SCORES = {"modes": True, "modes_high_quality": True, "modes_reverse_kl": Fa
 
 @dataclass
 class Job:
-    """One training or scoring process: its command, environment, thread count and log."""
+    """One training or scoring process: its command, thread count and log."""
 
     argv: list[str]
     threads: int
     log: Path
-    env: dict[str, str] = field(default_factory=dict)
+    done: Callable[[], None] = lambda: None
+    """Called when the process has exited with status 0."""
 
 
 def run_jobs(jobs: list[Job], cores: int) -> None:
@@ -52,10 +61,14 @@ def run_jobs(jobs: list[Job], cores: int) -> None:
     waiting, running, failed = list(jobs), [], []
     while waiting or running:
         busy = sum(job.threads for job, _ in running)
-        while waiting and (not running or busy + waiting[0].threads <= cores):
-            job = waiting.pop(0)
+        while waiting:
+            fits = [j for j in waiting if busy + j.threads <= cores]
+            if running and not fits:
+                break
+            job = fits[0] if fits else waiting[0]
+            waiting.remove(job)
             job.log.parent.mkdir(parents=True, exist_ok=True)
-            env = {**os.environ, **job.env, "OMP_NUM_THREADS": str(job.threads)}
+            env = {**os.environ, "OMP_NUM_THREADS": str(job.threads)}
             with job.log.open("w") as log:
                 running.append((job, subprocess.Popen(job.argv, stdout=log, stderr=subprocess.STDOUT,
                                                       env=env)))
@@ -68,23 +81,56 @@ def run_jobs(jobs: list[Job], cores: int) -> None:
                 running.remove(entry)
                 if proc.returncode:
                     failed.append(f"{job.log} (exit {proc.returncode})")
+                else:
+                    job.done()
     if failed:
         raise SystemExit("failed: " + "; ".join(failed))
 
 
-def is_trained(run: Path, recipe: gn.Recipe) -> bool:
-    """True when ``run`` finished training ``recipe`` (same resolved recipe, all iterations)."""
+def is_trained(run: Path, recipe: gn.Recipe, threads: int) -> bool:
+    """True when ``run`` finished training ``recipe`` with ``threads`` CPU threads (same resolved
+    recipe, all iterations)."""
     try:
-        same = (run / "recipe.yaml").read_text() == recipe.to_yaml()
-        done = json.loads((run / "bench.json").read_text())["iterations"] == recipe.train.iterations
-    except (OSError, KeyError, ValueError):
+        same = gn.load_recipe(run / "recipe.yaml") == recipe  # keys added since take their defaults
+        record = json.loads((run / "bench.json").read_text())
+        done = record == {"threads": threads, "iterations": recipe.train.iterations}
+    except (gn.GibbsnetError, OSError, KeyError, ValueError):
         return False
     return same and done and (run / "checkpoints" / "last.pt").exists()
 
 
-def score_run(run: str, steps: list[int], num: int, seed: int) -> list[dict[str, float]]:
-    """The chain scores of one run at each of ``steps`` (see the module docstring)."""
+def score_run(run: str, steps: list[int], num: int, seed: int, metrics: list[str],
+              calibrate: int | None) -> dict[str, Any]:
+    """``{"chain": one row of chain scores per step, "eval": evaluate's scores of metrics}``;
+    ``calibrate`` re-measures the batch-norm statistics over that many chain steps first."""
     model, recipe, _ = load_model_and_recipe(run, device="cpu")
+    if calibrate is not None:
+        calibrate_batchnorm(model, recipe.train.calibration_chains, calibrate, recipe.seed)
+    scores = evaluate_model(model, recipe, metrics, seed=seed)["scores"] if metrics else {}
+    return {"key": score_key(Path(run), steps, num, metrics, calibrate),
+            "chain": chain_scores(model, recipe, steps, num, seed), "eval": scores}
+
+
+def score_key(run: Path, steps: list[int], num: int, metrics: list[str],
+              calibrate: int | None) -> dict[str, Any]:
+    """What a run's scores depend on: its last checkpoint (by modification time) and the settings."""
+    mtime = (run / "checkpoints" / "last.pt").stat().st_mtime_ns
+    key = {"checkpoint_mtime_ns": mtime, "steps": steps, "num": num, "metrics": metrics}
+    return key if calibrate is None else {**key, "calibrate": calibrate}
+
+
+def cached_scores(log: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The scores in ``log`` when they were made with ``key``, else None."""
+    try:
+        scores = json.loads(log.read_text().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return scores if isinstance(scores, dict) and scores.get("key") == key else None
+
+
+def chain_scores(model: gn.GibbsNet, recipe: gn.Recipe, steps: list[int], num: int,
+                 seed: int) -> list[dict[str, float]]:
+    """The chain scores of one model at each of ``steps`` (see the module docstring)."""
     data = gn.datasets.build(recipe.data.dataset, recipe.data.root, train=True, **recipe.data.options)
     if hasattr(data, "centres"):
         from gibbsnet_plugin.metrics.modes import mode_scores
@@ -113,19 +159,30 @@ def summary(values: list[float], higher: bool) -> str:
     return f"{mean:.3f} ± {std:.3f} ({worst:.3f})"
 
 
-def report(results: dict[str, dict[int, list[dict[str, float]]]]) -> None:
-    """Print one table per score: rows = chain lengths, columns = variants."""
+def report(results: dict[str, dict[int, dict[str, Any]]]) -> None:
+    """Print one table per chain score (rows = chain lengths) and one of evaluate's scores (rows =
+    scores), columns = variants."""
     sys.path.insert(0, str(HERE))
-    first = next(iter(next(iter(results.values())).values()))
     variants = list(results)
-    for score, higher in directions(first).items():
+    first = next(iter(results[variants[0]].values()))
+    seeds = len(results[variants[0]])
+    for score, higher in directions(first["chain"]).items():
         print(f"\n{score} ({'higher' if higher else 'lower'} is better): mean ± std (worst seed) "
-              f"over {len(next(iter(results.values())))} seeds")
+              f"over {seeds} seeds")
         print(f"| steps | {' | '.join(variants)} |")
         print(f"|---:|{'---|' * len(variants)}")
-        for i, row in enumerate(first):
-            cells = [summary([rows[i][score] for rows in results[v].values()], higher) for v in variants]
+        for i, row in enumerate(first["chain"]):
+            cells = [summary([r["chain"][i][score] for r in results[v].values()], higher)
+                     for v in variants]
             print(f"| {row['step']} | {' | '.join(cells)} |")
+    if first["eval"]:
+        print(f"\nevaluate's scores: mean ± std (worst seed) over {seeds} seeds")
+        print(f"| score | {' | '.join(variants)} |")
+        print(f"|---|{'---|' * len(variants)}")
+        for score in first["eval"]:
+            cells = [summary([r["eval"][score] for r in results[v].values()], not lower_is_better(score))
+                     for v in variants]
+            print(f"| {score} | {' | '.join(cells)} |")
 
 
 def main() -> None:
@@ -141,45 +198,61 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 10, 100, 1000, 5000])
     parser.add_argument("--num", type=int, default=500, help="chains scored per run (default 500)")
     parser.add_argument("--out", default=None, help="run directories (default runs/seeds/<recipe>)")
+    parser.add_argument("--metrics", nargs="+", default=[], metavar="METRIC",
+                        help="gibbsnet evaluate metrics to run on each run too (e.g. probe)")
+    parser.add_argument("--calibrate", type=int, default=None, metavar="STEPS",
+                        help="re-measure batch-norm statistics over STEPS chain steps before scoring "
+                             "(the weights do not change: tests train.calibration_steps without "
+                             "retraining); scores go to score-*-calSTEPS.json")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", default=None, help="also write every run's scores to this file")
     parser.add_argument("--score", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.score:
-        print(json.dumps(score_run(args.score, sorted(args.steps), args.num, 0)))
+        print(json.dumps(score_run(args.score, sorted(args.steps), args.num, 0, args.metrics,
+                                   args.calibrate)))
         return
 
     variants = args.variant or [["recipe"]]
     out = Path(args.out or Path("runs") / "seeds" / Path(args.recipe).stem)
     runs: dict[tuple[str, int], Path] = {}
-    train_jobs, trained = [], []
+    train_jobs = []
     for name, *sets in variants:
         for seed in range(args.seeds):
             overrides = [*args.overrides, *sets, f"seed={seed}"]
             recipe = gn.load_recipe(args.recipe, overrides=overrides)
             run = out / name / f"seed{seed}"
             runs[name, seed] = run
-            if is_trained(run, recipe):
-                continue
             threads = args.threads[seed % len(args.threads)]
+            if is_trained(run, recipe, threads):
+                continue
             argv = [sys.executable, "-m", "gibbsnet_cli.main", "train", args.recipe, "--out", str(run),
                     "--force", *[a for o in overrides for a in ("--set", o)]]
-            train_jobs.append(Job(argv, threads, out / "logs" / f"train-{name}-{seed}.log"))
-            trained.append((run, threads, recipe.train.iterations))
+            record = json.dumps({"threads": threads, "iterations": recipe.train.iterations})
+            train_jobs.append(Job(argv, threads, out / "logs" / f"train-{name}-{seed}.log",
+                                  lambda run=run, record=record: (run / "bench.json").write_text(record)))
     start = time.perf_counter()
     run_jobs(train_jobs, args.cores)
-    for run, threads, iterations in trained:
-        (run / "bench.json").write_text(json.dumps({"threads": threads, "iterations": iterations}))
     print(f"trained {len(train_jobs)} run(s) in {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
-    steps = [str(s) for s in sorted(args.steps)]
+    steps = sorted(args.steps)
+    extra = ["--metrics", *args.metrics] if args.metrics else []
+    suffix = ""
+    if args.calibrate is not None:
+        extra += ["--calibrate", str(args.calibrate)]
+        suffix = f"-cal{args.calibrate}"
+    logs = {(name, seed): out / "logs" / f"score-{name}-{seed}{suffix}.json" for name, seed in runs}
     score_jobs = [Job([sys.executable, __file__, args.recipe, "--score", str(run), "--num", str(args.num),
-                       "--steps", *steps], 1, out / "logs" / f"score-{name}-{seed}.json")
-                  for (name, seed), run in runs.items()]
+                       "--steps", *map(str, steps), *extra], 1, logs[name, seed])
+                  for (name, seed), run in runs.items()
+                  if cached_scores(logs[name, seed],
+                                   score_key(run, steps, args.num, args.metrics, args.calibrate)) is None]
     run_jobs(score_jobs, args.cores)
-    results: dict[str, dict[int, list[dict[str, float]]]] = {}
-    for (name, seed), job in zip(runs, score_jobs, strict=True):
-        results.setdefault(name, {})[seed] = json.loads(job.log.read_text().splitlines()[-1])
+    print(f"scored {len(score_jobs)} run(s), {len(runs) - len(score_jobs)} from earlier scores",
+          file=sys.stderr)
+    results: dict[str, dict[int, dict[str, Any]]] = {}
+    for (name, seed), log in logs.items():
+        results.setdefault(name, {})[seed] = json.loads(log.read_text().splitlines()[-1])
     if args.json:
         Path(args.json).write_text(json.dumps({"recipe": args.recipe, "variants": variants,
                                                "threads": args.threads, "results": results}, indent=1))

@@ -79,7 +79,8 @@ def tiny_recipe(**sections: dict) -> Recipe:
         "seed": 0,
         "data": {"dataset": "digits", "batch_size": 32},
         "model": {"architecture": "mlp", "z_dim": 8, "options": {"hidden": [32]}, "chain_steps": 2},
-        "train": {"iterations": 12, "log_every": 2, "sample_every": 6, "checkpoint_every": 6},
+        "train": {"iterations": 12, "log_every": 2, "sample_every": 6, "checkpoint_every": 6,
+                  "calibration_steps": 30},
     }
     for key, values in sections.items():
         if isinstance(values, dict):

@@ -37,16 +37,18 @@ def test_seeds_trains_every_variant_and_seed_and_reports_mean_std_and_worst(tmp_
             assert f"seed: {seed}\n" in saved and f"chain_steps: {steps}\n" in saved
     scores = json.loads((out / "scores.json").read_text())["results"]
     assert set(scores) == {"gibbsnet", "ali"} and set(scores["ali"]) == {"0", "1"}
-    rows = scores["gibbsnet"]["0"]
+    rows = scores["gibbsnet"]["0"]["chain"]
     assert [r["step"] for r in rows] == [1, 3]
     assert {"classes", "entropy", "confidence", "nn_ratio", "fd"} <= set(rows[0])
     assert 0.0 <= rows[0]["entropy"] <= 1.0
     lines = result.stdout.splitlines()
     header = lines.index("| steps | gibbsnet | ali |", lines.index(next(
         line for line in lines if line.startswith("entropy (higher is better)"))))
-    values = [scores[v][s][0]["entropy"] for v in ("gibbsnet",) for s in ("0", "1")]
+    values = [scores["gibbsnet"][s]["chain"][0]["entropy"] for s in ("0", "1")]
     cell = lines[header + 2].split("|")[2]
     assert cell.strip().endswith(f"({min(values):.3f})")  # the worst seed: the lowest entropy
 
-    again = bench(recipe, out)  # same recipes: scored again, not retrained
+    again = bench(recipe, out)  # same recipes and settings: neither retrained nor scored again
     assert again.returncode == 0 and "trained 0 run(s)" in again.stderr
+    assert "scored 0 run(s), 4 from earlier scores" in again.stderr
+    assert again.stdout == result.stdout
