@@ -42,6 +42,9 @@ from gibbsnet_plugin.evaluation import evaluate_model
 from gibbsnet_plugin.metrics import lower_is_better
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from chain_quality import HIGHER_IS_BETTER, chain_stats, reference  # noqa: E402
+
 MODE_SCORES = {"modes": True, "modes_high_quality": True, "modes_reverse_kl": False}
 
 
@@ -139,15 +142,10 @@ def chain_scores(model: gn.GibbsNet, recipe: gn.Recipe, steps: list[int], num: i
         states = model.eval().trajectory(num, steps)
         return [{"step": t, **mode_scores(states[:, i], data.centres, data.std)}
                 for i, t in enumerate(sorted(set(steps)))]
-    sys.path.insert(0, str(HERE))
-    from chain_quality import chain_stats, reference
-
     return chain_stats(model, steps, num, seed, reference())
 
 
 def directions(rows: list[dict[str, float]]) -> dict[str, bool]:
-    from chain_quality import HIGHER_IS_BETTER
-
     scores = {**HIGHER_IS_BETTER, **MODE_SCORES}
     return {k: scores[k] for k in rows[0] if k in scores}
 
@@ -162,7 +160,6 @@ def summary(values: list[float], higher: bool) -> str:
 def report(results: dict[str, dict[int, dict[str, Any]]]) -> None:
     """Print one table per chain score (rows = chain lengths) and one of evaluate's scores (rows =
     scores), columns = variants."""
-    sys.path.insert(0, str(HERE))
     variants = list(results)
     first = next(iter(results[variants[0]].values()))
     seeds = len(results[variants[0]])
