@@ -22,8 +22,9 @@ import torch
 from rich.console import Console
 
 import gibbsnet_plugin as gn
+from gibbsnet_plugin.data.base import batch_to_x
 from gibbsnet_plugin.engines.handlers import Interrupt, MetricsLog, NanGuard, RichProgress
-from gibbsnet_plugin.engines.trainer import batch_to_x, create_trainer, update
+from gibbsnet_plugin.engines.trainer import create_trainer, update
 from gibbsnet_plugin.training import build_dataset, build_model, build_optimizers, resolve_device
 
 

@@ -1,4 +1,4 @@
-"""gibbsnet: GibbsNet, ALI and HALI on PyTorch and pytorch-ignite.
+"""gibbsnet: GibbsNet and ALI on PyTorch and pytorch-ignite.
 
 The Python API (see the README)::
 
@@ -7,9 +7,12 @@ The Python API (see the README)::
     run_dir = gn.train(recipe)
     model = gn.load_model(run_dir)
     x = model.sample(64, steps=10)
+    chains = gn.sample(model, 64, steps=1000, seed=0)
+    scores = gn.evaluate(run_dir, ["reconstruction", "inpainting"])
 
 Names are imported on first use, so ``import gibbsnet_plugin`` (and ``gibbsnet --help``) stays
-fast and does not load PyTorch until something needs it.
+fast and does not load PyTorch until something needs it, and using a trained model never loads
+the training modules.
 """
 
 from __future__ import annotations
@@ -22,26 +25,56 @@ __version__ = "0.1.0"
 _LAZY = {
     "Architecture": "gibbsnet_plugin.architectures",
     "GibbsNet": "gibbsnet_plugin.model",
-    "GibbsnetError": "gibbsnet_plugin.errors",
     "Recipe": "gibbsnet_plugin.recipe",
     "load_recipe": "gibbsnet_plugin.recipe",
-    "load_model": "gibbsnet_plugin.checkpoint",
+    "GibbsnetError": "gibbsnet_plugin.errors",
+    "TrainingInterrupted": "gibbsnet_plugin.errors",
     "train": "gibbsnet_plugin.training",
+    "default_run_dir": "gibbsnet_plugin.training",
+    "TrainingStatus": "gibbsnet_plugin.engines.handlers",
+    "RunSummary": "gibbsnet_plugin.engines.handlers",
+    "load_model": "gibbsnet_plugin.checkpoint",
+    "Run": "gibbsnet_plugin.testtime",
+    "load_run": "gibbsnet_plugin.testtime",
+    "sample": "gibbsnet_plugin.testtime",
+    "inpaint": "gibbsnet_plugin.testtime",
+    "reconstruct": "gibbsnet_plugin.testtime",
+    "interpolate": "gibbsnet_plugin.testtime",
+    "dataset_images": "gibbsnet_plugin.testtime",
+    "load_images": "gibbsnet_plugin.data.images",
+    "resolve_mask": "gibbsnet_plugin.data.masks",
+    "evaluate": "gibbsnet_plugin.evaluation",
+    "check_metrics": "gibbsnet_plugin.evaluation",
+    "run_label": "gibbsnet_plugin.evaluation",
 }
 _MODULES = {"architectures": "gibbsnet_plugin.architectures", "data": "gibbsnet_plugin.data",
-            "datasets": "gibbsnet_plugin.data", "testtime": "gibbsnet_plugin.testtime"}
+            "datasets": "gibbsnet_plugin.data", "errors": "gibbsnet_plugin.errors",
+            "figures": "gibbsnet_plugin.figures", "testtime": "gibbsnet_plugin.testtime"}
 
 __all__ = sorted([*_LAZY, *_MODULES])
 
 if TYPE_CHECKING:
-    from gibbsnet_plugin import architectures, data, testtime
+    from gibbsnet_plugin import architectures, data, errors, figures, testtime
     from gibbsnet_plugin import data as datasets
     from gibbsnet_plugin.architectures import Architecture
     from gibbsnet_plugin.checkpoint import load_model
-    from gibbsnet_plugin.errors import GibbsnetError
+    from gibbsnet_plugin.data.images import load_images
+    from gibbsnet_plugin.data.masks import resolve_mask
+    from gibbsnet_plugin.engines.handlers import RunSummary, TrainingStatus
+    from gibbsnet_plugin.errors import GibbsnetError, TrainingInterrupted
+    from gibbsnet_plugin.evaluation import check_metrics, evaluate, run_label
     from gibbsnet_plugin.model import GibbsNet
     from gibbsnet_plugin.recipe import Recipe, load_recipe
-    from gibbsnet_plugin.training import train
+    from gibbsnet_plugin.testtime import (
+        Run,
+        dataset_images,
+        inpaint,
+        interpolate,
+        load_run,
+        reconstruct,
+        sample,
+    )
+    from gibbsnet_plugin.training import default_run_dir, train
 
 
 def __getattr__(name: str) -> Any:

@@ -13,11 +13,14 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from gibbsnet_plugin.model import GibbsNet
+from gibbsnet_plugin.utils import seeded
 
 
 def calibrate_batchnorm(model: GibbsNet, chains: int = 200, steps: int = 30, seed: int = 0) -> bool:
     """Reset and recompute the running statistics of the encoder's and decoder's batch-norm layers
-    as the average over ``steps`` steps of ``chains`` unclamped chains run with batch statistics.
+    as the average over ``steps`` steps of ``chains`` unclamped chains run with batch statistics:
+    step t is ``x_t = dec(z_(t-1))`` then ``z_t = enc(x_t)``, so both networks see ``steps``
+    batches (the encoder also sees the last state, whose z a longer chain would use next).
 
     Deterministic for a given ``seed`` and leaves the global random state untouched; the modules'
     modes and momenta are restored. Returns False (and does nothing) when there is no batch norm.
@@ -28,18 +31,16 @@ def calibrate_batchnorm(model: GibbsNet, chains: int = 200, steps: int = 30, see
         return False
     modes = {m: m.training for m in model.modules()}
     momenta = [m.momentum for m in norms]
-    devices = [model.device] if model.device.type == "cuda" else []
     try:
-        with torch.random.fork_rng(devices=devices), torch.no_grad():
-            torch.manual_seed(seed)
+        with seeded(seed, model.device), torch.no_grad():
             for m in norms:
                 m.reset_running_stats()
                 m.momentum = None  # cumulative average over all calibration batches
             model.encoder.train()
             model.decoder.train()
-            for t, _ in enumerate(model.iterate(model.prior(chains)), start=1):
-                if t == steps:
-                    break
+            z = model.prior(chains)
+            for _ in range(steps):
+                z = model.encoder(model.decoder(z))
     finally:
         for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum

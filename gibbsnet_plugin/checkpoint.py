@@ -1,32 +1,41 @@
-"""Run directories and checkpoints: layout, preparation, RNG state, and loading a trained model.
+"""Run directories and checkpoints: layout, preparation, the checkpoint handlers, RNG state, and
+loading a trained model.
 
-A run directory holds ``recipe.yaml``, ``checkpoints/`` (``last.pt`` and ``step_XXXXXXX.pt``),
-``samples/`` and ``metrics.jsonl``. A checkpoint is a dict of state dicts (``model``,
-``optimizer_d``, ``optimizer_g``, ``trainer``, ``rng``) plus ``meta`` (the resolved recipe and the
-data shape), so one file is enough to rebuild the model. Checkpoints load with
-``weights_only=True``: a checkpoint cannot run code.
+A run directory holds ``recipe.yaml``, ``checkpoints/`` (``last.pt``, ``step_XXXXXXX.pt`` and,
+with ``eval.best``, ``best.pt``), ``samples/`` and ``metrics.jsonl``. A checkpoint is a dict of
+state dicts (``model``, ``optimizer_d``, ``optimizer_g``, ``trainer``, ``rng``) plus ``meta``
+(the resolved recipe and the data shape), so one file is enough to rebuild the model.
+Checkpoints load with ``weights_only=True``: a checkpoint cannot run code.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from ignite.handlers import Checkpoint, DiskSaver
 from torch import nn
 
 from gibbsnet_plugin.errors import GibbsnetError, RunDirectoryError
+from gibbsnet_plugin.factory import build_model
+from gibbsnet_plugin.metric_names import lower_is_better
+from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Recipe, recipe_differences, recipe_from_dict
+from gibbsnet_plugin.utils import resolve_device
 
 RECIPE_FILE = "recipe.yaml"
 CHECKPOINT_DIR = "checkpoints"
 SAMPLE_DIR = "samples"
 METRICS_FILE = "metrics.jsonl"
 LAST = "last.pt"
+BEST = "best.pt"
 FORMAT_VERSION = 1
 
 RESUMABLE_KEYS = {"train.iterations", "train.device"}
@@ -83,15 +92,29 @@ def _holds_run(path: Path) -> bool:
     return (path / RECIPE_FILE).exists() or (path / CHECKPOINT_DIR).exists()
 
 
-def check_run_dir(out: Path, recipe: Recipe, resume: bool, force: bool) -> Path | None:
+@dataclass
+class ResumePoint:
+    """The checkpoint a resumed run continues from: its ``path`` and its contents as
+    ``read_checkpoint`` gives them (tensors on the CPU)."""
+
+    path: Path
+    checkpoint: dict[str, Any]
+
+    @property
+    def iteration(self) -> int:
+        return int(self.checkpoint["trainer"]["iteration"])
+
+
+def check_run_dir(out: Path, recipe: Recipe, resume: bool, force: bool) -> ResumePoint | None:
     """Check ``out`` against what was asked, changing nothing (``force`` is applied later by
     ``clear_run_dir``, once everything else has been checked).
 
-    Returns the checkpoint to resume from (``resume=True``), else None.
+    Returns the checkpoint to resume from, read once (``resume=True``), else None.
 
     Raises:
         RunDirectoryError: ``out`` is a file; holds a run and neither ``resume`` nor ``force`` was
-            given; ``resume`` without a checkpoint; or a recipe change that resume cannot take.
+            given; ``resume`` without a checkpoint; a recipe change that resume cannot take; or a
+            run that already reached ``train.iterations``.
     """
     if out.exists() and not out.is_dir():
         raise RunDirectoryError(f"{out}: exists and is not a directory; choose another --out")
@@ -100,15 +123,21 @@ def check_run_dir(out: Path, recipe: Recipe, resume: bool, force: bool) -> Path 
         if not last.exists():
             raise RunDirectoryError(f"{out}: no {CHECKPOINT_DIR}/{LAST} to resume from; "
                                     "train without --resume to start this run")
-        old = read_checkpoint(last)["recipe"]
-        changed = [line for line in recipe_differences(old, recipe)
+        point = ResumePoint(last, read_checkpoint(last))
+        changed = [line for line in recipe_differences(point.checkpoint["recipe"], recipe)
                    if line.split(":")[0] not in RESUMABLE_KEYS]
         if changed:
             raise RunDirectoryError(
                 f"{out}: --resume may only change train.iterations (and train.device); "
                 f"this recipe also changes {'; '.join(changed)}"
             )
-        return last
+        done = point.iteration
+        if done >= recipe.train.iterations:
+            raise RunDirectoryError(
+                f"{out}: the run already reached iteration {done}; set train.iterations above "
+                f"{done} (e.g. --set train.iterations={done + recipe.train.iterations}) to train longer"
+            )
+        return point
     if _holds_run(out) and not force:
         raise RunDirectoryError(
             f"{out}: already holds a run; pass --resume to continue it, --force to replace it, "
@@ -182,23 +211,29 @@ def _state_mismatch(expected: dict[str, torch.Tensor], found: dict[str, torch.Te
     return "; ".join(p for p in parts if p)
 
 
-def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None = None):
+def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None = None) -> GibbsNet:
     """The trained ``GibbsNet`` of a run directory (its last checkpoint) or a checkpoint file.
 
     The architecture is rebuilt from the recipe saved in the checkpoint; the model is returned in
-    eval mode on ``device`` (default: CUDA when available, else CPU).
+    eval mode on ``device`` (default ``auto``: CUDA when available, else CPU).
     """
     return load_model_and_recipe(run_or_checkpoint, device)[0]
 
 
-def load_model_and_recipe(run_or_checkpoint: str | Path, device: str | torch.device | None = None):
-    """``(model, recipe, checkpoint path)``, reading the checkpoint once; see ``load_model``."""
-    from gibbsnet_plugin.model import GibbsNet  # noqa: PLC0415  (model imports the registries)
-    from gibbsnet_plugin.training import build_model  # noqa: PLC0415
+def load_model_and_recipe(
+    run_or_checkpoint: str | Path, device: str | torch.device | None = None
+) -> tuple[GibbsNet, Recipe, Path]:
+    """``(model, recipe, checkpoint path)``, reading the checkpoint once; see ``load_model``.
 
+    Raises:
+        DeviceError: ``device`` is not available here (checked before anything is read).
+        GibbsnetError: not a run directory or checkpoint, or weights that do not fit the
+            architecture its recipe names.
+    """
+    device = resolve_device(device)
     path = resolve_checkpoint(run_or_checkpoint)
     ckpt = read_checkpoint(path)
-    model: GibbsNet = build_model(ckpt["recipe"], ckpt["x_shape"])
+    model = build_model(ckpt["recipe"], ckpt["x_shape"])
     problem = _state_mismatch(model.state_dict(), ckpt["model"])
     if problem:
         raise GibbsnetError(
@@ -209,6 +244,77 @@ def load_model_and_recipe(run_or_checkpoint: str | Path, device: str | torch.dev
     model.load_state_dict(ckpt["model"])
     if "ema" in ckpt:  # trained with train.ema: sample with the averaged encoder and decoder
         nn.ModuleDict({"encoder": model.encoder, "decoder": model.decoder}).load_state_dict(ckpt["ema"])
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device).eval(), ckpt["recipe"], path
+
+
+class _ReplacingSaver(DiskSaver):
+    """A DiskSaver for ``last.pt`` and ``best.pt``: the new file atomically replaces the old one,
+    which must not be deleted first (Checkpoint removes a same-named file before saving)."""
+
+    def remove(self, filename: str) -> None:
+        pass
+
+
+def best_priority(score: str, mode: str, value: float) -> float:
+    """The priority of a ``best.pt`` candidate (ignite's Checkpoint keeps the highest): ``value``
+    of ``score``, negated when lower is better (``mode`` ``min``, or ``auto`` for errors and
+    distances, see ``metric_names.lower_is_better``)."""
+    lower = lower_is_better(score) if mode == "auto" else mode == "min"
+    return -value if lower else value
+
+
+class Checkpointers:
+    """The checkpoint handlers of a run directory ``out``, each an ignite ``Checkpoint`` of
+    ``to_save`` written atomically:
+
+    - ``step``: ``step_XXXXXXX.pt``, the newest ``keep`` of them (0 keeps all);
+    - ``last``: ``last.pt``, replaced in place;
+    - ``best``: ``best.pt`` for the best ``best_score`` in ``engine.state.metrics`` (``best_mode``
+      as in ``best_priority``); None without ``best_score``.
+    """
+
+    def __init__(self, to_save: dict[str, Any], out: Path, keep: int, best_score: str | None = None,
+                 best_mode: str = "auto") -> None:
+        self.out = out
+        self.directory = out / CHECKPOINT_DIR
+        self.best_score, self.best_mode = best_score, best_mode
+        self.step = Checkpoint(
+            to_save, DiskSaver(self.directory, atomic=True, require_empty=False),
+            n_saved=keep or None, filename_pattern="step_{global_step:07d}.{ext}",
+            global_step_transform=lambda engine, _: engine.state.iteration,
+        )
+        self.last = Checkpoint(
+            to_save, _ReplacingSaver(self.directory, atomic=True, require_empty=False),
+            n_saved=1, filename_pattern=LAST.replace(".pt", ".{ext}"),
+        )
+        self.best: Checkpoint | None = None
+        if best_score is not None:
+            self.best = Checkpoint(
+                to_save, _ReplacingSaver(self.directory, atomic=True, require_empty=False),
+                n_saved=1, filename_pattern=BEST.replace(".pt", ".{ext}"),
+                score_function=lambda engine: best_priority(
+                    best_score, best_mode, engine.state.metrics[best_score]),
+            )
+
+    def resume(self, iteration: int) -> None:
+        """Tell the handlers what a run resumed at ``iteration`` already wrote: the step files up
+        to it (so ``keep`` counts them), and the best score logged up to it (so ``best.pt`` is
+        only replaced by a better one)."""
+        steps = []
+        for path in sorted(self.directory.glob("step_*.pt")):
+            number = int(path.stem.split("_")[1])
+            if number <= iteration:
+                steps.append((number, path.name))
+        self.step.load_state_dict({"_saved": steps})
+        if self.best is not None:
+            self.best.load_state_dict({"_saved": self._best_so_far(iteration)})
+
+    def _best_so_far(self, upto: int) -> list[tuple[float, str]]:
+        key = f"eval/{self.best_score}"
+        path = self.out / METRICS_FILE
+        if not (self.directory / BEST).exists() or not path.exists():
+            return []
+        priorities = [best_priority(self.best_score, self.best_mode, record[key])  # type: ignore[arg-type]
+                      for record in map(json.loads, path.read_text().splitlines())
+                      if key in record and record["iteration"] <= upto]
+        return [(max(priorities), BEST)] if priorities else []

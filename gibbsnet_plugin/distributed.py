@@ -2,11 +2,14 @@
 processes that ``torchrun`` started (one or several machines).
 
 Backend ``nccl`` on GPUs, ``gloo`` on CPU. A process that dies makes torch.multiprocessing stop the
-others, and collectives time out after ``timeout_s`` instead of hanging for ever.
+others, and collectives time out after ``timeout_s`` instead of hanging for ever. A
+``GibbsnetError`` raised in a process is raised again, with its class and message, in the
+launching process.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -21,13 +24,10 @@ import ignite.distributed as idist
 import torch
 from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
 
-from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin import errors
+from gibbsnet_plugin.errors import DistributedError, GibbsnetError
 
 DEFAULT_TIMEOUT_S = 600.0
-
-
-class DistributedError(GibbsnetError):
-    """A training process failed or died; the others were stopped."""
 
 
 @contextmanager
@@ -48,7 +48,13 @@ def launched_by_torchrun() -> bool:
 
 def _quietly(local_rank: int, done_dir: str, fn: Callable[..., Any], *args: Any) -> None:
     with quiet_ignite():
-        fn(local_rank, *args)
+        try:
+            fn(local_rank, *args)
+        except GibbsnetError as exc:
+            # The parent sees only a traceback string: leave it the error's class and message.
+            error = {"type": type(exc).__name__, "message": str(exc)}
+            Path(done_dir, f"error-{idist.get_rank()}.json").write_text(json.dumps(error))
+            raise
         idist.barrier()  # tear the process group down together
         Path(done_dir, f"rank-{idist.get_rank()}").touch()
 
@@ -81,11 +87,11 @@ def run_parallel(fn: Callable[..., Any], *args: Any, nproc: int, backend: str,
             with quiet_ignite(), idist.Parallel(backend=backend, **options) as parallel:
                 parallel.run(_quietly, done_dir, fn, *args)
         except ProcessRaisedException as exc:
-            _raise_from(exc)
+            _raise_from(exc, Path(done_dir))
         except ProcessExitedException as exc:
             # Every rank had finished its work: a crash while the process group shuts down (seen
             # now and then with gloo on CPU) does not undo a completed run.
-            if len(os.listdir(done_dir)) == nproc:
+            if len(list(Path(done_dir).glob("rank-*"))) == nproc:
                 return
             raise DistributedError(
                 f"training process {exc.error_index} died ({exc}); the other processes were "
@@ -93,13 +99,15 @@ def run_parallel(fn: Callable[..., Any], *args: Any, nproc: int, backend: str,
             ) from None
 
 
-def _raise_from(exc: ProcessRaisedException) -> None:
+def _raise_from(exc: ProcessRaisedException, done_dir: Path) -> None:
+    """Raise the ``GibbsnetError`` that the failed process recorded (same class and message), or
+    a ``DistributedError`` quoting the last line of its traceback."""
+    recorded = sorted(done_dir.glob("error-*.json"))
+    if recorded:
+        error = json.loads(recorded[0].read_text())
+        kind = getattr(errors, error["type"], None)
+        if not (isinstance(kind, type) and issubclass(kind, GibbsnetError)):
+            kind = DistributedError
+        raise kind(error["message"]) from None
     last = [line for line in str(exc).strip().splitlines() if line.strip()][-1]
-    kind, _, message = last.partition(": ")
-    if kind.endswith("TrainingInterrupted"):
-        from gibbsnet_plugin.training import TrainingInterrupted  # noqa: PLC0415
-
-        raise TrainingInterrupted(message) from None
-    if kind.startswith("gibbsnet_plugin."):
-        raise DistributedError(message) from None
     raise DistributedError(f"a training process failed: {last}") from None

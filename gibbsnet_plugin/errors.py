@@ -1,6 +1,7 @@
-"""Exceptions that carry a message meant for the user.
+"""Every exception the package raises for the user, in one place.
 
-The command line prints these as one line (no traceback) and exits with status 2.
+All derive from ``GibbsnetError``: something the user can fix. The command line prints these as
+one line (no traceback) and exits with status 2 (130 for ``TrainingInterrupted``).
 """
 
 from __future__ import annotations
@@ -26,9 +27,45 @@ class DatasetNotFoundError(GibbsnetError):
     """A data set that is not on disk and may not be downloaded."""
 
 
+class DeviceError(GibbsnetError):
+    """A device or a number of devices that this machine does not have (CUDA, MPS, GPU count)."""
+
+
 class RunDirectoryError(GibbsnetError):
     """A run directory that cannot be used as asked (exists, missing, or holds another run)."""
 
 
 class TrainingDiverged(GibbsnetError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(GibbsnetError):
+    """Ctrl-C stopped training; the message says where the checkpoint is and how to resume."""
+
+
+class DistributedError(GibbsnetError):
+    """A training process failed or died; the others were stopped."""
+
+
+class ImageReadError(GibbsnetError):
+    """An image file or directory that is missing, unreadable, or does not fit the model."""
+
+
+class MaskError(GibbsnetError):
+    """A mask that is unknown, unreadable, of the wrong size, or hides nothing or everything."""
+
+
+class OutputError(GibbsnetError):
+    """An output path that cannot be written as asked (wrong extension, a directory)."""
+
+
+class FigureError(GibbsnetError):
+    """Data that cannot be drawn as images (not 1- or 3-channel C×H×W)."""
+
+
+class InceptionWeightsError(GibbsnetError):
+    """The Inception weights file is missing or unreadable; the message says where to put it."""
+
+
+class ProbeError(GibbsnetError):
+    """A data set without labels, or too few labelled images for the probe asked for."""

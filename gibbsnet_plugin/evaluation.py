@@ -10,14 +10,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gibbsnet_plugin.errors import GibbsnetError
-from gibbsnet_plugin.metrics import METRICS, MODE_SCORES
+from gibbsnet_plugin.checkpoint import CHECKPOINT_DIR
+from gibbsnet_plugin.errors import GibbsnetError, InceptionWeightsError, ProbeError
+from gibbsnet_plugin.factory import build_dataset
+from gibbsnet_plugin.metric_names import METRICS, MODE_SCORES
+from gibbsnet_plugin.metrics import inception
 from gibbsnet_plugin.metrics.data import Progress, no_progress
+from gibbsnet_plugin.metrics.fid import fid
+from gibbsnet_plugin.metrics.latent_maps import latent_map
+from gibbsnet_plugin.metrics.modes import DEFAULT_SAMPLES, mode_coverage
+from gibbsnet_plugin.metrics.probe import linear_probe
+from gibbsnet_plugin.metrics.scores import inpainting_scores, reconstruction_mse
 from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.registry import did_you_mean
 from gibbsnet_plugin.testtime import load_run
-from gibbsnet_plugin.training import build_dataset
 
 DEFAULT_METRICS = ("reconstruction", "inpainting", "probe", "fid")
 """What ``evaluate`` runs when neither the caller nor the recipe's ``eval.metrics`` names a metric
@@ -61,9 +68,6 @@ def evaluate_model(
         everything the score depends on, e.g. FID's weights hash and sample count) and ``notes``
         (metrics skipped and why).
     """
-    from gibbsnet_plugin.metrics import inception  # noqa: PLC0415
-    from gibbsnet_plugin.metrics import scores as scores_module  # noqa: PLC0415
-
     e = recipe.eval
     if metrics is None and e.metrics:
         metrics = list(e.metrics)
@@ -74,7 +78,7 @@ def evaluate_model(
     if "fid" in chosen:
         try:
             weights = inception.find_weights(inception_weights or e.inception_weights)
-        except inception.InceptionWeightsError as exc:
+        except InceptionWeightsError as exc:
             if metrics is not None:
                 raise
             chosen.remove("fid")
@@ -86,10 +90,10 @@ def evaluate_model(
     model.eval()
     try:
         if "reconstruction" in chosen:
-            scores["reconstruction_mse"] = scores_module.reconstruction_mse(
+            scores["reconstruction_mse"] = reconstruction_mse(
                 model, test, seed=seed, progress=progress)
         if "inpainting" in chosen:
-            details["inpainting"] = scores_module.inpainting_scores(
+            details["inpainting"] = inpainting_scores(
                 model, test, list(masks or e.masks),
                 inpaint_steps if inpaint_steps is not None else e.inpaint_steps, seed=seed,
                 progress=progress)
@@ -100,22 +104,16 @@ def evaluate_model(
             _probe(model, recipe, test, labels or e.labels, draws or e.draws, seed, metrics,
                    scores, details, notes, progress)
         if "fid" in chosen:
-            from gibbsnet_plugin.metrics.fid import fid  # noqa: PLC0415
-
             details["fid"] = fid(model, recipe, weights, num_samples or e.num_samples,
                                  chain_steps, fid_split or e.fid_split, fid_dims, seed=seed,
                                  cache=fid_cache, progress=progress)
             scores["fid"] = details["fid"]["fid"]
         if "modes" in chosen:
-            from gibbsnet_plugin.metrics.modes import DEFAULT_SAMPLES, mode_coverage  # noqa: PLC0415
-
             details["modes"] = mode_coverage(model, build_dataset(recipe, train=True),
                                              num_samples or DEFAULT_SAMPLES, chain_steps, seed,
                                              progress)
             scores.update({name: float(details["modes"][name]) for name in MODE_SCORES})
         if "tsne" in chosen:
-            from gibbsnet_plugin.metrics.latent_maps import latent_map  # noqa: PLC0415
-
             report = progress or no_progress
             report("t-SNE latent map", 0, 1)
             details["tsne"] = latent_map(model, test, figure or f"tsne-{recipe.name}.png",
@@ -129,8 +127,6 @@ def evaluate_model(
 def _probe(model: GibbsNet, recipe: Recipe, test: Any, labels: int, draws: int, seed: int,
            asked: Sequence[str] | None, scores: dict[str, float], details: dict[str, Any],
            notes: list[str], progress: Progress | None) -> None:
-    from gibbsnet_plugin.metrics.probe import ProbeError, linear_probe  # noqa: PLC0415
-
     try:
         result = linear_probe(model, build_dataset(recipe, train=True), test, labels, draws, seed,
                               progress=progress)
@@ -144,15 +140,29 @@ def _probe(model: GibbsNet, recipe: Recipe, test: Any, labels: int, draws: int, 
     scores["probe_error_std"] = result["error_std"]
 
 
+def run_label(run: str | Path) -> str:
+    """A short name for a run directory or checkpoint file, distinct for the checkpoints of
+    different runs: ``runs/a`` -> ``a``, ``runs/a/checkpoints/last.pt`` -> ``a-last``,
+    ``model.pt`` -> ``model``."""
+    path = Path(run).expanduser()
+    if path.is_dir():
+        return path.resolve().name
+    if path.parent.name == CHECKPOINT_DIR and path.parent.parent.name:
+        return f"{path.parent.parent.resolve().name}-{path.stem}"
+    return path.stem
+
+
 def evaluate(
     run: str | Path, metrics: Sequence[str] | None = None, device: str | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """``evaluate_model`` on the model of a run directory (its last checkpoint) or a checkpoint
-    file; the result also names the ``run``, its ``checkpoint``, ``name`` and ``chain_steps``."""
+    file; the result also names the ``run``, its ``checkpoint``, ``name`` and ``chain_steps``.
+    The latent map (``tsne``) goes to ``figure``, by default ``tsne-<run_label(run)>.png``."""
     if metrics is not None:
         check_metrics(metrics)
     loaded = load_run(run, device)
+    options.setdefault("figure", f"tsne-{run_label(run)}.png")
     result = evaluate_model(loaded.model, loaded.recipe, metrics, **options)
     return {"run": str(run), "checkpoint": str(loaded.checkpoint), "name": loaded.recipe.name,
             "chain_steps": loaded.model.chain_steps, **result}

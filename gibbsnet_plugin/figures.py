@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import io
 import math
-import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,7 +19,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.data.base import image_dims
+from gibbsnet_plugin.errors import FigureError, OutputError
+from gibbsnet_plugin.utils import atomic_output
 
 HIDDEN_COLOR = (0.25, 0.45, 0.85)
 """RGB in [0, 1] that ``masked_view`` paints over hidden pixels."""
@@ -29,14 +29,6 @@ HIDDEN_COLOR = (0.25, 0.45, 0.85)
 _PAD = 1
 _BACKGROUND = 255
 _TEXT = (0, 0, 0)
-
-
-class OutputError(GibbsnetError):
-    """An output path that cannot be written as asked (wrong extension, a directory)."""
-
-
-class FigureError(GibbsnetError):
-    """Data that cannot be drawn as images (not 1- or 3-channel C×H×W)."""
 
 
 def check_output(path: str | Path, suffixes: Sequence[str], option: str = "--out") -> Path:
@@ -53,26 +45,7 @@ def check_output(path: str | Path, suffixes: Sequence[str], option: str = "--out
 
 def check_image_shape(x_shape: tuple[int, ...]) -> None:
     """Raise ``FigureError`` unless ``x_shape`` is (C, H, W) with C = 1 or 3."""
-    if len(x_shape) != 3 or x_shape[0] not in (1, 3):
-        raise FigureError(
-            f"data of shape {'×'.join(map(str, x_shape))} cannot be drawn as images (expected "
-            "1 or 3 channels × height × width); write a .npy file instead"
-        )
-
-
-@contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
-    """Yields a temporary path next to ``path``; renames it to ``path`` when the block succeeds and
-    deletes it when the block raises. Creates missing parent directories."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    image_dims(x_shape, "a figure", FigureError, hint="; write a .npy file instead")
 
 
 def _write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -24,9 +23,9 @@ from torch import nn
 
 from gibbsnet_plugin.architectures import Architecture
 from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.recipe import Loss
 
 Pair = tuple[torch.Tensor, torch.Tensor]
-Loss = Literal["bce", "lsgan"]
 StepCallback = Callable[[int], None]
 """Called with the step number t (1-based) after each chain step; e.g. to advance a progress bar."""
 

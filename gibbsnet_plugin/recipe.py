@@ -19,8 +19,15 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError
-from gibbsnet_plugin.metrics import DEFAULT_MASKS, TRAINING_METRICS, score_names
+from gibbsnet_plugin.metric_names import DEFAULT_MASKS, TRAINING_METRICS, score_names
 from gibbsnet_plugin.registry import ARCHITECTURES, DATASETS, did_you_mean
+from gibbsnet_plugin.utils import DEVICES
+
+Loss = Literal["bce", "lsgan"]
+"""The adversarial losses: non-saturating ``bce`` (ALI) and least-squares ``lsgan`` (the
+GibbsNet authors' code)."""
+Precision = Literal["fp32", "bf16", "fp16"]
+"""Training precision: float32, or autocast to bfloat16 or float16 (with a GradScaler)."""
 
 
 @dataclass
@@ -43,7 +50,7 @@ class ModelConfig:
     options: dict[str, Any] = field(default_factory=dict)
     chain_steps: int = 3
     backprop_steps: int = 1
-    loss: Literal["bce", "lsgan"] = "bce"
+    loss: Loss = "bce"
     z_consistency: float = 0.0
     instance_noise: float = 0.0
     critic_states: int = 1
@@ -71,7 +78,7 @@ class TrainConfig:
     keep_checkpoints: int = 0
     calibration_steps: int = 300
     calibration_chains: int = 200
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Precision = "fp32"
     ema: float = 0.0
     channels_last: bool = False
     compile: bool = False
@@ -97,7 +104,7 @@ class EvalConfig:
 
 @dataclass
 class Recipe:
-    """A whole training recipe; see DESIGN.md "Recipes" and the README's key reference."""
+    """A whole training recipe; see the README's "Recipes" key reference."""
 
     name: str
     seed: int = 0
@@ -355,7 +362,7 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
         need(0 <= beta < 1, f"train.betas[{i}]",
              f"must be in [0, 1), got {beta} (PyTorch convention: ALI's beta2 is 0.999, not 1e-3)")
     need(bool(_DEVICE.match(t.device)), "train.device",
-         f"expected auto, cpu, cuda or cuda:N, got {t.device!r}")
+         f"expected {DEVICES}, got {t.device!r}")
     need(t.log_every >= 1, "train.log_every", f"must be at least 1, got {t.log_every}")
     need(t.sample_every >= 0, "train.sample_every", f"must be >= 0 (0 = off), got {t.sample_every}")
     need(t.checkpoint_every >= 1, "train.checkpoint_every",

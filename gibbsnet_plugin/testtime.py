@@ -11,23 +11,21 @@ model's device.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from gibbsnet_plugin.checkpoint import load_model_and_recipe
-from gibbsnet_plugin.data.masks import check_mask, hidden_fraction
+from gibbsnet_plugin.data.base import x_of
+from gibbsnet_plugin.data.masks import check_mask
 from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.factory import build_dataset
+from gibbsnet_plugin.metrics.scores import inpaint_scores
 from gibbsnet_plugin.model import GibbsNet, StepCallback
 from gibbsnet_plugin.recipe import Recipe
-from gibbsnet_plugin.training import build_dataset
-
-PSNR_PEAK_TO_PEAK = 2.0
-"""The value range used for PSNR: data in [-1, 1]."""
+from gibbsnet_plugin.utils import seeded
 
 SPLITS = ("train", "test")
 
@@ -41,46 +39,17 @@ class Run:
     checkpoint: Path
 
 
-def resolve_device(name: str | torch.device | None) -> torch.device | None:
-    """``None`` -> None (``load_model``'s default); ``auto`` -> CUDA when available, else CPU;
-    otherwise the named device, refused with a ``GibbsnetError`` when it is not here."""
-    if name is None or isinstance(name, torch.device):
-        return name
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise GibbsnetError(f"device '{name}': expected auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GibbsnetError(f"device '{name}': CUDA is not available here; use cpu or auto")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise GibbsnetError(f"device '{name}': this machine has {torch.cuda.device_count()} CUDA "
-                            "devices (cuda:0 ...)")
-    return device
-
-
 def load_run(run_or_checkpoint: str | Path, device: str | torch.device | None = None) -> Run:
-    """The model and recipe of a run directory (its ``checkpoints/last.pt``) or checkpoint file.
+    """The model and recipe of a run directory (its ``checkpoints/last.pt``) or checkpoint file,
+    on ``device`` (``auto`` or None: CUDA when available, else CPU).
 
     Raises:
+        DeviceError: the device is not available here.
         GibbsnetError: the path is neither a run directory nor a checkpoint, or the weights do not
             fit the architecture its recipe names (one-line messages).
     """
-    model, recipe, path = load_model_and_recipe(run_or_checkpoint, device=resolve_device(device))
+    model, recipe, path = load_model_and_recipe(run_or_checkpoint, device=device)
     return Run(model, recipe, path)
-
-
-@contextmanager
-def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
-    """Run the block with torch's generators (CPU and ``device``) seeded with ``seed`` and restore
-    them afterwards; ``None`` leaves the generators alone."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        yield
 
 
 def default_record(steps: int) -> list[int]:
@@ -161,7 +130,7 @@ def dataset_images(recipe: Recipe, split: str, num: int, x_shape: tuple[int, ...
     items = [dataset[i] for i in range(min(num, len(dataset)))]  # type: ignore[arg-type]
     if not items:
         raise GibbsnetError(f"the {split} split of data set '{recipe.data.dataset}' is empty")
-    x = torch.stack([item[0] if isinstance(item, (list, tuple)) else item for item in items])
+    x = torch.stack([x_of(item) for item in items])
     if tuple(x.shape[1:]) != tuple(x_shape):
         raise GibbsnetError(
             f"data set '{recipe.data.dataset}' gives items of shape {tuple(x.shape[1:])}; "
@@ -170,37 +139,11 @@ def dataset_images(recipe: Recipe, split: str, num: int, x_shape: tuple[int, ...
     return x
 
 
-def psnr(mse: float, peak_to_peak: float = PSNR_PEAK_TO_PEAK) -> float:
-    """Peak signal-to-noise ratio in dB, ``10 log10(peak_to_peak² / mse)``; inf when mse is 0."""
-    return math.inf if mse == 0 else 10 * math.log10(peak_to_peak ** 2 / mse)
-
-
-def inpaint_scores(
-    filled: torch.Tensor, original: torch.Tensor, mask: torch.Tensor
-) -> dict[str, object]:
-    """MSE and PSNR of ``filled`` against ``original`` on the entries that ``mask`` hides.
-
-    Returns ``mse`` and ``psnr`` over all hidden entries of the batch, ``mse_per_image`` and
-    ``psnr_per_image`` (lists, one per image; NaN for an image with nothing hidden) and
-    ``hidden_fraction`` (of all entries).
-    """
-    hidden = torch.broadcast_to(mask.to(filled.device) == 0, filled.shape)
-    sq = (filled - original.to(filled.device)).pow(2) * hidden
-    counts = hidden.flatten(1).sum(1)
-    per_image = (sq.flatten(1).sum(1) / counts).tolist()
-    mse = float(sq.sum() / hidden.sum())
-    return {
-        "mse": mse, "psnr": psnr(mse),
-        "mse_per_image": per_image,
-        "psnr_per_image": [math.nan if math.isnan(m) else psnr(m) for m in per_image],
-        "hidden_fraction": hidden_fraction(mask),
-    }
-
-
 @dataclass
 class Inpainting:
     """``original`` (B, *x_shape), the ``mask`` (1 = observed), the chain's ``filled`` result
-    (observed entries equal to ``original``'s bit for bit) and ``scores`` (``inpaint_scores``)."""
+    (observed entries equal to ``original``'s bit for bit) and ``scores``
+    (``metrics.scores.inpaint_scores``)."""
 
     original: torch.Tensor
     mask: torch.Tensor

@@ -93,7 +93,7 @@ def tiny_recipe(**sections: dict) -> Recipe:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny digits run, trained once per test module (about a second)."""
-    return gn.train(tiny_recipe(), out=tmp_path_factory.mktemp("run") / "run", progress=False)
+    return gn.train(tiny_recipe(), out=tmp_path_factory.mktemp("run") / "run")
 
 
 @pytest.fixture(scope="module")

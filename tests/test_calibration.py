@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import gibbsnet_plugin as gn
@@ -38,20 +39,34 @@ def test_running_statistics_are_the_chain_average():
     calibrate_batchnorm(model, chains=64, steps=3, seed=0)
     after = buffers(model)
     assert any(not torch.equal(before[k], after[k]) for k in before)
-    # The z standardiser's statistics are the average over the two encoder passes of the chain.
+    # The z standardiser's statistics are the average over the three encoder passes of the chain
+    # (x_1, x_2, x_3 encoded).
     standardizer = model.encoder.standardize
     codes = []
     hook = standardizer.register_forward_hook(lambda m, args, out: codes.append(args[0]))
     model.train()
     with torch.random.fork_rng(), torch.no_grad():
         torch.manual_seed(0)
-        for t, _ in enumerate(model.iterate(model.prior(64)), start=1):
+        for t, (x, _) in enumerate(model.iterate(model.prior(64)), start=1):
             if t == 3:
+                model.encoder(x)
                 break
     hook.remove()
     mean = torch.stack([c.mean(0) for c in codes]).mean(0)
-    assert len(codes) == 2
+    assert len(codes) == 3
     assert torch.allclose(after["encoder.standardize.running_mean"], mean, atol=1e-5)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_every_batch_norm_layer_measures_every_step(steps):
+    # One step used to reset the encoder's statistics and never measure them: the chain stopped
+    # after the first decoder pass.
+    model = GibbsNet(gn.architectures.build("conv8", (1, 8, 8), 4, width=8), (1, 8, 8), 4)
+    assert calibrate_batchnorm(model, chains=16, steps=steps, seed=0)
+    norms = {name: m for name, m in model.named_modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and "discriminator" not in name}
+    assert any(name.startswith("encoder") for name in norms)
+    assert {name: int(m.num_batches_tracked) for name, m in norms.items()} == dict.fromkeys(norms, steps)
 
 
 def test_architectures_without_batch_norm_are_left_alone():

@@ -48,8 +48,7 @@ def test_resolve_checkpoint_explains_what_was_expected(tmp_path):
 
 @pytest.mark.slow
 def test_load_model_rebuilds_the_architecture_and_refuses_mismatched_weights(tmp_path):
-    run = gn.train(tiny_recipe(train={"iterations": 2, "checkpoint_every": 2}), out=tmp_path / "run",
-                   progress=False)
+    run = gn.train(tiny_recipe(train={"iterations": 2, "checkpoint_every": 2}), out=tmp_path / "run")
     model = gn.load_model(run / "checkpoints" / "last.pt", device="cpu")
     assert isinstance(model, gn.GibbsNet) and not model.training
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)

@@ -22,8 +22,8 @@ QUICK = ("--labels", 50, "--draws", 2, "--inpaint-steps", 2, "--mask", "left-hal
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("cli_eval")
-    gibbs = gn.train(tiny_recipe(), out=root / "gibbs", progress=False)
-    ali = gn.train(tiny_recipe(model={"chain_steps": 1}), out=root / "ali", progress=False)
+    gibbs = gn.train(tiny_recipe(), out=root / "gibbs")
+    ali = gn.train(tiny_recipe(model={"chain_steps": 1}), out=root / "ali")
     return gibbs, ali
 
 

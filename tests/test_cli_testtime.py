@@ -12,7 +12,8 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 import gibbsnet_plugin as gn
-from gibbsnet_cli.main import _chain_progress, cli
+from gibbsnet_cli.main import cli
+from gibbsnet_cli.ui import chain_progress
 
 pytestmark = pytest.mark.slow
 
@@ -190,9 +191,9 @@ def test_bad_input_is_one_line_with_status_2_and_writes_nothing(tmp_path, run, a
 
 
 def test_long_chains_get_a_progress_callback():
-    with _chain_progress("sample", 10) as short:
+    with chain_progress("sample", 10) as short:
         assert short is None
-    with _chain_progress("sample", 10_000) as long:
+    with chain_progress("sample", 10_000) as long:
         long(5000)
         long(10_000)
 

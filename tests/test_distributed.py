@@ -18,7 +18,8 @@ import gibbsnet_plugin as gn
 from conftest import tiny_recipe
 from gibbsnet_plugin.checkpoint import read_checkpoint
 from gibbsnet_plugin.distributed import run_parallel
-from gibbsnet_plugin.training import _train_process
+from gibbsnet_plugin.factory import build_model
+from gibbsnet_plugin.training import setup
 
 pytestmark = pytest.mark.slow
 
@@ -30,12 +31,12 @@ COSINE = 0.5
 
 def test_two_processes_agree_with_each_other_and_with_one_process(tmp_path):
     recipe = tiny_recipe(**SECTIONS)
-    two = gn.train(recipe, out=tmp_path / "two", progress=False, nproc=2)
-    one = gn.train(recipe, out=tmp_path / "one", progress=False)
+    two = gn.train(recipe, out=tmp_path / "two", nproc=2)
+    one = gn.train(recipe, out=tmp_path / "one")
     a = torch.load(two / "checkpoints" / "last.pt", weights_only=True)["model"]
     b = torch.load(one / "checkpoints" / "last.pt", weights_only=True)["model"]
     torch.manual_seed(recipe.seed)
-    init = gn.training.build_model(recipe, (1, 8, 8)).state_dict()
+    init = build_model(recipe, (1, 8, 8)).state_dict()
     weights = [k for k in a if k.endswith("weight")]
     step_two = torch.cat([(a[k] - init[k]).flatten() for k in weights])
     step_one = torch.cat([(b[k] - init[k]).flatten() for k in weights])
@@ -56,21 +57,9 @@ def test_every_rank_holds_identical_parameters(tmp_path):
 
 
 def _check_ranks(local_rank: int, recipe, out: str, report: str) -> None:
-    from gibbsnet_plugin import training
-
-    captured = {}
-    original = training.build_model
-
-    def keep(recipe, x_shape):
-        captured["model"] = original(recipe, x_shape)
-        return captured["model"]
-
-    training.build_model = keep
-    try:
-        _train_process(local_rank, recipe, out, None, False, False)
-    finally:
-        training.build_model = original
-    flat = torch.cat([p.detach().flatten() for p in captured["model"].parameters()])
+    run = setup(recipe)  # this rank's data shard, chain noise and DDP-wrapped steps
+    run.trainer.run(run.loader, max_iters=recipe.train.iterations)
+    flat = torch.cat([p.detach().flatten() for p in run.model.parameters()])
     gathered = idist.all_gather(flat.unsqueeze(0))
     if idist.get_rank() == 0:
         Path(report).write_text(json.dumps({"rank_diff": (gathered[0] - gathered[1]).abs().max().item()}))
@@ -104,7 +93,7 @@ def test_killing_one_process_stops_the_run_and_the_checkpoint_resumes(tmp_path, 
     recipe = gn.load_recipe(recipe_file, overrides=[f"train.iterations={done + 2}",
                                                      "train.checkpoint_every=5",
                                                      "train.calibration_steps=0"])
-    gn.train(recipe, out=out, resume=True, progress=False, nproc=2)
+    gn.train(recipe, out=out, resume=True, nproc=2)
     assert read_checkpoint(out / "checkpoints" / "last.pt")["trainer"]["iteration"] == done + 2
 
 

@@ -14,15 +14,15 @@ import gibbsnet_plugin as gn
 from conftest import tiny_recipe
 from gibbsnet_plugin import testtime
 from gibbsnet_plugin.data.masks import named_mask
-from gibbsnet_plugin.errors import GibbsnetError, RecipeError
+from gibbsnet_plugin.errors import GibbsnetError, ProbeError, RecipeError
 from gibbsnet_plugin.evaluation import evaluate, evaluate_model
-from gibbsnet_plugin.metrics import score_names
+from gibbsnet_plugin.factory import build_dataset
+from gibbsnet_plugin.metric_names import score_names
 from gibbsnet_plugin.metrics.inception import WEIGHTS_ENV
 from gibbsnet_plugin.metrics.latent_maps import latent_map
-from gibbsnet_plugin.metrics.probe import ProbeError, balanced_draw, linear_probe
+from gibbsnet_plugin.metrics.probe import balanced_draw, linear_probe
 from gibbsnet_plugin.metrics.scores import inpainting_scores, reconstruction_mse
 from gibbsnet_plugin.recipe import Recipe, recipe_from_dict
-from gibbsnet_plugin.training import build_dataset
 
 pytestmark = pytest.mark.slow
 SHAPE = (1, 8, 8)
@@ -141,7 +141,7 @@ def test_eval_section_is_validated_with_key_paths():
 def test_training_evaluates_periodically_and_keeps_the_best_checkpoint(tmp_path):
     recipe = with_eval(metrics=["reconstruction", "inpainting"], every=4, masks=["top-half"],
                        inpaint_steps=2, best="inpaint_top-half_psnr")
-    out = gn.train(recipe, out=tmp_path / "run", progress=False)
+    out = gn.train(recipe, out=tmp_path / "run")
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     evals = [line for line in lines if "eval/inpaint_top-half_psnr" in line]
     assert [line["iteration"] for line in evals] == [4, 8, 12]
@@ -152,7 +152,7 @@ def test_training_evaluates_periodically_and_keeps_the_best_checkpoint(tmp_path)
 
     resumed = recipe_from_dict({**recipe.to_dict(), "train": {**recipe.to_dict()["train"],
                                                               "iterations": 16}})
-    gn.train(resumed, out=out, resume=True, progress=False)
+    gn.train(resumed, out=out, resume=True)
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     evals = [line for line in lines if "eval/inpaint_top-half_psnr" in line]
     assert [line["iteration"] for line in evals] == [4, 8, 12, 16]
@@ -165,5 +165,5 @@ def test_fid_in_the_eval_section_needs_the_weights_before_training(tmp_path, mon
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     with pytest.raises(GibbsnetError, match="FID needs pytorch-fid's Inception weights"):
-        gn.train(with_eval(metrics=["fid"], every=4), out=tmp_path / "run", progress=False)
+        gn.train(with_eval(metrics=["fid"], every=4), out=tmp_path / "run")
     assert not (tmp_path / "run").exists()

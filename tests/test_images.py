@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gibbsnet_plugin.data.images import ImageReadError, image_files, load_images
+from gibbsnet_plugin.data.images import image_files, load_images
+from gibbsnet_plugin.errors import ImageReadError
 
 
 def write(path, array: np.ndarray):
@@ -64,5 +65,5 @@ def test_errors_name_the_file_and_say_what_was_expected(tmp_path, make, message)
 
 def test_models_whose_data_are_not_images_are_refused(tmp_path):
     path = write(tmp_path / "a.png", np.zeros((8, 8)))
-    with pytest.raises(ImageReadError, match=r"shape 2×8×8; image files can only be read .* 1- or 3-channel"):
+    with pytest.raises(ImageReadError, match=r"reading image files needs 1- or 3-channel images .* shape 2×8×8"):
         load_images(path, (2, 8, 8))

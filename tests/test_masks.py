@@ -7,15 +7,14 @@ import pytest
 import torch
 from PIL import Image
 
-from gibbsnet_plugin.data.images import ImageReadError
 from gibbsnet_plugin.data.masks import (
     MASK_NAMES,
-    MaskError,
     hidden_fraction,
     mask_from_image,
     named_mask,
     resolve_mask,
 )
+from gibbsnet_plugin.errors import ImageReadError, MaskError
 
 SHAPE = (1, 4, 6)
 

@@ -18,13 +18,13 @@ from torchvision.utils import save_image
 
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
+from gibbsnet_plugin.errors import InceptionWeightsError
 from gibbsnet_plugin.metrics import fid as fid_module
 from gibbsnet_plugin.metrics.fid import FID, InceptionStatistics, run_metric
 from gibbsnet_plugin.metrics.inception import (
     WEIGHTS_ENV,
     WEIGHTS_FILE,
     InceptionFeatures,
-    InceptionWeightsError,
     find_weights,
     to_inception_input,
     write_random_weights,
@@ -114,7 +114,7 @@ def test_missing_weights_say_where_to_put_the_file(tmp_path, monkeypatch):
 
 def test_a_second_fid_reuses_the_cached_reference_without_reading_images(
         tmp_path, hub, monkeypatch):
-    run = gn.train(tiny_recipe(), out=tmp_path / "run", progress=False)
+    run = gn.train(tiny_recipe(), out=tmp_path / "run")
     model, recipe = gn.load_model(run, device="cpu"), tiny_recipe()
     kwargs = dict(num_samples=12, dims=64, batch_size=5, cache=tmp_path / "cache")
     reports = []

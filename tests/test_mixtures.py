@@ -9,8 +9,8 @@ import torch
 
 import gibbsnet_plugin as gn
 from gibbsnet_plugin.errors import RecipeError
+from gibbsnet_plugin.factory import build_dataset
 from gibbsnet_plugin.recipe import recipe_from_dict
-from gibbsnet_plugin.training import build_dataset
 
 DEFAULT_STD = {"grid25": 0.05, "ring8": 0.01}
 MODES = {"grid25": 25, "ring8": 8}

@@ -17,10 +17,10 @@ from gibbsnet_cli.main import cli
 from gibbsnet_plugin import testtime
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.evaluation import evaluate_model
-from gibbsnet_plugin.metrics import lower_is_better, score_names
+from gibbsnet_plugin.factory import build_model
+from gibbsnet_plugin.metric_names import lower_is_better, score_names
 from gibbsnet_plugin.metrics.modes import mode_scores
 from gibbsnet_plugin.recipe import recipe_from_dict
-from gibbsnet_plugin.training import build_model
 
 GRID = gn.datasets.build("grid25", "", train=True, size=1)
 CENTRES, STD = GRID.centres, GRID.std
@@ -78,7 +78,7 @@ def grid_recipe(**eval_section: object):
 @pytest.fixture(scope="module")
 def grid_run(tmp_path_factory) -> Path:
     recipe = grid_recipe(metrics=["modes"], every=10)
-    return gn.train(recipe, out=tmp_path_factory.mktemp("grid") / "run", progress=False)
+    return gn.train(recipe, out=tmp_path_factory.mktemp("grid") / "run")
 
 
 @pytest.mark.slow
@@ -134,7 +134,6 @@ def test_modes_on_data_without_centres_is_a_clear_error(tmp_path, monkeypatch):
                                             "grid25 or ring8"):
         evaluate_model(model, recipe, ["modes"], num_samples=10)
     monkeypatch.chdir(tmp_path)
-    run = gn.train(tiny_recipe(train={"iterations": 2, "sample_every": 0}), out=tmp_path / "run",
-                   progress=False)
+    run = gn.train(tiny_recipe(train={"iterations": 2, "sample_every": 0}), out=tmp_path / "run")
     out = CliRunner().invoke(cli, ["evaluate", str(run), "--metric", "modes", "--device", "cpu"])
     assert out.exit_code == 2 and "metric 'modes' needs a 2-D mixture data set" in out.stderr

@@ -78,7 +78,7 @@ def test_yaml_float_without_dot_is_accepted(tmp_path):
          r"--set model\.options\.widht: unknown option for architecture 'conv8'; did you mean 'width'\?"),
         ("name: x\n", ["train.lr_d=fast"], r"--set train\.lr_d: expected a number or null, got 'fast'"),
         ("name: x\n", ["train.lr_d=-1.0"], r"--set train\.lr_d: must be positive or null"),
-        ("name: x\n", ["train.device=gpu"], r"train\.device: expected auto, cpu, cuda or cuda:N"),
+        ("name: x\n", ["train.device=gpu"], r"train\.device: expected auto, cpu, cuda, cuda:N or mps"),
         ("name: x\n", ["model.z_dim"], r"--set 'model\.z_dim': expected KEY=VALUE"),
         ("name: x\nseed: 1\n", ["seed.value=3"], r"--set seed\.value: seed is a value, not a section"),
         ("name: x\n", ["seed.value=3"], r"--set seed: expected an integer, got \{'value': 3\}"),

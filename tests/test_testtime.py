@@ -14,8 +14,9 @@ from PIL import Image
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
 from gibbsnet_plugin import testtime
-from gibbsnet_plugin.data.masks import MaskError, named_mask, resolve_mask
-from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.data.masks import named_mask, resolve_mask
+from gibbsnet_plugin.errors import GibbsnetError, MaskError
+from gibbsnet_plugin.metrics.scores import inpaint_scores, psnr
 from gibbsnet_plugin.model import GibbsNet
 
 pytestmark = pytest.mark.slow
@@ -50,15 +51,6 @@ def test_runs_that_are_not_runs_are_refused_in_one_line(tmp_path, run):
         with pytest.raises(GibbsnetError) as info:
             testtime.load_run(tmp_path / name, device="cpu")
         assert message in str(info.value) and "\n" not in str(info.value)
-
-
-def test_devices_are_checked():
-    assert testtime.resolve_device("cpu") == torch.device("cpu")
-    with pytest.raises(GibbsnetError, match="expected auto, cpu, cuda or cuda:N"):
-        testtime.resolve_device("gpu0")
-    if not torch.cuda.is_available():
-        with pytest.raises(GibbsnetError, match="CUDA is not available"):
-            testtime.resolve_device("cuda")
 
 
 def test_sample_is_seeded_and_leaves_the_callers_generator_alone(loaded):
@@ -154,11 +146,11 @@ def test_inpaint_scores_by_hand():
     filled[0, ..., 1] = 0.5
     filled[1, ..., 1] = 1.0
     filled[1, ..., 0] = 9.0  # an observed entry: not scored
-    scores = testtime.inpaint_scores(filled, original, mask)
+    scores = inpaint_scores(filled, original, mask)
     assert scores["mse_per_image"] == [0.25, 1.0]
     assert scores["mse"] == pytest.approx(0.625)
     assert scores["psnr_per_image"] == pytest.approx([10 * math.log10(16), 10 * math.log10(4)])
-    assert testtime.psnr(0.0) == math.inf
+    assert psnr(0.0) == math.inf
 
 
 @pytest.mark.parametrize(("fill", "message"), [(1.0, "hides nothing"), (0.0, "observes nothing")])

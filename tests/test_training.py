@@ -33,7 +33,7 @@ def snapshot(directory: Path) -> dict[str, tuple[int, int]]:
 
 def test_train_writes_the_run_directory(tmp_path):
     recipe = tiny_recipe()
-    run = gn.train(recipe, out=tmp_path / "run", progress=False)
+    run = gn.train(recipe, out=tmp_path / "run")
     assert (run / "recipe.yaml").read_text() == recipe.to_yaml()
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
         "last.pt", "step_0000006.pt", "step_0000012.pt"]
@@ -61,12 +61,12 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path, levers):
     sections = {"data": {"batch_size": 200}, "train": {"iterations": 16, "log_every": 1,
                                                         "checkpoint_every": 5, "sample_every": 4},
                 "model": levers}
-    straight = gn.train(tiny_recipe(**sections), out=tmp_path / "a", progress=False)
+    straight = gn.train(tiny_recipe(**sections), out=tmp_path / "a")
 
     first = tiny_recipe(data={"batch_size": 200}, model=levers,
                         train={**sections["train"], "iterations": 5})
-    resumed = gn.train(first, out=tmp_path / "b", progress=False)
-    gn.train(tiny_recipe(**sections), out=resumed, resume=True, progress=False)
+    resumed = gn.train(first, out=tmp_path / "b")
+    gn.train(tiny_recipe(**sections), out=resumed, resume=True)
 
     keys = ("iteration", "epoch", "d_loss", "g_loss", "d_real", "d_fake")
     assert [[r[k] for k in keys] for r in metrics(straight)] == \
@@ -82,30 +82,30 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path, levers):
 
 
 def test_resume_refuses_other_recipe_changes_and_changes_nothing(tmp_path):
-    run = gn.train(tiny_recipe(), out=tmp_path / "run", progress=False)
+    run = gn.train(tiny_recipe(), out=tmp_path / "run")
     before = snapshot(run)
     changed = tiny_recipe(model={"chain_steps": 3}, train={"iterations": 20, "lr": 1e-3})
     with pytest.raises(RunDirectoryError, match=r"model\.chain_steps: 2 -> 3; train\.lr: 0\.0001 -> 0\.001"):
-        gn.train(changed, out=run, resume=True, progress=False)
+        gn.train(changed, out=run, resume=True)
     with pytest.raises(RunDirectoryError, match="already reached iteration 12"):
-        gn.train(tiny_recipe(), out=run, resume=True, progress=False)
+        gn.train(tiny_recipe(), out=run, resume=True)
     assert snapshot(run) == before
 
 
 def test_existing_run_is_refused_unless_forced(tmp_path):
-    run = gn.train(tiny_recipe(), out=tmp_path / "run", progress=False)
+    run = gn.train(tiny_recipe(), out=tmp_path / "run")
     before = snapshot(run)
     with pytest.raises(RunDirectoryError, match="already holds a run; pass --resume .* --force"):
-        gn.train(tiny_recipe(), out=run, progress=False)
+        gn.train(tiny_recipe(), out=run)
     assert snapshot(run) == before
     with pytest.raises(RunDirectoryError, match="no checkpoints/last.pt to resume from"):
-        gn.train(tiny_recipe(), out=tmp_path / "empty", resume=True, progress=False)
+        gn.train(tiny_recipe(), out=tmp_path / "empty", resume=True)
     assert not (tmp_path / "empty").exists()
     with pytest.raises(DatasetNotFoundError):
         gn.train(tiny_recipe(data={"dataset": "mnist", "root": str(tmp_path / "data")}), out=run,
-                 force=True, progress=False)
+                 force=True)
     assert snapshot(run) == before
-    gn.train(tiny_recipe(train={"iterations": 6}), out=run, force=True, progress=False)
+    gn.train(tiny_recipe(train={"iterations": 6}), out=run, force=True)
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pt", "step_0000006.pt"]
 
 
@@ -114,7 +114,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     recipe = tiny_recipe(model={"architecture": "test_nan", "options": {"after": 14}},
                          train={"iterations": 20, "checkpoint_every": 3})
     with pytest.raises(TrainingDiverged, match=r"diverged at iteration 8 .*last good checkpoint"):
-        gn.train(recipe, out=tmp_path / "run", progress=False)
+        gn.train(recipe, out=tmp_path / "run")
     ckpt = read_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert ckpt["trainer"]["iteration"] == 6
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
@@ -140,7 +140,7 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, recipe_file):
     assert 2 <= done < 100000
     recipe = gn.load_recipe(recipe_file, overrides=[f"train.iterations={done + 2}",
                                                      "train.checkpoint_every=100000"])
-    gn.train(recipe, out=out, resume=True, progress=False)
+    gn.train(recipe, out=out, resume=True)
     assert read_checkpoint(out / "checkpoints" / "last.pt")["trainer"]["iteration"] == done + 2
 
 
@@ -150,8 +150,8 @@ def test_mixed_precision_and_channels_last_train_and_resume(tmp_path, precision)
                 "train": {"iterations": 4, "precision": precision, "channels_last": True,
                           "checkpoint_every": 2, "log_every": 1}}
     first = tiny_recipe(model=sections["model"], train={**sections["train"], "iterations": 2})
-    run = gn.train(first, out=tmp_path / "run", progress=False)
-    gn.train(tiny_recipe(**sections), out=run, resume=True, progress=False)
+    run = gn.train(first, out=tmp_path / "run")
+    gn.train(tiny_recipe(**sections), out=run, resume=True)
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert ckpt["trainer"]["iteration"] == 4
     assert ("grad_scaler" in ckpt) == (precision == "fp16")
@@ -164,7 +164,7 @@ def test_mixed_precision_and_channels_last_train_and_resume(tmp_path, precision)
 def test_compiled_networks_train_and_save_plain_state_dicts(tmp_path):
     recipe = tiny_recipe(train={"iterations": 2, "compile": True, "checkpoint_every": 2,
                                 "sample_every": 2, "calibration_steps": 0})
-    run = gn.train(recipe, out=tmp_path / "run", progress=False)
+    run = gn.train(recipe, out=tmp_path / "run")
     keys = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"].keys()
     assert not any("_orig_mod" in k for k in keys)
     assert gn.load_model(run, device="cpu").sample(2).shape == (2, 1, 8, 8)
@@ -173,13 +173,13 @@ def test_compiled_networks_train_and_save_plain_state_dicts(tmp_path):
 def test_ema_weights_are_saved_resumed_and_used_for_sampling(tmp_path):
     sections = {"train": {"iterations": 6, "ema": 0.5, "checkpoint_every": 3}}
     first = tiny_recipe(train={**sections["train"], "iterations": 3})
-    run = gn.train(first, out=tmp_path / "run", progress=False)
-    gn.train(tiny_recipe(**sections), out=run, resume=True, progress=False)
+    run = gn.train(first, out=tmp_path / "run")
+    gn.train(tiny_recipe(**sections), out=run, resume=True)
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     key = next(k for k in ckpt["ema"] if k.startswith("encoder.") and k.endswith("weight"))
     assert not torch.equal(ckpt["ema"][key], ckpt["model"][key])
     model = gn.load_model(run, device="cpu")
     assert torch.equal(model.state_dict()[key], ckpt["ema"][key])
-    straight = gn.train(tiny_recipe(**sections), out=tmp_path / "straight", progress=False)
+    straight = gn.train(tiny_recipe(**sections), out=tmp_path / "straight")
     again = torch.load(straight / "checkpoints" / "last.pt", weights_only=True)
     assert all(torch.equal(again["ema"][k], v) for k, v in ckpt["ema"].items())

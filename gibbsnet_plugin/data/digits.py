@@ -5,10 +5,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import TensorDataset
 
+from gibbsnet_plugin.data.base import SPLIT_SEED
 from gibbsnet_plugin.registry import DATASETS
-
-SPLIT_SEED = 20171212
-"""Seed of the fixed train/test permutation; changing it changes every published digits number."""
 
 
 @DATASETS.register("digits")

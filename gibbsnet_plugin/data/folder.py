@@ -7,20 +7,11 @@ import os
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-from torchvision import transforms
 from torchvision.datasets.folder import has_file_allowed_extension, make_dataset
 
-from gibbsnet_plugin.data.torchvision_sets import TO_SIGNED_UNIT
+from gibbsnet_plugin.data.base import IMAGE_EXTENSIONS, IMAGE_MODES, SPLIT_SEED, fit_image
 from gibbsnet_plugin.errors import DatasetNotFoundError
 from gibbsnet_plugin.registry import DATASETS
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-"""File name endings read as images, compared in lower case."""
-
-SPLIT_SEED = 20171212
-"""Seed of the fixed train/test permutation of the sorted file list."""
-
-_MODES = {1: "L", 3: "RGB"}
 
 
 class ImageFiles(Dataset):
@@ -28,7 +19,7 @@ class ImageFiles(Dataset):
 
     x is a float32 tensor of shape (channels, size, size) in [-1, 1]: the image is converted to
     grayscale (1 channel) or RGB (3), its shorter side resized to ``size`` and the centre cropped
-    square.
+    square (``data.base.fit_image``).
     """
 
     def __init__(
@@ -36,10 +27,8 @@ class ImageFiles(Dataset):
     ) -> None:
         self.paths = paths
         self.labels = labels
-        self.mode = _MODES[channels]
-        self.transform = transforms.Compose(
-            [transforms.Resize(size), transforms.CenterCrop(size), TO_SIGNED_UNIT]
-        )
+        self.size = size
+        self.channels = channels
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -48,10 +37,9 @@ class ImageFiles(Dataset):
         path = self.paths[index]
         try:
             with Image.open(path) as opened:
-                image = opened.convert(self.mode)
+                x, _ = fit_image(opened, self.channels, self.size, self.size)
         except (OSError, SyntaxError, ValueError) as exc:  # what PIL raises on corrupt files
             raise ValueError(f"cannot read image {path}: {exc}") from exc
-        x = self.transform(image)
         return x if self.labels is None else (x, self.labels[index])
 
 
@@ -104,7 +92,7 @@ def build(
     seeded permutation of the sorted file list: its last ``test_fraction`` (at least one image when
     positive) is the test set. Files are read on access; an unreadable one raises ValueError then.
     """
-    if channels not in _MODES:
+    if channels not in IMAGE_MODES:
         raise ValueError(f"folder channels must be 1 or 3, got {channels!r}")
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"folder size must be a positive int, got {size!r}")

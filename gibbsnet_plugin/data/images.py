@@ -6,17 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from gibbsnet_plugin.data.folder import IMAGE_EXTENSIONS
-from gibbsnet_plugin.data.torchvision_sets import TO_SIGNED_UNIT
-from gibbsnet_plugin.errors import GibbsnetError
-
-_MODES = {1: "L", 3: "RGB"}
-
-
-class ImageReadError(GibbsnetError):
-    """An image file or directory that is missing, unreadable, or does not fit the model."""
+from gibbsnet_plugin.data.base import IMAGE_EXTENSIONS, fit_image, image_dims
+from gibbsnet_plugin.errors import ImageReadError
 
 
 @dataclass
@@ -70,13 +63,8 @@ def image_files(path: str | Path) -> list[Path]:
 def image_to_tensor(image: Image.Image, x_shape: tuple[int, ...]) -> tuple[torch.Tensor, bool]:
     """A PIL image as a float tensor of shape ``x_shape`` (C, H, W) in [-1, 1], and whether it had
     to be resized: converted to grayscale (C = 1) or RGB (C = 3), scaled to cover H×W and
-    centre-cropped."""
-    channels, h, w = _image_shape(x_shape)
-    image = image.convert(_MODES[channels])
-    resized = image.size != (w, h)
-    if resized:
-        image = ImageOps.fit(image, (w, h), method=Image.Resampling.LANCZOS)
-    return TO_SIGNED_UNIT(image), resized
+    centre-cropped exactly as a ``folder`` data set does (``data.base.fit_image``)."""
+    return fit_image(image, *_image_shape(x_shape))
 
 
 def load_images(path: str | Path, x_shape: tuple[int, ...], limit: int | None = None) -> Images:
@@ -99,9 +87,4 @@ def load_images(path: str | Path, x_shape: tuple[int, ...], limit: int | None = 
 
 
 def _image_shape(x_shape: tuple[int, ...]) -> tuple[int, int, int]:
-    if len(x_shape) != 3 or x_shape[0] not in _MODES:
-        raise ImageReadError(
-            f"this model's data have shape {'×'.join(map(str, x_shape))}; image files can only be "
-            "read for models of 1- or 3-channel images (C×H×W)"
-        )
-    return x_shape[0], x_shape[1], x_shape[2]
+    return image_dims(x_shape, "reading image files", ImageReadError)

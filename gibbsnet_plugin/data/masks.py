@@ -14,17 +14,14 @@ from pathlib import Path
 
 import torch
 
-from gibbsnet_plugin.data.images import IMAGE_EXTENSIONS, open_image
-from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.data.base import IMAGE_EXTENSIONS, image_dims
+from gibbsnet_plugin.data.images import open_image
+from gibbsnet_plugin.errors import MaskError
 
 MASK_NAMES = ("left-half", "right-half", "top-half", "bottom-half", "center", "random-PCT")
 """The named masks; ``random-PCT`` takes a percentage, e.g. ``random-50``."""
 
 _RANDOM = re.compile(r"random-(\d+(?:\.\d+)?)")
-
-
-class MaskError(GibbsnetError):
-    """A mask that is unknown, unreadable, of the wrong size, or hides nothing or everything."""
 
 
 def _expected() -> str:
@@ -33,10 +30,8 @@ def _expected() -> str:
 
 
 def _image_size(x_shape: tuple[int, ...], what: str) -> tuple[int, int]:
-    if len(x_shape) != 3:
-        raise MaskError(f"{what} needs image data (channels×height×width); this model's data have "
-                        f"shape {'×'.join(map(str, x_shape))}")
-    return x_shape[1], x_shape[2]
+    _, h, w = image_dims(x_shape, what, MaskError, channels=None)
+    return h, w
 
 
 def named_mask(name: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:

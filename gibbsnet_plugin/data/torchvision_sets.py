@@ -11,14 +11,11 @@ import os
 from collections.abc import Callable
 
 from torch.utils.data import ConcatDataset, Dataset
-from torchvision import transforms
 from torchvision.datasets import CIFAR10, MNIST, SVHN
 
+from gibbsnet_plugin.data.base import TO_SIGNED_UNIT
 from gibbsnet_plugin.errors import DatasetNotFoundError
 from gibbsnet_plugin.registry import DATASETS
-
-TO_SIGNED_UNIT = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
-"""PIL image of 0..255 -> float32 tensor (C, H, W) in [-1, 1]: 0 -> -1.0, 255 -> 1.0."""
 
 SVHN_TRAIN_SPLITS: dict[str, tuple[str, ...]] = {
     "train": ("train",),

@@ -1,4 +1,5 @@
-"""Handlers attached to the trainer: progress bar, metrics log, sample grids, Ctrl-C, NaN guard."""
+"""Handlers attached to the trainer: progress reports, metrics log, batch-norm calibration,
+sample grids, Ctrl-C and the NaN guard. ``training.attach_handlers`` attaches them in order."""
 
 from __future__ import annotations
 
@@ -7,57 +8,93 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torchvision.utils import save_image
 
 from gibbsnet_plugin.calibration import calibrate_batchnorm
 from gibbsnet_plugin.model import GibbsNet
+from gibbsnet_plugin.utils import atomic_output, seeded, write_text_atomic
 
 
-class RichProgress:
-    """A rich progress bar over iterations with live losses and iterations/s (on stderr)."""
+@dataclass
+class RunSummary:
+    """What a training run is about to do, for a banner: recipe ``name``, ``architecture`` and
+    its ``parameters``, ``dataset`` with ``items`` of ``x_shape``, ``chain_steps``,
+    ``iterations`` (the target), ``device``, ``processes``, the run directory ``out`` and whether
+    it is ``resuming``."""
 
-    def __init__(self, console: Console, total: int, every: int = 5) -> None:
+    name: str
+    architecture: str
+    parameters: int
+    dataset: str
+    items: int
+    x_shape: tuple[int, ...]
+    chain_steps: int
+    iterations: int
+    device: str
+    processes: int
+    out: str
+    resuming: bool
+
+
+@dataclass
+class TrainingStatus:
+    """One report to a ``TrainingProgress`` callback.
+
+    ``event`` is ``started`` (once, before the first iteration, with ``summary``), ``step``
+    (every few iterations, with the latest step outputs in ``values`` and iterations per second
+    since the previous report in ``rate``) or ``ended`` (once, when the run stops for any reason).
+    ``iteration`` of ``total`` iterations are done (a resumed run starts above 0).
+    """
+
+    event: Literal["started", "step", "ended"]
+    iteration: int
+    total: int
+    values: dict[str, float] = field(default_factory=dict)
+    rate: float | None = None
+    summary: RunSummary | None = None
+
+
+TrainingProgress = Callable[[TrainingStatus], None]
+"""Called with a ``TrainingStatus`` as training advances (on rank 0 only), e.g. to draw a
+progress bar. In a multi-process run it is sent to the processes, so it must pickle."""
+
+
+class ReportProgress:
+    """Reports the trainer's iterations to a ``TrainingProgress`` callback every ``every``
+    iterations (``step``) and once when the engine stops (``ended``)."""
+
+    def __init__(self, callback: TrainingProgress, total: int, every: int = 5) -> None:
+        self.callback = callback
         self.total = total
         self.every = every
-        self.progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:>7} it/s"), TimeRemainingColumn(),
-            TextColumn("{task.fields[losses]}"), console=console, transient=False,
-        )
-        self.task = self.progress.add_task("train", total=total, rate="-", losses="")
-        self._last = (0, time.perf_counter())
+        self._last = (0, 0.0)
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self._started)
-        engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.every), self._update)
+        engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.every), self._step)
         engine.add_event_handler(Events.COMPLETED | Events.TERMINATE | Events.EXCEPTION_RAISED,
-                                 self._stop)
+                                 self._ended)
 
     def _started(self, engine: Engine) -> None:
-        self.progress.update(self.task, completed=engine.state.iteration)
         self._last = (engine.state.iteration, time.perf_counter())
-        self.progress.start()
 
-    def _update(self, engine: Engine) -> None:
+    def _step(self, engine: Engine) -> None:
         it, now = engine.state.iteration, time.perf_counter()
         rate = (it - self._last[0]) / max(now - self._last[1], 1e-9)
         self._last = (it, now)
-        losses = "  ".join(f"{k} {v:.3f}" for k, v in engine.state.output.items())
-        self.progress.update(self.task, completed=it, rate=f"{rate:.1f}", losses=losses)
+        self.callback(TrainingStatus("step", it, self.total, dict(engine.state.output), rate))
 
-    def _stop(self, engine: Engine, *_: Any) -> None:
-        if self.progress.live.is_started:
-            self.progress.update(self.task, completed=engine.state.iteration)
-            self.progress.stop()
+    def _ended(self, engine: Engine, *_: Any) -> None:
+        self.callback(TrainingStatus("ended", engine.state.iteration, self.total))
 
 
 class MetricsLog:
@@ -96,9 +133,36 @@ def truncate_metrics(path: Path, iteration: int) -> None:
     lines = path.read_text().splitlines(keepends=True)
     kept = [line for line in lines if json.loads(line).get("iteration", 0) <= iteration]
     if len(kept) != len(lines):
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(kept))
-        tmp.replace(path)
+        write_text_atomic(path, "".join(kept))
+
+
+class PeriodicEvaluation:
+    """Every ``every`` iterations: ``evaluate()`` gives scores (name -> float), which go into
+    ``engine.state.metrics`` and, on rank 0, into ``metrics.jsonl`` as ``eval/<name>`` with the
+    iteration and epoch. Every rank must run it (the metrics are collectives); it skips a run
+    whose loss became NaN (``guard``)."""
+
+    def __init__(self, evaluate: Callable[[], dict[str, float]], every: int, path: Path,
+                 guard: NanGuard) -> None:
+        self.evaluate = evaluate
+        self.every = every
+        self.path = path
+        self.guard = guard
+
+    def attach(self, engine: Engine) -> None:
+        if self.every:
+            engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.every), self)
+
+    def __call__(self, engine: Engine) -> None:
+        if self.guard.bad is not None:
+            return
+        scores = self.evaluate()
+        engine.state.metrics.update(scores)
+        if idist.get_rank() == 0:
+            record = {"iteration": engine.state.iteration, "epoch": engine.state.epoch,
+                      **{f"eval/{k}": v for k, v in scores.items()}}
+            with self.path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
 
 
 class Calibrate:
@@ -148,11 +212,8 @@ class SampleGrid:
         engine.add_event_handler(Events.COMPLETED, self)
 
     def __call__(self, engine: Engine) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        devices = [self.model.device] if self.model.device.type == "cuda" else []
         was_training = self.model.training
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed)
+        with seeded(self.seed, self.model.device):
             self.model.eval()
             try:
                 x = self.model.sample(self.n)
@@ -164,10 +225,9 @@ class SampleGrid:
 def save_grid(x: torch.Tensor, path: Path, nrow: int | None = None) -> None:
     """Save images in [-1, 1] of shape (B, C, H, W) as one PNG grid, written atomically."""
     nrow = nrow or max(1, round(math.sqrt(x.shape[0])))
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_image(x.detach().float().cpu(), tmp, nrow=nrow, normalize=True, value_range=(-1, 1),
-               padding=1, format="png")
-    tmp.replace(path)
+    with atomic_output(path) as tmp:
+        save_image(x.detach().float().cpu(), tmp, nrow=nrow, normalize=True, value_range=(-1, 1),
+                   padding=1, format="png")
 
 
 class Interrupt:

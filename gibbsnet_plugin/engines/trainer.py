@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import ignite.distributed as idist
 import torch
@@ -17,7 +17,9 @@ from ignite.engine import Engine
 from torch import nn
 from torch.optim import Optimizer
 
+from gibbsnet_plugin.data.base import batch_to_x
 from gibbsnet_plugin.model import GibbsNet
+from gibbsnet_plugin.recipe import Precision
 
 OUTPUT_KEYS = ("d_loss", "g_loss", "d_real", "d_fake")
 
@@ -69,9 +71,6 @@ def make_steps(model: GibbsNet) -> Steps:
         else:
             steps = Steps(*(nn.parallel.DistributedDataParallel(step) for step in steps))
     return steps
-
-
-Precision = Literal["fp32", "bf16", "fp16"]
 
 
 class Amp:
@@ -131,12 +130,6 @@ def update(
     amp.step(g.loss, opt_g)
     amp.end()
     return torch.stack([d_loss.detach(), g.loss.detach(), d_real, d_fake]).float()
-
-
-def batch_to_x(batch: object, device: torch.device) -> torch.Tensor:
-    """The data tensor of a batch that is ``x`` or ``(x, y)``, moved to ``device``."""
-    x = batch[0] if isinstance(batch, (list, tuple)) else batch
-    return x.to(device, non_blocking=True)
 
 
 def create_trainer(

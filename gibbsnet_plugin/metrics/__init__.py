@@ -1,43 +1,4 @@
-"""Evaluation metrics: FID, reconstruction, inpainting, linear probe, mode coverage, latent maps.
-
-This module only names them (the recipe validates against these names without importing torch
-code); each metric lives in its own module.
+"""Evaluation metrics, one module each: FID (``fid``, ``inception``), reconstruction and
+inpainting scores (``scores``), the linear probe (``probe``), mode coverage (``modes``) and latent
+maps (``latent_maps``). Their names and score names are in ``gibbsnet_plugin.metric_names``.
 """
-
-from __future__ import annotations
-
-from collections.abc import Sequence
-
-METRICS = ("reconstruction", "inpainting", "probe", "fid", "modes", "tsne")
-"""Names accepted by ``gibbsnet evaluate --metric`` and the recipe's ``eval.metrics``."""
-TRAINING_METRICS = METRICS[:5]
-"""Metrics that may run during training (``tsne`` draws a figure and gives no score)."""
-DEFAULT_MASKS = ("left-half", "bottom-half", "center", "random-50")
-MODE_SCORES = ("modes", "modes_high_quality", "modes_reverse_kl")
-"""Scores of ``modes``: covered modes, fraction of high-quality samples, reverse KL (nats)."""
-HIGHER_IS_BETTER = ("modes", "modes_high_quality")
-
-
-def score_names(metrics: Sequence[str], masks: Sequence[str] = DEFAULT_MASKS) -> list[str]:
-    """The scalar scores that ``metrics`` produce, e.g. ``reconstruction_mse``,
-    ``inpaint_left-half_psnr``, ``probe_error``, ``fid``, ``modes``; one of them can pick ``best.pt``."""
-    names = []
-    for metric in metrics:
-        if metric == "reconstruction":
-            names.append("reconstruction_mse")
-        elif metric == "inpainting":
-            names += [f"inpaint_{m}_{s}" for m in masks for s in ("mse", "psnr")]
-        elif metric == "probe":
-            names += ["probe_error", "probe_error_std"]
-        elif metric == "fid":
-            names.append("fid")
-        elif metric == "modes":
-            names += MODE_SCORES
-    return names
-
-
-def lower_is_better(score: str) -> bool:
-    """True for errors and distances (MSE, probe error, FID, reverse KL), False for PSNR, covered
-    modes and the fraction of high-quality samples."""
-    return not (score.endswith("psnr") or score in HIGHER_IS_BETTER)
-

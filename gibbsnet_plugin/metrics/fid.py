@@ -3,8 +3,8 @@ memory) against cached statistics of the real data, with pytorch-fid's Fréchet 
 
 The features are accumulated by Ignite metrics (``InceptionStatistics``, ``FID``), so the same
 code serves ``gibbsnet evaluate`` and evaluation during training. Reference statistics are cached
-in ``.npz`` files keyed by data set (and its options), split, image shape, number of images,
-feature size and the weights' SHA-256; each file records that key.
+in ``.npz`` files keyed by data set (its options and its root directory), split, image shape,
+number of images, feature size and the weights' SHA-256; each file records that key.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from ignite.metrics import Metric
 from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
 from torch.utils.data import Subset
 
+from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.errors import GibbsnetError
-from gibbsnet_plugin.figures import atomic_output
+from gibbsnet_plugin.factory import build_dataset, data_root
 from gibbsnet_plugin.metrics.data import Progress, local_share, shard_in_order, track
 from gibbsnet_plugin.metrics.inception import InceptionFeatures, to_inception_input, weights_hash
 from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Recipe
-from gibbsnet_plugin.testtime import seeded
-from gibbsnet_plugin.training import build_dataset
+from gibbsnet_plugin.utils import atomic_output, seeded
 
 CACHE_ENV = "GIBBSNET_FID_CACHE"
 DEFAULT_BATCH = 50
@@ -134,9 +134,11 @@ def run_metric(metric: Metric, batches: Iterable[Any], step: Callable[[Any], tor
 
 @dataclass
 class ReferenceKey:
-    """What reference statistics depend on; recorded in the cache file."""
+    """What reference statistics depend on; recorded in the cache file. ``root`` is the data
+    set's directory, absolute: two ``folder`` data sets of the same size differ only there."""
 
     dataset: str
+    root: str
     options: dict[str, Any]
     split: str
     x_shape: list[int]
@@ -168,8 +170,8 @@ def reference_statistics(
         raise GibbsnetError(f"FID reference split '{split}': expected train or test")
     dataset = build_dataset(recipe, train=split == "train")
     n = min(num_images, len(dataset))  # type: ignore[arg-type]
-    key = ReferenceKey(recipe.data.dataset, recipe.data.options, split, list(x_shape), n,
-                       extractor.dims, weights_sha256)
+    key = ReferenceKey(recipe.data.dataset, str(Path(data_root(recipe)).resolve()),
+                       recipe.data.options, split, list(x_shape), n, extractor.dims, weights_sha256)
     path = (cache or cache_dir()) / key.filename()
     info = {**asdict(key), "path": str(path)}
     stored = _read_cache(path, key)
@@ -184,7 +186,7 @@ def reference_statistics(
     metric = InceptionStatistics(extractor, device=device)
     mu, sigma = run_metric(
         metric, loader,
-        lambda b: (b[0] if isinstance(b, (list, tuple)) else b).to(device),
+        lambda b: x_of(b).to(device),
         progress, "FID reference statistics")
     if idist.get_rank() == 0:
         with atomic_output(path) as tmp, tmp.open("wb") as f:

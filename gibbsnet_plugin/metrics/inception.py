@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.data.base import image_dims
+from gibbsnet_plugin.errors import GibbsnetError, InceptionWeightsError
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 """pytorch-fid's file name for the TF-ported FID Inception weights."""
@@ -28,10 +29,6 @@ FEATURE_DIMS = (64, 192, 768, 2048)
 """Feature sizes pytorch-fid offers; 2048 (the final pool) is the standard FID."""
 CPU_PIECE = 8
 """Images per Inception pass on a CPU."""
-
-
-class InceptionWeightsError(GibbsnetError):
-    """The Inception weights file is missing or unreadable; the message says where to put it."""
 
 
 def hub_weights_path() -> Path:
@@ -160,8 +157,8 @@ def to_inception_input(x: torch.Tensor) -> torch.Tensor:
     grey images become three equal channels and values are quantised to multiples of 1/255, which
     is what published FIDs of 8-bit images measure.
     """
-    if x.dim() != 4 or x.shape[1] not in (1, 3):
-        raise GibbsnetError(f"FID needs images of 1 or 3 channels (B, C, H, W); got shape "
-                            f"{tuple(x.shape)}")
+    if x.dim() != 4:
+        raise GibbsnetError(f"FID needs a batch of images (B, C, H, W); got shape {tuple(x.shape)}")
+    image_dims(tuple(x.shape[1:]), "FID")
     levels = ((x.float().clamp(-1, 1) + 1) / 2).mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
     return levels.float().div(255).expand(-1, 3, -1, -1)

@@ -14,10 +14,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from gibbsnet_plugin.figures import atomic_output
 from gibbsnet_plugin.metrics.probe import encode_dataset
 from gibbsnet_plugin.model import GibbsNet
-from gibbsnet_plugin.testtime import seeded
+from gibbsnet_plugin.utils import atomic_output, seeded
 
 
 def chain_latents(model: GibbsNet, num: int, steps: int, seed: int | None = 0) -> np.ndarray:
@@ -33,12 +32,11 @@ def latent_map(
     """Write the t-SNE figure of the first ``num`` test encodings and of ``num`` chain states
     after ``steps`` (default: the model's ``chain_steps``) to ``path`` (PNG).
 
+    The figure is drawn on a ``matplotlib.figure.Figure`` of its own, without pyplot, so the
+    caller's matplotlib backend and open figures are left alone.
     Returns ``path``, ``num_images``, ``num_chains`` and ``chain_steps``.
     """
-    import matplotlib  # noqa: PLC0415  (slow imports, only for this figure)
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415  (slow imports, only for this figure)
     from sklearn.manifold import TSNE  # noqa: PLC0415
 
     steps = model.chain_steps if steps is None else steps
@@ -50,7 +48,8 @@ def latent_map(
                     random_state=seed).fit_transform(both)
     data, chain = embedded[: len(z_data)], embedded[len(z_data):]
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.8), sharex=True, sharey=True)
+    fig = Figure(figsize=(10, 4.8))
+    left, right = fig.subplots(1, 2, sharex=True, sharey=True)
     scatter = left.scatter(*data.T, c=y, cmap="tab10", s=6)
     left.legend(*scatter.legend_elements(), title="label", fontsize=7, loc="best", markerscale=0.7)
     left.set_title("encodings of test images")
@@ -66,6 +65,5 @@ def latent_map(
     fig.tight_layout()
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
     return {"path": str(path), "num_images": len(z_data), "num_chains": len(z_chain),
             "chain_steps": steps}

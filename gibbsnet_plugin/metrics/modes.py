@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.metrics.data import Progress, local_share, track
 from gibbsnet_plugin.model import GibbsNet
-from gibbsnet_plugin.testtime import seeded
+from gibbsnet_plugin.utils import seeded
 
 DEFAULT_SAMPLES = 2500
 """Samples scored by default (PacGAN's and VEEGAN's 2,500)."""

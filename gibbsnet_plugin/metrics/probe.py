@@ -15,14 +15,10 @@ import torch
 from ignite.engine import Engine
 from torch.utils.data import Dataset
 
-from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.errors import ProbeError
 from gibbsnet_plugin.metrics.data import Progress, in_order, no_progress
 from gibbsnet_plugin.model import GibbsNet
-from gibbsnet_plugin.testtime import seeded
-
-
-class ProbeError(GibbsnetError):
-    """A data set without labels, or too few labelled images for the probe asked for."""
+from gibbsnet_plugin.utils import seeded
 
 
 def encode_dataset(model: GibbsNet, data: Dataset, batch_size: int = 100,
@@ -53,7 +49,7 @@ def balanced_draw(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
         members = np.flatnonzero(y == c)
         if count > len(members):
             raise ProbeError(f"{k} class-balanced labels need {count} images of class {c}, the "
-                             f"training split has {len(members)}; lower --labels (probe.labels)")
+                             f"training split has {len(members)}; lower --labels (eval.labels)")
         chosen.append(rng.choice(members, count, replace=False))
     return np.concatenate(chosen)
 

@@ -1,13 +1,15 @@
-"""Reconstruction and inpainting scores on a data split, as Ignite evaluators.
+"""Reconstruction and inpainting scores: PSNR, the scores of one inpainted batch, and both
+scores over a whole data split as Ignite evaluators.
 
-Each evaluator's step turns a batch of data into ``(prediction, target)`` over the entries that
-are scored (flattened to 1-D), and Ignite's ``MeanSquaredError`` averages the squared error over
-all those entries of the split. Images are in the data's range ([-1, 1]); PSNR uses
-``testtime.PSNR_PEAK_TO_PEAK``.
+Over a split, each evaluator's step turns a batch of data into ``(prediction, target)`` over the
+entries that are scored (flattened to 1-D), and Ignite's ``MeanSquaredError`` averages the
+squared error over all those entries of the split. Images are in the data's range ([-1, 1]);
+PSNR uses ``PSNR_PEAK_TO_PEAK``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,13 +18,50 @@ from ignite.engine import Engine
 from ignite.metrics import MeanSquaredError
 from torch.utils.data import Dataset
 
-from gibbsnet_plugin.data.masks import resolve_mask
-from gibbsnet_plugin.engines.trainer import batch_to_x
+from gibbsnet_plugin.data.base import batch_to_x
+from gibbsnet_plugin.data.masks import hidden_fraction, resolve_mask
 from gibbsnet_plugin.metrics.data import Progress, shard_in_order, track
 from gibbsnet_plugin.model import GibbsNet
-from gibbsnet_plugin.testtime import psnr, seeded
+from gibbsnet_plugin.utils import seeded
+
+PSNR_PEAK_TO_PEAK = 2.0
+"""The value range used for PSNR: data in [-1, 1]."""
 
 Step = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def psnr(mse: float, peak_to_peak: float = PSNR_PEAK_TO_PEAK) -> float:
+    """Peak signal-to-noise ratio in dB, ``10 log10(peak_to_peak² / mse)``; inf when mse is 0."""
+    return math.inf if mse == 0 else 10 * math.log10(peak_to_peak ** 2 / mse)
+
+
+def hidden_entries(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Boolean tensor shaped like ``x`` (B, *x_shape): True where ``mask`` (1 = observed, 0 =
+    hidden; one mask for the batch or one per image) hides an entry."""
+    return torch.broadcast_to(mask.to(x.device) == 0, x.shape)
+
+
+def inpaint_scores(
+    filled: torch.Tensor, original: torch.Tensor, mask: torch.Tensor
+) -> dict[str, object]:
+    """MSE and PSNR of one inpainted batch ``filled`` against ``original`` (B, *x_shape) on the
+    entries that ``mask`` hides.
+
+    Returns ``mse`` and ``psnr`` over all hidden entries of the batch, ``mse_per_image`` and
+    ``psnr_per_image`` (lists, one per image; NaN for an image with nothing hidden) and
+    ``hidden_fraction`` (of all entries).
+    """
+    hidden = hidden_entries(filled, mask)
+    sq = (filled - original.to(filled.device)).pow(2) * hidden
+    counts = hidden.flatten(1).sum(1)
+    per_image = (sq.flatten(1).sum(1) / counts).tolist()
+    mse = float(sq.sum() / hidden.sum())
+    return {
+        "mse": mse, "psnr": psnr(mse),
+        "mse_per_image": per_image,
+        "psnr_per_image": [math.nan if math.isnan(m) else psnr(m) for m in per_image],
+        "hidden_fraction": hidden_fraction(mask),
+    }
 
 
 def _mse(model: GibbsNet, data: Dataset, step: Step, batch_size: int, seed: int | None,
@@ -54,12 +93,10 @@ def inpainting_scores(
     scores = {}
     for spec in masks:
         mask = resolve_mask(spec, model.x_shape, seed or 0).to(model.device)
-        hidden = mask == 0
 
-        def step(x: torch.Tensor, mask: torch.Tensor = mask, hidden: torch.Tensor = hidden
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        def step(x: torch.Tensor, mask: torch.Tensor = mask) -> tuple[torch.Tensor, torch.Tensor]:
             filled = model.inpaint(x, mask, steps)
-            where = hidden.expand_as(x)
+            where = hidden_entries(x, mask)
             return filled[where], x[where]
 
         mse = _mse(model, data, step, batch_size, seed, progress, f"inpainting {spec}")

@@ -1,0 +1,134 @@
+"""``gibbsnet evaluate``: scores of one or more runs, side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+import gibbsnet_plugin as gn
+from gibbsnet_cli.ui import console, note, print_json, task_progress, wrote
+
+
+def _score_label(name: str) -> str:
+    """``inpaint_left-half_psnr`` -> ``inpaint left-half PSNR (dB)`` for the table."""
+    label = name.replace("_", " ")
+    for short, long in ((" mse", " MSE"), (" psnr", " PSNR (dB)"), ("fid", "FID"),
+                        ("probe error std", "probe error std (%)"),
+                        ("probe error", "probe error (%)"), ("modes high quality",
+                        "modes high-quality samples (%)"), ("modes reverse kl", "modes reverse KL (nats)"),
+                        ("modes", "modes covered")):
+        if label.endswith(short) or label == short:
+            label = label[: len(label) - len(short)] + long
+            break
+    return label
+
+
+def _score_cell(name: str, value: float) -> str:
+    if name.startswith("probe_error") or name == "modes_high_quality":
+        return f"{100 * value:.2f}"
+    if name == "modes":
+        return f"{value:.0f}"
+    if name == "modes_reverse_kl":
+        return f"{value:.3f}"
+    return f"{value:.4f}" if name.endswith("mse") else f"{value:.2f}"
+
+
+@click.command()
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True)
+@click.option("--metric", "metrics", multiple=True, metavar="NAME",
+              help="reconstruction, inpainting, probe, fid, modes or tsne (repeatable; default: "
+                   "the recipe's eval.metrics, else all but modes and tsne, FID only when the "
+                   "Inception weights are found).")
+@click.option("--num-samples", type=click.IntRange(2), default=None,
+              help="FID: samples and real images (default: the recipe's eval.num_samples, "
+                   "10000; at most the reference split's size). modes: samples (default 2500).")
+@click.option("--steps", type=click.IntRange(1), default=None,
+              help="Chain steps of the FID and modes samples and of the t-SNE chain states "
+                   "(default: each run's chain_steps).")
+@click.option("--mask", "masks", multiple=True, metavar="NAME|FILE.png",
+              help="Inpainting masks (repeatable; default: the recipe's eval.masks: left-half, "
+                   "bottom-half, center, random-50).")
+@click.option("--inpaint-steps", type=click.IntRange(1), default=None,
+              help="Steps of the partially clamped chain (default: eval.inpaint_steps, 20).")
+@click.option("--labels", type=click.IntRange(2), default=None,
+              help="Linear probe: class-balanced labelled images (default: eval.labels, 1000).")
+@click.option("--draws", type=click.IntRange(1), default=None,
+              help="Linear probe: draws of the labelled set (default: eval.draws, 10).")
+@click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
+              help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (default: "
+                   "$GIBBSNET_INCEPTION_WEIGHTS, then the torch hub cache).")
+@click.option("--fid-split", type=click.Choice(["train", "test"]), default=None,
+              help="Real images FID compares against (default: eval.fid_split, train).")
+@click.option("--fid-dims", type=click.Choice(["64", "192", "768", "2048"]), default="2048",
+              show_default=True,
+              help="Inception features for FID; only 2048 (the final pool) is the standard FID.")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Where --metric tsne writes tsne-<run>.png (for a checkpoint file: "
+                   "tsne-<run>-<checkpoint>.png).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object {\"runs\": [...]} on stdout.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every metric.")
+@click.option("--device", default=None,
+              help="auto, cpu, cuda, cuda:N or mps (default: CUDA when available).")
+def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int | None,
+             steps: int | None, masks: tuple[str, ...], inpaint_steps: int | None,
+             labels: int | None, draws: int | None, inception_weights: str | None,
+             fid_split: str | None, fid_dims: str, out_dir: str, as_json: bool, seed: int,
+             device: str | None) -> None:
+    """Score one or more runs (run directories or checkpoint files), side by side: reconstruction
+    MSE, inpainting MSE/PSNR on the hidden region, linear-probe error, FID, mode coverage of a 2-D
+    mixture (grid25, ring8), t-SNE latent maps."""
+    gn.check_metrics(metrics)
+    results = []
+    figures = tsne_figures(runs, Path(out_dir))
+    for run, figure in zip(runs, figures, strict=True):
+        prefix = f"{gn.run_label(run)}: " if len(runs) > 1 else ""
+        with task_progress(prefix) as progress:
+            results.append(gn.evaluate(
+                run, list(metrics) or None, device, num_samples=num_samples, chain_steps=steps,
+                labels=labels, draws=draws, masks=list(masks) or None,
+                inpaint_steps=inpaint_steps, inception_weights=inception_weights,
+                fid_split=fid_split, fid_dims=int(fid_dims), figure=figure, seed=seed,
+                progress=progress))
+    for text in dict.fromkeys(text for result in results for text in result["notes"]):
+        note(text)
+    for result in results:
+        if "tsne" in result["details"]:
+            wrote(result["details"]["tsne"]["path"])
+    if as_json:
+        print_json({"runs": results})
+        return
+    table = Table(title="gibbsnet evaluate")
+    table.add_column("score", no_wrap=True)
+    for result in results:
+        steps_note = " (ALI)" if result["chain_steps"] == 1 else ""
+        header = f"{escape(result['run'])}\nchain_steps {result['chain_steps']}{steps_note}"
+        table.add_column(header, justify="right")
+    names = list(dict.fromkeys(k for r in results for k in r["scores"]))
+    for score in names:
+        table.add_row(escape(_score_label(score)), *[
+            _score_cell(score, r["scores"][score]) if score in r["scores"] else "-"
+            for r in results])
+    console.print(table)
+    fid = next((r["details"]["fid"] for r in results if "fid" in r["details"]), None)
+    if fid is not None:
+        console.print(f"FID: {escape(fid['implementation'])}, {fid['dims']}-d features, weights "
+                      f"sha256 {fid['weights_sha256'][:12]}, {fid['num_samples']} samples against "
+                      f"the {fid['reference']['split']} split", soft_wrap=True)
+
+
+def tsne_figures(runs: tuple[str, ...], out_dir: Path) -> list[Path]:
+    """``out_dir/tsne-<label>.png`` for each run (``gn.run_label``), one file per run: a label
+    that two runs share gets ``-2``, ``-3``, ... on its later runs."""
+    paths: list[Path] = []
+    for run in runs:
+        label = gn.run_label(run)
+        path, n = out_dir / f"tsne-{label}.png", 1
+        while path in paths:
+            n += 1
+            path = out_dir / f"tsne-{label}-{n}.png"
+        paths.append(path)
+    return paths

@@ -1,0 +1,258 @@
+"""``gibbsnet sample|inpaint|reconstruct|interpolate``: using a trained model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.markup import escape
+
+import gibbsnet_plugin as gn
+from gibbsnet_cli.ui import chain_progress, console, note, print_json, wrote
+from gibbsnet_plugin.errors import GibbsnetError
+
+
+def _steps_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        steps = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        steps = []
+    if not steps or min(steps) < 1:
+        raise click.BadParameter(
+            f"expected chain steps >= 1 separated by commas, e.g. 1,2,5,10; got '{value}'")
+    return steps
+
+
+def _test_time_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--seed, --scale and --device, shared by the test-time commands."""
+    for option in reversed([
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of the chain's randomness (and of random-PCT masks)."),
+        click.option("--scale", type=click.IntRange(1, 64), default=1, show_default=True,
+                     help="Enlarge figures by this integer factor (nearest-neighbour)."),
+        click.option("--device", default=None,
+                     help="auto, cpu, cuda, cuda:N or mps (default: CUDA when available)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _images_options(default_num: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--num, --split and --input: which images a command works on."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed([
+            click.option("--num", type=click.IntRange(1), default=default_num, show_default=True,
+                         help="How many images."),
+            click.option("--split", type=click.Choice(["test", "train"]), default="test",
+                         show_default=True,
+                         help="Split of the recipe's data set to take images from."),
+            click.option("--input", "input_path", type=click.Path(), default=None,
+                         metavar="FILE_OR_DIR", help="Your own image file, or a directory of them "
+                         "(sorted by name), instead of the data set."),
+        ]):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _images(run: gn.Run, input_path: str | None, split: str, num: int) -> tuple[Any, str]:
+    """(images, where they came from) for a test-time command."""
+    shape = run.model.x_shape
+    if input_path is None:
+        source = f"{run.recipe.data.dataset} {split}"
+        return gn.dataset_images(run.recipe, split, num, shape), source
+    return _read_images(input_path, shape, num), input_path
+
+
+def _read_images(path: str, shape: tuple[int, ...], num: int) -> Any:
+    """Up to ``num`` images from a file or directory, with a note when some had to be resized."""
+    images = gn.load_images(path, shape, limit=num)
+    if images.resized:
+        note(f"resized {len(images.resized)} of {len(images.paths)} images to "
+             f"{'×'.join(map(str, shape[1:]))} (the model's image size)")
+    return images.x
+
+
+@click.command()
+@click.argument("run", metavar="RUN")
+@click.option("--num", type=click.IntRange(1), default=64, show_default=True,
+              help="How many chains (with --from-images: at most this many images).")
+@click.option("--steps", type=click.IntRange(1), default=None,
+              help="Chain length (default: the recipe's chain_steps; 1 = one decoder pass).")
+@click.option("--out", default="sample.png", show_default=True, metavar="FILE.png|FILE.npy",
+              help="A grid of the final states, or their raw values as an array (num, *x_shape).")
+@click.option("--trajectory", "trajectory_path", default=None, metavar="FILE.png",
+              help="Also write a figure with one row per chain and one column per step of --at.")
+@click.option("--at", callback=_steps_list, default=None, metavar="STEPS",
+              help="Steps that --trajectory shows, e.g. 1,2,5,10,100,1000 "
+                   "(default: 1, 2, 5, 10, 20, 50, ... and --steps).")
+@click.option("--gif", "gif_path", default=None, metavar="FILE.gif",
+              help="Also write an animation of the chains (every step, or 100 frames spaced "
+                   "geometrically for longer chains).")
+@click.option("--from-images", "from_images", type=click.Path(), default=None,
+              metavar="FILE_OR_DIR",
+              help="Start the chains from the encodings of these images instead of the prior.")
+@_test_time_options
+def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str | None,
+           at: list[int] | None, gif_path: str | None, from_images: str | None, seed: int,
+           scale: int, device: str | None) -> None:
+    """Run the unclamped chain of the model in RUN (a run directory or a checkpoint file)."""
+    figures = gn.figures
+    if at and not trajectory_path:
+        raise click.UsageError("--at chooses the columns of --trajectory; "
+                               "give --trajectory FILE.png too")
+    out_path = figures.check_output(out, (".png", ".npy"))
+    trajectory = trajectory_path and figures.check_output(trajectory_path, (".png",),
+                                                          "--trajectory")
+    gif = gif_path and figures.check_output(gif_path, (".gif",), "--gif")
+    loaded = gn.load_run(run, device)
+    model = loaded.model
+    if out_path.suffix.lower() == ".png" or trajectory or gif:
+        figures.check_image_shape(model.x_shape)
+    steps = steps or model.chain_steps
+    start = None
+    if from_images is not None:
+        start = _read_images(from_images, model.x_shape, num)
+        num = len(start)
+    columns = at or gn.testtime.default_record(steps)
+    frames = gn.testtime.gif_steps(steps) if gif else []
+    record = (columns if trajectory else []) + frames
+    began = time.perf_counter()
+    with chain_progress("sample", max([steps, *record])) as progress:
+        chains = gn.sample(model, num, steps, seed, record, start, progress)
+    seconds = time.perf_counter() - began
+
+    if out_path.suffix.lower() == ".npy":
+        figures.save_array(chains.x, out_path)
+    elif start is None:
+        figures.save_grid(chains.x, out_path, scale=scale)
+    else:
+        figures.save_png(figures.rows_image([start, chains.x], ["input", f"step {steps}"],
+                                            scale=scale), out_path)
+    written = [out_path]
+    if trajectory:
+        shown = sorted(set(columns))
+        cells = chains.frames[:, [chains.record.index(t) for t in shown]]
+        figures.save_png(figures.trajectory_image(cells, shown, start, scale), trajectory)
+        written.append(trajectory)
+    if gif:
+        figures.save_chain_gif(chains.frames[:, [chains.record.index(t) for t in frames]], frames,
+                               gif, scale)
+        written.append(gif)
+    total = max([steps, *record])
+    wrote(*written, detail=f" ({num} chains × {total} steps in {seconds:.1f} s, "
+                            f"{total / max(seconds, 1e-9):.0f} steps/s)")
+
+
+@click.command()
+@click.argument("run", metavar="RUN")
+@click.option("--mask", "mask_spec", required=True, metavar="NAME|FILE.png",
+              help="The region to hide and fill in: left-half, right-half, top-half, bottom-half, "
+                   "center, random-PCT (e.g. random-50), or a mask image (white = observed, "
+                   "black = fill) of the data's size.")
+@_images_options(default_num=16)
+@click.option("--steps", type=click.IntRange(1), default=20, show_default=True,
+              help="Steps of the partially clamped chain.")
+@click.option("--out", default="inpaint.png", show_default=True, metavar="FILE.png",
+              help="Grid with rows: masked input, result, original.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the scores as one JSON object on stdout.")
+@_test_time_options
+def inpaint(run: str, mask_spec: str, num: int, split: str, input_path: str | None, steps: int,
+            out: str, as_json: bool, seed: int, scale: int, device: str | None) -> None:
+    """Hide part of each image, fill it in with the partially clamped chain, and score the result
+    (MSE and PSNR on the hidden region, against the original)."""
+    figures = gn.figures
+    out_path = figures.check_output(out, (".png",))
+    loaded = gn.load_run(run, device)
+    shape = loaded.model.x_shape
+    figures.check_image_shape(shape)
+    mask = gn.resolve_mask(mask_spec, shape, seed)
+    x, source = _images(loaded, input_path, split, num)
+    with chain_progress("inpaint", steps) as progress:
+        result = gn.inpaint(loaded.model, x, mask, steps, seed, progress)
+    figures.save_png(figures.rows_image(
+        [figures.masked_view(result.original, result.mask), result.filled, result.original],
+        ["masked", "filled", "original"], scale=scale), out_path)
+    scores = result.scores
+    wrote(out_path)
+    if as_json:
+        print_json({"run": str(loaded.checkpoint), "images": source, "num": len(x),
+                     "mask": mask_spec, "steps": steps, "seed": seed, **scores,
+                     "out": str(out_path)})
+    else:
+        console.print(
+            f"{len(x)} images from {escape(source)}, mask {escape(mask_spec)} "
+            f"({100 * scores['hidden_fraction']:.1f} % hidden), {steps} steps: "
+            f"MSE {scores['mse']:.4f}, PSNR {scores['psnr']:.2f} dB on the hidden region",
+            soft_wrap=True)
+
+
+@click.command()
+@click.argument("run", metavar="RUN")
+@_images_options(default_num=16)
+@click.option("--out", default="reconstruct.png", show_default=True, metavar="FILE.png",
+              help="Grid with rows: original, reconstruction.")
+@click.option("--json", "as_json", is_flag=True, help="Print the MSE as one JSON object on stdout.")
+@_test_time_options
+def reconstruct(run: str, num: int, split: str, input_path: str | None, out: str, as_json: bool,
+                seed: int, scale: int, device: str | None) -> None:
+    """Encode and decode images (x -> z -> x') and report the mean squared error."""
+    figures = gn.figures
+    out_path = figures.check_output(out, (".png",))
+    loaded = gn.load_run(run, device)
+    figures.check_image_shape(loaded.model.x_shape)
+    x, source = _images(loaded, input_path, split, num)
+    result = gn.reconstruct(loaded.model, x, seed)
+    figures.save_png(figures.rows_image([result.original, result.reconstruction],
+                                        ["original", "reconstruction"], scale=scale), out_path)
+    wrote(out_path)
+    if as_json:
+        print_json({"run": str(loaded.checkpoint), "images": source, "num": len(x), "seed": seed,
+                     "mse": result.mse, "mse_per_image": result.mse_per_image,
+                     "out": str(out_path)})
+    else:
+        console.print(f"{len(x)} images from {escape(source)}: reconstruction MSE {result.mse:.4f}",
+                      soft_wrap=True)
+
+
+@click.command()
+@click.argument("run", metavar="RUN")
+@click.option("--pairs", type=click.IntRange(1), default=4, show_default=True,
+              help="How many pairs of images (images 1 and 2, 3 and 4, ...).")
+@click.option("--points", type=click.IntRange(2), default=8, show_default=True,
+              help="Points on the line between the two latents, ends included.")
+@click.option("--chain", "chain_steps", type=click.IntRange(0), default=0, show_default=True,
+              help="Also show, under each line, where this many chain steps take each point.")
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True,
+              help="Split of the recipe's data set to take images from.")
+@click.option("--input", "input_path", type=click.Path(), default=None, metavar="FILE_OR_DIR",
+              help="A directory of your own images (sorted by name) instead of the data set.")
+@click.option("--out", default="interpolate.png", show_default=True, metavar="FILE.png",
+              help="One row per pair: first image, the decoded line, second image.")
+@_test_time_options
+def interpolate(run: str, pairs: int, points: int, chain_steps: int, split: str,
+                input_path: str | None, out: str, seed: int, scale: int,
+                device: str | None) -> None:
+    """Decode the straight line between the latents of two images (and, with --chain, the chain
+    from each point of it)."""
+    figures = gn.figures
+    out_path = figures.check_output(out, (".png",))
+    loaded = gn.load_run(run, device)
+    figures.check_image_shape(loaded.model.x_shape)
+    x, source = _images(loaded, input_path, split, 2 * pairs)
+    if len(x) < 2:
+        raise GibbsnetError(f"{source}: interpolation needs at least 2 images, found {len(x)}")
+    n = len(x) // 2
+    result = gn.interpolate(loaded.model, x[0:2 * n:2], x[1:2 * n:2], points, chain_steps,
+                                  seed)
+    figures.save_png(figures.interpolation_image(result.x_a, result.x_b, result.line,
+                                                 result.chained, f"chain {chain_steps}", scale),
+                     out_path)
+    wrote(out_path, detail=f" ({n} pairs of images from {source}, {points} points)")

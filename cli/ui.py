@@ -1,0 +1,137 @@
+"""Terminal helpers shared by the commands: the stderr console, progress bars, one-line notes and
+JSON on stdout."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+if TYPE_CHECKING:
+    from gibbsnet_plugin import RunSummary, TrainingStatus
+
+console = Console(stderr=True, highlight=False)
+"""Everything meant for a person goes to stderr; stdout carries only --json output."""
+
+PROGRESS_MIN_STEPS = 100
+"""Chains at least this long show a progress bar (on stderr; it disappears when done)."""
+
+
+def show_warning(message: Any, category: type, *_: Any, **__: Any) -> None:
+    """A ``warnings.showwarning`` that prints one yellow line on the console."""
+    console.print(f"[yellow]warning:[/] {escape(str(message))}", soft_wrap=True)
+
+
+def wrote(*paths: Any, detail: str = "") -> None:
+    console.print(f"[green]wrote[/] {escape(', '.join(map(str, paths)))}{escape(detail)}",
+                  soft_wrap=True)
+
+
+def note(text: str) -> None:
+    console.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True)
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, ±inf) replaced by None, in nested dicts and
+    lists, so that it is valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
+def print_json(record: dict[str, Any]) -> None:
+    """``record`` as one line of JSON on stdout (non-finite numbers as null)."""
+    click.echo(json.dumps(finite(record)))
+
+
+@contextmanager
+def chain_progress(label: str, total: int) -> Iterator[Callable[[int], None] | None]:
+    """A step callback driving a progress bar for chains of ``total`` steps (None when short)."""
+    if total < PROGRESS_MIN_STEPS:
+        yield None
+        return
+    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("steps"), TimeRemainingColumn(), console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda t: progress.update(task, completed=t)
+
+
+@contextmanager
+def task_progress(prefix: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A ``progress(task, done, total)`` callback drawing one bar per task, each labelled
+    ``prefix + task`` (on stderr; the bars disappear when done)."""
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
+        bars: dict[str, TaskID] = {}
+
+        def report(task: str, done: int, total: int) -> None:
+            if task not in bars:
+                bars[task] = progress.add_task(prefix + task, total=total)
+            progress.update(bars[task], completed=done, total=total)
+
+        yield report
+
+
+class TrainingBar:
+    """A training progress callback (``gn.TrainingStatus``): a one-line banner when training
+    starts, then a progress bar with live losses and iterations/s on stderr.
+
+    It holds nothing but plain values until training starts, so it pickles: a multi-process run
+    sends it to the process that reports."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_progress": None, "_task": None}
+
+    def __call__(self, status: TrainingStatus) -> None:
+        if status.event == "started":
+            if status.summary is not None:
+                console.print(banner(status.summary), soft_wrap=True)
+            self._progress = Progress(
+                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]:>7} it/s"), TimeRemainingColumn(),
+                TextColumn("{task.fields[losses]}"), console=console, transient=False,
+            )
+            self._task = self._progress.add_task("train", total=status.total, rate="-", losses="",
+                                                 completed=status.iteration)
+            self._progress.start()
+        elif self._progress is not None and self._task is not None:
+            losses = "  ".join(f"{k} {v:.3f}" for k, v in status.values.items())
+            fields = {"rate": f"{status.rate:.1f}", "losses": losses} if status.event == "step" else {}
+            self._progress.update(self._task, completed=status.iteration, **fields)
+            if status.event == "ended":
+                self._progress.stop()
+                self._progress = None
+
+
+def banner(s: RunSummary) -> str:
+    """The line printed when training starts, from a ``gn.RunSummary``."""
+    processes = f" in {s.processes} processes" if s.processes > 1 else ""
+    return (f"[bold]{escape(s.name)}[/]: {s.architecture} ({s.parameters:,} parameters) on "
+            f"{s.dataset} ({s.items:,} items of shape {'×'.join(map(str, s.x_shape))}), "
+            f"chain_steps={s.chain_steps}{' (ALI)' if s.chain_steps == 1 else ''}, "
+            f"{s.iterations:,} iterations on {s.device}{processes} -> {escape(s.out)}"
+            f"{' (resuming)' if s.resuming else ''}")

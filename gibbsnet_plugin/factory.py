@@ -1,0 +1,84 @@
+"""What a recipe builds: its data set, the data shape, the GibbsNet and the two optimizers.
+
+Training, test time and evaluation all build through these functions, so a recipe means the same
+model everywhere. A factory's ``ValueError`` or ``TypeError`` becomes a ``RecipeError`` that names
+the recipe key (``data.options``, ``model.options``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import ignite.distributed as idist
+import torch
+from torch.optim import Optimizer
+from torch.utils.data import Dataset
+
+from gibbsnet_plugin.architectures.wrappers import stabilise
+from gibbsnet_plugin.data.base import x_of
+from gibbsnet_plugin.errors import GibbsnetError, RecipeError
+from gibbsnet_plugin.model import GibbsNet, check_architecture
+from gibbsnet_plugin.recipe import Recipe
+from gibbsnet_plugin.registry import ARCHITECTURES, DATASETS
+
+
+def data_root(recipe: Recipe) -> str:
+    """The recipe's ``data.root`` with ``~`` expanded, as given to the data-set factory."""
+    return str(Path(recipe.data.root).expanduser())
+
+
+def build_dataset(recipe: Recipe, train: bool) -> Dataset:
+    """The recipe's data set (train or test split); factory ``ValueError``s name ``data.options``."""
+    d = recipe.data
+    try:
+        return DATASETS.build(d.dataset, data_root(recipe), train, **d.options)
+    except (ValueError, TypeError) as exc:
+        raise RecipeError(f"data.options: dataset '{d.dataset}' refused its options: {exc}") from None
+
+
+def data_shape(dataset: Dataset) -> tuple[int, ...]:
+    """Shape of one item's x; raises ``GibbsnetError`` for an empty or malformed data set."""
+    if len(dataset) == 0:  # type: ignore[arg-type]
+        raise GibbsnetError("the data set is empty")
+    x = x_of(dataset[0])
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise GibbsnetError(f"data set items must be float tensors (or (x, y) pairs), got {type(x).__name__}")
+    return tuple(x.shape)
+
+
+def build_model(recipe: Recipe, x_shape: tuple[int, ...]) -> GibbsNet:
+    """The GibbsNet of ``recipe`` for data of shape ``x_shape``, architecture checked."""
+    m = recipe.model
+    try:
+        arch = ARCHITECTURES.build(m.architecture, tuple(x_shape), m.z_dim, **m.options)
+    except (ValueError, TypeError) as exc:
+        raise RecipeError(f"model.options: architecture '{m.architecture}' refused: {exc}") from None
+    check_architecture(arch, tuple(x_shape), m.z_dim, m.architecture)
+    try:
+        arch = stabilise(arch, m.z_dim, spectral=m.spectral_norm, standardize=m.standardize,
+                         decoder_noise=m.decoder_noise)
+    except ValueError as exc:
+        raise RecipeError(f"model.{exc}") from None
+    return GibbsNet(arch, x_shape, m.z_dim, m.chain_steps, m.backprop_steps, m.loss, m.z_consistency,
+                    critic_states=m.critic_states, persistent=m.persistent,
+                    random_steps=m.random_steps, r1=m.r1)
+
+
+def build_optimizers(model: GibbsNet, recipe: Recipe) -> tuple[Optimizer, Optimizer]:
+    """(D's optimizer, the encoder-and-decoder optimizer), as the recipe says; each prepared by
+    ``idist.auto_optim`` for the current process group."""
+    t = recipe.train
+    gen_params = [*model.encoder.parameters(), *model.decoder.parameters()]
+
+    def make(params: Any, lr: float) -> Optimizer:
+        if t.optimizer == "adam":
+            return torch.optim.Adam(params, lr=lr, betas=t.betas)
+        return torch.optim.RMSprop(params, lr=lr)
+
+    lr_d = t.lr if t.lr_d is None else t.lr_d
+    return (idist.auto_optim(make(model.discriminator.parameters(), lr_d)),
+            idist.auto_optim(make(gen_params, t.lr)))
+
+
+__all__ = ["build_dataset", "build_model", "build_optimizers", "data_root", "data_shape"]

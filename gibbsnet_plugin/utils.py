@@ -1,0 +1,90 @@
+"""Small helpers every layer uses: devices, seeding and atomic file writes."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gibbsnet_plugin.errors import DeviceError
+
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+"""The device names ``resolve_device`` accepts, for messages and help texts."""
+
+
+def resolve_device(name: str | torch.device | None = "auto", key: str = "device") -> torch.device:
+    """``None`` or ``auto`` -> CUDA when available, else CPU; otherwise the named device, checked
+    against this machine.
+
+    Raises:
+        DeviceError: a name that is not a device, or CUDA, a CUDA index or MPS that this machine
+            does not have; the message starts with ``key`` (e.g. ``train.device``).
+    """
+    if isinstance(name, torch.device):
+        return name
+    if name is None or name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"{key} '{name}': expected {DEVICES}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"{key} '{name}': CUDA is not available here; use cpu or auto")
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise DeviceError(f"{key} '{name}': this machine has {torch.cuda.device_count()} CUDA "
+                              "devices (cuda:0 ...)")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise DeviceError(f"{key} '{name}': Apple's MPS is not available here (it needs a Mac "
+                              "with Apple silicon and a PyTorch built with MPS); use cpu or auto")
+    elif device.type != "cpu":
+        raise DeviceError(f"{key} '{name}': expected {DEVICES}")
+    return device
+
+
+@contextmanager
+def seeded(seed: int | None, device: torch.device | None = None) -> Iterator[None]:
+    """Run the block with torch's generators (CPU, and ``device`` when it is a GPU) seeded with
+    ``seed``, and restore them afterwards; ``None`` leaves the generators alone."""
+    if seed is None:
+        yield
+        return
+    devices = [device] if device is not None and device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, Python and NumPy's global generators with ``seed``."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yields a temporary path next to ``path``; renames it to ``path`` when the block succeeds and
+    deletes it when the block raises, so ``path`` is never left half written. Creates missing
+    parent directories."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Replace the contents of ``path`` with ``text`` atomically (see ``atomic_output``)."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
