@@ -29,16 +29,17 @@ import numpy as np
 import torch
 from torchvision.utils import save_image
 
+from gibbsnet_plugin.errors import InceptionWeightsError
 from gibbsnet_plugin.metrics import fid as fid_module
 from gibbsnet_plugin.metrics.inception import (
     WEIGHTS_FILE,
     InceptionFeatures,
-    InceptionWeightsError,
     find_weights,
     weights_hash,
     write_random_weights,
 )
-from gibbsnet_plugin.testtime import load_run, resolve_device, seeded
+from gibbsnet_plugin.testtime import load_run
+from gibbsnet_plugin.utils import resolve_device, seeded
 
 
 def _sync(device: torch.device) -> None:

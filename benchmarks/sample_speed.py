@@ -27,8 +27,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 import gibbsnet_plugin as gn
+from gibbsnet_plugin.factory import build_dataset, build_model, data_shape
 from gibbsnet_plugin.model import GibbsNet
-from gibbsnet_plugin.training import build_dataset, build_model, data_shape, resolve_device
+from gibbsnet_plugin.utils import resolve_device
 
 
 def _sync(device: torch.device) -> None:

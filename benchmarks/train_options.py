@@ -43,7 +43,7 @@ STABILISERS = [name for name, (sets, _) in CONFIGS.items() if sets and sets[0].s
 
 def throughput(recipe_path: str, overrides: list[str], nproc: int, out: Path) -> float:
     recipe = gn.load_recipe(recipe_path, overrides=overrides)
-    gn.train(recipe, out=out, progress=False, nproc=nproc)
+    gn.train(recipe, out=out, nproc=nproc)
     rates = [json.loads(line)["it_per_s"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     return statistics.median(rates[1:] or rates) * recipe.data.batch_size
 

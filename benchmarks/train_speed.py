@@ -11,7 +11,6 @@ the median of each is reported, with the ratio (target: overhead at most 5 %).
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import statistics
 import tempfile
@@ -19,13 +18,13 @@ import time
 from pathlib import Path
 
 import torch
-from rich.console import Console
 
 import gibbsnet_plugin as gn
 from gibbsnet_plugin.data.base import batch_to_x
-from gibbsnet_plugin.engines.handlers import Interrupt, MetricsLog, NanGuard, RichProgress
+from gibbsnet_plugin.engines.handlers import Interrupt, MetricsLog, NanGuard, ReportProgress
 from gibbsnet_plugin.engines.trainer import create_trainer, update
-from gibbsnet_plugin.training import build_dataset, build_model, build_optimizers, resolve_device
+from gibbsnet_plugin.factory import build_dataset, build_model, build_optimizers
+from gibbsnet_plugin.utils import resolve_device
 
 
 def bare_loop(model, opt_d, opt_g, loader, device, iterations: int) -> float:
@@ -48,7 +47,7 @@ def ignite_loop(model, opt_d, opt_g, loader, device, iterations: int, log_dir: P
     NanGuard().attach(trainer)
     Interrupt().attach(trainer)
     MetricsLog(log_dir / "metrics.jsonl", every=50).attach(trainer)
-    RichProgress(Console(file=io.StringIO()), iterations).attach(trainer)
+    ReportProgress(lambda status: None, iterations).attach(trainer)
     start = time.perf_counter()
     trainer.run(loader, max_iters=iterations)
     if device.type == "cuda":

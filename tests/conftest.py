@@ -104,6 +104,14 @@ def loaded(run: Path):
     return testtime.load_run(run, device="cpu")
 
 
+@pytest.fixture(scope="module")
+def test_split(loaded):
+    """The test split of ``loaded``'s data set."""
+    from gibbsnet_plugin.factory import build_dataset
+
+    return build_dataset(loaded.recipe, train=False)
+
+
 @pytest.fixture
 def recipe_file(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"

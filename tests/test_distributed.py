@@ -18,6 +18,7 @@ import gibbsnet_plugin as gn
 from conftest import tiny_recipe
 from gibbsnet_plugin.checkpoint import read_checkpoint
 from gibbsnet_plugin.distributed import run_parallel
+from gibbsnet_plugin.errors import RecipeError
 from gibbsnet_plugin.factory import build_model
 from gibbsnet_plugin.training import setup
 
@@ -63,6 +64,16 @@ def _check_ranks(local_rank: int, recipe, out: str, report: str) -> None:
     gathered = idist.all_gather(flat.unsqueeze(0))
     if idist.get_rank() == 0:
         Path(report).write_text(json.dumps({"rank_diff": (gathered[0] - gathered[1]).abs().max().item()}))
+
+
+def _refuse_on_rank_one(local_rank: int) -> None:
+    if idist.get_rank() == 1:
+        raise RecipeError("data.batch_size: rank 1 refuses")
+
+
+def test_a_library_error_in_a_process_arrives_with_its_class_and_message():
+    with pytest.raises(RecipeError, match="^data.batch_size: rank 1 refuses$"):
+        run_parallel(_refuse_on_rank_one, nproc=2, backend="gloo")
 
 
 def _children(pid: int) -> list[int]:

@@ -1,27 +1,20 @@
-"""Evaluation metrics and the evaluate() API (gibbsnet_plugin/evaluation.py, metrics/) on a tiny
-trained run, and evaluation during training (the recipe's eval: section, checkpoints/best.pt)."""
+"""evaluate() and evaluate_model() (gibbsnet_plugin/evaluation.py) on a tiny trained run, and
+evaluation during training (the recipe's eval: section, checkpoints/best.pt)."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
 from gibbsnet_plugin import testtime
-from gibbsnet_plugin.data.masks import named_mask
-from gibbsnet_plugin.errors import GibbsnetError, ProbeError, RecipeError
+from gibbsnet_plugin.errors import GibbsnetError, RecipeError
 from gibbsnet_plugin.evaluation import evaluate, evaluate_model
-from gibbsnet_plugin.factory import build_dataset
 from gibbsnet_plugin.metric_names import score_names
 from gibbsnet_plugin.metrics.inception import WEIGHTS_ENV
-from gibbsnet_plugin.metrics.latent_maps import latent_map
-from gibbsnet_plugin.metrics.probe import balanced_draw, linear_probe
-from gibbsnet_plugin.metrics.scores import inpainting_scores, reconstruction_mse
 from gibbsnet_plugin.recipe import Recipe, recipe_from_dict
 
 pytestmark = pytest.mark.slow
@@ -30,63 +23,6 @@ SHAPE = (1, 8, 8)
 
 def with_eval(**values: object) -> Recipe:
     return recipe_from_dict({**tiny_recipe().to_dict(), "eval": values})
-
-
-@pytest.fixture(scope="module")
-def test_split(loaded):
-    return build_dataset(loaded.recipe, train=False)
-
-
-def test_reconstruction_and_inpainting_scores_match_the_test_time_operations(loaded, test_split):
-    model, n = loaded.model, len(test_split)
-    x = testtime.dataset_images(loaded.recipe, "test", n, model.x_shape)
-    expected = testtime.reconstruct(model, x, seed=3).mse
-    assert reconstruction_mse(model, test_split, batch_size=n, seed=3) == pytest.approx(expected)
-
-    mask = named_mask("left-half", model.x_shape)
-    alone = testtime.inpaint(model, x, mask, steps=3, seed=5).scores
-    ours = inpainting_scores(model, test_split, ["left-half", "random-30"], steps=3,
-                             batch_size=n, seed=5)
-    assert ours["left-half"]["mse"] == pytest.approx(alone["mse"], rel=1e-6)
-    assert ours["left-half"]["psnr"] == pytest.approx(alone["psnr"], rel=1e-6)
-    assert ours["random-30"]["mse"] != ours["left-half"]["mse"]
-
-
-def test_balanced_draws_take_each_class_equally_and_refuse_too_many():
-    y = np.array([0] * 5 + [1] * 4 + [2] * 3)
-    index = balanced_draw(y, 7, np.random.default_rng(0))
-    assert len(set(index)) == 7 and np.bincount(y[index]).tolist() == [3, 2, 2]
-    with pytest.raises(ProbeError, match="need 4 images of class 2.*has 3; lower --labels"):
-        balanced_draw(y, 12, np.random.default_rng(0))
-
-
-def test_linear_probe_is_seeded_and_separates_informative_features(loaded, test_split):
-    train = build_dataset(loaded.recipe, train=True)
-    a = linear_probe(loaded.model, train, test_split, labels=50, draws=3, seed=1)
-    b = linear_probe(loaded.model, train, test_split, labels=50, draws=3, seed=1)
-    assert a == b and len(a["errors"]) == 3 and 0 < a["error_mean"] < 0.9
-    assert a["error_std"] == pytest.approx(np.std(a["errors"]))
-
-    class Pixels(torch.nn.Module):  # an encoder that passes the pixels through: digits separate
-        def forward(self, x):
-            return x.flatten(1)
-
-    model = loaded.model
-    encoder, model.encoder = model.encoder, Pixels()
-    try:
-        pixels = linear_probe(model, train, test_split, labels=500, draws=2, seed=1)
-    finally:
-        model.encoder = encoder
-    assert pixels["error_mean"] < 0.15 < a["error_mean"]
-
-
-def test_latent_map_writes_a_png(loaded, test_split, tmp_path):
-    info = latent_map(loaded.model, test_split, tmp_path / "map.png", num=60, steps=4, title="t")
-    assert info == {"path": str(tmp_path / "map.png"), "num_images": 60, "num_chains": 60,
-                    "chain_steps": 4}
-    with Image.open(tmp_path / "map.png") as image:
-        assert image.format == "PNG" and image.size == (1000, 480)
-    assert [p.name for p in tmp_path.iterdir()] == ["map.png"]
 
 
 def test_evaluate_defaults_skip_fid_with_a_note_and_leave_the_model_mode(

@@ -18,7 +18,7 @@ TRAINING_MODULES = {"gibbsnet_plugin.training", "gibbsnet_plugin.engines",
                     "gibbsnet_plugin.distributed", "gibbsnet_plugin.evaluation"}
 
 
-def lint_imports(root: Path, *contracts: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def lint_imports(root: Path, *contracts: str, env: dict | None = None) -> subprocess.CompletedProcess:
     args = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
             "sys.exit(lint_imports_command())", str(REPO / "pyproject.toml"), "--no-cache"]
     for contract in contracts:

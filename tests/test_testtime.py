@@ -16,7 +16,6 @@ from conftest import tiny_recipe
 from gibbsnet_plugin import testtime
 from gibbsnet_plugin.data.masks import named_mask, resolve_mask
 from gibbsnet_plugin.errors import GibbsnetError, MaskError
-from gibbsnet_plugin.metrics.scores import inpaint_scores, psnr
 from gibbsnet_plugin.model import GibbsNet
 
 pytestmark = pytest.mark.slow
@@ -137,20 +136,6 @@ def test_inpainting_scores_are_on_the_hidden_region(loaded, digits):
     assert np.mean(scores["mse_per_image"]) == pytest.approx(mse, rel=1e-5)
     assert torch.equal(result.filled,
                        testtime.inpaint(loaded.model, digits, mask, steps=4, seed=0).filled)
-
-
-def test_inpaint_scores_by_hand():
-    original = torch.zeros(2, 1, 2, 2)
-    mask = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
-    filled = original.clone()
-    filled[0, ..., 1] = 0.5
-    filled[1, ..., 1] = 1.0
-    filled[1, ..., 0] = 9.0  # an observed entry: not scored
-    scores = inpaint_scores(filled, original, mask)
-    assert scores["mse_per_image"] == [0.25, 1.0]
-    assert scores["mse"] == pytest.approx(0.625)
-    assert scores["psnr_per_image"] == pytest.approx([10 * math.log10(16), 10 * math.log10(4)])
-    assert psnr(0.0) == math.inf
 
 
 @pytest.mark.parametrize(("fill", "message"), [(1.0, "hides nothing"), (0.0, "observes nothing")])

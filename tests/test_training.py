@@ -17,7 +17,7 @@ import torch
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
 from gibbsnet_plugin.checkpoint import read_checkpoint
-from gibbsnet_plugin.errors import DatasetNotFoundError, RunDirectoryError, TrainingDiverged
+from gibbsnet_plugin.errors import DatasetNotFoundError, DeviceError, RunDirectoryError, TrainingDiverged
 
 pytestmark = pytest.mark.slow
 
@@ -90,6 +90,45 @@ def test_resume_refuses_other_recipe_changes_and_changes_nothing(tmp_path):
     with pytest.raises(RunDirectoryError, match="already reached iteration 12"):
         gn.train(tiny_recipe(), out=run, resume=True)
     assert snapshot(run) == before
+
+
+def test_resume_reads_the_checkpoint_once(tmp_path, monkeypatch):
+    # It used to be read three times: twice to check it, once more to restore it.
+    run = gn.train(tiny_recipe(train={"iterations": 6, "sample_every": 0}), out=tmp_path / "run")
+    reads = []
+    load = torch.load
+
+    def counting(path, *args, **kwargs):
+        reads.append(Path(path).name)
+        return load(path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counting)
+    gn.train(tiny_recipe(train={"iterations": 8, "sample_every": 0}), out=run, resume=True)
+    assert reads == ["last.pt"]
+    assert read_checkpoint(run / "checkpoints" / "last.pt")["trainer"]["iteration"] == 8
+
+
+def test_devices_this_machine_lacks_are_refused_before_anything_is_written(tmp_path):
+    for device in ("cuda:7", "mps"):
+        if torch.device(device).type == "mps" and torch.backends.mps.is_available():
+            continue
+        with pytest.raises(DeviceError, match=f"^train.device '{device}': "):
+            gn.train(tiny_recipe(train={"device": device}), out=tmp_path / "run")
+        assert not (tmp_path / "run").exists()
+
+
+def test_progress_callback_gets_the_run_summary_steps_and_the_end(tmp_path):
+    seen = []
+    gn.train(tiny_recipe(train={"iterations": 10, "sample_every": 0}), out=tmp_path / "run",
+             progress=seen.append)
+    assert [(s.event, s.iteration) for s in seen] == [("started", 0), ("step", 5), ("step", 10),
+                                                     ("ended", 10)]
+    summary = seen[0].summary
+    assert (summary.name, summary.architecture, summary.x_shape, summary.iterations,
+            summary.device, summary.processes, summary.resuming) == (
+        "tiny", "mlp", (1, 8, 8), 10, "cpu", 1, False)
+    assert summary.parameters == sum(p.numel() for p in gn.load_model(tmp_path / "run").parameters())
+    assert set(seen[1].values) == {"d_loss", "g_loss", "d_real", "d_fake"}
 
 
 def test_existing_run_is_refused_unless_forced(tmp_path):

@@ -1,8 +1,9 @@
 """The ``Architecture`` contract and the building blocks the built-in architectures share.
 
-The blocks carry the authors' stabilising tricks (papers.md): a posterior ``z = mu + sigma * eps``
-with ``sigma = sigmoid(s)`` (or ALI's ``exp(log sigma)``) standardised per batch, fresh noise
-concatenated to the decoder's input, and dropout in the joint discriminator.
+The blocks carry the GibbsNet authors' stabilising tricks (their ``undirected_matching`` code): a
+posterior ``z = mu + sigma * eps`` with ``sigma = sigmoid(s)`` (or ALI's ``exp(log sigma)``)
+standardised per batch, fresh noise concatenated to the decoder's input, and dropout in the joint
+discriminator.
 """
 
 from __future__ import annotations

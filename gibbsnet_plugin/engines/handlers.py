@@ -77,15 +77,17 @@ class ReportProgress:
         self.total = total
         self.every = every
         self._last = (0, 0.0)
+        self._ended = True
 
     def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, self._started)
+        engine.add_event_handler(Events.STARTED, self._start)
         engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.every), self._step)
         engine.add_event_handler(Events.COMPLETED | Events.TERMINATE | Events.EXCEPTION_RAISED,
-                                 self._ended)
+                                 self._end)
 
-    def _started(self, engine: Engine) -> None:
+    def _start(self, engine: Engine) -> None:
         self._last = (engine.state.iteration, time.perf_counter())
+        self._ended = False
 
     def _step(self, engine: Engine) -> None:
         it, now = engine.state.iteration, time.perf_counter()
@@ -93,8 +95,10 @@ class ReportProgress:
         self._last = (it, now)
         self.callback(TrainingStatus("step", it, self.total, dict(engine.state.output), rate))
 
-    def _ended(self, engine: Engine, *_: Any) -> None:
-        self.callback(TrainingStatus("ended", engine.state.iteration, self.total))
+    def _end(self, engine: Engine, *_: Any) -> None:
+        if not self._ended:  # a run that terminates early also completes
+            self._ended = True
+            self.callback(TrainingStatus("ended", engine.state.iteration, self.total))
 
 
 class MetricsLog:

@@ -1,4 +1,4 @@
-"""The command line (cli/main.py): exit codes, one-line errors, nothing written on bad input."""
+"""`gibbsnet train` (cli/train.py): exit codes, one-line errors, nothing written on bad input."""
 
 from __future__ import annotations
 
@@ -54,9 +54,3 @@ def test_train_then_refuse_to_overwrite(tmp_path, recipe_file):
     assert (out / "checkpoints" / "last.pt").stat().st_mtime_ns == mtime
     code, stderr = invoke("train", str(recipe_file), "--out", str(out), "--resume", "--force")
     assert code == 2 and "exclude each other" in stderr
-
-
-def test_help_lists_the_commands():
-    result = CliRunner().invoke(cli, ["--help"])
-    assert result.exit_code == 0
-    assert "train" in result.output and "plugins" in result.output

@@ -1,5 +1,4 @@
-"""Mode coverage on the 2-D mixtures (gibbsnet_plugin/metrics/modes.py), through the Python API
-and ``gibbsnet evaluate --metric modes``."""
+"""Mode coverage on 2-D mixtures (gibbsnet_plugin/metrics/modes.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ from gibbsnet_plugin import testtime
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.evaluation import evaluate_model
 from gibbsnet_plugin.factory import build_model
-from gibbsnet_plugin.metric_names import lower_is_better, score_names
+from gibbsnet_plugin.metric_names import score_names
 from gibbsnet_plugin.metrics.modes import mode_scores
 from gibbsnet_plugin.recipe import recipe_from_dict
 
@@ -56,12 +55,6 @@ def test_samples_far_from_every_centre_are_not_high_quality():
     assert mode_scores(ring.centres * 1.02, ring.centres, ring.std)["modes"] == 8  # 2 std: kept
     with pytest.raises(ValueError, match=r"same D, got \(4, 3\) and \(25, 2\)"):
         mode_scores(torch.zeros(4, 3), CENTRES, STD)
-
-
-def test_score_names_and_which_are_better_higher():
-    assert score_names(["modes"]) == ["modes", "modes_high_quality", "modes_reverse_kl"]
-    assert [lower_is_better(s) for s in score_names(["modes"])] == [False, False, True]
-    assert lower_is_better("fid") and not lower_is_better("inpaint_center_psnr")
 
 
 def grid_recipe(**eval_section: object):

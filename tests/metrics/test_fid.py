@@ -1,5 +1,4 @@
-"""Standard FID (gibbsnet_plugin/metrics/fid.py, inception.py) against pytorch-fid itself, offline,
-with a randomly initialised Inception in a temporary TORCH_HOME."""
+"""FID against pytorch-fid, and the reference-statistics cache (gibbsnet_plugin/metrics/fid.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +12,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torchvision.transforms.functional import to_tensor
 from torchvision.utils import save_image
 
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
-from gibbsnet_plugin.errors import InceptionWeightsError
 from gibbsnet_plugin.metrics import fid as fid_module
 from gibbsnet_plugin.metrics.fid import FID, InceptionStatistics, run_metric
 from gibbsnet_plugin.metrics.inception import (
@@ -26,7 +23,6 @@ from gibbsnet_plugin.metrics.inception import (
     WEIGHTS_FILE,
     InceptionFeatures,
     find_weights,
-    to_inception_input,
     write_random_weights,
 )
 from gibbsnet_plugin.testtime import dataset_images
@@ -57,16 +53,6 @@ def write_pngs(x: torch.Tensor, directory: Path) -> Path:
     return directory
 
 
-def test_images_reach_inception_exactly_as_from_png_files(tmp_path):
-    x = torch.rand(4, 1, 5, 7, generator=torch.Generator().manual_seed(0)) * 2.2 - 1.1
-    x[0, 0, 0, :3] = torch.tensor([-1.0, 1.0, 0.0])
-    files = sorted(write_pngs(x, tmp_path / "png").iterdir())
-    from_files = torch.stack([to_tensor(Image.open(f).convert("RGB")) for f in files])
-    assert torch.equal(to_inception_input(x), from_files)
-    colour = torch.rand(2, 3, 4, 4) * 2 - 1
-    assert to_inception_input(colour).shape == (2, 3, 4, 4)
-
-
 def test_our_fid_equals_pytorch_fids_command_line(tmp_path, hub):
     real = dataset_images(tiny_recipe(), "test", 20, (1, 8, 8))
     fake = real.flip(3) + 0.3 * torch.randn(real.shape, generator=torch.Generator().manual_seed(1))
@@ -82,34 +68,6 @@ def test_our_fid_equals_pytorch_fids_command_line(tmp_path, hub):
     ours = run_metric(FID(extractor, reference), fake.split(6), lambda b: b)
     assert theirs > 0.05  # clearly non-zero: the random network tells the two sets apart
     assert ours == pytest.approx(theirs, rel=1e-3)
-
-
-def test_extractor_computes_pytorch_fids_features(hub):
-    from pytorch_fid.inception import InceptionV3
-
-    images = torch.rand(10, 3, 8, 8, generator=torch.Generator().manual_seed(0))  # two pieces
-    with torch.no_grad():
-        expected = InceptionV3([3]).eval()(images)[0].flatten(1).double()
-    extractor = InceptionFeatures(hub)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in extractor.modules())  # folded
-    features = extractor(images)
-    assert features.shape == (10, 2048) and features.dtype == torch.float64
-    torch.testing.assert_close(features, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
-
-
-def test_missing_weights_say_where_to_put_the_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
-    with pytest.raises(InceptionWeightsError) as info:
-        find_weights()
-    message = str(info.value)
-    assert str(tmp_path / "hub" / "checkpoints" / WEIGHTS_FILE) in message and "\n" not in message
-    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "nope.pth"))
-    with pytest.raises(InceptionWeightsError, match=f"{WEIGHTS_ENV} .*nope.pth: no such file"):
-        find_weights()
-    (tmp_path / "bad.pth").write_text("not weights")
-    with pytest.raises(InceptionWeightsError, match="not a readable Inception weights file"):
-        InceptionFeatures(find_weights(tmp_path / "bad.pth"))
 
 
 def test_a_second_fid_reuses_the_cached_reference_without_reading_images(
@@ -167,3 +125,25 @@ def test_frechet_distance_equals_pytorch_fid_formula(rank):
         expected = calculate_frechet_distance(*stats[0], *stats[1])
     assert frechet_distance(*stats[0], *stats[1]) == pytest.approx(expected, rel=1e-6)
     assert frechet_distance(*stats[0], *stats[0]) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_folder_data_sets_in_different_directories_do_not_share_cached_statistics(tmp_path, hub):
+    # Same data set, size, count and options: only data.root tells them apart (it used to be left
+    # out of the cache key, so the second FID silently used the first folder's statistics).
+    rng = np.random.default_rng(0)
+    for name, shift in (("a", 0), ("b", 128)):
+        (tmp_path / name).mkdir()
+        for i in range(4):
+            pixels = (rng.integers(0, 128, (8, 8, 3)) + shift).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / name / f"{i}.png")
+    extractor = InceptionFeatures(find_weights(), dims=64)
+    stats = {}
+    for name in ("a", "b"):
+        recipe = tiny_recipe(data={"dataset": "folder", "root": str(tmp_path / name),
+                                   "options": {"size": 8, "test_fraction": 0.25}})
+        mu, _, info = fid_module.reference_statistics(recipe, "train", 3, (3, 8, 8), extractor,
+                                                      "sha", cache=tmp_path / "cache")
+        assert not info["cached"] and info["root"] == str((tmp_path / name).resolve())
+        stats[name] = mu
+    assert not np.allclose(stats["a"], stats["b"])
+    assert len(list((tmp_path / "cache").iterdir())) == 2

@@ -1,4 +1,5 @@
-"""Built-in data sets, on small files written here in the real on-disk formats (no download)."""
+"""MNIST, SVHN and CIFAR-10 (gibbsnet_plugin/data/torchvision_sets.py), on small files written
+here in the real on-disk formats (no download)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
-from PIL import Image
 
 import gibbsnet_plugin.data as data
 from gibbsnet_plugin.errors import DatasetNotFoundError
@@ -30,26 +30,6 @@ def _check_items(dataset, shape: tuple[int, ...], labelled: bool = True) -> None
 
 def _labels(dataset) -> list[int]:
     return [dataset[i][1] for i in range(len(dataset))]
-
-
-# ---------------------------------------------------------------------------------------- digits
-
-
-def test_digits_shapes_range_labels_and_split() -> None:
-    train = data.build("digits", "unused", train=True)
-    test = data.build("digits", "unused", train=False)
-    assert len(train) + len(test) == 1797 and len(test) == round(1797 * 0.2)
-    x, y = train[:]
-    assert x.shape == (len(train), 1, 8, 8) and x.dtype == torch.float32
-    assert x.min() == -1.0 and x.max() == 1.0
-    assert set(y.tolist()) == set(range(10))
-
-    def rows(dataset) -> set[bytes]:
-        return {row.numpy().tobytes() for row in dataset[:][0]}
-
-    assert rows(train).isdisjoint(rows(test))  # digits holds no duplicate images
-    again = data.build("digits", "unused", train=False)
-    assert torch.equal(test[:][0], again[:][0]) and torch.equal(test[:][1], again[:][1])
 
 
 # ----------------------------------------------------------------------------------------- mnist
@@ -204,66 +184,3 @@ def test_cifar10_missing_says_how_to_get_it(tmp_path: Path) -> None:
     message = str(info.value)
     assert "CIFAR-10" in message and str(tmp_path / "cifar-10-batches-py") in message
     assert "test_batch" in message and "batches.meta" in message
-
-
-# ---------------------------------------------------------------------------------------- folder
-
-
-def _png(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (8, 8)) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, color).save(path)
-
-
-def test_folder_with_class_subfolders(tmp_path: Path) -> None:
-    for i in range(6):
-        _png(tmp_path / "b_red" / f"{i}.png", (255, 0, 0))
-        _png(tmp_path / "a_blue" / f"{i}.PNG", (0, 0, 255))
-    (tmp_path / "notes.txt").write_text("not an image")
-    (tmp_path / ".cache").mkdir()  # hidden folders are not classes
-    train = data.build("folder", str(tmp_path), train=True, size=8, test_fraction=0.25)
-    test = data.build("folder", str(tmp_path), train=False, size=8, test_fraction=0.25)
-    assert (len(train), len(test)) == (9, 3)
-    for dataset in (train, test):
-        for x, y in (dataset[i] for i in range(len(dataset))):
-            assert x.shape == (3, 8, 8) and x.dtype == torch.float32 and isinstance(y, int)
-            red = torch.tensor([1.0, -1.0, -1.0]) if y == 1 else torch.tensor([-1.0, -1.0, 1.0])
-            assert torch.equal(x, red.view(3, 1, 1).expand(3, 8, 8))
-    assert set(train.paths).isdisjoint(test.paths)
-    again = data.build("folder", str(tmp_path), train=False, size=8, test_fraction=0.25)
-    assert again.paths == test.paths
-
-
-def test_folder_flat_resizes_and_converts(tmp_path: Path) -> None:
-    for i, name in enumerate(["a.png", "b.JPG", "c.bmp", "d.gif", "e.webp"]):
-        _png(tmp_path / name, (200, 100, 50), size=(20 + i, 12))
-    gray = data.build("folder", str(tmp_path), train=True, size=6, channels=1, test_fraction=0.2)
-    assert len(gray) == 4
-    x = gray[0]
-    assert isinstance(x, torch.Tensor) and x.shape == (1, 6, 6)
-    assert -1.0 <= x.min() and x.max() <= 1.0
-    rgb = data.build("folder", str(tmp_path), train=False, size=6, test_fraction=0.2)
-    assert len(rgb) == 1 and rgb[0].shape == (3, 6, 6)
-
-
-def test_folder_errors(tmp_path: Path) -> None:
-    with pytest.raises(DatasetNotFoundError, match="does not exist"):
-        data.build("folder", str(tmp_path / "nowhere"), train=True)
-    (tmp_path / "empty" / "class").mkdir(parents=True)
-    with pytest.raises(DatasetNotFoundError, match="no images"):
-        data.build("folder", str(tmp_path / "empty"), train=True)
-    _png(tmp_path / "mixed" / "a.png", (0, 0, 0))
-    _png(tmp_path / "mixed" / "cls" / "b.png", (0, 0, 0))
-    with pytest.raises(ValueError, match="loose images and class subfolders"):
-        data.build("folder", str(tmp_path / "mixed"), train=True)
-    (tmp_path / "mixed" / "a.png").unlink()
-    (tmp_path / "mixed" / "no_images").mkdir()
-    with pytest.raises(ValueError, match="class folders without images in .*: no_images"):
-        data.build("folder", str(tmp_path / "mixed"), train=True)
-    with pytest.raises(ValueError, match="channels"):
-        data.build("folder", str(tmp_path / "mixed" / "cls"), train=True, channels=4)
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    (bad / "broken.png").write_bytes(b"not a png")
-    dataset = data.build("folder", str(bad), train=True, test_fraction=0.0)
-    with pytest.raises(ValueError, match="broken.png"):
-        dataset[0]

@@ -1,4 +1,4 @@
-"""``gibbsnet evaluate`` (cli/main.py): several runs side by side, --json, FID on and off."""
+"""``gibbsnet evaluate`` (cli/evaluate.py): several runs side by side, --json, FID on and off."""
 
 from __future__ import annotations
 
@@ -68,6 +68,18 @@ def test_tsne_writes_one_figure_per_run(runs, tmp_path):
     assert result.exit_code == 0, result.stderr
     written = sorted(p.name for p in (tmp_path / "maps").iterdir())
     assert written == ["tsne-ali.png", "tsne-gibbs.png"]
+
+
+def test_tsne_figures_of_checkpoint_files_of_different_runs_do_not_overwrite_each_other(runs, tmp_path):
+    # Both are named last.pt: the figures used to be tsne-last.png, the second over the first.
+    last = [run / "checkpoints" / "last.pt" for run in runs]
+    result = invoke(*last, last[0], "--metric", "tsne", "--out-dir", tmp_path / "maps",
+                    "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.stderr
+    paths = [r["details"]["tsne"]["path"] for r in json.loads(result.stdout)["runs"]]
+    assert [Path(p).name for p in paths] == ["tsne-gibbs-last.png", "tsne-ali-last.png",
+                                             "tsne-gibbs-last-2.png"]
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == sorted(Path(p).name for p in paths)
 
 
 def test_errors_are_one_line_with_exit_status_2(runs, tmp_path):

@@ -65,5 +65,5 @@ def test_errors_name_the_file_and_say_what_was_expected(tmp_path, make, message)
 
 def test_models_whose_data_are_not_images_are_refused(tmp_path):
     path = write(tmp_path / "a.png", np.zeros((8, 8)))
-    with pytest.raises(ImageReadError, match=r"reading image files needs 1- or 3-channel images .* shape 2×8×8"):
+    with pytest.raises(ImageReadError, match=r"reading image files needs 1- or 3-channel .* shape 2×8×8"):
         load_images(path, (2, 8, 8))

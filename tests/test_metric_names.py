@@ -1,0 +1,11 @@
+"""Metric and score names (gibbsnet_plugin/metric_names.py)."""
+
+from __future__ import annotations
+
+from gibbsnet_plugin.metric_names import lower_is_better, score_names
+
+
+def test_score_names_and_which_are_better_higher():
+    assert score_names(["modes"]) == ["modes", "modes_high_quality", "modes_reverse_kl"]
+    assert [lower_is_better(s) for s in score_names(["modes"])] == [False, False, True]
+    assert lower_is_better("fid") and not lower_is_better("inpaint_center_psnr")
