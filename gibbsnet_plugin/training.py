@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,8 +130,9 @@ def _parent_ignores_ctrl_c() -> Iterator[None]:
 @dataclass
 class Setup:
     """Everything a training process builds from its recipe. ``shown`` is the GibbsNet that
-    samples for grids, calibration and evaluation (the EMA networks with ``train.ema``);
-    ``to_save`` the objects every checkpoint holds."""
+    samples for grids, calibration and evaluation: with ``train.ema`` the moving averages that
+    ``ema`` keeps (attached by ``attach_handlers``), else ``model``. ``to_save`` holds the objects
+    every checkpoint holds."""
 
     device: torch.device
     dataset: Dataset
@@ -144,6 +145,7 @@ class Setup:
     loader: DataLoader
     trainer: Engine
     to_save: dict[str, Any]
+    ema: EMAHandler | None
 
 
 def setup(recipe: Recipe) -> Setup:
@@ -178,7 +180,7 @@ def setup(recipe: Recipe) -> Setup:
     if len(loader) == 0:
         raise RecipeError(
             f"data.batch_size: {recipe.data.batch_size} is larger than the data set "
-            f"({len(dataset)} items); lower it"  # type: ignore[arg-type]
+            f"({len(dataset)} items); lower it"
         )
     trainer = create_trainer(
         model, opt_d, opt_g, device,
@@ -192,21 +194,20 @@ def setup(recipe: Recipe) -> Setup:
         to_save["grad_scaler"] = amp.scaler
     if model.chains is not None:
         to_save["chains"] = model.chains
-    shown = _with_ema(trainer, model, t.ema, to_save) if t.ema else model
+    ema, shown = _moving_average(model, t.ema) if t.ema else (None, model)
+    if ema is not None:
+        to_save["ema"] = ema.ema_model
     return Setup(device, dataset, x_shape, model, shown, (opt_d, opt_g), amp, sampler, loader,
-                 trainer, to_save)
+                 trainer, to_save, ema)
 
 
-def _with_ema(trainer: Engine, model: GibbsNet, momentum: float, to_save: dict[str, Any]) -> GibbsNet:
-    """Keep an exponential moving average of the encoder and decoder (ignite's ``EMAHandler``),
-    saved in checkpoints as ``ema``; returns the GibbsNet that samples with the averaged networks
-    (and the live discriminator)."""
+def _moving_average(model: GibbsNet, momentum: float) -> tuple[EMAHandler, GibbsNet]:
+    """Ignite's ``EMAHandler`` over the encoder and decoder, and the GibbsNet that samples with
+    the averaged networks (and the live discriminator)."""
     ema = EMAHandler(nn.ModuleDict({"encoder": model.encoder, "decoder": model.decoder}),
                      momentum=momentum, handle_buffers="copy")
-    ema.attach(trainer, name="ema_momentum", event=Events.ITERATION_COMPLETED)
-    to_save["ema"] = ema.ema_model
     averaged = Architecture(ema.ema_model["encoder"], ema.ema_model["decoder"], model.discriminator)
-    return GibbsNet(averaged, model.x_shape, model.z_dim, **model.options())
+    return ema, GibbsNet(averaged, model.x_shape, model.z_dim, **model.options())
 
 
 @dataclass
@@ -224,11 +225,12 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
 
     1. the NaN guard and Ctrl-C check, first: every later handler can see that the run stops;
     2. the metrics log (rank 0);
-    3. batch-norm calibration, before anything samples or saves the model;
-    4. evaluation (every rank: its metrics are collectives), before ``best.pt`` is chosen;
-    5. checkpoints: step files, ``last.pt`` (also at the end), ``best.pt`` (all skipped once a
+    3. the moving average of the encoder and decoder (``train.ema``), before anything uses it;
+    4. batch-norm calibration, before anything samples or saves the model;
+    5. evaluation (every rank: its metrics are collectives), before ``best.pt`` is chosen;
+    6. checkpoints: step files, ``last.pt`` (also at the end), ``best.pt`` (all skipped once a
        loss is NaN, so the last good checkpoint stays);
-    6. sample grids and progress reports (rank 0).
+    7. sample grids and progress reports (rank 0).
     """
     trainer, t, e = s.trainer, recipe.train, recipe.eval
     rank0 = idist.get_rank() == 0
@@ -237,6 +239,8 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     interrupt.attach(trainer)
     if rank0:
         MetricsLog(out / METRICS_FILE, t.log_every).attach(trainer)
+    if s.ema is not None:
+        s.ema.attach(trainer, name="ema_momentum", event=Events.ITERATION_COMPLETED)
     Calibrate(s.shown, t.calibration_chains, t.calibration_steps, recipe.seed,
               [t.checkpoint_every, t.sample_every, e.every], guard).attach(trainer)
 
@@ -248,7 +252,7 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     checkpoints = Checkpointers(s.to_save, out, t.keep_checkpoints,
                                 e.best if e.every else None, e.best_mode)
 
-    def unless_diverged(handler: Checkpoint) -> Any:
+    def unless_diverged(handler: Checkpoint) -> Callable[[Engine], None]:
         def save(engine: Engine) -> None:
             if guard.bad is None:
                 handler(engine)
