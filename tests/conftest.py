@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny recipes and two test-only architectures registered by name."""
+"""Shared fixtures: tiny recipes and runs, two test-only architectures registered by name, and
+random Inception weights in a temporary torch hub cache."""
 
 from __future__ import annotations
 
@@ -110,6 +111,37 @@ def test_split(loaded):
     from gibbsnet_plugin.factory import build_dataset
 
     return build_dataset(loaded.recipe, train=False)
+
+
+@pytest.fixture(scope="module")
+def torch_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TORCH_HOME whose hub cache holds randomly initialised Inception weights (pytorch-fid's
+    file name and format), for the real FID code path without the real weights."""
+    from gibbsnet_plugin.metrics.inception import write_random_weights
+
+    home = tmp_path_factory.mktemp("torch_home")
+    write_random_weights(home)
+    return home
+
+
+@pytest.fixture
+def hub(torch_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The weights reachable only through the torch hub cache, as pytorch-fid finds them."""
+    from gibbsnet_plugin.metrics.inception import WEIGHTS_ENV, WEIGHTS_FILE
+
+    monkeypatch.setenv("TORCH_HOME", str(torch_home))
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    return torch_home / "hub" / "checkpoints" / WEIGHTS_FILE
+
+
+def write_pngs(x: torch.Tensor, directory: Path) -> Path:
+    """The file route: each image in [-1, 1] as an 8-bit PNG, as a user would save samples."""
+    from torchvision.utils import save_image
+
+    directory.mkdir()
+    for i, image in enumerate(x):
+        save_image(image, directory / f"{i:04d}.png", normalize=True, value_range=(-1, 1))
+    return directory
 
 
 @pytest.fixture

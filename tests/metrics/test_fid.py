@@ -6,51 +6,23 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torchvision.utils import save_image
 
 import gibbsnet_plugin as gn
-from conftest import tiny_recipe
+from conftest import tiny_recipe, write_pngs
 from gibbsnet_plugin.metrics import fid as fid_module
 from gibbsnet_plugin.metrics.fid import FID, InceptionStatistics, run_metric
 from gibbsnet_plugin.metrics.inception import (
-    WEIGHTS_ENV,
-    WEIGHTS_FILE,
     InceptionFeatures,
     find_weights,
-    write_random_weights,
 )
 from gibbsnet_plugin.testtime import dataset_images
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def torch_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("torch_home")
-    write_random_weights(home)
-    return home
-
-
-@pytest.fixture
-def hub(torch_home, monkeypatch) -> Path:
-    """The weights reachable only through the torch hub cache, as pytorch-fid finds them."""
-    monkeypatch.setenv("TORCH_HOME", str(torch_home))
-    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
-    return torch_home / "hub" / "checkpoints" / WEIGHTS_FILE
-
-
-def write_pngs(x: torch.Tensor, directory: Path) -> Path:
-    """The file route: each image in [-1, 1] as an 8-bit PNG, as a user would save samples."""
-    directory.mkdir()
-    for i, image in enumerate(x):
-        save_image(image, directory / f"{i:04d}.png", normalize=True, value_range=(-1, 1))
-    return directory
 
 
 def test_our_fid_equals_pytorch_fids_command_line(tmp_path, hub):

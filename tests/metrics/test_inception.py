@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from PIL import Image
 from torchvision.transforms.functional import to_tensor
-from torchvision.utils import save_image
 
+from conftest import write_pngs
 from gibbsnet_plugin.errors import InceptionWeightsError
 from gibbsnet_plugin.metrics.inception import (
     WEIGHTS_ENV,
@@ -17,33 +15,9 @@ from gibbsnet_plugin.metrics.inception import (
     InceptionFeatures,
     find_weights,
     to_inception_input,
-    write_random_weights,
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def torch_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("torch_home")
-    write_random_weights(home)
-    return home
-
-
-@pytest.fixture
-def hub(torch_home, monkeypatch) -> Path:
-    """The weights reachable only through the torch hub cache, as pytorch-fid finds them."""
-    monkeypatch.setenv("TORCH_HOME", str(torch_home))
-    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
-    return torch_home / "hub" / "checkpoints" / WEIGHTS_FILE
-
-
-def write_pngs(x: torch.Tensor, directory: Path) -> Path:
-    """The file route: each image in [-1, 1] as an 8-bit PNG, as a user would save samples."""
-    directory.mkdir()
-    for i, image in enumerate(x):
-        save_image(image, directory / f"{i:04d}.png", normalize=True, value_range=(-1, 1))
-    return directory
 
 
 def test_images_reach_inception_exactly_as_from_png_files(tmp_path):
