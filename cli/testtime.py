@@ -120,8 +120,8 @@ def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str
     if from_images is not None:
         start = _read_images(from_images, model.x_shape, num)
         num = len(start)
-    columns = at or gn.testtime.default_record(steps)
-    frames = gn.testtime.gif_steps(steps) if gif else []
+    columns = at or gn.default_record(steps)
+    frames = gn.gif_steps(steps) if gif else []
     record = (columns if trajectory else []) + frames
     began = time.perf_counter()
     with chain_progress("sample", max([steps, *record])) as progress:

@@ -41,6 +41,8 @@ _LAZY = {
     "reconstruct": "gibbsnet_plugin.testtime",
     "interpolate": "gibbsnet_plugin.testtime",
     "dataset_images": "gibbsnet_plugin.testtime",
+    "default_record": "gibbsnet_plugin.testtime",
+    "gif_steps": "gibbsnet_plugin.testtime",
     "load_images": "gibbsnet_plugin.data.images",
     "resolve_mask": "gibbsnet_plugin.data.masks",
     "evaluate": "gibbsnet_plugin.evaluation",
@@ -68,6 +70,8 @@ if TYPE_CHECKING:
     from gibbsnet_plugin.testtime import (
         Run,
         dataset_images,
+        default_record,
+        gif_steps,
         inpaint,
         interpolate,
         load_run,

@@ -64,7 +64,7 @@ def evaluate_model(
         progress: called as ``progress(task, done, total)`` while the metrics run (see
             ``metrics.data.Progress``), e.g. to draw progress bars.
     Returns:
-        ``scores`` (flat name -> float, see ``metrics.score_names``), ``details`` (per metric:
+        ``scores`` (flat name -> float, see ``metric_names.score_names``), ``details`` (per metric:
         everything the score depends on, e.g. FID's weights hash and sample count) and ``notes``
         (metrics skipped and why).
     """

@@ -21,7 +21,7 @@ import yaml
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError
 from gibbsnet_plugin.metric_names import DEFAULT_MASKS, TRAINING_METRICS, score_names
 from gibbsnet_plugin.registry import ARCHITECTURES, DATASETS, did_you_mean
-from gibbsnet_plugin.utils import DEVICES
+from gibbsnet_plugin.utils import DEVICE_NAME, DEVICES
 
 Loss = Literal["bce", "lsgan"]
 """The adversarial losses: non-saturating ``bce`` (ALI) and least-squares ``lsgan`` (the
@@ -129,7 +129,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 class _Where:
@@ -361,7 +360,7 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
     for i, beta in enumerate(t.betas):
         need(0 <= beta < 1, f"train.betas[{i}]",
              f"must be in [0, 1), got {beta} (PyTorch convention: ALI's beta2 is 0.999, not 1e-3)")
-    need(bool(_DEVICE.match(t.device)), "train.device",
+    need(bool(DEVICE_NAME.match(t.device)), "train.device",
          f"expected {DEVICES}, got {t.device!r}")
     need(t.log_every >= 1, "train.log_every", f"must be at least 1, got {t.log_every}")
     need(t.sample_every >= 0, "train.sample_every", f"must be >= 0 (0 = off), got {t.sample_every}")

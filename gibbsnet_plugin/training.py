@@ -105,6 +105,7 @@ def train(
             raise RecipeError(f"data.batch_size ({recipe.data.batch_size}) must divide evenly "
                               f"over {world} processes")
         resume_from = None if point is None else str(point.path)  # each process reads it
+        point = None
         with _parent_ignores_ctrl_c():
             run_parallel(_train_process, recipe, str(out), resume_from, force, progress,
                          nproc=nproc, backend=backend_for(device))
@@ -140,7 +141,6 @@ class Setup:
     model: GibbsNet
     shown: GibbsNet
     optimizers: tuple[Optimizer, Optimizer]
-    amp: Amp
     sampler: ResumableSampler
     loader: DataLoader
     trainer: Engine
@@ -197,8 +197,8 @@ def setup(recipe: Recipe) -> Setup:
     ema, shown = _moving_average(model, t.ema) if t.ema else (None, model)
     if ema is not None:
         to_save["ema"] = ema.ema_model
-    return Setup(device, dataset, x_shape, model, shown, (opt_d, opt_g), amp, sampler, loader,
-                 trainer, to_save, ema)
+    return Setup(device, dataset, x_shape, model, shown, (opt_d, opt_g), sampler, loader, trainer,
+                 to_save, ema)
 
 
 def _moving_average(model: GibbsNet, momentum: float) -> tuple[EMAHandler, GibbsNet]:

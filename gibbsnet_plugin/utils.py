@@ -1,20 +1,28 @@
-"""Small helpers every layer uses: devices, seeding and atomic file writes."""
+"""Small helpers every layer uses: devices, seeding and atomic file writes.
+
+torch is imported where it is used, so that the recipe (which checks device names with
+``DEVICE_NAME``) loads without it.
+"""
 
 from __future__ import annotations
 
 import os
 import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from gibbsnet_plugin.errors import DeviceError
 
+if TYPE_CHECKING:
+    import torch
+
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 """The device names ``resolve_device`` accepts, for messages and help texts."""
+DEVICE_NAME = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+"""The grammar of ``DEVICES``."""
 
 
 def resolve_device(name: str | torch.device | None = "auto", key: str = "device") -> torch.device:
@@ -25,26 +33,24 @@ def resolve_device(name: str | torch.device | None = "auto", key: str = "device"
         DeviceError: a name that is not a device, or CUDA, a CUDA index or MPS that this machine
             does not have; the message starts with ``key`` (e.g. ``train.device``).
     """
+    import torch  # noqa: PLC0415  (see the module docstring)
+
     if isinstance(name, torch.device):
         return name
     if name is None or name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise DeviceError(f"{key} '{name}': expected {DEVICES}") from None
+    if not DEVICE_NAME.match(name):
+        raise DeviceError(f"{key} '{name}': expected {DEVICES}")
+    device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise DeviceError(f"{key} '{name}': CUDA is not available here; use cpu or auto")
         if (device.index or 0) >= torch.cuda.device_count():
             raise DeviceError(f"{key} '{name}': this machine has {torch.cuda.device_count()} CUDA "
                               "devices (cuda:0 ...)")
-    elif device.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise DeviceError(f"{key} '{name}': Apple's MPS is not available here (it needs a Mac "
-                              "with Apple silicon and a PyTorch built with MPS); use cpu or auto")
-    elif device.type != "cpu":
-        raise DeviceError(f"{key} '{name}': expected {DEVICES}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(f"{key} '{name}': Apple's MPS is not available here (it needs a Mac "
+                          "with Apple silicon and a PyTorch built with MPS); use cpu or auto")
     return device
 
 
@@ -52,6 +58,8 @@ def resolve_device(name: str | torch.device | None = "auto", key: str = "device"
 def seeded(seed: int | None, device: torch.device | None = None) -> Iterator[None]:
     """Run the block with torch's generators (CPU, and ``device`` when it is a GPU) seeded with
     ``seed``, and restore them afterwards; ``None`` leaves the generators alone."""
+    import torch  # noqa: PLC0415
+
     if seed is None:
         yield
         return
@@ -63,6 +71,9 @@ def seeded(seed: int | None, device: torch.device | None = None) -> Iterator[Non
 
 def seed_everything(seed: int) -> None:
     """Seed torch, Python and NumPy's global generators with ``seed``."""
+    import numpy as np  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+
     torch.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)

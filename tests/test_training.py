@@ -108,6 +108,12 @@ def test_resume_reads_the_checkpoint_once(tmp_path, monkeypatch):
     assert read_checkpoint(run / "checkpoints" / "last.pt")["trainer"]["iteration"] == 8
 
 
+def test_a_process_count_below_one_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="nproc must be at least 1, got 0"):
+        gn.train(tiny_recipe(), out=tmp_path / "run", nproc=0)
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("device", ["cuda:7", "mps"])
 def test_devices_this_machine_lacks_are_refused_before_anything_is_written(tmp_path, device):
     if torch.device(device).type == "mps" and torch.backends.mps.is_available():

@@ -1,4 +1,4 @@
-"""The test-time commands (cli/main.py): sample, inpaint, reconstruct, interpolate."""
+"""The test-time commands (cli/testtime.py): sample, inpaint, reconstruct, interpolate."""
 
 from __future__ import annotations
 
@@ -196,9 +196,3 @@ def test_long_chains_get_a_progress_callback():
     with chain_progress("sample", 10_000) as long:
         long(5000)
         long(10_000)
-
-
-def test_help_lists_the_test_time_commands():
-    result = CliRunner().invoke(cli, ["--help"])
-    for command in ("sample", "inpaint", "reconstruct", "interpolate"):
-        assert command in result.output
