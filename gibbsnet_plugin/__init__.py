@@ -1,4 +1,5 @@
-"""gibbsnet: GibbsNet and ALI on PyTorch and pytorch-ignite.
+"""gibbsnet: GibbsNet, ALI and latent hierarchies (deep GibbsNet, HALI) on PyTorch and
+pytorch-ignite.
 
 The Python API (see the README)::
 
@@ -24,7 +25,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Architecture": "gibbsnet_plugin.architectures",
+    "Hierarchy": "gibbsnet_plugin.architectures",
     "GibbsNet": "gibbsnet_plugin.model",
+    "HierarchicalGibbsNet": "gibbsnet_plugin.hierarchy",
     "Recipe": "gibbsnet_plugin.recipe",
     "load_recipe": "gibbsnet_plugin.recipe",
     "GibbsnetError": "gibbsnet_plugin.errors",
@@ -58,13 +61,14 @@ __all__ = sorted([*_LAZY, *_MODULES])
 if TYPE_CHECKING:
     from gibbsnet_plugin import architectures, data, errors, figures, testtime
     from gibbsnet_plugin import data as datasets
-    from gibbsnet_plugin.architectures import Architecture
+    from gibbsnet_plugin.architectures import Architecture, Hierarchy
     from gibbsnet_plugin.checkpoint import load_model
     from gibbsnet_plugin.data.images import load_images
     from gibbsnet_plugin.data.masks import resolve_mask
     from gibbsnet_plugin.engines.handlers import RunSummary, TrainingStatus
     from gibbsnet_plugin.errors import GibbsnetError, TrainingInterrupted
     from gibbsnet_plugin.evaluation import check_metrics, evaluate, run_label
+    from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet
     from gibbsnet_plugin.model import GibbsNet
     from gibbsnet_plugin.recipe import Recipe, load_recipe
     from gibbsnet_plugin.testtime import (

@@ -12,15 +12,15 @@ from __future__ import annotations
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from gibbsnet_plugin.model import GibbsNet
+from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.utils import seeded
 
 
-def calibrate_batchnorm(model: GibbsNet, chains: int = 200, steps: int = 30, seed: int = 0) -> bool:
+def calibrate_batchnorm(model: Model, chains: int = 200, steps: int = 30, seed: int = 0) -> bool:
     """Reset and recompute the running statistics of the encoder's and decoder's batch-norm layers
-    as the average over ``steps`` steps of ``chains`` unclamped chains run with batch statistics:
-    step t is ``x_t = dec(z_(t-1))`` then ``z_t = enc(x_t)``, so both networks see ``steps``
-    batches (the encoder also sees the last state, whose z a longer chain would use next).
+    as the average over ``steps`` steps of ``chains`` unclamped chains run with batch statistics
+    (``model.burn``: every network sees ``steps`` batches; one step of a one-layer model is
+    ``x_t = dec(z_(t-1))`` then ``z_t = enc(x_t)``).
 
     Deterministic for a given ``seed`` and leaves the global random state untouched; the modules'
     modes and momenta are restored. Returns False (and does nothing) when there is no batch norm.
@@ -38,9 +38,7 @@ def calibrate_batchnorm(model: GibbsNet, chains: int = 200, steps: int = 30, see
                 m.momentum = None  # cumulative average over all calibration batches
             model.encoder.train()
             model.decoder.train()
-            z = model.prior(chains)
-            for _ in range(steps):
-                z = model.encoder(model.decoder(z))
+            model.burn(chains, steps)
     finally:
         for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum

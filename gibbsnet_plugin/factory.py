@@ -15,9 +15,10 @@ import torch
 from torch.optim import Optimizer
 from torch.utils.data import Dataset
 
-from gibbsnet_plugin.architectures.wrappers import stabilise
+from gibbsnet_plugin.architectures.wrappers import spectral_norm, stabilise
 from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError
+from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, Model, check_hierarchy
 from gibbsnet_plugin.model import GibbsNet, check_architecture
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.registry import ARCHITECTURES, DATASETS
@@ -47,25 +48,36 @@ def data_shape(dataset: Dataset) -> tuple[int, ...]:
     return tuple(x.shape)
 
 
-def build_model(recipe: Recipe, x_shape: tuple[int, ...]) -> GibbsNet:
-    """The GibbsNet of ``recipe`` for data of shape ``x_shape``, architecture checked."""
+def build_model(recipe: Recipe, x_shape: tuple[int, ...]) -> Model:
+    """The model of ``recipe`` for data of shape ``x_shape``, its networks checked: a
+    ``GibbsNet`` for one latent layer (an int ``z_dim``, or a list of one), else a
+    ``HierarchicalGibbsNet`` of ``model.kind``."""
     m = recipe.model
+    sizes = m.z_dim if isinstance(m.z_dim, list) else [m.z_dim]
+    z_dim: int | list[int] = sizes if len(sizes) > 1 else sizes[0]
     try:
-        arch = ARCHITECTURES.build(m.architecture, tuple(x_shape), m.z_dim, **m.options)
+        arch = ARCHITECTURES.build(m.architecture, tuple(x_shape), z_dim, **m.options)
     except (ValueError, TypeError) as exc:
-        raise RecipeError(f"model.options: architecture '{m.architecture}' refused: {exc}") from None
-    check_architecture(arch, tuple(x_shape), m.z_dim, m.architecture)
+        key = "model.z_dim" if isinstance(z_dim, list) and "z_dim" in str(exc) else "model.options"
+        raise RecipeError(f"{key}: architecture '{m.architecture}' refused: {exc}") from None
+    if isinstance(z_dim, list):
+        check_hierarchy(arch, tuple(x_shape), z_dim, m.architecture)
+        if m.spectral_norm:
+            spectral_norm(arch.discriminator)
+        return HierarchicalGibbsNet(arch, x_shape, z_dim, m.kind, m.chain_steps, m.backprop_steps,
+                                    m.loss, m.clamped_steps)
+    check_architecture(arch, tuple(x_shape), z_dim, m.architecture)
     try:
         arch = stabilise(arch, m.z_dim, spectral=m.spectral_norm, standardize=m.standardize,
                          decoder_noise=m.decoder_noise)
     except ValueError as exc:
         raise RecipeError(f"model.{exc}") from None
-    return GibbsNet(arch, x_shape, m.z_dim, m.chain_steps, m.backprop_steps, m.loss, m.z_consistency,
+    return GibbsNet(arch, x_shape, z_dim, m.chain_steps, m.backprop_steps, m.loss, m.z_consistency,
                     critic_states=m.critic_states, persistent=m.persistent,
                     random_steps=m.random_steps, r1=m.r1)
 
 
-def build_optimizers(model: GibbsNet, recipe: Recipe) -> tuple[Optimizer, Optimizer]:
+def build_optimizers(model: Model, recipe: Recipe) -> tuple[Optimizer, Optimizer]:
     """(D's optimizer, the encoder-and-decoder optimizer), as the recipe says; each prepared by
     ``idist.auto_optim`` for the current process group."""
     t = recipe.train

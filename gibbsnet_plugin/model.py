@@ -171,6 +171,12 @@ class GibbsNet(nn.Module):
                 "critic_states": self.critic_states, "random_steps": self.random_steps,
                 "r1": self.r1, "persistent": self.chains.keep if self.chains else 0.0}
 
+    def with_networks(self, encoder: nn.Module, decoder: nn.Module) -> GibbsNet:
+        """A model with these settings and this discriminator but the given encoder and decoder
+        (e.g. their moving averages)."""
+        return GibbsNet(Architecture(encoder, decoder, self.discriminator), self.x_shape, self.z_dim,
+                        **self.options())
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
@@ -183,9 +189,23 @@ class GibbsNet(nn.Module):
         """(B, *x_shape) -> (B, z_dim): one sample of q(z|x)."""
         return self.encoder(x)
 
+    def features(self, x: torch.Tensor, level: int = 1) -> torch.Tensor:
+        """``encode(x)``, (B, z_dim): the features of images x, e.g. for a linear probe (one
+        layer: ``level`` must be 1)."""
+        if level != 1:
+            raise ValueError(f"level must be 1 for a model with one latent layer, got {level}")
+        return self.encoder(x)
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, z_dim) -> (B, *x_shape): one sample of p(x|z)."""
         return self.decoder(z)
+
+    def burn(self, n: int, steps: int) -> None:
+        """Run ``n`` unclamped chains for ``steps`` steps of ``x = dec(z)``, ``z = enc(x)`` (each
+        network sees ``steps`` batches, e.g. for batch-norm calibration); keeps nothing."""
+        z = self.prior(n)
+        for _ in range(steps):
+            z = self.encoder(self.decoder(z))
 
     def critic(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """D's logits for pairs (x, z), shape (B,)."""
@@ -329,24 +349,15 @@ class GibbsNet(nn.Module):
             xf = xf + noise_std * torch.randn_like(xf)
         return self.critic(xr, zr), self.critic(xf, zf)
 
-    def _target_loss(self, scores: torch.Tensor, target: float) -> torch.Tensor:
-        if self.loss == "bce":
-            return F.binary_cross_entropy_with_logits(scores, torch.full_like(scores, target))
-        return ((scores - target) ** 2).mean()
-
-    def _summary(self, scores: torch.Tensor) -> torch.Tensor:
-        scores = scores.detach()
-        return (torch.sigmoid(scores) if self.loss == "bce" else scores).mean()
-
     def discriminator_loss(self, real: Pair, fake: Pair, noise_std: float = 0.0) -> LossOutput:
         """D's loss: clamped pairs labelled 1, unclamped pairs 0. The pairs are detached here."""
         real = (real[0].detach().requires_grad_(self.r1 > 0), real[1].detach().requires_grad_(self.r1 > 0))
         fake = (fake[0].detach(), fake[1].detach())
         s_real, s_fake = self._scores(real, fake, noise_std)
-        loss = self._target_loss(s_real, 1.0) + self._target_loss(s_fake, 0.0)
+        loss = target_loss(self.loss, s_real, 1.0) + target_loss(self.loss, s_fake, 0.0)
         if self.r1 > 0:
             loss = loss + self.r1 / 2 * self.r1_penalty(real, s_real)
-        return LossOutput(loss, self._summary(s_real), self._summary(s_fake))
+        return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
 
     @staticmethod
     def r1_penalty(real: Pair, scores: torch.Tensor) -> torch.Tensor:
@@ -359,11 +370,24 @@ class GibbsNet(nn.Module):
         """Encoder and decoder loss with swapped labels (non-saturating), plus the optional
         z-consistency term. Call it after D's update so that D's outputs are fresh."""
         s_real, s_fake = self._scores(real, fake, noise_std)
-        loss = self._target_loss(s_real, 0.0) + self._target_loss(s_fake, 1.0)
+        loss = target_loss(self.loss, s_real, 0.0) + target_loss(self.loss, s_fake, 1.0)
         if self.z_consistency > 0:
             x_n, z_prev = fake
             loss = loss + self.z_consistency * (z_prev - self.encoder(x_n)).pow(2).sum(1).mean()
-        return LossOutput(loss, self._summary(s_real), self._summary(s_fake))
+        return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
+
+
+def target_loss(loss: Loss, scores: torch.Tensor, target: float) -> torch.Tensor:
+    """The ``bce`` or ``lsgan`` loss of D's logits ``scores`` (B,) against the label ``target``."""
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits(scores, torch.full_like(scores, target))
+    return ((scores - target) ** 2).mean()
+
+
+def score_summary(loss: Loss, scores: torch.Tensor) -> torch.Tensor:
+    """D's mean output for logging: the probability (``bce``) or the raw score (``lsgan``)."""
+    scores = scores.detach()
+    return (torch.sigmoid(scores) if loss == "bce" else scores).mean()
 
 
 def instance_noise_std(start: float, iteration: int, iterations: int) -> float:

@@ -26,6 +26,8 @@ from gibbsnet_plugin.utils import DEVICE_NAME, DEVICES
 Loss = Literal["bce", "lsgan"]
 """The adversarial losses: non-saturating ``bce`` (ALI) and least-squares ``lsgan`` (the
 GibbsNet authors' code)."""
+Kind = Literal["gibbsnet", "hali"]
+"""Latent hierarchies: undirected deep GibbsNet or directed HALI."""
 Precision = Literal["fp32", "bf16", "fp16"]
 """Training precision: float32, or autocast to bfloat16 or float16 (with a GradScaler)."""
 
@@ -43,10 +45,13 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """The networks and the chain. ``chain_steps`` N = 1 is ALI."""
+    """The networks and the chain. ``chain_steps`` N = 1 is ALI. A list ``z_dim`` (bottom layer
+    first) makes a latent hierarchy of ``kind`` gibbsnet or hali."""
 
     architecture: str = "conv8"
-    z_dim: int = 32
+    z_dim: int | list[int] = 32
+    kind: Kind = "gibbsnet"
+    clamped_steps: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
     chain_steps: int = 3
     backprop_steps: int = 1
@@ -342,7 +347,17 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
          f"must be a non-empty name without '/', got {recipe.name!r}")
     need(d.batch_size >= 1, "data.batch_size", f"must be at least 1, got {d.batch_size}")
     need(d.num_workers >= 0, "data.num_workers", f"must be >= 0, got {d.num_workers}")
-    need(m.z_dim >= 1, "model.z_dim", f"must be at least 1, got {m.z_dim}")
+    sizes = m.z_dim if isinstance(m.z_dim, list) else [m.z_dim]
+    need(bool(sizes) and all(d >= 1 for d in sizes), "model.z_dim",
+         f"must be a positive size or a non-empty list of them (bottom layer first), got {m.z_dim}")
+    if len(sizes) > 1:
+        _check_hierarchy(m, need)
+    else:
+        need(m.kind == "gibbsnet", "model.kind",
+             "hali needs at least 2 latent layers, e.g. model.z_dim: [32, 16] (with one it is ALI: "
+             "model.chain_steps: 1)")
+        need(m.clamped_steps is None, "model.clamped_steps",
+             "is for latent hierarchies (one layer's clamped chain is one encoder pass); remove it")
     need(m.chain_steps >= 1, "model.chain_steps", f"must be at least 1 (1 = ALI), got {m.chain_steps}")
     need(1 <= m.backprop_steps <= m.chain_steps, "model.backprop_steps",
          f"must be between 1 and model.chain_steps ({m.chain_steps}), got {m.backprop_steps}")
@@ -389,6 +404,21 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
         else:
             _check_factory_options("model.options", "architecture", name, factory,
                                    ((1,), m.z_dim), m.options, where)
+
+
+def _check_hierarchy(m: ModelConfig, need: Any) -> None:
+    """The model settings a latent hierarchy supports."""
+    if m.kind == "hali":
+        need(m.clamped_steps is None, "model.clamped_steps",
+             "kind hali has no clamped chain (one pass up); remove it")
+    need(m.clamped_steps is None or m.clamped_steps >= 1, "model.clamped_steps",
+         f"must be at least 1 (or null: model.chain_steps), got {m.clamped_steps}")
+    unsupported = {"z_consistency": m.z_consistency != 0, "critic_states": m.critic_states != 1,
+                   "persistent": m.persistent != 0, "random_steps": m.random_steps, "r1": m.r1 != 0,
+                   "standardize": m.standardize, "decoder_noise": m.decoder_noise != 0}
+    for key, used in unsupported.items():
+        need(not used, f"model.{key}", "is not available for latent hierarchies (a list z_dim); "
+                                       "remove it or use one latent layer")
 
 
 def _check_eval(e: EvalConfig, need: Any) -> None:

@@ -214,6 +214,9 @@ def interpolate(
     """Decode ``points`` evenly spaced latents on the line between enc(x_a) and enc(x_b), pair by
     pair; with ``chain_steps`` > 0 also run the unclamped chain that long from each point
     (``chain_steps=1`` decodes the line again with fresh noise)."""
+    if not isinstance(model, GibbsNet):
+        raise GibbsnetError("interpolation works on models with one latent layer; this model has "
+                            f"latent layers {model.z_dim}")
     if points < 2:
         raise GibbsnetError(f"interpolation needs at least 2 points, got {points}")
     if chain_steps < 0:

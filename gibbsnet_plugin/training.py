@@ -24,7 +24,6 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader, Dataset
 
-from gibbsnet_plugin.architectures import Architecture
 from gibbsnet_plugin.checkpoint import (
     CHECKPOINT_DIR,
     LAST,
@@ -56,8 +55,9 @@ from gibbsnet_plugin.engines.trainer import Amp, create_trainer
 from gibbsnet_plugin.errors import DeviceError, RecipeError, TrainingDiverged, TrainingInterrupted
 from gibbsnet_plugin.evaluation import evaluate_model
 from gibbsnet_plugin.factory import build_dataset, build_model, build_optimizers, data_shape
+from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.metrics.inception import find_weights
-from gibbsnet_plugin.model import GibbsNet, instance_noise_std
+from gibbsnet_plugin.model import instance_noise_std
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.utils import resolve_device, seed_everything, write_text_atomic
 
@@ -130,7 +130,7 @@ def _parent_ignores_ctrl_c() -> Iterator[None]:
 
 @dataclass
 class Setup:
-    """Everything a training process builds from its recipe. ``shown`` is the GibbsNet that
+    """Everything a training process builds from its recipe. ``shown`` is the model that
     samples for grids, calibration and evaluation: with ``train.ema`` the moving averages that
     ``ema`` keeps (attached by ``attach_handlers``), else ``model``. ``to_save`` holds the objects
     every checkpoint holds."""
@@ -138,8 +138,8 @@ class Setup:
     device: torch.device
     dataset: Dataset
     x_shape: tuple[int, ...]
-    model: GibbsNet
-    shown: GibbsNet
+    model: Model
+    shown: Model
     optimizers: tuple[Optimizer, Optimizer]
     sampler: ResumableSampler
     loader: DataLoader
@@ -201,13 +201,12 @@ def setup(recipe: Recipe) -> Setup:
                  to_save, ema)
 
 
-def _moving_average(model: GibbsNet, momentum: float) -> tuple[EMAHandler, GibbsNet]:
-    """Ignite's ``EMAHandler`` over the encoder and decoder, and the GibbsNet that samples with
+def _moving_average(model: Model, momentum: float) -> tuple[EMAHandler, Model]:
+    """Ignite's ``EMAHandler`` over the encoder and decoder, and the model that samples with
     the averaged networks (and the live discriminator)."""
     ema = EMAHandler(nn.ModuleDict({"encoder": model.encoder, "decoder": model.decoder}),
                      momentum=momentum, handle_buffers="copy")
-    averaged = Architecture(ema.ema_model["encoder"], ema.ema_model["decoder"], model.discriminator)
-    return ema, GibbsNet(averaged, model.x_shape, model.z_dim, **model.options())
+    return ema, model.with_networks(ema.ema_model["encoder"], ema.ema_model["decoder"])
 
 
 @dataclass

@@ -69,6 +69,19 @@ def test_every_batch_norm_layer_measures_every_step(steps):
     assert {name: int(m.num_batches_tracked) for name, m in norms.items()} == dict.fromkeys(norms, steps)
 
 
+@pytest.mark.parametrize("kind", ["gibbsnet", "hali"])
+def test_latent_hierarchies_measure_every_transition_every_step(kind):
+    from conftest import tiny_recipe
+    from gibbsnet_plugin.factory import build_model
+
+    model = build_model(tiny_recipe(model={"architecture": "conv8", "z_dim": [6, 4], "kind": kind,
+                                           "options": {"width": 8}}), (1, 8, 8))
+    assert calibrate_batchnorm(model, chains=16, steps=3, seed=0)
+    norms = {name: int(m.num_batches_tracked) for name, m in model.named_modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and "discriminator" not in name}
+    assert len(norms) > 4 and set(norms.values()) == {3}
+
+
 def test_architectures_without_batch_norm_are_left_alone():
     model = GibbsNet(gn.architectures.build("test_linear", (1, 4, 4), 3), (1, 4, 4), 3)
     state = {k: v.clone() for k, v in model.state_dict().items()}

@@ -1,10 +1,11 @@
 """Built-in architectures and the architecture registry (``gibbsnet.architectures`` entry points).
 
 An architecture factory is ``build(x_shape: tuple[int, ...], z_dim: int, **options) ->
-Architecture``; ``options`` are the recipe's ``model.options``.
+Architecture``; ``options`` are the recipe's ``model.options``. For a list ``z_dim`` (a latent
+hierarchy) it returns a ``Hierarchy`` or refuses the list with a ``ValueError``.
 """
 
-from gibbsnet_plugin.architectures.base import Architecture
+from gibbsnet_plugin.architectures.base import Architecture, Hierarchy
 from gibbsnet_plugin.registry import ARCHITECTURES
 
 names = ARCHITECTURES.names
@@ -15,4 +16,4 @@ register = ARCHITECTURES.register
 
 from gibbsnet_plugin.architectures import conv, mlp  # noqa: E402,F401  (registers the built-ins)
 
-__all__ = ["Architecture", "build", "entries", "get", "names", "register"]
+__all__ = ["Architecture", "Hierarchy", "build", "entries", "get", "names", "register"]

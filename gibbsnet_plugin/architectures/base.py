@@ -37,6 +37,36 @@ class Architecture:
     discriminator: nn.Module
 
 
+@dataclass
+class Hierarchy:
+    """The networks of a model with latent layers z1 ... zL (x is layer 0, L >= 2), built when the
+    recipe's ``z_dim`` is a list ``[d1, ..., dL]`` (bottom first). With h_0 = x and h_l = z_l:
+
+    - ``encoders[l]`` (l = 0 .. L-1): h_l -> h_(l+1), a sample of q(z_(l+1) | h_l), (B, d_(l+1));
+    - ``decoders[l]`` (l = 0 .. L-1): h_(l+1) -> h_l, a sample of p(h_l | z_(l+1)); ``decoders[0]``
+      gives x (B, *x_shape) in the data's range;
+    - ``conditionals[l]`` (l = 0 .. L-2): (h_l, h_(l+2)) -> z_(l+1), the deep GibbsNet transition of
+      a middle layer given both neighbours, (B, d_(l+1));
+    - ``discriminator(x, [z1, ..., zL])``: -> logits of shape (B,) or (B, 1).
+
+    HALI uses the encoders and decoders; deep GibbsNet ``decoders[0]``, the conditionals and the
+    top encoder ``encoders[L-1]``. A model keeps only the networks its kind uses.
+    """
+
+    encoders: list[nn.Module]
+    decoders: list[nn.Module]
+    conditionals: list[nn.Module]
+    discriminator: nn.Module
+
+
+def one_layer(z_dim: int | list[int], name: str) -> int:
+    """``z_dim`` for an architecture that builds one latent layer; a list raises ``ValueError``."""
+    if isinstance(z_dim, list):
+        raise ValueError(f"'{name}' builds one latent layer (an int z_dim), got {z_dim}; 'mlp' "
+                         "builds latent hierarchies")
+    return z_dim
+
+
 def check_common_options(posterior: str, decoder_noise: int, dropout: float, norm: str) -> None:
     """Raise ``ValueError`` naming the option when a shared option is out of range."""
     if norm not in NORMS:
@@ -108,6 +138,34 @@ class JointDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         h = torch.cat([self.x_net(x).flatten(1), self.z_net(z)], dim=1)
         return self.joint(h).flatten()
+
+
+class Conditional(nn.Module):
+    """``encoder(cat(lower_net(lower).flatten(1), upper.flatten(1)))``: a layer given the layers
+    below and above it, for a deep GibbsNet's middle layers (``lower_net``, e.g. convolutions of
+    x, defaults to the identity)."""
+
+    def __init__(self, encoder: nn.Module, lower_net: nn.Module | None = None) -> None:
+        super().__init__()
+        self.lower_net = lower_net or nn.Identity()
+        self.encoder = encoder
+
+    def forward(self, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+        return self.encoder(torch.cat([self.lower_net(lower).flatten(1), upper.flatten(1)], dim=1))
+
+
+class TupleDiscriminator(nn.Module):
+    """D(x, [z1, ..., zL]) = joint(cat(x_net(x).flatten(1), z_nets[0](z1), ...)) -> logits (B,)."""
+
+    def __init__(self, x_net: nn.Module, z_nets: list[nn.Module], joint: nn.Module) -> None:
+        super().__init__()
+        self.x_net = x_net
+        self.z_nets = nn.ModuleList(z_nets)
+        self.joint = joint
+
+    def forward(self, x: torch.Tensor, zs: list[torch.Tensor]) -> torch.Tensor:
+        parts = [self.x_net(x).flatten(1), *(net(z) for net, z in zip(self.z_nets, zs, strict=True))]
+        return self.joint(torch.cat(parts, dim=1)).flatten()
 
 
 def norm_layer(norm: Norm, channels: int, spatial: bool) -> nn.Module:

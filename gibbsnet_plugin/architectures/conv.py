@@ -11,15 +11,19 @@ from torch import nn
 
 from gibbsnet_plugin.architectures.base import (
     Architecture,
+    Conditional,
     GaussianEncoder,
+    Hierarchy,
     JointDiscriminator,
     NoisyDecoder,
     Norm,
     Posterior,
+    TupleDiscriminator,
     check_common_options,
     lrelu,
     mlp,
     norm_layer,
+    one_layer,
 )
 from gibbsnet_plugin.registry import ARCHITECTURES
 
@@ -74,17 +78,26 @@ def _small_conv(
 
 @ARCHITECTURES.register("conv8")
 def build_conv8(
-    x_shape: tuple[int, ...], z_dim: int, width: int = 32, posterior: Posterior = "sigmoid",
+    x_shape: tuple[int, ...], z_dim: int | list[int], width: int = 32, posterior: Posterior = "sigmoid",
     standardize: bool = True, decoder_noise: int = 16, dropout: float = 0.2, norm: Norm = "batch",
-) -> Architecture:
+) -> Architecture | Hierarchy:
     """For 1×8×8 images (the bundled digits): two stride-2 convolutions each way, ``width``
-    channels in the first layer."""
+    channels in the first layer.
+
+    With a list ``z_dim`` [d1, ..., dL]: a ``Hierarchy`` whose x <-> z1 transitions are these
+    convolutional networks (the conditional of z1 given x and z2 convolves x the same way) and
+    whose transitions between latent layers are MLPs of ``8 * width`` units; D convolves x as
+    here and gives each latent layer its own branch.
+    """
     _check_shape("conv8", x_shape, (1, 8, 8))
     w = width
-    return _small_conv(
-        z_dim,
-        enc=[*_conv(1, w, 3, 1, 1, "none"), *_conv(w, 2 * w, 4, 2, 1, norm),
-             *_conv(2 * w, 4 * w, 4, 2, 1, norm)],
+
+    def enc() -> list[nn.Module]:
+        return [*_conv(1, w, 3, 1, 1, "none"), *_conv(w, 2 * w, 4, 2, 1, norm),
+                *_conv(2 * w, 4 * w, 4, 2, 1, norm)]
+
+    parts = dict(
+        enc=enc(),
         dec=[*_deconv(4 * w, 2 * w, 4, 2, 1, norm), *_deconv(2 * w, w, 4, 2, 1, norm),
              nn.Conv2d(w, 1, 3, 1, 1)],
         bottleneck=(4 * w, 2, 2),
@@ -92,6 +105,39 @@ def build_conv8(
         dx_out=2 * w * 2 * 2, hidden=8 * w,
         posterior=posterior, standardize=standardize, decoder_noise=decoder_noise, dropout=dropout,
         norm=norm,
+    )
+    if not isinstance(z_dim, list):
+        return _small_conv(z_dim, **parts)
+    bottom = _small_conv(z_dim[0], **parts)
+    return _conv_hierarchy(bottom, z_dim, nn.Sequential(*enc()), 4 * w * 2 * 2, parts)
+
+
+def _conv_hierarchy(bottom: Architecture, z_dims: list[int], x_trunk: nn.Module, trunk_out: int,
+                    parts: dict) -> Hierarchy:
+    """A ``Hierarchy`` from a one-layer convolutional ``bottom`` (x <-> z1) and MLPs above it."""
+    hidden, norm = parts["hidden"], parts["norm"]
+    posterior, standardize = parts["posterior"], parts["standardize"]
+    noise, dropout = parts["decoder_noise"], parts["dropout"]
+
+    def gaussian(n_in: int, d: int) -> GaussianEncoder:
+        return GaussianEncoder(mlp([n_in, hidden, 2 * d], lrelu, norm=norm), d, posterior, standardize)
+
+    above = range(1, len(z_dims))
+    conditionals = [Conditional(gaussian(trunk_out + z_dims[1], z_dims[0]), x_trunk)]
+    conditionals += [Conditional(gaussian(z_dims[i - 1] + z_dims[i + 1], z_dims[i]))
+                     for i in range(1, len(z_dims) - 1)]
+    x_net = bottom.discriminator.x_net
+    return Hierarchy(
+        encoders=[bottom.encoder, *(gaussian(z_dims[i - 1], z_dims[i]) for i in above)],
+        decoders=[bottom.decoder, *(NoisyDecoder(mlp([z_dims[i] + noise, hidden, z_dims[i - 1]],
+                                                     nn.ReLU, norm=norm), noise, "linear")
+                                    for i in above)],
+        conditionals=conditionals,
+        discriminator=TupleDiscriminator(
+            x_net, [mlp([d, hidden], lrelu, dropout=dropout) for d in z_dims],
+            nn.Sequential(lrelu(), *mlp([parts["dx_out"] + hidden * len(z_dims), hidden, 1], lrelu,
+                                        dropout=dropout)),
+        ),
     )
 
 
@@ -101,6 +147,7 @@ def build_conv28(
     standardize: bool = True, decoder_noise: int = 16, dropout: float = 0.2, norm: Norm = "batch",
 ) -> Architecture:
     """For 1×28×28 images (MNIST): 28 -> 14 -> 7 -> 4 and back."""
+    z_dim = one_layer(z_dim, "conv28")
     _check_shape("conv28", x_shape, (1, 28, 28))
     w = width
     return _small_conv(
@@ -129,6 +176,7 @@ def build_conv32(
     0.5 inside); set ``posterior: sigmoid``, ``standardize: true`` and ``decoder_noise`` for the
     GibbsNet authors' tricks.
     """
+    z_dim = one_layer(z_dim, "conv32")
     _check_shape("conv32", x_shape, (3, 32, 32))
     check_common_options(posterior, decoder_noise, dropout, norm)
 

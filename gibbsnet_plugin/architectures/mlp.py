@@ -8,12 +8,15 @@ from torch import nn
 
 from gibbsnet_plugin.architectures.base import (
     Architecture,
+    Conditional,
     GaussianEncoder,
+    Hierarchy,
     JointDiscriminator,
     NoisyDecoder,
     Norm,
     Output,
     Posterior,
+    TupleDiscriminator,
     check_common_options,
     lrelu,
     mlp,
@@ -24,7 +27,7 @@ from gibbsnet_plugin.registry import ARCHITECTURES
 @ARCHITECTURES.register("mlp")
 def build(
     x_shape: tuple[int, ...],
-    z_dim: int,
+    z_dim: int | list[int],
     hidden: tuple[int, ...] | list[int] = (512, 512),
     posterior: Posterior = "sigmoid",
     standardize: bool = True,
@@ -32,17 +35,23 @@ def build(
     dropout: float = 0.2,
     norm: Norm = "batch",
     output: Output = "tanh",
-) -> Architecture:
+) -> Architecture | Hierarchy:
     """Encoder and decoder MLPs with ``hidden`` widths (``norm`` between layers) and a joint
     discriminator whose x and z branches meet after one hidden layer each.
 
     ``output``: the decoder's last activation, ``tanh`` (x in [-1, 1], for images) or ``linear``
     (unbounded x, e.g. the 2-D mixtures ``grid25`` and ``ring8``); checked by ``NoisyDecoder``.
+    With a list ``z_dim`` the same blocks make a ``Hierarchy``: every transition is such an MLP
+    (on the flattened, concatenated inputs for the middle layers' conditionals), latent layers are
+    decoded without a final activation, and D has one branch per layer.
     """
     check_common_options(posterior, decoder_noise, dropout, norm)
     hidden = list(hidden)
     if not hidden or any(h < 1 for h in hidden):
         raise ValueError(f"hidden must be a non-empty list of positive widths, got {hidden}")
+    if isinstance(z_dim, list):
+        return _hierarchy(x_shape, z_dim, hidden, posterior, standardize, decoder_noise, dropout,
+                          norm, output)
     n_x = math.prod(x_shape)
     encoder = GaussianEncoder(
         nn.Sequential(nn.Flatten(), mlp([n_x, *hidden, 2 * z_dim], lrelu, norm=norm)),
@@ -63,3 +72,33 @@ def build(
         mlp([2 * h, *hidden[1:], 1], lrelu, dropout=dropout),
     )
     return Architecture(encoder, decoder, discriminator)
+
+
+def _hierarchy(x_shape: tuple[int, ...], z_dims: list[int], hidden: list[int], posterior: Posterior,
+               standardize: bool, decoder_noise: int, dropout: float, norm: Norm,
+               output: Output) -> Hierarchy:
+    sizes = [math.prod(x_shape), *z_dims]
+
+    def encoder(n_in: int, d: int) -> GaussianEncoder:
+        return GaussianEncoder(nn.Sequential(nn.Flatten(), mlp([n_in, *hidden, 2 * d], lrelu, norm=norm)),
+                               d, posterior, standardize)
+
+    def decoder(d: int, n_out: int, last: Output, shape: tuple[int, ...]) -> NoisyDecoder:
+        body = nn.Sequential(mlp([d + decoder_noise, *hidden[::-1], n_out], nn.ReLU, norm=norm),
+                             nn.Unflatten(1, shape))
+        return NoisyDecoder(body, decoder_noise, last)
+
+    levels = range(len(z_dims))
+    h = hidden[0]
+    return Hierarchy(
+        encoders=[encoder(sizes[i], sizes[i + 1]) for i in levels],
+        decoders=[decoder(sizes[i + 1], sizes[i], output if i == 0 else "linear",
+                          tuple(x_shape) if i == 0 else (sizes[i],)) for i in levels],
+        conditionals=[Conditional(encoder(sizes[i] + sizes[i + 2], sizes[i + 1]))
+                      for i in range(len(z_dims) - 1)],
+        discriminator=TupleDiscriminator(
+            nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(sizes[0], h), lrelu()),
+            [nn.Sequential(nn.Linear(d, h), lrelu()) for d in z_dims],
+            mlp([h * (1 + len(z_dims)), *hidden[1:], 1], lrelu, dropout=dropout),
+        ),
+    )

@@ -118,7 +118,7 @@ def update(
     with amp.autocast():
         real, fake = steps.pairs(x)
         d_loss, d_real, d_fake = steps.critic(
-            (real[0].detach(), real[1].detach()), (fake[0].detach(), fake[1].detach()), noise_std)
+            tuple(t.detach() for t in real), tuple(t.detach() for t in fake), noise_std)
     amp.step(d_loss, opt_d)
 
     model.discriminator.requires_grad_(False)

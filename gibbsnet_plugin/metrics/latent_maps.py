@@ -22,7 +22,7 @@ from gibbsnet_plugin.utils import atomic_output, seeded
 def chain_latents(model: GibbsNet, num: int, steps: int, seed: int | None = 0) -> np.ndarray:
     """The latent states z_(steps) = enc(x_steps) of ``num`` unclamped chains, (num, z_dim)."""
     with seeded(seed, model.device), torch.no_grad():
-        return model.encode(model.sample(num, steps)).cpu().double().numpy()
+        return model.features(model.sample(num, steps)).cpu().double().numpy()
 
 
 def latent_map(

@@ -16,22 +16,22 @@ from ignite.engine import Engine
 from torch.utils.data import Dataset
 
 from gibbsnet_plugin.errors import ProbeError
+from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.metrics.data import Progress, in_order, no_progress
-from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.utils import seeded
 
 
-def encode_dataset(model: GibbsNet, data: Dataset, batch_size: int = 100,
-                   seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(z, y)``: encodings (n, z_dim) and integer labels (n,) of a labelled data set, computed
-    by an Ignite evaluator in batches."""
+def encode_dataset(model: Model, data: Dataset, batch_size: int = 100,
+                   seed: int | None = 0, level: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``(z, y)``: encodings of latent layer ``level`` (n, d_level; see ``model.features``) and
+    integer labels (n,) of a labelled data set, computed by an Ignite evaluator in batches."""
     features: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
 
     def step(engine: Engine, batch: Any) -> None:
         if not isinstance(batch, (list, tuple)) or len(batch) < 2:
             raise ProbeError("the linear probe needs a labelled data set (items (x, y))")
-        features.append(model.encode(batch[0].to(model.device)).cpu())
+        features.append(model.features(batch[0].to(model.device), level).cpu())
         labels.append(torch.as_tensor(batch[1]))
 
     with seeded(seed, model.device), torch.no_grad():
@@ -55,7 +55,7 @@ def balanced_draw(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
 
 
 def linear_probe(
-    model: GibbsNet, train: Dataset, test: Dataset, labels: int = 1000, draws: int = 10,
+    model: Model, train: Dataset, test: Dataset, labels: int = 1000, draws: int = 10,
     seed: int = 0, c: float = 1.0, progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Test error of ``sklearn.svm.LinearSVC(C=c)`` (an L2-SVM, as in ALI) trained on the

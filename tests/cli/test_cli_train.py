@@ -17,7 +17,8 @@ def invoke(*args: str) -> tuple[int, str]:
     (["train", "missing.yaml"], "missing.yaml: recipe file not found"),
     (["train", "{recipe}", "--set", "model.chain_step=3"],
      "model.chain_step: unknown key; did you mean 'chain_steps'?"),
-    (["train", "{recipe}", "--set", "model.z_dim=abc"], "model.z_dim: expected an integer, got 'abc'"),
+    (["train", "{recipe}", "--set", "model.z_dim=abc"],
+     "model.z_dim: expected an integer or a list, each an integer, got 'abc'"),
     (["train", "{recipe}", "--set", "model.architecture=nope"], "unknown architecture 'nope'"),
     (["train", "{recipe}", "--set", "data.dataset=mnist", "--set", "data.root={tmp}/data"],
      "data.options.download: true"),
@@ -54,3 +55,17 @@ def test_train_then_refuse_to_overwrite(tmp_path, recipe_file):
     assert (out / "checkpoints" / "last.pt").stat().st_mtime_ns == mtime
     code, stderr = invoke("train", str(recipe_file), "--out", str(out), "--resume", "--force")
     assert code == 2 and "exclude each other" in stderr
+
+
+@pytest.mark.slow
+def test_a_latent_hierarchy_trains_from_the_command_line_and_samples(tmp_path, recipe_file):
+    out = tmp_path / "run"
+    code, stderr = invoke("train", str(recipe_file), "--out", str(out), "--set", "model.z_dim=[8, 4]",
+                          "--set", "model.kind=hali", "--set", "train.iterations=4")
+    assert code == 0, stderr
+    assert "mlp" in stderr and "done:" in stderr
+    code, stderr = invoke("sample", str(out), "--out", str(tmp_path / "s.png"), "--device", "cpu")
+    assert code == 0 and (tmp_path / "s.png").exists(), stderr
+    code, stderr = invoke("interpolate", str(out), "--out", str(tmp_path / "i.png"), "--device", "cpu")
+    assert code == 2 and "interpolation works on models with one latent layer" in stderr
+    assert not (tmp_path / "i.png").exists()

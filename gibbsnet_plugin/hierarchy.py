@@ -1,0 +1,348 @@
+"""Latent hierarchies x - z1 - ... - zL: deep GibbsNet (undirected) and HALI (directed).
+
+A state is a tuple ``(x, z1, ..., zL)``: x of shape (B, *x_shape), z_l of shape (B, d_l).
+
+- ``kind="gibbsnet"``: each layer has one transition given its neighbours (x from z1, a middle
+  layer from the layers below and above, the top layer from the one below). One chain step is a
+  blocked Gibbs sweep: the odd layers (z1, z3, ...) from the even ones, then the even layers (x,
+  z2, ...) from the new odd ones. The unclamped chain starts every layer from N(0, I) noise and
+  runs ``chain_steps`` sweeps; the clamped chain holds x at the data and sweeps the latents
+  ``clamped_steps`` times (default ``chain_steps``). Gradient flows through the last
+  ``backprop_steps`` sweeps of each chain. The same transitions serve both chains.
+- ``kind="hali"``: inference q(z1|x) q(z2|z1) ..., generation p(zL) = N(0, I), p(z_(L-1)|zL),
+  ..., p(x|z1); training uses one pass each way. At test time a chain of N steps is the pass down
+  from the prior followed by N - 1 cycles of a pass up to zL and a pass down (``chain_steps`` is
+  the default N).
+
+D sees the whole tuple; the losses are the one-layer model's (``bce`` or ``lsgan``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+from typing import Literal
+
+import torch
+from torch import nn
+
+from gibbsnet_plugin.architectures.base import Hierarchy
+from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.model import GibbsNet, LossOutput, StepCallback, score_summary, target_loss
+from gibbsnet_plugin.recipe import Loss
+
+State = tuple[torch.Tensor, ...]
+Kind = Literal["gibbsnet", "hali"]
+KINDS = ("gibbsnet", "hali")
+
+
+def check_hierarchy(networks: object, x_shape: tuple[int, ...], z_dims: list[int], name: str) -> None:
+    """Probe every network of a ``Hierarchy`` with a batch of 2 (eval mode, no autograd) and raise
+    ``GibbsnetError`` naming the network and the expected shape on a contract violation."""
+    if not isinstance(networks, Hierarchy):
+        raise GibbsnetError(
+            f"architecture '{name}' returned {type(networks).__name__}, not a Hierarchy, for the "
+            f"list model.z_dim {z_dims}; it supports one latent layer: set model.z_dim to an int")
+    nets = [*networks.encoders, *networks.decoders, *networks.conditionals, networks.discriminator]
+    if not all(isinstance(net, nn.Module) for net in nets):
+        raise GibbsnetError(f"architecture '{name}': every network of a Hierarchy must be a torch.nn.Module")
+    modes = [net.training for net in nets]
+    for net in nets:
+        net.eval()
+    shapes = [tuple(x_shape), *((d,) for d in z_dims)]
+    layers = [torch.zeros(2, *shape) for shape in shapes]
+
+    def expect(out: torch.Tensor, role: str, shape: tuple[int, ...]) -> None:
+        if tuple(out.shape) != (2, *shape):
+            raise GibbsnetError(f"architecture '{name}': {role} gives shape {tuple(out.shape)}; "
+                                f"expected (batch, ...) = {(2, *shape)}")
+
+    try:
+        with torch.no_grad():
+            for i in range(len(z_dims)):
+                expect(networks.encoders[i](layers[i]), f"encoders[{i}]", shapes[i + 1])
+                expect(networks.decoders[i](layers[i + 1]), f"decoders[{i}]", shapes[i])
+            for i in range(len(z_dims) - 1):
+                expect(networks.conditionals[i](layers[i], layers[i + 2]), f"conditionals[{i}]",
+                       shapes[i + 1])
+            d = networks.discriminator(layers[0], layers[1:])
+            if tuple(d.shape) not in ((2,), (2, 1)):
+                raise GibbsnetError(f"architecture '{name}': discriminator returns shape "
+                                    f"{tuple(d.shape)}; expected logits of shape (batch,) or (batch, 1)")
+    finally:
+        for net, mode in zip(nets, modes, strict=True):
+            net.train(mode)
+
+
+class HierarchicalGibbsNet(nn.Module):
+    """A deep GibbsNet or HALI over ``x_shape`` data and latent layers of sizes ``z_dims``.
+
+    ``encoder`` and ``decoder`` hold the networks the encoder/decoder optimizer trains (for
+    ``gibbsnet`` the latent transitions and the x transition; for ``hali`` the inference and the
+    generation networks), so training, EMA and checkpoints treat both kinds like a one-layer model.
+    """
+
+    def __init__(
+        self, networks: Hierarchy, x_shape: tuple[int, ...], z_dims: Sequence[int],
+        kind: Kind = "gibbsnet", chain_steps: int = 3, backprop_steps: int = 1,
+        loss: Loss = "bce", clamped_steps: int | None = None,
+    ) -> None:
+        super().__init__()
+        z_dims = list(z_dims)
+        if len(z_dims) < 2:
+            raise ValueError(f"a hierarchy needs at least 2 latent layers, got {z_dims}")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        if not 1 <= backprop_steps <= chain_steps:
+            raise ValueError(f"backprop_steps must be between 1 and chain_steps ({chain_steps}), "
+                             f"got {backprop_steps}")
+        if loss not in ("bce", "lsgan"):
+            raise ValueError(f"loss must be 'bce' or 'lsgan', got {loss!r}")
+        levels = len(z_dims)
+        for name, nets, count in (("encoders", networks.encoders, levels),
+                                  ("decoders", networks.decoders, levels),
+                                  ("conditionals", networks.conditionals, levels - 1)):
+            if len(nets) != count:
+                raise ValueError(f"the hierarchy has {len(nets)} {name}; {levels} layers need {count}")
+        self.kind = kind
+        self.x_shape = tuple(x_shape)
+        self.z_dim = z_dims
+        self.chain_steps = chain_steps
+        self.backprop_steps = backprop_steps
+        self.loss = loss
+        self.clamped_steps = clamped_steps or chain_steps
+        if kind == "gibbsnet":  # transitions of z1 .. zL, and of x
+            self.encoder = nn.ModuleList([*networks.conditionals, networks.encoders[-1]])
+            self.decoder = nn.ModuleList([networks.decoders[0]])
+        else:
+            self.encoder = nn.ModuleList(networks.encoders)
+            self.decoder = nn.ModuleList(networks.decoders)
+        self.discriminator = networks.discriminator
+        self.chains = None
+
+    @property
+    def levels(self) -> int:
+        """L, the number of latent layers."""
+        return len(self.z_dim)
+
+    def options(self) -> dict[str, object]:
+        """The settings, as keyword arguments of this class (see ``with_networks``)."""
+        return {"kind": self.kind, "chain_steps": self.chain_steps,
+                "backprop_steps": self.backprop_steps, "loss": self.loss,
+                "clamped_steps": self.clamped_steps}
+
+    def with_networks(self, encoder: nn.Module, decoder: nn.Module) -> HierarchicalGibbsNet:
+        """A model like this one whose ``encoder`` and ``decoder`` are the given module lists (e.g.
+        moving averages of these), sharing this model's discriminator."""
+        model = HierarchicalGibbsNet.__new__(HierarchicalGibbsNet)
+        nn.Module.__init__(model)
+        for name in ("kind", "x_shape", "z_dim", "chain_steps", "backprop_steps", "loss",
+                     "clamped_steps", "chains"):
+            setattr(model, name, getattr(self, name))
+        model.encoder, model.decoder, model.discriminator = encoder, decoder, self.discriminator
+        return model
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- transitions ----------------------------------------------------------------------------
+
+    def noise(self, n: int) -> State:
+        """A state of N(0, I) noise in every layer."""
+        return (torch.randn(n, *self.x_shape, device=self.device),
+                *(torch.randn(n, d, device=self.device) for d in self.z_dim))
+
+    def _transition(self, state: State, layer: int) -> torch.Tensor:
+        """Deep GibbsNet: a new value of ``layer`` (0 = x) given its neighbours in ``state``."""
+        if layer == 0:
+            return self.decoder[0](state[1])
+        if layer == self.levels:
+            return self.encoder[-1](state[layer - 1])
+        return self.encoder[layer - 1](state[layer - 1], state[layer + 1])
+
+    def sweep(self, state: State, fixed: Sequence[int] = ()) -> State:
+        """One blocked Gibbs sweep (deep GibbsNet): odd layers, then even layers; the layers in
+        ``fixed`` keep their values."""
+        new = list(state)
+        for parity in (1, 0):
+            for layer in range(parity, self.levels + 1, 2):
+                if layer not in fixed:
+                    new[layer] = self._transition(tuple(new), layer)
+        return tuple(new)
+
+    def up(self, x: torch.Tensor, top: int | None = None) -> list[torch.Tensor]:
+        """HALI inference: [z1, ..., z_top] from x (default top: L)."""
+        zs, h = [], x
+        for net in self.encoder[: top or self.levels]:
+            h = net(h)
+            zs.append(h)
+        return zs
+
+    def down(self, z: torch.Tensor, level: int) -> list[torch.Tensor]:
+        """HALI generation from z_level: [x, z1, ..., z_(level-1)]."""
+        below = [z]
+        for net in reversed(self.decoder[:level]):
+            below.insert(0, net(below[0]))
+        return below[:-1]
+
+    def _hali_generate(self, n: int, top: torch.Tensor | None = None) -> State:
+        z_top = torch.randn(n, self.z_dim[-1], device=self.device) if top is None else top
+        return (*self.down(z_top, self.levels), z_top)
+
+    def _hali_cycle(self, state: State) -> State:
+        """A test-time step of HALI: up from x to zL, then down from zL."""
+        return self._hali_generate(state[0].shape[0], self.up(state[0])[-1])
+
+    def _run(self, state: State, steps: int, fixed: Sequence[int] = ()) -> State:
+        """``steps`` sweeps with autograd only in the last ``backprop_steps`` (when enabled)."""
+        grad = torch.is_grad_enabled()
+        for t in range(1, steps + 1):
+            with torch.set_grad_enabled(grad and t > steps - self.backprop_steps):
+                state = self.sweep(state, fixed)
+        return state
+
+    # -- chains ---------------------------------------------------------------------------------
+
+    def unclamped(self, n: int) -> State:
+        """The training tuples of ``n`` unclamped chains (the last state of each)."""
+        if self.kind == "hali":
+            return self._hali_generate(n)
+        return self._run(self.noise(n), self.chain_steps)
+
+    def clamped(self, x: torch.Tensor) -> State:
+        """The data tuples: x and its latents (HALI: one pass up; deep GibbsNet: ``clamped_steps``
+        sweeps of the latents from noise with x held)."""
+        if self.kind == "hali":
+            return (x, *self.up(x))
+        start = (x, *self.noise(x.shape[0])[1:])
+        return self._run(start, self.clamped_steps, fixed=(0,))
+
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The latents [z1, ..., zL] of images x (B, *x_shape) (the clamped chain's last state)."""
+        return list(self.clamped(x)[1:])
+
+    def features(self, x: torch.Tensor, level: int = 1) -> torch.Tensor:
+        """z_level of images x, (B, d_level), e.g. for a linear probe."""
+        if not 1 <= level <= self.levels:
+            raise ValueError(f"level must be between 1 and {self.levels}, got {level}")
+        return self.encode(x)[level - 1]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """x from z1 (B, d1): one pass of the x transition (HALI: p(x|z1))."""
+        return self.decoder[0](z)
+
+    def burn(self, n: int, steps: int) -> None:
+        """Run ``n`` unclamped chains for ``steps`` steps, so that every network sees ``steps``
+        batches (for batch-norm calibration); keeps nothing."""
+        state = self.noise(n)
+        for _ in range(steps):
+            state = self._hali_cycle(state) if self.kind == "hali" else self.sweep(state)
+
+    def iterate(self, start: State | None = None, n: int = 0) -> Iterator[State]:
+        """Endless unclamped chain without autograd from ``start`` (default: ``n`` noise states;
+        HALI: generation from the prior); yields the state after each step."""
+        with torch.no_grad():
+            if start is None:
+                state = self._hali_generate(n) if self.kind == "hali" else self.sweep(self.noise(n))
+            else:
+                state = self._hali_cycle(start) if self.kind == "hali" else self.sweep(start)
+            while True:
+                yield state
+                state = self._hali_cycle(state) if self.kind == "hali" else self.sweep(state)
+
+    def trajectory(
+        self, n: int, record: Sequence[int], z0: Sequence[torch.Tensor] | None = None,
+        callback: StepCallback | None = None,
+    ) -> torch.Tensor:
+        """x at the chosen steps of ``n`` unclamped chains, (n, len(steps), *x_shape), steps =
+        ``sorted(set(record))``. ``z0`` ([z1, ..., zL]) starts the chains from these latents
+        (x from z1) instead of noise."""
+        wanted = sorted(set(record))
+        if not wanted or wanted[0] < 1:
+            raise ValueError(f"recorded steps must be at least 1, got {list(record)}")
+        start = None
+        if z0 is not None:
+            with torch.no_grad():
+                zs = [z.to(self.device) for z in z0]
+                start = (self.decode(zs[0]), *zs)
+        kept = []
+        with closing(self.iterate(start, n)) as chain:
+            for t, state in enumerate(chain, start=1):
+                if callback is not None:
+                    callback(t)
+                if t == wanted[len(kept)]:
+                    kept.append(state[0])
+                    if len(kept) == len(wanted):
+                        break
+        return torch.stack(kept, dim=1)
+
+    def sample(self, n: int, steps: int | None = None, z0: Sequence[torch.Tensor] | None = None,
+               callback: StepCallback | None = None) -> torch.Tensor:
+        """x after ``steps`` (default ``chain_steps``) of ``n`` unclamped chains, (n, *x_shape)."""
+        steps = self.chain_steps if steps is None else steps
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        return self.trajectory(n, [steps], z0, callback)[:, 0]
+
+    def reconstruct(self, x: torch.Tensor, level: int = 1) -> torch.Tensor:
+        """x rebuilt from its layer ``level`` alone, without autograd. HALI: up to z_level, then
+        down. Deep GibbsNet: z_level held at x's encoding, the layers below it free (from noise)
+        for ``clamped_steps`` sweeps, then x."""
+        if not 1 <= level <= self.levels:
+            raise ValueError(f"level must be between 1 and {self.levels}, got {level}")
+        with torch.no_grad():
+            if self.kind == "hali":
+                return self.down(self.up(x, level)[-1], level)[0]
+            encoded = self.clamped(x)
+            if level == 1:
+                return self.decode(encoded[1])
+            start = (*self.noise(x.shape[0])[:level], *encoded[level:])
+            state = start
+            for _ in range(self.clamped_steps):
+                state = self.sweep(state, fixed=range(level, self.levels + 1))
+            return state[0]
+
+    def inpaint(self, x_observed: torch.Tensor, mask: torch.Tensor, steps: int = 20,
+                callback: StepCallback | None = None) -> torch.Tensor:
+        """Partially clamped chain: entries where ``mask`` is 1 stay exactly ``x_observed``; the
+        others start as uniform noise in [-1, 1] and follow the chain (each step a sweep, HALI: a
+        pass up and down), with the observed entries reset after it."""
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        x_observed = x_observed.to(self.device)
+        observed = torch.broadcast_to(mask.to(self.device) != 0, x_observed.shape)
+        x = torch.where(observed, x_observed, torch.rand_like(x_observed) * 2 - 1)
+        with torch.no_grad():
+            state = (x, *self.noise(x.shape[0])[1:])
+            for t in range(1, steps + 1):
+                state = self._hali_cycle(state) if self.kind == "hali" else self.sweep(state)
+                state = (torch.where(observed, x_observed, state[0]), *state[1:])
+                if callback is not None:
+                    callback(t)
+        return state[0]
+
+    # -- losses ---------------------------------------------------------------------------------
+
+    def _scores(self, state: State, noise_std: float) -> torch.Tensor:
+        x = state[0] + noise_std * torch.randn_like(state[0]) if noise_std > 0 else state[0]
+        return self.discriminator(x, list(state[1:])).reshape(-1)
+
+    def discriminator_loss(self, real: State, fake: State, noise_std: float = 0.0) -> LossOutput:
+        """D's loss: clamped tuples labelled 1, unclamped tuples 0 (detached here)."""
+        s_real = self._scores(tuple(t.detach() for t in real), noise_std)
+        s_fake = self._scores(tuple(t.detach() for t in fake), noise_std)
+        loss = target_loss(self.loss, s_real, 1.0) + target_loss(self.loss, s_fake, 0.0)
+        return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
+
+    def generator_loss(self, real: State, fake: State, noise_std: float = 0.0) -> LossOutput:
+        """The transitions' loss with swapped labels (non-saturating)."""
+        s_real, s_fake = self._scores(real, noise_std), self._scores(fake, noise_std)
+        loss = target_loss(self.loss, s_real, 0.0) + target_loss(self.loss, s_fake, 1.0)
+        return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
+
+
+Model = GibbsNet | HierarchicalGibbsNet
+"""Either model: one latent layer or a hierarchy."""
+
+__all__ = ["KINDS", "HierarchicalGibbsNet", "Kind", "Model", "State", "check_hierarchy"]

@@ -1,0 +1,171 @@
+"""Latent hierarchies: deep GibbsNet and HALI (gibbsnet_plugin/hierarchy.py), built from recipes
+with a list model.z_dim, trained, resumed and used at test time."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import gibbsnet_plugin as gn
+from conftest import tiny_recipe
+from gibbsnet_plugin.architectures.base import Hierarchy
+from gibbsnet_plugin.errors import GibbsnetError, RecipeError
+from gibbsnet_plugin.factory import build_model
+from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, check_hierarchy
+
+SHAPE = (1, 8, 8)
+DIMS = [6, 4, 3]
+
+
+def model(kind: str = "gibbsnet", dims: list[int] = DIMS, **settings) -> HierarchicalGibbsNet:
+    torch.manual_seed(0)
+    recipe = tiny_recipe(model={"z_dim": dims, "kind": kind, "chain_steps": 3, **settings})
+    return build_model(recipe, SHAPE)
+
+
+class Calls(nn.Module):
+    """Wraps a transition and records which inputs it was called on."""
+
+    def __init__(self, inner: nn.Module, log: list, name: str) -> None:
+        super().__init__()
+        self.inner, self.log, self.name = inner, log, name
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        self.log.append((self.name, torch.is_grad_enabled()))
+        return self.inner(*args)
+
+
+@pytest.mark.parametrize("kind", ["gibbsnet", "hali"])
+def test_every_layer_has_its_shape_in_both_chains_and_at_test_time(kind):
+    m = model(kind)
+    x = torch.rand(5, *SHAPE) * 2 - 1
+    for state in (m.clamped(x), m.unclamped(5)):
+        assert [tuple(t.shape) for t in state] == [(5, *SHAPE), (5, 6), (5, 4), (5, 3)]
+    assert [tuple(z.shape) for z in m.encode(x)] == [(5, 6), (5, 4), (5, 3)]
+    assert m.sample(7, steps=4).shape == (7, *SHAPE)
+    assert m.trajectory(2, [1, 3, 5]).shape == (2, 3, *SHAPE)
+    for level in (1, 2, 3):
+        assert m.reconstruct(x, level).shape == x.shape
+        assert m.features(x, level).shape == (5, DIMS[level - 1])
+    with pytest.raises(ValueError, match="level must be between 1 and 3, got 4"):
+        m.reconstruct(x, 4)
+
+
+def test_the_clamped_chain_holds_x_bit_for_bit_and_gradient_reaches_only_the_last_sweeps():
+    m = model(backprop_steps=2)
+    x = torch.rand(4, *SHAPE) * 2 - 1
+    state = m.clamped(x)
+    assert state[0] is x
+    assert all(z.requires_grad for z in state[1:])
+    log: list[str] = []
+    m.encoder = nn.ModuleList([Calls(net, log, f"z{i + 1}") for i, net in enumerate(m.encoder)])
+    m.decoder = nn.ModuleList([Calls(m.decoder[0], log, "x")])
+    m.unclamped(2)
+    # Three sweeps; each updates the odd layers (z1, z3), then the even ones (x, z2); only the
+    # last two (backprop_steps) build a graph.
+    sweep = ["z1", "z3", "x", "z2"]
+    assert log == [(name, grad) for grad in (False, True, True) for name in sweep]
+    log.clear()
+    m.clamped(x)
+    assert log == [(name, grad) for grad in (False, True, True) for name in ("z1", "z3", "z2")]
+
+
+def test_blocked_gibbs_reads_the_new_odd_layers_when_it_updates_the_even_ones():
+    m = model(dims=[6, 4])
+    state = m.noise(3)
+    with torch.no_grad():
+        torch.manual_seed(1)
+        new = m.sweep(state)
+        torch.manual_seed(1)
+        z1 = m.encoder[0](state[0], state[2])
+        expected_x, expected_z2 = m.decoder[0](z1), m.encoder[1](z1)
+    assert torch.equal(new[1], z1) and torch.equal(new[0], expected_x) and torch.equal(new[2], expected_z2)
+
+
+def test_hali_passes_once_up_and_once_down():
+    m = model("hali", dims=[6, 4])
+    x = torch.rand(3, *SHAPE) * 2 - 1
+    torch.manual_seed(2)
+    real = m.clamped(x)
+    torch.manual_seed(2)
+    z1 = m.encoder[0](x)
+    assert torch.equal(real[1], z1) and torch.equal(real[2], m.encoder[1](z1))
+    torch.manual_seed(3)
+    fake = m.unclamped(3)
+    torch.manual_seed(3)
+    z2 = torch.randn(3, 4)
+    z1 = m.decoder[1](z2)
+    assert torch.equal(fake[2], z2) and torch.equal(fake[1], z1) and torch.equal(fake[0], m.decoder[0](z1))
+
+
+@pytest.mark.parametrize("kind", ["gibbsnet", "hali"])
+def test_losses_train_d_and_the_transitions(kind):
+    m = model(kind)
+    x = torch.rand(8, *SHAPE) * 2 - 1
+    real, fake = m.clamped(x), m.unclamped(8)
+    d = m.discriminator_loss(real, fake)
+    d.loss.backward()
+    assert all(p.grad is None for p in [*m.encoder.parameters(), *m.decoder.parameters()])
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.discriminator.parameters())
+    m.zero_grad()
+    m.generator_loss(real, fake).loss.backward()
+    grads = [p.grad for p in [*m.encoder.parameters(), *m.decoder.parameters()]]
+    assert sum(g is not None and bool(g.abs().sum() > 0) for g in grads) > len(grads) // 2
+
+
+def test_inpainting_keeps_the_observed_entries():
+    m = model().eval()
+    x = torch.rand(3, *SHAPE) * 2 - 1
+    mask = gn.resolve_mask("left-half", SHAPE)
+    filled = m.inpaint(x, mask, steps=4)
+    observed = mask.expand_as(x) == 1
+    assert torch.equal(filled[observed], x[observed]) and not torch.equal(filled, x)
+
+
+def test_architectures_build_hierarchies_or_refuse_lists_clearly():
+    for name in ("mlp", "conv8"):
+        arch = gn.architectures.build(name, SHAPE, [6, 4])
+        assert isinstance(arch, Hierarchy)
+        check_hierarchy(arch, SHAPE, [6, 4], name)
+    with pytest.raises(RecipeError, match=r"model\.z_dim: architecture 'conv28' refused: 'conv28' builds one "
+                                          r"latent layer \(an int z_dim\)"):
+        build_model(tiny_recipe(model={"architecture": "conv28", "z_dim": [6, 4], "options": {}}),
+                    (1, 28, 28))
+    with pytest.raises(GibbsnetError, match=r"'mlp' returned Architecture, not a Hierarchy"):
+        check_hierarchy(gn.architectures.build("mlp", SHAPE, 6), SHAPE, [6, 4], "mlp")
+    broken = gn.architectures.build("mlp", SHAPE, [6, 4])
+    broken.encoders[1] = nn.Linear(6, 5)
+    with pytest.raises(GibbsnetError, match=r"encoders\[1\] gives shape \(2, 5\); expected .* \(2, 4\)"):
+        check_hierarchy(broken, SHAPE, [6, 4], "mlp")
+
+
+def test_one_latent_layer_in_a_list_is_the_one_layer_model():
+    one = build_model(tiny_recipe(model={"z_dim": [8]}), SHAPE)
+    assert isinstance(one, gn.GibbsNet) and one.z_dim == 8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["gibbsnet", "hali"])
+def test_hierarchical_runs_train_resume_exactly_and_evaluate(tmp_path, kind):
+    sections = {"model": {"z_dim": [8, 4], "kind": kind}, "data": {"batch_size": 200},
+                "train": {"iterations": 10, "log_every": 1, "checkpoint_every": 5, "sample_every": 5,
+                          "calibration_steps": 10, "ema": 0.01}}
+    straight = gn.train(tiny_recipe(**sections), out=tmp_path / "a")
+    half = tiny_recipe(**{**sections, "train": {**sections["train"], "iterations": 5}})
+    resumed = gn.train(half, out=tmp_path / "b")
+    gn.train(tiny_recipe(**sections), out=resumed, resume=True)
+    a = torch.load(straight / "checkpoints" / "last.pt", weights_only=True)
+    b = torch.load(resumed / "checkpoints" / "last.pt", weights_only=True)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
+
+    run = gn.load_run(resumed, device="cpu")
+    assert isinstance(run.model, HierarchicalGibbsNet) and run.model.kind == kind
+    result = gn.evaluate(resumed, ["reconstruction", "inpainting", "probe"], device="cpu",
+                         labels=50, draws=2, inpaint_steps=2)
+    assert set(result["scores"]) >= {"reconstruction_mse", "inpaint_center_psnr", "probe_error"}
+    chains = gn.sample(run.model, 4, steps=6, record=[2], start=torch.zeros(4, *SHAPE))
+    assert chains.x.shape == (4, *SHAPE) and chains.frames.shape == (4, 1, *SHAPE)
+    with pytest.raises(GibbsnetError, match="interpolation works on models with one latent layer"):
+        gn.interpolate(run.model, chains.x[:2], chains.x[2:])
