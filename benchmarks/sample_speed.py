@@ -7,8 +7,11 @@ command line's progress bar (rich, to a string buffer) as its step callback. Rou
 the median of each is reported, with the ratio (target: ``model.sample`` within 5 % of the bare
 loop).
 
-    python benchmarks/sample_speed.py [RUN] [--recipe recipes/digits.yaml] [--num 100]
-                                      [--steps 1000] [--rounds 5]
+    python benchmarks/sample_speed.py [RUN] [--recipe recipes/digits.yaml] [--set KEY=VALUE]
+                                      [--num 100] [--steps 1000] [--rounds 5]
+
+A latent hierarchy (e.g. ``--set model.z_dim=[32,16]``) is compared with a bare loop of its
+transition calls (deep GibbsNet sweeps, or HALI's passes).
 
 RUN (a run directory or checkpoint) gives trained weights; without it the recipe's networks are
 built untrained, which runs at the same speed.
@@ -28,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import gibbsnet_plugin as gn
 from gibbsnet_plugin.factory import build_dataset, build_model, data_shape
-from gibbsnet_plugin.model import GibbsNet
+from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, Model
 from gibbsnet_plugin.utils import resolve_device
 
 
@@ -37,8 +40,39 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bare_loop(model: GibbsNet, num: int, steps: int) -> float:
+def bare_hierarchy(model: HierarchicalGibbsNet, num: int, steps: int) -> float:
+    """Steps/s of a hierarchy's chain written out as transition calls: deep GibbsNet sweeps (odd
+    layers, then even ones) from noise, or HALI's pass down from the prior and cycles up and down."""
+    dev, levels = model.device, model.levels
+    start = time.perf_counter()
+    with torch.no_grad():
+        h = [torch.randn(num, *model.x_shape, device=dev),
+             *(torch.randn(num, d, device=dev) for d in model.z_dim)]
+        for t in range(steps):
+            if model.kind == "hali":
+                if t:
+                    for i in range(levels):
+                        h[i + 1] = model.encoder[i](h[i])
+                else:
+                    h[levels] = torch.randn(num, model.z_dim[-1], device=dev)
+                for i in range(levels - 1, -1, -1):
+                    h[i] = model.decoder[i](h[i + 1])
+                continue
+            for layer in [*range(1, levels + 1, 2), *range(0, levels + 1, 2)]:
+                if layer == 0:
+                    h[0] = model.decoder[0](h[1])
+                elif layer == levels:
+                    h[layer] = model.encoder[-1](h[layer - 1])
+                else:
+                    h[layer] = model.encoder[layer - 1](h[layer - 1], h[layer + 1])
+    _sync(dev)
+    return steps / (time.perf_counter() - start)
+
+
+def bare_loop(model: Model, num: int, steps: int) -> float:
     """Steps/s of the chain written out as decoder and encoder calls."""
+    if isinstance(model, HierarchicalGibbsNet):
+        return bare_hierarchy(model, num, steps)
     enc, dec = model.encoder, model.decoder
     start = time.perf_counter()
     with torch.no_grad():
@@ -49,7 +83,7 @@ def bare_loop(model: GibbsNet, num: int, steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def library(model: GibbsNet, num: int, steps: int,
+def library(model: Model, num: int, steps: int,
             callback: Callable[[int], None] | None = None) -> float:
     """Steps/s of ``model.sample``."""
     start = time.perf_counter()
@@ -58,7 +92,7 @@ def library(model: GibbsNet, num: int, steps: int,
     return steps / (time.perf_counter() - start)
 
 
-def with_progress_bar(model: GibbsNet, num: int, steps: int) -> float:
+def with_progress_bar(model: Model, num: int, steps: int) -> float:
     """Steps/s of ``model.sample`` driving a rich progress bar, as ``gibbsnet sample`` does."""
     console = Console(file=io.StringIO())
     with Progress(TextColumn("sample"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -71,6 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", nargs="?", default=None)
     parser.add_argument("--recipe", default="recipes/digits.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--device", default=None)
     parser.add_argument("--num", type=int, default=100)
     parser.add_argument("--steps", type=int, default=1000)
@@ -81,11 +116,11 @@ def main() -> None:
         model = gn.load_model(args.run, device=args.device)
         source = args.run
     else:
-        recipe = gn.load_recipe(args.recipe)
+        recipe = gn.load_recipe(args.recipe, overrides=args.overrides)
         device = resolve_device(args.device or recipe.train.device)
         torch.manual_seed(recipe.seed)
         model = build_model(recipe, data_shape(build_dataset(recipe, train=True))).to(device).eval()
-        source = f"{args.recipe} (untrained)"
+        source = f"{args.recipe} {' '.join(args.overrides)} (untrained)"
     torch.manual_seed(0)
     library(model, args.num, 50)  # warm-up
     bare, lib, bar = [], [], []
@@ -100,7 +135,7 @@ def main() -> None:
 
     print(f"{source} on {model.device} ({torch.get_num_threads()} threads): {args.rounds} rounds "
           f"of {args.num} chains × {args.steps} steps")
-    print(f"bare decoder/encoder loop      : {b:8.1f} steps/s (rounds: {rounds(bare)})")
+    print(f"bare loop of transition calls  : {b:8.1f} steps/s (rounds: {rounds(bare)})")
     print(f"model.sample                   : {s:8.1f} steps/s (rounds: {rounds(lib)})")
     print(f"model.sample with progress bar : {p:8.1f} steps/s (rounds: {rounds(bar)})")
     print(f"ratio sample/bare: {s / b:.3f}  (overhead {100 * (1 - s / b):+.1f} %); "

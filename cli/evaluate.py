@@ -16,8 +16,8 @@ def _score_label(name: str) -> str:
     """``inpaint_left-half_psnr`` -> ``inpaint left-half PSNR (dB)`` for the table."""
     label = name.replace("_", " ")
     for short, long in ((" mse", " MSE"), (" psnr", " PSNR (dB)"), ("fid", "FID"),
-                        ("probe error std", "probe error std (%)"),
-                        ("probe error", "probe error (%)"), ("modes high quality",
+                        (" error std", " error std (%)"),
+                        (" error", " error (%)"), ("modes high quality",
                         "modes high-quality samples (%)"), ("modes reverse kl", "modes reverse KL (nats)"),
                         ("modes", "modes covered")):
         if label.endswith(short) or label == short:
@@ -27,7 +27,7 @@ def _score_label(name: str) -> str:
 
 
 def _score_cell(name: str, value: float) -> str:
-    if name.startswith("probe_error") or name == "modes_high_quality":
+    if name.startswith("probe_") or name == "modes_high_quality":
         return f"{100 * value:.2f}"
     if name == "modes":
         return f"{value:.0f}"

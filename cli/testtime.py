@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
@@ -12,6 +13,9 @@ from rich.markup import escape
 import gibbsnet_plugin as gn
 from gibbsnet_cli.ui import chain_progress, console, note, print_json, wrote
 from gibbsnet_plugin.errors import GibbsnetError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _steps_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
@@ -97,12 +101,26 @@ def _read_images(path: str, shape: tuple[int, ...], num: int) -> Any:
                    "geometrically for longer chains).")
 @click.option("--from-images", "from_images", type=click.Path(), default=None,
               metavar="FILE_OR_DIR",
-              help="Start the chains from the encodings of these images instead of the prior.")
+              help="Start the chains from the encodings of these images instead of the prior (with "
+                   "--mode or --clamp: the images that clamped layers take their values from).")
+@click.option("--mode", default=None, metavar="NAME",
+              help="Latent hierarchies: a mode of being, dreaming, ready-to-hand (top layer "
+                   "clamped), daydreaming (x clamped and impotent) or present-at-hand (x clamped, "
+                   "top free and impotent); clamped layers take the images' values (--from-images, "
+                   "else the first --num test images).")
+@click.option("--clamp", "clamps", multiple=True, metavar="LAYER[=FILE.npy]",
+              help="Latent hierarchies: hold a layer (x, z1, z2, ...) at the images' value or "
+                   "encoding, or at the values in FILE.npy, shape (d) or (num, d) (repeatable).")
+@click.option("--impotent", "impotents", multiple=True, metavar="LAYER",
+              help="Latent hierarchies: a layer its neighbours do not read (they read a "
+                   "free-running copy of it instead) (repeatable).")
 @_test_time_options
 def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str | None,
-           at: list[int] | None, gif_path: str | None, from_images: str | None, seed: int,
-           scale: int, device: str | None) -> None:
-    """Run the unclamped chain of the model in RUN (a run directory or a checkpoint file)."""
+           at: list[int] | None, gif_path: str | None, from_images: str | None, mode: str | None,
+           clamps: tuple[str, ...], impotents: tuple[str, ...], seed: int, scale: int,
+           device: str | None) -> None:
+    """Run the unclamped chain of the model in RUN (a run directory or a checkpoint file), or, for
+    a latent hierarchy, a chain in a mode of being (--mode, --clamp, --impotent)."""
     figures = gn.figures
     if at and not trajectory_path:
         raise click.UsageError("--at chooses the columns of --trajectory; "
@@ -116,6 +134,10 @@ def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str
     if out_path.suffix.lower() == ".png" or trajectory or gif:
         figures.check_image_shape(model.x_shape)
     steps = steps or model.chain_steps
+    if mode or clamps or impotents:
+        _sample_modes(loaded, num, steps, out_path, trajectory, gif, at, from_images, mode, clamps,
+                      impotents, seed, scale)
+        return
     start = None
     if from_images is not None:
         start = _read_images(from_images, model.x_shape, num)
@@ -148,6 +170,50 @@ def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str
     total = max([steps, *record])
     wrote(*written, detail=f" ({num} chains × {total} steps in {seconds:.1f} s, "
                             f"{total / max(seconds, 1e-9):.0f} steps/s)")
+
+
+def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajectory: Path | None,
+                  gif: Path | None, at: list[int] | None, from_images: str | None, mode: str | None,
+                  clamps: tuple[str, ...], impotents: tuple[str, ...], seed: int, scale: int) -> None:
+    """``gibbsnet sample`` in a mode of being; the figures show x, or x's free-running copy when x
+    is impotent (what the latents see)."""
+    figures, model = gn.figures, loaded.model
+    if from_images is not None:
+        images = _read_images(from_images, model.x_shape, num)
+    else:
+        images = gn.dataset_images(loaded.recipe, "test", num, model.x_shape)
+    columns = at or gn.default_record(steps)
+    frames = gn.gif_steps(steps) if gif else []
+    record = (columns if trajectory else []) + frames
+    began = time.perf_counter()
+    with chain_progress("sample", max([steps, *record])) as progress:
+        run = gn.modes(model, len(images), steps, mode, clamps, impotents, images, seed, record,
+                       progress)
+    seconds = time.perf_counter() - began
+    states = run.states
+    x = states.copies.get(0, states.layers[0])
+
+    def at_steps(wanted: list[int]) -> torch.Tensor:
+        return x[:, [states.steps.index(t) for t in wanted]]
+
+    final = at_steps([steps])[:, 0]
+    if out_path.suffix.lower() == ".npy":
+        figures.save_array(final, out_path)
+    else:
+        figures.save_grid(final, out_path, scale=scale)
+    written = [out_path]
+    if trajectory:
+        shown = sorted(set(columns))
+        figures.save_png(figures.trajectory_image(at_steps(shown), shown, None, scale), trajectory)
+        written.append(trajectory)
+    if gif:
+        figures.save_chain_gif(at_steps(frames), frames, gif, scale)
+        written.append(gif)
+    what = "x's free-running copy" if 0 in states.copies else "x"
+    note(f"{mode or 'custom mode'}: clamped {', '.join(run.clamped) or 'nothing'}, impotent "
+         f"{', '.join(run.impotent) or 'nothing'}; the figures show {what}")
+    total = max([steps, *record])
+    wrote(*written, detail=f" ({len(final)} chains × {total} steps in {seconds:.1f} s)")
 
 
 @click.command()
@@ -200,16 +266,18 @@ def inpaint(run: str, mask_spec: str, num: int, split: str, input_path: str | No
 @click.option("--out", default="reconstruct.png", show_default=True, metavar="FILE.png",
               help="Grid with rows: original, reconstruction.")
 @click.option("--json", "as_json", is_flag=True, help="Print the MSE as one JSON object on stdout.")
+@click.option("--level", type=click.IntRange(1), default=1, show_default=True,
+              help="Latent hierarchies: the layer (1 = z1, ...) to work from.")
 @_test_time_options
 def reconstruct(run: str, num: int, split: str, input_path: str | None, out: str, as_json: bool,
-                seed: int, scale: int, device: str | None) -> None:
+                level: int, seed: int, scale: int, device: str | None) -> None:
     """Encode and decode images (x -> z -> x') and report the mean squared error."""
     figures = gn.figures
     out_path = figures.check_output(out, (".png",))
     loaded = gn.load_run(run, device)
     figures.check_image_shape(loaded.model.x_shape)
     x, source = _images(loaded, input_path, split, num)
-    result = gn.reconstruct(loaded.model, x, seed)
+    result = gn.reconstruct(loaded.model, x, seed, level)
     figures.save_png(figures.rows_image([result.original, result.reconstruction],
                                         ["original", "reconstruction"], scale=scale), out_path)
     wrote(out_path)
@@ -236,8 +304,10 @@ def reconstruct(run: str, num: int, split: str, input_path: str | None, out: str
               help="A directory of your own images (sorted by name) instead of the data set.")
 @click.option("--out", default="interpolate.png", show_default=True, metavar="FILE.png",
               help="One row per pair: first image, the decoded line, second image.")
+@click.option("--level", type=click.IntRange(1), default=1, show_default=True,
+              help="Latent hierarchies: the layer (1 = z1, ...) to work from.")
 @_test_time_options
-def interpolate(run: str, pairs: int, points: int, chain_steps: int, split: str,
+def interpolate(run: str, pairs: int, points: int, chain_steps: int, split: str, level: int,
                 input_path: str | None, out: str, seed: int, scale: int,
                 device: str | None) -> None:
     """Decode the straight line between the latents of two images (and, with --chain, the chain
@@ -251,7 +321,7 @@ def interpolate(run: str, pairs: int, points: int, chain_steps: int, split: str,
         raise GibbsnetError(f"{source}: interpolation needs at least 2 images, found {len(x)}")
     n = len(x) // 2
     result = gn.interpolate(loaded.model, x[0:2 * n:2], x[1:2 * n:2], points, chain_steps,
-                                  seed)
+                            seed, level)
     figures.save_png(figures.interpolation_image(result.x_a, result.x_b, result.line,
                                                  result.chained, f"chain {chain_steps}", scale),
                      out_path)

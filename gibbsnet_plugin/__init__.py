@@ -44,6 +44,7 @@ _LAZY = {
     "reconstruct": "gibbsnet_plugin.testtime",
     "interpolate": "gibbsnet_plugin.testtime",
     "dataset_images": "gibbsnet_plugin.testtime",
+    "modes": "gibbsnet_plugin.testtime",
     "default_record": "gibbsnet_plugin.testtime",
     "gif_steps": "gibbsnet_plugin.testtime",
     "load_images": "gibbsnet_plugin.data.images",
@@ -79,6 +80,7 @@ if TYPE_CHECKING:
         inpaint,
         interpolate,
         load_run,
+        modes,
         reconstruct,
         sample,
     )

@@ -13,6 +13,7 @@ from typing import Any
 from gibbsnet_plugin.checkpoint import CHECKPOINT_DIR
 from gibbsnet_plugin.errors import GibbsnetError, InceptionWeightsError, ProbeError
 from gibbsnet_plugin.factory import build_dataset
+from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, Model
 from gibbsnet_plugin.metric_names import METRICS, MODE_SCORES
 from gibbsnet_plugin.metrics import inception
 from gibbsnet_plugin.metrics.data import Progress, no_progress
@@ -21,7 +22,6 @@ from gibbsnet_plugin.metrics.latent_maps import latent_map
 from gibbsnet_plugin.metrics.modes import DEFAULT_SAMPLES, mode_coverage
 from gibbsnet_plugin.metrics.probe import linear_probe
 from gibbsnet_plugin.metrics.scores import inpainting_scores, reconstruction_mse
-from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.registry import did_you_mean
 from gibbsnet_plugin.testtime import load_run
@@ -40,7 +40,7 @@ def check_metrics(metrics: Sequence[str]) -> None:
 
 
 def evaluate_model(
-    model: GibbsNet, recipe: Recipe, metrics: Sequence[str] | None = None, *,
+    model: Model, recipe: Recipe, metrics: Sequence[str] | None = None, *,
     num_samples: int | None = None, chain_steps: int | None = None, labels: int | None = None,
     draws: int | None = None, masks: Sequence[str] | None = None,
     inpaint_steps: int | None = None, inception_weights: str | Path | None = None,
@@ -69,6 +69,7 @@ def evaluate_model(
         (metrics skipped and why).
     """
     e = recipe.eval
+    levels = model.levels if isinstance(model, HierarchicalGibbsNet) else 1
     if metrics is None and e.metrics:
         metrics = list(e.metrics)
     chosen = list(metrics) if metrics is not None else list(DEFAULT_METRICS)
@@ -92,6 +93,9 @@ def evaluate_model(
         if "reconstruction" in chosen:
             scores["reconstruction_mse"] = reconstruction_mse(
                 model, test, seed=seed, progress=progress)
+            for level in range(2, levels + 1):
+                scores[f"reconstruction_z{level}_mse"] = reconstruction_mse(
+                    model, test, seed=seed, progress=progress, level=level)
         if "inpainting" in chosen:
             details["inpainting"] = inpainting_scores(
                 model, test, list(masks or e.masks),
@@ -101,8 +105,9 @@ def evaluate_model(
                 scores[f"inpaint_{mask}_mse"] = values["mse"]
                 scores[f"inpaint_{mask}_psnr"] = values["psnr"]
         if "probe" in chosen:
-            _probe(model, recipe, test, labels or e.labels, draws or e.draws, seed, metrics,
-                   scores, details, notes, progress)
+            for level in range(1, levels + 1):
+                _probe(model, recipe, test, labels or e.labels, draws or e.draws, seed, metrics,
+                       scores, details, notes, progress, level)
         if "fid" in chosen:
             details["fid"] = fid(model, recipe, weights, num_samples or e.num_samples,
                                  chain_steps, fid_split or e.fid_split, fid_dims, seed=seed,
@@ -124,20 +129,24 @@ def evaluate_model(
     return {"scores": scores, "details": details, "notes": notes}
 
 
-def _probe(model: GibbsNet, recipe: Recipe, test: Any, labels: int, draws: int, seed: int,
+def _probe(model: Model, recipe: Recipe, test: Any, labels: int, draws: int, seed: int,
            asked: Sequence[str] | None, scores: dict[str, float], details: dict[str, Any],
-           notes: list[str], progress: Progress | None) -> None:
+           notes: list[str], progress: Progress | None, level: int) -> None:
+    """The probe on latent layer ``level``: ``probe_error`` (z1) or ``probe_z<level>_error``."""
+    if notes and notes[-1].startswith("linear probe skipped"):
+        return
     try:
         result = linear_probe(model, build_dataset(recipe, train=True), test, labels, draws, seed,
-                              progress=progress)
+                              progress=progress, level=level)
     except ProbeError as exc:
         if asked is not None:
             raise
         notes.append(f"linear probe skipped: {exc}")
         return
-    details["probe"] = result
-    scores["probe_error"] = result["error_mean"]
-    scores["probe_error_std"] = result["error_std"]
+    infix = "" if level == 1 else f"_z{level}"
+    details[f"probe{infix}"] = result
+    scores[f"probe{infix}_error"] = result["error_mean"]
+    scores[f"probe{infix}_error_std"] = result["error_std"]
 
 
 def run_label(run: str | Path) -> str:

@@ -19,8 +19,9 @@ D sees the whole tuple; the losses are the one-layer model's (``bce`` or ``lsgan
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -34,6 +35,31 @@ from gibbsnet_plugin.recipe import Loss
 State = tuple[torch.Tensor, ...]
 Kind = Literal["gibbsnet", "hali"]
 KINDS = ("gibbsnet", "hali")
+MODES = {"dreaming": ((), ()), "ready-to-hand": (("top",), ()),
+         "daydreaming": ((0,), (0,)), "present-at-hand": ((0,), ("top",))}
+"""The slides' four modes of being: (clamped layers, impotent layers); 0 is x, "top" is zL."""
+
+
+def mode_layers(mode: str, levels: int) -> tuple[set[int], set[int]]:
+    """(clamped layers, impotent layers) of the mode called ``mode`` for ``levels`` latent layers
+    (0 = x, l = z_l): dreaming (all free), ready-to-hand (zL clamped), daydreaming (x clamped and
+    impotent) and present-at-hand (x clamped, zL free and impotent)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode '{mode}'; expected one of {', '.join(MODES)}")
+    clamped, impotent = MODES[mode]
+    return ({levels if c == "top" else c for c in clamped},
+            {levels if i == "top" else i for i in impotent})
+
+
+@dataclass
+class ChainStates:
+    """The states of a chain at the recorded ``steps``: ``layers[l]`` of shape
+    (n, len(steps), *shape of layer l) for l = 0 (x) ... L, and ``copies[l]`` (same shapes) the
+    free-running copy of each impotent layer l, the value its neighbours read."""
+
+    steps: list[int]
+    layers: list[torch.Tensor]
+    copies: dict[int, torch.Tensor]
 
 
 def check_hierarchy(networks: object, x_shape: tuple[int, ...], z_dims: list[int], name: str) -> None:
@@ -277,6 +303,86 @@ class HierarchicalGibbsNet(nn.Module):
                         break
         return torch.stack(kept, dim=1)
 
+    def layer_names(self) -> list[str]:
+        """``["x", "z1", ..., "zL"]``: layer l's name."""
+        return ["x", *(f"z{i}" for i in range(1, self.levels + 1))]
+
+    def _clamps(self, n: int, clamp: Mapping[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+        shapes = [self.x_shape, *((d,) for d in self.z_dim)]
+        out = {}
+        for layer, value in clamp.items():
+            if not 0 <= layer <= self.levels:
+                raise ValueError(f"layer {layer} does not exist: this model has layers "
+                                 f"{', '.join(self.layer_names())} (0 ... {self.levels})")
+            value = value.to(self.device, torch.float32)
+            if tuple(value.shape) == shapes[layer]:
+                value = value.expand(n, *shapes[layer])
+            if tuple(value.shape) != (n, *shapes[layer]):
+                raise ValueError(f"the value clamped to {self.layer_names()[layer]} has shape "
+                                 f"{tuple(value.shape)}; expected {shapes[layer]} or "
+                                 f"{(n, *shapes[layer])}")
+            out[layer] = value
+        return out
+
+    def run_chain(
+        self, n: int, record: Sequence[int], clamp: Mapping[int, torch.Tensor] | None = None,
+        impotent: Collection[int] = (), callback: StepCallback | None = None,
+    ) -> ChainStates:
+        """``n`` chains in a mode of being, without autograd: the layers in ``clamp`` (layer ->
+        value of shape (n, *shape) or (*shape)) are held at their values; the neighbours of an
+        ``impotent`` layer read, instead of its value, its free-running copy: that layer in a
+        parallel unclamped chain (dreaming) that runs alongside, so the layer is shown but does not
+        steer the others. Every other layer starts from N(0, I) noise and follows the sweeps
+        (HALI: passes up and down, clamped layers kept; impotent layers need deep GibbsNet).
+        Returns every layer at the steps in ``record`` (see ``ChainStates``)."""
+        wanted = sorted(set(record))
+        if not wanted or wanted[0] < 1:
+            raise ValueError(f"recorded steps must be at least 1, got {list(record)}")
+        impotent = set(impotent)
+        if not impotent <= set(range(self.levels + 1)):
+            raise ValueError(f"impotent layers {sorted(impotent)}: this model has layers "
+                             f"{', '.join(self.layer_names())} (0 ... {self.levels})")
+        if impotent and self.kind == "hali":
+            raise ValueError("impotent layers need kind gibbsnet (an undirected hierarchy)")
+        kept: list[tuple[State, State]] = []
+        with torch.no_grad():
+            clamp = self._clamps(n, clamp or {})
+            shown, free = self.noise(n), self.noise(n)
+            shown = tuple(clamp.get(i, t) for i, t in enumerate(shown))
+            for t in range(1, wanted[-1] + 1):
+                if self.kind == "hali":
+                    shown = self._hali_cycle_clamped(shown, clamp)
+                else:
+                    shown = self._sweep_modes(shown, free, clamp, impotent)
+                    if impotent:
+                        free = self.sweep(free)
+                if callback is not None:
+                    callback(t)
+                if t in wanted:
+                    kept.append((shown, free))
+        layers = [torch.stack([state[i] for state, _ in kept], dim=1) for i in range(self.levels + 1)]
+        copies = {i: torch.stack([copy[i] for _, copy in kept], dim=1) for i in sorted(impotent)}
+        return ChainStates(wanted, layers, copies)
+
+    def _sweep_modes(self, shown: State, free: State, clamp: Mapping[int, torch.Tensor],
+                     impotent: set[int]) -> State:
+        new = list(shown)
+        for parity in (1, 0):
+            for layer in range(parity, self.levels + 1, 2):
+                if layer not in clamp:
+                    view = tuple(free[i] if i in impotent else new[i] for i in range(len(new)))
+                    new[layer] = self._transition(view, layer)
+        return tuple(new)
+
+    def _hali_cycle_clamped(self, state: State, clamp: Mapping[int, torch.Tensor]) -> State:
+        """A pass up and a pass down that keep the clamped layers."""
+        layers = list(state)
+        for i, net in enumerate(self.encoder, start=1):
+            layers[i] = clamp[i] if i in clamp else net(layers[i - 1])
+        for i in range(self.levels - 1, -1, -1):
+            layers[i] = clamp[i] if i in clamp else self.decoder[i](layers[i + 1])
+        return tuple(layers)
+
     def sample(self, n: int, steps: int | None = None, z0: Sequence[torch.Tensor] | None = None,
                callback: StepCallback | None = None) -> torch.Tensor:
         """x after ``steps`` (default ``chain_steps``) of ``n`` unclamped chains, (n, *x_shape)."""
@@ -285,23 +391,23 @@ class HierarchicalGibbsNet(nn.Module):
             raise ValueError(f"steps must be at least 1, got {steps}")
         return self.trajectory(n, [steps], z0, callback)[:, 0]
 
-    def reconstruct(self, x: torch.Tensor, level: int = 1) -> torch.Tensor:
-        """x rebuilt from its layer ``level`` alone, without autograd. HALI: up to z_level, then
-        down. Deep GibbsNet: z_level held at x's encoding, the layers below it free (from noise)
-        for ``clamped_steps`` sweeps, then x."""
+    def decode_level(self, z: torch.Tensor, level: int) -> torch.Tensor:
+        """x from layer ``level`` alone, z (B, d_level), without autograd. HALI: the pass down from
+        it. Deep GibbsNet: z1 decoded (level 1), or z_level held at z while the other layers run
+        ``clamped_steps`` sweeps from noise, then x."""
         if not 1 <= level <= self.levels:
             raise ValueError(f"level must be between 1 and {self.levels}, got {level}")
         with torch.no_grad():
             if self.kind == "hali":
-                return self.down(self.up(x, level)[-1], level)[0]
-            encoded = self.clamped(x)
+                return self.down(z, level)[0]
             if level == 1:
-                return self.decode(encoded[1])
-            start = (*self.noise(x.shape[0])[:level], *encoded[level:])
-            state = start
-            for _ in range(self.clamped_steps):
-                state = self.sweep(state, fixed=range(level, self.levels + 1))
-            return state[0]
+                return self.decode(z)
+            return self.run_chain(z.shape[0], [self.clamped_steps], clamp={level: z}).layers[0][:, 0]
+
+    def reconstruct(self, x: torch.Tensor, level: int = 1) -> torch.Tensor:
+        """x rebuilt from its layer ``level`` (``features``) alone (``decode_level``)."""
+        with torch.no_grad():
+            return self.decode_level(self.features(x, level), level)
 
     def inpaint(self, x_observed: torch.Tensor, mask: torch.Tensor, steps: int = 20,
                 callback: StepCallback | None = None) -> torch.Tensor:
@@ -345,4 +451,5 @@ class HierarchicalGibbsNet(nn.Module):
 Model = GibbsNet | HierarchicalGibbsNet
 """Either model: one latent layer or a hierarchy."""
 
-__all__ = ["KINDS", "HierarchicalGibbsNet", "Kind", "Model", "State", "check_hierarchy"]
+__all__ = ["KINDS", "MODES", "ChainStates", "HierarchicalGibbsNet", "Kind", "Model", "State",
+           "check_hierarchy", "mode_layers"]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from gibbsnet_plugin.checkpoint import load_model_and_recipe
@@ -22,6 +23,7 @@ from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.data.masks import check_mask
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.factory import build_dataset
+from gibbsnet_plugin.hierarchy import ChainStates, HierarchicalGibbsNet, Model, mode_layers
 from gibbsnet_plugin.metrics.scores import inpaint_scores
 from gibbsnet_plugin.model import GibbsNet, StepCallback
 from gibbsnet_plugin.recipe import Recipe
@@ -120,6 +122,104 @@ def sample(
     return Chains(all_frames[:, wanted.index(steps)], steps, kept, frames, start)
 
 
+@dataclass
+class ModeChains:
+    """Chains in a mode of being: ``states`` (every layer, and the free-running copies of the
+    impotent ones, at the recorded steps), the names of the ``clamped`` and ``impotent`` layers,
+    and the ``images`` that clamps without a file took their values from (None: none needed)."""
+
+    states: ChainStates
+    clamped: list[str]
+    impotent: list[str]
+    images: torch.Tensor | None
+
+
+def _clamp_spec(spec: str, names: list[str]) -> tuple[int, str | None]:
+    name, _, path = spec.partition("=")
+    if name not in names:
+        raise GibbsnetError(f"--clamp {spec}: this model has layers {', '.join(names)}")
+    return names.index(name), path or None
+
+
+def _clamp_file(spec: str, path: str, shape: tuple[int, ...], num: int) -> torch.Tensor:
+    file = Path(path).expanduser()
+    if file.suffix.lower() != ".npy":
+        raise GibbsnetError(f"--clamp {spec}: expected a .npy file of that layer's values")
+    try:
+        value = torch.from_numpy(np.load(file, allow_pickle=False)).float()
+    except (OSError, ValueError) as exc:
+        raise GibbsnetError(f"--clamp {spec}: cannot read {file} ({exc})") from None
+    if tuple(value.shape) not in (tuple(shape), (num, *shape)):
+        raise GibbsnetError(f"--clamp {spec}: the array has shape {tuple(value.shape)}; expected "
+                            f"{tuple(shape)} or {(num, *shape)}")
+    return value
+
+
+def modes(
+    model: HierarchicalGibbsNet, num: int, steps: int | None = None, mode: str | None = None,
+    clamp: Sequence[str] = (), impotent: Sequence[str] = (), images: torch.Tensor | None = None,
+    seed: int | None = 0, record: Sequence[int] = (), progress: StepCallback | None = None,
+) -> ModeChains:
+    """Run ``num`` chains of a latent hierarchy for ``steps`` (default ``chain_steps``) in a mode of
+    being (see ``HierarchicalGibbsNet.run_chain``).
+
+    Args:
+        mode: a preset of ``hierarchy.MODES`` (dreaming, ready-to-hand, daydreaming,
+            present-at-hand); its clamped layers take their values from ``images``.
+        clamp: more clamped layers, ``"z2=FILE.npy"`` (values of shape (d) or (num, d)) or a bare
+            name such as ``"x"`` or ``"z2"`` (the images, or their encodings at that layer).
+        impotent: names of impotent layers, e.g. ``["x"]``.
+        images: (num, *x_shape), needed by bare clamps (e.g. from ``dataset_images``).
+    Raises:
+        GibbsnetError: a one-layer model, an unknown mode or layer, an unreadable or misshapen
+            .npy file, a bare clamp without images, or an impotent layer of a HALI model.
+    """
+    if not isinstance(model, HierarchicalGibbsNet):
+        raise GibbsnetError("modes of being need a latent hierarchy (a list model.z_dim); this "
+                            "model has one latent layer")
+    names = model.layer_names()
+    steps = model.chain_steps if steps is None else steps
+    if steps < 1 or any(t < 1 for t in record):
+        raise GibbsnetError(f"chain steps must be at least 1; got steps {steps}, record {list(record)}")
+    layers: dict[int, str | None] = {}
+    hidden: set[int] = set()
+    if mode is not None:
+        try:
+            preset, hidden = mode_layers(mode, model.levels)
+        except ValueError as exc:
+            raise GibbsnetError(f"--mode: {exc}") from None
+        layers = dict.fromkeys(preset)
+    for spec in clamp:
+        layer, path = _clamp_spec(spec, names)
+        layers[layer] = path
+    for name in impotent:
+        if name not in names:
+            raise GibbsnetError(f"--impotent {name}: this model has layers {', '.join(names)}")
+        hidden.add(names.index(name))
+    if hidden and model.kind == "hali":
+        raise GibbsnetError("--impotent: impotent layers need model.kind gibbsnet (an undirected "
+                            "hierarchy); this model is hali")
+    shapes = [model.x_shape, *((d,) for d in model.z_dim)]
+    bare = [layer for layer, path in layers.items() if path is None]
+    if bare and images is None:
+        raise GibbsnetError(f"clamping {', '.join(names[i] for i in bare)} needs images (their "
+                            "values or encodings); give some")
+    with seeded(seed, model.device):
+        values: dict[int, torch.Tensor] = {}
+        if bare:
+            images = images.to(model.device)
+            with torch.no_grad():
+                encoded = (images, *model.encode(images))
+            values = {layer: encoded[layer] for layer in bare}
+        for layer, path in layers.items():
+            if path is not None:
+                values[layer] = _clamp_file(f"{names[layer]}={path}", path, shapes[layer], num)
+        n = len(images) if bare else num
+        states = model.run_chain(n, sorted(set(record) | {steps}), values, hidden, progress)
+    return ModeChains(states, [names[i] for i in sorted(layers)], [names[i] for i in sorted(hidden)],
+                      images if bare else None)
+
+
 def dataset_images(recipe: Recipe, split: str, num: int, x_shape: tuple[int, ...]) -> torch.Tensor:
     """The first ``num`` images (fewer when the split is smaller) of the recipe's data set split
     (``train`` or ``test``), shape (n, *x_shape); raises ``GibbsnetError`` when they do not have
@@ -185,11 +285,19 @@ class Reconstruction:
     mse_per_image: list[float]
 
 
-def reconstruct(model: GibbsNet, x: torch.Tensor, seed: int | None = 0) -> Reconstruction:
-    """x -> z = enc(x) -> x' = dec(z) for images x (B, *x_shape)."""
+def _check_level(model: Model, level: int) -> None:
+    levels = model.levels if isinstance(model, HierarchicalGibbsNet) else 1
+    if not 1 <= level <= levels:
+        raise GibbsnetError(f"--level {level}: this model has latent layers 1 ... {levels}")
+
+
+def reconstruct(model: Model, x: torch.Tensor, seed: int | None = 0, level: int = 1) -> Reconstruction:
+    """x -> z = enc(x) -> x' = dec(z) for images x (B, *x_shape); for a latent hierarchy from
+    layer ``level`` (see ``HierarchicalGibbsNet.reconstruct``)."""
+    _check_level(model, level)
     x = x.to(model.device)
     with seeded(seed, model.device):
-        x2 = model.reconstruct(x)
+        x2 = model.reconstruct(x, level) if level > 1 else model.reconstruct(x)
     sq = (x2 - x).pow(2).flatten(1)
     return Reconstruction(x, x2, float(sq.mean()), sq.mean(1).tolist())
 
@@ -208,15 +316,17 @@ class Interpolation:
 
 
 def interpolate(
-    model: GibbsNet, x_a: torch.Tensor, x_b: torch.Tensor, points: int = 8, chain_steps: int = 0,
-    seed: int | None = 0,
+    model: Model, x_a: torch.Tensor, x_b: torch.Tensor, points: int = 8, chain_steps: int = 0,
+    seed: int | None = 0, level: int = 1,
 ) -> Interpolation:
     """Decode ``points`` evenly spaced latents on the line between enc(x_a) and enc(x_b), pair by
     pair; with ``chain_steps`` > 0 also run the unclamped chain that long from each point
-    (``chain_steps=1`` decodes the line again with fresh noise)."""
-    if not isinstance(model, GibbsNet):
-        raise GibbsnetError("interpolation works on models with one latent layer; this model has "
-                            f"latent layers {model.z_dim}")
+    (``chain_steps=1`` decodes the line again with fresh noise). For a latent hierarchy the line
+    is in layer ``level`` and each point is decoded from that layer alone (``decode_level``);
+    ``chain_steps`` is then refused."""
+    _check_level(model, level)
+    if isinstance(model, HierarchicalGibbsNet):
+        return _interpolate_level(model, x_a, x_b, points, chain_steps, seed, level)
     if points < 2:
         raise GibbsnetError(f"interpolation needs at least 2 points, got {points}")
     if chain_steps < 0:
@@ -235,3 +345,23 @@ def interpolate(
         if chain_steps:
             chained = model.sample(len(z), chain_steps, z0=z).view(pairs, points, *model.x_shape)
     return Interpolation(x_a, x_b, line, chained, chain_steps)
+
+
+def _interpolate_level(model: HierarchicalGibbsNet, x_a: torch.Tensor, x_b: torch.Tensor,
+                       points: int, chain_steps: int, seed: int | None, level: int) -> Interpolation:
+    if points < 2:
+        raise GibbsnetError(f"interpolation needs at least 2 points, got {points}")
+    if chain_steps:
+        raise GibbsnetError("--chain: not available for latent hierarchies; interpolate with "
+                            "--level instead")
+    if x_a.shape != x_b.shape:
+        raise GibbsnetError(
+            f"x_a and x_b differ in shape: {tuple(x_a.shape)} and {tuple(x_b.shape)}")
+    x_a, x_b = x_a.to(model.device), x_b.to(model.device)
+    pairs = x_a.shape[0]
+    s = torch.linspace(0, 1, points, device=model.device).view(1, points, 1)
+    with seeded(seed, model.device), torch.no_grad():
+        z_a, z_b = model.features(x_a, level), model.features(x_b, level)
+        z = ((1 - s) * z_a[:, None] + s * z_b[:, None]).flatten(0, 1)
+        line = model.decode_level(z, level).view(pairs, points, *model.x_shape)
+    return Interpolation(x_a, x_b, line, None, 0)

@@ -12,7 +12,7 @@ from conftest import tiny_recipe
 from gibbsnet_plugin.architectures.base import Hierarchy
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError
 from gibbsnet_plugin.factory import build_model
-from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, check_hierarchy
+from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, check_hierarchy, mode_layers
 
 SHAPE = (1, 8, 8)
 DIMS = [6, 4, 3]
@@ -123,6 +123,59 @@ def test_inpainting_keeps_the_observed_entries():
     assert torch.equal(filled[observed], x[observed]) and not torch.equal(filled, x)
 
 
+def test_the_four_modes_name_clamped_and_impotent_layers():
+    assert mode_layers("dreaming", 3) == (set(), set())
+    assert mode_layers("ready-to-hand", 3) == ({3}, set())
+    assert mode_layers("daydreaming", 3) == ({0}, {0})
+    assert mode_layers("present-at-hand", 2) == ({0}, {2})
+    with pytest.raises(ValueError, match="unknown mode 'sleeping'; expected one of dreaming, "):
+        mode_layers("sleeping", 2)
+
+
+@pytest.mark.parametrize("kind", ["gibbsnet", "hali"])
+def test_clamped_layers_stay_bit_for_bit_fixed_while_the_others_move(kind):
+    m = model(kind).eval()
+    top = torch.randn(3)
+    states = m.run_chain(4, [1, 2, 5], clamp={3: top})
+    assert [tuple(layer.shape) for layer in states.layers] == [(4, 3, *SHAPE), (4, 3, 6), (4, 3, 4),
+                                                               (4, 3, 3)]
+    assert torch.equal(states.layers[3], top.expand(4, 3, 3))
+    assert not torch.equal(states.layers[0][:, 0], states.layers[0][:, 2])
+    x = torch.rand(4, *SHAPE) * 2 - 1
+    held = m.run_chain(4, [3], clamp={0: x, 2: torch.zeros(4, 4)})
+    assert torch.equal(held.layers[0][:, 0], x) and torch.equal(held.layers[2][:, 0], torch.zeros(4, 4))
+
+
+def test_an_impotent_layer_does_not_steer_its_neighbours():
+    m = model().eval()
+    a, b = torch.rand(2, 3, *SHAPE) * 2 - 1
+
+    def run(x, impotent):
+        torch.manual_seed(5)
+        return m.run_chain(3, [1, 4], clamp={0: x}, impotent=impotent)
+
+    # daydreaming: x is clamped and impotent, so the latents do not depend on which x is shown
+    first, second = run(a, [0]), run(b, [0])
+    assert torch.equal(first.layers[0][:, -1], a) and torch.equal(second.layers[0][:, -1], b)
+    assert all(torch.equal(first.layers[i], second.layers[i]) for i in (1, 2, 3))
+    assert set(first.copies) == {0} and first.copies[0].shape == (3, 2, *SHAPE)
+    # a potent clamped x steers them
+    potent_a, potent_b = run(a, []), run(b, [])
+    assert not torch.equal(potent_a.layers[1], potent_b.layers[1])
+
+
+def test_bad_modes_are_refused_clearly():
+    m = model()
+    with pytest.raises(ValueError, match=r"layer 4 does not exist: this model has layers x, z1, z2, z3"):
+        m.run_chain(2, [1], clamp={4: torch.zeros(2, 3)})
+    with pytest.raises(ValueError, match=r"clamped to z2 has shape \(2, 5\); expected \(4,\) or \(2, 4\)"):
+        m.run_chain(2, [1], clamp={2: torch.zeros(2, 5)})
+    with pytest.raises(ValueError, match="impotent layers need kind gibbsnet"):
+        model("hali").run_chain(2, [1], impotent=[0])
+    with pytest.raises(ValueError, match=r"impotent layers \[5\]: this model has layers"):
+        m.run_chain(2, [1], impotent=[5])
+
+
 def test_architectures_build_hierarchies_or_refuse_lists_clearly():
     for name in ("mlp", "conv8"):
         arch = gn.architectures.build(name, SHAPE, [6, 4])
@@ -164,8 +217,37 @@ def test_hierarchical_runs_train_resume_exactly_and_evaluate(tmp_path, kind):
     assert isinstance(run.model, HierarchicalGibbsNet) and run.model.kind == kind
     result = gn.evaluate(resumed, ["reconstruction", "inpainting", "probe"], device="cpu",
                          labels=50, draws=2, inpaint_steps=2)
-    assert set(result["scores"]) >= {"reconstruction_mse", "inpaint_center_psnr", "probe_error"}
+    assert set(result["scores"]) >= {"reconstruction_mse", "reconstruction_z2_mse", "inpaint_center_psnr",
+                                     "probe_error", "probe_z2_error", "probe_z2_error_std"}
+    assert result["details"]["probe_z2"]["labels"] == 50
     chains = gn.sample(run.model, 4, steps=6, record=[2], start=torch.zeros(4, *SHAPE))
     assert chains.x.shape == (4, *SHAPE) and chains.frames.shape == (4, 1, *SHAPE)
-    with pytest.raises(GibbsnetError, match="interpolation works on models with one latent layer"):
-        gn.interpolate(run.model, chains.x[:2], chains.x[2:])
+    line = gn.interpolate(run.model, chains.x[:2], chains.x[2:], points=3, level=2).line
+    assert line.shape == (2, 3, *SHAPE)
+    with pytest.raises(GibbsnetError, match="--chain: not available for latent hierarchies"):
+        gn.interpolate(run.model, chains.x[:2], chains.x[2:], chain_steps=2)
+    with pytest.raises(GibbsnetError, match=r"--level 3: this model has latent layers 1 \.\.\. 2"):
+        gn.reconstruct(run.model, chains.x, level=3)
+    assert gn.reconstruct(run.model, chains.x, level=2).reconstruction.shape == chains.x.shape
+
+
+def test_modes_clamp_layers_to_files_or_to_the_images_encodings(tmp_path):
+    import numpy as np
+
+    m = model(dims=[6, 4])
+    np.save(tmp_path / "z2.npy", np.ones(4, dtype=np.float32))
+    np.save(tmp_path / "bad.npy", np.ones((2, 5), dtype=np.float32))
+    run = gn.modes(m, 3, steps=4, clamp=[f"z2={tmp_path / 'z2.npy'}"], record=[2])
+    assert run.clamped == ["z2"] and run.images is None
+    assert torch.equal(run.states.layers[2], torch.ones(3, 2, 4))
+    images = torch.rand(3, *SHAPE) * 2 - 1
+    ready = gn.modes(m, 3, steps=2, mode="ready-to-hand", images=images, seed=1)
+    again = gn.modes(m, 3, steps=2, mode="ready-to-hand", images=images, seed=1)
+    assert torch.equal(ready.states.layers[2], again.states.layers[2])
+    with pytest.raises(GibbsnetError, match=r"--clamp z2=.*bad\.npy: the array has shape \(2, 5\); "
+                                            r"expected \(4,\) or \(3, 4\)"):
+        gn.modes(m, 3, clamp=[f"z2={tmp_path / 'bad.npy'}"])
+    with pytest.raises(GibbsnetError, match="clamping x needs images"):
+        gn.modes(m, 3, mode="daydreaming")
+    with pytest.raises(GibbsnetError, match="modes of being need a latent hierarchy"):
+        gn.modes(build_model(tiny_recipe(), SHAPE), 3, mode="dreaming")

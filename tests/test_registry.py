@@ -131,6 +131,28 @@ def test_a_plugin_architecture_gets_the_recipes_stabilisers(plugin_path, tmp_pat
     assert np.load(tmp_path / "s.npy").shape == (5, 1, 4, 4)
 
 
+def test_a_plugin_hierarchy_trains_through_its_entry_point(plugin_path, tmp_path):
+    recipe = tmp_path / "deep.yaml"
+    recipe.write_text(textwrap.dedent("""
+        name: deep
+        data: {dataset: fixture_blobs, batch_size: 16, options: {size: 64}}
+        model: {architecture: fixture_deep, z_dim: [3, 2], options: {width: 8}, chain_steps: 2}
+        train: {iterations: 4, log_every: 2, sample_every: 4, checkpoint_every: 4}
+    """))
+    result = run([sys.executable, "-m", "gibbsnet_cli.main", "train", str(recipe), "--out",
+                  str(tmp_path / "run")], plugin_path)
+    assert result.returncode == 0, result.stderr
+    keys = set(torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)["model"])
+    assert {"encoder.0.net.1.weight", "encoder.1.net.1.weight", "decoder.0.net.0.weight"} <= keys
+    sample = run([sys.executable, "-m", "gibbsnet_cli.main", "sample", str(tmp_path / "run"), "--num", "5",
+                  "--mode", "ready-to-hand", "--out", str(tmp_path / "s.npy")], plugin_path)
+    assert sample.returncode == 0, sample.stderr
+    assert np.load(tmp_path / "s.npy").shape == (5, 1, 4, 4)
+    one = run([sys.executable, "-m", "gibbsnet_cli.main", "train", str(recipe), "--out",
+               str(tmp_path / "one"), "--set", "model.z_dim=3"], plugin_path)
+    assert one.returncode == 2 and "fixture_deep builds latent hierarchies only" in one.stderr
+
+
 def test_autoload_can_be_disabled(plugin_path):
     result = run([sys.executable, "-c", "import gibbsnet_plugin as gn; print(gn.architectures.names())"],
                  plugin_path, GIBBSNET_DISABLE_PLUGIN_AUTOLOAD="1")

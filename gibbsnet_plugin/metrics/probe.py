@@ -56,14 +56,15 @@ def balanced_draw(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
 
 def linear_probe(
     model: Model, train: Dataset, test: Dataset, labels: int = 1000, draws: int = 10,
-    seed: int = 0, c: float = 1.0, progress: Progress | None = None,
+    seed: int = 0, c: float = 1.0, progress: Progress | None = None, level: int = 1,
 ) -> dict[str, Any]:
     """Test error of ``sklearn.svm.LinearSVC(C=c)`` (an L2-SVM, as in ALI) trained on the
     encodings of ``labels`` class-balanced training images, for ``draws`` seeded draws of them.
 
     Features are standardised with the labelled set's mean and std. Returns ``error_mean`` and
     ``error_std`` (fractions, 0 ... 1), ``errors`` (one per draw), ``labels`` and ``draws``. The
-    draws are reported to ``progress`` as ``linear probe``.
+    draws are reported to ``progress`` as ``linear probe`` (``linear probe z<level>`` above
+    level 1). ``level`` chooses the latent layer of a hierarchy (``model.features``).
     """
     from sklearn.pipeline import make_pipeline  # noqa: PLC0415  (scikit-learn is slow to import)
     from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
@@ -71,17 +72,18 @@ def linear_probe(
 
     if labels < 2 or draws < 1:
         raise ProbeError(f"the probe needs at least 2 labels and 1 draw, got {labels} and {draws}")
-    z_train, y_train = encode_dataset(model, train, seed=seed)
-    z_test, y_test = encode_dataset(model, test, seed=seed)
+    z_train, y_train = encode_dataset(model, train, seed=seed, level=level)
+    z_test, y_test = encode_dataset(model, test, seed=seed, level=level)
     rng = np.random.default_rng(seed)
     report = progress or no_progress
     errors: list[float] = []
-    report("linear probe", 0, draws)
+    task = "linear probe" if level == 1 else f"linear probe z{level}"
+    report(task, 0, draws)
     for _ in range(draws):
         index = balanced_draw(y_train, labels, rng)
         svm = make_pipeline(StandardScaler(), LinearSVC(C=c, max_iter=10_000))
         svm.fit(z_train[index], y_train[index])
         errors.append(float(np.mean(svm.predict(z_test) != y_test)))
-        report("linear probe", len(errors), draws)
+        report(task, len(errors), draws)
     return {"error_mean": float(np.mean(errors)), "error_std": float(np.std(errors)),
             "errors": errors, "labels": labels, "draws": draws}

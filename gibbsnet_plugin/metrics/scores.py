@@ -20,8 +20,8 @@ from torch.utils.data import Dataset
 
 from gibbsnet_plugin.data.base import batch_to_x
 from gibbsnet_plugin.data.masks import hidden_fraction, resolve_mask
+from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.metrics.data import Progress, shard_in_order, track
-from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.utils import seeded
 
 PSNR_PEAK_TO_PEAK = 2.0
@@ -64,7 +64,7 @@ def inpaint_scores(
     }
 
 
-def _mse(model: GibbsNet, data: Dataset, step: Step, batch_size: int, seed: int | None,
+def _mse(model: Model, data: Dataset, step: Step, batch_size: int, seed: int | None,
          progress: Progress | None, task: str) -> float:
     """Mean squared error of ``step(x)`` = (prediction, target) over the whole of ``data``."""
     evaluator = Engine(lambda engine, batch: step(batch_to_x(batch, model.device)))
@@ -74,16 +74,22 @@ def _mse(model: GibbsNet, data: Dataset, step: Step, batch_size: int, seed: int 
         return float(evaluator.run(shard_in_order(data, batch_size)).metrics["mse"])
 
 
-def reconstruction_mse(model: GibbsNet, data: Dataset, batch_size: int = 100,
-                       seed: int | None = 0, progress: Progress | None = None) -> float:
-    """Mean over all entries and images of (x - dec(enc(x)))²; batches are reported to
-    ``progress`` as ``reconstruction``."""
-    return _mse(model, data, lambda x: (model.reconstruct(x).flatten(), x.flatten()),
-                batch_size, seed, progress, "reconstruction")
+def reconstruction_mse(model: Model, data: Dataset, batch_size: int = 100,
+                       seed: int | None = 0, progress: Progress | None = None,
+                       level: int = 1) -> float:
+    """Mean over all entries and images of (x - dec(enc(x)))², for a latent hierarchy x rebuilt
+    from layer ``level`` (``model.reconstruct(x, level)``); batches are reported to ``progress``
+    as ``reconstruction`` (``reconstruction z<level>`` above level 1)."""
+    def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        rebuilt = model.reconstruct(x, level) if level > 1 else model.reconstruct(x)
+        return rebuilt.flatten(), x.flatten()
+
+    task = "reconstruction" if level == 1 else f"reconstruction z{level}"
+    return _mse(model, data, step, batch_size, seed, progress, task)
 
 
 def inpainting_scores(
-    model: GibbsNet, data: Dataset, masks: Sequence[str], steps: int = 20, batch_size: int = 100,
+    model: Model, data: Dataset, masks: Sequence[str], steps: int = 20, batch_size: int = 100,
     seed: int | None = 0, progress: Progress | None = None,
 ) -> dict[str, dict[str, Any]]:
     """For each mask (a name such as ``left-half`` or a mask image, see ``resolve_mask``): the MSE

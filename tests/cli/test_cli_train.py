@@ -66,6 +66,21 @@ def test_a_latent_hierarchy_trains_from_the_command_line_and_samples(tmp_path, r
     assert "mlp" in stderr and "done:" in stderr
     code, stderr = invoke("sample", str(out), "--out", str(tmp_path / "s.png"), "--device", "cpu")
     assert code == 0 and (tmp_path / "s.png").exists(), stderr
-    code, stderr = invoke("interpolate", str(out), "--out", str(tmp_path / "i.png"), "--device", "cpu")
-    assert code == 2 and "interpolation works on models with one latent layer" in stderr
-    assert not (tmp_path / "i.png").exists()
+    code, stderr = invoke("interpolate", str(out), "--out", str(tmp_path / "i.png"), "--level", "2",
+                          "--device", "cpu")
+    assert code == 0 and (tmp_path / "i.png").exists(), stderr
+    code, stderr = invoke("reconstruct", str(out), "--out", str(tmp_path / "r.png"), "--level", "3",
+                          "--device", "cpu")
+    assert code == 2 and "--level 3: this model has latent layers 1 ... 2" in stderr
+    assert not (tmp_path / "r.png").exists()
+    for args, message in [(["--mode", "sleeping"], "--mode: unknown mode 'sleeping'"),
+                          (["--clamp", "z3"], "--clamp z3: this model has layers x, z1, z2"),
+                          (["--impotent", "x"], "--impotent: impotent layers need model.kind gibbsnet")]:
+        code, stderr = invoke("sample", str(out), "--out", str(tmp_path / "m.png"), *args)
+        assert code == 2 and message in stderr and stderr.count("\n") == 1
+        assert not (tmp_path / "m.png").exists()
+    code, stderr = invoke("sample", str(out), "--out", str(tmp_path / "m.png"), "--mode",
+                          "ready-to-hand", "--num", "5", "--trajectory", str(tmp_path / "t.png"),
+                          "--device", "cpu")
+    assert code == 0 and "clamped z2" in stderr, stderr
+    assert (tmp_path / "m.png").exists() and (tmp_path / "t.png").exists()
