@@ -2,8 +2,8 @@
 
 - ``<name>-ready-to-hand.png``: one column per test image; under it, x from chains whose top layer
   is held at that image's encoding (one zL, many x);
-- ``<name>-daydreaming.png``: one row per test image (first column), then x's free-running copy
-  over the steps of a chain with x clamped to the image and impotent (what the latents dream).
+- ``<name>-daydreaming.png``: one row per test image (first column), then x decoded from z1 over
+  the steps of a chain with x clamped to the image and impotent (what the latents dream).
 
     python benchmarks/hierarchy_figures.py runs/final/digits/deep/seed0 --out-dir docs/images \\
         --name deep
@@ -49,7 +49,7 @@ def main() -> None:
 
     chains = gn.modes(model, len(images), max(args.daydream), mode="daydreaming", images=images,
                       seed=args.seed, record=args.daydream)
-    frames = chains.states.copies[0][:, [chains.states.steps.index(t) for t in args.daydream]]
+    frames = gn.imagined(model, chains.states)
     day = out / f"{args.name}-daydreaming.png"
     figures.save_png(figures.trajectory_image(frames, args.daydream, images, args.scale), day)
     print(f"wrote {ready}, {day}")

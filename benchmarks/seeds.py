@@ -176,8 +176,10 @@ def report(results: dict[str, dict[int, dict[str, Any]]]) -> None:
         print(f"\nevaluate's scores: mean ± std (worst seed) over {seeds} seeds")
         print(f"| score | {' | '.join(variants)} |")
         print(f"|---|{'---|' * len(variants)}")
-        for score in first["eval"]:
+        names = dict.fromkeys(k for v in variants for r in results[v].values() for k in r["eval"])
+        for score in names:  # a variant without a score (e.g. a one-layer model's z2) shows "-"
             cells = [summary([r["eval"][score] for r in results[v].values()], not lower_is_better(score))
+                     if all(score in r["eval"] for r in results[v].values()) else "-"
                      for v in variants]
             print(f"| {score} | {' | '.join(cells)} |")
 

@@ -175,23 +175,24 @@ def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str
 def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajectory: Path | None,
                   gif: Path | None, at: list[int] | None, from_images: str | None, mode: str | None,
                   clamps: tuple[str, ...], impotents: tuple[str, ...], seed: int, scale: int) -> None:
-    """``gibbsnet sample`` in a mode of being; the figures show x, or x's free-running copy when x
-    is impotent (what the latents see)."""
+    """``gibbsnet sample`` in a mode of being; the figures show x, or, when x is impotent (its
+    shown value is the clamped images), x decoded from z1: what the latents imagine."""
     figures, model = gn.figures, loaded.model
+    images = None
     if from_images is not None:
         images = _read_images(from_images, model.x_shape, num)
-    else:
+    elif mode not in (None, "dreaming") or any("=" not in spec for spec in clamps):
         images = gn.dataset_images(loaded.recipe, "test", num, model.x_shape)
     columns = at or gn.default_record(steps)
     frames = gn.gif_steps(steps) if gif else []
     record = (columns if trajectory else []) + frames
     began = time.perf_counter()
     with chain_progress("sample", max([steps, *record])) as progress:
-        run = gn.modes(model, len(images), steps, mode, clamps, impotents, images, seed, record,
-                       progress)
+        run = gn.modes(model, num if images is None else len(images), steps, mode, clamps,
+                       impotents, images, seed, record, progress)
     seconds = time.perf_counter() - began
     states = run.states
-    x = states.copies.get(0, states.layers[0])
+    x = gn.imagined(model, states)
 
     def at_steps(wanted: list[int]) -> torch.Tensor:
         return x[:, [states.steps.index(t) for t in wanted]]
@@ -209,7 +210,7 @@ def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajecto
     if gif:
         figures.save_chain_gif(at_steps(frames), frames, gif, scale)
         written.append(gif)
-    what = "x's free-running copy" if 0 in states.copies else "x"
+    what = "what the latents imagine, x decoded from z1" if 0 in states.copies else "x"
     note(f"{mode or 'custom mode'}: clamped {', '.join(run.clamped) or 'nothing'}, impotent "
          f"{', '.join(run.impotent) or 'nothing'}; the figures show {what}")
     total = max([steps, *record])

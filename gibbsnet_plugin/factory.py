@@ -58,7 +58,7 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...]) -> Model:
     try:
         arch = ARCHITECTURES.build(m.architecture, tuple(x_shape), z_dim, **m.options)
     except (ValueError, TypeError) as exc:
-        key = "model.z_dim" if isinstance(z_dim, list) and "z_dim" in str(exc) else "model.options"
+        key = "model.z_dim" if "z_dim" in str(exc) else "model.options"
         raise RecipeError(f"{key}: architecture '{m.architecture}' refused: {exc}") from None
     if isinstance(z_dim, list):
         check_hierarchy(arch, tuple(x_shape), z_dim, m.architecture)

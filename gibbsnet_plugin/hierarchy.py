@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Literal
+from typing import get_args
 
 import torch
 from torch import nn
@@ -30,11 +30,10 @@ from torch import nn
 from gibbsnet_plugin.architectures.base import Hierarchy
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.model import GibbsNet, LossOutput, StepCallback, score_summary, target_loss
-from gibbsnet_plugin.recipe import Loss
+from gibbsnet_plugin.recipe import Kind, Loss
 
 State = tuple[torch.Tensor, ...]
-Kind = Literal["gibbsnet", "hali"]
-KINDS = ("gibbsnet", "hali")
+KINDS = get_args(Kind)
 MODES = {"dreaming": ((), ()), "ready-to-hand": (("top",), ()),
          "daydreaming": ((0,), (0,)), "present-at-hand": ((0,), ("top",))}
 """The slides' four modes of being: (clamped layers, impotent layers); 0 is x, "top" is zL."""
@@ -266,13 +265,14 @@ class HierarchicalGibbsNet(nn.Module):
             state = self._hali_cycle(state) if self.kind == "hali" else self.sweep(state)
 
     def iterate(self, start: State | None = None, n: int = 0) -> Iterator[State]:
-        """Endless unclamped chain without autograd from ``start`` (default: ``n`` noise states;
-        HALI: generation from the prior); yields the state after each step."""
+        """Endless unclamped chain without autograd; yields the state of step 1, 2, .... Step 1 is
+        ``start`` when given, else a sweep of ``n`` noise states (HALI: the pass down from the
+        prior)."""
         with torch.no_grad():
-            if start is None:
-                state = self._hali_generate(n) if self.kind == "hali" else self.sweep(self.noise(n))
+            if start is not None:
+                state = start
             else:
-                state = self._hali_cycle(start) if self.kind == "hali" else self.sweep(start)
+                state = self._hali_generate(n) if self.kind == "hali" else self.sweep(self.noise(n))
             while True:
                 yield state
                 state = self._hali_cycle(state) if self.kind == "hali" else self.sweep(state)
@@ -282,16 +282,23 @@ class HierarchicalGibbsNet(nn.Module):
         callback: StepCallback | None = None,
     ) -> torch.Tensor:
         """x at the chosen steps of ``n`` unclamped chains, (n, len(steps), *x_shape), steps =
-        ``sorted(set(record))``. ``z0`` ([z1, ..., zL]) starts the chains from these latents
-        (x from z1) instead of noise."""
+        ``sorted(set(record))``. ``z0`` ([z1, ..., zL], each (n, d_l)) starts the chains from
+        these latents: step 1 is x decoded from them (deep GibbsNet: from z1, with z0 as the
+        latents; HALI: the pass down from zL), as a one-layer model's step 1 is dec(z0)."""
         wanted = sorted(set(record))
         if not wanted or wanted[0] < 1:
             raise ValueError(f"recorded steps must be at least 1, got {list(record)}")
         start = None
         if z0 is not None:
+            zs = [z.to(self.device) for z in z0]
+            if [tuple(z.shape) for z in zs] != [(n, d) for d in self.z_dim]:
+                raise ValueError(f"z0 must be {self.levels} tensors of shapes "
+                                 f"{[(n, d) for d in self.z_dim]}, got {[tuple(z.shape) for z in zs]}")
             with torch.no_grad():
-                zs = [z.to(self.device) for z in z0]
-                start = (self.decode(zs[0]), *zs)
+                if self.kind == "hali":
+                    start = self._hali_generate(n, zs[-1])
+                else:
+                    start = (self.decode(zs[0]), *zs)
         kept = []
         with closing(self.iterate(start, n)) as chain:
             for t, state in enumerate(chain, start=1):
@@ -351,11 +358,9 @@ class HierarchicalGibbsNet(nn.Module):
             shown = tuple(clamp.get(i, t) for i, t in enumerate(shown))
             for t in range(1, wanted[-1] + 1):
                 if self.kind == "hali":
-                    shown = self._hali_cycle_clamped(shown, clamp)
+                    shown = self._hali_cycle_clamped(shown, clamp, up=t > 1)
                 else:
-                    shown = self._sweep_modes(shown, free, clamp, impotent)
-                    if impotent:
-                        free = self.sweep(free)
+                    shown, free = self._sweep_modes(shown, free, clamp, impotent)
                 if callback is not None:
                     callback(t)
                 if t in wanted:
@@ -365,19 +370,32 @@ class HierarchicalGibbsNet(nn.Module):
         return ChainStates(wanted, layers, copies)
 
     def _sweep_modes(self, shown: State, free: State, clamp: Mapping[int, torch.Tensor],
-                     impotent: set[int]) -> State:
-        new = list(shown)
+                     impotent: set[int]) -> tuple[State, State]:
+        """One sweep of the shown chain and, block by block with it, of the free chain whose
+        layers the neighbours of impotent layers read."""
+        new, copy = list(shown), list(free)
         for parity in (1, 0):
-            for layer in range(parity, self.levels + 1, 2):
+            view = tuple(copy[i] if i in impotent else new[i] for i in range(len(new)))
+            block = range(parity, self.levels + 1, 2)
+            if impotent:
+                copy_view = tuple(copy)
+                for layer in block:
+                    copy[layer] = self._transition(copy_view, layer)
+            for layer in block:
                 if layer not in clamp:
-                    view = tuple(free[i] if i in impotent else new[i] for i in range(len(new)))
                     new[layer] = self._transition(view, layer)
-        return tuple(new)
+        return tuple(new), tuple(copy)
 
-    def _hali_cycle_clamped(self, state: State, clamp: Mapping[int, torch.Tensor]) -> State:
-        """A pass up and a pass down that keep the clamped layers."""
+    def _hali_cycle_clamped(self, state: State, clamp: Mapping[int, torch.Tensor],
+                            up: bool = True) -> State:
+        """A pass up (unless ``up`` is False: step 1 starts from the prior) and a pass down, both
+        keeping the clamped layers."""
         layers = list(state)
+        if not up and self.levels not in clamp:
+            layers[self.levels] = torch.randn_like(layers[self.levels])
         for i, net in enumerate(self.encoder, start=1):
+            if not up:
+                break
             layers[i] = clamp[i] if i in clamp else net(layers[i - 1])
         for i in range(self.levels - 1, -1, -1):
             layers[i] = clamp[i] if i in clamp else self.decoder[i](layers[i + 1])

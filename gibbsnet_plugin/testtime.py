@@ -135,9 +135,12 @@ class ModeChains:
 
 
 def _clamp_spec(spec: str, names: list[str]) -> tuple[int, str | None]:
-    name, _, path = spec.partition("=")
+    name, equals, path = spec.partition("=")
     if name not in names:
         raise GibbsnetError(f"--clamp {spec}: this model has layers {', '.join(names)}")
+    if equals and not path:
+        raise GibbsnetError(f"--clamp {spec}: expected {name}=FILE.npy, or {name} alone for the "
+                            "images' values")
     return names.index(name), path or None
 
 
@@ -197,13 +200,15 @@ def modes(
             raise GibbsnetError(f"--impotent {name}: this model has layers {', '.join(names)}")
         hidden.add(names.index(name))
     if hidden and model.kind == "hali":
-        raise GibbsnetError("--impotent: impotent layers need model.kind gibbsnet (an undirected "
+        flag = f"--mode {mode}" if mode is not None and not impotent else "--impotent"
+        raise GibbsnetError(f"{flag}: impotent layers need model.kind gibbsnet (an undirected "
                             "hierarchy); this model is hali")
     shapes = [model.x_shape, *((d,) for d in model.z_dim)]
     bare = [layer for layer, path in layers.items() if path is None]
     if bare and images is None:
         raise GibbsnetError(f"clamping {', '.join(names[i] for i in bare)} needs images (their "
                             "values or encodings); give some")
+    n = len(images) if bare else num
     with seeded(seed, model.device):
         values: dict[int, torch.Tensor] = {}
         if bare:
@@ -213,11 +218,21 @@ def modes(
             values = {layer: encoded[layer] for layer in bare}
         for layer, path in layers.items():
             if path is not None:
-                values[layer] = _clamp_file(f"{names[layer]}={path}", path, shapes[layer], num)
-        n = len(images) if bare else num
+                values[layer] = _clamp_file(f"{names[layer]}={path}", path, shapes[layer], n)
         states = model.run_chain(n, sorted(set(record) | {steps}), values, hidden, progress)
     return ModeChains(states, [names[i] for i in sorted(layers)], [names[i] for i in sorted(hidden)],
                       images if bare else None)
+
+
+def imagined(model: HierarchicalGibbsNet, states: ChainStates) -> torch.Tensor:
+    """x at the recorded steps of ``states`` (n, steps, *x_shape), or, when x is impotent (its
+    shown value is the clamp), x decoded from the chain's z1: what the latents imagine."""
+    if 0 not in states.copies:
+        return states.layers[0]
+    z1 = states.layers[1]
+    with torch.no_grad():
+        x = model.decode(z1.flatten(0, 1).to(model.device))
+    return x.view(*z1.shape[:2], *model.x_shape)
 
 
 def dataset_images(recipe: Recipe, split: str, num: int, x_shape: tuple[int, ...]) -> torch.Tensor:

@@ -168,7 +168,10 @@ def setup(recipe: Recipe) -> Setup:
     opt_d, opt_g = build_optimizers(model, recipe)
     if t.compile:
         for net in (model.encoder, model.decoder, model.discriminator):
-            net.compile()  # in place: the state-dict keys stay those of the plain modules
+            # in place: the state-dict keys stay those of the plain modules; a hierarchy's lists
+            # are never called themselves, so their networks are compiled one by one
+            for part in net if isinstance(net, nn.ModuleList) else [net]:
+                part.compile()
     amp = Amp(t.precision, device)
 
     sampler = ResumableSampler(dataset, idist.get_world_size(), idist.get_rank(), recipe.seed)
