@@ -2,8 +2,9 @@
 
 - ``<name>-ready-to-hand.png``: one column per test image; under it, x from chains whose top layer
   is held at that image's encoding (one zL, many x);
-- ``<name>-daydreaming.png``: one row per test image (first column), then x decoded from z1 over
-  the steps of a chain with x clamped to the image and impotent (what the latents dream).
+- ``<name>-daydreaming.png`` (deep GibbsNet only): one row per test image (first column), then x
+  decoded from z1 over the steps of a chain with x clamped to the image and impotent (what the
+  latents dream).
 
     python benchmarks/hierarchy_figures.py runs/final/digits/deep/seed0 --out-dir docs/images \\
         --name deep
@@ -47,6 +48,9 @@ def main() -> None:
     ready = out / f"{args.name}-ready-to-hand.png"
     figures.save_png(figures.rows_image(rows, labels, scale=args.scale), ready)
 
+    if model.kind == "hali":  # impotent layers need an undirected hierarchy
+        print(f"wrote {ready} (no daydreaming figure for HALI)")
+        return
     chains = gn.modes(model, len(images), max(args.daydream), mode="daydreaming", images=images,
                       seed=args.seed, record=args.daydream)
     frames = gn.imagined(model, chains.states)
