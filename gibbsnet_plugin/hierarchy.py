@@ -258,11 +258,19 @@ class HierarchicalGibbsNet(nn.Module):
         return self.decoder[0](z)
 
     def burn(self, n: int, steps: int) -> None:
-        """Run ``n`` unclamped chains for ``steps`` steps, so that every network sees ``steps``
-        batches (for batch-norm calibration); keeps nothing."""
-        state = self.noise(n)
+        """Run ``n`` unclamped chains for ``steps`` steps (for batch-norm calibration); keeps
+        nothing. The chains start from N(0, I) latents with x decoded from z1 (HALI: the pass down
+        from the prior), so no network is fed pixel noise: the networks in ``encoder`` see
+        ``steps`` batches, those in ``decoder`` one more."""
+        if self.kind == "hali":
+            state = self._hali_generate(n)
+            for _ in range(steps):
+                state = self._hali_cycle(state)
+            return
+        latents = self.noise(n)[1:]
+        state = (self.decode(latents[0]), *latents)
         for _ in range(steps):
-            state = self._hali_cycle(state) if self.kind == "hali" else self.sweep(state)
+            state = self.sweep(state)
 
     def iterate(self, start: State | None = None, n: int = 0) -> Iterator[State]:
         """Endless unclamped chain without autograd; yields the state of step 1, 2, .... Step 1 is

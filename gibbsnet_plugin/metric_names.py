@@ -18,17 +18,22 @@ MODE_SCORES = ("modes", "modes_high_quality", "modes_reverse_kl")
 HIGHER_IS_BETTER = ("modes", "modes_high_quality")
 
 
-def score_names(metrics: Sequence[str], masks: Sequence[str] = DEFAULT_MASKS) -> list[str]:
-    """The scalar scores that ``metrics`` produce, e.g. ``reconstruction_mse``,
-    ``inpaint_left-half_psnr``, ``probe_error``, ``fid``, ``modes``; one of them can pick ``best.pt``."""
+def score_names(metrics: Sequence[str], masks: Sequence[str] = DEFAULT_MASKS,
+                levels: int = 1) -> list[str]:
+    """The scalar scores that ``metrics`` produce for a model with ``levels`` latent layers, e.g.
+    ``reconstruction_mse``, ``inpaint_left-half_psnr``, ``probe_error``, ``fid``, ``modes``, and
+    per layer l above z1 ``reconstruction_z<l>_mse`` and ``probe_z<l>_error``; one of them can
+    pick ``best.pt``."""
     names = []
     for metric in metrics:
         if metric == "reconstruction":
-            names.append("reconstruction_mse")
+            names += ["reconstruction_mse", *(f"reconstruction_z{i}_mse" for i in range(2, levels + 1))]
         elif metric == "inpainting":
             names += [f"inpaint_{m}_{s}" for m in masks for s in ("mse", "psnr")]
         elif metric == "probe":
-            names += ["probe_error", "probe_error_std"]
+            for i in range(1, levels + 1):
+                infix = "" if i == 1 else f"_z{i}"
+                names += [f"probe{infix}_error", f"probe{infix}_error_std"]
         elif metric == "fid":
             names.append("fid")
         elif metric == "modes":

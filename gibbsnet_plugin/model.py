@@ -308,8 +308,10 @@ class GibbsNet(nn.Module):
                         break
         return torch.stack(kept, dim=1)
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """``dec(enc(x))`` without autograd, shape of x."""
+    def reconstruct(self, x: torch.Tensor, level: int = 1) -> torch.Tensor:
+        """``dec(enc(x))`` without autograd, shape of x (one layer: ``level`` must be 1)."""
+        if level != 1:
+            raise ValueError(f"level must be 1 for a model with one latent layer, got {level}")
         with torch.no_grad():
             return self.decoder(self.encoder(x))
 

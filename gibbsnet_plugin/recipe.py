@@ -390,7 +390,7 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
     need(t.calibration_chains >= 2, "train.calibration_chains",
          f"must be at least 2 (batch statistics), got {t.calibration_chains}")
 
-    _check_eval(recipe.eval, need)
+    _check_eval(recipe.eval, need, len(sizes))
 
     for path, registry, name in (("data.dataset", DATASETS, d.dataset),
                                  ("model.architecture", ARCHITECTURES, m.architecture)):
@@ -421,7 +421,7 @@ def _check_hierarchy(m: ModelConfig, need: Any) -> None:
                                        "remove it or use one latent layer")
 
 
-def _check_eval(e: EvalConfig, need: Any) -> None:
+def _check_eval(e: EvalConfig, need: Any, levels: int) -> None:
     for i, metric in enumerate(e.metrics):
         need(metric in TRAINING_METRICS, f"eval.metrics[{i}]",
              f"unknown metric '{metric}'{did_you_mean(str(metric), list(TRAINING_METRICS))} "
@@ -430,7 +430,7 @@ def _check_eval(e: EvalConfig, need: Any) -> None:
     need(e.every == 0 or bool(e.metrics), "eval.every",
          "evaluation during training needs eval.metrics, e.g. [reconstruction]")
     if e.best is not None:
-        names = score_names(e.metrics, e.masks)
+        names = score_names(e.metrics, e.masks, levels)
         need(e.best in names, "eval.best",
              f"'{e.best}' is not a score of eval.metrics{did_you_mean(e.best, names)} "
              f"(scores: {', '.join(names) or 'none; set eval.metrics'})")

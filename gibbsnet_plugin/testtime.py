@@ -312,7 +312,7 @@ def reconstruct(model: Model, x: torch.Tensor, seed: int | None = 0, level: int 
     _check_level(model, level)
     x = x.to(model.device)
     with seeded(seed, model.device):
-        x2 = model.reconstruct(x, level) if level > 1 else model.reconstruct(x)
+        x2 = model.reconstruct(x, level)
     sq = (x2 - x).pow(2).flatten(1)
     return Reconstruction(x, x2, float(sq.mean()), sq.mean(1).tolist())
 

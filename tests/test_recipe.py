@@ -133,3 +133,12 @@ def test_differences_list_changed_keys():
     b = recipe_from_dict({"name": "x", "model": {"chain_steps": 5}, "train": {"iterations": 10}})
     assert recipe_differences(a, b) == ["model.chain_steps: 3 -> 5", "train.iterations: 3000 -> 10"]
     assert recipe_differences(a, a) == []
+
+
+def test_eval_best_may_pick_a_score_of_a_higher_latent_layer():
+    recipe = recipe_from_dict({"name": "x", "model": {"z_dim": [8, 4]},
+                               "eval": {"metrics": ["probe"], "every": 10, "best": "probe_z2_error"}})
+    assert recipe.eval.best == "probe_z2_error"
+    with pytest.raises(RecipeError, match="eval.best: 'probe_z2_error' is not a score of eval.metrics"):
+        recipe_from_dict({"name": "x", "eval": {"metrics": ["probe"], "every": 10,
+                                                "best": "probe_z2_error"}})

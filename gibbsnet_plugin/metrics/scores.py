@@ -81,8 +81,7 @@ def reconstruction_mse(model: Model, data: Dataset, batch_size: int = 100,
     from layer ``level`` (``model.reconstruct(x, level)``); batches are reported to ``progress``
     as ``reconstruction`` (``reconstruction z<level>`` above level 1)."""
     def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        rebuilt = model.reconstruct(x, level) if level > 1 else model.reconstruct(x)
-        return rebuilt.flatten(), x.flatten()
+        return model.reconstruct(x, level).flatten(), x.flatten()
 
     task = "reconstruction" if level == 1 else f"reconstruction z{level}"
     return _mse(model, data, step, batch_size, seed, progress, task)
