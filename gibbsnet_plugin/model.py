@@ -200,6 +200,13 @@ class GibbsNet(nn.Module):
         """(B, z_dim) -> (B, *x_shape): one sample of p(x|z)."""
         return self.decoder(z)
 
+    def decode_level(self, z: torch.Tensor, level: int = 1) -> torch.Tensor:
+        """``decode(z)`` without autograd (one layer: ``level`` must be 1)."""
+        if level != 1:
+            raise ValueError(f"level must be 1 for a model with one latent layer, got {level}")
+        with torch.no_grad():
+            return self.decoder(z)
+
     def burn(self, n: int, steps: int) -> None:
         """Run ``n`` unclamped chains for ``steps`` steps of ``x = dec(z)``, ``z = enc(x)`` (each
         network sees ``steps`` batches, e.g. for batch-norm calibration); keeps nothing."""

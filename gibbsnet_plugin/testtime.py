@@ -340,33 +340,11 @@ def interpolate(
     is in layer ``level`` and each point is decoded from that layer alone (``decode_level``);
     ``chain_steps`` is then refused."""
     _check_level(model, level)
-    if isinstance(model, HierarchicalGibbsNet):
-        return _interpolate_level(model, x_a, x_b, points, chain_steps, seed, level)
     if points < 2:
         raise GibbsnetError(f"interpolation needs at least 2 points, got {points}")
     if chain_steps < 0:
         raise GibbsnetError(f"chain steps must be 0 (no chain) or more, got {chain_steps}")
-    if x_a.shape != x_b.shape:
-        raise GibbsnetError(
-            f"x_a and x_b differ in shape: {tuple(x_a.shape)} and {tuple(x_b.shape)}")
-    x_a, x_b = x_a.to(model.device), x_b.to(model.device)
-    pairs = x_a.shape[0]
-    s = torch.linspace(0, 1, points, device=model.device).view(1, points, 1)
-    with seeded(seed, model.device), torch.no_grad():
-        z_a, z_b = model.encode(x_a), model.encode(x_b)
-        z = ((1 - s) * z_a[:, None] + s * z_b[:, None]).flatten(0, 1)
-        line = model.decode(z).view(pairs, points, *model.x_shape)
-        chained = None
-        if chain_steps:
-            chained = model.sample(len(z), chain_steps, z0=z).view(pairs, points, *model.x_shape)
-    return Interpolation(x_a, x_b, line, chained, chain_steps)
-
-
-def _interpolate_level(model: HierarchicalGibbsNet, x_a: torch.Tensor, x_b: torch.Tensor,
-                       points: int, chain_steps: int, seed: int | None, level: int) -> Interpolation:
-    if points < 2:
-        raise GibbsnetError(f"interpolation needs at least 2 points, got {points}")
-    if chain_steps:
+    if chain_steps and isinstance(model, HierarchicalGibbsNet):
         raise GibbsnetError("--chain: not available for latent hierarchies; interpolate with "
                             "--level instead")
     if x_a.shape != x_b.shape:
@@ -379,4 +357,7 @@ def _interpolate_level(model: HierarchicalGibbsNet, x_a: torch.Tensor, x_b: torc
         z_a, z_b = model.features(x_a, level), model.features(x_b, level)
         z = ((1 - s) * z_a[:, None] + s * z_b[:, None]).flatten(0, 1)
         line = model.decode_level(z, level).view(pairs, points, *model.x_shape)
-    return Interpolation(x_a, x_b, line, None, 0)
+        chained = None
+        if chain_steps:
+            chained = model.sample(len(z), chain_steps, z0=z).view(pairs, points, *model.x_shape)
+    return Interpolation(x_a, x_b, line, chained, chain_steps)
