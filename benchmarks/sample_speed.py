@@ -47,14 +47,14 @@ def bare_hierarchy(model: HierarchicalGibbsNet, num: int, steps: int) -> float:
     start = time.perf_counter()
     with torch.no_grad():
         h = [torch.randn(num, *model.x_shape, device=dev),
-             *(torch.randn(num, d, device=dev) for d in model.z_dim)]
+             *(torch.randn(num, *shape, device=dev) for shape in model.latent_shapes)]
         for t in range(steps):
             if model.kind == "hali":
                 if t:
                     for i in range(levels):
                         h[i + 1] = model.encoder[i](h[i])
                 else:
-                    h[levels] = torch.randn(num, model.z_dim[-1], device=dev)
+                    h[levels] = torch.randn(num, *model.latent_shapes[-1], device=dev)
                 for i in range(levels - 1, -1, -1):
                     h[i] = model.decoder[i](h[i + 1])
                 continue

@@ -207,6 +207,13 @@ def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajecto
         shown = sorted(set(columns))
         figures.save_png(figures.trajectory_image(at_steps(shown), shown, None, scale), trajectory)
         written.append(trajectory)
+        index = [states.steps.index(t) for t in shown]
+        for layer, name in enumerate(model.layer_names()[1:], start=1):
+            if gn.figures.has_image_form(model.latent_shapes[layer - 1]):
+                path = trajectory.with_name(f"{trajectory.stem}-{name}{trajectory.suffix}")
+                cells = gn.figures.to_display_range(states.layers[layer][:, index])
+                figures.save_png(figures.trajectory_image(cells, shown, None, scale), path)
+                written.append(path)
     if gif:
         figures.save_chain_gif(at_steps(frames), frames, gif, scale)
         written.append(gif)

@@ -43,6 +43,20 @@ def check_output(path: str | Path, suffixes: Sequence[str], option: str = "--out
     return path
 
 
+def has_image_form(shape: Sequence[int]) -> bool:
+    """True when values of ``shape`` (without the batch) can be drawn: C×H×W with C = 1 or 3."""
+    return len(shape) == 3 and shape[0] in (1, 3)
+
+
+def to_display_range(values: torch.Tensor) -> torch.Tensor:
+    """``values`` scaled linearly into [-1, 1] (their minimum to -1, maximum to 1), for drawing a
+    latent layer that has an image form; constant values become 0."""
+    low, high = values.min(), values.max()
+    if high <= low:
+        return torch.zeros_like(values)
+    return (values - low) / (high - low) * 2 - 1
+
+
 def check_image_shape(x_shape: tuple[int, ...]) -> None:
     """Raise ``FigureError`` unless ``x_shape`` is (C, H, W) with C = 1 or 3."""
     image_dims(x_shape, "a figure", FigureError, hint="; write a .npy file instead")

@@ -74,7 +74,10 @@ def check_hierarchy(networks: object, x_shape: tuple[int, ...], z_dims: list[int
     modes = [net.training for net in nets]
     for net in nets:
         net.eval()
-    shapes = [tuple(x_shape), *((d,) for d in z_dims)]
+    shapes = [tuple(x_shape), *networks.shapes(z_dims)]
+    if len(shapes) != len(z_dims) + 1:
+        raise GibbsnetError(f"architecture '{name}': latent_shapes has {len(shapes) - 1} layers; "
+                            f"model.z_dim has {len(z_dims)}")
     layers = [torch.zeros(2, *shape) for shape in shapes]
 
     def expect(out: torch.Tensor, role: str, shape: tuple[int, ...]) -> None:
@@ -132,6 +135,7 @@ class HierarchicalGibbsNet(nn.Module):
         self.kind = kind
         self.x_shape = tuple(x_shape)
         self.z_dim = z_dims
+        self.latent_shapes = networks.shapes(z_dims)
         self.chain_steps = chain_steps
         self.backprop_steps = backprop_steps
         self.loss = loss
@@ -161,8 +165,8 @@ class HierarchicalGibbsNet(nn.Module):
         moving averages of these), sharing this model's discriminator."""
         model = HierarchicalGibbsNet.__new__(HierarchicalGibbsNet)
         nn.Module.__init__(model)
-        for name in ("kind", "x_shape", "z_dim", "chain_steps", "backprop_steps", "loss",
-                     "clamped_steps", "chains"):
+        for name in ("kind", "x_shape", "z_dim", "latent_shapes", "chain_steps", "backprop_steps",
+                     "loss", "clamped_steps", "chains"):
             setattr(model, name, getattr(self, name))
         model.encoder, model.decoder, model.discriminator = encoder, decoder, self.discriminator
         return model
@@ -176,7 +180,7 @@ class HierarchicalGibbsNet(nn.Module):
     def noise(self, n: int) -> State:
         """A state of N(0, I) noise in every layer."""
         return (torch.randn(n, *self.x_shape, device=self.device),
-                *(torch.randn(n, d, device=self.device) for d in self.z_dim))
+                *(torch.randn(n, *shape, device=self.device) for shape in self.latent_shapes))
 
     def _transition(self, state: State, layer: int) -> torch.Tensor:
         """Deep GibbsNet: a new value of ``layer`` (0 = x) given its neighbours in ``state``."""
@@ -212,7 +216,7 @@ class HierarchicalGibbsNet(nn.Module):
         return below[:-1]
 
     def _hali_generate(self, n: int, top: torch.Tensor | None = None) -> State:
-        z_top = torch.randn(n, self.z_dim[-1], device=self.device) if top is None else top
+        z_top = torch.randn(n, *self.latent_shapes[-1], device=self.device) if top is None else top
         return (*self.down(z_top, self.levels), z_top)
 
     def _hali_cycle(self, state: State) -> State:
@@ -248,10 +252,10 @@ class HierarchicalGibbsNet(nn.Module):
         return list(self.clamped(x)[1:])
 
     def features(self, x: torch.Tensor, level: int = 1) -> torch.Tensor:
-        """z_level of images x, (B, d_level), e.g. for a linear probe."""
+        """z_level of images x, flattened to (B, number of its entries), e.g. for a linear probe."""
         if not 1 <= level <= self.levels:
             raise ValueError(f"level must be between 1 and {self.levels}, got {level}")
-        return self.encode(x)[level - 1]
+        return self.encode(x)[level - 1].flatten(1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """x from z1 (B, d1): one pass of the x transition (HALI: p(x|z1))."""
@@ -299,9 +303,10 @@ class HierarchicalGibbsNet(nn.Module):
         start = None
         if z0 is not None:
             zs = [z.to(self.device) for z in z0]
-            if [tuple(z.shape) for z in zs] != [(n, d) for d in self.z_dim]:
-                raise ValueError(f"z0 must be {self.levels} tensors of shapes "
-                                 f"{[(n, d) for d in self.z_dim]}, got {[tuple(z.shape) for z in zs]}")
+            expected = [(n, *shape) for shape in self.latent_shapes]
+            if [tuple(z.shape) for z in zs] != expected:
+                raise ValueError(f"z0 must be {self.levels} tensors of shapes {expected}, got "
+                                 f"{[tuple(z.shape) for z in zs]}")
             with torch.no_grad():
                 if self.kind == "hali":
                     start = self._hali_generate(n, zs[-1])
@@ -323,7 +328,7 @@ class HierarchicalGibbsNet(nn.Module):
         return ["x", *(f"z{i}" for i in range(1, self.levels + 1))]
 
     def _clamps(self, n: int, clamp: Mapping[int, torch.Tensor]) -> dict[int, torch.Tensor]:
-        shapes = [self.x_shape, *((d,) for d in self.z_dim)]
+        shapes = [self.x_shape, *self.latent_shapes]
         out = {}
         for layer, value in clamp.items():
             if not 0 <= layer <= self.levels:
@@ -418,11 +423,12 @@ class HierarchicalGibbsNet(nn.Module):
         return self.trajectory(n, [steps], z0, callback)[:, 0]
 
     def decode_level(self, z: torch.Tensor, level: int) -> torch.Tensor:
-        """x from layer ``level`` alone, z (B, d_level), without autograd. HALI: the pass down from
-        it. Deep GibbsNet: z1 decoded (level 1), or z_level held at z while the other layers run
-        ``clamped_steps`` sweeps from noise, then x."""
+        """x from layer ``level`` alone, z (B, *its shape, or flattened), without autograd. HALI:
+        the pass down from it. Deep GibbsNet: z1 decoded (level 1), or z_level held at z while
+        the other layers run ``clamped_steps`` sweeps from noise, then x."""
         if not 1 <= level <= self.levels:
             raise ValueError(f"level must be between 1 and {self.levels}, got {level}")
+        z = z.reshape(z.shape[0], *self.latent_shapes[level - 1])  # features are flattened
         with torch.no_grad():
             if self.kind == "hali":
                 return self.down(z, level)[0]

@@ -203,7 +203,7 @@ def modes(
         flag = f"--mode {mode}" if mode is not None and not impotent else "--impotent"
         raise GibbsnetError(f"{flag}: impotent layers need model.kind gibbsnet (an undirected "
                             "hierarchy); this model is hali")
-    shapes = [model.x_shape, *((d,) for d in model.z_dim)]
+    shapes = [model.x_shape, *model.latent_shapes]
     bare = [layer for layer, path in layers.items() if path is None]
     if bare and images is None:
         raise GibbsnetError(f"clamping {', '.join(names[i] for i in bare)} needs images (their "

@@ -100,3 +100,11 @@ def test_output_names_and_shapes_are_checked(tmp_path):
         figures.check_image_shape((2,))
     with pytest.raises(FigureError):
         figures.grid_image(torch.zeros(2, 4, 8, 8))
+
+
+def test_latent_layers_with_an_image_form_are_scaled_into_the_figure_range():
+    assert figures.has_image_form((1, 14, 14)) and figures.has_image_form((3, 4, 4))
+    assert not figures.has_image_form((16,)) and not figures.has_image_form((8, 4, 4))
+    values = torch.tensor([[2.0, 4.0], [6.0, 10.0]])
+    assert torch.equal(figures.to_display_range(values), torch.tensor([[-1.0, -0.5], [0.0, 1.0]]))
+    assert torch.equal(figures.to_display_range(torch.full((2, 2), 3.0)), torch.zeros(2, 2))

@@ -200,15 +200,39 @@ def test_bad_modes_are_refused_clearly():
         m.run_chain(2, [1], impotent=[5])
 
 
+@gn.architectures.register("test_one_layer")
+def one_layer_only(x_shape, z_dim):
+    if isinstance(z_dim, list):
+        raise ValueError(f"builds one layer (an int z_dim), got {z_dim}")
+    return gn.architectures.build("mlp", x_shape, z_dim)
+
+
+@pytest.mark.parametrize("kind", ["gibbsnet", "hali"])
+@pytest.mark.parametrize(("name", "shape", "z1"), [("conv28", (1, 28, 28), (3, 14, 14)),
+                                                   ("conv32", (3, 32, 32), (3, 16, 16))])
+def test_conv28_and_conv32_build_a_spatial_z1(name, shape, z1, kind):
+    torch.manual_seed(0)
+    recipe = tiny_recipe(model={"architecture": name, "z_dim": [3, 5], "kind": kind, "options": {}})
+    m = build_model(recipe, shape)
+    x = torch.rand(2, *shape) * 2 - 1
+    for state in (m.clamped(x), m.unclamped(2)):
+        assert [tuple(t.shape) for t in state] == [(2, *shape), (2, *z1), (2, 5)]
+    m.eval()
+    assert m.features(x, 1).shape == (2, 3 * z1[1] * z1[2])
+    assert m.reconstruct(x, 2).shape == x.shape
+    held = m.run_chain(2, [1, 3], clamp={1: torch.zeros(*z1)})
+    assert torch.equal(held.layers[1], torch.zeros(2, 2, *z1))
+
+
 def test_architectures_build_hierarchies_or_refuse_lists_clearly():
     for name in ("mlp", "conv8"):
         arch = gn.architectures.build(name, SHAPE, [6, 4])
         assert isinstance(arch, Hierarchy)
         check_hierarchy(arch, SHAPE, [6, 4], name)
-    with pytest.raises(RecipeError, match=r"model\.z_dim: architecture 'conv28' refused: 'conv28' builds one "
-                                          r"latent layer \(an int z_dim\)"):
-        build_model(tiny_recipe(model={"architecture": "conv28", "z_dim": [6, 4], "options": {}}),
-                    (1, 28, 28))
+    with pytest.raises(RecipeError, match=r"model\.z_dim: architecture 'test_one_layer' refused: "
+                                          r"builds one layer"):
+        build_model(tiny_recipe(model={"architecture": "test_one_layer", "z_dim": [6, 4],
+                                       "options": {}}), SHAPE)
     with pytest.raises(GibbsnetError, match=r"'mlp' returned Architecture, not a Hierarchy"):
         check_hierarchy(gn.architectures.build("mlp", SHAPE, 6), SHAPE, [6, 4], "mlp")
     broken = gn.architectures.build("mlp", SHAPE, [6, 4])
@@ -275,3 +299,29 @@ def test_modes_clamp_layers_to_files_or_to_the_images_encodings(tmp_path):
         gn.modes(m, 3, mode="daydreaming")
     with pytest.raises(GibbsnetError, match="modes of being need a latent hierarchy"):
         gn.modes(build_model(tiny_recipe(), SHAPE), 3, mode="dreaming")
+
+
+@pytest.mark.slow
+def test_trajectories_show_every_layer_that_has_an_image_form(tmp_path, monkeypatch):
+    import numpy as np
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from gibbsnet_cli.main import cli
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / "images" / f"{i}.png")
+    recipe = tiny_recipe(data={"dataset": "folder", "root": str(tmp_path / "images"), "batch_size": 8,
+                               "options": {"size": 28, "channels": 1}},
+                         model={"architecture": "conv28", "z_dim": [1, 4], "options": {"width": 8}},
+                         train={"iterations": 2, "sample_every": 0, "calibration_steps": 2})
+    run = gn.train(recipe, out=tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["sample", str(run), "--mode", "dreaming", "--num", "3",
+                                      "--steps", "4", "--trajectory", "t.png", "--device", "cpu"])
+    assert result.exit_code == 0, result.stderr
+    with Image.open(tmp_path / "t-z1.png") as z1, Image.open(tmp_path / "t.png") as x:
+        assert z1.size[0] < x.size[0] and z1.size[1] < x.size[1]  # 14×14 cells against 28×28
+    assert not (tmp_path / "t-z2.png").exists()  # z2 is a vector

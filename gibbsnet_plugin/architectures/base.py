@@ -51,20 +51,20 @@ class Hierarchy:
 
     HALI uses the encoders and decoders; deep GibbsNet ``decoders[0]``, the conditionals and the
     top encoder ``encoders[L-1]``. A model keeps only the networks its kind uses.
+
+    ``latent_shapes``: the shape of each z_l without the batch, for spatial layers (e.g. z1 of
+    shape (64, 16, 16) when ``z_dim`` names 64 channels); None means vectors, (d_l,) each.
     """
 
     encoders: list[nn.Module]
     decoders: list[nn.Module]
     conditionals: list[nn.Module]
     discriminator: nn.Module
+    latent_shapes: list[tuple[int, ...]] | None = None
 
-
-def one_layer(z_dim: int | list[int], name: str) -> int:
-    """``z_dim`` for an architecture that builds one latent layer; a list raises ``ValueError``."""
-    if isinstance(z_dim, list):
-        raise ValueError(f"'{name}' builds one latent layer (an int z_dim), got {z_dim}; 'mlp' "
-                         "builds latent hierarchies")
-    return z_dim
+    def shapes(self, z_dims: list[int]) -> list[tuple[int, ...]]:
+        """The shape of each latent layer (without the batch) for the recipe's ``z_dims``."""
+        return [tuple(s) for s in self.latent_shapes] if self.latent_shapes else [(d,) for d in z_dims]
 
 
 def check_common_options(posterior: str, decoder_noise: int, dropout: float, norm: str) -> None:
@@ -102,6 +102,38 @@ class GaussianEncoder(nn.Module):
         # exp is clamped so an outlier logit cannot overflow to inf and poison training.
         sigma = torch.sigmoid(s) if self.posterior == "sigmoid" else torch.exp(s.clamp(max=10.0))
         return self.standardize(mu + sigma * torch.randn_like(mu))
+
+
+class SpatialGaussian(nn.Module):
+    """``features(*inputs)`` gives (B, 2C, H, W) = (mu, s); returns the feature map
+    ``z = mu + sigma(s) * eps`` of shape (B, C, H, W), sigma as in ``GaussianEncoder``,
+    standardised per channel (a BatchNorm2d without affine parameters) with ``standardize``."""
+
+    def __init__(self, features: nn.Module, channels: int, posterior: Posterior,
+                 standardize: bool) -> None:
+        super().__init__()
+        self.features = features
+        self.posterior = posterior
+        self.standardize = nn.BatchNorm2d(channels, affine=False) if standardize else nn.Identity()
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        mu, s = self.features(*inputs).chunk(2, dim=1)
+        sigma = torch.sigmoid(s) if self.posterior == "sigmoid" else torch.exp(s.clamp(max=10.0))
+        return self.standardize(mu + sigma * torch.randn_like(mu))
+
+
+class BroadcastJoin(nn.Module):
+    """``head(cat(lower_net(lower), upper_net(upper) broadcast over lower's map))``: a spatial
+    layer given a map below it and a vector above it."""
+
+    def __init__(self, lower_net: nn.Module, upper_net: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.lower_net, self.upper_net, self.head = lower_net, upper_net, head
+
+    def forward(self, lower: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+        h = self.lower_net(lower)
+        u = self.upper_net(upper.flatten(1))[:, :, None, None].expand(-1, -1, *h.shape[2:])
+        return self.head(torch.cat([h, u], dim=1))
 
 
 class NoisyDecoder(nn.Module):

@@ -11,6 +11,7 @@ from torch import nn
 
 from gibbsnet_plugin.architectures.base import (
     Architecture,
+    BroadcastJoin,
     Conditional,
     GaussianEncoder,
     Hierarchy,
@@ -18,12 +19,12 @@ from gibbsnet_plugin.architectures.base import (
     NoisyDecoder,
     Norm,
     Posterior,
+    SpatialGaussian,
     TupleDiscriminator,
     check_common_options,
     lrelu,
     mlp,
     norm_layer,
-    one_layer,
 )
 from gibbsnet_plugin.registry import ARCHITECTURES
 
@@ -143,12 +144,15 @@ def _conv_hierarchy(bottom: Architecture, z_dims: list[int], x_trunk: nn.Module,
 
 @ARCHITECTURES.register("conv28")
 def build_conv28(
-    x_shape: tuple[int, ...], z_dim: int, width: int = 32, posterior: Posterior = "sigmoid",
+    x_shape: tuple[int, ...], z_dim: int | list[int], width: int = 32, posterior: Posterior = "sigmoid",
     standardize: bool = True, decoder_noise: int = 16, dropout: float = 0.2, norm: Norm = "batch",
-) -> Architecture:
-    """For 1×28×28 images (MNIST): 28 -> 14 -> 7 -> 4 and back."""
-    z_dim = one_layer(z_dim, "conv28")
+) -> Architecture | Hierarchy:
+    """For 1×28×28 images (MNIST): 28 -> 14 -> 7 -> 4 and back. With a list ``z_dim`` a
+    ``Hierarchy`` with a spatial z1 of ``z_dim[0]`` channels at 14×14 (see ``spatial_hierarchy``)."""
     _check_shape("conv28", x_shape, (1, 28, 28))
+    if isinstance(z_dim, list):
+        return spatial_hierarchy(x_shape, z_dim, width, posterior, standardize, decoder_noise,
+                                 dropout, norm)
     w = width
     return _small_conv(
         z_dim,
@@ -167,18 +171,21 @@ def build_conv28(
 
 @ARCHITECTURES.register("conv32")
 def build_conv32(
-    x_shape: tuple[int, ...], z_dim: int, posterior: Posterior = "gaussian",
+    x_shape: tuple[int, ...], z_dim: int | list[int], posterior: Posterior = "gaussian",
     standardize: bool = False, decoder_noise: int = 0, dropout: float = 0.2, norm: Norm = "batch",
-) -> Architecture:
+) -> Architecture | Hierarchy:
     """ALI's SVHN networks for 3×32×32 images (32 -> 28 -> 13 -> 10 -> 4 -> 1 and back).
 
     Defaults are ALI's (exp(log sigma) posterior, no decoder noise, dropout 0.2 on D's inputs and
     0.5 inside); set ``posterior: sigmoid``, ``standardize: true`` and ``decoder_noise`` for the
-    GibbsNet authors' tricks.
+    GibbsNet authors' tricks. With a list ``z_dim`` a ``Hierarchy`` with a spatial z1 of
+    ``z_dim[0]`` channels at 16×16, as the public HALI ports have (see ``spatial_hierarchy``).
     """
-    z_dim = one_layer(z_dim, "conv32")
     _check_shape("conv32", x_shape, (3, 32, 32))
     check_common_options(posterior, decoder_noise, dropout, norm)
+    if isinstance(z_dim, list):
+        return spatial_hierarchy(x_shape, z_dim, 64, posterior, standardize, decoder_noise,
+                                 dropout, norm)
 
     def act() -> nn.Module:
         return nn.LeakyReLU(0.01)
@@ -220,3 +227,59 @@ def build_conv32(
                       nn.Linear(1024, 1024), act(), nn.Dropout(inner), nn.Linear(1024, 1)),
     )
     return Architecture(encoder, decoder, discriminator)
+
+
+def spatial_hierarchy(x_shape: tuple[int, ...], z_dims: list[int], width: int, posterior: Posterior,
+                      standardize: bool, decoder_noise: int, dropout: float, norm: Norm) -> Hierarchy:
+    """A ``Hierarchy`` for C×H×W images whose z1 is a feature map of ``z_dims[0]`` channels at
+    H/2 × W/2 and whose higher layers are vectors: x <-> z1 by one stride-2 convolution each
+    way, z1 <-> z2 through a stride-2 convolution and a linear layer, the conditional of z1 given
+    (x, z2) from x's convolution joined with z2 broadcast over the map, MLPs above; D convolves x
+    and z1 and reads the vectors with MLPs. Decoder noise enters the vector layers' decoders."""
+    check_common_options(posterior, decoder_noise, dropout, norm)
+    c, height, w_x = x_shape
+    if height % 4 or w_x % 4:
+        raise ValueError(f"a spatial z1 needs image sides divisible by 4, got {height}×{w_x}")
+    c1, w = z_dims[0], width
+    h1, w1 = height // 2, w_x // 2
+    n_down = 2 * w * (h1 // 2) * (w1 // 2)
+    hidden = 8 * w
+
+    def down_z1() -> nn.Sequential:  # z1 map -> flat features
+        return nn.Sequential(nn.Conv2d(c1, 2 * w, 4, 2, 1), lrelu(), nn.Flatten())
+
+    def gaussian(n_in: int, d: int, features: nn.Module | None = None) -> GaussianEncoder:
+        head = mlp([n_in, hidden, 2 * d], lrelu, norm=norm)
+        return GaussianEncoder(nn.Sequential(features, head) if features else head, d, posterior,
+                               standardize)
+
+    above = range(2, len(z_dims))
+    x_to_z1 = SpatialGaussian(nn.Sequential(*_conv(c, w, 4, 2, 1, "none"),
+                                            nn.Conv2d(w, 2 * c1, 3, 1, 1)), c1, posterior, standardize)
+    z1_to_x = NoisyDecoder(nn.Sequential(*_deconv(c1, w, 4, 2, 1, norm), nn.Conv2d(w, c, 3, 1, 1)), 0)
+    z2_to_z1 = NoisyDecoder(nn.Sequential(
+        nn.Linear(z_dims[1] + decoder_noise, n_down), nn.ReLU(), nn.Unflatten(1, (2 * w, h1 // 2, w1 // 2)),
+        nn.ConvTranspose2d(2 * w, c1, 4, 2, 1)), decoder_noise, "linear")
+    conditionals: list[nn.Module] = [SpatialGaussian(
+        BroadcastJoin(nn.Sequential(*_conv(c, w, 4, 2, 1, "none")), nn.Linear(z_dims[1], w),
+                      nn.Conv2d(2 * w, 2 * c1, 3, 1, 1)), c1, posterior, standardize)]
+    for i in range(1, len(z_dims) - 1):  # z_(i+1) given z_i (the map when i = 1) and z_(i+2)
+        lower, n_lower = (down_z1(), n_down) if i == 1 else (None, z_dims[i - 1])
+        conditionals.append(Conditional(gaussian(n_lower + z_dims[i + 1], z_dims[i]), lower))
+    x_net = nn.Sequential(nn.Dropout(dropout), *_dconv(c, w, 4, 2, 1, 0.0),
+                          *_dconv(w, 2 * w, 4, 2, 1, dropout), nn.Flatten())
+    n_x = 2 * w * (height // 4) * (w_x // 4)
+    return Hierarchy(
+        encoders=[x_to_z1, gaussian(n_down, z_dims[1], down_z1()),
+                  *(gaussian(z_dims[i - 1], z_dims[i]) for i in above)],
+        decoders=[z1_to_x, z2_to_z1,
+                  *(NoisyDecoder(mlp([z_dims[i] + decoder_noise, hidden, z_dims[i - 1]], nn.ReLU,
+                                     norm=norm), decoder_noise, "linear") for i in above)],
+        conditionals=conditionals,
+        discriminator=TupleDiscriminator(
+            x_net, [nn.Sequential(down_z1(), nn.Linear(n_down, hidden), lrelu()),
+                    *(mlp([d, hidden], lrelu, dropout=dropout) for d in z_dims[1:])],
+            nn.Sequential(lrelu(), *mlp([n_x + hidden * len(z_dims), hidden, 1], lrelu, dropout=dropout)),
+        ),
+        latent_shapes=[(c1, h1, w1), *((d,) for d in z_dims[1:])],
+    )
