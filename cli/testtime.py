@@ -181,7 +181,7 @@ def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajecto
     images = None
     if from_images is not None:
         images = _read_images(from_images, model.x_shape, num)
-    elif mode not in (None, "dreaming") or any("=" not in spec for spec in clamps):
+    elif gn.modes_need_images(model, mode, clamps):
         images = gn.dataset_images(loaded.recipe, "test", num, model.x_shape)
     columns = at or gn.default_record(steps)
     frames = gn.gif_steps(steps) if gif else []

@@ -45,6 +45,7 @@ _LAZY = {
     "interpolate": "gibbsnet_plugin.testtime",
     "dataset_images": "gibbsnet_plugin.testtime",
     "modes": "gibbsnet_plugin.testtime",
+    "modes_need_images": "gibbsnet_plugin.testtime",
     "imagined": "gibbsnet_plugin.testtime",
     "default_record": "gibbsnet_plugin.testtime",
     "gif_steps": "gibbsnet_plugin.testtime",
@@ -83,6 +84,7 @@ if TYPE_CHECKING:
         interpolate,
         load_run,
         modes,
+        modes_need_images,
         reconstruct,
         sample,
     )

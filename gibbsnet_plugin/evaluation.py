@@ -106,8 +106,9 @@ def evaluate_model(
                 scores[f"inpaint_{mask}_psnr"] = values["psnr"]
         if "probe" in chosen:
             for level in range(1, levels + 1):
-                _probe(model, recipe, test, labels or e.labels, draws or e.draws, seed, metrics,
-                       scores, details, notes, progress, level)
+                if not _probe(model, recipe, test, labels or e.labels, draws or e.draws, seed,
+                              metrics, scores, details, notes, progress, level):
+                    break
         if "fid" in chosen:
             details["fid"] = fid(model, recipe, weights, num_samples or e.num_samples,
                                  chain_steps, fid_split or e.fid_split, fid_dims, seed=seed,
@@ -131,10 +132,9 @@ def evaluate_model(
 
 def _probe(model: Model, recipe: Recipe, test: Any, labels: int, draws: int, seed: int,
            asked: Sequence[str] | None, scores: dict[str, float], details: dict[str, Any],
-           notes: list[str], progress: Progress | None, level: int) -> None:
-    """The probe on latent layer ``level``: ``probe_error`` (z1) or ``probe_z<level>_error``."""
-    if notes and notes[-1].startswith("linear probe skipped"):
-        return
+           notes: list[str], progress: Progress | None, level: int) -> bool:
+    """The probe on latent layer ``level``: ``probe_error`` (z1) or ``probe_z<level>_error``;
+    False (with a note) when it was skipped, e.g. for data without labels."""
     try:
         result = linear_probe(model, build_dataset(recipe, train=True), test, labels, draws, seed,
                               progress=progress, level=level)
@@ -142,11 +142,12 @@ def _probe(model: Model, recipe: Recipe, test: Any, labels: int, draws: int, see
         if asked is not None:
             raise
         notes.append(f"linear probe skipped: {exc}")
-        return
+        return False
     infix = "" if level == 1 else f"_z{level}"
     details[f"probe{infix}"] = result
     scores[f"probe{infix}_error"] = result["error_mean"]
     scores[f"probe{infix}_error_std"] = result["error_std"]
+    return True
 
 
 def run_label(run: str | Path) -> str:

@@ -177,10 +177,13 @@ class HierarchicalGibbsNet(nn.Module):
 
     # -- transitions ----------------------------------------------------------------------------
 
+    def latent_noise(self, n: int) -> State:
+        """N(0, I) noise in every latent layer: (z1, ..., zL)."""
+        return tuple(torch.randn(n, *shape, device=self.device) for shape in self.latent_shapes)
+
     def noise(self, n: int) -> State:
         """A state of N(0, I) noise in every layer."""
-        return (torch.randn(n, *self.x_shape, device=self.device),
-                *(torch.randn(n, *shape, device=self.device) for shape in self.latent_shapes))
+        return (torch.randn(n, *self.x_shape, device=self.device), *self.latent_noise(n))
 
     def _transition(self, state: State, layer: int) -> torch.Tensor:
         """Deep GibbsNet: a new value of ``layer`` (0 = x) given its neighbours in ``state``."""
@@ -244,7 +247,7 @@ class HierarchicalGibbsNet(nn.Module):
         sweeps of the latents from noise with x held)."""
         if self.kind == "hali":
             return (x, *self.up(x))
-        start = (x, *self.noise(x.shape[0])[1:])
+        start = (x, *self.latent_noise(x.shape[0]))
         return self._run(start, self.clamped_steps, fixed=(0,))
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -271,7 +274,7 @@ class HierarchicalGibbsNet(nn.Module):
             for _ in range(steps):
                 state = self._hali_cycle(state)
             return
-        latents = self.noise(n)[1:]
+        latents = self.latent_noise(n)
         state = (self.decode(latents[0]), *latents)
         for _ in range(steps):
             state = self.sweep(state)
@@ -367,7 +370,8 @@ class HierarchicalGibbsNet(nn.Module):
         kept: list[tuple[State, State]] = []
         with torch.no_grad():
             clamp = self._clamps(n, clamp or {})
-            shown, free = self.noise(n), self.noise(n)
+            shown = self.noise(n)
+            free = self.noise(n) if impotent else shown  # read only for impotent layers
             shown = tuple(clamp.get(i, t) for i, t in enumerate(shown))
             for t in range(1, wanted[-1] + 1):
                 if self.kind == "hali":
@@ -452,7 +456,7 @@ class HierarchicalGibbsNet(nn.Module):
         observed = torch.broadcast_to(mask.to(self.device) != 0, x_observed.shape)
         x = torch.where(observed, x_observed, torch.rand_like(x_observed) * 2 - 1)
         with torch.no_grad():
-            state = (x, *self.noise(x.shape[0])[1:])
+            state = (x, *self.latent_noise(x.shape[0]))
             for t in range(1, steps + 1):
                 state = self._hali_cycle(state) if self.kind == "hali" else self.sweep(state)
                 state = (torch.where(observed, x_observed, state[0]), *state[1:])

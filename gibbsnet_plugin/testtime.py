@@ -158,32 +158,14 @@ def _clamp_file(spec: str, path: str, shape: tuple[int, ...], num: int) -> torch
     return value
 
 
-def modes(
-    model: HierarchicalGibbsNet, num: int, steps: int | None = None, mode: str | None = None,
-    clamp: Sequence[str] = (), impotent: Sequence[str] = (), images: torch.Tensor | None = None,
-    seed: int | None = 0, record: Sequence[int] = (), progress: StepCallback | None = None,
-) -> ModeChains:
-    """Run ``num`` chains of a latent hierarchy for ``steps`` (default ``chain_steps``) in a mode of
-    being (see ``HierarchicalGibbsNet.run_chain``).
-
-    Args:
-        mode: a preset of ``hierarchy.MODES`` (dreaming, ready-to-hand, daydreaming,
-            present-at-hand); its clamped layers take their values from ``images``.
-        clamp: more clamped layers, ``"z2=FILE.npy"`` (values of shape (d) or (num, d)) or a bare
-            name such as ``"x"`` or ``"z2"`` (the images, or their encodings at that layer).
-        impotent: names of impotent layers, e.g. ``["x"]``.
-        images: (num, *x_shape), needed by bare clamps (e.g. from ``dataset_images``).
-    Raises:
-        GibbsnetError: a one-layer model, an unknown mode or layer, an unreadable or misshapen
-            .npy file, a bare clamp without images, or an impotent layer of a HALI model.
-    """
+def _mode_layers(model: Model, mode: str | None, clamp: Sequence[str],
+                 impotent: Sequence[str]) -> tuple[dict[int, str | None], set[int]]:
+    """The clamped layers of a mode and ``clamp`` (layer -> .npy path, or None for a bare clamp
+    that takes the images' values) and the impotent layers; one-line errors naming the flag."""
     if not isinstance(model, HierarchicalGibbsNet):
         raise GibbsnetError("modes of being need a latent hierarchy (a list model.z_dim); this "
                             "model has one latent layer")
     names = model.layer_names()
-    steps = model.chain_steps if steps is None else steps
-    if steps < 1 or any(t < 1 for t in record):
-        raise GibbsnetError(f"chain steps must be at least 1; got steps {steps}, record {list(record)}")
     layers: dict[int, str | None] = {}
     hidden: set[int] = set()
     if mode is not None:
@@ -203,6 +185,40 @@ def modes(
         flag = f"--mode {mode}" if mode is not None and not impotent else "--impotent"
         raise GibbsnetError(f"{flag}: impotent layers need model.kind gibbsnet (an undirected "
                             "hierarchy); this model is hali")
+    return layers, hidden
+
+
+def modes_need_images(model: Model, mode: str | None = None, clamp: Sequence[str] = ()) -> bool:
+    """Whether ``modes`` with this ``mode`` and ``clamp`` takes values from images (a clamped
+    layer without a .npy file); raises the same errors as ``modes`` for a bad mode or layer."""
+    layers, _ = _mode_layers(model, mode, clamp, ())
+    return any(path is None for path in layers.values())
+
+
+def modes(
+    model: HierarchicalGibbsNet, num: int, steps: int | None = None, mode: str | None = None,
+    clamp: Sequence[str] = (), impotent: Sequence[str] = (), images: torch.Tensor | None = None,
+    seed: int | None = 0, record: Sequence[int] = (), progress: StepCallback | None = None,
+) -> ModeChains:
+    """Run ``num`` chains of a latent hierarchy for ``steps`` (default ``chain_steps``) in a mode of
+    being (see ``HierarchicalGibbsNet.run_chain``).
+
+    Args:
+        mode: a preset of ``hierarchy.MODES`` (dreaming, ready-to-hand, daydreaming,
+            present-at-hand); its clamped layers take their values from ``images``.
+        clamp: more clamped layers, ``"z2=FILE.npy"`` (values of shape (d) or (num, d)) or a bare
+            name such as ``"x"`` or ``"z2"`` (the images, or their encodings at that layer).
+        impotent: names of impotent layers, e.g. ``["x"]``.
+        images: (num, *x_shape), needed by bare clamps (e.g. from ``dataset_images``).
+    Raises:
+        GibbsnetError: a one-layer model, an unknown mode or layer, an unreadable or misshapen
+            .npy file, a bare clamp without images, or an impotent layer of a HALI model.
+    """
+    layers, hidden = _mode_layers(model, mode, clamp, impotent)
+    names = model.layer_names()
+    steps = model.chain_steps if steps is None else steps
+    if steps < 1 or any(t < 1 for t in record):
+        raise GibbsnetError(f"chain steps must be at least 1; got steps {steps}, record {list(record)}")
     shapes = [model.x_shape, *model.latent_shapes]
     bare = [layer for layer, path in layers.items() if path is None]
     if bare and images is None:

@@ -13,6 +13,7 @@ from gibbsnet_plugin.architectures.base import Hierarchy
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError
 from gibbsnet_plugin.factory import build_model
 from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, check_hierarchy, mode_layers
+from gibbsnet_plugin.utils import seeded
 
 SHAPE = (1, 8, 8)
 DIMS = [6, 4, 3]
@@ -289,9 +290,13 @@ def test_modes_clamp_layers_to_files_or_to_the_images_encodings(tmp_path):
     assert run.clamped == ["z2"] and run.images is None
     assert torch.equal(run.states.layers[2], torch.ones(3, 2, 4))
     images = torch.rand(3, *SHAPE) * 2 - 1
-    ready = gn.modes(m, 3, steps=2, mode="ready-to-hand", images=images, seed=1)
-    again = gn.modes(m, 3, steps=2, mode="ready-to-hand", images=images, seed=1)
-    assert torch.equal(ready.states.layers[2], again.states.layers[2])
+    ready = gn.modes(m, 3, steps=4, mode="ready-to-hand", images=images, seed=1, record=[1, 2])
+    with seeded(1):  # modes encodes the images first, under its seed
+        expected = m.encode(images)[1]
+    assert ready.clamped == ["z2"] and torch.equal(ready.images, images)
+    assert torch.equal(ready.states.layers[2], expected[:, None].expand(3, 3, 4))
+    assert gn.modes_need_images(m, "ready-to-hand") and gn.modes_need_images(m, clamp=["x"])
+    assert not gn.modes_need_images(m, "dreaming", [f"z2={tmp_path / 'z2.npy'}"])
     with pytest.raises(GibbsnetError, match=r"--clamp z2=.*bad\.npy: the array has shape \(2, 5\); "
                                             r"expected \(4,\) or \(3, 4\)"):
         gn.modes(m, 3, clamp=[f"z2={tmp_path / 'bad.npy'}"])
