@@ -15,7 +15,7 @@ from gibbsnet_cli.ui import console, note, print_json, task_progress, wrote
 def _score_label(name: str) -> str:
     """``inpaint_left-half_psnr`` -> ``inpaint left-half PSNR (dB)`` for the table."""
     label = name.replace("_", " ")
-    for short, long in ((" mse", " MSE"), (" psnr", " PSNR (dB)"), ("fid", "FID"),
+    for short, long in ((" mse", " MSE"), (" rmse", " RMSE"), (" psnr", " PSNR (dB)"), ("fid", "FID"),
                         (" error std", " error std (%)"),
                         (" error", " error (%)"), ("modes high quality",
                         "modes high-quality samples (%)"), ("modes reverse kl", "modes reverse KL (nats)"),
@@ -39,8 +39,9 @@ def _score_cell(name: str, value: float) -> str:
 @click.command()
 @click.argument("runs", metavar="RUN...", nargs=-1, required=True)
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
-              help="reconstruction, inpainting, probe, fid, modes or tsne (repeatable; default: "
-                   "the recipe's eval.metrics, else all but modes and tsne, FID only when the "
+              help="reconstruction, inpainting, imputation, probe, fid, modes or tsne "
+                   "(repeatable; default: the recipe's eval.metrics, else all but modes and tsne, "
+                   "imputation only for incomplete or corrupted data, FID only when the "
                    "Inception weights are found).")
 @click.option("--num-samples", type=click.IntRange(2), default=None,
               help="FID: samples and real images (default: the recipe's eval.num_samples, "
@@ -53,6 +54,9 @@ def _score_cell(name: str, value: float) -> str:
                    "bottom-half, center, random-50).")
 @click.option("--inpaint-steps", type=click.IntRange(1), default=None,
               help="Steps of the partially clamped chain (default: eval.inpaint_steps, 20).")
+@click.option("--missing", default=None, metavar="PROCESS",
+              help="imputation: the mask process of the test split, e.g. random-80 or window-4 "
+                   "(default: the recipe's data.missing).")
 @click.option("--labels", type=click.IntRange(2), default=None,
               help="Linear probe: class-balanced labelled images (default: eval.labels, 1000).")
 @click.option("--draws", type=click.IntRange(1), default=None,
@@ -75,12 +79,12 @@ def _score_cell(name: str, value: float) -> str:
               help="auto, cpu, cuda, cuda:N or mps (default: CUDA when available).")
 def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int | None,
              steps: int | None, masks: tuple[str, ...], inpaint_steps: int | None,
-             labels: int | None, draws: int | None, inception_weights: str | None,
+             missing: str | None, labels: int | None, draws: int | None, inception_weights: str | None,
              fid_split: str | None, fid_dims: str, out_dir: str, as_json: bool, seed: int,
              device: str | None) -> None:
     """Score one or more runs (run directories or checkpoint files), side by side: reconstruction
-    MSE, inpainting MSE/PSNR on the hidden region, linear-probe error, FID, mode coverage of a 2-D
-    mixture (grid25, ring8), t-SNE latent maps."""
+    MSE, inpainting MSE/PSNR on the hidden region, imputation RMSE on missing entries,
+    linear-probe error, FID, mode coverage of a 2-D mixture (grid25, ring8), t-SNE latent maps."""
     gn.check_metrics(metrics)
     results = []
     figures = tsne_figures(runs, Path(out_dir))
@@ -90,7 +94,7 @@ def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int |
             results.append(gn.evaluate(
                 run, list(metrics) or None, device, num_samples=num_samples, chain_steps=steps,
                 labels=labels, draws=draws, masks=list(masks) or None,
-                inpaint_steps=inpaint_steps, inception_weights=inception_weights,
+                inpaint_steps=inpaint_steps, missing=missing, inception_weights=inception_weights,
                 fid_split=fid_split, fid_dims=int(fid_dims), figure=figure, seed=seed,
                 progress=progress))
     for text in dict.fromkeys(text for result in results for text in result["notes"]):

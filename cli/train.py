@@ -46,11 +46,11 @@ def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, device:
 
 @click.command()
 def plugins() -> None:
-    """List architectures and data sets: built-in, from plugins, and broken plugins."""
+    """List architectures, data sets and corruptions: built-in, from plugins, and broken plugins."""
     table = Table(title="gibbsnet plugins")
     for column in ("name", "kind", "source", "status"):
         table.add_column(column)
-    for entry in [*gn.architectures.entries(), *gn.datasets.entries()]:
+    for entry in [*gn.architectures.entries(), *gn.datasets.entries(), *gn.corruptions.entries()]:
         status = "[green]ok[/]" if entry.error is None else f"[red]{escape(entry.error)}[/]"
         table.add_row(escape(entry.name), entry.kind, escape(entry.source), status)
     console.print(table)

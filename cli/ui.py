@@ -131,7 +131,9 @@ def banner(s: RunSummary) -> str:
     """The line printed when training starts, from a ``gn.RunSummary``."""
     processes = f" in {s.processes} processes" if s.processes > 1 else ""
     return (f"[bold]{escape(s.name)}[/]: {s.architecture} ({s.parameters:,} parameters) on "
-            f"{s.dataset} ({s.items:,} items of shape {'×'.join(map(str, s.x_shape))}), "
+            f"{s.dataset} ({s.items:,} items of shape {'×'.join(map(str, s.x_shape))})"
+            f"{'' if s.incomplete else ','}"
+            f"{'; ' + escape(s.incomplete) + ';' if s.incomplete else ''} "
             f"chain_steps={s.chain_steps}{' (ALI)' if s.chain_steps == 1 else ''}, "
             f"{s.iterations:,} iterations on {s.device}{processes} -> {escape(s.out)}"
             f"{' (resuming)' if s.resuming else ''}")

@@ -56,13 +56,14 @@ _LAZY = {
     "run_label": "gibbsnet_plugin.evaluation",
 }
 _MODULES = {"architectures": "gibbsnet_plugin.architectures", "data": "gibbsnet_plugin.data",
-            "datasets": "gibbsnet_plugin.data", "errors": "gibbsnet_plugin.errors",
+            "datasets": "gibbsnet_plugin.data", "corruptions": "gibbsnet_plugin.corruptions",
+            "errors": "gibbsnet_plugin.errors",
             "figures": "gibbsnet_plugin.figures", "testtime": "gibbsnet_plugin.testtime"}
 
 __all__ = sorted([*_LAZY, *_MODULES])
 
 if TYPE_CHECKING:
-    from gibbsnet_plugin import architectures, data, errors, figures, testtime
+    from gibbsnet_plugin import architectures, corruptions, data, errors, figures, testtime
     from gibbsnet_plugin import data as datasets
     from gibbsnet_plugin.architectures import Architecture, Hierarchy
     from gibbsnet_plugin.checkpoint import load_model

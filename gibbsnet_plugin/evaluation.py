@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from gibbsnet_plugin.checkpoint import CHECKPOINT_DIR
+from gibbsnet_plugin.data.missing import Masked, check_process, split_item
 from gibbsnet_plugin.errors import GibbsnetError, InceptionWeightsError, ProbeError
-from gibbsnet_plugin.factory import build_dataset
+from gibbsnet_plugin.factory import build_corruption, build_dataset, data_shape
 from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, Model
 from gibbsnet_plugin.metric_names import METRICS, MODE_SCORES
 from gibbsnet_plugin.metrics import inception
@@ -21,14 +22,22 @@ from gibbsnet_plugin.metrics.fid import fid
 from gibbsnet_plugin.metrics.latent_maps import latent_map
 from gibbsnet_plugin.metrics.modes import DEFAULT_SAMPLES, mode_coverage
 from gibbsnet_plugin.metrics.probe import linear_probe
-from gibbsnet_plugin.metrics.scores import inpainting_scores, reconstruction_mse
+from gibbsnet_plugin.metrics.scores import (
+    imputation_rmse,
+    inpainting_scores,
+    reconstruction_mse,
+    restoration_rmse,
+)
+from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.registry import did_you_mean
 from gibbsnet_plugin.testtime import load_run
 
-DEFAULT_METRICS = ("reconstruction", "inpainting", "probe", "fid")
+DEFAULT_METRICS = ("reconstruction", "inpainting", "imputation", "probe", "fid")
 """What ``evaluate`` runs when neither the caller nor the recipe's ``eval.metrics`` names a metric
-(FID and the probe only when possible)."""
+(imputation for incomplete or corrupted data, FID and the probe only when possible)."""
+NEEDS_COMPLETE_TEST_DATA = ("reconstruction", "inpainting", "imputation", "fid", "modes")
+"""Metrics that compare with the truth, so they need test items without masks of their own."""
 
 
 def check_metrics(metrics: Sequence[str]) -> None:
@@ -46,6 +55,7 @@ def evaluate_model(
     inpaint_steps: int | None = None, inception_weights: str | Path | None = None,
     fid_split: str | None = None, fid_dims: int = 2048, figure: str | Path | None = None,
     seed: int = 0, fid_cache: Path | None = None, progress: Progress | None = None,
+    missing: str | None = None,
 ) -> dict[str, Any]:
     """Score ``model`` (trained with ``recipe``) on the recipe's data; the model is put in eval
     mode for the evaluation and its mode restored afterwards.
@@ -61,6 +71,10 @@ def evaluate_model(
             (default: the model's).
         fid_dims: Inception feature size; 2048 (the final pool) is the standard FID.
         figure: PNG path of the latent map (``tsne``).
+        missing: the mask process of ``imputation`` (e.g. ``random-80``; default: the recipe's
+            ``data.missing``); masks of the test split are drawn with the recipe's seed. For a
+            recipe with ``data.corruption`` and no ``missing``, ``imputation`` scores the
+            restoration ``dec(enc(f(x)))`` of corrupted test images instead.
         progress: called as ``progress(task, done, total)`` while the metrics run (see
             ``metrics.data.Progress``), e.g. to draw progress bars.
     Returns:
@@ -85,6 +99,19 @@ def evaluate_model(
             chosen.remove("fid")
             notes.append(f"FID skipped: {exc}")
     test = build_dataset(recipe, train=False)
+    imputing = missing or recipe.data.missing
+    if "imputation" in chosen and imputing is None and recipe.data.corruption.name is None:
+        if metrics is not None:
+            raise GibbsnetError("imputation needs missing entries: give a mask process (--missing "
+                                "random-80) or a run trained with data.missing or data.corruption")
+        chosen.remove("imputation")
+    if split_item(test[0])[2] is not None:
+        for name in [m for m in chosen if m in NEEDS_COMPLETE_TEST_DATA]:
+            if metrics is not None:
+                raise GibbsnetError(f"{name} compares with the truth, but the test split's items "
+                                    "carry masks of their own (their missing values are unknown)")
+            chosen.remove(name)
+            notes.append(f"{name} skipped: the test split's items carry masks, so the truth is unknown")
     scores: dict[str, float] = {}
     details: dict[str, Any] = {}
     was_training = model.training
@@ -104,6 +131,18 @@ def evaluate_model(
             for mask, values in details["inpainting"].items():
                 scores[f"inpaint_{mask}_mse"] = values["mse"]
                 scores[f"inpaint_{mask}_psnr"] = values["psnr"]
+        if "imputation" in chosen:
+            if imputing is not None:
+                check_process(imputing, model.x_shape)
+                scores["imputation_rmse"] = imputation_rmse(
+                    model, Masked(test, imputing, model.x_shape, recipe.seed, train=False, hide=False),
+                    inpaint_steps if inpaint_steps is not None else e.inpaint_steps, seed=seed,
+                    progress=progress)
+            else:
+                corruption = build_corruption(recipe, data_shape(test))
+                assert isinstance(model, GibbsNet) and corruption is not None
+                scores["imputation_rmse"] = restoration_rmse(model, test, corruption, seed=seed,
+                                                             progress=progress)
         if "probe" in chosen:
             for level in range(1, levels + 1):
                 if not _probe(model, recipe, test, labels or e.labels, draws or e.draws, seed,

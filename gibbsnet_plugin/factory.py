@@ -1,4 +1,5 @@
-"""What a recipe builds: its data set, the data shape, the GibbsNet and the two optimizers.
+"""What a recipe builds: its data set (as trained on: with masks or corrupted), the data shape,
+the corruption, the GibbsNet and the two optimizers.
 
 Training, test time and evaluation all build through these functions, so a recipe means the same
 model everywhere. A factory's ``ValueError`` or ``TypeError`` becomes a ``RecipeError`` that names
@@ -7,6 +8,7 @@ the recipe key (``data.options``, ``model.options``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,12 @@ from torch.utils.data import Dataset
 
 from gibbsnet_plugin.architectures.wrappers import spectral_norm, stabilise
 from gibbsnet_plugin.data.base import x_of
-from gibbsnet_plugin.errors import GibbsnetError, RecipeError
+from gibbsnet_plugin.data.missing import Corrupted, Masked, check_observed, split_item
+from gibbsnet_plugin.errors import GibbsnetError, MaskError, RecipeError
 from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, Model, check_hierarchy
 from gibbsnet_plugin.model import GibbsNet, check_architecture
 from gibbsnet_plugin.recipe import Recipe
-from gibbsnet_plugin.registry import ARCHITECTURES, DATASETS
+from gibbsnet_plugin.registry import ARCHITECTURES, CORRUPTIONS, DATASETS
 
 
 def data_root(recipe: Recipe) -> str:
@@ -36,6 +39,55 @@ def build_dataset(recipe: Recipe, train: bool) -> Dataset:
         return DATASETS.build(d.dataset, data_root(recipe), train, **d.options)
     except (ValueError, TypeError) as exc:
         raise RecipeError(f"data.options: dataset '{d.dataset}' refused its options: {exc}") from None
+
+
+def build_corruption(recipe: Recipe, x_shape: tuple[int, ...]
+                     ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The recipe's corruption f for data of shape ``x_shape`` (None without one), checked on a
+    batch of 2: it must keep the shape and give finite values."""
+    c = recipe.data.corruption
+    if c.name is None:
+        return None
+    try:
+        f = CORRUPTIONS.build(c.name, tuple(x_shape), **c.options)
+    except (ValueError, TypeError) as exc:
+        raise RecipeError(f"data.corruption.options: corruption '{c.name}' refused: {exc}") from None
+    if not callable(f):
+        raise RecipeError(f"data.corruption.name: corruption '{c.name}' built "
+                          f"{type(f).__name__}, not a function of x")
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        y = f(torch.zeros(2, *x_shape))
+    shape = "×".join(map(str, x_shape))
+    if not isinstance(y, torch.Tensor) or tuple(y.shape) != (2, *x_shape):
+        got = "×".join(map(str, y.shape[1:])) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise RecipeError(f"data.corruption: '{c.name}' maps x of shape {shape} to {got}; training "
+                          f"on corrupted data needs y shaped like x (D and the encoder read both)")
+    return f
+
+
+def build_training_data(recipe: Recipe, train: bool = True) -> Dataset:
+    """The data set as training sees it: ``build_dataset`` with the recipe's mask process
+    (``data.missing``: items carry masks and hide the missing values) or corruption
+    (``data.corruption``: items are measurements y), each drawn once per item with the seed.
+
+    Raises:
+        MaskError: masks of the wrong shape, values other than 0/1, or every item fully hidden.
+    """
+    d = recipe.data
+    dataset = build_dataset(recipe, train)
+    x_shape = data_shape(dataset)
+    source = f"data set '{d.dataset}'"
+    if d.missing is not None:
+        if split_item(dataset[0])[2] is not None:
+            raise MaskError(f"data.missing: {source} has masks of its own; remove data.missing")
+        try:
+            dataset = Masked(dataset, d.missing, x_shape, recipe.seed, train)
+        except MaskError as exc:
+            raise RecipeError(f"data.missing: {exc}") from None
+        source = f"{source} with data.missing {d.missing}"
+    check_observed(dataset, source)
+    f = build_corruption(recipe, x_shape)
+    return dataset if f is None else Corrupted(dataset, f, recipe.seed, train)
 
 
 def data_shape(dataset: Dataset) -> tuple[int, ...]:
@@ -72,9 +124,10 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...]) -> Model:
                          decoder_noise=m.decoder_noise)
     except ValueError as exc:
         raise RecipeError(f"model.{exc}") from None
+    corruption = build_corruption(recipe, x_shape) if recipe.train.corruption == "match" else None
     return GibbsNet(arch, x_shape, z_dim, m.chain_steps, m.backprop_steps, m.loss, m.z_consistency,
                     critic_states=m.critic_states, persistent=m.persistent,
-                    random_steps=m.random_steps, r1=m.r1)
+                    random_steps=m.random_steps, r1=m.r1, corruption=corruption)
 
 
 def build_optimizers(model: Model, recipe: Recipe) -> tuple[Optimizer, Optimizer]:
@@ -93,4 +146,5 @@ def build_optimizers(model: Model, recipe: Recipe) -> tuple[Optimizer, Optimizer
             idist.auto_optim(make(gen_params, t.lr)))
 
 
-__all__ = ["build_dataset", "build_model", "build_optimizers", "data_root", "data_shape"]
+__all__ = ["build_corruption", "build_dataset", "build_model", "build_optimizers",
+           "build_training_data", "data_root", "data_shape"]

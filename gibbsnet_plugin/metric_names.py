@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-METRICS = ("reconstruction", "inpainting", "probe", "fid", "modes", "tsne")
+METRICS = ("reconstruction", "inpainting", "imputation", "probe", "fid", "modes", "tsne")
 """Names accepted by ``gibbsnet evaluate --metric`` and the recipe's ``eval.metrics``."""
-TRAINING_METRICS = METRICS[:5]
+TRAINING_METRICS = METRICS[:6]
 """Metrics that may run during training (``tsne`` draws a figure and gives no score)."""
 DEFAULT_MASKS = ("left-half", "bottom-half", "center", "random-50")
 MODE_SCORES = ("modes", "modes_high_quality", "modes_reverse_kl")
@@ -23,13 +23,15 @@ def score_names(metrics: Sequence[str], masks: Sequence[str] = DEFAULT_MASKS,
     """The scalar scores that ``metrics`` produce for a model with ``levels`` latent layers, e.g.
     ``reconstruction_mse``, ``inpaint_left-half_psnr``, ``probe_error``, ``fid``, ``modes``, and
     per layer l above z1 ``reconstruction_z<l>_mse`` and ``probe_z<l>_error``; one of them can
-    pick ``best.pt``."""
+    pick ``best.pt``; ``imputation`` gives ``imputation_rmse``."""
     names = []
     for metric in metrics:
         if metric == "reconstruction":
             names += ["reconstruction_mse", *(f"reconstruction_z{i}_mse" for i in range(2, levels + 1))]
         elif metric == "inpainting":
             names += [f"inpaint_{m}_{s}" for m in masks for s in ("mse", "psnr")]
+        elif metric == "imputation":
+            names.append("imputation_rmse")
         elif metric == "probe":
             for i in range(1, levels + 1):
                 infix = "" if i == 1 else f"_z{i}"

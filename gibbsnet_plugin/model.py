@@ -128,6 +128,10 @@ class GibbsNet(nn.Module):
         random_steps: draw each training batch's chain length uniformly from 1..chain_steps.
         r1: weight gamma of the R1 penalty ``gamma/2 * E ||grad_(x,z) D(x, z)||^2`` on clamped
             pairs in D's loss (Mescheder et al. 2018; 0 = off).
+        corruption: a known measurement y = f(x) of the data (see ``corruptions``): the model
+            learns clean x from data y. The encoder then reads measurements: every chain step
+            and every method that takes images x encodes ``f(x)``, except ``clamped``, whose
+            data are measurements already.
     """
 
     def __init__(
@@ -135,6 +139,7 @@ class GibbsNet(nn.Module):
         chain_steps: int = 3, backprop_steps: int = 1, loss: Loss = "bce",
         z_consistency: float = 0.0, critic_states: int = 1, persistent: float = 0.0,
         random_steps: bool = False, r1: float = 0.0,
+        corruption: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         if chain_steps < 1 or not 1 <= backprop_steps <= chain_steps:
@@ -161,6 +166,7 @@ class GibbsNet(nn.Module):
         self.critic_states = critic_states
         self.random_steps = random_steps
         self.r1 = r1
+        self.corruption = corruption
         self.chains = PersistentChains(persistent) if persistent > 0 else None
 
     def options(self) -> dict[str, object]:
@@ -175,7 +181,7 @@ class GibbsNet(nn.Module):
         """A model with these settings and this discriminator but the given encoder and decoder
         (e.g. their moving averages)."""
         return GibbsNet(Architecture(encoder, decoder, self.discriminator), self.x_shape, self.z_dim,
-                        **self.options())
+                        **self.options(), corruption=self.corruption)
 
     @property
     def device(self) -> torch.device:
@@ -185,16 +191,20 @@ class GibbsNet(nn.Module):
         """``n`` draws of z0 ~ N(0, I), shape (n, z_dim), on the model's device."""
         return torch.randn(n, self.z_dim, device=self.device)
 
+    def observe(self, x: torch.Tensor) -> torch.Tensor:
+        """The measurement ``f(x)`` of the model's ``corruption``; x itself without one."""
+        return x if self.corruption is None else self.corruption(x)
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, *x_shape) -> (B, z_dim): one sample of q(z|x)."""
-        return self.encoder(x)
+        """(B, *x_shape) -> (B, z_dim): one sample of q(z|x) (of q(z|f(x)) with a corruption)."""
+        return self.encoder(self.observe(x))
 
     def features(self, x: torch.Tensor, level: int = 1) -> torch.Tensor:
         """``encode(x)``, (B, z_dim): the features of images x, e.g. for a linear probe (one
         layer: ``level`` must be 1)."""
         if level != 1:
             raise ValueError(f"level must be 1 for a model with one latent layer, got {level}")
-        return self.encoder(x)
+        return self.encode(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, z_dim) -> (B, *x_shape): one sample of p(x|z)."""
@@ -212,7 +222,7 @@ class GibbsNet(nn.Module):
         network sees ``steps`` batches, e.g. for batch-norm calibration); keeps nothing."""
         z = self.prior(n)
         for _ in range(steps):
-            z = self.encoder(self.decoder(z))
+            z = self.encode(self.decoder(z))
 
     def critic(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """D's logits for pairs (x, z), shape (B,)."""
@@ -244,20 +254,20 @@ class GibbsNet(nn.Module):
         for t in range(1, n_steps + 1):
             with torch.set_grad_enabled(grad and t > n_steps - k):
                 if t > 1:
-                    z = self.encoder(x)
+                    z = self.encode(x)
                 x = self.decoder(z)
             if t > n_steps - shown:
                 xs.append(x)
                 zs.append(z)
         if self.chains is not None:
             with torch.no_grad():
-                self.chains.update(self.encoder(x))
+                self.chains.update(self.encode(x))
         if shown == 1:
             return x, z
         return torch.cat(xs), torch.cat(zs)
 
     def clamped(self, x: torch.Tensor) -> Pair:
-        """The data pair ``(x, enc(x))``."""
+        """The data pair ``(x, enc(x))``; with a corruption x are the data's measurements y."""
         return x, self.encoder(x)
 
     def iterate(self, z0: torch.Tensor) -> Iterator[Pair]:
@@ -270,7 +280,7 @@ class GibbsNet(nn.Module):
             while True:
                 x = self.decoder(z)
                 yield x, z
-                z = self.encoder(x)
+                z = self.encode(x)
 
     def sample(
         self, n: int, steps: int | None = None, z0: torch.Tensor | None = None,
@@ -320,7 +330,7 @@ class GibbsNet(nn.Module):
         if level != 1:
             raise ValueError(f"level must be 1 for a model with one latent layer, got {level}")
         with torch.no_grad():
-            return self.decoder(self.encoder(x))
+            return self.decoder(self.encode(x))
 
     def inpaint(
         self, x_observed: torch.Tensor, mask: torch.Tensor, steps: int = 20,
@@ -344,7 +354,7 @@ class GibbsNet(nn.Module):
         x = torch.where(observed, x_observed, noise)
         with torch.no_grad():
             for t in range(1, steps + 1):
-                x = torch.where(observed, x_observed, self.decoder(self.encoder(x)))
+                x = torch.where(observed, x_observed, self.decoder(self.encode(x)))
                 if callback is not None:
                     callback(t)
         return x
@@ -382,6 +392,7 @@ class GibbsNet(nn.Module):
         loss = target_loss(self.loss, s_real, 0.0) + target_loss(self.loss, s_fake, 1.0)
         if self.z_consistency > 0:
             x_n, z_prev = fake
+            # x_n is what D sees: a measurement already when the model has a corruption
             loss = loss + self.z_consistency * (z_prev - self.encoder(x_n)).pow(2).sum(1).mean()
         return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
 

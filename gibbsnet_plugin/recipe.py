@@ -20,7 +20,7 @@ import yaml
 
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError
 from gibbsnet_plugin.metric_names import DEFAULT_MASKS, TRAINING_METRICS, score_names
-from gibbsnet_plugin.registry import ARCHITECTURES, DATASETS, did_you_mean
+from gibbsnet_plugin.registry import ARCHITECTURES, CORRUPTIONS, DATASETS, did_you_mean
 from gibbsnet_plugin.utils import DEVICE_NAME, DEVICES
 
 Loss = Literal["bce", "lsgan"]
@@ -30,6 +30,20 @@ Kind = Literal["gibbsnet", "hali"]
 """Latent hierarchies: undirected deep GibbsNet or directed HALI."""
 Precision = Literal["fp32", "bf16", "fp16"]
 """Training precision: float32, or autocast to bfloat16 or float16 (with a GradScaler)."""
+Missing = Literal["chain", "ambient", "zero-fill"]
+"""How training treats missing entries: filled by the partially clamped chain, compared only where
+observed (ambient), or taken as zeros."""
+Matching = Literal["match", "direct"]
+"""Training on corrupted data y = f(x): D compares f of the model's x with y (``match``), or the
+model learns y itself (``direct``, the baseline)."""
+
+
+@dataclass
+class CorruptionConfig:
+    """A known corruption y = f(x) of the training data: a registered name and its options."""
+
+    name: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -41,6 +55,8 @@ class DataConfig:
     options: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 100
     num_workers: int = 0
+    missing: str | None = None
+    corruption: CorruptionConfig = field(default_factory=CorruptionConfig)
 
 
 @dataclass
@@ -87,6 +103,9 @@ class TrainConfig:
     ema: float = 0.0
     channels_last: bool = False
     compile: bool = False
+    missing: Missing = "chain"
+    missing_steps: int = 5
+    corruption: Matching = "match"
 
 
 @dataclass
@@ -390,6 +409,9 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
     need(t.calibration_chains >= 2, "train.calibration_chains",
          f"must be at least 2 (batch statistics), got {t.calibration_chains}")
 
+    need(t.missing_steps >= 1, "train.missing_steps",
+         f"must be at least 1 (chain steps that fill missing entries), got {t.missing_steps}")
+    _check_incomplete(recipe, need, where)
     _check_eval(recipe.eval, need, len(sizes))
 
     for path, registry, name in (("data.dataset", DATASETS, d.dataset),
@@ -404,6 +426,34 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
         else:
             _check_factory_options("model.options", "architecture", name, factory,
                                    ((1,), m.z_dim), m.options, where)
+
+
+def _check_incomplete(recipe: Recipe, need: Any, where: _Where) -> None:
+    """``data.missing``, ``data.corruption`` and the training methods for them."""
+    d, m, t = recipe.data, recipe.model, recipe.train
+    if d.missing is not None:
+        from gibbsnet_plugin.data.missing import check_process  # loads torch: only when used
+
+        try:
+            check_process(d.missing)
+        except GibbsnetError as exc:
+            raise RecipeError(f"{where('data.missing')}data.missing: {exc}") from None
+    need(t.missing != "ambient" or m.z_consistency == 0, "model.z_consistency",
+         "is not available with train.missing: ambient (D sees masked x); remove it")
+    c = d.corruption
+    if c.name is None:
+        need(not c.options, "data.corruption.options", "needs data.corruption.name")
+        return
+    need(d.missing is None, "data.corruption",
+         "cannot be combined with data.missing; use one of them")
+    need(not isinstance(m.z_dim, list) or len(m.z_dim) == 1, "data.corruption",
+         "is for one latent layer; set model.z_dim to an int")
+    try:
+        factory = CORRUPTIONS.get(c.name)
+    except GibbsnetError as exc:
+        raise RecipeError(f"{where('data.corruption.name')}data.corruption.name: {exc}") from None
+    _check_factory_options("data.corruption.options", "corruption", c.name, factory, ((1, 8, 8),),
+                           c.options, where)
 
 
 def _check_hierarchy(m: ModelConfig, need: Any) -> None:

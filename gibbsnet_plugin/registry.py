@@ -1,10 +1,12 @@
-"""Name -> factory registries for architectures and data sets, and entry-point discovery.
+"""Name -> factory registries for architectures, data sets and corruptions, and entry-point
+discovery.
 
 Built-ins register with a decorator; third-party packages through the entry-point groups
-``gibbsnet.architectures`` and ``gibbsnet.datasets``. Discovery is lazy: entry points are listed on
-first use, and a plugin is imported only when its name is used (``get``/``build``) or every entry is
-listed (``entries``). A plugin that fails to import is reported, never fatal; a plugin whose name is
-already built in is refused with a warning. ``GIBBSNET_DISABLE_PLUGIN_AUTOLOAD=1`` turns discovery off.
+``gibbsnet.architectures``, ``gibbsnet.datasets`` and ``gibbsnet.corruptions``. Discovery is lazy:
+entry points are listed on first use, and a plugin is imported only when its name is used
+(``get``/``build``) or every entry is listed (``entries``). A plugin that fails to import is
+reported, never fatal; a plugin whose name is already built in is refused with a warning.
+``GIBBSNET_DISABLE_PLUGIN_AUTOLOAD=1`` turns discovery off.
 """
 
 from __future__ import annotations
@@ -169,3 +171,5 @@ class Registry(Generic[F]):
 ARCHITECTURES: Registry[Callable[..., Any]] = Registry(
     "architecture", "gibbsnet.architectures", "gibbsnet_plugin.architectures")
 DATASETS: Registry[Callable[..., Any]] = Registry("dataset", "gibbsnet.datasets", "gibbsnet_plugin.data")
+CORRUPTIONS: Registry[Callable[..., Any]] = Registry(
+    "corruption", "gibbsnet.corruptions", "gibbsnet_plugin.corruptions")

@@ -37,6 +37,7 @@ from gibbsnet_plugin.checkpoint import (
     check_run_dir,
     clear_run_dir,
 )
+from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.data.sampler import ResumableSampler
 from gibbsnet_plugin.distributed import backend_for, launched_by_torchrun, quiet_ignite, run_parallel
 from gibbsnet_plugin.engines.handlers import (
@@ -54,7 +55,7 @@ from gibbsnet_plugin.engines.handlers import (
 from gibbsnet_plugin.engines.trainer import Amp, create_trainer
 from gibbsnet_plugin.errors import DeviceError, RecipeError, TrainingDiverged, TrainingInterrupted
 from gibbsnet_plugin.evaluation import evaluate_model
-from gibbsnet_plugin.factory import build_dataset, build_model, build_optimizers, data_shape
+from gibbsnet_plugin.factory import build_model, build_optimizers, build_training_data, data_shape
 from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.metrics.inception import find_weights
 from gibbsnet_plugin.model import instance_noise_std
@@ -158,7 +159,7 @@ def setup(recipe: Recipe) -> Setup:
     if distributed and device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         # Processes sharing the cores: more threads than cores slows everything down.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // idist.get_nproc_per_node()))
-    dataset = build_dataset(recipe, train=True)
+    dataset = build_training_data(recipe, train=True)
     x_shape = data_shape(dataset)
     seed_everything(recipe.seed + idist.get_rank())  # each rank its own chain noise
     model = build_model(recipe, x_shape).to(device)
@@ -188,7 +189,7 @@ def setup(recipe: Recipe) -> Setup:
     trainer = create_trainer(
         model, opt_d, opt_g, device,
         noise_std=lambda it: instance_noise_std(recipe.model.instance_noise, it, t.iterations),
-        amp=amp, channels_last=t.channels_last,
+        amp=amp, channels_last=t.channels_last, missing=t.missing, fill_steps=t.missing_steps,
     )
     trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: sampler.set_epoch(e.state.epoch))
     to_save = {"model": model, "optimizer_d": opt_d, "optimizer_g": opt_g, "trainer": trainer,
@@ -293,7 +294,20 @@ def _summary(s: Setup, recipe: Recipe, out: Path, resuming: bool) -> RunSummary:
         parameters=sum(p.numel() for p in s.model.parameters()), dataset=recipe.data.dataset,
         items=len(s.dataset), x_shape=s.x_shape, chain_steps=m.chain_steps,  # type: ignore[arg-type]
         iterations=recipe.train.iterations, device=str(s.device),
-        processes=idist.get_world_size(), out=str(out), resuming=resuming)
+        processes=idist.get_world_size(), out=str(out), resuming=resuming,
+        incomplete=_incomplete(s, recipe))
+
+
+def _incomplete(s: Setup, recipe: Recipe) -> str | None:
+    """How the run treats incomplete or corrupted data, for the banner; None for complete data."""
+    d, t = recipe.data, recipe.train
+    if d.corruption.name is not None:
+        return f"data corrupted by {d.corruption.name}, train.corruption {t.corruption}"
+    if split_item(s.dataset[0])[2] is None:
+        return None
+    source = f"{d.missing} missing" if d.missing else "masks from the data set"
+    steps = f" ({t.missing_steps} steps)" if t.missing == "chain" else ""
+    return f"{source}, train.missing {t.missing}{steps}"
 
 
 def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: ResumePoint | str | None,

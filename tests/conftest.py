@@ -1,5 +1,6 @@
-"""Shared fixtures: tiny recipes and runs, two test-only architectures registered by name, and
-random Inception weights in a temporary torch hub cache."""
+"""Shared fixtures: tiny recipes and runs, test-only architectures and an incomplete data set
+(``test_poisoned``) registered by name, and random Inception weights in a temporary torch hub
+cache."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 import gibbsnet_plugin as gn
+from gibbsnet_plugin.data.missing import draw_mask
 from gibbsnet_plugin.recipe import Recipe, recipe_from_dict
 
 logging.getLogger("ignite").setLevel(logging.WARNING)
@@ -71,6 +74,32 @@ def build_nan(x_shape: tuple[int, ...], z_dim: int, after: int = 10) -> gn.Archi
     n_x = math.prod(x_shape)
     return gn.Architecture(Affine(n_x, (z_dim,)), NanAfter(z_dim, tuple(x_shape), after),
                            JointLinear(n_x, z_dim))
+
+
+SHAPE = (1, 8, 8)
+
+
+class Poisoned(Dataset):
+    """Incomplete data: digits with a random-70 mask per item and ``poison`` written into every
+    hidden entry."""
+
+    def __init__(self, poison: float, with_labels: bool) -> None:
+        self.data = gn.datasets.build("digits", "", train=True)
+        self.poison, self.with_labels = poison, with_labels
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple:
+        x, y = self.data[index]
+        mask = draw_mask("random-70", SHAPE, index)
+        x = torch.where(mask != 0, x, torch.full_like(x, self.poison))
+        return (x, y, mask) if self.with_labels else (x, mask)
+
+
+@gn.datasets.register("test_poisoned")
+def build_poisoned(root: str, train: bool, poison: float = math.nan, labels: bool = True) -> Poisoned:
+    return Poisoned(poison, labels)
 
 
 def tiny_recipe(**sections: dict) -> Recipe:

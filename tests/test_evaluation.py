@@ -44,6 +44,23 @@ def test_evaluate_defaults_skip_fid_with_a_note_and_leave_the_model_mode(
     loaded.model.eval()
 
 
+def test_imputation_is_a_default_metric_of_incomplete_data_only(run, loaded):
+    recipe = recipe_from_dict({**loaded.recipe.to_dict(), "data": {"missing": "window-4"}})
+    chosen = dict(labels=20, draws=1, inpaint_steps=2, masks=["center"])
+    scores = evaluate_model(loaded.model, recipe, **chosen)["scores"]
+    assert 0 < scores["imputation_rmse"] < 2
+    assert "imputation_rmse" not in evaluate_model(loaded.model, loaded.recipe, **chosen)["scores"]
+
+
+def test_a_test_split_with_masks_of_its_own_skips_the_metrics_that_need_the_truth(loaded):
+    recipe = recipe_from_dict({**loaded.recipe.to_dict(), "data": {"dataset": "test_poisoned"}})
+    result = evaluate_model(loaded.model, recipe, labels=20, draws=1, inpaint_steps=2)
+    assert list(result["scores"]) == ["probe_error", "probe_error_std"]
+    assert any("reconstruction skipped" in note for note in result["notes"])
+    with pytest.raises(GibbsnetError, match="reconstruction compares with the truth"):
+        evaluate_model(loaded.model, recipe, ["reconstruction"])
+
+
 def test_evaluate_reports_the_progress_of_each_metric(loaded, test_split, tmp_path):
     reports = []
     evaluate_model(loaded.model, loaded.recipe, ["reconstruction", "inpainting", "probe", "tsne"],

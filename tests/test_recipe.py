@@ -102,6 +102,18 @@ def test_yaml_float_without_dot_is_accepted(tmp_path):
         ("name: x\n", ["model.r1=-1"], r"--set model\.r1: must be >= 0 \(0 = off\)"),
         ("name: x\n", ["model.decoder_noise=-2"], r"--set model\.decoder_noise: must be >= 0"),
         ("name: x\n", ["model.spectral_norm=maybe"], r"--set model\.spectral_norm: expected true or false"),
+        ("name: x\ndata:\n  missing: half\n", [],
+         r"r\.yaml:3: data\.missing: unknown mask process 'half'; expected one of .*window-K"),
+        ("name: x\n", ["data.missing=random-50", "data.corruption.name=blur"],
+         r"--set data\.corruption: cannot be combined with data\.missing"),
+        ("name: x\n", ["data.corruption.name=noise", "model.z_dim=[8, 4]"],
+         r"--set data\.corruption: is for one latent layer"),
+        ("name: x\n", ["data.corruption.options.sigma=1"],
+         r"data\.corruption\.options: needs data\.corruption\.name"),
+        ("name: x\n", ["train.missing=ambient", "model.z_consistency=1"],
+         r"model\.z_consistency: is not available with train\.missing: ambient"),
+        ("name: x\n", ["train.missing_steps=0"], r"--set train\.missing_steps: must be at least 1"),
+        ("name: x\n", ["train.corruption=learn"], r"train\.corruption: expected match \| direct"),
     ],
 )
 def test_errors_name_the_key_and_suggest(tmp_path, text, overrides, pattern):

@@ -86,6 +86,8 @@ def test_plugins_command_lists_sources_and_broken_plugins(plugin_path):
     assert "gibbsnet-fixture-plugin 0.1.0" in rows["fixture_mlp"] and "ok" in rows["fixture_mlp"]
     assert "ModuleNotFoundError" in rows["fixture_broken"]
     assert "dataset" in rows["fixture_blobs"]
+    assert "corruption" in rows["fixture_gain"] and "ok" in rows["fixture_gain"]
+    assert "built-in" in rows["blur"]
     assert "refused" in result.stderr and "warning:" in result.stderr
 
 
@@ -105,6 +107,33 @@ def test_training_with_a_plugin_architecture_and_data_set(plugin_path, tmp_path)
                str(tmp_path / "run2"), "--set", "model.architecture=fixture_broken"], plugin_path)
     assert bad.returncode == 2 and "failed to load" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "run2").exists()
+
+
+def test_a_plugin_corruption_is_applied_to_the_data_and_the_models_side(plugin_path, tmp_path):
+    probe = textwrap.dedent("""
+        import json, torch
+        import gibbsnet_plugin as gn
+        from gibbsnet_plugin.factory import build_model, build_training_data
+        from gibbsnet_plugin.recipe import recipe_from_dict
+        recipe = recipe_from_dict({"name": "p", "data": {"corruption": {
+            "name": "fixture_gain", "options": {"gain": 0.25}}}, "model": {"architecture": "mlp"}})
+        clean = gn.datasets.build("digits", "", True)[3][0]
+        seen = build_training_data(recipe)[3][0]
+        model = build_model(recipe, (1, 8, 8))
+        try:
+            recipe_from_dict({"name": "p", "data": {"corruption": {
+                "name": "fixture_gain", "options": {"gane": 1}}}})
+        except gn.GibbsnetError as exc:
+            error = str(exc)
+        print(json.dumps({"ratio": (seen / clean)[clean != 0].unique().tolist(),
+                          "observe": model.observe(torch.ones(1, 1, 8, 8)).unique().tolist(),
+                          "error": error}))
+    """)
+    result = run([sys.executable, "-c", probe], plugin_path)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["ratio"] == [0.25] and out["observe"] == [0.25]
+    assert "data.corruption.options.gane" in out["error"] and "did you mean 'gain'" in out["error"]
 
 
 def test_a_plugin_architecture_gets_the_recipes_stabilisers(plugin_path, tmp_path):

@@ -15,32 +15,45 @@ from gibbsnet_plugin.registry import DATASETS
 
 
 class ImageFiles(Dataset):
-    """Image files read on access: items are x, or (x, y) when ``labels`` are given.
+    """Image files read on access: items are x, or (x, y) when ``labels`` are given, and with
+    ``alpha_mask`` a mask after them: ``(x, mask)`` or ``(x, y, mask)``.
 
     x is a float32 tensor of shape (channels, size, size) in [-1, 1]: the image is converted to
     grayscale (1 channel) or RGB (3), its shorter side resized to ``size`` and the centre cropped
-    square (``data.base.fit_image``).
+    square (``data.base.fit_image``). The mask (x's shape, 1 = observed) is the alpha channel
+    resized the same way and split at 50 %; an image without alpha is observed everywhere.
     """
 
     def __init__(
-        self, paths: list[str], labels: list[int] | None, size: int, channels: int
+        self, paths: list[str], labels: list[int] | None, size: int, channels: int,
+        alpha_mask: bool = False,
     ) -> None:
         self.paths = paths
         self.labels = labels
         self.size = size
         self.channels = channels
+        self.alpha_mask = alpha_mask
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> torch.Tensor | tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> torch.Tensor | tuple:
         path = self.paths[index]
         try:
             with Image.open(path) as opened:
                 x, _ = fit_image(opened, self.channels, self.size, self.size)
+                mask = self._mask(opened, x) if self.alpha_mask else None
         except (OSError, SyntaxError, ValueError) as exc:  # what PIL raises on corrupt files
             raise ValueError(f"cannot read image {path}: {exc}") from exc
-        return x if self.labels is None else (x, self.labels[index])
+        item = (x,) if self.labels is None else (x, self.labels[index])
+        item = item if mask is None else (*item, mask)
+        return item[0] if len(item) == 1 else item
+
+    def _mask(self, image: Image.Image, x: torch.Tensor) -> torch.Tensor:
+        if "A" not in image.getbands() and "transparency" not in image.info:
+            return torch.ones_like(x)
+        alpha, _ = fit_image(image.convert("RGBA").getchannel("A"), 1, self.size, self.size)
+        return (alpha >= 0).float().expand_as(x).clone()
 
 
 def _is_image(path: str) -> bool:
@@ -83,9 +96,11 @@ def _scan(directory: str) -> tuple[list[str], list[int] | None]:
 
 @DATASETS.register("folder")
 def build(
-    root: str, train: bool, size: int = 32, channels: int = 3, test_fraction: float = 0.1
+    root: str, train: bool, size: int = 32, channels: int = 3, test_fraction: float = 0.1,
+    alpha_mask: bool = False,
 ) -> ImageFiles:
-    """The images in the directory ``root`` as x of shape (channels, size, size) in [-1, 1].
+    """The images in the directory ``root`` as x of shape (channels, size, size) in [-1, 1];
+    with ``alpha_mask`` the alpha channel is each item's mask (opaque = observed).
 
     When ``root`` has class subfolders, items are (x, y) with y the index of the folder's name in
     sorted order; when it holds the images directly, items are x alone. The split is a fixed
@@ -96,6 +111,8 @@ def build(
         raise ValueError(f"folder channels must be 1 or 3, got {channels!r}")
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"folder size must be a positive int, got {size!r}")
+    if not isinstance(alpha_mask, bool):
+        raise ValueError(f"folder alpha_mask must be true or false, got {alpha_mask!r}")
     if not 0.0 <= test_fraction < 1.0:
         raise ValueError(f"folder test_fraction must be in [0, 1), got {test_fraction}")
     directory = os.path.expanduser(root)
@@ -119,4 +136,5 @@ def build(
         None if labels is None else [labels[i] for i in index],
         size,
         channels,
+        alpha_mask,
     )

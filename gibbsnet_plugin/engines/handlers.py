@@ -28,8 +28,9 @@ from gibbsnet_plugin.utils import atomic_output, seeded, write_text_atomic
 class RunSummary:
     """What a training run is about to do, for a banner: recipe ``name``, ``architecture`` and
     its ``parameters``, ``dataset`` with ``items`` of ``x_shape``, ``chain_steps``,
-    ``iterations`` (the target), ``device``, ``processes``, the run directory ``out`` and whether
-    it is ``resuming``."""
+    ``iterations`` (the target), ``device``, ``processes``, the run directory ``out``, whether
+    it is ``resuming``, and for incomplete or corrupted data how they are trained on
+    (``incomplete``, e.g. ``random-80 missing, train.missing chain (5 steps)``)."""
 
     name: str
     architecture: str
@@ -43,6 +44,7 @@ class RunSummary:
     processes: int
     out: str
     resuming: bool
+    incomplete: str | None = None
 
 
 @dataclass

@@ -17,31 +17,35 @@ from ignite.engine import Engine
 from torch import nn
 from torch.optim import Optimizer
 
-from gibbsnet_plugin.data.base import batch_to_x
-from gibbsnet_plugin.model import GibbsNet
-from gibbsnet_plugin.recipe import Precision
+from gibbsnet_plugin.data.missing import check_mask_batch, split_item
+from gibbsnet_plugin.hierarchy import Model
+from gibbsnet_plugin.incomplete import training_pairs
+from gibbsnet_plugin.recipe import Missing, Precision
 
 OUTPUT_KEYS = ("d_loss", "g_loss", "d_real", "d_fake")
 
 
 class _PairsStep(nn.Module):
-    """The clamped and unclamped pairs in one forward pass over the encoder and decoder."""
+    """The clamped and unclamped pairs in one forward pass over the encoder and decoder
+    (``incomplete.training_pairs``: with a mask, missing entries are treated by ``method``)."""
 
-    def __init__(self, model: GibbsNet) -> None:
+    def __init__(self, model: Model, method: Missing = "chain", fill_steps: int = 5) -> None:
         super().__init__()
         self.encoder = model.encoder
         self.decoder = model.decoder
         self._model = (model,)  # a tuple, so D's parameters are not registered here
+        self.method = method
+        self.fill_steps = fill_steps
 
-    def forward(self, x: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
-        model = self._model[0]
-        return model.clamped(x), model.unclamped(x.shape[0])
+    def forward(self, x: torch.Tensor,
+                mask: torch.Tensor | None = None) -> tuple[tuple[torch.Tensor, ...], ...]:
+        return training_pairs(self._model[0], x, mask, self.method, self.fill_steps)
 
 
 class _CriticStep(nn.Module):
     """D's loss on (detached) pairs in one forward pass over the discriminator."""
 
-    def __init__(self, model: GibbsNet) -> None:
+    def __init__(self, model: Model) -> None:
         super().__init__()
         self.discriminator = model.discriminator
         self._model = (model,)
@@ -61,10 +65,11 @@ class Steps(NamedTuple):
     critic: nn.Module
 
 
-def make_steps(model: GibbsNet) -> Steps:
-    """``Steps`` for ``model``: wrapped in DistributedDataParallel (``idist.auto_model``) when
+def make_steps(model: Model, missing: Missing = "chain", fill_steps: int = 5) -> Steps:
+    """``Steps`` for ``model`` (``missing`` and ``fill_steps``: how batches with masks are
+    treated, see ``incomplete``): wrapped in DistributedDataParallel (``idist.auto_model``) when
     more than one process runs; a CPU model on a GPU machine is wrapped as it is."""
-    steps = Steps(_PairsStep(model), _CriticStep(model))
+    steps = Steps(_PairsStep(model, missing, fill_steps), _CriticStep(model))
     if idist.get_world_size() > 1:
         if model.device.type == idist.device().type:
             steps = Steps(*(idist.auto_model(step) for step in steps))
@@ -104,19 +109,19 @@ FP32 = Amp("fp32", torch.device("cpu"))
 
 
 def update(
-    model: GibbsNet, opt_d: Optimizer, opt_g: Optimizer, x: torch.Tensor, noise_std: float = 0.0,
-    steps: Steps | None = None, amp: Amp = FP32,
+    model: Model, opt_d: Optimizer, opt_g: Optimizer, x: torch.Tensor, noise_std: float = 0.0,
+    steps: Steps | None = None, amp: Amp = FP32, mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One adversarial step on the batch ``x``: D first, then encoder and decoder against the
-    updated D (never against D outputs computed before D's update). ``steps`` defaults to
-    ``make_steps(model)``.
+    """One adversarial step on the batch ``x`` (with ``mask``, 1 = observed, when it is
+    incomplete): D first, then encoder and decoder against the updated D (never against D
+    outputs computed before D's update). ``steps`` defaults to ``make_steps(model)``.
 
     Returns a tensor of the four ``OUTPUT_KEYS`` values: both losses and D's mean output on the
     clamped (real) and unclamped (fake) pairs, measured in the D step.
     """
     steps = steps or make_steps(model)
     with amp.autocast():
-        real, fake = steps.pairs(x)
+        real, fake = steps.pairs(x) if mask is None else steps.pairs(x, mask)
         d_loss, d_real, d_fake = steps.critic(
             tuple(t.detach() for t in real), tuple(t.detach() for t in fake), noise_std)
     amp.step(d_loss, opt_d)
@@ -133,23 +138,28 @@ def update(
 
 
 def create_trainer(
-    model: GibbsNet, opt_d: Optimizer, opt_g: Optimizer, device: torch.device,
+    model: Model, opt_d: Optimizer, opt_g: Optimizer, device: torch.device,
     noise_std: Callable[[int], float] = lambda iteration: 0.0, amp: Amp = FP32,
-    channels_last: bool = False,
+    channels_last: bool = False, missing: Missing = "chain", fill_steps: int = 5,
 ) -> Engine:
     """An Engine whose ``train_step`` returns ``{d_loss, g_loss, d_real, d_fake}`` as floats.
 
     ``noise_std(iteration)`` gives the instance-noise std for that iteration; ``amp`` the
-    precision; ``channels_last`` converts 4-d batches to that memory format.
+    precision; ``channels_last`` converts 4-d batches to that memory format. Batches that carry
+    masks (``(x, mask)`` or ``(x, y, mask)``) are checked and trained on with ``missing``.
     """
-    steps = make_steps(model)
+    steps = make_steps(model, missing, fill_steps)
 
     def train_step(engine: Engine, batch: object) -> dict[str, float]:
         model.train()
-        x = batch_to_x(batch, device)
+        x, _, mask = split_item(batch)
+        if mask is not None:
+            check_mask_batch(x, mask, "the training data")
+            mask = mask.to(device, torch.float32, non_blocking=True)
+        x = x.to(device, non_blocking=True)
         if channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        values = update(model, opt_d, opt_g, x, noise_std(engine.state.iteration), steps, amp)
+        values = update(model, opt_d, opt_g, x, noise_std(engine.state.iteration), steps, amp, mask)
         return dict(zip(OUTPUT_KEYS, values.tolist(), strict=True))
 
     return Engine(train_step)

@@ -15,24 +15,34 @@ import torch
 from ignite.engine import Engine
 from torch.utils.data import Dataset
 
+from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.errors import ProbeError
 from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.metrics.data import Progress, in_order, no_progress
 from gibbsnet_plugin.utils import seeded
 
+FILL_STEPS = 20
+"""Chain steps that fill the missing entries of items with masks before they are encoded."""
+
 
 def encode_dataset(model: Model, data: Dataset, batch_size: int = 100,
                    seed: int | None = 0, level: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``(z, y)``: encodings of latent layer ``level`` (n, d_level; see ``model.features``) and
-    integer labels (n,) of a labelled data set, computed by an Ignite evaluator in batches."""
+    integer labels (n,) of a labelled data set, computed by an Ignite evaluator in batches. Items
+    that carry masks are encoded after ``FILL_STEPS`` steps of the partially clamped chain fill
+    their missing entries."""
     features: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
 
     def step(engine: Engine, batch: Any) -> None:
-        if not isinstance(batch, (list, tuple)) or len(batch) < 2:
+        x, y, mask = split_item(batch)
+        if y is None:
             raise ProbeError("the linear probe needs a labelled data set (items (x, y))")
-        features.append(model.features(batch[0].to(model.device), level).cpu())
-        labels.append(torch.as_tensor(batch[1]))
+        x = x.to(model.device)
+        if mask is not None:
+            x = model.inpaint(x, mask, FILL_STEPS)
+        features.append(model.features(x, level).cpu())
+        labels.append(torch.as_tensor(y))
 
     with seeded(seed, model.device), torch.no_grad():
         Engine(step).run(in_order(data, batch_size))

@@ -1,5 +1,5 @@
-"""Reconstruction and inpainting scores: PSNR, the scores of one inpainted batch, and both
-scores over a whole data split as Ignite evaluators.
+"""Reconstruction, inpainting and imputation scores: PSNR, the scores of one inpainted batch, and
+the scores over a whole data split as Ignite evaluators.
 
 Over a split, each evaluator's step turns a batch of data into ``(prediction, target)`` over the
 entries that are scored (flattened to 1-D), and Ignite's ``MeanSquaredError`` averages the
@@ -20,14 +20,17 @@ from torch.utils.data import Dataset
 
 from gibbsnet_plugin.data.base import batch_to_x
 from gibbsnet_plugin.data.masks import hidden_fraction, resolve_mask
+from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.metrics.data import Progress, shard_in_order, track
+from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.utils import seeded
 
 PSNR_PEAK_TO_PEAK = 2.0
 """The value range used for PSNR: data in [-1, 1]."""
 
-Step = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+Step = Callable[[Any], tuple[torch.Tensor, torch.Tensor]]
+"""A batch of data -> (prediction, target), the scored entries flattened."""
 
 
 def psnr(mse: float, peak_to_peak: float = PSNR_PEAK_TO_PEAK) -> float:
@@ -66,8 +69,8 @@ def inpaint_scores(
 
 def _mse(model: Model, data: Dataset, step: Step, batch_size: int, seed: int | None,
          progress: Progress | None, task: str) -> float:
-    """Mean squared error of ``step(x)`` = (prediction, target) over the whole of ``data``."""
-    evaluator = Engine(lambda engine, batch: step(batch_to_x(batch, model.device)))
+    """Mean squared error of ``step(batch)`` = (prediction, target) over the whole of ``data``."""
+    evaluator = Engine(lambda engine, batch: step(batch))
     MeanSquaredError().attach(evaluator, "mse")
     track(evaluator, progress, task)
     with seeded(seed, model.device), torch.no_grad():
@@ -80,7 +83,8 @@ def reconstruction_mse(model: Model, data: Dataset, batch_size: int = 100,
     """Mean over all entries and images of (x - dec(enc(x)))², for a latent hierarchy x rebuilt
     from layer ``level`` (``model.reconstruct(x, level)``); batches are reported to ``progress``
     as ``reconstruction`` (``reconstruction z<level>`` above level 1)."""
-    def step(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        x = batch_to_x(batch, model.device)
         return model.reconstruct(x, level).flatten(), x.flatten()
 
     task = "reconstruction" if level == 1 else f"reconstruction z{level}"
@@ -99,7 +103,8 @@ def inpainting_scores(
     for spec in masks:
         mask = resolve_mask(spec, model.x_shape, seed or 0).to(model.device)
 
-        def step(x: torch.Tensor, mask: torch.Tensor = mask) -> tuple[torch.Tensor, torch.Tensor]:
+        def step(batch: Any, mask: torch.Tensor = mask) -> tuple[torch.Tensor, torch.Tensor]:
+            x = batch_to_x(batch, model.device)
             filled = model.inpaint(x, mask, steps)
             where = hidden_entries(x, mask)
             return filled[where], x[where]
@@ -107,3 +112,32 @@ def inpainting_scores(
         mse = _mse(model, data, step, batch_size, seed, progress, f"inpainting {spec}")
         scores[spec] = {"mse": mse, "psnr": psnr(mse), "steps": steps}
     return scores
+
+
+def imputation_rmse(model: Model, data: Dataset, steps: int = 20, batch_size: int = 100,
+                    seed: int | None = 0, progress: Progress | None = None) -> float:
+    """Root mean squared error of the partially clamped chain's imputations (``steps`` steps) on
+    the missing entries of ``data``, whose items carry masks and their true values ``(x, mask)``
+    or ``(x, y, mask)``; over all missing entries of the split, in the data's units. Batches are
+    reported to ``progress`` as ``imputation``."""
+    def step(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        x, _, mask = split_item(batch)
+        x, mask = x.to(model.device), mask.to(model.device)
+        filled = model.inpaint(x, mask, steps)
+        hidden = mask == 0
+        return filled[hidden], x[hidden]
+
+    return math.sqrt(_mse(model, data, step, batch_size, seed, progress, "imputation"))
+
+
+def restoration_rmse(model: GibbsNet, data: Dataset,
+                     corruption: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 100,
+                     seed: int | None = 0, progress: Progress | None = None) -> float:
+    """Root mean squared error between the images x of ``data`` and the model's restorations
+    ``dec(enc(y))`` of their measurements y = ``corruption(x)`` (drawn with ``seed``), over all
+    entries, in the data's units. Batches are reported to ``progress`` as ``restoration``."""
+    def step(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        x = batch_to_x(batch, model.device)
+        return model.decoder(model.encoder(corruption(x))).flatten(), x.flatten()
+
+    return math.sqrt(_mse(model, data, step, batch_size, seed, progress, "restoration"))

@@ -72,3 +72,25 @@ def test_folder_errors(tmp_path: Path) -> None:
     dataset = data.build("folder", str(bad), train=True, test_fraction=0.0)
     with pytest.raises(ValueError, match="broken.png"):
         dataset[0]
+
+
+def test_alpha_channels_are_the_masks_of_a_folder_with_alpha_mask(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    for i in range(4):
+        rgba = Image.new("RGBA", (8, 8), (200, 100, 50, 255))
+        for col in range(i, i + 3):
+            for row in range(8):
+                rgba.putpixel((col, row), (0, 0, 0, 0))
+        rgba.save(tmp_path / "a" / f"{i}.png")
+    _png(tmp_path / "b" / "opaque.png", (10, 20, 30))
+    items = data.build("folder", str(tmp_path), train=True, size=8, test_fraction=0.0,
+                       alpha_mask=True)
+    by_path = {Path(p).name: items[k] for k, p in enumerate(items.paths)}
+    x, y, mask = by_path["2.png"]
+    assert y == 0 and mask.shape == x.shape == (3, 8, 8)
+    assert bool((mask[:, :, 2:5] == 0).all()) and int(mask.sum()) == 3 * 8 * 5
+    assert torch.equal(by_path["opaque.png"][2], torch.ones(3, 8, 8))
+    plain = data.build("folder", str(tmp_path), train=True, size=8, test_fraction=0.0)
+    assert len(plain[0]) == 2
+    with pytest.raises(ValueError, match="alpha_mask must be true or false"):
+        data.build("folder", str(tmp_path), train=True, alpha_mask="yes")

@@ -9,7 +9,14 @@ import torch
 
 from gibbsnet_plugin import testtime
 from gibbsnet_plugin.data.masks import named_mask
-from gibbsnet_plugin.metrics.scores import inpaint_scores, inpainting_scores, psnr, reconstruction_mse
+from gibbsnet_plugin.metrics.scores import (
+    imputation_rmse,
+    inpaint_scores,
+    inpainting_scores,
+    psnr,
+    reconstruction_mse,
+    restoration_rmse,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -41,3 +48,31 @@ def test_inpaint_scores_by_hand():
     assert scores["mse"] == pytest.approx(0.625)
     assert scores["psnr_per_image"] == pytest.approx([10 * math.log10(16), 10 * math.log10(4)])
     assert psnr(0.0) == math.inf
+
+
+def test_imputation_rmse_is_the_rmse_of_the_chain_on_the_missing_entries_only(loaded, test_split):
+    from gibbsnet_plugin.data.missing import Masked
+
+    model, n = loaded.model, len(test_split)
+    items = Masked(test_split, "random-60", model.x_shape, seed=0, train=False, hide=False)
+    x = torch.stack([items[i][0] for i in range(n)])
+    mask = torch.stack([items.mask(i) for i in range(n)])
+    torch.manual_seed(7)
+    filled = model.inpaint(x, mask, 4)
+    expected = (filled - x)[mask == 0].pow(2).mean().sqrt().item()
+    assert imputation_rmse(model, items, steps=4, batch_size=n, seed=7) == pytest.approx(expected, rel=1e-5)
+    poisoned = Masked(test_split, "random-60", model.x_shape, seed=0, train=False, hide=True)
+    assert imputation_rmse(model, poisoned, steps=4, batch_size=n, seed=7) != pytest.approx(expected)
+
+
+def test_restoration_rmse_compares_dec_enc_of_the_measurement_with_the_clean_image(loaded, test_split):
+    model, n = loaded.model, len(test_split)
+    x = torch.stack([test_split[i][0] for i in range(n)])
+
+    def halve(t: torch.Tensor) -> torch.Tensor:
+        return t / 2
+
+    torch.manual_seed(0)
+    with torch.no_grad():
+        expected = (model.decoder(model.encoder(x / 2)) - x).pow(2).mean().sqrt().item()
+    assert restoration_rmse(model, test_split, halve, batch_size=n) == pytest.approx(expected, rel=1e-5)

@@ -1,0 +1,232 @@
+"""Learning digits from incomplete and corrupted data: clean-data oracle, zero-fill, ambient and
+chain (``train.missing``), and for a corruption training on y directly against matching f.
+
+Settings: 50 % and 80 % of the pixels missing at random (``random-50``, ``random-80``), only a
+random 4×4 window observed (``window-4``), and blur + noise (``blur`` with sigma 1 and noise 0.1).
+Every method trains the same networks (``--architecture``, default ``mlp``) for the same
+iterations, on each seed. Scores, each on the test split:
+
+- ``fd``: Fréchet distance between unclamped-chain samples (the recipe's chain_steps) and the test
+  digits in the hidden features of an MLP classifier trained on clean digits (as
+  ``chain_quality.py``; lower is better);
+- ``rmse``: imputation RMSE on the missing entries of test digits under the setting's mask process
+  (20 partially clamped chain steps; the same masks for every method), or for blur + noise the
+  RMSE of the restoration dec(enc(y)) against the clean digit; in the data's units ([-1, 1]);
+- ``probe``: linear-probe test error (%) on the features of what a user has: incomplete digits
+  filled by the chain (``metrics.probe``), measurements y for the direct baseline, clean digits
+  (the oracle) or f(x) (matching, whose encoder reads measurements).
+
+Each (setting, method, seed) trains in its own process with one thread, ``--jobs`` at once; runs
+already scored in ``--out`` are reused. Prints a Markdown table of mean ± std (worst seed) and
+writes ``--figure``: for each setting, the same test digits as observed (missing pixels red), as
+imputed by each method (seed 0) and the truth.
+
+    python benchmarks/incomplete_data.py --seeds 0 1 2 --jobs 2 --out runs/incomplete
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SETTINGS = {
+    "random-50": {"data.missing": "random-50"},
+    "random-80": {"data.missing": "random-80"},
+    "window-4": {"data.missing": "window-4"},
+    "blur+noise": {"data.corruption": {"name": "blur", "options": {"sigma": 1.0, "noise": 0.1}}},
+}
+MISSING_METHODS = ("zero-fill", "ambient", "chain")
+CORRUPTION_METHODS = ("direct", "match")
+SCORES = ("fd", "rmse", "probe")
+FILL_STEPS = 20
+MASK_SEED = 0
+"""Seed of the test split's masks and measurements: one held-out task for every method and seed."""
+
+
+def configs() -> list[tuple[str, str]]:
+    """Every (setting, method) pair, the oracle first (setting ``clean``)."""
+    rows = [("clean", "oracle")]
+    for setting, overrides in SETTINGS.items():
+        methods = CORRUPTION_METHODS if "data.corruption" in overrides else MISSING_METHODS
+        rows += [(setting, method) for method in methods]
+    return rows
+
+
+def recipe_for(setting: str, method: str, seed: int, args: argparse.Namespace) -> Any:
+    from gibbsnet_plugin.recipe import load_recipe
+
+    recipe = load_recipe(ROOT / "recipes" / "digits.yaml", [
+        f"name=incomplete-{setting}-{method}-{seed}", f"seed={seed}",
+        f"model.architecture={args.architecture}", f"train.iterations={args.iterations}",
+        "train.sample_every=0", f"train.checkpoint_every={args.iterations}"])
+    if setting == "clean":
+        return recipe
+    overrides = SETTINGS[setting]
+    if "data.missing" in overrides:
+        recipe.data.missing = overrides["data.missing"]
+        recipe.train.missing = method  # type: ignore[assignment]
+    else:
+        recipe.data.corruption.name = overrides["data.corruption"]["name"]
+        recipe.data.corruption.options = dict(overrides["data.corruption"]["options"])
+        recipe.train.corruption = method  # type: ignore[assignment]
+    return recipe
+
+
+def corruption_of(setting: str, x_shape: tuple[int, ...]) -> Any:
+    import gibbsnet_plugin.corruptions as corruptions
+
+    spec = SETTINGS[setting]["data.corruption"]
+    return corruptions.build(spec["name"], x_shape, **spec["options"])
+
+
+def score(model: Any, setting: str, method: str, seed: int, scored: str) -> dict[str, float]:
+    """fd, rmse and probe of one trained model for one setting (see the module docstring)."""
+    sys.path.insert(0, str(HERE))
+    from chain_quality import chain_stats, reference
+
+    import gibbsnet_plugin as gn
+    from gibbsnet_plugin.data.missing import Corrupted, Masked
+    from gibbsnet_plugin.metrics.probe import linear_probe
+    from gibbsnet_plugin.metrics.scores import imputation_rmse, restoration_rmse
+
+    train = gn.datasets.build("digits", "", train=True)
+    test = gn.datasets.build("digits", "", train=False)
+    x_shape = model.x_shape
+    fd = chain_stats(model, [model.chain_steps], 1000, seed, reference())[0]["fd"]
+    if scored in SETTINGS and "data.missing" in SETTINGS[scored]:
+        process = SETTINGS[scored]["data.missing"]
+        rmse = imputation_rmse(model, Masked(test, process, x_shape, MASK_SEED, train=False, hide=False),
+                               FILL_STEPS, seed=seed)
+        probe_train = Masked(train, process, x_shape, MASK_SEED, train=True, hide=False)
+        probe_test = Masked(test, process, x_shape, MASK_SEED, train=False, hide=False)
+    else:
+        f = corruption_of(scored, x_shape)
+        rmse = restoration_rmse(model, test, f, seed=seed)
+        probe_train, probe_test = train, test
+        if method == "direct":
+            probe_train = Corrupted(train, f, MASK_SEED, train=True)
+            probe_test = Corrupted(test, f, MASK_SEED, train=False)
+    probe = linear_probe(model, probe_train, probe_test, labels=1000, draws=3, seed=seed)
+    return {"fd": fd, "rmse": rmse, "probe": 100 * probe["error_mean"]}
+
+
+def run_one(setting: str, method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Train (unless already trained) and score one (setting, method, seed) with one thread."""
+    torch.set_num_threads(1)
+    import logging
+
+    import gibbsnet_plugin as gn
+
+    logging.getLogger("ignite").setLevel(logging.WARNING)
+    out = Path(args.out) / f"{setting}-{method}" / f"seed{seed}"
+    result_file = out / "scores.json"
+    if result_file.exists():
+        return json.loads(result_file.read_text())
+    recipe = recipe_for(setting, method, seed, args)
+    gn.train(recipe, out=out, force=True)
+    model = gn.load_model(out, device="cpu")
+    targets = list(SETTINGS) if setting == "clean" else [setting]
+    result = {"setting": setting, "method": method, "seed": seed,
+              "scores": {t: score(model, t, method, seed, t) for t in targets}}
+    result_file.write_text(json.dumps(result))
+    return result
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """Markdown: one row per (setting, method), ``mean ± std (worst)`` over the seeds."""
+    lines = ["| setting | method | FD ↓ | imputation RMSE ↓ | probe error % ↓ |",
+             "|---|---|---|---|---|"]
+    for setting in SETTINGS:
+        methods = ["oracle", *(CORRUPTION_METHODS if "data.corruption" in SETTINGS[setting]
+                               else MISSING_METHODS)]
+        for method in methods:
+            runs = [r for r in results if r["method"] == method
+                    and (r["setting"] == setting or method == "oracle")]
+            cells = []
+            for name in SCORES:
+                values = [r["scores"][setting][name] for r in runs]
+                std = statistics.stdev(values) if len(values) > 1 else 0.0
+                digits = 1 if name != "rmse" else 3
+                cells.append(f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f} "
+                             f"({max(values):.{digits}f})")
+            lines.append(f"| {setting} | {method} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def figure(args: argparse.Namespace, path: Path, n: int = 10) -> None:
+    """Rows per setting: observed (missing red), each method's imputation (seed 0), the truth."""
+    from torchvision.utils import save_image
+
+    import gibbsnet_plugin as gn
+    from gibbsnet_plugin.data.missing import Masked
+
+    seed = args.seeds[0]
+    test = gn.datasets.build("digits", "", train=False)
+    x = torch.stack([test[i][0] for i in range(n)])
+    rgb = lambda t: ((t.clamp(-1, 1) + 1) / 2).repeat(1, 3, 1, 1)  # noqa: E731
+    rows = []
+    for setting in SETTINGS:
+        oracle = gn.load_model(Path(args.out) / "clean-oracle" / f"seed{seed}", device="cpu")
+        if "data.missing" in SETTINGS[setting]:
+            masks = Masked(test, SETTINGS[setting]["data.missing"], oracle.x_shape, MASK_SEED,
+                           train=False, hide=False)
+            mask = torch.stack([masks.mask(i) for i in range(n)])
+            observed = rgb(torch.where(mask != 0, x, torch.zeros_like(x)))
+            observed[:, 0][mask[:, 0] == 0] = 1.0
+            observed[:, 1:][mask[:, :1].expand(-1, 2, -1, -1) == 0] = 0.0
+            fill = lambda model, mask=mask: model.inpaint(x, mask, FILL_STEPS)  # noqa: E731
+            methods = MISSING_METHODS
+        else:
+            with torch.random.fork_rng():
+                torch.manual_seed(MASK_SEED)
+                y = corruption_of(setting, oracle.x_shape)(x)
+            observed = rgb(y)
+            fill = lambda model, y=y: model.decoder(model.encoder(y))  # noqa: E731
+            methods = CORRUPTION_METHODS
+        rows.append(observed)
+        for method in (*methods, "oracle"):
+            name = "clean-oracle" if method == "oracle" else f"{setting}-{method}"
+            model = gn.load_model(Path(args.out) / name / f"seed{seed}", device="cpu")
+            torch.manual_seed(seed)
+            with torch.no_grad():
+                rows.append(rgb(fill(model)))
+        rows.append(rgb(x))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid = torch.nn.functional.interpolate(torch.cat(rows), scale_factor=4, mode="nearest")
+    save_image(grid, path, nrow=n, padding=2, pad_value=0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--iterations", type=int, default=2500)
+    parser.add_argument("--architecture", default="mlp")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", default="runs/incomplete")
+    parser.add_argument("--figure", default=None, help="PNG of imputations (default: none)")
+    args = parser.parse_args()
+    work = [(s, m, seed) for seed in args.seeds for s, m in configs()]
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_one, s, m, seed, args) for s, m, seed in work]
+        results = []
+        for (s, m, seed), future in zip(work, futures, strict=True):
+            results.append(future.result())
+            print(f"done {s} {m} seed {seed}: {json.dumps(results[-1]['scores'])}", flush=True)
+    Path(args.out, "results.json").write_text(json.dumps(results, indent=1))
+    print(table(results))
+    if args.figure:
+        figure(args, Path(args.figure))
+
+
+if __name__ == "__main__":
+    main()

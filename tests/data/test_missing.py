@@ -1,0 +1,115 @@
+"""Mask processes, items that carry masks, and the wrappers that hide or corrupt training data."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+import gibbsnet_plugin as gn
+from gibbsnet_plugin.data.missing import (
+    Corrupted,
+    Masked,
+    check_mask_batch,
+    check_observed,
+    check_process,
+    draw_mask,
+    split_item,
+)
+from gibbsnet_plugin.errors import MaskError
+
+SHAPE = (1, 8, 8)
+
+
+def test_a_window_process_observes_one_k_by_k_square_in_all_channels():
+    for seed in range(20):
+        mask = draw_mask("window-4", (3, 8, 8), seed)
+        assert mask.sum() == 3 * 16
+        rows, cols = mask[0].nonzero(as_tuple=True)
+        assert rows.max() - rows.min() == 3 and cols.max() - cols.min() == 3
+        assert torch.equal(mask[0], mask[2])
+    places = {tuple(draw_mask("window-4", SHAPE, s)[0].nonzero()[0].tolist()) for s in range(50)}
+    assert len(places) > 10
+
+
+def test_random_masks_differ_between_items_and_splits_but_not_between_epochs():
+    data = TensorDataset(torch.zeros(30, *SHAPE), torch.arange(30))
+    train = Masked(data, "random-80", SHAPE, seed=0, train=True)
+    test = Masked(data, "random-80", SHAPE, seed=0, train=False)
+    other_seed = Masked(data, "random-80", SHAPE, seed=1, train=True)
+    assert torch.equal(train[5][2], train[5][2])
+    assert not torch.equal(train[5][2], train[6][2])
+    assert not torch.equal(train[5][2], test[5][2])
+    assert not torch.equal(train[5][2], other_seed[5][2])
+    assert all(int((train[i][2] == 0).sum()) == round(0.8 * 64) for i in range(30))
+
+
+def test_masked_items_hide_the_values_in_training_and_keep_them_for_scoring():
+    x = torch.rand(4, *SHAPE) + 1.0  # no zeros of its own
+    hidden = Masked(TensorDataset(x), "random-50", SHAPE, seed=0, train=True)
+    scored = Masked(TensorDataset(x), "random-50", SHAPE, seed=0, train=True, hide=False)
+    item, mask = hidden[2]
+    assert bool((item[mask == 0] == 0).all()) and torch.equal(item[mask == 1], x[2][mask == 1])
+    assert torch.equal(scored[2][0], x[2]) and torch.equal(scored[2][1], mask)
+
+
+def test_labels_stay_in_the_middle_of_masked_items():
+    data = gn.datasets.build("digits", "", train=True)
+    x, y, mask = Masked(data, "center", SHAPE, seed=0, train=True)[7]
+    assert y == data[7][1] and mask.shape == SHAPE
+
+
+@pytest.mark.parametrize("name", ["random-50", "random-12.5", "window-3", "left-half", "center"])
+def test_process_names_are_accepted(name):
+    check_process(name, SHAPE)
+
+
+@pytest.mark.parametrize("name, words", [
+    ("random", "unknown mask process"), ("window-x", "unknown mask process"),
+    ("window-8", "smaller than it"), ("window-0", "at least 1 pixel"), ("random-100", "not all"),
+])
+def test_bad_process_names_are_refused(name, words):
+    with pytest.raises(MaskError, match=words):
+        check_process(name, SHAPE)
+
+
+def test_items_and_batches_split_into_x_label_and_mask():
+    x, m = torch.zeros(2, *SHAPE), torch.ones(2, *SHAPE)
+    y = torch.tensor([1, 2])
+    assert split_item(x)[1:] == (None, None)
+    assert split_item((x, y))[1] is y and split_item((x, y))[2] is None
+    assert split_item((x, m))[1] is None and split_item((x, m))[2] is m
+    assert split_item((x, y, m))[1] is y and split_item((x, y, m))[2] is m
+
+
+def test_malformed_masks_are_refused_with_the_source_and_what_is_wrong():
+    x = torch.zeros(2, *SHAPE)
+    with pytest.raises(MaskError, match=r"my data: a mask of shape \(2, 1, 4, 4\) came with data "
+                                        r"of shape \(2, 1, 8, 8\)"):
+        check_mask_batch(x, torch.ones(2, 1, 4, 4), "my data")
+    with pytest.raises(MaskError, match="must be 0 .missing. or 1 .observed., found 0.5"):
+        check_mask_batch(x, torch.full_like(x, 0.5), "my data")
+    check_mask_batch(x, torch.ones_like(x, dtype=torch.bool), "my data")
+
+
+def test_a_data_set_whose_items_are_all_fully_hidden_is_refused():
+    x = torch.rand(10, *SHAPE)
+    with pytest.raises(MaskError, match="every item's mask hides all of it"):
+        check_observed(TensorDataset(x, torch.zeros_like(x)), "data set 'x'")
+    partly = torch.zeros_like(x)
+    partly[9, 0, 0, 0] = 1
+    check_observed(TensorDataset(x, partly), "data set 'x'")
+    check_observed(TensorDataset(x), "data set 'x'")
+
+
+def test_corrupted_items_are_drawn_once_per_item_and_keep_their_labels():
+    data = gn.datasets.build("digits", "", train=True)
+    f = gn.corruptions.build("noise", SHAPE, sigma=0.5)
+    corrupted = Corrupted(data, f, seed=0)
+    y0, label = corrupted[0]
+    assert label == data[0][1]
+    assert torch.equal(corrupted[0][0], y0) and not torch.equal(corrupted[1][0] - data[1][0], y0 - data[0][0])
+    assert (y0 - data[0][0]).std().item() == pytest.approx(0.5, rel=0.3)
+    state = torch.get_rng_state()
+    corrupted[3]
+    assert torch.equal(torch.get_rng_state(), state)

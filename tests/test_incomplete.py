@@ -1,0 +1,92 @@
+"""Training pairs for incomplete and corrupted data: the chain never changes an observed entry,
+hidden values are never read (NaN-poisoned data train exactly like zero-poisoned), and each
+method shows D what it says."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import gibbsnet_plugin as gn
+from conftest import Poisoned, tiny_recipe
+from gibbsnet_plugin.factory import build_model
+from gibbsnet_plugin.incomplete import chain_fill, training_pairs, zero_fill
+
+SHAPE = (1, 8, 8)
+
+
+def model_and_batch(poison: float = math.nan, **model: object):
+    torch.manual_seed(0)
+    recipe = tiny_recipe(model=dict(model))
+    net = build_model(recipe, SHAPE)
+    batch = [Poisoned(poison, False)[i] for i in range(16)]
+    x, mask = torch.stack([b[0] for b in batch]), torch.stack([b[1] for b in batch])
+    return net, x, mask
+
+
+@pytest.mark.parametrize("model", [{}, {"z_dim": [8, 4]}, {"z_dim": [8, 4], "kind": "hali"}],
+                         ids=["gibbsnet", "deep", "hali"])
+def test_the_chain_never_changes_an_observed_entry(model):
+    net, x, mask = model_and_batch(**model)
+    for steps in (1, 5, 30):
+        filled = chain_fill(net, x, mask, steps)
+        assert torch.equal(filled[mask == 1], x[mask == 1])
+        assert torch.isfinite(filled).all() and bool((filled[mask == 0] != 0).any())
+    real, _ = training_pairs(net, x, mask, "chain", 5)
+    assert torch.equal(real[0][mask == 1], x[mask == 1])
+
+
+@pytest.mark.parametrize("method", ["chain", "ambient", "zero-fill"])
+def test_nan_in_hidden_entries_reaches_no_pair_and_no_gradient(method):
+    net, x, mask = model_and_batch()
+    assert torch.isnan(x).any()
+    real, fake = training_pairs(net, x, mask, method, 3)
+    assert all(torch.isfinite(t).all() for t in (*real, *fake))
+    loss = net.generator_loss(real, fake).loss + net.discriminator_loss(real, fake).loss
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def test_zero_fill_and_ambient_show_zeros_where_entries_are_missing():
+    net, x, mask = model_and_batch()
+    real, fake = training_pairs(net, x, mask, "zero-fill")
+    assert bool((real[0][mask == 0] == 0).all()) and torch.equal(real[0][mask == 1], x[mask == 1])
+    assert bool((fake[0] != 0).all())
+    real, fake = training_pairs(net, x, mask, "ambient")
+    assert torch.equal(real[0], zero_fill(x, mask))
+    shown = sorted(map(tuple, (fake[0] != 0).flatten(1).int().tolist()))
+    assert shown == sorted(map(tuple, mask.flatten(1).int().tolist()))  # the batch's masks, permuted
+
+
+def test_ambient_masks_every_state_shown_to_d():
+    net, x, mask = model_and_batch(critic_states=2)
+    _, fake = training_pairs(net, x, mask, "ambient")
+    assert fake[0].shape[0] == 32
+    assert (fake[0] == 0).float().mean().item() == pytest.approx(0.7, abs=0.01)
+
+
+def test_a_corruption_shows_d_the_measurement_of_the_models_x():
+    recipe = tiny_recipe(data={"corruption": {"name": "downsample", "options": {"factor": 4}}})
+    net = build_model(recipe, SHAPE)
+    real, fake = training_pairs(net, torch.zeros(8, *SHAPE))
+    blocks = fake[0].unfold(2, 4, 4).unfold(3, 4, 4)
+    assert torch.allclose(blocks, blocks[..., :1, :1].expand_as(blocks))
+    assert fake[0].std() > 0
+    direct = build_model(tiny_recipe(data=recipe.data.__dict__ | {"corruption": {}},
+                                     train={"corruption": "direct"}), SHAPE)
+    assert direct.corruption is None
+
+
+@pytest.mark.parametrize("method", ["chain", "ambient", "zero-fill"])
+def test_training_never_reads_hidden_values(method, tmp_path):
+    weights = []
+    for poison in (math.nan, 0.0, 123.0):
+        recipe = tiny_recipe(data={"dataset": "test_poisoned", "options": {"poison": poison}},
+                             train={"missing": method, "missing_steps": 2})
+        out = gn.train(recipe, out=tmp_path / f"{poison}")
+        weights.append(torch.load(out / "checkpoints" / "last.pt", weights_only=True)["model"])
+    for key, value in weights[0].items():
+        assert torch.isfinite(value.float()).all(), key
+        assert torch.equal(value, weights[1][key]) and torch.equal(value, weights[2][key]), key
