@@ -27,6 +27,7 @@ imputed by each method (seed 0) and the truth.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -39,6 +40,9 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from chain_quality import Reference, chain_stats, reference  # noqa: E402
+
 SETTINGS = {
     "random-50": {"data.missing": "random-50"},
     "random-80": {"data.missing": "random-80"},
@@ -53,10 +57,11 @@ MASK_SEED = 0
 """Seed of the test split's masks and measurements: one held-out task for every method and seed."""
 
 
-def configs() -> list[tuple[str, str]]:
-    """Every (setting, method) pair, the oracle first (setting ``clean``)."""
+def configs(settings: list[str]) -> list[tuple[str, str]]:
+    """Every (setting, method) pair of ``settings``, the oracle first (setting ``clean``)."""
     rows = [("clean", "oracle")]
-    for setting, overrides in SETTINGS.items():
+    for setting in settings:
+        overrides = SETTINGS[setting]
         methods = CORRUPTION_METHODS if "data.corruption" in overrides else MISSING_METHODS
         rows += [(setting, method) for method in methods]
     return rows
@@ -89,10 +94,14 @@ def corruption_of(setting: str, x_shape: tuple[int, ...]) -> Any:
     return corruptions.build(spec["name"], x_shape, **spec["options"])
 
 
+@functools.cache
+def judges() -> Reference:
+    """``chain_quality.reference()``: the classifiers that score samples, built once per process."""
+    return reference()
+
+
 def score(model: Any, setting: str, method: str, seed: int, scored: str) -> dict[str, float]:
     """fd, rmse and probe of one trained model for one setting (see the module docstring)."""
-    sys.path.insert(0, str(HERE))
-    from chain_quality import chain_stats, reference
 
     import gibbsnet_plugin as gn
     from gibbsnet_plugin.data.missing import Corrupted, Masked
@@ -102,7 +111,7 @@ def score(model: Any, setting: str, method: str, seed: int, scored: str) -> dict
     train = gn.datasets.build("digits", "", train=True)
     test = gn.datasets.build("digits", "", train=False)
     x_shape = model.x_shape
-    fd = chain_stats(model, [model.chain_steps], 1000, seed, reference())[0]["fd"]
+    fd = chain_stats(model, [model.chain_steps], 1000, seed, judges())[0]["fd"]
     if scored in SETTINGS and "data.missing" in SETTINGS[scored]:
         process = SETTINGS[scored]["data.missing"]
         rmse = imputation_rmse(model, Masked(test, process, x_shape, MASK_SEED, train=False, hide=False),
@@ -135,7 +144,7 @@ def run_one(setting: str, method: str, seed: int, args: argparse.Namespace) -> d
     recipe = recipe_for(setting, method, seed, args)
     gn.train(recipe, out=out, force=True)
     model = gn.load_model(out, device="cpu")
-    targets = list(SETTINGS) if setting == "clean" else [setting]
+    targets = list(args.settings) if setting == "clean" else [setting]
     result = {"setting": setting, "method": method, "seed": seed,
               "scores": {t: score(model, t, method, seed, t) for t in targets}}
     result_file.write_text(json.dumps(result))
@@ -146,7 +155,7 @@ def table(results: list[dict[str, Any]]) -> str:
     """Markdown: one row per (setting, method), ``mean ± std (worst)`` over the seeds."""
     lines = ["| setting | method | FD ↓ | imputation RMSE ↓ | probe error % ↓ |",
              "|---|---|---|---|---|"]
-    for setting in SETTINGS:
+    for setting in dict.fromkeys(s for r in results for s in r["scores"]):
         methods = ["oracle", *(CORRUPTION_METHODS if "data.corruption" in SETTINGS[setting]
                                else MISSING_METHODS)]
         for method in methods:
@@ -175,7 +184,7 @@ def figure(args: argparse.Namespace, path: Path, n: int = 10) -> None:
     x = torch.stack([test[i][0] for i in range(n)])
     rgb = lambda t: ((t.clamp(-1, 1) + 1) / 2).repeat(1, 3, 1, 1)  # noqa: E731
     rows = []
-    for setting in SETTINGS:
+    for setting in args.settings:
         oracle = gn.load_model(Path(args.out) / "clean-oracle" / f"seed{seed}", device="cpu")
         if "data.missing" in SETTINGS[setting]:
             masks = Masked(test, SETTINGS[setting]["data.missing"], oracle.x_shape, MASK_SEED,
@@ -211,11 +220,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--iterations", type=int, default=2500)
     parser.add_argument("--architecture", default="mlp")
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="runs/incomplete")
     parser.add_argument("--figure", default=None, help="PNG of imputations (default: none)")
     args = parser.parse_args()
-    work = [(s, m, seed) for seed in args.seeds for s, m in configs()]
+    work = [(s, m, seed) for seed in args.seeds for s, m in configs(args.settings)]
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(run_one, s, m, seed, args) for s, m, seed in work]
         results = []

@@ -52,3 +52,26 @@ def test_seeds_trains_every_variant_and_seed_and_reports_mean_std_and_worst(tmp_
     assert again.returncode == 0 and "trained 0 run(s)" in again.stderr
     assert "scored 0 run(s), 4 from earlier scores" in again.stderr
     assert again.stdout == result.stdout
+
+
+def test_incomplete_data_trains_every_method_and_prints_the_table_and_the_figure(tmp_path):
+    script = SEEDS.parent / "incomplete_data.py"
+    argv = [sys.executable, str(script), "--seeds", "0", "--iterations", "3", "--jobs", "1",
+            "--settings", "window-4", "blur+noise", "--out", str(tmp_path),
+            "--figure", str(tmp_path / "figure.png")]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    runs = json.loads((tmp_path / "results.json").read_text())
+    assert [(r["setting"], r["method"]) for r in runs] == [
+        ("clean", "oracle"), ("window-4", "zero-fill"), ("window-4", "ambient"),
+        ("window-4", "chain"), ("blur+noise", "direct"), ("blur+noise", "match")]
+    assert set(runs[0]["scores"]) == {"window-4", "blur+noise"}
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| window-4")]
+    assert [row.split(" | ")[1] for row in rows] == ["oracle", "zero-fill", "ambient", "chain"]
+    assert "(" in rows[0] and "±" in rows[0]
+    from PIL import Image
+
+    with Image.open(tmp_path / "figure.png") as figure:
+        # 2 settings: observed, 3 + oracle or 2 + oracle methods, truth -> 11 rows of 10 digits
+        assert figure.size == (10 * 34 + 2, 11 * 34 + 2)
