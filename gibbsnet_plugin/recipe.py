@@ -413,6 +413,9 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
          f"must be at least 1 (chain steps that fill missing entries), got {t.missing_steps}")
     _check_incomplete(recipe, need, where)
     _check_eval(recipe.eval, need, len(sizes))
+    need("imputation" not in recipe.eval.metrics or d.missing is not None
+         or d.corruption.name is not None, "eval.metrics",
+         "imputation needs data.missing or data.corruption (missing entries to score)")
 
     for path, registry, name in (("data.dataset", DATASETS, d.dataset),
                                  ("model.architecture", ARCHITECTURES, m.architecture)):

@@ -12,6 +12,7 @@ import torch
 import gibbsnet_plugin as gn
 from conftest import Poisoned, tiny_recipe
 from gibbsnet_plugin.factory import build_model
+from gibbsnet_plugin.recipe import recipe_from_dict
 from gibbsnet_plugin.incomplete import chain_fill, training_pairs, zero_fill
 
 SHAPE = (1, 8, 8)
@@ -90,3 +91,26 @@ def test_training_never_reads_hidden_values(method, tmp_path):
     for key, value in weights[0].items():
         assert torch.isfinite(value.float()).all(), key
         assert torch.equal(value, weights[1][key]) and torch.equal(value, weights[2][key]), key
+
+
+@pytest.mark.parametrize("kind", ["gibbsnet", "hali"])
+def test_latent_hierarchies_train_on_incomplete_data_and_impute(kind, tmp_path):
+    from gibbsnet_plugin.evaluation import evaluate_model
+
+    recipe = tiny_recipe(data={"missing": "window-4"}, model={"z_dim": [8, 4], "kind": kind},
+                         train={"missing_steps": 2})
+    model = gn.load_model(gn.train(recipe, out=tmp_path / kind), device="cpu")
+    scores = evaluate_model(model, recipe, ["imputation"], inpaint_steps=2)["scores"]
+    assert 0 < scores["imputation_rmse"] < 2
+
+
+def test_imputation_during_training_keeps_the_best_checkpoint(tmp_path):
+    import json
+
+    recipe = tiny_recipe(data={"missing": "random-50"}, train={"missing_steps": 2})
+    recipe = recipe_from_dict({**recipe.to_dict(), "eval": {
+        "metrics": ["imputation"], "every": 6, "best": "imputation_rmse", "inpaint_steps": 2}})
+    out = gn.train(recipe, out=tmp_path / "run")
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row["iteration"] for row in logged if "eval/imputation_rmse" in row] == [6, 12]
+    assert (out / "checkpoints" / "best.pt").exists()

@@ -114,6 +114,8 @@ def test_yaml_float_without_dot_is_accepted(tmp_path):
          r"model\.z_consistency: is not available with train\.missing: ambient"),
         ("name: x\n", ["train.missing_steps=0"], r"--set train\.missing_steps: must be at least 1"),
         ("name: x\n", ["train.corruption=learn"], r"train\.corruption: expected match \| direct"),
+        ("name: x\n", ["eval.metrics=[imputation]"],
+         r"eval\.metrics: imputation needs data\.missing or data\.corruption"),
     ],
 )
 def test_errors_name_the_key_and_suggest(tmp_path, text, overrides, pattern):
