@@ -12,8 +12,8 @@ import torch
 import gibbsnet_plugin as gn
 from conftest import Poisoned, tiny_recipe
 from gibbsnet_plugin.factory import build_model
-from gibbsnet_plugin.recipe import recipe_from_dict
 from gibbsnet_plugin.incomplete import chain_fill, training_pairs, zero_fill
+from gibbsnet_plugin.recipe import recipe_from_dict
 
 SHAPE = (1, 8, 8)
 

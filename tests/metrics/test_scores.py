@@ -61,6 +61,11 @@ def test_imputation_rmse_is_the_rmse_of_the_chain_on_the_missing_entries_only(lo
     filled = model.inpaint(x, mask, 4)
     expected = (filled - x)[mask == 0].pow(2).mean().sqrt().item()
     assert imputation_rmse(model, items, steps=4, batch_size=n, seed=7) == pytest.approx(expected, rel=1e-5)
+    torch.manual_seed(7)
+    mean = torch.stack([model.inpaint(x, mask, 4) for _ in range(3)]).mean(0)
+    averaged = (mean - x)[mask == 0].pow(2).mean().sqrt().item()
+    assert imputation_rmse(model, items, steps=4, batch_size=n, seed=7, draws=3) == pytest.approx(
+        averaged, rel=1e-5)
     poisoned = Masked(test_split, "random-60", model.x_shape, seed=0, train=False, hide=True)
     assert imputation_rmse(model, poisoned, steps=4, batch_size=n, seed=7) != pytest.approx(expected)
 
