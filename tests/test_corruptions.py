@@ -78,3 +78,15 @@ def test_every_built_in_is_differentiable_in_x(name):
 def test_bad_options_are_value_errors_that_say_what_is_expected(name, options, words):
     with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
         corruptions.build(name, (1, 8, 8), **options)
+
+
+@pytest.mark.parametrize("name", ["noise", "blur", "downsample", "drop"])
+def test_built_ins_pickle_for_data_loader_workers(name):
+    import pickle
+
+    f = corruptions.build(name, (1, 8, 8))
+    x = images()
+    torch.manual_seed(3)
+    expected = f(x)
+    torch.manual_seed(3)
+    assert torch.equal(pickle.loads(pickle.dumps(f))(x), expected)
