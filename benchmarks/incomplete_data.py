@@ -1,5 +1,6 @@
-"""Learning digits from incomplete and corrupted data: clean-data oracle, zero-fill, ambient and
-chain (``train.missing``), and for a corruption training on y directly against matching f.
+"""Learning digits from incomplete and corrupted data: clean-data oracle, zero-fill, ambient, chain
+and chain-ambient (``train.missing``), and for a corruption training on y directly against
+matching f.
 
 Settings: 50 % and 80 % of the pixels missing at random (``random-50``, ``random-80``), only a
 random 4×4 window observed (``window-4``), and blur + noise (``blur`` with sigma 1 and noise 0.1).
@@ -52,7 +53,7 @@ SETTINGS = {
     "window-4": {"data.missing": "window-4"},
     "blur+noise": {"data.corruption": {"name": "blur", "options": {"sigma": 1.0, "noise": 0.1}}},
 }
-MISSING_METHODS = ("zero-fill", "ambient", "chain")
+MISSING_METHODS = ("zero-fill", "ambient", "chain", "chain-ambient")
 CORRUPTION_METHODS = ("direct", "match")
 SCORES = ("fd", "rmse", "rmse10", "probe")
 FILL_STEPS = 20

@@ -8,6 +8,9 @@ With complete data the clamped side is ``model.clamped(x)`` and the unclamped si
 - ``ambient``: the clamped pair of x with zeros where missing, against the unclamped pair whose x
   is masked the same way by another item's mask (MisGAN, P-BiGAN: D only sees what a mask lets
   through, on both sides);
+- ``chain-ambient``: the encoder reads the chain-filled x as in ``chain``, but D sees x with zeros
+  where missing, against masked unclamped pairs as in ``ambient``: no pixel the model filled in is
+  shown to D as data;
 - ``zero-fill``: the clamped pair of x with zeros where missing, as if the zeros were data.
 
 Missing entries are only ever selected away (``torch.where``), never multiplied, so whatever they
@@ -49,12 +52,15 @@ def training_pairs(model: Model, x: torch.Tensor, mask: torch.Tensor | None = No
         real = model.clamped(x)
     elif method == "chain":
         real = model.clamped(chain_fill(model, x, mask, steps))
+    elif method == "chain-ambient":
+        real = tuple(model.clamped(chain_fill(model, x, mask, steps)))
+        real = (zero_fill(x, mask), *real[1:])
     else:
         real = model.clamped(zero_fill(x, mask))
     fake = tuple(model.unclamped(x.shape[0]))
     if isinstance(model, GibbsNet) and model.corruption is not None:
         fake = (model.observe(fake[0]), *fake[1:])
-    if mask is not None and method == "ambient":
+    if mask is not None and method.endswith("ambient"):
         others = mask[torch.randperm(mask.shape[0], device=mask.device)]
         shown = fake[0].shape[0] // mask.shape[0]  # critic_states > 1 shows several states
         fake = (zero_fill(fake[0], others.repeat(shown, *[1] * (mask.dim() - 1))), *fake[1:])

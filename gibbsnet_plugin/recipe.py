@@ -30,9 +30,10 @@ Kind = Literal["gibbsnet", "hali"]
 """Latent hierarchies: undirected deep GibbsNet or directed HALI."""
 Precision = Literal["fp32", "bf16", "fp16"]
 """Training precision: float32, or autocast to bfloat16 or float16 (with a GradScaler)."""
-Missing = Literal["chain", "ambient", "zero-fill"]
-"""How training treats missing entries: filled by the partially clamped chain, compared only where
-observed (ambient), or taken as zeros."""
+Missing = Literal["chain", "chain-ambient", "ambient", "zero-fill"]
+"""How training treats missing entries: filled by the partially clamped chain, filled for the
+encoder but compared only where observed (chain-ambient), compared only where observed (ambient),
+or taken as zeros."""
 Matching = Literal["match", "direct"]
 """Training on corrupted data y = f(x): D compares f of the model's x with y (``match``), or the
 model learns y itself (``direct``, the baseline)."""
@@ -441,8 +442,8 @@ def _check_incomplete(recipe: Recipe, need: Any, where: _Where) -> None:
             check_process(d.missing)
         except GibbsnetError as exc:
             raise RecipeError(f"{where('data.missing')}data.missing: {exc}") from None
-    need(t.missing != "ambient" or m.z_consistency == 0, "model.z_consistency",
-         "is not available with train.missing: ambient (D sees masked x); remove it")
+    need(not t.missing.endswith("ambient") or m.z_consistency == 0, "model.z_consistency",
+         f"is not available with train.missing: {t.missing} (D sees masked x); remove it")
     c = d.corruption
     if c.name is None:
         need(not c.options, "data.corruption.options", "needs data.corruption.name")

@@ -65,15 +65,17 @@ def test_incomplete_data_trains_every_method_and_prints_the_table_and_the_figure
     runs = json.loads((tmp_path / "results.json").read_text())
     assert [(r["setting"], r["method"]) for r in runs] == [
         ("clean", "oracle"), ("window-4", "zero-fill"), ("window-4", "ambient"),
-        ("window-4", "chain"), ("blur+noise", "direct"), ("blur+noise", "match")]
+        ("window-4", "chain"), ("window-4", "chain-ambient"), ("blur+noise", "direct"),
+        ("blur+noise", "match")]
     assert set(runs[0]["scores"]) == {"window-4", "blur+noise"}
     rows = [line for line in result.stdout.splitlines() if line.startswith("| window-4")]
     cells = [[cell.strip() for cell in row.split("|")[1:-1]] for row in rows]
-    assert [row[1] for row in cells] == ["*per-pixel mean*", "oracle", "zero-fill", "ambient", "chain"]
+    assert [row[1] for row in cells] == ["*per-pixel mean*", "oracle", "zero-fill", "ambient", "chain",
+                                         "chain-ambient"]
     assert 0.3 < float(cells[0][3]) < 0.7 and cells[0][2] == cells[0][4] == ""
     assert all("±" in cell and "(" in cell for cell in cells[1][2:])
     from PIL import Image
 
     with Image.open(tmp_path / "figure.png") as figure:
-        # 2 settings: observed, 3 + oracle or 2 + oracle methods, truth -> 11 rows of 10 digits
-        assert figure.size == (10 * 34 + 2, 11 * 34 + 2)
+        # 2 settings: observed, 4 + oracle or 2 + oracle methods, truth -> 12 rows of 10 digits
+        assert figure.size == (10 * 34 + 2, 12 * 34 + 2)

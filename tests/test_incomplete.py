@@ -39,7 +39,7 @@ def test_the_chain_never_changes_an_observed_entry(model):
     assert torch.equal(real[0][mask == 1], x[mask == 1])
 
 
-@pytest.mark.parametrize("method", ["chain", "ambient", "zero-fill"])
+@pytest.mark.parametrize("method", ["chain", "chain-ambient", "ambient", "zero-fill"])
 def test_nan_in_hidden_entries_reaches_no_pair_and_no_gradient(method):
     net, x, mask = model_and_batch()
     assert torch.isnan(x).any()
@@ -61,6 +61,16 @@ def test_zero_fill_and_ambient_show_zeros_where_entries_are_missing():
     assert shown == sorted(map(tuple, mask.flatten(1).int().tolist()))  # the batch's masks, permuted
 
 
+def test_chain_ambient_encodes_the_filled_x_and_shows_d_only_observed_entries():
+    net, x, mask = model_and_batch()
+    torch.manual_seed(2)
+    real, fake = training_pairs(net, x, mask, "chain-ambient", 3)
+    torch.manual_seed(2)
+    expected = net.clamped(chain_fill(net, x, mask, 3))
+    assert torch.equal(real[0], zero_fill(x, mask)) and torch.allclose(real[1], expected[1])
+    assert (fake[0] == 0).float().mean().item() == pytest.approx(0.7, abs=0.01)
+
+
 def test_ambient_masks_every_state_shown_to_d():
     net, x, mask = model_and_batch(critic_states=2)
     _, fake = training_pairs(net, x, mask, "ambient")
@@ -80,7 +90,7 @@ def test_a_corruption_shows_d_the_measurement_of_the_models_x():
     assert direct.corruption is None
 
 
-@pytest.mark.parametrize("method", ["chain", "ambient", "zero-fill"])
+@pytest.mark.parametrize("method", ["chain", "chain-ambient", "ambient", "zero-fill"])
 def test_training_never_reads_hidden_values(method, tmp_path):
     weights = []
     for poison in (math.nan, 0.0, 123.0):
