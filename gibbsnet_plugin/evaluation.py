@@ -40,6 +40,17 @@ NEEDS_COMPLETE_TEST_DATA = ("reconstruction", "inpainting", "imputation", "fid",
 """Metrics that compare with the truth, so they need test items without masks of their own."""
 
 
+def check_truth(test: Any, metrics: Sequence[str]) -> None:
+    """Raise ``GibbsnetError`` when ``metrics`` name one that compares with the truth but the test
+    split ``test`` carries masks of its own (its missing values are unknown)."""
+    if split_item(test[0])[2] is None:
+        return
+    for name in metrics:
+        if name in NEEDS_COMPLETE_TEST_DATA:
+            raise GibbsnetError(f"{name} compares with the truth, but the test split's items "
+                                "carry masks of their own (their missing values are unknown)")
+
+
 def check_metrics(metrics: Sequence[str]) -> None:
     """Raise ``GibbsnetError`` for a metric name that is not one of ``METRICS``."""
     for name in metrics:
@@ -99,17 +110,21 @@ def evaluate_model(
             chosen.remove("fid")
             notes.append(f"FID skipped: {exc}")
     test = build_dataset(recipe, train=False)
+    if missing is not None:
+        check_process(missing, model.x_shape)
+        if "imputation" not in chosen:
+            raise GibbsnetError("a mask process (--missing) is for the imputation metric; add it "
+                                "(--metric imputation)")
     imputing = missing or recipe.data.missing
     if "imputation" in chosen and imputing is None and recipe.data.corruption.name is None:
         if metrics is not None:
             raise GibbsnetError("imputation needs missing entries: give a mask process (--missing "
                                 "random-80) or a run trained with data.missing or data.corruption")
         chosen.remove("imputation")
-    if split_item(test[0])[2] is not None:
+    if metrics is not None:
+        check_truth(test, chosen)
+    elif split_item(test[0])[2] is not None:
         for name in [m for m in chosen if m in NEEDS_COMPLETE_TEST_DATA]:
-            if metrics is not None:
-                raise GibbsnetError(f"{name} compares with the truth, but the test split's items "
-                                    "carry masks of their own (their missing values are unknown)")
             chosen.remove(name)
             notes.append(f"{name} skipped: the test split's items carry masks, so the truth is unknown")
     scores: dict[str, float] = {}
@@ -133,7 +148,6 @@ def evaluate_model(
                 scores[f"inpaint_{mask}_psnr"] = values["psnr"]
         if "imputation" in chosen:
             if imputing is not None:
-                check_process(imputing, model.x_shape)
                 scores["imputation_rmse"] = imputation_rmse(
                     model, Masked(test, imputing, model.x_shape, recipe.seed, train=False, hide=False),
                     inpaint_steps if inpaint_steps is not None else e.inpaint_steps, seed=seed,

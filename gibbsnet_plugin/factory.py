@@ -44,24 +44,30 @@ def build_dataset(recipe: Recipe, train: bool) -> Dataset:
 def build_corruption(recipe: Recipe, x_shape: tuple[int, ...]
                      ) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The recipe's corruption f for data of shape ``x_shape`` (None without one), checked on a
-    batch of 2: it must keep the shape and give finite values."""
+    batch of 2 zeros: it must run, keep the shape and give finite values."""
     c = recipe.data.corruption
     if c.name is None:
         return None
     try:
         f = CORRUPTIONS.build(c.name, tuple(x_shape), **c.options)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, GibbsnetError) as exc:
         raise RecipeError(f"data.corruption.options: corruption '{c.name}' refused: {exc}") from None
     if not callable(f):
         raise RecipeError(f"data.corruption.name: corruption '{c.name}' built "
                           f"{type(f).__name__}, not a function of x")
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        y = f(torch.zeros(2, *x_shape))
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            y = f(torch.zeros(2, *x_shape))
+    except Exception as exc:  # a plugin's function: name it instead of a traceback
+        raise RecipeError(f"data.corruption: '{c.name}' failed on a batch of shape "
+                          f"{(2, *x_shape)}: {type(exc).__name__}: {exc}") from None
     shape = "×".join(map(str, x_shape))
     if not isinstance(y, torch.Tensor) or tuple(y.shape) != (2, *x_shape):
         got = "×".join(map(str, y.shape[1:])) if isinstance(y, torch.Tensor) else type(y).__name__
         raise RecipeError(f"data.corruption: '{c.name}' maps x of shape {shape} to {got}; training "
                           f"on corrupted data needs y shaped like x (D and the encoder read both)")
+    if not bool(torch.isfinite(y).all()):
+        raise RecipeError(f"data.corruption: '{c.name}' gives non-finite values for x = 0")
     return f
 
 
@@ -87,6 +93,9 @@ def build_training_data(recipe: Recipe, train: bool = True) -> Dataset:
         source = f"{source} with data.missing {d.missing}"
     check_observed(dataset, source)
     f = build_corruption(recipe, x_shape)
+    if f is not None and split_item(dataset[0])[2] is not None:
+        raise RecipeError(f"data.corruption: {source} has masks of its own, and a corruption would "
+                          "mix the missing values into the observed ones; use one or the other")
     return dataset if f is None else Corrupted(dataset, f, recipe.seed, train)
 
 

@@ -53,9 +53,21 @@ from gibbsnet_plugin.engines.handlers import (
     TrainingStatus,
 )
 from gibbsnet_plugin.engines.trainer import Amp, create_trainer
-from gibbsnet_plugin.errors import DeviceError, RecipeError, TrainingDiverged, TrainingInterrupted
-from gibbsnet_plugin.evaluation import evaluate_model
-from gibbsnet_plugin.factory import build_model, build_optimizers, build_training_data, data_shape
+from gibbsnet_plugin.errors import (
+    DeviceError,
+    GibbsnetError,
+    RecipeError,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
+from gibbsnet_plugin.evaluation import check_truth, evaluate_model
+from gibbsnet_plugin.factory import (
+    build_dataset,
+    build_model,
+    build_optimizers,
+    build_training_data,
+    data_shape,
+)
 from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.metrics.inception import find_weights
 from gibbsnet_plugin.model import instance_noise_std
@@ -160,6 +172,11 @@ def setup(recipe: Recipe) -> Setup:
         # Processes sharing the cores: more threads than cores slows everything down.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // idist.get_nproc_per_node()))
     dataset = build_training_data(recipe, train=True)
+    if recipe.eval.every:
+        try:
+            check_truth(build_dataset(recipe, train=False), recipe.eval.metrics)
+        except GibbsnetError as exc:
+            raise RecipeError(f"eval.metrics: {exc}") from None
     x_shape = data_shape(dataset)
     seed_everything(recipe.seed + idist.get_rank())  # each rank its own chain noise
     model = build_model(recipe, x_shape).to(device)

@@ -124,3 +124,11 @@ def test_imputation_during_training_keeps_the_best_checkpoint(tmp_path):
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [row["iteration"] for row in logged if "eval/imputation_rmse" in row] == [6, 12]
     assert (out / "checkpoints" / "best.pt").exists()
+
+
+def test_the_moving_average_model_keeps_the_corruption(tmp_path):
+    from gibbsnet_plugin.training import setup
+
+    recipe = tiny_recipe(data={"corruption": {"name": "noise"}}, train={"ema": 0.01})
+    s = setup(recipe)
+    assert s.shown is not s.model and s.shown.corruption is s.model.corruption is not None

@@ -76,8 +76,8 @@ def draw_mask(name: str, x_shape: tuple[int, ...], seed: int) -> torch.Tensor:
 def split_item(item: object) -> Item:
     """An item or batch as ``(x, y, mask)``: ``x``, ``(x, y)``, ``(x, mask)`` or ``(x, y, mask)``.
 
-    A second element is the mask when it is a floating-point or boolean tensor with as many
-    dimensions as x; a label otherwise.
+    A second element is the mask when it is a tensor with as many dimensions as x (of any
+    dtype: float, bool or integer 0/1); a label otherwise (an int, or a batch's (B,) labels).
     """
     if not isinstance(item, (list, tuple)):
         return item, None, None  # type: ignore[return-value]
@@ -87,7 +87,6 @@ def split_item(item: object) -> Item:
     if len(item) == 2:
         second = item[1]
         if (isinstance(second, torch.Tensor) and isinstance(x, torch.Tensor)
-                and (second.is_floating_point() or second.dtype == torch.bool)
                 and second.dim() == x.dim()):
             return x, None, second
         return x, second, None
@@ -109,15 +108,18 @@ def check_mask_batch(x: torch.Tensor, mask: torch.Tensor, source: str) -> None:
 
 def check_observed(dataset: Dataset, source: str, limit: int = 1000) -> None:
     """Raise ``MaskError`` when the masks of ``dataset``'s items (up to ``limit`` of them, spread
-    over the data set) are malformed or hide every entry of every item."""
+    over the data set; every item of a smaller one) are malformed, or hide every entry of every
+    one of them. Training checks every batch's masks as well."""
     n = len(dataset)  # type: ignore[arg-type]
+    observed = False
     for index in torch.linspace(0, n - 1, min(n, limit)).long().tolist():
         x, _, mask = split_item(dataset[index])
         if mask is None:
             return
         check_mask_batch(x, mask, f"{source}, item {index}")
-        if bool((mask != 0).any()):
-            return
+        observed = observed or bool((mask != 0).any())
+    if observed:
+        return
     raise MaskError(f"{source}: every item's mask hides all of it (checked {min(n, limit)} items); "
                     "nothing is observed to learn from")
 
@@ -162,7 +164,8 @@ class Corrupted(Dataset):
     def __getitem__(self, index: int) -> object:
         x, y, mask = split_item(self.dataset[index])
         with torch.random.fork_rng(devices=[]), torch.no_grad():
-            torch.manual_seed(item_seed(self.seed, index, self.train))
+            # the CPU generator only: torch.manual_seed would also reseed every GPU's
+            torch.default_generator.manual_seed(item_seed(self.seed, index, self.train))
             x = self.corruption(x[None])[0]
         if y is None and mask is None:
             return x

@@ -25,7 +25,9 @@ FAST = ["--set", "train.iterations=4", "--set", "train.calibration_steps=2",
 def build_bad_masks(root: str, train: bool, problem: str = "shape") -> TensorDataset:
     x = torch.rand(40, 1, 8, 8) * 2 - 1
     mask = {"shape": torch.ones(40, 1, 4, 4), "values": torch.full_like(x, 0.5),
-            "hidden": torch.zeros_like(x)}[problem]
+            "hidden": torch.zeros_like(x), "late": torch.ones_like(x)}[problem]
+    if problem == "late":
+        mask[30, 0, 2, 2] = 2.0
     return TensorDataset(x, mask)
 
 
@@ -45,6 +47,7 @@ def test_incomplete_and_corrupted_digits_train_sample_and_evaluate(tmp_path, ove
     assert banner in stderr
     saved = (run / "recipe.yaml").read_text()
     assert ("random-80" in saved) != ("blur" in saved)
+    assert (gn.load_model(run).corruption is not None) == ("blur" in saved)
     code, _, stderr = invoke("sample", str(run), "--num", "6", "--out", str(tmp_path / "s.npy"))
     assert code == 0, stderr
     samples = np.load(tmp_path / "s.npy")
@@ -63,6 +66,10 @@ def test_evaluate_scores_the_imputation_of_a_complete_data_model_on_any_process(
     assert 0 < json.loads(stdout)["runs"][0]["scores"]["imputation_rmse"] < 2
     code, _, stderr = invoke("evaluate", str(run), "--metric", "imputation")
     assert code == 2 and "imputation needs missing entries" in stderr
+    code, _, stderr = invoke("evaluate", str(run), "--metric", "probe", "--missing", "window-4")
+    assert code == 2 and "--missing) is for the imputation metric" in stderr
+    code, _, stderr = invoke("evaluate", str(run), "--missing", "window-40")
+    assert code == 2 and "mask process 'window-40'" in stderr
 
 
 @pytest.mark.parametrize("args, message", [
@@ -80,6 +87,12 @@ def test_evaluate_scores_the_imputation_of_a_complete_data_model_on_any_process(
      "mask values must be 0 (missing) or 1 (observed), found 0.5"),
     (["--set", "data.dataset=test_bad_masks", "--set", "data.options.problem=hidden"],
      "every item's mask hides all of it"),
+    (["--set", "data.dataset=test_bad_masks", "--set", "data.options.problem=late"],
+     "data set 'test_bad_masks', item 30: mask values must be 0 (missing) or 1 (observed), found 2"),
+    (["--set", "data.dataset=test_poisoned", "--set", "data.corruption.name=blur"],
+     "data.corruption: data set 'test_poisoned' has masks of its own"),
+    (["--set", "data.dataset=test_poisoned", "--set", "eval.metrics=[reconstruction]",
+      "--set", "eval.every=2"], "eval.metrics: reconstruction compares with the truth"),
 ])
 def test_bad_masks_and_corruptions_are_one_line_errors_that_write_nothing(tmp_path, args, message):
     before = sorted(tmp_path.rglob("*"))

@@ -80,6 +80,9 @@ def test_items_and_batches_split_into_x_label_and_mask():
     assert split_item((x, y))[1] is y and split_item((x, y))[2] is None
     assert split_item((x, m))[1] is None and split_item((x, m))[2] is m
     assert split_item((x, y, m))[1] is y and split_item((x, y, m))[2] is m
+    as_bytes = m.to(torch.uint8)
+    assert split_item((x, as_bytes))[2] is as_bytes and split_item((x[0], as_bytes[0]))[2] is not None
+    assert split_item((x[0], 3))[1] == 3
 
 
 def test_malformed_masks_are_refused_with_the_source_and_what_is_wrong():
@@ -113,3 +116,12 @@ def test_corrupted_items_are_drawn_once_per_item_and_keep_their_labels():
     state = torch.get_rng_state()
     corrupted[3]
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_corrupting_an_item_leaves_the_gpu_generators_alone(monkeypatch):
+    def reseeded(seed: int) -> None:
+        raise AssertionError("a data item reseeded the GPU generators")
+
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", reseeded)
+    data = gn.datasets.build("digits", "", train=True)
+    Corrupted(data, gn.corruptions.build("noise", SHAPE), seed=0)[0]
