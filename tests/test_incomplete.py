@@ -132,3 +132,16 @@ def test_the_moving_average_model_keeps_the_corruption(tmp_path):
     recipe = tiny_recipe(data={"corruption": {"name": "noise"}}, train={"ema": 0.01})
     s = setup(recipe)
     assert s.shown is not s.model and s.shown.corruption is s.model.corruption is not None
+
+
+def test_sample_quality_of_a_model_trained_on_incomplete_data_is_scored_against_complete_images(
+        tmp_path, hub):
+    from gibbsnet_plugin.evaluation import evaluate_model
+
+    recipe = tiny_recipe(data={"missing": "random-80"}, train={"missing_steps": 2})
+    model = gn.load_model(gn.train(recipe, out=tmp_path / "run"), device="cpu")
+    options = dict(num_samples=10, fid_dims=64, inception_weights=hub, fid_cache=tmp_path / "c")
+    masked = evaluate_model(model, recipe, ["fid"], **options)["details"]["fid"]
+    complete = evaluate_model(model, tiny_recipe(), ["fid"], **options)["details"]["fid"]
+    assert masked["fid"] == pytest.approx(complete["fid"]) and masked["fid"] > 0
+    assert complete["reference"]["cached"]  # the same complete-image statistics
