@@ -23,7 +23,7 @@ iterations, on each seed. Scores, each on the test split:
 Each (setting, method, seed) trains in its own process with one thread, ``--jobs`` at once; runs
 already scored in ``--out`` are reused. Prints a Markdown table of mean ± std (worst seed) and
 writes ``--figure``: for each setting, the same test digits as observed (missing pixels red), as
-imputed by each method (seed 0) and the truth.
+imputed or restored by each method (the first seed) and the truth.
 
     python benchmarks/incomplete_data.py --seeds 0 1 2 --jobs 2 --out runs/incomplete
 """
@@ -222,9 +222,11 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def figure(args: argparse.Namespace, path: Path, n: int = 10) -> None:
-    """Rows per setting: observed (missing red), each method's imputation (seed 0), the truth."""
-    from torchvision.utils import save_image
+def figure(args: argparse.Namespace, path: Path, n: int = 8) -> None:
+    """One panel per setting, one row per method: ``n`` test digits as observed (missing pixels
+    red), as imputed or restored by each method (seed ``args.seeds[0]``), and the truth."""
+    from matplotlib.figure import Figure
+    from torchvision.utils import make_grid
 
     import gibbsnet_plugin as gn
     from gibbsnet_plugin.data.missing import Masked
@@ -233,11 +235,11 @@ def figure(args: argparse.Namespace, path: Path, n: int = 10) -> None:
     test = gn.datasets.build("digits", "", train=False)
     x = torch.stack([test[i][0] for i in range(n)])
     rgb = lambda t: ((t.clamp(-1, 1) + 1) / 2).repeat(1, 3, 1, 1)  # noqa: E731
-    rows = []
+    panels = []
     for setting in args.settings:
-        oracle = gn.load_model(Path(args.out) / "clean-oracle" / f"seed{seed}", device="cpu")
+        shape = tuple(x.shape[1:])
         if "data.missing" in SETTINGS[setting]:
-            masks = Masked(test, SETTINGS[setting]["data.missing"], oracle.x_shape, MASK_SEED,
+            masks = Masked(test, SETTINGS[setting]["data.missing"], shape, MASK_SEED,
                            train=False, hide=False)
             mask = torch.stack([masks.mask(i) for i in range(n)])
             observed = rgb(torch.where(mask != 0, x, torch.zeros_like(x)))
@@ -248,21 +250,30 @@ def figure(args: argparse.Namespace, path: Path, n: int = 10) -> None:
         else:
             with torch.random.fork_rng():
                 torch.manual_seed(MASK_SEED)
-                y = corruption_of(setting, oracle.x_shape)(x)
+                y = corruption_of(setting, shape)(x)
             observed = rgb(y)
             fill = lambda model, y=y: model.decoder(model.encoder(y))  # noqa: E731
             methods = CORRUPTION_METHODS
-        rows.append(observed)
+        rows, labels = [observed], ["observed"]
         for method in (*methods, "oracle"):
             name = "clean-oracle" if method == "oracle" else f"{setting}-{method}"
             model = gn.load_model(Path(args.out) / name / f"seed{seed}", device="cpu")
             torch.manual_seed(seed)
             with torch.no_grad():
                 rows.append(rgb(fill(model)))
+            labels.append(method)
         rows.append(rgb(x))
+        labels.append("truth")
+        panels.append((setting, make_grid(torch.cat(rows), nrow=n, padding=1, pad_value=0.5), labels))
+    fig = Figure(figsize=(3.2 * len(panels), 3.2), layout="constrained")
+    for ax, (setting, grid, labels) in zip(fig.subplots(1, len(panels)), panels, strict=True):
+        ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+        ax.set_title(setting, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([1 + 9 * i + 4 for i in range(len(labels))], labels, fontsize=8)
+        ax.tick_params(length=0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    grid = torch.nn.functional.interpolate(torch.cat(rows), scale_factor=4, mode="nearest")
-    save_image(grid, path, nrow=n, padding=2, pad_value=0.5)
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ def chain_fill(model: Model, x: torch.Tensor, mask: torch.Tensor, steps: int) ->
 
 
 def training_pairs(model: Model, x: torch.Tensor, mask: torch.Tensor | None = None,
-                   method: Missing = "chain", steps: int = 5) -> tuple[State, State]:
+                   method: Missing = "chain-ambient", steps: int = 5) -> tuple[State, State]:
     """(clamped, unclamped) states for D, for a batch x (B, *x_shape) with an optional ``mask``
     of x's shape (1 = observed); ``steps`` is K of the ``chain`` method. The clamped side carries
     the encoder's gradient, the unclamped side the chain's (as ``model.unclamped``)."""

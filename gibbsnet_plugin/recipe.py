@@ -104,7 +104,7 @@ class TrainConfig:
     ema: float = 0.0
     channels_last: bool = False
     compile: bool = False
-    missing: Missing = "chain"
+    missing: Missing = "chain-ambient"
     missing_steps: int = 5
     corruption: Matching = "match"
 

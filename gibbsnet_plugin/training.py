@@ -323,7 +323,7 @@ def _incomplete(s: Setup, recipe: Recipe) -> str | None:
     if split_item(s.dataset[0])[2] is None:
         return None
     source = f"{d.missing} missing" if d.missing else "masks from the data set"
-    steps = f" ({t.missing_steps} steps)" if t.missing == "chain" else ""
+    steps = f" ({t.missing_steps} steps)" if t.missing.startswith("chain") else ""
     return f"{source}, train.missing {t.missing}{steps}"
 
 

@@ -30,7 +30,7 @@ class RunSummary:
     its ``parameters``, ``dataset`` with ``items`` of ``x_shape``, ``chain_steps``,
     ``iterations`` (the target), ``device``, ``processes``, the run directory ``out``, whether
     it is ``resuming``, and for incomplete or corrupted data how they are trained on
-    (``incomplete``, e.g. ``random-80 missing, train.missing chain (5 steps)``)."""
+    (``incomplete``, e.g. ``random-80 missing, train.missing chain-ambient (5 steps)``)."""
 
     name: str
     architecture: str

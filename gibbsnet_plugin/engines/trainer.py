@@ -29,7 +29,7 @@ class _PairsStep(nn.Module):
     """The clamped and unclamped pairs in one forward pass over the encoder and decoder
     (``incomplete.training_pairs``: with a mask, missing entries are treated by ``method``)."""
 
-    def __init__(self, model: Model, method: Missing = "chain", fill_steps: int = 5) -> None:
+    def __init__(self, model: Model, method: Missing = "chain-ambient", fill_steps: int = 5) -> None:
         super().__init__()
         self.encoder = model.encoder
         self.decoder = model.decoder
@@ -65,7 +65,7 @@ class Steps(NamedTuple):
     critic: nn.Module
 
 
-def make_steps(model: Model, missing: Missing = "chain", fill_steps: int = 5) -> Steps:
+def make_steps(model: Model, missing: Missing = "chain-ambient", fill_steps: int = 5) -> Steps:
     """``Steps`` for ``model`` (``missing`` and ``fill_steps``: how batches with masks are
     treated, see ``incomplete``): wrapped in DistributedDataParallel (``idist.auto_model``) when
     more than one process runs; a CPU model on a GPU machine is wrapped as it is."""
@@ -140,7 +140,7 @@ def update(
 def create_trainer(
     model: Model, opt_d: Optimizer, opt_g: Optimizer, device: torch.device,
     noise_std: Callable[[int], float] = lambda iteration: 0.0, amp: Amp = FP32,
-    channels_last: bool = False, missing: Missing = "chain", fill_steps: int = 5,
+    channels_last: bool = False, missing: Missing = "chain-ambient", fill_steps: int = 5,
 ) -> Engine:
     """An Engine whose ``train_step`` returns ``{d_loss, g_loss, d_real, d_fake}`` as floats.
 

@@ -37,7 +37,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("overrides, banner", [
-    (["--set", "data.missing=random-80"], "; random-80 missing, train.missing chain (2 steps);"),
+    (["--set", "data.missing=random-80"], "; random-80 missing, train.missing chain-ambient (2 steps);"),
     (["--set", "data.corruption.name=blur"], "; data corrupted by blur, train.corruption match;"),
 ])
 def test_incomplete_and_corrupted_digits_train_sample_and_evaluate(tmp_path, overrides, banner):
