@@ -434,7 +434,7 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
 
 def _check_incomplete(recipe: Recipe, need: Any, where: _Where) -> None:
     """``data.missing``, ``data.corruption`` and the training methods for them."""
-    d, m, t = recipe.data, recipe.model, recipe.train
+    d, m = recipe.data, recipe.model
     if d.missing is not None:
         from gibbsnet_plugin.data.missing import check_process  # loads torch: only when used
 
@@ -442,8 +442,8 @@ def _check_incomplete(recipe: Recipe, need: Any, where: _Where) -> None:
             check_process(d.missing)
         except GibbsnetError as exc:
             raise RecipeError(f"{where('data.missing')}data.missing: {exc}") from None
-    need(not t.missing.endswith("ambient") or m.z_consistency == 0, "model.z_consistency",
-         f"is not available with train.missing: {t.missing} (D sees masked x); remove it")
+    if d.missing is not None:
+        check_masked_x(recipe, need)
     c = d.corruption
     if c.name is None:
         need(not c.options, "data.corruption.options", "needs data.corruption.name")
@@ -458,6 +458,14 @@ def _check_incomplete(recipe: Recipe, need: Any, where: _Where) -> None:
         raise RecipeError(f"{where('data.corruption.name')}data.corruption.name: {exc}") from None
     _check_factory_options("data.corruption.options", "corruption", c.name, factory, ((1, 8, 8),),
                            c.options, where)
+
+
+def check_masked_x(recipe: Recipe, need: Any) -> None:
+    """For incomplete data: the settings that an ambient method, which shows D masked x, refuses."""
+    t, m = recipe.train, recipe.model
+    need(not t.missing.endswith("ambient") or m.z_consistency == 0, "model.z_consistency",
+         f"is not available with train.missing: {t.missing} (D sees masked x); remove it or set "
+         "train.missing: chain")
 
 
 def _check_hierarchy(m: ModelConfig, need: Any) -> None:

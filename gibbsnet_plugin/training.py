@@ -71,7 +71,7 @@ from gibbsnet_plugin.factory import (
 from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.metrics.inception import find_weights
 from gibbsnet_plugin.model import instance_noise_std
-from gibbsnet_plugin.recipe import Recipe
+from gibbsnet_plugin.recipe import Recipe, check_masked_x
 from gibbsnet_plugin.utils import resolve_device, seed_everything, write_text_atomic
 
 GRID_SAMPLES = 100
@@ -172,6 +172,8 @@ def setup(recipe: Recipe) -> Setup:
         # Processes sharing the cores: more threads than cores slows everything down.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // idist.get_nproc_per_node()))
     dataset = build_training_data(recipe, train=True)
+    if recipe.data.missing is None and split_item(dataset[0])[2] is not None:
+        check_masked_x(recipe, _refuse)
     if recipe.eval.every:
         try:
             check_truth(build_dataset(recipe, train=False), recipe.eval.metrics)
@@ -220,6 +222,11 @@ def setup(recipe: Recipe) -> Setup:
         to_save["ema"] = ema.ema_model
     return Setup(device, dataset, x_shape, model, shown, (opt_d, opt_g), sampler, loader, trainer,
                  to_save, ema)
+
+
+def _refuse(ok: bool, path: str, what: str) -> None:
+    if not ok:
+        raise RecipeError(f"{path}: {what} (the data set's items carry masks)")
 
 
 def _moving_average(model: Model, momentum: float) -> tuple[EMAHandler, Model]:

@@ -110,7 +110,7 @@ def test_yaml_float_without_dot_is_accepted(tmp_path):
          r"--set data\.corruption: is for one latent layer"),
         ("name: x\n", ["data.corruption.options.sigma=1"],
          r"data\.corruption\.options: needs data\.corruption\.name"),
-        ("name: x\n", ["train.missing=ambient", "model.z_consistency=1"],
+        ("name: x\n", ["data.missing=random-50", "train.missing=ambient", "model.z_consistency=1"],
          r"model\.z_consistency: is not available with train\.missing: ambient"),
         ("name: x\n", ["train.missing_steps=0"], r"--set train\.missing_steps: must be at least 1"),
         ("name: x\n", ["train.corruption=learn"], r"train\.corruption: expected match \| direct"),

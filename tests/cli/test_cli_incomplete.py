@@ -91,6 +91,11 @@ def test_evaluate_scores_the_imputation_of_a_complete_data_model_on_any_process(
      "data set 'test_bad_masks', item 30: mask values must be 0 (missing) or 1 (observed), found 2"),
     (["--set", "data.dataset=test_poisoned", "--set", "data.corruption.name=blur"],
      "data.corruption: data set 'test_poisoned' has masks of its own"),
+    (["--set", "data.dataset=test_poisoned", "--set", "model.z_consistency=0.1"],
+     "model.z_consistency: is not available with train.missing: chain-ambient (D sees masked x); "
+     "remove it or set train.missing: chain (the data set's items carry masks)"),
+    (["--set", "data.missing=window-4", "--set", "model.z_consistency=0.1"],
+     "--set model.z_consistency: is not available with train.missing: chain-ambient"),
     (["--set", "data.dataset=test_poisoned", "--set", "eval.metrics=[reconstruction]",
       "--set", "eval.every=2"], "eval.metrics: reconstruction compares with the truth"),
 ])
