@@ -2,13 +2,17 @@
 
 The commands live by group: ``train`` (train, plugins), ``testtime`` (sample, inpaint,
 reconstruct, interpolate) and ``evaluate``; ``ui`` holds the terminal helpers they share. Human
-output (tables, progress bars, errors) goes to stderr; errors the user can fix are one line,
-without a traceback, and exit with status 2 (130 after Ctrl-C).
+output (tables, progress bars, errors) goes to stderr. Every error is one line without a
+traceback: status 2 for input the user can fix (``GibbsnetError``), 1 for the environment (a full
+disk, a missing permission, memory) and for anything unexpected (``GIBBSNET_TRACEBACK=1`` shows its
+traceback), 130 after Ctrl-C.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sys
 import warnings
 from typing import Any
@@ -20,10 +24,33 @@ from gibbsnet_cli import evaluate, testtime, train
 from gibbsnet_cli.ui import console, show_warning
 from gibbsnet_plugin.errors import GibbsnetError, TrainingInterrupted
 
+TRACEBACK_ENV = "GIBBSNET_TRACEBACK"
+"""Set to 1 to see the traceback of an unexpected error instead of its one-line message."""
+MESSAGE_LIMIT = 600
+"""Characters of an error message shown; a longer one (e.g. echoing a huge value) is cut."""
+
+
+def _line(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+def _environment_message(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "out of memory; lower data.batch_size, the network sizes or --num"
+    assert isinstance(exc, OSError)
+    where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+    reason = exc.strerror or type(exc).__name__
+    hint = {errno.ENOSPC: "; free some space or write elsewhere (--out)",
+            errno.EACCES: "; check the permissions or write elsewhere (--out)",
+            errno.EROFS: "; write elsewhere (--out)"}.get(exc.errno or 0, "")
+    return f"{reason}{where}{hint}"
+
 
 class _Group(click.Group):
-    """Turns library errors into one-line messages and exit codes (2; 130 for Ctrl-C), and shows
-    warnings as one line while a command runs."""
+    """Turns every error into a one-line message and an exit status (2 for the user's input, 1 for
+    the environment or an unexpected error, 130 for Ctrl-C), and shows warnings as one line
+    while a command runs."""
 
     def invoke(self, ctx: click.Context) -> Any:
         with warnings.catch_warnings():  # restores the process's showwarning afterwards
@@ -31,11 +58,27 @@ class _Group(click.Group):
             try:
                 return super().invoke(ctx)
             except TrainingInterrupted as exc:
-                console.print(f"[yellow]stopped:[/] {escape(str(exc))}", soft_wrap=True)
+                console.print(f"[yellow]stopped:[/] {escape(_line(str(exc)))}", soft_wrap=True)
                 ctx.exit(130)
             except GibbsnetError as exc:
-                console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+                console.print(f"[red]error:[/] {escape(_line(str(exc)))}", soft_wrap=True)
                 ctx.exit(2)
+            except (click.exceptions.Exit, click.ClickException, click.Abort):
+                raise
+            except KeyboardInterrupt:
+                console.print("[yellow]stopped[/] (Ctrl-C)", soft_wrap=True)
+                ctx.exit(130)
+            except (OSError, MemoryError) as exc:
+                console.print(f"[red]error:[/] {escape(_line(_environment_message(exc)))}",
+                              soft_wrap=True)
+                ctx.exit(1)
+            except Exception as exc:
+                if os.environ.get(TRACEBACK_ENV, "").strip() not in ("", "0"):
+                    raise
+                message = _line(f"{type(exc).__name__}: {exc}")
+                console.print(f"[red]internal error:[/] {escape(message)} (a bug in gibbsnet or a "
+                              f"plugin; {TRACEBACK_ENV}=1 shows the traceback)", soft_wrap=True)
+                ctx.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,8 +94,18 @@ for command in (train.train, train.plugins, testtime.sample, testtime.inpaint,
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="gibbsnet")
+    """Console-script entry point: click's own handling, except that Ctrl-C anywhere (also before
+    a command starts) exits with status 130."""
+    try:
+        code = cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="gibbsnet",
+                        standalone_mode=False)
+    except (click.Abort, KeyboardInterrupt):
+        console.print("[yellow]stopped[/] (Ctrl-C)", soft_wrap=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import warnings
 
+import click
+import pytest
 from click.testing import CliRunner
 
 from gibbsnet_cli.main import cli
@@ -30,3 +33,56 @@ def test_warnings_are_one_line_during_a_command_and_the_process_keeps_its_handle
     assert result.exit_code == 0
     assert result.stderr == "warning: careful\n"
     assert warnings.showwarning is original
+
+
+def raising(error: BaseException):
+    """A hidden command that raises ``error``, run as a user would run any command."""
+
+    @cli.command("fail", hidden=True)
+    def fail() -> None:
+        raise error
+
+    try:
+        return CliRunner().invoke(cli, ["fail"])
+    finally:
+        cli.commands.pop("fail")
+
+
+@pytest.mark.parametrize("error, code, message", [
+    (OSError(errno.ENOSPC, "No space left on device", "runs/x/checkpoints/last.pt"), 1,
+     "error: No space left on device: runs/x/checkpoints/last.pt; free some space or write "
+     "elsewhere (--out)\n"),
+    (PermissionError(errno.EACCES, "Permission denied", "/root/out.png"), 1,
+     "error: Permission denied: /root/out.png; check the permissions or write elsewhere (--out)\n"),
+    (MemoryError(), 1, "error: out of memory; lower data.batch_size, the network sizes or --num\n"),
+    (KeyboardInterrupt(), 130, "stopped (Ctrl-C)\n"),
+    (ZeroDivisionError("division by zero"), 1,
+     "internal error: ZeroDivisionError: division by zero (a bug in gibbsnet or a plugin; "
+     "GIBBSNET_TRACEBACK=1 shows the traceback)\n"),
+])
+def test_every_error_is_one_line_with_its_exit_status(monkeypatch, error, code, message):
+    monkeypatch.delenv("GIBBSNET_TRACEBACK", raising=False)
+    result = raising(error)
+    assert result.exit_code == code
+    assert result.stderr == message
+
+
+def test_a_long_message_is_cut_and_the_traceback_is_there_when_asked(monkeypatch):
+    from gibbsnet_plugin.errors import GibbsnetError
+
+    result = raising(GibbsnetError("bad value " + "x" * 5000))
+    assert result.exit_code == 2 and len(result.stderr) < 700 and result.stderr.endswith("…\n")
+    monkeypatch.setenv("GIBBSNET_TRACEBACK", "1")
+    assert isinstance(raising(ZeroDivisionError("boom")).exception, ZeroDivisionError)
+
+
+def test_ctrl_c_before_a_command_starts_exits_130(monkeypatch, capsys):
+    from gibbsnet_cli import main as entry
+
+    def interrupted(*args, **kwargs):
+        raise click.Abort
+
+    monkeypatch.setattr(entry.cli, "main", interrupted)
+    with pytest.raises(SystemExit) as exited:
+        entry.main(["sample", "x"])
+    assert exited.value.code == 130
