@@ -187,16 +187,55 @@ def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
     return lines
 
 
+MAX_RECIPE_BYTES = 1 << 20
+"""A recipe file larger than this (1 MiB) is refused before it is parsed."""
+SHOWN = 60
+"""Characters of a bad value that an error message shows."""
+
+
+def short(value: Any, limit: int = SHOWN) -> str:
+    """``repr(value)``, cut to ``limit`` characters (with ``…``) so a message stays one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases (``*name``): they are the way to a "billion laughs"
+    document or a recursive value, and a recipe has no need for them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "recipes may not use YAML aliases (*name); write the value out",
+                self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
+    """(``:line`` or "", the problem) of a PyYAML error."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        return (f":{mark.line + 1}" if mark else ""), (exc.problem or exc.context or "invalid YAML")
+    return "", (str(exc).splitlines() or ["invalid YAML"])[0]
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """``"model.chain_steps=5"`` -> ``("model.chain_steps", 5)``; the value is read as YAML."""
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
-        raise RecipeError(f"--set {text!r}: expected KEY=VALUE, e.g. model.chain_steps=5")
+        raise RecipeError(f"--set {short(text)}: expected KEY=VALUE, e.g. model.chain_steps=5")
+    if "\0" in raw:
+        raise RecipeError(f"--set {short(key)}: the value contains a NUL character")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml.load(raw, Loader=_RecipeLoader) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise RecipeError(f"--set {key}: the value {raw!r} is not valid YAML ({exc})") from None
+        problem = _yaml_problem(exc)[1]
+        raise RecipeError(f"--set {short(key)}: the value {short(raw)} is not valid YAML "
+                          f"({problem})") from None
+    except (ValueError, RecursionError):
+        raise RecipeError(f"--set {short(key)}: the value {short(raw)} is too long or too deeply "
+                          "nested to read") from None
     return key, value
 
 
@@ -242,7 +281,7 @@ def _coerce(value: Any, tp: Any, path: str, where: _Where) -> Any:
 
     def fail(extra: str = "") -> RecipeError:
         return RecipeError(
-            f"{where(path)}{path}: expected {_type_name(tp)}, got {value!r}{extra}"
+            f"{where(path)}{path}: expected {_type_name(tp)}, got {short(value)}{extra}"
         )
 
     origin = get_origin(tp)
@@ -308,7 +347,7 @@ def _build(cls: type, raw: Any, path: str, where: _Where) -> Any:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise RecipeError(f"{where(path)}{path or 'recipe'}: expected a mapping of keys, got {raw!r}")
+        raise RecipeError(f"{where(path)}{path or 'recipe'}: expected a mapping of keys, got {short(raw)}")
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
@@ -363,8 +402,12 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
             raise RecipeError(f"{where(path)}{path}: {what}")
 
     d, m, t = recipe.data, recipe.model, recipe.train
-    need(bool(recipe.name.strip()) and "/" not in recipe.name, "name",
-         f"must be a non-empty name without '/', got {recipe.name!r}")
+    need(bool(recipe.name.strip()) and "/" not in recipe.name and "\\" not in recipe.name
+         and recipe.name.strip() not in (".", "..") and recipe.name.isprintable()
+         and len(recipe.name) <= 100, "name",
+         f"must be a printable name of at most 100 characters, without '/' or '\\', not '.' or "
+         f"'..', got {short(recipe.name)}")
+    need(0 <= recipe.seed < 2**63, "seed", f"must be in [0, 2**63), got {short(recipe.seed)}")
     need(d.batch_size >= 1, "data.batch_size", f"must be at least 1, got {d.batch_size}")
     need(d.num_workers >= 0, "data.num_workers", f"must be >= 0, got {d.num_workers}")
     sizes = m.z_dim if isinstance(m.z_dim, list) else [m.z_dim]
@@ -396,7 +439,7 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
         need(0 <= beta < 1, f"train.betas[{i}]",
              f"must be in [0, 1), got {beta} (PyTorch convention: ALI's beta2 is 0.999, not 1e-3)")
     need(bool(DEVICE_NAME.match(t.device)), "train.device",
-         f"expected {DEVICES}, got {t.device!r}")
+         f"expected {DEVICES}, got {short(t.device)}")
     need(t.log_every >= 1, "train.log_every", f"must be at least 1, got {t.log_every}")
     need(t.sample_every >= 0, "train.sample_every", f"must be >= 0 (0 = off), got {t.sample_every}")
     need(t.checkpoint_every >= 1, "train.checkpoint_every",
@@ -530,24 +573,47 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        if path.is_file() and path.stat().st_size > MAX_RECIPE_BYTES:
+            raise RecipeError(f"{path}: {path.stat().st_size:,} bytes; a recipe is a small YAML "
+                              f"file (at most {MAX_RECIPE_BYTES:,} bytes)")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise RecipeError(f"{path}: recipe file not found") from None
+    except IsADirectoryError:
+        raise RecipeError(f"{path}: is a directory; expected a recipe file (.yaml)") from None
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read the recipe ({exc.strerror})") from None
+    text = _recipe_text(path, data)
     try:
-        raw = yaml.safe_load(text)
-        lines = _key_lines(yaml.compose(text))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise RecipeError(f"{path}{line}: invalid YAML: {problem}") from None
+        raw = yaml.load(text, Loader=_RecipeLoader)
+        lines = _key_lines(_RecipeLoader(text).get_single_node())
     except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: invalid YAML: {exc}") from None
+        line, problem = _yaml_problem(exc)
+        raise RecipeError(f"{path}{line}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise RecipeError(f"{path}: invalid YAML: nested too deeply") from None
+    except ValueError:  # int() of a number longer than Python reads (4300 digits)
+        raise RecipeError(f"{path}: invalid YAML: a number too long to read") from None
     if raw is None:
         raise RecipeError(f"{path}: the recipe is empty")
     return recipe_from_dict(raw, overrides, source=str(path), lines=lines, default_name=path.stem)
+
+
+def _recipe_text(path: Path, data: bytes) -> str:
+    """The text of a recipe file: UTF-8 (a byte-order mark is allowed), no NUL characters."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise RecipeError(f"{path}: the recipe is UTF-16 text; save it as UTF-8")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise RecipeError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); a recipe is a YAML "
+                          "text file saved as UTF-8") from None
+    if "\0" in text:
+        line = text[: text.index("\0")].count("\n") + 1
+        raise RecipeError(f"{path}:{line}: a NUL character; a recipe is a YAML text file, not a "
+                          "binary one")
+    return text
 
 
 def recipe_differences(old: Recipe, new: Recipe) -> list[str]:

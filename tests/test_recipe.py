@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gibbsnet_plugin.errors import RecipeError
 from gibbsnet_plugin.recipe import Recipe, load_recipe, recipe_differences, recipe_from_dict
@@ -156,3 +158,78 @@ def test_eval_best_may_pick_a_score_of_a_higher_latent_layer():
     with pytest.raises(RecipeError, match="eval.best: 'probe_z2_error' is not a score of eval.metrics"):
         recipe_from_dict({"name": "x", "eval": {"metrics": ["probe"], "every": 10,
                                                 "best": "probe_z2_error"}})
+
+
+# ------------------------------------------------------------------------------ hostile input
+
+
+@pytest.mark.parametrize("data, pattern", [
+    ("name: x\n".encode("utf-16"), r"r\.yaml: the recipe is UTF-16 text; save it as UTF-8"),
+    ("name: x\nmodel:\n  architecture: caf\xe9\n".encode("latin-1"),
+     r"r\.yaml:3: not UTF-8 text \(byte 34\)"),
+    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", r"r\.yaml:1: not UTF-8 text \(byte 1\)"),
+    (b"name: x\nseed: 1\x00\n", r"r\.yaml:2: a NUL character; a recipe is a YAML text file"),
+    (b"name: x\nmodel:\n  options: &a {width: 8}\ntrain: *a\n",
+     r"r\.yaml:4: invalid YAML: recipes may not use YAML aliases \(\*name\)"),
+    (b"a: &a [*a]\n", r"invalid YAML: recipes may not use YAML aliases"),
+    (b"name: x\nseed: !!python/object:os.system {}\n",
+     r"r\.yaml:2: invalid YAML: could not determine a constructor"),
+    (b"name: x\nseed: 18446744073709551616\n", r"seed: must be in \[0, 2\*\*63\)"),
+    (b"name: ..\n", r"name: must be a printable name"),
+    (("name: " + "n" * 5000 + "\n").encode(), r"name: must be a printable name .*got 'nnnn.*…$"),
+    (b"name: x\nmodel:\n  z_dim: " + b"9" * 5000 + b"\n", r"invalid YAML: a number too long to read"),
+    (b"name: x\nmodel:\n  z_dim: '" + b"9" * 5000 + b"'\n", r"model\.z_dim: expected .*, got '9999.*…$"),
+])
+def test_hostile_recipe_files_are_one_short_line(tmp_path, data, pattern):
+    path = tmp_path / "r.yaml"
+    path.write_bytes(data)
+    with pytest.raises(RecipeError, match=pattern) as info:
+        load_recipe(path)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+def test_a_billion_laughs_recipe_is_refused_at_once(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\nname: x\n")
+    with pytest.raises(RecipeError, match="may not use YAML aliases"):
+        load_recipe(path)
+
+
+def test_a_huge_recipe_file_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text("name: x\n" + "# padding\n" * 120_000)
+    with pytest.raises(RecipeError, match=r"big\.yaml: 1,200,008 bytes; a recipe is a small YAML file"):
+        load_recipe(path)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_any_bytes_give_a_recipe_or_a_recipe_error(tmp_path, data):
+    path = tmp_path / "any.yaml"
+    path.write_bytes(data)
+    try:
+        assert isinstance(load_recipe(path), Recipe)
+    except RecipeError as exc:
+        assert "\n" not in str(exc)
+
+
+YAML_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12)
+KEYS = st.sampled_from(["seed", "name", "data.batch_size", "data.missing", "data.corruption.name",
+                        "data.corruption.options.sigma", "model.z_dim", "model.options.width",
+                        "model.chain_steps", "train.lr", "train.betas", "train.missing",
+                        "eval.masks", "eval.metrics", "model", "train"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=KEYS | st.text(max_size=20), value=YAML_VALUES | st.text(max_size=40))
+def test_any_override_gives_a_recipe_or_a_recipe_error(key, value):
+    text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
+    try:
+        assert isinstance(recipe_from_dict({"name": "x"}, [f"{key}={text}"]), Recipe)
+    except RecipeError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 400
