@@ -256,7 +256,7 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     4. batch-norm calibration, before anything samples or saves the model;
     5. evaluation (every rank: its metrics are collectives), before ``best.pt`` is chosen;
     6. checkpoints: step files, ``last.pt`` (also at the end), ``best.pt`` (all skipped once a
-       loss is NaN, so the last good checkpoint stays);
+       loss, a parameter or a buffer is NaN or infinite, so the last good checkpoint stays);
     7. sample grids and progress reports (rank 0).
     """
     trainer, t, e = s.trainer, recipe.train, recipe.eval
@@ -279,9 +279,11 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     checkpoints = Checkpointers(s.to_save, out, t.keep_checkpoints,
                                 e.best if e.every else None, e.best_mode)
 
+    saved = [m for m in s.to_save.values() if isinstance(m, nn.Module)]
+
     def unless_diverged(handler: Checkpoint) -> Callable[[Engine], None]:
         def save(engine: Engine) -> None:
-            if guard.bad is None:
+            if guard.bad is None and guard.parameters_finite(engine, saved):
                 handler(engine)
         return save
 

@@ -168,6 +168,43 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert not (tmp_path / "run" / "checkpoints" / "step_0000009.pt").exists()
 
 
+class NanBufferAfter(torch.nn.Module):
+    """An encoder whose running statistic (a buffer the output does not use) becomes NaN after
+    ``after`` training calls: the losses stay finite."""
+
+    def __init__(self, inner: torch.nn.Module, after: int) -> None:
+        super().__init__()
+        self.inner, self.after = inner, after
+        self.register_buffer("running", torch.zeros(()))
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.calls += 1
+            if self.calls > self.after:
+                self.running.fill_(math.nan)
+        return self.inner(x)
+
+
+@gn.architectures.register("test_nan_buffer")
+def build_nan_buffer(x_shape: tuple[int, ...], z_dim: int, after: int = 10) -> gn.Architecture:
+    arch = gn.architectures.build("test_linear", x_shape, z_dim)
+    return gn.Architecture(NanBufferAfter(arch.encoder, after), arch.decoder, arch.discriminator)
+
+
+def test_non_finite_weights_with_finite_losses_stop_and_keep_the_last_good_checkpoint(tmp_path):
+    # 2 encoder calls per iteration (clamped pair, step 2 of the chain): NaN from iteration 8 on,
+    # found when iteration 9 would be saved
+    recipe = tiny_recipe(model={"architecture": "test_nan_buffer", "options": {"after": 14}},
+                         train={"iterations": 20, "checkpoint_every": 3, "calibration_steps": 0})
+    with pytest.raises(TrainingDiverged,
+                       match=r"diverged at iteration 9 \(non-finite parameters=nan\).*last good"):
+        gn.train(recipe, out=tmp_path / "run")
+    ckpt = read_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert ckpt["trainer"]["iteration"] == 6
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+
+
 def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, recipe_file):
     out = tmp_path / "run"
     env = {**os.environ, "GIBBSNET_DISABLE_PLUGIN_AUTOLOAD": "1"}

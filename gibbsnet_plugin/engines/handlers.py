@@ -268,10 +268,22 @@ class Interrupt:
 
 
 class NanGuard:
-    """Stops the run, without the final checkpoint, when any step output is NaN or infinite."""
+    """Stops the run, without the final checkpoint, when any step output is NaN or infinite, or
+    (``parameters_finite``, called before a checkpoint is saved) any parameter or buffer is."""
 
     def __init__(self) -> None:
         self.bad: tuple[int, dict[str, float]] | None = None
+
+    def parameters_finite(self, engine: Engine, modules: list[torch.nn.Module]) -> bool:
+        """True when every floating-point parameter and buffer of ``modules`` is finite (on every
+        rank); otherwise records the divergence, stops the run and returns False."""
+        finite = all(bool(torch.isfinite(t).all()) for m in modules
+                     for t in (*m.parameters(), *m.buffers()) if t.is_floating_point())
+        if any_rank(not finite):
+            self.bad = (engine.state.iteration, {"non-finite parameters": math.nan})
+            engine.terminate(skip_completed=True)
+            return False
+        return True
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._check)
