@@ -225,6 +225,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise RecipeError(f"--set {short(text)}: expected KEY=VALUE, e.g. model.chain_steps=5")
+    if not key.isprintable() or len(key) > 200 or any(c.isspace() for c in key):
+        raise RecipeError(f"--set {short(key)}: a key is names joined by dots, without spaces or "
+                          "control characters, e.g. model.chain_steps")
     if "\0" in raw:
         raise RecipeError(f"--set {short(key)}: the value contains a NUL character")
     try:
@@ -352,7 +355,8 @@ def _build(cls: type, raw: Any, path: str, where: _Where) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in fields:
-            full = f"{path}.{key}" if path else str(key)
+            name = key if isinstance(key, str) and key.isprintable() and len(key) <= SHOWN else short(key)
+            full = f"{path}.{name}" if path else name
             raise RecipeError(
                 f"{where(full)}{full}: unknown key{did_you_mean(str(key), list(fields))}"
                 f" (valid keys{' of ' + path if path else ''}: {', '.join(fields)})"

@@ -204,7 +204,8 @@ def test_a_huge_recipe_file_is_refused_before_it_is_read(tmp_path):
         load_recipe(path)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
 def test_any_bytes_give_a_recipe_or_a_recipe_error(tmp_path, data):
     path = tmp_path / "any.yaml"
@@ -225,7 +226,7 @@ KEYS = st.sampled_from(["seed", "name", "data.batch_size", "data.missing", "data
                         "eval.masks", "eval.metrics", "model", "train"])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
 @given(key=KEYS | st.text(max_size=20), value=YAML_VALUES | st.text(max_size=40))
 def test_any_override_gives_a_recipe_or_a_recipe_error(key, value):
     text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
