@@ -74,7 +74,8 @@ def _score_cell(name: str, value: float) -> str:
                    "tsne-<run>-<checkpoint>.png).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object {\"runs\": [...]} on stdout.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every metric.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Seed of every metric.")
 @click.option("--device", default=None,
               help="auto, cpu, cuda, cuda:N or mps (default: CUDA when available).")
 def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int | None,

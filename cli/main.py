@@ -35,8 +35,15 @@ def _line(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """True for Python's MemoryError and torch's failed allocations (CPU or GPU)."""
+    text = str(exc)
+    return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text.lower()))
+
+
 def _environment_message(exc: BaseException) -> str:
-    if isinstance(exc, MemoryError):
+    if _out_of_memory(exc):
         return "out of memory; lower data.batch_size, the network sizes or --num"
     assert isinstance(exc, OSError)
     where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
@@ -68,11 +75,14 @@ class _Group(click.Group):
             except KeyboardInterrupt:
                 console.print("[yellow]stopped[/] (Ctrl-C)", soft_wrap=True)
                 ctx.exit(130)
-            except (OSError, MemoryError) as exc:
-                console.print(f"[red]error:[/] {escape(_line(_environment_message(exc)))}",
-                              soft_wrap=True)
+            except MemoryError as exc:
+                console.print(f"[red]error:[/] {escape(_environment_message(exc))}", soft_wrap=True)
                 ctx.exit(1)
             except Exception as exc:
+                if isinstance(exc, OSError) or _out_of_memory(exc):
+                    console.print(f"[red]error:[/] {escape(_line(_environment_message(exc)))}",
+                                  soft_wrap=True)
+                    ctx.exit(1)
                 if os.environ.get(TRACEBACK_ENV, "").strip() not in ("", "0"):
                     raise
                 message = _line(f"{type(exc).__name__}: {exc}")

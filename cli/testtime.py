@@ -34,7 +34,7 @@ def _steps_list(ctx: click.Context, param: click.Parameter, value: str | None) -
 def _test_time_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--seed, --scale and --device, shared by the test-time commands."""
     for option in reversed([
-        click.option("--seed", type=int, default=0, show_default=True,
+        click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
                      help="Seed of the chain's randomness (and of random-PCT masks)."),
         click.option("--scale", type=click.IntRange(1, 64), default=1, show_default=True,
                      help="Enlarge figures by this integer factor (nearest-neighbour)."),

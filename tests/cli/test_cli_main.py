@@ -56,6 +56,9 @@ def raising(error: BaseException):
      "error: Permission denied: /root/out.png; check the permissions or write elsewhere (--out)\n"),
     (MemoryError(), 1, "error: out of memory; lower data.batch_size, the network sizes or --num\n"),
     (KeyboardInterrupt(), 130, "stopped (Ctrl-C)\n"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: "
+                  "you tried to allocate 128000000000000 bytes."), 1,
+     "error: out of memory; lower data.batch_size, the network sizes or --num\n"),
     (ZeroDivisionError("division by zero"), 1,
      "internal error: ZeroDivisionError: division by zero (a bug in gibbsnet or a plugin; "
      "GIBBSNET_TRACEBACK=1 shows the traceback)\n"),

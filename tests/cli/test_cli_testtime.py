@@ -196,3 +196,8 @@ def test_long_chains_get_a_progress_callback():
     with chain_progress("sample", 10_000) as long:
         long(5000)
         long(10_000)
+
+
+def test_a_seed_beyond_64_bits_is_a_usage_error(run):
+    result = CliRunner().invoke(cli, ["sample", str(run), "--seed", str(2**64)])
+    assert result.exit_code == 2 and "--seed" in result.stderr and "Traceback" not in result.stderr
