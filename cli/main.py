@@ -46,7 +46,9 @@ def _environment_message(exc: BaseException) -> str:
     if _out_of_memory(exc):
         return "out of memory; lower data.batch_size, the network sizes or --num"
     assert isinstance(exc, OSError)
-    where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+    name = getattr(exc, "filename", None)
+    name = getattr(name, "name", name)  # an open file object names its path
+    where = f": {name}" if name else ""
     reason = exc.strerror or type(exc).__name__
     hint = {errno.ENOSPC: "; free some space or write elsewhere (--out)",
             errno.EACCES: "; check the permissions or write elsewhere (--out)",
@@ -69,7 +71,7 @@ class _Group(click.Group):
                 ctx.exit(130)
             except GibbsnetError as exc:
                 console.print(f"[red]error:[/] {escape(_line(str(exc)))}", soft_wrap=True)
-                ctx.exit(2)
+                ctx.exit(exc.exit_status)
             except (click.exceptions.Exit, click.ClickException, click.Abort):
                 raise
             except KeyboardInterrupt:
@@ -95,7 +97,7 @@ class _Group(click.Group):
 @click.version_option(package_name="gibbsnet", prog_name="gibbsnet")
 def cli() -> None:
     """Train and use GibbsNet and ALI models."""
-    logging.getLogger("ignite").setLevel(logging.WARNING)
+    logging.getLogger("ignite").setLevel(logging.CRITICAL)  # errors are reported as one line here
 
 
 for command in (train.train, train.plugins, testtime.sample, testtime.inpaint,

@@ -1,7 +1,8 @@
 """Every exception the package raises for the user, in one place.
 
 All derive from ``GibbsnetError``: something the user can fix. The command line prints these as
-one line (no traceback) and exits with status 2 (130 for ``TrainingInterrupted``).
+one line (no traceback) and exits with their ``exit_status``: 2, except 1 for
+``EnvironmentFailure`` and 130 for ``TrainingInterrupted``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 class GibbsnetError(Exception):
     """Base class: something the user can fix (bad recipe, missing file, unknown name)."""
+
+    exit_status = 2
 
 
 class RecipeError(GibbsnetError):
@@ -69,3 +72,10 @@ class InceptionWeightsError(GibbsnetError):
 
 class ProbeError(GibbsnetError):
     """A data set without labels, or too few labelled images for the probe asked for."""
+
+
+class EnvironmentFailure(GibbsnetError):
+    """The machine failed the run (a full disk, a write that was refused); the message says what
+    was kept and how to continue."""
+
+    exit_status = 1

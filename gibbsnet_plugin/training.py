@@ -55,6 +55,7 @@ from gibbsnet_plugin.engines.handlers import (
 from gibbsnet_plugin.engines.trainer import Amp, create_trainer
 from gibbsnet_plugin.errors import (
     DeviceError,
+    EnvironmentFailure,
     GibbsnetError,
     RecipeError,
     TrainingDiverged,
@@ -101,6 +102,7 @@ def train(
         RecipeError, RunDirectoryError, DeviceError: before anything is written.
         TrainingDiverged: a loss became NaN or infinite; the last good checkpoint is kept.
         TrainingInterrupted: Ctrl-C; a resumable ``last.pt`` was written first.
+        EnvironmentFailure: a write failed (a full disk); the last complete checkpoint is kept.
         DistributedError: a training process failed or died (the others are stopped).
     """
     if nproc < 1:
@@ -353,10 +355,17 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: Resume
         if progress is not None:
             progress(TrainingStatus("started", s.trainer.state.iteration, recipe.train.iterations,
                                     summary=_summary(s, recipe, out, resume is not None)))
-    with handlers.interrupt:
-        s.trainer.run(s.loader, max_iters=recipe.train.iterations)
-
     last = out / CHECKPOINT_DIR / LAST
+    try:
+        with handlers.interrupt:
+            s.trainer.run(s.loader, max_iters=recipe.train.iterations)
+    except OSError as exc:
+        name = exc.filename or out
+        kept = (f"the last complete checkpoint is {last}; continue with --resume once the cause "
+                "is fixed" if last.exists() else "no checkpoint was written")
+        raise EnvironmentFailure(f"cannot write {name} ({exc.strerror or exc}); training stopped "
+                                 f"at iteration {s.trainer.state.iteration}; {kept}") from exc
+
     if not rank0:
         return  # rank 0 reports how the run ended
     guard = handlers.guard

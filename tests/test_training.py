@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -267,3 +268,36 @@ def test_ema_weights_are_saved_resumed_and_used_for_sampling(tmp_path):
     straight = gn.train(tiny_recipe(**sections), out=tmp_path / "straight")
     again = torch.load(straight / "checkpoints" / "last.pt", weights_only=True)
     assert all(torch.equal(again["ema"][k], v) for k, v in ckpt["ema"].items())
+
+
+def test_a_full_disk_stops_training_keeps_the_last_checkpoint_and_exits_1(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gibbsnet_cli.main import cli
+    from gibbsnet_plugin.errors import EnvironmentFailure
+
+    real_save, calls = torch.save, []
+
+    def disk_fills_up(obj, f, *args, **kwargs):
+        calls.append(f)
+        if len(calls) > 2:  # step_0000003.pt and last.pt fit, nothing after them
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_fills_up)
+    recipe = tiny_recipe(train={"iterations": 12, "checkpoint_every": 3})
+    with pytest.raises(EnvironmentFailure, match=r"cannot write .*run \(No space left on device\); "
+                       r"training stopped at iteration 6; the last complete checkpoint is "
+                       r".*last\.pt; continue with --resume"):
+        gn.train(recipe, out=tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
+        "last.pt", "step_0000003.pt"]
+    assert read_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["trainer"]["iteration"] == 3
+
+    calls.clear()
+    path = tmp_path / "r.yaml"
+    path.write_text(recipe.to_yaml())
+    result = CliRunner().invoke(cli, ["train", str(path), "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("error: cannot write ")
+    assert "Traceback" not in result.stderr and "done:" not in result.stderr

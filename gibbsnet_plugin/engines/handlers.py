@@ -84,8 +84,8 @@ class ReportProgress:
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self._start)
         engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.every), self._step)
-        engine.add_event_handler(Events.COMPLETED | Events.TERMINATE | Events.EXCEPTION_RAISED,
-                                 self._end)
+        engine.add_event_handler(Events.COMPLETED | Events.TERMINATE, self._end)
+        engine.add_event_handler(Events.EXCEPTION_RAISED, self._failed)
 
     def _start(self, engine: Engine) -> None:
         self._last = (engine.state.iteration, time.perf_counter())
@@ -101,6 +101,12 @@ class ReportProgress:
         if not self._ended:  # a run that terminates early also completes
             self._ended = True
             self.callback(TrainingStatus("ended", engine.state.iteration, self.total))
+
+    def _failed(self, engine: Engine, error: BaseException) -> None:
+        # Ignite re-raises an exception only when no EXCEPTION_RAISED handler is attached, so a
+        # handler must raise it again: a failed run (a full disk, a bad batch) never ends as done.
+        self._end(engine)
+        raise error
 
 
 class MetricsLog:
