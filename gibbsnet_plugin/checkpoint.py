@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import zipfile
 from dataclasses import dataclass
@@ -152,6 +153,28 @@ def clear_run_dir(out: Path) -> None:
         shutil.rmtree(out / name, ignore_errors=True)
     for name in (RECIPE_FILE, METRICS_FILE):
         (out / name).unlink(missing_ok=True)
+
+
+ATOMIC_TEMPORARY = re.compile(r"\..+\.\d+\.tmp")
+"""The temporary files of ``utils.atomic_output`` (``.NAME.PID.tmp``), left behind when a process
+is killed while writing."""
+SAVER_TEMPORARY = re.compile(r"tmp[a-z0-9_]{8}")
+"""The temporary files of Ignite's ``DiskSaver`` in ``checkpoints/`` (``tempfile`` names)."""
+
+
+def remove_stale_temporaries(out: Path) -> list[Path]:
+    """Delete the temporary files that killed runs left in the run directory ``out`` (its top
+    level, ``checkpoints/`` and ``samples/``); returns them. Call it before this run writes."""
+    removed = []
+    for folder, patterns in ((out, [ATOMIC_TEMPORARY]), (out / SAMPLE_DIR, [ATOMIC_TEMPORARY]),
+                             (out / CHECKPOINT_DIR, [ATOMIC_TEMPORARY, SAVER_TEMPORARY])):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.is_file() and any(p.fullmatch(path.name) for p in patterns):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from gibbsnet_plugin.checkpoint import (
     RunMeta,
     check_run_dir,
     clear_run_dir,
+    remove_stale_temporaries,
 )
 from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.data.sampler import ResumableSampler
@@ -347,6 +348,8 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: Resume
     rank0 = idist.get_rank() == 0
     if force and rank0:
         clear_run_dir(out)
+    if rank0:
+        remove_stale_temporaries(out)
     handlers = attach_handlers(s, recipe, out, progress)
     if resume is not None:
         _restore(s, handlers, recipe, resume)

@@ -56,3 +56,17 @@ def test_load_model_rebuilds_the_architecture_and_refuses_mismatched_weights(tmp
     torch.save(ckpt, tmp_path / "other.pt")
     with pytest.raises(GibbsnetError, match=r"do not fit architecture 'mlp' .*shape of"):
         gn.load_model(tmp_path / "other.pt", device="cpu")
+
+
+def test_a_resumed_run_removes_the_temporary_files_of_killed_runs(tmp_path):
+    from gibbsnet_plugin.checkpoint import remove_stale_temporaries
+
+    out = gn.train(tiny_recipe(), out=tmp_path / "run")
+    stale = [out / "checkpoints" / "tmpab12_x9z", out / ".recipe.yaml.4242.tmp",
+             out / "samples" / ".step_0000006.png.77.tmp"]
+    kept = [out / "checkpoints" / "notes.txt", out / "tmp-results.json", out / "tmpnotes"]
+    for path in stale + kept:
+        path.write_text("partial")
+    gn.train(tiny_recipe(train={"iterations": 14}), out=out, resume=True)
+    assert not any(path.exists() for path in stale) and all(path.exists() for path in kept)
+    assert remove_stale_temporaries(tmp_path / "nothing-here") == []
