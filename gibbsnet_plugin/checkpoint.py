@@ -10,7 +10,9 @@ Checkpoints load with ``weights_only=True``: a checkpoint cannot run code.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import random
 import re
 import shutil
@@ -75,15 +77,42 @@ class RNGStates:
         })
 
 
-class RunMeta:
-    """The resolved recipe and data shape, stored in every checkpoint under ``meta``."""
+def _tensors(value: Any, name: str = "") -> list[tuple[str, torch.Tensor]]:
+    """Every tensor inside nested dicts, lists and tuples, with its path."""
+    if isinstance(value, torch.Tensor):
+        return [(name, value)]
+    if isinstance(value, dict):
+        return [t for k in sorted(value, key=str) for t in _tensors(value[k], f"{name}/{k}")]
+    if isinstance(value, (list, tuple)):
+        return [t for i, v in enumerate(value) for t in _tensors(v, f"{name}/{i}")]
+    return []
 
-    def __init__(self, recipe: Recipe, x_shape: tuple[int, ...]) -> None:
+
+def tensors_digest(state: Any) -> str:
+    """SHA-256 of every tensor in a (nested) state dict: paths, dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    for name, value in _tensors(state):
+        data = value.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}|".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    return digest.hexdigest()
+
+
+class RunMeta:
+    """The resolved recipe and data shape, stored in every checkpoint under ``meta``, with the
+    SHA-256 of the tensors of every other entry saved with it (``parts``: checkpoint entry ->
+    object with a ``state_dict``), which ``read_checkpoint`` verifies."""
+
+    def __init__(self, recipe: Recipe, x_shape: tuple[int, ...],
+                 parts: dict[str, Any] | None = None) -> None:
         self.recipe = recipe
         self.x_shape = tuple(x_shape)
+        self.parts = parts if parts is not None else {}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT_VERSION, "recipe": self.recipe.to_dict(), "x_shape": list(self.x_shape)}
+        return {"format": FORMAT_VERSION, "recipe": self.recipe.to_dict(), "x_shape": list(self.x_shape),
+                "sha256": {name: tensors_digest(part.state_dict())
+                           for name, part in self.parts.items() if part is not self}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         raise TypeError("RunMeta is written, not loaded: read it with read_checkpoint")
@@ -197,10 +226,44 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise GibbsnetError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "meta" not in ckpt:
         raise GibbsnetError(f"{path}: not a gibbsnet checkpoint (no 'model' and 'meta' entries)")
-    meta = ckpt["meta"]
-    ckpt["recipe"] = recipe_from_dict(meta["recipe"], source=f"{path} (recipe)")
-    ckpt["x_shape"] = tuple(meta["x_shape"])
+    _check_contents(path, ckpt)
+    ckpt["recipe"] = recipe_from_dict(ckpt["meta"]["recipe"], source=f"{path} (recipe)")
+    ckpt["x_shape"] = tuple(ckpt["meta"]["x_shape"])
     return ckpt
+
+
+MAX_X_ENTRIES = 1 << 26
+"""The largest data point a checkpoint may describe (entries of x_shape: 64 Mi)."""
+
+
+def _check_contents(path: Path, ckpt: dict[str, Any]) -> None:
+    """Raise ``GibbsnetError`` for a checkpoint whose entries are malformed or whose weights do
+    not match the checksum saved with them."""
+    def bad(what: str) -> GibbsnetError:
+        return GibbsnetError(f"{path}: a damaged or foreign checkpoint: {what}; use another "
+                             "checkpoint of the run (checkpoints/step_*.pt) or train again")
+
+    with path.open("rb") as f:
+        f.seek(max(path.stat().st_size - 22, 0))
+        if f.read(4) != b"PK\x05\x06":
+            raise bad("bytes after the end of its archive")
+    meta = ckpt["meta"]
+    if not isinstance(meta, dict) or not isinstance(meta.get("recipe"), dict):
+        raise bad("'meta' holds no recipe")
+    shape = meta.get("x_shape")
+    if (not isinstance(shape, (list, tuple)) or not 1 <= len(shape) <= 4
+            or not all(isinstance(d, int) and 0 < d <= MAX_X_ENTRIES for d in shape)
+            or math.prod(shape) > MAX_X_ENTRIES):
+        raise bad(f"'meta.x_shape' is not a data shape (1 to 4 positive sizes of at most "
+                  f"{MAX_X_ENTRIES:,} entries in all)")
+    for name in ("model", "ema"):
+        entry = ckpt.get(name, {})
+        if not isinstance(entry, dict) or not all(
+                isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in entry.items()):
+            raise bad(f"'{name}' is not a mapping of names to tensors")
+    for name, digest in (meta.get("sha256") or {}).items():
+        if name not in ckpt or tensors_digest(ckpt[name]) != digest:
+            raise bad(f"the tensors of '{name}' do not match the checksum saved with them")
 
 
 def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:

@@ -215,7 +215,8 @@ def setup(recipe: Recipe) -> Setup:
     )
     trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: sampler.set_epoch(e.state.epoch))
     to_save = {"model": model, "optimizer_d": opt_d, "optimizer_g": opt_g, "trainer": trainer,
-               "rng": RNGStates(), "meta": RunMeta(recipe, x_shape)}
+               "rng": RNGStates()}
+    to_save["meta"] = RunMeta(recipe, x_shape, to_save)  # its checksums cover every entry
     if amp.scaler is not None:
         to_save["grad_scaler"] = amp.scaler
     if model.chains is not None:

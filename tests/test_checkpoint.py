@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -70,3 +71,57 @@ def test_a_resumed_run_removes_the_temporary_files_of_killed_runs(tmp_path):
     gn.train(tiny_recipe(train={"iterations": 14}), out=out, resume=True)
     assert not any(path.exists() for path in stale) and all(path.exists() for path in kept)
     assert remove_stale_temporaries(tmp_path / "nothing-here") == []
+
+
+def _flip_inside_a_tensor(data: bytes, path, entry: int = 0) -> bytes:
+    import struct
+    import zipfile
+
+    infos = [i for i in zipfile.ZipFile(path).infolist() if "/data/" in i.filename and i.file_size]
+    info = infos[entry]
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26: info.header_offset + 30])
+    damaged = bytearray(data)
+    damaged[info.header_offset + 30 + name_len + extra_len + info.file_size // 2] ^= 0x55
+    return bytes(damaged)
+
+
+def test_damaged_checkpoints_are_refused_by_their_checksums(run, tmp_path):
+    last = run / "checkpoints" / "last.pt"
+    data = last.read_bytes()
+    assert set(read_checkpoint(last)["meta"]["sha256"]) == {
+        "model", "optimizer_d", "optimizer_g", "trainer", "rng"}
+    import zipfile
+
+    count = sum(1 for i in zipfile.ZipFile(last).infolist() if "/data/" in i.filename and i.file_size)
+    for entry in range(0, count, max(1, count // 8)):
+        damaged = tmp_path / f"flipped{entry}.pt"
+        damaged.write_bytes(_flip_inside_a_tensor(data, last, entry))
+        with pytest.raises(GibbsnetError, match=r"a damaged or foreign checkpoint: the tensors of "):
+            read_checkpoint(damaged)
+    appended = tmp_path / "appended.pt"
+    appended.write_bytes(data + b"\0" * 10)
+    with pytest.raises(GibbsnetError, match="bytes after the end of its archive"):
+        read_checkpoint(appended)
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda c: c["meta"].pop("recipe"), "'meta' holds no recipe"),
+    (lambda c: c["meta"].update(x_shape=None), "'meta.x_shape' is not a data shape"),
+    (lambda c: c["meta"].update(x_shape=[1, 10**9, 10**9]), "'meta.x_shape' is not a data shape"),
+    (lambda c: c.update(model=torch.zeros(3)), "'model' is not a mapping of names to tensors"),
+    (lambda c: c.update(ema={"encoder.w": [1, 2]}), "'ema' is not a mapping of names to tensors"),
+])
+def test_well_formed_but_wrong_checkpoints_are_refused_before_use(run, tmp_path, change, words):
+    from click.testing import CliRunner
+
+    from gibbsnet_cli.main import cli
+
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    change(ckpt)
+    path = tmp_path / "crafted.pt"
+    torch.save(ckpt, path)
+    with pytest.raises(GibbsnetError, match=re.escape(words)):
+        read_checkpoint(path)
+    result = CliRunner().invoke(cli, ["sample", str(path), "--out", str(tmp_path / "s.png")])
+    assert result.exit_code == 2 and words in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "s.png").exists()
