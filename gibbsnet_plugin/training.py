@@ -103,7 +103,8 @@ def train(
         RecipeError, RunDirectoryError, DeviceError: before anything is written.
         TrainingDiverged: a loss became NaN or infinite; the last good checkpoint is kept.
         TrainingInterrupted: Ctrl-C; a resumable ``last.pt`` was written first.
-        EnvironmentFailure: a write failed (a full disk); the last complete checkpoint is kept.
+        EnvironmentFailure: the system failed a read or write (a full disk); the last complete
+            checkpoint is kept.
         DistributedError: a training process failed or died (the others are stopped).
     """
     if nproc < 1:
@@ -367,8 +368,8 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: Resume
         name = exc.filename or out
         kept = (f"the last complete checkpoint is {last}; continue with --resume once the cause "
                 "is fixed" if last.exists() else "no checkpoint was written")
-        raise EnvironmentFailure(f"cannot write {name} ({exc.strerror or exc}); training stopped "
-                                 f"at iteration {s.trainer.state.iteration}; {kept}") from exc
+        raise EnvironmentFailure(f"{exc.strerror or exc} ({name}); training stopped at iteration "
+                                 f"{s.trainer.state.iteration}; {kept}") from exc
 
     if not rank0:
         return  # rank 0 reports how the run ended
