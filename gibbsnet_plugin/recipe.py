@@ -549,6 +549,12 @@ def _check_eval(e: EvalConfig, need: Any, levels: int) -> None:
     need(e.labels >= 2, "eval.labels", f"must be at least 2, got {e.labels}")
     need(e.draws >= 1, "eval.draws", f"must be at least 1, got {e.draws}")
     need(bool(e.masks), "eval.masks", "must name at least one mask, e.g. [left-half]")
+    from gibbsnet_plugin.data.masks import MASK_NAMES, is_mask_spec  # loads torch: only here
+
+    for i, spec in enumerate(e.masks):
+        need(is_mask_spec(spec), f"eval.masks[{i}]",
+             f"unknown mask {short(spec)}; expected one of {', '.join(MASK_NAMES)} (e.g. random-50) "
+             "or a mask image file (.png)")
 
 
 def recipe_from_dict(

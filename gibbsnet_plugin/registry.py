@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Generic, TypeVar
 
-from gibbsnet_plugin.errors import PluginLoadError, UnknownNameError
+from gibbsnet_plugin.errors import GibbsnetError, PluginLoadError, UnknownNameError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -114,6 +114,9 @@ class Registry(Generic[F]):
             return
         try:
             factory = plugin.entry_point.load()
+        except SystemExit as exc:  # a plugin that exits on import must not end the caller
+            plugin.error = f"it called sys.exit({exc.code!r}) while being imported"
+            return
         except Exception as exc:  # a broken plugin must never break the caller
             plugin.error = f"{type(exc).__name__}: {exc}"
             return
@@ -155,8 +158,24 @@ class Registry(Generic[F]):
         return plugin.factory  # type: ignore[return-value]
 
     def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Call the factory registered as ``name`` with the given arguments."""
-        return self.get(name)(*args, **kwargs)
+        """Call the factory registered as ``name`` with the given arguments.
+
+        Raises:
+            PluginLoadError: a plugin's factory failed with anything but ``ValueError`` or
+                ``TypeError`` (which mean bad options, for the caller to name) or a
+                ``GibbsnetError``; the message names the plugin.
+        """
+        factory = self.get(name)
+        if name in self._builtins:
+            return factory(*args, **kwargs)
+        try:
+            return factory(*args, **kwargs)
+        except (ValueError, TypeError, GibbsnetError):
+            raise
+        except Exception as exc:
+            plugin = self._discover()[name]
+            raise PluginLoadError(f"{self.kind} '{name}' from the plugin {plugin.source} failed to "
+                                  f"build: {type(exc).__name__}: {exc}") from None
 
     def entries(self) -> list[Entry]:
         """Every built-in, plugin and refused plugin, importing plugins to report broken ones."""

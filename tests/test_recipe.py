@@ -116,6 +116,8 @@ def test_yaml_float_without_dot_is_accepted(tmp_path):
          r"model\.z_consistency: is not available with train\.missing: ambient"),
         ("name: x\n", ["train.missing_steps=0"], r"--set train\.missing_steps: must be at least 1"),
         ("name: x\n", ["train.corruption=learn"], r"train\.corruption: expected match \| direct"),
+        ("name: x\n", ["eval.masks=[nope]"], r"--set eval\.masks\[0\]: unknown mask 'nope'; expected one"),
+        ("name: x\n", ["eval.masks=[center, '']"], r"eval\.masks\[1\]: unknown mask ''"),
         ("name: x\n", ["eval.metrics=[imputation]"],
          r"eval\.metrics: imputation needs data\.missing or data\.corruption"),
     ],

@@ -85,6 +85,7 @@ def test_plugins_command_lists_sources_and_broken_plugins(plugin_path):
     assert "built-in" in rows["mlp"] and "ok" in rows["mlp"]
     assert "gibbsnet-fixture-plugin 0.1.0" in rows["fixture_mlp"] and "ok" in rows["fixture_mlp"]
     assert "ModuleNotFoundError" in rows["fixture_broken"]
+    assert "sys.exit(3) while being imported" in rows["fixture_exits"]
     assert "dataset" in rows["fixture_blobs"]
     assert "corruption" in rows["fixture_gain"] and "ok" in rows["fixture_gain"]
     assert "built-in" in rows["blur"]
@@ -107,6 +108,12 @@ def test_training_with_a_plugin_architecture_and_data_set(plugin_path, tmp_path)
                str(tmp_path / "run2"), "--set", "model.architecture=fixture_broken"], plugin_path)
     assert bad.returncode == 2 and "failed to load" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "run2").exists()
+    fails = run([sys.executable, "-m", "gibbsnet_cli.main", "train", str(recipe), "--out",
+                 str(tmp_path / "run3"), "--set", "model.architecture=fixture_fails"], plugin_path)
+    assert fails.returncode == 2, fails.stderr
+    assert ("error: architecture 'fixture_fails' from the plugin gibbsnet-fixture-plugin 0.1.0 failed "
+            "to build: RuntimeError: cuDNN is not happy today") in fails.stderr
+    assert not (tmp_path / "run3").exists()
 
 
 def test_a_plugin_corruption_is_applied_to_the_data_and_the_models_side(plugin_path, tmp_path):

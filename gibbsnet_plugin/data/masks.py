@@ -94,6 +94,13 @@ def mask_from_image(path: str | Path, x_shape: tuple[int, ...]) -> torch.Tensor:
     return mask
 
 
+def is_mask_spec(spec: str) -> bool:
+    """Whether ``spec`` can name a mask at all: a mask name, ``random-PCT`` or an image file name
+    (whether the file exists and fits is checked when it is read)."""
+    return (spec in MASK_NAMES[:-1] or _RANDOM.fullmatch(spec) is not None
+            or (spec.lower().endswith(IMAGE_EXTENSIONS) and len(spec) > 4))
+
+
 def resolve_mask(spec: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
     """``spec`` as a mask for data of shape ``x_shape``: a mask image when it names an existing
     file or ends with an image extension, else a named mask (``seed`` draws ``random-PCT``)."""
