@@ -126,23 +126,13 @@ def score(model: Any, setting: str, method: str, seed: int, scored: str) -> dict
     else:
         f = corruption_of(scored, x_shape)
         rmse = restoration_rmse(model, test, f, seed=seed)
-        rmse10 = mean_restoration_rmse(model, test, f, seed)
+        rmse10 = restoration_rmse(model, test, f, seed=seed, draws=10)
         probe_train, probe_test = train, test
         if method == "direct":
             probe_train = Corrupted(train, f, MASK_SEED, train=True)
             probe_test = Corrupted(test, f, MASK_SEED, train=False)
     probe = linear_probe(model, probe_train, probe_test, labels=1000, draws=3, seed=seed)
     return {"fd": fd, "rmse": rmse, "rmse10": rmse10, "probe": 100 * probe["error_mean"]}
-
-
-def mean_restoration_rmse(model: Any, test: Any, f: Any, seed: int, draws: int = 10) -> float:
-    """RMSE of the mean of ``draws`` restorations dec(enc(y)) of the same measurements y."""
-    x = torch.stack([test[i][0] for i in range(len(test))])
-    with torch.random.fork_rng(), torch.no_grad():
-        torch.manual_seed(seed)
-        y = f(x)
-        restored = torch.stack([model.decoder(model.encoder(y)) for _ in range(draws)]).mean(0)
-    return (restored - x).pow(2).mean().sqrt().item()
 
 
 def trained_iterations(out: Path) -> int:

@@ -67,7 +67,8 @@ def build_corruption(recipe: Recipe, x_shape: tuple[int, ...]
         raise RecipeError(f"data.corruption: '{c.name}' maps x of shape {shape} to {got}; training "
                           f"on corrupted data needs y shaped like x (D and the encoder read both)")
     if not bool(torch.isfinite(y).all()):
-        raise RecipeError(f"data.corruption: '{c.name}' gives non-finite values for x = 0")
+        raise RecipeError(f"data.corruption: '{c.name}' gives non-finite values for x = 0; check "
+                          "data.corruption.options")
     return f
 
 

@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import torch
 
-from gibbsnet_plugin.hierarchy import Model
+from gibbsnet_plugin.hierarchy import Model, State
 from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Missing
-
-State = tuple[torch.Tensor, ...]
 
 
 def zero_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

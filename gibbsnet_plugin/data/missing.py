@@ -120,8 +120,9 @@ def check_observed(dataset: Dataset, source: str, limit: int = 1000) -> None:
         observed = observed or bool((mask != 0).any())
     if observed:
         return
-    raise MaskError(f"{source}: every item's mask hides all of it (checked {min(n, limit)} items); "
-                    "nothing is observed to learn from")
+    raise MaskError(f"{source}: every item's mask hides all of it (checked {min(n, limit)} items), "
+                    "so there is nothing to learn from; masks are 1 where x is observed (check "
+                    "that they are not inverted)")
 
 
 class Masked(Dataset):

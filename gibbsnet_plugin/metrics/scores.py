@@ -137,12 +137,18 @@ def imputation_rmse(model: Model, data: Dataset, steps: int = 20, batch_size: in
 
 def restoration_rmse(model: GibbsNet, data: Dataset,
                      corruption: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 100,
-                     seed: int | None = 0, progress: Progress | None = None) -> float:
+                     seed: int | None = 0, progress: Progress | None = None, draws: int = 1) -> float:
     """Root mean squared error between the images x of ``data`` and the model's restorations
     ``dec(enc(y))`` of their measurements y = ``corruption(x)`` (drawn with ``seed``), over all
-    entries, in the data's units. Batches are reported to ``progress`` as ``restoration``."""
+    entries, in the data's units; with ``draws`` > 1 the restoration is the mean of that many
+    encodings of the same y. Batches are reported to ``progress`` as ``restoration``."""
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1, got {draws}")
+
     def step(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         x = batch_to_x(batch, model.device)
-        return model.decoder(model.encoder(corruption(x))).flatten(), x.flatten()
+        y = corruption(x)
+        restored = torch.stack([model.decoder(model.encoder(y)) for _ in range(draws)]).mean(0)
+        return restored.flatten(), x.flatten()
 
     return math.sqrt(_mse(model, data, step, batch_size, seed, progress, "restoration"))

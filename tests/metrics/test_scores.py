@@ -81,3 +81,8 @@ def test_restoration_rmse_compares_dec_enc_of_the_measurement_with_the_clean_ima
     with torch.no_grad():
         expected = (model.decoder(model.encoder(x / 2)) - x).pow(2).mean().sqrt().item()
     assert restoration_rmse(model, test_split, halve, batch_size=n) == pytest.approx(expected, rel=1e-5)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        mean = torch.stack([model.decoder(model.encoder(x / 2)) for _ in range(4)]).mean(0)
+    assert restoration_rmse(model, test_split, halve, batch_size=n, draws=4) == pytest.approx(
+        (mean - x).pow(2).mean().sqrt().item(), rel=1e-5)
