@@ -10,6 +10,7 @@ from rich.table import Table
 
 import gibbsnet_plugin as gn
 from gibbsnet_cli.ui import console, note, print_json, task_progress, wrote
+from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS
 
 
 def _score_label(name: str) -> str:
@@ -43,23 +44,23 @@ def _score_cell(name: str, value: float) -> str:
                    "(repeatable; default: the recipe's eval.metrics, else all but modes and tsne, "
                    "imputation only for incomplete or corrupted data, FID only when the "
                    "Inception weights are found).")
-@click.option("--num-samples", type=click.IntRange(2), default=None,
+@click.option("--num-samples", type=click.IntRange(2, MAX_COUNT), default=None,
               help="FID: samples and real images (default: the recipe's eval.num_samples, "
                    "10000; at most the reference split's size). modes: samples (default 2500).")
-@click.option("--steps", type=click.IntRange(1), default=None,
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=None,
               help="Chain steps of the FID and modes samples and of the t-SNE chain states "
                    "(default: each run's chain_steps).")
 @click.option("--mask", "masks", multiple=True, metavar="NAME|FILE.png",
               help="Inpainting masks (repeatable; default: the recipe's eval.masks: left-half, "
                    "bottom-half, center, random-50).")
-@click.option("--inpaint-steps", type=click.IntRange(1), default=None,
+@click.option("--inpaint-steps", type=click.IntRange(1, MAX_STEPS), default=None,
               help="Steps of the partially clamped chain (default: eval.inpaint_steps, 20).")
 @click.option("--missing", default=None, metavar="PROCESS",
               help="imputation: the mask process of the test split, e.g. random-80 or window-4 "
                    "(default: the recipe's data.missing).")
-@click.option("--labels", type=click.IntRange(2), default=None,
+@click.option("--labels", type=click.IntRange(2, MAX_COUNT), default=None,
               help="Linear probe: class-balanced labelled images (default: eval.labels, 1000).")
-@click.option("--draws", type=click.IntRange(1), default=None,
+@click.option("--draws", type=click.IntRange(1, 1000), default=None,
               help="Linear probe: draws of the labelled set (default: eval.draws, 10).")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (default: "

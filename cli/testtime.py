@@ -13,6 +13,7 @@ from rich.markup import escape
 import gibbsnet_plugin as gn
 from gibbsnet_cli.ui import chain_progress, console, note, print_json, wrote
 from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS
 
 if TYPE_CHECKING:
     import torch
@@ -25,9 +26,9 @@ def _steps_list(ctx: click.Context, param: click.Parameter, value: str | None) -
         steps = [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
         steps = []
-    if not steps or min(steps) < 1:
-        raise click.BadParameter(
-            f"expected chain steps >= 1 separated by commas, e.g. 1,2,5,10; got '{value}'")
+    if not steps or min(steps) < 1 or max(steps) > MAX_STEPS:
+        raise click.BadParameter(f"expected chain steps between 1 and {MAX_STEPS:,} separated by "
+                                 f"commas, e.g. 1,2,5,10; got '{value[:60]}'")
     return steps
 
 
@@ -50,7 +51,7 @@ def _images_options(default_num: int) -> Callable[[Callable[..., Any]], Callable
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         for option in reversed([
-            click.option("--num", type=click.IntRange(1), default=default_num, show_default=True,
+            click.option("--num", type=click.IntRange(1, MAX_COUNT), default=default_num, show_default=True,
                          help="How many images."),
             click.option("--split", type=click.Choice(["test", "train"]), default="test",
                          show_default=True,
@@ -85,9 +86,9 @@ def _read_images(path: str, shape: tuple[int, ...], num: int) -> Any:
 
 @click.command()
 @click.argument("run", metavar="RUN")
-@click.option("--num", type=click.IntRange(1), default=64, show_default=True,
+@click.option("--num", type=click.IntRange(1, MAX_COUNT), default=64, show_default=True,
               help="How many chains (with --from-images: at most this many images).")
-@click.option("--steps", type=click.IntRange(1), default=None,
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=None,
               help="Chain length (default: the recipe's chain_steps; 1 = one decoder pass).")
 @click.option("--out", default="sample.png", show_default=True, metavar="FILE.png|FILE.npy",
               help="A grid of the final states, or their raw values as an array (num, *x_shape).")
@@ -231,7 +232,7 @@ def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajecto
                    "center, random-PCT (e.g. random-50), or a mask image (white = observed, "
                    "black = fill) of the data's size.")
 @_images_options(default_num=16)
-@click.option("--steps", type=click.IntRange(1), default=20, show_default=True,
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=20, show_default=True,
               help="Steps of the partially clamped chain.")
 @click.option("--out", default="inpaint.png", show_default=True, metavar="FILE.png",
               help="Grid with rows: masked input, result, original.")
@@ -300,11 +301,11 @@ def reconstruct(run: str, num: int, split: str, input_path: str | None, out: str
 
 @click.command()
 @click.argument("run", metavar="RUN")
-@click.option("--pairs", type=click.IntRange(1), default=4, show_default=True,
+@click.option("--pairs", type=click.IntRange(1, MAX_COUNT), default=4, show_default=True,
               help="How many pairs of images (images 1 and 2, 3 and 4, ...).")
-@click.option("--points", type=click.IntRange(2), default=8, show_default=True,
+@click.option("--points", type=click.IntRange(2, 10_000), default=8, show_default=True,
               help="Points on the line between the two latents, ends included.")
-@click.option("--chain", "chain_steps", type=click.IntRange(0), default=0, show_default=True,
+@click.option("--chain", "chain_steps", type=click.IntRange(0, MAX_STEPS), default=0, show_default=True,
               help="Also show, under each line, where this many chain steps take each point.")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True,
               help="Split of the recipe's data set to take images from.")

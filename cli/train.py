@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+from pathlib import Path
 
 import click
 from rich.markup import escape
@@ -14,31 +16,51 @@ from gibbsnet_plugin.errors import TrainingInterrupted
 
 
 @click.command()
-@click.argument("recipe_path", metavar="RECIPE", type=click.Path(dir_okay=False))
+@click.argument("recipe_path", metavar="[RECIPE]", required=False,
+                type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", metavar="KEY=VALUE", multiple=True,
               help="Override a recipe key, e.g. --set model.chain_steps=5 (repeatable).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory (default: runs/<recipe name>).")
 @click.option("--device", default=None,
               help="auto, cpu, cuda, cuda:N or mps (overrides train.device).")
-@click.option("--resume", is_flag=True, help="Continue the run in the output directory.")
+@click.option("--resume", "resume_dir", is_flag=False, flag_value="", default=None,
+              metavar="[RUN_DIR]", type=click.Path(file_okay=False),
+              help="Continue a run: --resume RUN_DIR continues it with its own recipe.yaml (no "
+                   "RECIPE needed); RECIPE --resume continues the run in --out.")
 @click.option("--force", is_flag=True, help="Replace a run already in the output directory.")
 @click.option("--nproc", type=click.IntRange(1), default=1, show_default=True,
               help="Train in N processes on this machine (one GPU each, or CPU with gloo); "
                    "under torchrun, leave it at 1.")
-def train(recipe_path: str, overrides: tuple[str, ...], out: str | None, device: str | None,
-          resume: bool, force: bool, nproc: int) -> None:
-    """Train the model that RECIPE (a YAML file) describes."""
+def train(recipe_path: str | None, overrides: tuple[str, ...], out: str | None,
+          device: str | None, resume_dir: str | None, force: bool, nproc: int) -> None:
+    """Train the model that RECIPE (a YAML file) describes, or continue a run (--resume)."""
+    resume = resume_dir is not None
     if resume and force:
         raise click.UsageError("--resume and --force exclude each other")
+    if resume_dir:
+        if out is not None and Path(out) != Path(resume_dir):
+            raise click.UsageError("--resume RUN_DIR continues RUN_DIR; leave out --out")
+        out = resume_dir
+        if recipe_path is None:
+            recipe_path = str(Path(resume_dir) / gn.RECIPE_FILE)
+            if not Path(recipe_path).is_file():
+                raise click.UsageError(f"--resume {resume_dir}: no {gn.RECIPE_FILE} there; give "
+                                       "the run directory that training wrote")
+    if recipe_path is None:
+        raise click.UsageError("missing RECIPE (a YAML file, e.g. recipes/digits.yaml), or "
+                               "--resume RUN_DIR to continue a run")
     overrides = overrides + ((f"train.device={device}",) if device else ())
     recipe = gn.load_recipe(recipe_path, overrides=list(overrides))
+    run_dir = out or gn.default_run_dir(recipe)
     try:
         path = gn.train(recipe, out=out, resume=resume, force=force, progress=TrainingBar(),
                         nproc=nproc)
     except TrainingInterrupted as exc:
-        again = f"gibbsnet train {recipe_path} --out {out or gn.default_run_dir(recipe)} --resume"
-        raise TrainingInterrupted(f"{exc}: {again}") from None
+        if not exc.resumable:
+            raise
+        again = shlex.join(["gibbsnet", "train", "--resume", str(run_dir)])
+        raise TrainingInterrupted(f"{exc}; continue with: {again}", resumable=True) from None
     if os.environ.get("RANK", "0") == "0":  # under torchrun, every process runs this command
         console.print(f"[green]done:[/] {escape(str(path))} (checkpoints/last.pt, samples/, "
                       "metrics.jsonl)", soft_wrap=True)

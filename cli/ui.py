@@ -118,6 +118,9 @@ class TrainingBar:
             self._task = self._progress.add_task("train", total=status.total, rate="-", losses="",
                                                  completed=status.iteration)
             self._progress.start()
+        elif status.event == "stopping":
+            console.print("[yellow]stopping[/] after this iteration and saving a checkpoint "
+                          "(Ctrl-C again stops at once, without one)...", soft_wrap=True)
         elif self._progress is not None and self._task is not None:
             losses = "  ".join(f"{k} {v:.3f}" for k, v in status.values.items())
             fields = {"rate": f"{status.rate:.1f}", "losses": losses} if status.event == "step" else {}

@@ -37,6 +37,7 @@ _LAZY = {
     "TrainingStatus": "gibbsnet_plugin.engines.handlers",
     "RunSummary": "gibbsnet_plugin.engines.handlers",
     "load_model": "gibbsnet_plugin.checkpoint",
+    "RECIPE_FILE": "gibbsnet_plugin.checkpoint",
     "Run": "gibbsnet_plugin.testtime",
     "load_run": "gibbsnet_plugin.testtime",
     "sample": "gibbsnet_plugin.testtime",
@@ -58,15 +59,16 @@ _LAZY = {
 _MODULES = {"architectures": "gibbsnet_plugin.architectures", "data": "gibbsnet_plugin.data",
             "datasets": "gibbsnet_plugin.data", "corruptions": "gibbsnet_plugin.corruptions",
             "errors": "gibbsnet_plugin.errors",
-            "figures": "gibbsnet_plugin.figures", "testtime": "gibbsnet_plugin.testtime"}
+            "figures": "gibbsnet_plugin.figures", "limits": "gibbsnet_plugin.limits",
+            "testtime": "gibbsnet_plugin.testtime"}
 
 __all__ = sorted([*_LAZY, *_MODULES])
 
 if TYPE_CHECKING:
-    from gibbsnet_plugin import architectures, corruptions, data, errors, figures, testtime
+    from gibbsnet_plugin import architectures, corruptions, data, errors, figures, limits, testtime
     from gibbsnet_plugin import data as datasets
     from gibbsnet_plugin.architectures import Architecture, Hierarchy
-    from gibbsnet_plugin.checkpoint import load_model
+    from gibbsnet_plugin.checkpoint import RECIPE_FILE, load_model
     from gibbsnet_plugin.data.images import load_images
     from gibbsnet_plugin.data.masks import resolve_mask
     from gibbsnet_plugin.engines.handlers import RunSummary, TrainingStatus

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
 import re
 import shutil
@@ -31,7 +32,7 @@ from gibbsnet_plugin.factory import build_model
 from gibbsnet_plugin.metric_names import lower_is_better
 from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Recipe, recipe_differences, recipe_from_dict
-from gibbsnet_plugin.utils import resolve_device
+from gibbsnet_plugin.utils import resolve_device, unwritable
 
 RECIPE_FILE = "recipe.yaml"
 CHECKPOINT_DIR = "checkpoints"
@@ -146,6 +147,9 @@ def check_run_dir(out: Path, recipe: Recipe, resume: bool, force: bool) -> Resum
             given; ``resume`` without a checkpoint; a recipe change that resume cannot take; or a
             run that already reached ``train.iterations``.
     """
+    problem = unwritable(out / CHECKPOINT_DIR)
+    if problem:
+        raise RunDirectoryError(f"{out}: cannot be written: {problem}; choose another --out")
     if out.exists() and not out.is_dir():
         raise RunDirectoryError(f"{out}: exists and is not a directory; choose another --out")
     if resume:
@@ -223,7 +227,10 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise GibbsnetError(f"{path}: checkpoint not found") from None
     except Exception as exc:
-        raise GibbsnetError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        # torch's messages (several lines, advice about weights_only) do not describe a damaged file
+        raise GibbsnetError(f"{path}: damaged or not a gibbsnet checkpoint: torch.load failed "
+                            f"({type(exc).__name__}); use another checkpoint, e.g. a "
+                            "step_XXXXXXX.pt of the same run") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "meta" not in ckpt:
         raise GibbsnetError(f"{path}: not a gibbsnet checkpoint (no 'model' and 'meta' entries)")
     _check_contents(path, ckpt)
@@ -268,7 +275,7 @@ def _check_contents(path: Path, ckpt: dict[str, Any]) -> None:
 
 def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
     """A run directory's ``checkpoints/last.pt``, or the checkpoint file itself."""
-    path = Path(run_or_checkpoint).expanduser()
+    path = Path(os.path.expanduser(run_or_checkpoint))
     if path.is_dir():
         last = path / CHECKPOINT_DIR / LAST
         if not last.exists():

@@ -52,7 +52,8 @@ def _quietly(local_rank: int, done_dir: str, fn: Callable[..., Any], *args: Any)
             fn(local_rank, *args)
         except GibbsnetError as exc:
             # The parent sees only a traceback string: leave it the error's class and message.
-            error = {"type": type(exc).__name__, "message": str(exc)}
+            error = {"type": type(exc).__name__, "message": str(exc),
+                     "resumable": getattr(exc, "resumable", False)}
             Path(done_dir, f"error-{idist.get_rank()}.json").write_text(json.dumps(error))
             raise
         idist.barrier()  # tear the process group down together
@@ -108,6 +109,8 @@ def _raise_from(exc: ProcessRaisedException, done_dir: Path) -> None:
         kind = getattr(errors, error["type"], None)
         if not (isinstance(kind, type) and issubclass(kind, GibbsnetError)):
             kind = DistributedError
+        if kind is errors.TrainingInterrupted:
+            raise errors.TrainingInterrupted(error["message"], error["resumable"]) from None
         raise kind(error["message"]) from None
     last = [line for line in str(exc).strip().splitlines() if line.strip()][-1]
     raise DistributedError(f"a training process failed: {last}") from None

@@ -43,7 +43,14 @@ class TrainingDiverged(GibbsnetError):
 
 
 class TrainingInterrupted(GibbsnetError):
-    """Ctrl-C stopped training; the message says where the checkpoint is and how to resume."""
+    """Ctrl-C stopped training; the message says where the checkpoint is. ``resumable``: a
+    checkpoint of the run exists to continue from."""
+
+    exit_status = 130
+
+    def __init__(self, message: str, resumable: bool = False) -> None:
+        super().__init__(message)
+        self.resumable = resumable
 
 
 class DistributedError(GibbsnetError):

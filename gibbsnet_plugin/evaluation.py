@@ -6,6 +6,7 @@ Every metric is seeded (``seed``) and leaves the caller's random state alone.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -207,7 +208,7 @@ def run_label(run: str | Path) -> str:
     """A short name for a run directory or checkpoint file, distinct for the checkpoints of
     different runs: ``runs/a`` -> ``a``, ``runs/a/checkpoints/last.pt`` -> ``a-last``,
     ``model.pt`` -> ``model``."""
-    path = Path(run).expanduser()
+    path = Path(os.path.expanduser(run))
     if path.is_dir():
         return path.resolve().name
     if path.parent.name == CHECKPOINT_DIR and path.parent.parent.name:

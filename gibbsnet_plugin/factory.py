@@ -8,6 +8,7 @@ the recipe key (``data.options``, ``model.options``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.data.missing import Corrupted, Masked, check_observed, split_item
 from gibbsnet_plugin.errors import GibbsnetError, MaskError, RecipeError
 from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, Model, check_hierarchy
+from gibbsnet_plugin.limits import check_memory
 from gibbsnet_plugin.model import GibbsNet, check_architecture
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.registry import ARCHITECTURES, CORRUPTIONS, DATASETS
@@ -29,7 +31,7 @@ from gibbsnet_plugin.registry import ARCHITECTURES, CORRUPTIONS, DATASETS
 
 def data_root(recipe: Recipe) -> str:
     """The recipe's ``data.root`` with ``~`` expanded, as given to the data-set factory."""
-    return str(Path(recipe.data.root).expanduser())
+    return str(Path(os.path.expanduser(recipe.data.root)))
 
 
 def build_dataset(recipe: Recipe, train: bool) -> Dataset:
@@ -117,6 +119,7 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...]) -> Model:
     m = recipe.model
     sizes = m.z_dim if isinstance(m.z_dim, list) else [m.z_dim]
     z_dim: int | list[int] = sizes if len(sizes) > 1 else sizes[0]
+    _check_model_size(recipe, tuple(x_shape), z_dim)
     try:
         arch = ARCHITECTURES.build(m.architecture, tuple(x_shape), z_dim, **m.options)
     except (ValueError, TypeError) as exc:
@@ -126,8 +129,8 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...]) -> Model:
         check_hierarchy(arch, tuple(x_shape), z_dim, m.architecture)
         if m.spectral_norm:
             spectral_norm(arch.discriminator)
-        return HierarchicalGibbsNet(arch, x_shape, z_dim, m.kind, m.chain_steps, m.backprop_steps,
-                                    m.loss, m.clamped_steps)
+        return _check_batch_norm(recipe, HierarchicalGibbsNet(
+            arch, x_shape, z_dim, m.kind, m.chain_steps, m.backprop_steps, m.loss, m.clamped_steps))
     check_architecture(arch, tuple(x_shape), z_dim, m.architecture)
     try:
         arch = stabilise(arch, m.z_dim, spectral=m.spectral_norm, standardize=m.standardize,
@@ -135,9 +138,49 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...]) -> Model:
     except ValueError as exc:
         raise RecipeError(f"model.{exc}") from None
     corruption = build_corruption(recipe, x_shape) if recipe.train.corruption == "match" else None
-    return GibbsNet(arch, x_shape, z_dim, m.chain_steps, m.backprop_steps, m.loss, m.z_consistency,
-                    critic_states=m.critic_states, persistent=m.persistent,
-                    random_steps=m.random_steps, r1=m.r1, corruption=corruption)
+    return _check_batch_norm(recipe, GibbsNet(
+        arch, x_shape, z_dim, m.chain_steps, m.backprop_steps, m.loss, m.z_consistency,
+        critic_states=m.critic_states, persistent=m.persistent, random_steps=m.random_steps,
+        r1=m.r1, corruption=corruption))
+
+
+def _networks(arch: Any) -> list[torch.nn.Module]:
+    """The networks of an ``Architecture`` or a ``Hierarchy``."""
+    found: list[torch.nn.Module] = []
+    for value in vars(arch).values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, torch.nn.Module):
+                found.append(item)
+    return found
+
+
+def _check_model_size(recipe: Recipe, x_shape: tuple[int, ...], z_dim: int | list[int]) -> None:
+    """Refuse networks too large for this machine before allocating them: the architecture is
+    built on PyTorch's meta device (no memory) to count its parameters, which training holds four
+    times (weights, gradients, Adam's two moments)."""
+    m = recipe.model
+    try:
+        with torch.device("meta"):
+            probe = ARCHITECTURES.build(m.architecture, x_shape, z_dim, **m.options)
+    except Exception:  # noqa: BLE001  (the real build reports what is wrong)
+        return
+    params = {id(p): p.numel() for net in _networks(probe) for p in net.parameters()}
+    count = sum(params.values())
+    check_memory(16 * count, f"model.architecture '{m.architecture}' with these sizes "
+                 f"({count:,} parameters)", "lower model.z_dim or the sizes in model.options")
+
+
+def _check_batch_norm(recipe: Recipe, model: Model) -> Model:
+    """``model``, unless it normalises over the batch (batch norm, or the standardised posterior)
+    and the recipe's batches have 1 item."""
+    norms = torch.nn.modules.batchnorm._BatchNorm
+    if recipe.data.batch_size < 2 and any(isinstance(m, norms) for m in model.modules()):
+        raise RecipeError(
+            f"data.batch_size: 1 does not work with this model (architecture "
+            f"'{recipe.model.architecture}' normalises over the batch: batch norm or a "
+            "standardised posterior); use 2 or more, or set model.options norm: none and "
+            "standardize: false where the architecture offers them")
+    return model
 
 
 def build_optimizers(model: Model, recipe: Recipe) -> tuple[Optimizer, Optimizer]:

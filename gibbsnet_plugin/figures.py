@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -21,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from gibbsnet_plugin.data.base import image_dims
 from gibbsnet_plugin.errors import FigureError, OutputError
-from gibbsnet_plugin.utils import atomic_output
+from gibbsnet_plugin.utils import atomic_output, unwritable
 
 HIDDEN_COLOR = (0.25, 0.45, 0.85)
 """RGB in [0, 1] that ``masked_view`` paints over hidden pixels."""
@@ -34,10 +35,13 @@ _TEXT = (0, 0, 0)
 def check_output(path: str | Path, suffixes: Sequence[str], option: str = "--out") -> Path:
     """``path`` as a Path when it ends with one of ``suffixes`` (e.g. ``(".png", ".npy")``) and is
     not a directory; otherwise an ``OutputError`` that says what was expected."""
-    path = Path(path).expanduser()
+    path = Path(os.path.expanduser(path))
     if path.suffix.lower() not in suffixes:
         raise OutputError(
             f"{option} {path}: expected a file name ending in {' or '.join(suffixes)}")
+    problem = unwritable(path)
+    if problem:
+        raise OutputError(f"{option} {path}: cannot be written: {problem}")
     if path.is_dir():
         raise OutputError(f"{option} {path}: is a directory; expected a file name")
     return path

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import math
 import re
 import types
 from dataclasses import dataclass, field
@@ -19,6 +20,14 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError
+from gibbsnet_plugin.limits import (
+    MAX_BATCH,
+    MAX_COUNT,
+    MAX_ITERATIONS,
+    MAX_LR,
+    MAX_STEPS,
+    MAX_WIDTH,
+)
 from gibbsnet_plugin.metric_names import DEFAULT_MASKS, TRAINING_METRICS, score_names
 from gibbsnet_plugin.registry import ARCHITECTURES, CORRUPTIONS, DATASETS, did_you_mean
 from gibbsnet_plugin.utils import DEVICE_NAME, DEVICES
@@ -412,11 +421,13 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
          f"must be a printable name of at most 100 characters, without '/' or '\\', not '.' or "
          f"'..', got {short(recipe.name)}")
     need(0 <= recipe.seed < 2**63, "seed", f"must be in [0, 2**63), got {short(recipe.seed)}")
-    need(d.batch_size >= 1, "data.batch_size", f"must be at least 1, got {d.batch_size}")
+    need(1 <= d.batch_size <= MAX_BATCH, "data.batch_size",
+         f"must be between 1 and {MAX_BATCH:,}, got {short(d.batch_size)}")
     need(d.num_workers >= 0, "data.num_workers", f"must be >= 0, got {d.num_workers}")
     sizes = m.z_dim if isinstance(m.z_dim, list) else [m.z_dim]
-    need(bool(sizes) and all(d >= 1 for d in sizes), "model.z_dim",
-         f"must be a positive size or a non-empty list of them (bottom layer first), got {m.z_dim}")
+    need(bool(sizes) and all(1 <= d <= MAX_WIDTH for d in sizes), "model.z_dim",
+         f"must be a size between 1 and {MAX_WIDTH:,} or a non-empty list of them (bottom layer "
+         f"first), got {short(m.z_dim)}")
     if len(sizes) > 1:
         _check_hierarchy(m, need)
     else:
@@ -425,20 +436,25 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
              "model.chain_steps: 1)")
         need(m.clamped_steps is None, "model.clamped_steps",
              "is for latent hierarchies (one layer's clamped chain is one encoder pass); remove it")
-    need(m.chain_steps >= 1, "model.chain_steps", f"must be at least 1 (1 = ALI), got {m.chain_steps}")
+    need(1 <= m.chain_steps <= MAX_STEPS, "model.chain_steps",
+         f"must be between 1 (ALI) and {MAX_STEPS:,}, got {short(m.chain_steps)}")
     need(1 <= m.backprop_steps <= m.chain_steps, "model.backprop_steps",
          f"must be between 1 and model.chain_steps ({m.chain_steps}), got {m.backprop_steps}")
-    need(m.z_consistency >= 0, "model.z_consistency", f"must be >= 0, got {m.z_consistency}")
-    need(m.instance_noise >= 0, "model.instance_noise", f"must be >= 0, got {m.instance_noise}")
+    need(0 <= m.z_consistency < math.inf, "model.z_consistency",
+         f"must be finite and >= 0, got {m.z_consistency}")
+    need(0 <= m.instance_noise < math.inf, "model.instance_noise",
+         f"must be finite and >= 0, got {m.instance_noise}")
     need(1 <= m.critic_states <= m.chain_steps, "model.critic_states",
          f"must be between 1 and model.chain_steps ({m.chain_steps}), got {m.critic_states}")
     need(0.0 <= m.persistent <= 1.0, "model.persistent",
          f"must be in [0, 1] (0 = off; the chance a chain continues), got {m.persistent}")
-    need(m.r1 >= 0, "model.r1", f"must be >= 0 (0 = off), got {m.r1}")
+    need(0 <= m.r1 < math.inf, "model.r1", f"must be finite and >= 0 (0 = off), got {m.r1}")
     need(m.decoder_noise >= 0, "model.decoder_noise", f"must be >= 0 (0 = off), got {m.decoder_noise}")
-    need(t.iterations >= 1, "train.iterations", f"must be at least 1, got {t.iterations}")
-    need(t.lr > 0, "train.lr", f"must be positive, got {t.lr}")
-    need(t.lr_d is None or t.lr_d > 0, "train.lr_d", f"must be positive or null, got {t.lr_d}")
+    need(1 <= t.iterations <= MAX_ITERATIONS, "train.iterations",
+         f"must be between 1 and {MAX_ITERATIONS:,}, got {short(t.iterations)}")
+    need(0 < t.lr <= MAX_LR, "train.lr", f"must be in (0, {MAX_LR}], got {t.lr}")
+    need(t.lr_d is None or 0 < t.lr_d <= MAX_LR, "train.lr_d",
+         f"must be in (0, {MAX_LR}] or null, got {t.lr_d}")
     for i, beta in enumerate(t.betas):
         need(0 <= beta < 1, f"train.betas[{i}]",
              f"must be in [0, 1), got {beta} (PyTorch convention: ALI's beta2 is 0.999, not 1e-3)")
@@ -450,15 +466,17 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
          f"must be at least 1, got {t.checkpoint_every}")
     need(t.keep_checkpoints >= 0, "train.keep_checkpoints",
          f"must be >= 0 (0 = keep all), got {t.keep_checkpoints}")
-    need(t.calibration_steps >= 0, "train.calibration_steps",
-         f"must be >= 0 (0 = off), got {t.calibration_steps}")
+    need(0 <= t.calibration_steps <= MAX_STEPS, "train.calibration_steps",
+         f"must be between 0 (off) and {MAX_STEPS:,}, got {short(t.calibration_steps)}")
     need(0.0 <= t.ema < 1.0, "train.ema",
          f"must be in [0, 1) (0 = off; e.g. 0.001 = weight of the new weights), got {t.ema}")
-    need(t.calibration_chains >= 2, "train.calibration_chains",
-         f"must be at least 2 (batch statistics), got {t.calibration_chains}")
+    need(2 <= t.calibration_chains <= MAX_BATCH, "train.calibration_chains",
+         f"must be between 2 (batch statistics) and {MAX_BATCH:,}, got "
+         f"{short(t.calibration_chains)}")
 
-    need(t.missing_steps >= 1, "train.missing_steps",
-         f"must be at least 1 (chain steps that fill missing entries), got {t.missing_steps}")
+    need(1 <= t.missing_steps <= MAX_STEPS, "train.missing_steps",
+         f"must be between 1 and {MAX_STEPS:,} (chain steps that fill missing entries), got "
+         f"{short(t.missing_steps)}")
     _check_incomplete(recipe, need, where)
     _check_eval(recipe.eval, need, len(sizes))
     need("imputation" not in recipe.eval.metrics or d.missing is not None
@@ -520,8 +538,9 @@ def _check_hierarchy(m: ModelConfig, need: Any) -> None:
     if m.kind == "hali":
         need(m.clamped_steps is None, "model.clamped_steps",
              "kind hali has no clamped chain (one pass up); remove it")
-    need(m.clamped_steps is None or m.clamped_steps >= 1, "model.clamped_steps",
-         f"must be at least 1 (or null: model.chain_steps), got {m.clamped_steps}")
+    need(m.clamped_steps is None or 1 <= m.clamped_steps <= MAX_STEPS, "model.clamped_steps",
+         f"must be between 1 and {MAX_STEPS:,} (or null: model.chain_steps), got "
+         f"{short(m.clamped_steps)}")
     unsupported = {"z_consistency": m.z_consistency != 0, "critic_states": m.critic_states != 1,
                    "persistent": m.persistent != 0, "random_steps": m.random_steps, "r1": m.r1 != 0,
                    "standardize": m.standardize, "decoder_noise": m.decoder_noise != 0}
@@ -544,10 +563,11 @@ def _check_eval(e: EvalConfig, need: Any, levels: int) -> None:
              f"'{e.best}' is not a score of eval.metrics{did_you_mean(e.best, names)} "
              f"(scores: {', '.join(names) or 'none; set eval.metrics'})")
         need(e.every > 0, "eval.best", "needs eval.every > 0 (how often to evaluate)")
-    need(e.num_samples >= 2, "eval.num_samples", f"must be at least 2, got {e.num_samples}")
-    need(e.inpaint_steps >= 1, "eval.inpaint_steps", f"must be at least 1, got {e.inpaint_steps}")
-    need(e.labels >= 2, "eval.labels", f"must be at least 2, got {e.labels}")
-    need(e.draws >= 1, "eval.draws", f"must be at least 1, got {e.draws}")
+    for key, low, high in (("num_samples", 2, MAX_COUNT), ("inpaint_steps", 1, MAX_STEPS),
+                           ("labels", 2, MAX_COUNT), ("draws", 1, 1000)):
+        value = getattr(e, key)
+        need(low <= value <= high, f"eval.{key}",
+             f"must be between {low} and {high:,}, got {short(value)}")
     need(bool(e.masks), "eval.masks", "must name at least one mask, e.g. [left-half]")
     from gibbsnet_plugin.data.masks import MASK_NAMES, is_mask_spec  # loads torch: only here
 

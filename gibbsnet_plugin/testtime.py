@@ -11,6 +11,8 @@ model's device.
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ from gibbsnet_plugin.data.masks import check_mask
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.factory import build_dataset
 from gibbsnet_plugin.hierarchy import ChainStates, HierarchicalGibbsNet, Model, mode_layers
+from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS, check_memory
 from gibbsnet_plugin.metrics.scores import inpaint_scores
 from gibbsnet_plugin.model import GibbsNet, StepCallback
 from gibbsnet_plugin.recipe import Recipe
@@ -106,9 +109,7 @@ def sample(
     right after ``torch.manual_seed(seed)``; ``steps=1`` is one decoder pass from the prior.
     """
     steps = model.chain_steps if steps is None else steps
-    if steps < 1 or any(t < 1 for t in record):
-        raise GibbsnetError(
-            f"chain steps must be at least 1; got steps {steps}, record {list(record)}")
+    check_chains(model, len(start) if start is not None else num, steps, record)
     wanted = sorted(set(record) | {steps})
     with seeded(seed, model.device):
         z0 = None
@@ -145,7 +146,7 @@ def _clamp_spec(spec: str, names: list[str]) -> tuple[int, str | None]:
 
 
 def _clamp_file(spec: str, path: str, shape: tuple[int, ...], num: int) -> torch.Tensor:
-    file = Path(path).expanduser()
+    file = Path(os.path.expanduser(path))
     if file.suffix.lower() != ".npy":
         raise GibbsnetError(f"--clamp {spec}: expected a .npy file of that layer's values")
     try:
@@ -217,8 +218,7 @@ def modes(
     layers, hidden = _mode_layers(model, mode, clamp, impotent)
     names = model.layer_names()
     steps = model.chain_steps if steps is None else steps
-    if steps < 1 or any(t < 1 for t in record):
-        raise GibbsnetError(f"chain steps must be at least 1; got steps {steps}, record {list(record)}")
+    check_chains(model, len(images) if images is not None else num, steps, record)
     shapes = [model.x_shape, *model.latent_shapes]
     bare = [layer for layer, path in layers.items() if path is None]
     if bare and images is None:
@@ -295,14 +295,32 @@ def inpaint(
     Raises:
         MaskError: the mask hides nothing or observes nothing.
     """
-    if steps < 1:
-        raise GibbsnetError(f"inpainting needs at least 1 chain step, got {steps}")
+    check_chains(model, len(x), steps)
     check_mask(mask)
     x = x.to(model.device)
     mask = torch.broadcast_to(mask.to(model.device).float(), x.shape)
     with seeded(seed, model.device):
         filled = model.inpaint(x, mask, steps, callback=progress)
     return Inpainting(x, mask, filled, inpaint_scores(filled, x, mask))
+
+
+def check_chains(model: Model, num: int, steps: int, record: Sequence[int] = ()) -> None:
+    """Refuse, before any work, chains that cannot run: fewer than 1 or more than ``MAX_STEPS``
+    steps (``steps`` and the ``record``ed ones), fewer than 1 chain, or more chains than the
+    device's memory holds (the recorded states and a few working copies of x and z per chain).
+
+    Raises:
+        GibbsnetError: says which number is out of range and the limit.
+    """
+    longest = max([steps, *record])
+    if min([steps, *record]) < 1 or longest > MAX_STEPS:
+        raise GibbsnetError(f"chain steps must be between 1 and {MAX_STEPS:,}; got steps {steps:,}"
+                            f"{f', recorded steps up to {max(record):,}' if record else ''}")
+    if not 1 <= num <= MAX_COUNT:
+        raise GibbsnetError(f"the number of chains must be between 1 and {MAX_COUNT:,}, got {num:,}")
+    sizes = model.z_dim if isinstance(model.z_dim, list) else [model.z_dim]
+    per_chain = 4 * (math.prod(model.x_shape) + sum(sizes)) * (len(set(record)) + 4)
+    check_memory(num * per_chain, f"{num:,} chains", "lower --num", model.device)
 
 
 @dataclass

@@ -266,7 +266,7 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     """
     trainer, t, e = s.trainer, recipe.train, recipe.eval
     rank0 = idist.get_rank() == 0
-    guard, interrupt = NanGuard(), Interrupt()
+    guard, interrupt = NanGuard(), Interrupt(progress if rank0 else None, t.iterations)
     guard.attach(trainer)
     interrupt.attach(trainer)
     if rank0:
@@ -364,6 +364,12 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: Resume
     try:
         with handlers.interrupt:
             s.trainer.run(s.loader, max_iters=recipe.train.iterations)
+    except KeyboardInterrupt:
+        kept = (f"the last complete checkpoint is {last}" if last.exists()
+                else "no checkpoint was written")
+        raise TrainingInterrupted(f"a second Ctrl-C stopped training at once after iteration "
+                                  f"{s.trainer.state.iteration}; {kept}",
+                                  resumable=last.exists()) from None
     except OSError as exc:
         name = exc.filename or out
         kept = (f"the last complete checkpoint is {last}; continue with --resume once the cause "
@@ -382,9 +388,8 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: Resume
                                "lower train.lr or try model.loss: lsgan")
     if handlers.interrupt.requested:
         raise TrainingInterrupted(
-            f"interrupted at iteration {s.trainer.state.iteration}; checkpoint saved to {last}; "
-            f"continue with --resume"
-        )
+            f"interrupted at iteration {s.trainer.state.iteration}; checkpoint saved to {last}",
+            resumable=True)
 
 
 __all__ = ["Setup", "attach_handlers", "default_run_dir", "setup", "train"]

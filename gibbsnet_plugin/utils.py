@@ -79,6 +79,29 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
+NAME_LIMIT = 200
+"""Longest file or directory name (bytes) accepted for an output: file systems allow 255, and
+``atomic_output`` writes through a temporary name ``.<name>.<pid>.tmp`` that is longer."""
+
+
+def unwritable(path: str | Path) -> str | None:
+    """Why a file or directory cannot be created at ``path`` (a name too long, a file where a
+    directory must be, no permission to write), or None when it can, as far as can be told
+    without writing; ``path`` itself may exist."""
+    path = Path(os.path.expanduser(path))
+    for part in path.parts:
+        if len(os.fsencode(part)) > NAME_LIMIT:
+            return f"the name '{part[:40]}…' is longer than {NAME_LIMIT} bytes"
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is a file, not a directory"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"no permission to write in {ancestor}"
+    return None
+
+
 @contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
     """Yields a temporary path next to ``path``; renames it to ``path`` when the block succeeds and

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import random
 import re
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
@@ -125,3 +129,39 @@ def test_well_formed_but_wrong_checkpoints_are_refused_before_use(run, tmp_path,
     result = CliRunner().invoke(cli, ["sample", str(path), "--out", str(tmp_path / "s.png")])
     assert result.exit_code == 2 and words in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "s.png").exists()
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(data=st.binary(max_size=2000))
+def test_any_bytes_give_a_checkpoint_error_in_one_line(data):
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "last.pt"
+        path.write_bytes(data)
+        with pytest.raises(GibbsnetError) as info:
+            read_checkpoint(path)
+        assert "\n" not in str(info.value)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)),
+                      min_size=1, max_size=4),
+       cut=st.sampled_from([None, 0.5, 0.99]))
+def test_a_damaged_checkpoint_is_refused_or_reads_back_its_own_tensors(run, edits, cut):
+    original = (run / "checkpoints" / "last.pt").read_bytes()
+    expected = read_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    data = bytearray(original)
+    for where, value in edits:
+        data[int(where * len(data))] = value
+    if cut is not None:
+        data = data[: int(cut * len(data))]
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "last.pt"
+        path.write_bytes(bytes(data))
+        try:
+            got = read_checkpoint(path)["model"]
+        except GibbsnetError as exc:
+            assert "\n" not in str(exc)
+        else:
+            assert got.keys() == expected.keys()
+            assert all(torch.equal(got[k], v) for k, v in expected.items())

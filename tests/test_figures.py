@@ -108,3 +108,12 @@ def test_latent_layers_with_an_image_form_are_scaled_into_the_figure_range():
     values = torch.tensor([[2.0, 4.0], [6.0, 10.0]])
     assert torch.equal(figures.to_display_range(values), torch.tensor([[-1.0, -0.5], [0.0, 1.0]]))
     assert torch.equal(figures.to_display_range(torch.full((2, 2), 3.0)), torch.zeros(2, 2))
+
+
+def test_an_output_under_a_file_is_refused_before_any_work(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError, match=r"^--gif .*afile/t\.gif: cannot be written: .*afile is a "
+                       r"file, not a directory$"):
+        figures.check_output(tmp_path / "afile" / "t.gif", (".gif",), "--gif")
+    with pytest.raises(OutputError, match="longer than 200 bytes"):
+        figures.check_output(tmp_path / ("a" * 300 + ".png"), (".png",))

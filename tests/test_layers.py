@@ -58,7 +58,7 @@ def loaded_modules(*argv: str) -> set[str]:
 def test_help_loads_neither_torch_nor_the_library():
     modules = loaded_modules("--help")
     assert "torch" not in modules
-    assert modules <= {"gibbsnet_plugin", "gibbsnet_plugin.errors"}
+    assert modules <= {"gibbsnet_plugin", "gibbsnet_plugin.errors", "gibbsnet_plugin.limits"}
 
 
 @pytest.mark.slow

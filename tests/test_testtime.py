@@ -186,3 +186,28 @@ def test_data_set_images_and_the_chosen_steps():
     assert frames[:3] == [1, 2, 3] and frames[-1] == 10_000 and len(frames) == 100
     assert all(a < b for a, b in itertools.pairwise(frames))
     assert testtime.gif_steps(101)[-1] == 101 and len(testtime.gif_steps(101)) == 100
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda m: testtime.sample(m, 2, steps=2_000_000), r"chain steps must be between 1 and "
+     r"1,000,000; got steps 2,000,000"),
+    (lambda m: testtime.sample(m, 2, steps=3, record=[1, 10**12]),
+     r"recorded steps up to 1,000,000,000,000"),
+    (lambda m: testtime.sample(m, 10**12, steps=1), r"number of chains must be between 1 and "
+     r"10,000,000, got 1,000,000,000,000"),
+    (lambda m: testtime.inpaint(m, torch.zeros(2, 1, 8, 8), named_mask("left-half", (1, 8, 8)),
+                                steps=0), r"chain steps must be between 1 and 1,000,000; got steps 0"),
+])
+def test_chains_that_cannot_run_are_refused_before_any_step(loaded, call, message):
+    with pytest.raises(GibbsnetError, match=message):
+        call(loaded.model)
+
+
+def test_more_chains_than_memory_holds_are_refused(loaded, monkeypatch):
+    from gibbsnet_plugin import limits
+
+    monkeypatch.setattr(limits, "memory_bytes", lambda device=None: 2**20)
+    with pytest.raises(GibbsnetError, match=r"^5,000 chains needs at least .* GiB of memory and "
+                       r"this machine has 0\.0 GiB; lower --num$"):
+        testtime.sample(loaded.model, 5000, steps=2)
+    assert testtime.sample(loaded.model, 4, steps=2).x.shape == (4, 1, 8, 8)

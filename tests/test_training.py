@@ -14,11 +14,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
 
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
+from gibbsnet_cli.main import cli
 from gibbsnet_plugin.checkpoint import read_checkpoint
-from gibbsnet_plugin.errors import DatasetNotFoundError, DeviceError, RunDirectoryError, TrainingDiverged
+from gibbsnet_plugin.errors import (
+    DatasetNotFoundError,
+    DeviceError,
+    RunDirectoryError,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -221,12 +229,28 @@ def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path, recipe_file):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted at iteration" in stderr
+    assert "stopping after this iteration" in stderr
     done = read_checkpoint(out / "checkpoints" / "last.pt")["trainer"]["iteration"]
     assert 2 <= done < 100000
-    recipe = gn.load_recipe(recipe_file, overrides=[f"train.iterations={done + 2}",
-                                                     "train.checkpoint_every=100000"])
-    gn.train(recipe, out=out, resume=True)
+    hint = stderr.split("continue with: ")[1].split()
+    assert hint == ["gibbsnet", "train", "--resume", str(out)]
+    result = CliRunner().invoke(cli, [*hint[1:], "--set", f"train.iterations={done + 2}"])
+    assert result.exit_code == 0, result.stderr
     assert read_checkpoint(out / "checkpoints" / "last.pt")["trainer"]["iteration"] == done + 2
+
+
+def test_a_second_ctrl_c_stops_at_once_and_says_no_checkpoint_was_written(tmp_path):
+    def press_ctrl_c_twice(status: gn.TrainingStatus) -> None:
+        if status.event == "step" and status.iteration >= 5:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    recipe = tiny_recipe(train={"iterations": 1000, "checkpoint_every": 500})
+    with pytest.raises(TrainingInterrupted, match=r"^a second Ctrl-C stopped training at once "
+                       r"after iteration \d+; no checkpoint was written$") as info:
+        gn.train(recipe, out=tmp_path / "run", progress=press_ctrl_c_twice)
+    assert not info.value.resumable
+    assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
@@ -271,9 +295,6 @@ def test_ema_weights_are_saved_resumed_and_used_for_sampling(tmp_path):
 
 
 def test_a_full_disk_stops_training_keeps_the_last_checkpoint_and_exits_1(tmp_path, monkeypatch):
-    from click.testing import CliRunner
-
-    from gibbsnet_cli.main import cli
     from gibbsnet_plugin.errors import EnvironmentFailure
 
     real_save, calls = torch.save, []

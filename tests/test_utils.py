@@ -65,3 +65,15 @@ def test_write_text_atomic_creates_parents_and_replaces(tmp_path):
     write_text_atomic(path, "one")
     write_text_atomic(path, "two")
     assert path.read_text() == "two" and [p.name for p in path.parent.iterdir()] == ["b.txt"]
+
+
+def test_unwritable_says_why_before_anything_is_written(tmp_path):
+    from gibbsnet_plugin.utils import NAME_LIMIT, unwritable
+
+    (tmp_path / "afile").write_text("x")
+    assert unwritable(tmp_path / "new" / "deeper" / "x.png") is None
+    assert unwritable(tmp_path / "afile") is None  # an existing file may be replaced
+    assert unwritable(tmp_path / "afile" / "x.png") == f"{tmp_path / 'afile'} is a file, not a directory"
+    assert unwritable("/dev/null/x.png") == "/dev/null is a file, not a directory"
+    assert "longer than 200 bytes" in unwritable(tmp_path / ("a" * (NAME_LIMIT + 1) + ".png"))
+    assert not list((tmp_path).glob("new"))

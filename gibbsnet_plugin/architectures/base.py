@@ -15,6 +15,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from gibbsnet_plugin.limits import MAX_WIDTH
+
 Posterior = Literal["sigmoid", "gaussian"]
 POSTERIORS = ("sigmoid", "gaussian")
 Norm = Literal["batch", "layer", "none"]
@@ -73,8 +75,8 @@ def check_common_options(posterior: str, decoder_noise: int, dropout: float, nor
         raise ValueError(f"norm must be one of {', '.join(NORMS)}, got '{norm}'")
     if posterior not in POSTERIORS:
         raise ValueError(f"posterior must be one of {', '.join(POSTERIORS)}, got '{posterior}'")
-    if decoder_noise < 0:
-        raise ValueError(f"decoder_noise must be >= 0, got {decoder_noise}")
+    if not 0 <= decoder_noise <= MAX_WIDTH:
+        raise ValueError(f"decoder_noise must be between 0 and {MAX_WIDTH:,}, got {decoder_noise}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
 

@@ -26,6 +26,7 @@ from gibbsnet_plugin.architectures.base import (
     mlp,
     norm_layer,
 )
+from gibbsnet_plugin.limits import MAX_WIDTH
 from gibbsnet_plugin.registry import ARCHITECTURES
 
 
@@ -48,6 +49,11 @@ def _check_shape(name: str, x_shape: tuple[int, ...], expected: tuple[int, ...])
             f"architecture '{name}' needs data of shape {shape}, got {'×'.join(map(str, x_shape))}; "
             "use 'mlp' or an architecture made for this shape"
         )
+
+
+def _check_width(width: int) -> None:
+    if not 1 <= width <= MAX_WIDTH:
+        raise ValueError(f"width must be between 1 and {MAX_WIDTH:,}, got {width}")
 
 
 def _small_conv(
@@ -91,6 +97,7 @@ def build_conv8(
     here and gives each latent layer its own branch.
     """
     _check_shape("conv8", x_shape, (1, 8, 8))
+    _check_width(width)
     w = width
 
     def enc() -> list[nn.Module]:
@@ -150,6 +157,7 @@ def build_conv28(
     """For 1×28×28 images (MNIST): 28 -> 14 -> 7 -> 4 and back. With a list ``z_dim`` a
     ``Hierarchy`` with a spatial z1 of ``z_dim[0]`` channels at 14×14 (see ``spatial_hierarchy``)."""
     _check_shape("conv28", x_shape, (1, 28, 28))
+    _check_width(width)
     if isinstance(z_dim, list):
         return spatial_hierarchy(x_shape, z_dim, width, posterior, standardize, decoder_noise,
                                  dropout, norm)

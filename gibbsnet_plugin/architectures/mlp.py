@@ -21,6 +21,7 @@ from gibbsnet_plugin.architectures.base import (
     lrelu,
     mlp,
 )
+from gibbsnet_plugin.limits import MAX_WIDTH
 from gibbsnet_plugin.registry import ARCHITECTURES
 
 
@@ -47,8 +48,9 @@ def build(
     """
     check_common_options(posterior, decoder_noise, dropout, norm)
     hidden = list(hidden)
-    if not hidden or any(h < 1 for h in hidden):
-        raise ValueError(f"hidden must be a non-empty list of positive widths, got {hidden}")
+    if not hidden or any(not 1 <= h <= MAX_WIDTH for h in hidden):
+        raise ValueError(f"hidden must be a non-empty list of widths between 1 and {MAX_WIDTH:,}, "
+                         f"got {hidden}")
     if isinstance(z_dim, list):
         return _hierarchy(x_shape, z_dim, hidden, posterior, standardize, decoder_noise, dropout,
                           norm, output)

@@ -10,6 +10,7 @@ from torch.utils.data import Dataset
 from torchvision.datasets.folder import has_file_allowed_extension, make_dataset
 
 from gibbsnet_plugin.data.base import IMAGE_EXTENSIONS, IMAGE_MODES, SPLIT_SEED, fit_image
+from gibbsnet_plugin.data.images import check_pixels
 from gibbsnet_plugin.errors import DatasetNotFoundError
 from gibbsnet_plugin.registry import DATASETS
 
@@ -41,6 +42,7 @@ class ImageFiles(Dataset):
         path = self.paths[index]
         try:
             with Image.open(path) as opened:
+                check_pixels(opened, path)
                 x, _ = fit_image(opened, self.channels, self.size, self.size)
                 mask = self._mask(opened, x) if self.alpha_mask else None
         except (OSError, SyntaxError, ValueError) as exc:  # what PIL raises on corrupt files

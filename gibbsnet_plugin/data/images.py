@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,20 @@ class Images:
     resized: list[Path]
 
 
+MAX_PIXELS = 64 * 2**20
+"""Largest image read (width × height): 64 megapixels, e.g. 8192 × 8192. A few hundred bytes of
+PNG can declare gigapixels (a decompression bomb); the size is checked before decoding."""
+
+
+def check_pixels(image: Image.Image, path: str | Path) -> None:
+    """Raise ``ImageReadError`` when the opened (not yet decoded) ``image`` has more than
+    ``MAX_PIXELS`` pixels."""
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageReadError(f"{path}: {width} × {height} pixels is more than the limit of "
+                             f"{MAX_PIXELS // 2**20} megapixels; shrink the image first")
+
+
 def open_image(path: str | Path) -> Image.Image:
     """Open and decode an image file completely.
 
@@ -32,10 +48,15 @@ def open_image(path: str | Path) -> Image.Image:
     if not path.is_file():
         raise ImageReadError(f"{path}: no such image file")
     try:
-        with Image.open(path) as opened:
+        with warnings.catch_warnings():  # check_pixels refuses what PIL would warn about
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+        with opened:
+            check_pixels(opened, path)
             opened.load()
             return opened.copy()
-    except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as exc:
+    except (OSError, SyntaxError, ValueError, UnidentifiedImageError,
+            Image.DecompressionBombError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ImageReadError(f"{path}: not a readable image ({reason})") from None
 
@@ -47,7 +68,7 @@ def image_files(path: str | Path) -> list[Path]:
     Raises:
         ImageReadError: the path does not exist, or the directory holds no image files.
     """
-    path = Path(path).expanduser()
+    path = Path(os.path.expanduser(path))
     if path.is_file():
         return [path]
     if not path.is_dir():

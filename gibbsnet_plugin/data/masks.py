@@ -9,6 +9,7 @@ observed and black where it is filled; it must have the data's height and width.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -34,6 +35,12 @@ def _image_size(x_shape: tuple[int, ...], what: str) -> tuple[int, int]:
     return h, w
 
 
+def _shown(name: str) -> str:
+    """``name`` quoted for a one-line message: as typed when short and printable, else its
+    ``repr``, cut to 60 characters."""
+    return f"'{name}'" if name.isprintable() and len(name) <= 60 else repr(name[:60])
+
+
 def named_mask(name: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
     """The mask called ``name`` for data of shape ``x_shape`` (C, H, W): 1 = observed, 0 = fill.
 
@@ -48,8 +55,8 @@ def named_mask(name: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tens
     x_shape = tuple(x_shape)
     match = _RANDOM.fullmatch(name)
     if name not in MASK_NAMES[:-1] and match is None:
-        raise MaskError(f"unknown mask '{name}'; {_expected()}")
-    h, w = _image_size(x_shape, f"mask '{name}'")
+        raise MaskError(f"unknown mask {_shown(name)}; {_expected()}")
+    h, w = _image_size(x_shape, f"mask {_shown(name)}")
     hidden = torch.zeros(h, w, dtype=torch.bool)
     if name == "left-half":
         hidden[:, : w // 2] = True
@@ -66,12 +73,12 @@ def named_mask(name: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tens
         pct = float(match.group(1))
         count = round(pct / 100 * h * w)
         if not 0 < pct < 100 or not 0 < count < h * w:
-            raise MaskError(f"mask '{name}': the percentage must hide at least one and not all of "
+            raise MaskError(f"mask {_shown(name)}: the percentage must hide at least one and not all of "
                             f"the {h * w} pixels, i.e. be between 0 and 100 (e.g. random-50)")
         order = torch.randperm(h * w, generator=torch.Generator().manual_seed(seed))
         hidden.view(-1)[order[:count]] = True
     mask = (~hidden).float().expand(x_shape[0], h, w).clone()
-    check_mask(mask, f"mask '{name}'")
+    check_mask(mask, f"mask {_shown(name)}")
     return mask
 
 
@@ -104,8 +111,8 @@ def is_mask_spec(spec: str) -> bool:
 def resolve_mask(spec: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
     """``spec`` as a mask for data of shape ``x_shape``: a mask image when it names an existing
     file or ends with an image extension, else a named mask (``seed`` draws ``random-PCT``)."""
-    if Path(spec).expanduser().is_file() or spec.lower().endswith(IMAGE_EXTENSIONS):
-        return mask_from_image(Path(spec).expanduser(), x_shape)
+    if Path(os.path.expanduser(spec)).is_file() or spec.lower().endswith(IMAGE_EXTENSIONS):
+        return mask_from_image(Path(os.path.expanduser(spec)), x_shape)
     return named_mask(spec, x_shape, seed)
 
 

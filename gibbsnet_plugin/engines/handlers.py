@@ -53,11 +53,13 @@ class TrainingStatus:
 
     ``event`` is ``started`` (once, before the first iteration, with ``summary``), ``step``
     (every few iterations, with the latest step outputs in ``values`` and iterations per second
-    since the previous report in ``rate``) or ``ended`` (once, when the run stops for any reason).
+    since the previous report in ``rate``), ``stopping`` (at once on Ctrl-C: the run stops after
+    the current iteration and saves a checkpoint) or ``ended`` (once, when the run stops for any
+    reason).
     ``iteration`` of ``total`` iterations are done (a resumed run starts above 0).
     """
 
-    event: Literal["started", "step", "ended"]
+    event: Literal["started", "step", "stopping", "ended"]
     iteration: int
     total: int
     values: dict[str, float] = field(default_factory=dict)
@@ -244,13 +246,18 @@ def save_grid(x: torch.Tensor, path: Path, nrow: int | None = None) -> None:
 
 class Interrupt:
     """First Ctrl-C: finish the current iteration, then stop cleanly (the checkpoint handlers
-    save on COMPLETED); a second Ctrl-C raises ``KeyboardInterrupt`` at once."""
+    save on COMPLETED), telling ``progress`` at once (a ``stopping`` status); a second Ctrl-C
+    raises ``KeyboardInterrupt`` at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: TrainingProgress | None = None, total: int = 0) -> None:
         self.requested = False
+        self.progress = progress
+        self.total = total
+        self._engine: Engine | None = None
         self._previous: Any = None
 
     def attach(self, engine: Engine) -> None:
+        self._engine = engine
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._check)
 
     def __enter__(self) -> Interrupt:
@@ -266,6 +273,8 @@ class Interrupt:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        if self.progress is not None and self._engine is not None:
+            self.progress(TrainingStatus("stopping", self._engine.state.iteration, self.total))
 
     def _check(self, engine: Engine) -> None:
         if any_rank(self.requested):

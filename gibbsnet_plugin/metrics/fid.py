@@ -42,7 +42,7 @@ DEFAULT_BATCH = 50
 
 def cache_dir() -> Path:
     """The reference statistics cache: ``$GIBBSNET_FID_CACHE`` or ``~/.cache/gibbsnet/fid``."""
-    return Path(os.environ.get(CACHE_ENV) or "~/.cache/gibbsnet/fid").expanduser()
+    return Path(os.path.expanduser(os.environ.get(CACHE_ENV) or "~/.cache/gibbsnet/fid"))
 
 
 class InceptionStatistics(Metric):

@@ -45,7 +45,7 @@ def find_weights(path: str | Path | None = None) -> Path:
     """
     for given, what in ((path, "--inception-weights"), (os.environ.get(WEIGHTS_ENV), WEIGHTS_ENV)):
         if given:
-            given = Path(given).expanduser()
+            given = Path(os.path.expanduser(given))
             if not given.is_file():
                 raise InceptionWeightsError(f"{what} {given}: no such file; expected pytorch-fid's "
                                             f"{WEIGHTS_FILE} ({WEIGHTS_URL})")
@@ -85,17 +85,24 @@ class InceptionFeatures(nn.Module):
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise InceptionWeightsError(f"{weights}: not a readable Inception weights file "
-                                        f"({type(exc).__name__}: {exc})") from None
+            raise InceptionWeightsError(
+                f"{weights}: not a file that torch.load reads as weights ({type(exc).__name__}); "
+                f"expected pytorch-fid's {WEIGHTS_FILE} ({WEIGHTS_URL})") from None
+        if not (isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                for k, v in state.items())):
+            raise InceptionWeightsError(
+                f"{weights}: holds a {type(state).__name__}, not a network's weights (a dict of "
+                f"named tensors); expected pytorch-fid's {WEIGHTS_FILE} ({WEIGHTS_URL})")
         # pytorch-fid only loads through the hub's download function; hand it our file instead so
         # that the network is built by pytorch-fid's own code.
         with mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: state):
             try:
                 self.net = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[dims]])
             except RuntimeError as exc:
+                details = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
                 raise InceptionWeightsError(
                     f"{weights}: does not hold pytorch-fid's Inception weights "
-                    f"({str(exc).splitlines()[0]})"
+                    f"({(details or [str(exc)])[0][:150]}); expected {WEIGHTS_FILE} ({WEIGHTS_URL})"
                 ) from None
         self.dims = dims
         self.eval()

@@ -36,7 +36,7 @@ def test_conv_architectures_refuse_other_shapes(name):
     ("posterior", "laplace", "posterior must be one of sigmoid, gaussian"),
     ("norm", "instance", "norm must be one of batch, layer, none"),
     ("dropout", 1.0, r"dropout must be in \[0, 1\)"),
-    ("decoder_noise", -1, "decoder_noise must be >= 0"),
+    ("decoder_noise", -1, "decoder_noise must be between 0 and"),
 ])
 def test_invalid_options_are_refused(option, value, message):
     with pytest.raises(ValueError, match=message):

@@ -85,7 +85,7 @@ def test_trajectory_and_gif(run, tmp_path):
     alone = invoke("sample", run, "--at", "1,2", "--out", tmp_path / "e.png")
     assert alone.exit_code == 2 and "--at chooses the columns of --trajectory" in alone.stderr
     bad = invoke("sample", run, "--trajectory", tmp_path / "e.png", "--at", "0,2")
-    assert bad.exit_code == 2 and "expected chain steps >= 1" in bad.stderr
+    assert bad.exit_code == 2 and "expected chain steps between 1 and 1,000,000" in bad.stderr
     assert not (tmp_path / "e.png").exists()
 
 
@@ -143,7 +143,9 @@ def bad_inputs(tmp_path: Path, run: Path) -> dict[str, Path]:
     paths = {"run": run, "empty": tmp_path / "emptydir", "text": tmp_path / "notes.txt",
              "image": tmp_path / "image.png", "other": tmp_path / "other.pt",
              "corrupt": tmp_path / "corrupt.png", "mask10": tmp_path / "mask10.png",
-             "white": tmp_path / "white.png", "black": tmp_path / "black.png"}
+             "white": tmp_path / "white.png", "black": tmp_path / "black.png",
+             "huge": tmp_path / "huge.png"}
+    Image.new("L", (9000, 9000)).save(paths["huge"])  # 81 megapixels in a few kB
     paths["empty"].mkdir()
     paths["text"].write_text("not a checkpoint")
     png(paths["image"], np.zeros((8, 8)))
@@ -174,6 +176,13 @@ def bad_inputs(tmp_path: Path, run: Path) -> dict[str, Path]:
     (["interpolate", "{other}"], "the weights do not fit architecture 'conv8'"),
     (["sample", "{run}", "--out", "{tmp}/out.jpg"], "expected a file name ending in .png or .npy"),
     (["sample", "{run}", "--gif", "{tmp}/out.png"], "--gif"),
+    (["sample", "{run}", "--out", "{tmp}/s.png", "--trajectory", "{text}/t.png"],
+     "notes.txt is a file, not a directory"),
+    (["sample", "{run}", "--out", "{tmp}/s.png", "--gif", "/dev/null/t.gif"],
+     "--gif /dev/null/t.gif: cannot be written: /dev/null is a file, not a directory"),
+    (["reconstruct", "{run}", "--out", "{tmp}/" + "a" * 300 + ".png"], "longer than 200 bytes"),
+    (["inpaint", "{run}", "--mask", "left-half", "--input", "{huge}"],
+     "9000 × 9000 pixels is more than the limit of 64 megapixels"),
 ])
 def test_bad_input_is_one_line_with_status_2_and_writes_nothing(tmp_path, run, args, message):
     paths = bad_inputs(tmp_path, run)

@@ -24,6 +24,11 @@ def invoke(*args: str) -> tuple[int, str]:
      "data.options.download: true"),
     (["train", "{recipe}", "--device", "cuda:7"], "train.device"),
     (["train", "{recipe}", "--resume"], "no checkpoints/last.pt to resume from"),
+    (["train", "{recipe}", "--set", "data.batch_size=1", "--set", "model.architecture=conv8",
+      "--set", "model.options={{}}"], "data.batch_size: 1 does not work with this model"),
+    (["train", "{recipe}", "--set", "train.lr=1e308"], "train.lr: must be in (0, 1.0]"),
+    (["train", "{recipe}", "--set", "model.architecture=conv8", "--set", "model.options={{width: 0}}"],
+     "width must be between 1 and 65,536, got 0"),
 ])
 def test_bad_input_is_a_one_line_error_with_status_2_and_writes_nothing(tmp_path, recipe_file, args, message):
     before = sorted(tmp_path.rglob("*"))
@@ -84,3 +89,27 @@ def test_a_latent_hierarchy_trains_from_the_command_line_and_samples(tmp_path, r
                           "--device", "cpu")
     assert code == 0 and "clamped z2" in stderr, stderr
     assert (tmp_path / "m.png").exists() and (tmp_path / "t.png").exists()
+
+
+@pytest.mark.slow
+def test_resume_run_dir_continues_with_the_runs_own_recipe(tmp_path, recipe_file):
+    out = tmp_path / "run"
+    code, stderr = invoke("train", str(recipe_file), "--out", str(out), "--set", "train.iterations=4",
+                          "--set", "model.chain_steps=3")
+    assert code == 0, stderr
+    code, stderr = invoke("train", "--resume", str(out), "--set", "train.iterations=6")
+    assert code == 0, stderr
+    from gibbsnet_plugin.checkpoint import read_checkpoint
+
+    ckpt = read_checkpoint(out / "checkpoints" / "last.pt")
+    assert ckpt["trainer"]["iteration"] == 6 and ckpt["recipe"].model.chain_steps == 3
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ([], "missing RECIPE (a YAML file, e.g. recipes/digits.yaml), or --resume RUN_DIR"),
+    (["--resume", "{tmp}"], "no recipe.yaml there"),
+    (["--resume", "{tmp}", "--out", "{tmp}/elsewhere"], "--resume RUN_DIR continues RUN_DIR"),
+])
+def test_resume_needs_a_run_directory_and_says_so(tmp_path, args, message):
+    code, stderr = invoke("train", *[a.format(tmp=tmp_path) for a in args])
+    assert code == 2 and message in stderr

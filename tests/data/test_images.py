@@ -67,3 +67,26 @@ def test_models_whose_data_are_not_images_are_refused(tmp_path):
     path = write(tmp_path / "a.png", np.zeros((8, 8)))
     with pytest.raises(ImageReadError, match=r"reading image files needs 1- or 3-channel .* shape 2×8×8"):
         load_images(path, (2, 8, 8))
+
+
+def declared_png(path, width: int, height: int) -> None:
+    """A PNG of a few hundred bytes whose header declares ``width`` × ``height`` grey pixels (a
+    decompression bomb: decoding it would take width × height bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1) * 4)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("side", [10_000, 100_000])
+def test_a_decompression_bomb_is_refused_before_decoding(tmp_path, side):
+    declared_png(tmp_path / "bomb.png", side, side)
+    with pytest.raises(ImageReadError, match=r"bomb\.png: .*(megapixels|decompression bomb)") as info:
+        load_images(tmp_path / "bomb.png", (1, 8, 8))
+    assert "\n" not in str(info.value)

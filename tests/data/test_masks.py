@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from gibbsnet_plugin.data.masks import (
@@ -118,3 +120,44 @@ def test_resolve_mask_reads_files_and_names(tmp_path):
     path = write_png(tmp_path / "mask", [[255, 255, 255, 0, 0, 0]] * 4)  # no extension: a file
     assert torch.equal(resolve_mask(str(path), SHAPE), named_mask("right-half", SHAPE))
     assert torch.equal(resolve_mask("random-50", SHAPE, seed=3), named_mask("random-50", SHAPE, 3))
+
+
+MASK_SPECS = (st.sampled_from(["left-half", "random-50", "random-0", "random-100", "window-3",
+                               "window-9", "centre", "random-", "random-1e9", "random-١٢"])
+              | st.text(max_size=30))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(spec=MASK_SPECS, seed=st.integers(0, 2**63 - 1))
+def test_any_mask_name_gives_a_mask_or_a_one_line_error(spec, seed):
+    from gibbsnet_plugin.data.missing import check_process
+    from gibbsnet_plugin.errors import GibbsnetError
+
+    try:
+        mask = resolve_mask(spec, (1, 8, 8), seed)
+        assert mask.shape == (1, 8, 8) and set(mask.unique().tolist()) <= {0.0, 1.0}
+    except GibbsnetError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 400
+    try:
+        check_process(spec, (1, 8, 8))
+    except GibbsnetError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 400
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(data=st.binary(max_size=400))
+def test_any_mask_file_gives_a_mask_or_a_one_line_error(data):
+    import tempfile
+    from pathlib import Path
+
+    from gibbsnet_plugin.errors import GibbsnetError
+
+    png = b"\x89PNG\r\n\x1a\n"
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "mask.png"
+        path.write_bytes(png + data if data[:1] == b"\x00" else data)
+        try:
+            mask = resolve_mask(str(path), (1, 8, 8))
+            assert mask.shape == (1, 8, 8) and set(mask.unique().tolist()) <= {0.0, 1.0}
+        except GibbsnetError as exc:
+            assert "\n" not in str(exc) and len(str(exc)) < 600

@@ -36,3 +36,25 @@ def test_report_progress_sends_steps_and_one_end_to_the_callback():
         ("step", 3, 7), ("step", 6, 7), ("ended", 7, 7)]
     assert seen[1].values == {"d_loss": 5.0, "g_loss": 2.0} and seen[1].rate > 0
     assert seen[-1].values == {} and seen[-1].rate is None
+
+
+def test_ctrl_c_reports_stopping_at_once_and_a_second_one_stops_at_once():
+    import os
+    import signal
+
+    import pytest
+
+    from gibbsnet_plugin.engines.handlers import Interrupt
+
+    reports: list[TrainingStatus] = []
+    engine = Engine(lambda e, b: {})
+    interrupt = Interrupt(reports.append, total=10)
+    interrupt.attach(engine)
+    engine.state.iteration = 4
+    with interrupt:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert interrupt.requested
+        assert [(r.event, r.iteration, r.total) for r in reports] == [("stopping", 4, 10)]
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

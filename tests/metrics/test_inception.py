@@ -54,5 +54,18 @@ def test_missing_weights_say_where_to_put_the_file(tmp_path, monkeypatch):
     with pytest.raises(InceptionWeightsError, match=f"{WEIGHTS_ENV} .*nope.pth: no such file"):
         find_weights()
     (tmp_path / "bad.pth").write_text("not weights")
-    with pytest.raises(InceptionWeightsError, match="not a readable Inception weights file"):
+    with pytest.raises(InceptionWeightsError, match="not a file that torch.load reads as weights"):
         InceptionFeatures(find_weights(tmp_path / "bad.pth"))
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (torch.zeros(3), "holds a Tensor, not a network's weights"),
+    ({"a": 1}, "holds a dict, not a network's weights"),
+    ({"fc.weight": torch.zeros(2, 2)}, "does not hold pytorch-fid's Inception weights "
+                                       r"\(Missing key\(s\)"),
+])
+def test_weights_of_another_network_are_refused_with_what_was_found(tmp_path, content, message):
+    torch.save(content, tmp_path / "other.pth")
+    with pytest.raises(InceptionWeightsError, match=message) as info:
+        InceptionFeatures(tmp_path / "other.pth")
+    assert WEIGHTS_FILE in str(info.value) and "\n" not in str(info.value)
