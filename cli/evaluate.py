@@ -9,7 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 import gibbsnet_plugin as gn
-from gibbsnet_cli.ui import console, note, print_json, task_progress, wrote
+from gibbsnet_cli.ui import note, print_json, task_progress, wrote
+from gibbsnet_cli.ui import results as results_console
 from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS
 
 
@@ -38,7 +39,7 @@ def _score_cell(name: str, value: float) -> str:
 
 
 @click.command()
-@click.argument("runs", metavar="RUN...", nargs=-1, required=True)
+@click.argument("runs", metavar="RUN...", nargs=-1, required=True, type=click.Path())
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
               help="reconstruction, inpainting, imputation, probe, fid, modes or tsne "
                    "(repeatable; default: the recipe's eval.metrics, else all but modes and tsne, "
@@ -77,19 +78,23 @@ def _score_cell(name: str, value: float) -> str:
               help="Print one JSON object {\"runs\": [...]} on stdout.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
               help="Seed of every metric.")
+@click.option("--force", is_flag=True, help="Replace t-SNE figures that already exist.")
 @click.option("--device", default=None,
               help="auto, cpu, cuda, cuda:N or mps (default: CUDA when available).")
 def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int | None,
              steps: int | None, masks: tuple[str, ...], inpaint_steps: int | None,
              missing: str | None, labels: int | None, draws: int | None, inception_weights: str | None,
              fid_split: str | None, fid_dims: str, out_dir: str, as_json: bool, seed: int,
-             device: str | None) -> None:
+             force: bool, device: str | None) -> None:
     """Score one or more runs (run directories or checkpoint files), side by side: reconstruction
     MSE, inpainting MSE/PSNR on the hidden region, imputation RMSE on missing entries,
     linear-probe error, FID, mode coverage of a 2-D mixture (grid25, ring8), t-SNE latent maps."""
     gn.check_metrics(metrics)
     results = []
     figures = tsne_figures(runs, Path(out_dir))
+    if "tsne" in metrics:
+        for figure in figures:
+            gn.figures.check_output(figure, (".png",), "--out-dir", force)
     for run, figure in zip(runs, figures, strict=True):
         prefix = f"{gn.run_label(run)}: " if len(runs) > 1 else ""
         with task_progress(prefix) as progress:
@@ -118,10 +123,10 @@ def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int |
         table.add_row(escape(_score_label(score)), *[
             _score_cell(score, r["scores"][score]) if score in r["scores"] else "-"
             for r in results])
-    console.print(table)
+    results_console.print(table)
     fid = next((r["details"]["fid"] for r in results if "fid" in r["details"]), None)
     if fid is not None:
-        console.print(f"FID: {escape(fid['implementation'])}, {fid['dims']}-d features, weights "
+        results_console.print(f"FID: {escape(fid['implementation'])}, {fid['dims']}-d features, weights "
                       f"sha256 {fid['weights_sha256'][:12]}, {fid['num_samples']} samples against "
                       f"the {fid['reference']['split']} split", soft_wrap=True)
 

@@ -1,8 +1,9 @@
 """``gibbsnet``: the command line, a thin shell over ``gibbsnet_plugin``.
 
 The commands live by group: ``train`` (train, plugins), ``testtime`` (sample, inpaint,
-reconstruct, interpolate) and ``evaluate``; ``ui`` holds the terminal helpers they share. Human
-output (tables, progress bars, errors) goes to stderr. Every error is one line without a
+reconstruct, interpolate), ``evaluate``, ``fid`` and ``report``; ``ui`` holds the terminal helpers
+they share. Results (score lines, tables, JSON) go to stdout; progress bars, messages and errors
+to stderr. Every error is one line without a
 traceback: status 2 for input the user can fix (``GibbsnetError``), 1 for the environment (a full
 disk, a missing permission, memory) and for anything unexpected (``GIBBSNET_TRACEBACK=1`` shows its
 traceback), 130 after Ctrl-C.
@@ -20,7 +21,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from gibbsnet_cli import evaluate, testtime, train
+from gibbsnet_cli import evaluate, fid, report, testtime, train
 from gibbsnet_cli.ui import console, show_warning
 from gibbsnet_plugin.errors import GibbsnetError, TrainingInterrupted
 
@@ -101,7 +102,8 @@ def cli() -> None:
 
 
 for command in (train.train, train.plugins, testtime.sample, testtime.inpaint,
-                testtime.reconstruct, testtime.interpolate, evaluate.evaluate):
+                testtime.reconstruct, testtime.interpolate, evaluate.evaluate, fid.fid,
+                report.report):
     cli.add_command(command)
 
 

@@ -11,7 +11,7 @@ import click
 from rich.markup import escape
 
 import gibbsnet_plugin as gn
-from gibbsnet_cli.ui import chain_progress, console, note, print_json, wrote
+from gibbsnet_cli.ui import chain_progress, note, print_json, results, wrote
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS
 
@@ -33,7 +33,7 @@ def _steps_list(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 def _test_time_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--seed, --scale and --device, shared by the test-time commands."""
+    """--seed, --scale, --device and --force, shared by the test-time commands."""
     for option in reversed([
         click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
                      help="Seed of the chain's randomness (and of random-PCT masks)."),
@@ -41,6 +41,7 @@ def _test_time_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Enlarge figures by this integer factor (nearest-neighbour)."),
         click.option("--device", default=None,
                      help="auto, cpu, cuda, cuda:N or mps (default: CUDA when available)."),
+        click.option("--force", is_flag=True, help="Replace output files that already exist."),
     ]):
         command = option(command)
     return command
@@ -85,19 +86,22 @@ def _read_images(path: str, shape: tuple[int, ...], num: int) -> Any:
 
 
 @click.command()
-@click.argument("run", metavar="RUN")
+@click.argument("run", metavar="RUN", type=click.Path())
 @click.option("--num", type=click.IntRange(1, MAX_COUNT), default=64, show_default=True,
               help="How many chains (with --from-images: at most this many images).")
 @click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=None,
               help="Chain length (default: the recipe's chain_steps; 1 = one decoder pass).")
-@click.option("--out", default="sample.png", show_default=True, metavar="FILE.png|FILE.npy",
+@click.option("--out", type=click.Path(), default="sample.png", show_default=True,
+              metavar="FILE.png|FILE.npy",
               help="A grid of the final states, or their raw values as an array (num, *x_shape).")
-@click.option("--trajectory", "trajectory_path", default=None, metavar="FILE.png",
+@click.option("--trajectory", "trajectory_path", type=click.Path(), default=None, metavar="FILE.png",
               help="Also write a figure with one row per chain and one column per step of --at.")
 @click.option("--at", callback=_steps_list, default=None, metavar="STEPS",
               help="Steps that --trajectory shows, e.g. 1,2,5,10,100,1000 "
                    "(default: 1, 2, 5, 10, 20, 50, ... and --steps).")
-@click.option("--gif", "gif_path", default=None, metavar="FILE.gif",
+@click.option("--json", "as_json", is_flag=True,
+              help="Print what was written (files, chains, steps, seconds) as JSON on stdout.")
+@click.option("--gif", "gif_path", type=click.Path(), default=None, metavar="FILE.gif",
               help="Also write an animation of the chains (every step, or 100 frames spaced "
                    "geometrically for longer chains).")
 @click.option("--from-images", "from_images", type=click.Path(), default=None,
@@ -117,19 +121,19 @@ def _read_images(path: str, shape: tuple[int, ...], num: int) -> Any:
                    "free-running copy of it instead) (repeatable).")
 @_test_time_options
 def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str | None,
-           at: list[int] | None, gif_path: str | None, from_images: str | None, mode: str | None,
-           clamps: tuple[str, ...], impotents: tuple[str, ...], seed: int, scale: int,
-           device: str | None) -> None:
+           at: list[int] | None, as_json: bool, gif_path: str | None, from_images: str | None,
+           mode: str | None, clamps: tuple[str, ...], impotents: tuple[str, ...], seed: int,
+           scale: int, device: str | None, force: bool) -> None:
     """Run the unclamped chain of the model in RUN (a run directory or a checkpoint file), or, for
     a latent hierarchy, a chain in a mode of being (--mode, --clamp, --impotent)."""
     figures = gn.figures
     if at and not trajectory_path:
         raise click.UsageError("--at chooses the columns of --trajectory; "
                                "give --trajectory FILE.png too")
-    out_path = figures.check_output(out, (".png", ".npy"))
+    out_path = figures.check_output(out, (".png", ".npy"), force=force)
     trajectory = trajectory_path and figures.check_output(trajectory_path, (".png",),
-                                                          "--trajectory")
-    gif = gif_path and figures.check_output(gif_path, (".gif",), "--gif")
+                                                          "--trajectory", force)
+    gif = gif_path and figures.check_output(gif_path, (".gif",), "--gif", force)
     loaded = gn.load_run(run, device)
     model = loaded.model
     if out_path.suffix.lower() == ".png" or trajectory or gif:
@@ -137,7 +141,7 @@ def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str
     steps = steps or model.chain_steps
     if mode or clamps or impotents:
         _sample_modes(loaded, num, steps, out_path, trajectory, gif, at, from_images, mode, clamps,
-                      impotents, seed, scale)
+                      impotents, seed, scale, as_json)
         return
     start = None
     if from_images is not None:
@@ -171,11 +175,15 @@ def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str
     total = max([steps, *record])
     wrote(*written, detail=f" ({num} chains × {total} steps in {seconds:.1f} s, "
                             f"{total / max(seconds, 1e-9):.0f} steps/s)")
+    if as_json:
+        print_json({"run": str(loaded.checkpoint), "num": num, "steps": total, "seed": seed,
+                    "seconds": seconds, "files": [str(p) for p in written]})
 
 
 def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajectory: Path | None,
                   gif: Path | None, at: list[int] | None, from_images: str | None, mode: str | None,
-                  clamps: tuple[str, ...], impotents: tuple[str, ...], seed: int, scale: int) -> None:
+                  clamps: tuple[str, ...], impotents: tuple[str, ...], seed: int, scale: int,
+                  as_json: bool) -> None:
     """``gibbsnet sample`` in a mode of being; the figures show x, or, when x is impotent (its
     shown value is the clamped images), x decoded from z1: what the latents imagine."""
     figures, model = gn.figures, loaded.model
@@ -223,10 +231,14 @@ def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajecto
          f"{', '.join(run.impotent) or 'nothing'}; the figures show {what}")
     total = max([steps, *record])
     wrote(*written, detail=f" ({len(final)} chains × {total} steps in {seconds:.1f} s)")
+    if as_json:
+        print_json({"run": str(loaded.checkpoint), "num": len(final), "steps": total,
+                    "seed": seed, "seconds": seconds, "mode": mode, "clamped": run.clamped,
+                    "impotent": run.impotent, "files": [str(p) for p in written]})
 
 
 @click.command()
-@click.argument("run", metavar="RUN")
+@click.argument("run", metavar="RUN", type=click.Path())
 @click.option("--mask", "mask_spec", required=True, metavar="NAME|FILE.png",
               help="The region to hide and fill in: left-half, right-half, top-half, bottom-half, "
                    "center, random-PCT (e.g. random-50), or a mask image (white = observed, "
@@ -234,17 +246,18 @@ def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajecto
 @_images_options(default_num=16)
 @click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=20, show_default=True,
               help="Steps of the partially clamped chain.")
-@click.option("--out", default="inpaint.png", show_default=True, metavar="FILE.png",
+@click.option("--out", type=click.Path(), default="inpaint.png", show_default=True, metavar="FILE.png",
               help="Grid with rows: masked input, result, original.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the scores as one JSON object on stdout.")
 @_test_time_options
 def inpaint(run: str, mask_spec: str, num: int, split: str, input_path: str | None, steps: int,
-            out: str, as_json: bool, seed: int, scale: int, device: str | None) -> None:
+            out: str, as_json: bool, seed: int, scale: int, device: str | None,
+            force: bool) -> None:
     """Hide part of each image, fill it in with the partially clamped chain, and score the result
     (MSE and PSNR on the hidden region, against the original)."""
     figures = gn.figures
-    out_path = figures.check_output(out, (".png",))
+    out_path = figures.check_output(out, (".png",), force=force)
     loaded = gn.load_run(run, device)
     shape = loaded.model.x_shape
     figures.check_image_shape(shape)
@@ -262,7 +275,7 @@ def inpaint(run: str, mask_spec: str, num: int, split: str, input_path: str | No
                      "mask": mask_spec, "steps": steps, "seed": seed, **scores,
                      "out": str(out_path)})
     else:
-        console.print(
+        results.print(
             f"{len(x)} images from {escape(source)}, mask {escape(mask_spec)} "
             f"({100 * scores['hidden_fraction']:.1f} % hidden), {steps} steps: "
             f"MSE {scores['mse']:.4f}, PSNR {scores['psnr']:.2f} dB on the hidden region",
@@ -270,19 +283,19 @@ def inpaint(run: str, mask_spec: str, num: int, split: str, input_path: str | No
 
 
 @click.command()
-@click.argument("run", metavar="RUN")
+@click.argument("run", metavar="RUN", type=click.Path())
 @_images_options(default_num=16)
-@click.option("--out", default="reconstruct.png", show_default=True, metavar="FILE.png",
+@click.option("--out", type=click.Path(), default="reconstruct.png", show_default=True, metavar="FILE.png",
               help="Grid with rows: original, reconstruction.")
 @click.option("--json", "as_json", is_flag=True, help="Print the MSE as one JSON object on stdout.")
 @click.option("--level", type=click.IntRange(1), default=1, show_default=True,
               help="Latent hierarchies: the layer (1 = z1, ...) to work from.")
 @_test_time_options
 def reconstruct(run: str, num: int, split: str, input_path: str | None, out: str, as_json: bool,
-                level: int, seed: int, scale: int, device: str | None) -> None:
+                level: int, seed: int, scale: int, device: str | None, force: bool) -> None:
     """Encode and decode images (x -> z -> x') and report the mean squared error."""
     figures = gn.figures
-    out_path = figures.check_output(out, (".png",))
+    out_path = figures.check_output(out, (".png",), force=force)
     loaded = gn.load_run(run, device)
     figures.check_image_shape(loaded.model.x_shape)
     x, source = _images(loaded, input_path, split, num)
@@ -295,12 +308,12 @@ def reconstruct(run: str, num: int, split: str, input_path: str | None, out: str
                      "mse": result.mse, "mse_per_image": result.mse_per_image,
                      "out": str(out_path)})
     else:
-        console.print(f"{len(x)} images from {escape(source)}: reconstruction MSE {result.mse:.4f}",
+        results.print(f"{len(x)} images from {escape(source)}: reconstruction MSE {result.mse:.4f}",
                       soft_wrap=True)
 
 
 @click.command()
-@click.argument("run", metavar="RUN")
+@click.argument("run", metavar="RUN", type=click.Path())
 @click.option("--pairs", type=click.IntRange(1, MAX_COUNT), default=4, show_default=True,
               help="How many pairs of images (images 1 and 2, 3 and 4, ...).")
 @click.option("--points", type=click.IntRange(2, 10_000), default=8, show_default=True,
@@ -311,18 +324,20 @@ def reconstruct(run: str, num: int, split: str, input_path: str | None, out: str
               help="Split of the recipe's data set to take images from.")
 @click.option("--input", "input_path", type=click.Path(), default=None, metavar="FILE_OR_DIR",
               help="A directory of your own images (sorted by name) instead of the data set.")
-@click.option("--out", default="interpolate.png", show_default=True, metavar="FILE.png",
+@click.option("--out", type=click.Path(), default="interpolate.png", show_default=True, metavar="FILE.png",
               help="One row per pair: first image, the decoded line, second image.")
 @click.option("--level", type=click.IntRange(1), default=1, show_default=True,
               help="Latent hierarchies: the layer (1 = z1, ...) to work from.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print what was written (file, pairs, points) as JSON on stdout.")
 @_test_time_options
 def interpolate(run: str, pairs: int, points: int, chain_steps: int, split: str, level: int,
-                input_path: str | None, out: str, seed: int, scale: int,
-                device: str | None) -> None:
+                input_path: str | None, out: str, as_json: bool, seed: int, scale: int,
+                device: str | None, force: bool) -> None:
     """Decode the straight line between the latents of two images (and, with --chain, the chain
     from each point of it)."""
     figures = gn.figures
-    out_path = figures.check_output(out, (".png",))
+    out_path = figures.check_output(out, (".png",), force=force)
     loaded = gn.load_run(run, device)
     figures.check_image_shape(loaded.model.x_shape)
     x, source = _images(loaded, input_path, split, 2 * pairs)
@@ -335,3 +350,7 @@ def interpolate(run: str, pairs: int, points: int, chain_steps: int, split: str,
                                                  result.chained, f"chain {chain_steps}", scale),
                      out_path)
     wrote(out_path, detail=f" ({n} pairs of images from {source}, {points} points)")
+    if as_json:
+        print_json({"run": str(loaded.checkpoint), "images": source, "pairs": n,
+                    "points": points, "chain_steps": chain_steps, "seed": seed,
+                    "out": str(out_path)})

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import gibbsnet_plugin as gn
-from gibbsnet_cli.ui import TrainingBar, console
+from gibbsnet_cli.ui import TrainingBar, console, print_json, results
 from gibbsnet_plugin.errors import TrainingInterrupted
 
 
@@ -29,11 +29,14 @@ from gibbsnet_plugin.errors import TrainingInterrupted
               help="Continue a run: --resume RUN_DIR continues it with its own recipe.yaml (no "
                    "RECIPE needed); RECIPE --resume continues the run in --out.")
 @click.option("--force", is_flag=True, help="Replace a run already in the output directory.")
+@click.option("--json", "as_json", is_flag=True,
+              help="When done, print the run directory and its checkpoint as JSON on stdout.")
 @click.option("--nproc", type=click.IntRange(1), default=1, show_default=True,
               help="Train in N processes on this machine (one GPU each, or CPU with gloo); "
                    "under torchrun, leave it at 1.")
 def train(recipe_path: str | None, overrides: tuple[str, ...], out: str | None,
-          device: str | None, resume_dir: str | None, force: bool, nproc: int) -> None:
+          device: str | None, resume_dir: str | None, force: bool, as_json: bool,
+          nproc: int) -> None:
     """Train the model that RECIPE (a YAML file) describes, or continue a run (--resume)."""
     resume = resume_dir is not None
     if resume and force:
@@ -63,16 +66,26 @@ def train(recipe_path: str | None, overrides: tuple[str, ...], out: str | None,
         raise TrainingInterrupted(f"{exc}; continue with: {again}", resumable=True) from None
     if os.environ.get("RANK", "0") == "0":  # under torchrun, every process runs this command
         console.print(f"[green]done:[/] {escape(str(path))} (checkpoints/last.pt, samples/, "
-                      "metrics.jsonl)", soft_wrap=True)
+                      "metrics.jsonl, train.log)", soft_wrap=True)
+        if as_json:
+            print_json({"run": str(path), "checkpoint": str(path / "checkpoints" / "last.pt"),
+                        "iterations": recipe.train.iterations})
 
 
 @click.command()
-def plugins() -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the entries as one JSON object {\"plugins\": [...]} on stdout.")
+def plugins(as_json: bool) -> None:
     """List architectures, data sets and corruptions: built-in, from plugins, and broken plugins."""
+    entries = [*gn.architectures.entries(), *gn.datasets.entries(), *gn.corruptions.entries()]
+    if as_json:
+        print_json({"plugins": [{"name": e.name, "kind": e.kind, "source": e.source,
+                                 "error": e.error} for e in entries]})
+        return
     table = Table(title="gibbsnet plugins")
     for column in ("name", "kind", "source", "status"):
         table.add_column(column)
-    for entry in [*gn.architectures.entries(), *gn.datasets.entries(), *gn.corruptions.entries()]:
+    for entry in entries:
         status = "[green]ok[/]" if entry.error is None else f"[red]{escape(entry.error)}[/]"
         table.add_row(escape(entry.name), entry.kind, escape(entry.source), status)
-    console.print(table)
+    results.print(table)

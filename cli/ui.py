@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,10 @@ if TYPE_CHECKING:
     from gibbsnet_plugin import RunSummary, TrainingStatus
 
 console = Console(stderr=True, highlight=False)
-"""Everything meant for a person goes to stderr; stdout carries only --json output."""
+"""Messages, notes, warnings and progress go to stderr."""
+results = Console(highlight=False)
+"""Results (score lines and tables) go to stdout, so that ``> file`` and ``| grep`` get them; with
+--json, stdout carries only the JSON."""
 
 PROGRESS_MIN_STEPS = 100
 """Chains at least this long show a progress bar (on stderr; it disappears when done)."""
@@ -92,9 +96,16 @@ def task_progress(prefix: str) -> Iterator[Callable[[str, int, int], None]]:
         yield report
 
 
+PLAIN_EVERY_S = 60.0
+"""Without a terminal, a plain progress line at least every this many seconds (and at each tenth
+of the run)."""
+
+
 class TrainingBar:
     """A training progress callback (``gn.TrainingStatus``): a one-line banner when training
-    starts, then a progress bar with live losses and iterations/s on stderr.
+    starts, then a progress bar with live losses and iterations/s on stderr; when stderr is not
+    a terminal (a log file, a pipe), plain lines instead: one per tenth of the run, and at least
+    one a minute.
 
     It holds nothing but plain values until training starts, so it pickles: a multi-process run
     sends it to the process that reports."""
@@ -102,14 +113,31 @@ class TrainingBar:
     def __init__(self) -> None:
         self._progress: Progress | None = None
         self._task: TaskID | None = None
+        self._plain_at = (0.0, -1)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_progress": None, "_task": None}
+        return {"_progress": None, "_task": None, "_plain_at": (0.0, -1)}
+
+    def _plain(self, status: TrainingStatus) -> None:
+        now, tenth = time.monotonic(), 10 * status.iteration // max(status.total, 1)
+        if status.event == "started":
+            self._plain_at = (now, tenth)
+        elif status.event == "step" and (tenth > self._plain_at[1]
+                                         or now - self._plain_at[0] >= PLAIN_EVERY_S):
+            self._plain_at = (now, tenth)
+            console.print(escape(status.line()), soft_wrap=True)
 
     def __call__(self, status: TrainingStatus) -> None:
+        if status.event == "stopping":
+            console.print("[yellow]stopping[/] after this iteration and saving a checkpoint "
+                          "(Ctrl-C again stops at once, without one)...", soft_wrap=True)
+            return
+        if status.event == "started" and status.summary is not None:
+            console.print(banner(status.summary), soft_wrap=True)
+        if not console.is_terminal:
+            self._plain(status)
+            return
         if status.event == "started":
-            if status.summary is not None:
-                console.print(banner(status.summary), soft_wrap=True)
             self._progress = Progress(
                 TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]:>7} it/s"), TimeRemainingColumn(),
@@ -118,9 +146,6 @@ class TrainingBar:
             self._task = self._progress.add_task("train", total=status.total, rate="-", losses="",
                                                  completed=status.iteration)
             self._progress.start()
-        elif status.event == "stopping":
-            console.print("[yellow]stopping[/] after this iteration and saving a checkpoint "
-                          "(Ctrl-C again stops at once, without one)...", soft_wrap=True)
         elif self._progress is not None and self._task is not None:
             losses = "  ".join(f"{k} {v:.3f}" for k, v in status.values.items())
             fields = {"rate": f"{status.rate:.1f}", "losses": losses} if status.event == "step" else {}
@@ -131,12 +156,5 @@ class TrainingBar:
 
 
 def banner(s: RunSummary) -> str:
-    """The line printed when training starts, from a ``gn.RunSummary``."""
-    processes = f" in {s.processes} processes" if s.processes > 1 else ""
-    return (f"[bold]{escape(s.name)}[/]: {s.architecture} ({s.parameters:,} parameters) on "
-            f"{s.dataset} ({s.items:,} items of shape {'×'.join(map(str, s.x_shape))})"
-            f"{'' if s.incomplete else ','}"
-            f"{'; ' + escape(s.incomplete) + ';' if s.incomplete else ''} "
-            f"chain_steps={s.chain_steps}{' (ALI)' if s.chain_steps == 1 else ''}, "
-            f"{s.iterations:,} iterations on {s.device}{processes} -> {escape(s.out)}"
-            f"{' (resuming)' if s.resuming else ''}")
+    """The line printed when training starts, from a ``gn.RunSummary`` (its name in bold)."""
+    return f"[bold]{escape(s.name)}[/]{escape(s.text()[len(s.name):])}"

@@ -55,17 +55,30 @@ _LAZY = {
     "evaluate": "gibbsnet_plugin.evaluation",
     "check_metrics": "gibbsnet_plugin.evaluation",
     "run_label": "gibbsnet_plugin.evaluation",
+    "build_report": "gibbsnet_plugin.report",
+    "write_report": "gibbsnet_plugin.report",
+    "fid_of_paths": "gibbsnet_plugin.metrics.folders",
+    "save_fid_statistics": "gibbsnet_plugin.metrics.folders",
 }
 _MODULES = {"architectures": "gibbsnet_plugin.architectures", "data": "gibbsnet_plugin.data",
             "datasets": "gibbsnet_plugin.data", "corruptions": "gibbsnet_plugin.corruptions",
             "errors": "gibbsnet_plugin.errors",
             "figures": "gibbsnet_plugin.figures", "limits": "gibbsnet_plugin.limits",
-            "testtime": "gibbsnet_plugin.testtime"}
+            "report": "gibbsnet_plugin.report", "testtime": "gibbsnet_plugin.testtime"}
 
 __all__ = sorted([*_LAZY, *_MODULES])
 
 if TYPE_CHECKING:
-    from gibbsnet_plugin import architectures, corruptions, data, errors, figures, limits, testtime
+    from gibbsnet_plugin import (
+        architectures,
+        corruptions,
+        data,
+        errors,
+        figures,
+        limits,
+        report,
+        testtime,
+    )
     from gibbsnet_plugin import data as datasets
     from gibbsnet_plugin.architectures import Architecture, Hierarchy
     from gibbsnet_plugin.checkpoint import RECIPE_FILE, load_model
@@ -75,8 +88,10 @@ if TYPE_CHECKING:
     from gibbsnet_plugin.errors import GibbsnetError, TrainingInterrupted
     from gibbsnet_plugin.evaluation import check_metrics, evaluate, run_label
     from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet
+    from gibbsnet_plugin.metrics.folders import fid_of_paths, save_fid_statistics
     from gibbsnet_plugin.model import GibbsNet
     from gibbsnet_plugin.recipe import Recipe, load_recipe
+    from gibbsnet_plugin.report import build_report, write_report
     from gibbsnet_plugin.testtime import (
         Run,
         dataset_images,

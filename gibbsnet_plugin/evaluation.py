@@ -104,7 +104,9 @@ def evaluate_model(
     weights = None
     if "fid" in chosen:
         try:
-            weights = inception.find_weights(inception_weights or e.inception_weights)
+            weights = inception.find_weights(inception_weights or e.inception_weights,
+                                             download=metrics is not None,
+                                             on_download=inception.announce_download)
         except InceptionWeightsError as exc:
             if metrics is not None:
                 raise

@@ -43,6 +43,8 @@ Missing = Literal["chain", "chain-ambient", "ambient", "zero-fill"]
 """How training treats missing entries: filled by the partially clamped chain, filled for the
 encoder but compared only where observed (chain-ambient), compared only where observed (ambient),
 or taken as zeros."""
+Logger = Literal["tensorboard"]
+"""Experiment trackers for ``train.loggers`` (ignite's loggers; each needs its package)."""
 Matching = Literal["match", "direct"]
 """Training on corrupted data y = f(x): D compares f of the model's x with y (``match``), or the
 model learns y itself (``direct``, the baseline)."""
@@ -116,6 +118,7 @@ class TrainConfig:
     missing: Missing = "chain-ambient"
     missing_steps: int = 5
     corruption: Matching = "match"
+    loggers: list[Logger] = field(default_factory=list)
 
 
 @dataclass

@@ -50,8 +50,17 @@ from gibbsnet_plugin.engines.handlers import (
     ReportProgress,
     RunSummary,
     SampleGrid,
+    SlowRunWarning,
     TrainingProgress,
     TrainingStatus,
+)
+from gibbsnet_plugin.engines.logs import (
+    LOG_FILE,
+    Trackers,
+    TrainLog,
+    attach_loggers,
+    check_loggers,
+    write_run_record,
 )
 from gibbsnet_plugin.engines.trainer import Amp, create_trainer
 from gibbsnet_plugin.errors import (
@@ -71,7 +80,7 @@ from gibbsnet_plugin.factory import (
     data_shape,
 )
 from gibbsnet_plugin.hierarchy import Model
-from gibbsnet_plugin.metrics.inception import find_weights
+from gibbsnet_plugin.metrics.inception import announce_download, find_weights
 from gibbsnet_plugin.model import instance_noise_std
 from gibbsnet_plugin.recipe import Recipe, check_masked_x
 from gibbsnet_plugin.utils import resolve_device, seed_everything, write_text_atomic
@@ -112,8 +121,9 @@ def train(
     out = Path(out) if out is not None else default_run_dir(recipe)
     device = resolve_device(recipe.train.device, "train.device")
     point = check_run_dir(out, recipe, resume=resume, force=force)
+    check_loggers(recipe.train.loggers)
     if "fid" in recipe.eval.metrics and recipe.eval.every:
-        find_weights(recipe.eval.inception_weights)
+        find_weights(recipe.eval.inception_weights, download=True, on_download=announce_download)
     if nproc > 1 or launched_by_torchrun():
         if device.type == "cuda" and nproc > torch.cuda.device_count():
             raise DeviceError(f"--nproc {nproc} needs {nproc} GPUs; {torch.cuda.device_count()} found")
@@ -249,6 +259,7 @@ class Handlers:
     guard: NanGuard
     interrupt: Interrupt
     checkpoints: Checkpointers
+    trackers: Trackers
 
 
 def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgress | None) -> Handlers:
@@ -262,7 +273,7 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     5. evaluation (every rank: its metrics are collectives), before ``best.pt`` is chosen;
     6. checkpoints: step files, ``last.pt`` (also at the end), ``best.pt`` (all skipped once a
        loss, a parameter or a buffer is NaN or infinite, so the last good checkpoint stays);
-    7. sample grids and progress reports (rank 0).
+    7. experiment trackers (train.loggers), sample grids and progress reports (rank 0).
     """
     trainer, t, e = s.trainer, recipe.train, recipe.eval
     rank0 = idist.get_rank() == 0
@@ -271,6 +282,8 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     interrupt.attach(trainer)
     if rank0:
         MetricsLog(out / METRICS_FILE, t.log_every).attach(trainer)
+        if s.device.type == "cpu":
+            SlowRunWarning(t.iterations).attach(trainer)
     if s.ema is not None:
         s.ema.attach(trainer, name="ema_momentum", event=Events.ITERATION_COMPLETED)
     Calibrate(s.shown, t.calibration_chains, t.calibration_steps, recipe.seed,
@@ -298,11 +311,14 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     if checkpoints.best is not None:
         trainer.add_event_handler(Events.ITERATION_COMPLETED(every=e.every),
                                   unless_diverged(checkpoints.best))
+    trackers = (attach_loggers(t.loggers, trainer, out, t.log_every, e.every) if rank0
+                else Trackers())
     if rank0:
-        SampleGrid(s.shown, out / SAMPLE_DIR, t.sample_every, GRID_SAMPLES, recipe.seed).attach(trainer)
+        SampleGrid(s.shown, out / SAMPLE_DIR, t.sample_every, GRID_SAMPLES, recipe.seed,
+                   trackers.grids).attach(trainer)
         if progress is not None:
             ReportProgress(progress, t.iterations).attach(trainer)
-    return Handlers(guard, interrupt, checkpoints)
+    return Handlers(guard, interrupt, checkpoints, trackers)
 
 
 def _restore(s: Setup, handlers: Handlers, recipe: Recipe, resume: ResumePoint | str) -> None:
@@ -344,7 +360,8 @@ def _incomplete(s: Setup, recipe: Recipe) -> str | None:
 def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: ResumePoint | str | None,
                    force: bool, progress: TrainingProgress | None) -> None:
     """The training run of one process (the only one, or one rank of a distributed run), after
-    ``train``'s checks; ``resume`` is the checkpoint to continue, if any."""
+    ``train``'s checks; ``resume`` is the checkpoint to continue, if any. Rank 0 also keeps
+    ``train.log`` and ``run.json``."""
     out = Path(out_dir)
     s = setup(recipe)
     rank0 = idist.get_rank() == 0
@@ -352,14 +369,45 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: Resume
         clear_run_dir(out)
     if rank0:
         remove_stale_temporaries(out)
-    handlers = attach_handlers(s, recipe, out, progress)
+    log = TrainLog(out / LOG_FILE, recipe.train.log_every, recipe.train.iterations) if rank0 else None
+    reports = _Reports([log, progress]) if rank0 else None
+    handlers = attach_handlers(s, recipe, out, reports)
+    if log is not None:
+        log.attach(s.trainer)
     if resume is not None:
         _restore(s, handlers, recipe, resume)
-    if rank0:
-        write_text_atomic(out / RECIPE_FILE, recipe.to_yaml())
-        if progress is not None:
-            progress(TrainingStatus("started", s.trainer.state.iteration, recipe.train.iterations,
-                                    summary=_summary(s, recipe, out, resume is not None)))
+    try:
+        if rank0 and reports is not None:
+            write_text_atomic(out / RECIPE_FILE, recipe.to_yaml())
+            write_run_record(out, out / RECIPE_FILE, s.device, idist.get_world_size(),
+                             resume is not None)
+            reports(TrainingStatus("started", s.trainer.state.iteration, recipe.train.iterations,
+                                   summary=_summary(s, recipe, out, resume is not None)))
+        _run(s, handlers, recipe, out, rank0)
+    except GibbsnetError as exc:
+        if log is not None:
+            log.write(f"stopped: {exc}")
+        raise
+    finally:
+        handlers.trackers.close()
+    if log is not None:
+        log.write(f"done: {out}")
+
+
+@dataclass
+class _Reports:
+    """Sends each ``TrainingStatus`` to every callback that is not None, in order."""
+
+    callbacks: list[TrainingProgress | None]
+
+    def __call__(self, status: TrainingStatus) -> None:
+        for callback in self.callbacks:
+            if callback is not None:
+                callback(status)
+
+
+def _run(s: Setup, handlers: Handlers, recipe: Recipe, out: Path, rank0: bool) -> None:
+    """Run the trainer to ``train.iterations``; raise what stopped it early."""
     last = out / CHECKPOINT_DIR / LAST
     try:
         with handlers.interrupt:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 import gibbsnet_plugin as gn
+
+os.environ["GIBBSNET_NO_DOWNLOAD"] = "1"  # no test reaches the network; download tests unset it
 from gibbsnet_plugin.data.missing import draw_mask
 from gibbsnet_plugin.recipe import Recipe, recipe_from_dict
 
@@ -114,7 +117,7 @@ def tiny_recipe(**sections: dict) -> Recipe:
     }
     for key, values in sections.items():
         if isinstance(values, dict):
-            raw[key].update(values)
+            raw.setdefault(key, {}).update(values)
         else:
             raw[key] = values
     return recipe_from_dict(raw)

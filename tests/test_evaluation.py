@@ -120,3 +120,24 @@ def test_fid_in_the_eval_section_needs_the_weights_before_training(tmp_path, mon
     with pytest.raises(GibbsnetError, match="FID needs pytorch-fid's Inception weights"):
         gn.train(with_eval(metrics=["fid"], every=4), out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_asking_for_fid_downloads_missing_weights_into_the_hub_cache(run, tmp_path, monkeypatch):
+    from gibbsnet_plugin.metrics import inception
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(inception.NO_DOWNLOAD_ENV, raising=False)
+    fetched = []
+
+    def fake_download(destination):
+        fetched.append(destination)
+        return inception.write_random_weights(tmp_path)
+
+    monkeypatch.setattr(inception, "download_weights", fake_download)
+    with pytest.warns(UserWarning, match="downloading pytorch-fid's Inception weights"):
+        result = evaluate(run, ["fid"], device="cpu", num_samples=20, fid_dims=64)
+    assert fetched == [tmp_path / "hub" / "checkpoints" / inception.WEIGHTS_FILE]
+    assert result["scores"]["fid"] >= 0
+    evaluate(run, ["fid"], device="cpu", num_samples=20, fid_dims=64)
+    assert len(fetched) == 1  # found in the cache the second time

@@ -81,7 +81,7 @@ def test_plugins_are_discovered_lazily_and_collisions_refused(plugin_path):
 def test_plugins_command_lists_sources_and_broken_plugins(plugin_path):
     result = run([sys.executable, "-m", "gibbsnet_cli.main", "plugins"], plugin_path)
     assert result.returncode == 0, result.stderr
-    rows = {line.split("│")[1].strip(): line for line in result.stderr.splitlines() if line.count("│") >= 4}
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") >= 4}
     assert "built-in" in rows["mlp"] and "ok" in rows["mlp"]
     assert "gibbsnet-fixture-plugin 0.1.0" in rows["fixture_mlp"] and "ok" in rows["fixture_mlp"]
     assert "ModuleNotFoundError" in rows["fixture_broken"]
@@ -90,6 +90,12 @@ def test_plugins_command_lists_sources_and_broken_plugins(plugin_path):
     assert "corruption" in rows["fixture_gain"] and "ok" in rows["fixture_gain"]
     assert "built-in" in rows["blur"]
     assert "refused" in result.stderr and "warning:" in result.stderr
+    listed = json.loads(run([sys.executable, "-m", "gibbsnet_cli.main", "plugins", "--json"],
+                            plugin_path).stdout)["plugins"]
+    entries = {e["name"]: e for e in listed}
+    assert entries["fixture_mlp"] == {"name": "fixture_mlp", "kind": "architecture",
+                                      "source": "gibbsnet-fixture-plugin 0.1.0", "error": None}
+    assert "ModuleNotFoundError" in entries["fixture_broken"]["error"]
 
 
 def test_training_with_a_plugin_architecture_and_data_set(plugin_path, tmp_path):

@@ -55,10 +55,17 @@ class _CIFAR10(CIFAR10):
     meta = {**CIFAR10.meta, "md5": None}
 
 
+DOWNLOAD_SIZES = {"MNIST": "12 MB", "SVHN train": "182 MB", "SVHN test": "64 MB",
+                  "SVHN extra": "1.3 GB", "CIFAR-10": "163 MB"}
+"""What a first download fetches, for the messages (compressed sizes)."""
+
+
 def _load(
-    name: str, directory: str, files: list[str], download: bool, make: Callable[[], Dataset]
+    name: str, directory: str, files: list[str], download: bool, make: Callable[[], Dataset],
+    source: str,
 ) -> Dataset:
-    """``make()`` once the ``files`` are in ``directory`` or may be downloaded there.
+    """``make()`` once the ``files`` are in ``directory`` or may be downloaded there from
+    ``source`` (a URL and size, for the messages).
 
     Raises:
         DatasetNotFoundError: a file is missing and ``download`` is false, or the download failed.
@@ -67,7 +74,8 @@ def _load(
     if missing and not download:
         raise DatasetNotFoundError(
             f"{name} is not in {directory}: set data.options.download: true in the recipe "
-            f"(or --set data.options.download=true), or place {', '.join(missing)} there"
+            f"(or --set data.options.download=true) to download {source}, or place "
+            f"{', '.join(missing)} there"
         )
     try:
         return make()
@@ -76,7 +84,7 @@ def _load(
             raise
         reason = " ".join(str(exc).split())  # torchvision's messages span several lines
         raise DatasetNotFoundError(
-            f"downloading {name} into {directory} failed ({reason}); "
+            f"downloading {name} ({source}) into {directory} failed ({reason}); "
             f"place {', '.join(missing)} there by hand"
         ) from exc
 
@@ -96,6 +104,7 @@ def build_mnist(root: str, train: bool, download: bool = False) -> Dataset:
         files,
         download,
         lambda: MNIST(root, train=train, transform=TO_SIGNED_UNIT, download=download),
+        f"{MNIST.mirrors[0]} ({DOWNLOAD_SIZES['MNIST']})",
     )
 
 
@@ -121,7 +130,8 @@ def build_svhn(
         parts = [_SVHN(root, split=s, transform=TO_SIGNED_UNIT, download=download) for s in splits]
         return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
-    return _load("SVHN", root, files, download, make)
+    source = ", ".join(f"{SVHN.split_list[s][0]} ({DOWNLOAD_SIZES[f'SVHN {s}']})" for s in splits)
+    return _load("SVHN", root, files, download, make, source)
 
 
 @DATASETS.register("cifar10")
@@ -140,4 +150,5 @@ def build_cifar10(root: str, train: bool, download: bool = False) -> Dataset:
         files,
         download,
         lambda: _CIFAR10(root, train=train, transform=TO_SIGNED_UNIT, download=download),
+        f"{CIFAR10.url} ({DOWNLOAD_SIZES['CIFAR-10']})",
     )

@@ -8,6 +8,7 @@ import math
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,16 @@ class RunSummary:
     resuming: bool
     incomplete: str | None = None
 
+    def text(self) -> str:
+        """The summary as one plain line (the command line's banner, ``train.log``)."""
+        processes = f" in {self.processes} processes" if self.processes > 1 else ""
+        data = (f"{self.dataset} ({self.items:,} items of shape {'×'.join(map(str, self.x_shape))})"
+                + (f"; {self.incomplete};" if self.incomplete else ","))
+        ali = " (ALI)" if self.chain_steps == 1 else ""
+        return (f"{self.name}: {self.architecture} ({self.parameters:,} parameters) on {data} "
+                f"chain_steps={self.chain_steps}{ali}, {self.iterations:,} iterations on "
+                f"{self.device}{processes} -> {self.out}{' (resuming)' if self.resuming else ''}")
+
 
 @dataclass
 class TrainingStatus:
@@ -65,6 +76,14 @@ class TrainingStatus:
     values: dict[str, float] = field(default_factory=dict)
     rate: float | None = None
     summary: RunSummary | None = None
+
+    def line(self) -> str:
+        """``iteration 150/3000 (5 %), 31.2 it/s: d_loss 0.512, g_loss 3.21, ...``: a ``step``
+        report as one plain line."""
+        percent = 100 * self.iteration / max(self.total, 1)
+        rate = f", {self.rate:.1f} it/s" if self.rate is not None else ""
+        values = ", ".join(f"{k} {v:.4g}" for k, v in self.values.items())
+        return f"iteration {self.iteration}/{self.total} ({percent:.0f} %){rate}: {values}"
 
 
 TrainingProgress = Callable[[TrainingStatus], None]
@@ -109,6 +128,41 @@ class ReportProgress:
         # handler must raise it again: a failed run (a full disk, a bad batch) never ends as done.
         self._end(engine)
         raise error
+
+
+class SlowRunWarning:
+    """For a run on a CPU: once ``measure`` iterations after ``skip`` warm-up iterations are
+    timed, a warning when the rest of the run at that speed would take more than ``limit_s``
+    (a day), naming the GPU options."""
+
+    def __init__(self, total: int, skip: int = 5, measure: int = 20, limit_s: float = 86_400) -> None:
+        self.total = total
+        self.skip = skip
+        self.measure = measure
+        self.limit_s = limit_s
+        self._from: tuple[int, float] | None = None
+        self._first = 0
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._started)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._check)
+
+    def _started(self, engine: Engine) -> None:
+        self._first = engine.state.iteration
+        self._from = None
+
+    def _check(self, engine: Engine) -> None:
+        it = engine.state.iteration
+        if it == self._first + self.skip:
+            self._from = (it, time.perf_counter())
+        elif self._from is not None and it == self._from[0] + self.measure:
+            rate = self.measure / max(time.perf_counter() - self._from[1], 1e-9)
+            hours = (self.total - it) / rate / 3600
+            if hours * 3600 > self.limit_s:
+                warnings.warn(
+                    f"at {rate:.2f} it/s on this CPU the remaining {self.total - it:,} iterations "
+                    f"take about {hours:,.0f} hours; train on a GPU (--device cuda, several with "
+                    "--nproc N) or lower train.iterations", stacklevel=1)
 
 
 class MetricsLog:
@@ -213,12 +267,14 @@ class SampleGrid:
     """Saves ``samples/step_XXXXXXX.png``: unclamped chains from a fixed z0 and fixed noise (so
     grids are comparable over training), in eval mode, without disturbing the training RNG."""
 
-    def __init__(self, model: GibbsNet, directory: Path, every: int, n: int, seed: int) -> None:
+    def __init__(self, model: GibbsNet, directory: Path, every: int, n: int, seed: int,
+                 listeners: list[Callable[[int, torch.Tensor], None]] | None = None) -> None:
         self.model = model
         self.directory = directory
         self.every = every
         self.n = n
         self.seed = seed
+        self.listeners = listeners or []
 
     def attach(self, engine: Engine) -> None:
         if self.every:
@@ -234,6 +290,8 @@ class SampleGrid:
             finally:
                 self.model.train(was_training)
         save_grid(x, self.directory / f"step_{engine.state.iteration:07d}.png")
+        for listener in self.listeners:
+            listener(engine.state.iteration, x)
 
 
 def save_grid(x: torch.Tensor, path: Path, nrow: int | None = None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
@@ -50,8 +51,9 @@ class InceptionStatistics(Metric):
 
     ``update`` takes images (B, C, H, W) in [-1, 1], prepares them as pytorch-fid does
     (``to_inception_input``) and adds their features to running float64 sums, so memory does not
-    grow with the number of images. ``compute`` returns ``(mu, sigma)`` as NumPy arrays, sigma
-    with the n - 1 normalisation of ``np.cov``.
+    grow with the number of images; a subclass may take other batches by overriding ``features``.
+    ``compute`` returns ``(mu, sigma)`` as NumPy arrays, sigma with the n - 1 normalisation of
+    ``np.cov``, and warns when there are not more images than features (a singular covariance).
     """
 
     def __init__(self, extractor: InceptionFeatures,
@@ -67,9 +69,13 @@ class InceptionStatistics(Metric):
         self._sum = torch.zeros(d, dtype=torch.float64, device=self._device)
         self._outer = torch.zeros(d, d, dtype=torch.float64, device=self._device)
 
+    def features(self, output: Any) -> torch.Tensor:
+        """Features (B, dims), float64, of a batch passed to ``update``."""
+        return self.extractor(to_inception_input(output).to(self._device))
+
     @reinit__is_reduced
-    def update(self, output: torch.Tensor) -> None:
-        features = self.extractor(to_inception_input(output).to(self._device))
+    def update(self, output: Any) -> None:
+        features = self.features(output)
         self._num += features.shape[0]
         self._sum += features.sum(0)
         self._outer += features.T @ features
@@ -79,6 +85,11 @@ class InceptionStatistics(Metric):
         n = int(self._num)
         if n < 2:
             raise GibbsnetError(f"FID needs at least 2 images, got {n}")
+        d = self.extractor.dims
+        if n <= d:
+            warnings.warn(f"FID statistics of {n} images with {d}-d features: the covariance is "
+                          f"singular (it needs more images than features), so FID is biased and "
+                          f"unstable; use more than {d} images", stacklevel=1)
         mu = self._sum / n
         sigma = (self._outer - n * torch.outer(mu, mu)) / (n - 1)
         return mu.cpu().numpy(), sigma.cpu().numpy()

@@ -1,15 +1,20 @@
-"""pytorch-fid's InceptionV3 (the standard FID network) from a local weights file, and the exact
-image preparation of pytorch-fid's file route.
+"""pytorch-fid's InceptionV3 (the standard FID network) from a weights file, and the exact image
+preparation of pytorch-fid's file route.
 
-The weights are never downloaded here. They are found, in this order: an explicit path, the
-``GIBBSNET_INCEPTION_WEIGHTS`` variable, the torch hub cache (``$TORCH_HOME/hub/checkpoints/``
-under pytorch-fid's file name, where ``python -m pytorch_fid`` looks too).
+The weights are found, in this order: an explicit path, the ``GIBBSNET_INCEPTION_WEIGHTS``
+variable, the torch hub cache (``$TORCH_HOME/hub/checkpoints/`` under pytorch-fid's file name,
+where ``python -m pytorch_fid`` looks too). Only when asked (``find_weights(download=True)``) and
+found nowhere are they downloaded into the hub cache, as pytorch-fid does on first use, unless
+``GIBBSNET_NO_DOWNLOAD`` is set.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
+from collections.abc import Callable
+from http.client import HTTPException
 from pathlib import Path
 from unittest import mock
 
@@ -19,12 +24,18 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from gibbsnet_plugin.data.base import image_dims
 from gibbsnet_plugin.errors import GibbsnetError, InceptionWeightsError
+from gibbsnet_plugin.utils import atomic_output
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 """pytorch-fid's file name for the TF-ported FID Inception weights."""
 WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                + WEIGHTS_FILE)
+WEIGHTS_SHA256_PREFIX = torch.hub.HASH_REGEX.search(WEIGHTS_FILE).group(1)  # type: ignore[union-attr]
+"""``6726825d``: the start of the weights' SHA-256, read from the file name as torch hub's
+``check_hash`` does; a download whose hash does not start so is refused."""
 WEIGHTS_ENV = "GIBBSNET_INCEPTION_WEIGHTS"
+NO_DOWNLOAD_ENV = "GIBBSNET_NO_DOWNLOAD"
+"""Set to 1 to never download the weights (``find_weights(download=True)`` then only looks)."""
 FEATURE_DIMS = (64, 192, 768, 2048)
 """Feature sizes pytorch-fid offers; 2048 (the final pool) is the standard FID."""
 CPU_PIECE = 8
@@ -36,12 +47,16 @@ def hub_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
 
 
-def find_weights(path: str | Path | None = None) -> Path:
+def find_weights(path: str | Path | None = None, download: bool = False,
+                 on_download: Callable[[Path], None] | None = None) -> Path:
     """The Inception weights file: ``path``, else ``$GIBBSNET_INCEPTION_WEIGHTS``, else the torch
-    hub cache.
+    hub cache; else, with ``download`` (and ``$GIBBSNET_NO_DOWNLOAD`` unset), the file downloaded
+    into the hub cache (``download_weights``; ``on_download(destination)`` is called first).
 
     Raises:
-        InceptionWeightsError: the chosen file does not exist; says where to put it.
+        InceptionWeightsError: the chosen file does not exist, or the weights are found nowhere
+            and not downloaded (or the download failed: the reason is appended); says where to
+            put the file.
     """
     for given, what in ((path, "--inception-weights"), (os.environ.get(WEIGHTS_ENV), WEIGHTS_ENV)):
         if given:
@@ -53,9 +68,45 @@ def find_weights(path: str | Path | None = None) -> Path:
     hub = hub_weights_path()
     if hub.is_file():
         return hub
-    raise InceptionWeightsError(
-        f"FID needs pytorch-fid's Inception weights: download {WEIGHTS_URL} to {hub} (keep the "
-        f"name {WEIGHTS_FILE}), or pass --inception-weights PATH or set {WEIGHTS_ENV}=PATH")
+    missing = (f"FID needs pytorch-fid's Inception weights: download {WEIGHTS_URL} to {hub} (keep "
+               f"the name {WEIGHTS_FILE}), or pass --inception-weights PATH or set {WEIGHTS_ENV}=PATH")
+    if not download:
+        raise InceptionWeightsError(missing)
+    if os.environ.get(NO_DOWNLOAD_ENV, "").strip() not in ("", "0"):
+        raise InceptionWeightsError(f"{missing} ({NO_DOWNLOAD_ENV} is set, so it was not downloaded)")
+    if on_download is not None:
+        on_download(hub)
+    try:
+        return download_weights(hub)
+    except (OSError, HTTPException, InceptionWeightsError) as exc:  # URLError is an OSError
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InceptionWeightsError(f"{missing}; downloading it failed: {reason}") from None
+
+
+def announce_download(destination: Path) -> None:
+    """An ``on_download`` for ``find_weights``: a warning (one line on the command line) that the
+    weights are being downloaded, and where to."""
+    warnings.warn(f"downloading pytorch-fid's Inception weights (91 MB) to {destination}",
+                  stacklevel=2)
+
+
+def download_weights(destination: Path) -> Path:
+    """Download ``WEIGHTS_URL`` to ``destination`` (torch hub's ``download_url_to_file``, without
+    a progress bar) through a temporary file beside it, and return ``destination``.
+
+    Raises:
+        InceptionWeightsError: the SHA-256 of the download does not start with
+            ``WEIGHTS_SHA256_PREFIX``; nothing is kept.
+        OSError: the download failed (``URLError`` without a network); nothing is kept.
+    """
+    with atomic_output(destination) as tmp:
+        torch.hub.download_url_to_file(WEIGHTS_URL, str(tmp), progress=False)
+        digest = weights_hash(tmp)
+        if not digest.startswith(WEIGHTS_SHA256_PREFIX):
+            raise InceptionWeightsError(
+                f"{WEIGHTS_URL}: the download's SHA-256 {digest[:12]}... does not start with "
+                f"{WEIGHTS_SHA256_PREFIX} (a damaged or changed file); it was deleted")
+    return destination
 
 
 def weights_hash(path: str | Path) -> str:

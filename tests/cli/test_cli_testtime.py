@@ -112,7 +112,8 @@ def test_inpaint_json_is_the_only_thing_on_stdout(run, tmp_path):
     assert len(record["mse_per_image"]) == 5 and record["out"] == str(tmp_path / "i.png")
     assert (tmp_path / "i.png").exists()
     human = ok("inpaint", run, "--mask", "left-half", "--num", 5, "--steps", 3, "--out", tmp_path / "j.png")
-    assert human.stdout == "" and f"MSE {record['mse']:.4f}, PSNR {record['psnr']:.2f} dB" in human.stderr
+    assert f"MSE {record['mse']:.4f}, PSNR {record['psnr']:.2f} dB" in human.stdout
+    assert "wrote" in human.stderr and "MSE" not in human.stderr
     assert (tmp_path / "i.png").read_bytes() == (tmp_path / "j.png").read_bytes()
 
 
@@ -127,6 +128,38 @@ def test_inpaint_own_images_with_a_mask_image(run, tmp_path):
     assert record["num"] == 1 and record["hidden_fraction"] == pytest.approx(3 / 8)
     assert "resized 1 of 1 images to 8×8" in result.stderr
     assert size(tmp_path / "i.png")[1] == 3 * 9 + 1
+
+
+def test_outputs_are_not_replaced_without_force(run, tmp_path):
+    ok("reconstruct", run, "--num", 2, "--out", tmp_path / "r.png")
+    before = (tmp_path / "r.png").read_bytes()
+    refused = invoke("reconstruct", run, "--num", 3, "--out", tmp_path / "r.png")
+    assert refused.exit_code == 2
+    assert "r.png: exists; pass --force to replace it" in refused.stderr
+    assert (tmp_path / "r.png").read_bytes() == before
+    ok("reconstruct", run, "--num", 3, "--out", tmp_path / "r.png", "--force")
+    assert (tmp_path / "r.png").read_bytes() != before
+    ok("sample", run, "--num", 2, "--steps", 2)  # the default sample.png, in the current directory
+    assert invoke("sample", run, "--num", 2, "--steps", 2).exit_code == 2
+
+
+def test_json_on_sample_and_interpolate_names_what_was_written(run, tmp_path):
+    record = json.loads(ok("sample", run, "--num", 3, "--steps", 4, "--trajectory",
+                           tmp_path / "t.png", "--json", "--out", tmp_path / "s.png").stdout)
+    assert record["files"] == [str(tmp_path / "s.png"), str(tmp_path / "t.png")]
+    assert record["num"] == 3 and record["steps"] == 4 and record["seconds"] > 0
+    record = json.loads(ok("interpolate", run, "--pairs", 2, "--points", 4, "--json",
+                           "--out", tmp_path / "l.png").stdout)
+    assert record["pairs"] == 2 and record["points"] == 4 and record["out"] == str(tmp_path / "l.png")
+
+
+@pytest.mark.parametrize(("words", "index"), [("gibbsnet sample ", 2),
+                                               ("gibbsnet sample RUN --out ", 4),
+                                               ("gibbsnet evaluate ", 2)])
+def test_shell_completion_completes_paths_for_runs_and_outputs(words, index):
+    result = CliRunner().invoke(cli, [], prog_name="gibbsnet", env={
+        "_GIBBSNET_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(index)})
+    assert result.output.splitlines() == ["file,"]
 
 
 def test_reconstruct_and_interpolate(run, tmp_path):

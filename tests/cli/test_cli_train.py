@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
@@ -51,9 +53,16 @@ def test_invalid_yaml_reports_the_line(tmp_path):
 @pytest.mark.slow
 def test_train_then_refuse_to_overwrite(tmp_path, recipe_file):
     out = tmp_path / "run"
-    code, stderr = invoke("train", str(recipe_file), "--out", str(out), "--set", "train.iterations=4")
+    result = CliRunner().invoke(cli, ["train", str(recipe_file), "--out", str(out), "--set",
+                                      "train.iterations=10", "--json"])
+    code, stderr = result.exit_code, result.stderr
     assert code == 0, stderr
     assert "done:" in stderr and (out / "checkpoints" / "last.pt").exists()
+    # without a terminal: plain progress lines, no progress bar
+    assert "iteration 5/10 (50 %)" in stderr and "iteration 10/10 (100 %)" in stderr
+    assert "━" not in stderr
+    assert json.loads(result.stdout) == {"run": str(out), "iterations": 10,
+                                         "checkpoint": str(out / "checkpoints" / "last.pt")}
     mtime = (out / "checkpoints" / "last.pt").stat().st_mtime_ns
     code, stderr = invoke("train", str(recipe_file), "--out", str(out), "--set", "train.iterations=4")
     assert code == 2 and "already holds a run" in stderr

@@ -58,3 +58,25 @@ def test_ctrl_c_reports_stopping_at_once_and_a_second_one_stops_at_once():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_cpu_run_longer_than_a_day_is_announced_with_the_gpu_options():
+    import pytest
+
+    from gibbsnet_plugin.engines.handlers import SlowRunWarning
+
+    def run(total: int, limit_s: float) -> Engine:
+        engine = Engine(lambda e, b: {})
+        SlowRunWarning(total, skip=2, measure=5, limit_s=limit_s).attach(engine)
+        engine.run(range(10), max_epochs=1)
+        return engine
+
+    with pytest.warns(UserWarning, match=r"^at [\d.]+ it/s on this CPU the remaining "
+                      r"9,999,999,999,993 iterations take about [\d,]+ hours; train on a GPU "
+                      r"\(--device cuda, several with --nproc N\) or lower train.iterations$"):
+        run(10**13, limit_s=86_400)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run(10**9, limit_s=10**12)  # short enough: no warning

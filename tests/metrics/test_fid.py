@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -120,3 +121,73 @@ def test_folder_data_sets_in_different_directories_do_not_share_cached_statistic
     assert not np.allclose(stats["a"][0], stats["b"][0])
     assert stats["b"][1]["root"] == str((tmp_path / "b").resolve())
     assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+class FirstValues(torch.nn.Module):
+    """A stand-in for Inception: the first ``dims`` values of each image as its features."""
+
+    def __init__(self, dims: int) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images.flatten(1)[:, : self.dims].double()
+
+
+@pytest.mark.parametrize(("images", "warns"), [(4, True), (5, False)])
+def test_statistics_of_no_more_images_than_features_warn(images, warns):
+    x = torch.rand(images, 1, 2, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_metric(InceptionStatistics(FirstValues(4)), [x], lambda b: b)
+    messages = [str(w.message) for w in caught]
+    if warns:
+        assert messages == ["FID statistics of 4 images with 4-d features: the covariance is "
+                            "singular (it needs more images than features), so FID is biased and "
+                            "unstable; use more than 4 images"]
+    else:
+        assert messages == []
+
+
+def test_fid_of_folders_and_saved_statistics_equals_pytorch_fids(tmp_path, hub):
+    from pytorch_fid.fid_score import calculate_fid_given_paths, compute_statistics_of_path, save_fid_stats
+    from pytorch_fid.inception import InceptionV3
+
+    generator = torch.Generator().manual_seed(0)
+    real = torch.rand(10, 3, 16, 16, generator=generator) * 2 - 1
+    fake = (real.flip(3) * 0.7 + 0.3 * torch.rand(real.shape, generator=generator)).clamp(-1, 1)
+    a, b = write_pngs(real, tmp_path / "a"), write_pngs(fake, tmp_path / "b")
+    (a / "notes.txt").write_text("not an image, not read")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 10 images, 64 features; pytorch-fid's sqrtm warnings
+        theirs = calculate_fid_given_paths([str(a), str(b)], 50, "cpu", 64, num_workers=0)
+        ours = gn.fid_of_paths(a, b, dims=64, batch_size=3, device="cpu")
+        saved = gn.save_fid_statistics(a, tmp_path / "a.npz", dims=64, device="cpu")
+        save_fid_stats([str(b), str(tmp_path / "b.npz")], 50, "cpu", 64, num_workers=0)
+        mixed = gn.fid_of_paths(tmp_path / "a.npz", tmp_path / "b.npz", device="cpu")
+        mu, sigma = compute_statistics_of_path(str(a), InceptionV3([0]).eval(), 50, 64, "cpu", 0)
+    assert theirs > 0.05
+    assert ours["fid"] == pytest.approx(theirs, rel=1e-6)  # measured: 3e-8
+    assert ours["count"] == [10, 10] and ours["dims"] == 64 and len(ours["weights_sha256"]) == 64
+    assert saved["count"] == 10
+    with np.load(tmp_path / "a.npz") as stored:
+        assert sorted(stored.files) == ["count", "mu", "sigma"]
+        np.testing.assert_allclose(stored["mu"], mu, rtol=1e-5, atol=1e-6 * np.abs(mu).max())
+        np.testing.assert_allclose(stored["sigma"], sigma, atol=1e-5 * np.abs(sigma).max())
+    # their .npz (mu, sigma only) and ours: dims and count from the files
+    assert mixed["fid"] == pytest.approx(theirs, rel=1e-6)
+    assert mixed["dims"] == 64 and mixed["count"] == [10, None] and mixed["weights_sha256"] is None
+
+
+def test_images_of_different_sizes_and_the_same_folder_twice(tmp_path, hub):
+    rng = np.random.default_rng(0)
+    (tmp_path / "mixed").mkdir()
+    for i, size in enumerate((8, 8, 12)):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(
+            tmp_path / "mixed" / f"{i}.png")
+    Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "mixed" / "3.jpg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = gn.fid_of_paths(tmp_path / "mixed", tmp_path / "mixed", dims=64, batch_size=4,
+                                 device="cpu")
+    assert result["count"] == [4, 4] and result["fid"] == pytest.approx(0.0, abs=1e-6)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+from urllib.error import URLError
+
 import pytest
 import torch
 from PIL import Image
@@ -9,12 +13,16 @@ from torchvision.transforms.functional import to_tensor
 
 from conftest import write_pngs
 from gibbsnet_plugin.errors import InceptionWeightsError
+from gibbsnet_plugin.metrics import inception
 from gibbsnet_plugin.metrics.inception import (
+    NO_DOWNLOAD_ENV,
     WEIGHTS_ENV,
     WEIGHTS_FILE,
+    WEIGHTS_URL,
     InceptionFeatures,
     find_weights,
     to_inception_input,
+    weights_hash,
 )
 
 pytestmark = pytest.mark.slow
@@ -69,3 +77,68 @@ def test_weights_of_another_network_are_refused_with_what_was_found(tmp_path, co
     with pytest.raises(InceptionWeightsError, match=message) as info:
         InceptionFeatures(tmp_path / "other.pth")
     assert WEIGHTS_FILE in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """An empty torch hub cache and downloads allowed; returns where the weights belong."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(NO_DOWNLOAD_ENV, raising=False)
+    return tmp_path / "home" / "hub" / "checkpoints" / WEIGHTS_FILE
+
+
+def fake_download(monkeypatch, write):
+    """Replace torch hub's download by ``write(dst)``; returns the list of (url, dst) asked."""
+    calls = []
+
+    def download(url, dst, hash_prefix=None, progress=True):
+        calls.append((url, dst))
+        write(dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    return calls
+
+
+def test_weights_found_nowhere_are_downloaded_into_the_hub_cache_and_checked(
+        no_weights, torch_home, monkeypatch):
+    assert inception.WEIGHTS_SHA256_PREFIX == "6726825d" and "-6726825d." in WEIGHTS_FILE
+    random_weights = torch_home / "hub" / "checkpoints" / WEIGHTS_FILE
+    monkeypatch.setattr(inception, "WEIGHTS_SHA256_PREFIX", weights_hash(random_weights)[:8])
+    calls = fake_download(monkeypatch, lambda dst: shutil.copy(random_weights, dst))
+    with pytest.raises(InceptionWeightsError, match="FID needs pytorch-fid's Inception weights"):
+        find_weights()  # only when asked
+    announced = []
+    assert find_weights(download=True, on_download=announced.append) == no_weights
+    assert announced == [no_weights] and [url for url, _ in calls] == [WEIGHTS_URL]
+    assert calls[0][1] != str(no_weights)  # a temporary name beside it, renamed when complete
+    assert list(no_weights.parent.iterdir()) == [no_weights]
+    assert weights_hash(no_weights) == weights_hash(random_weights)
+    assert find_weights(download=True) == no_weights and len(calls) == 1  # found: no download
+
+
+def offline(dst):
+    raise URLError("[Errno -3] Temporary failure in name resolution")
+
+
+@pytest.mark.parametrize(("write", "reason"), [
+    (offline, "downloading it failed: <urlopen error .Errno -3. Temporary failure in name resolution>"),
+    (lambda dst: Path(dst).write_bytes(b"a truncated file"),
+     "downloading it failed: .*SHA-256 .* does not start with 6726825d .*it was deleted"),
+])
+def test_a_failed_download_keeps_nothing_and_says_where_to_put_the_file(
+        no_weights, monkeypatch, write, reason):
+    fake_download(monkeypatch, write)
+    with pytest.raises(InceptionWeightsError, match=reason) as info:
+        find_weights(download=True)
+    message = str(info.value)
+    assert f"download {WEIGHTS_URL} to {no_weights}" in message and "\n" not in message
+    assert not no_weights.parent.exists() or not list(no_weights.parent.iterdir())
+
+
+def test_no_download_variable_turns_downloading_off(no_weights, monkeypatch):
+    calls = fake_download(monkeypatch, lambda dst: pytest.fail("downloaded"))
+    monkeypatch.setenv(NO_DOWNLOAD_ENV, "1")
+    with pytest.raises(InceptionWeightsError, match=f"to {no_weights} .*{NO_DOWNLOAD_ENV} is set"):
+        find_weights(download=True)
+    assert calls == []

@@ -117,7 +117,7 @@ def test_training_logs_mode_scores_and_the_cli_prints_them(grid_run, tmp_path, m
     table = runner.invoke(cli, ["evaluate", str(grid_run), "--num-samples", "300", "--device", "cpu"])
     assert table.exit_code == 0, table.stderr
     for row in ("modes covered", "modes high-quality samples (%)", "modes reverse KL (nats)"):
-        assert row in table.stderr
+        assert row in table.stdout
 
 
 def test_modes_on_data_without_centres_is_a_clear_error(tmp_path, monkeypatch):

@@ -1,0 +1,200 @@
+"""What a run records about itself besides checkpoints and ``metrics.jsonl``: ``train.log`` (plain,
+timestamped lines of what training did), ``run.json`` (how and where each session of the run was
+started) and the experiment trackers of ``train.loggers`` (ignite's ``TensorboardLogger``)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from ignite.engine import Engine, Events
+
+from gibbsnet_plugin.engines.handlers import TrainingStatus
+from gibbsnet_plugin.errors import RecipeError
+from gibbsnet_plugin.utils import write_text_atomic
+
+LOG_FILE = "train.log"
+RECORD_FILE = "run.json"
+TENSORBOARD_DIR = "tensorboard"
+LOGGERS = ("tensorboard",)
+"""Experiment trackers that ``train.loggers`` may name."""
+PACKAGES = ("gibbsnet", "torch", "torchvision", "pytorch-ignite", "numpy", "pytorch-fid",
+            "scikit-learn", "tensorboard")
+
+
+class TrainLog:
+    """``train.log``: plain lines, each starting with the local time, of the run's summary when it
+    starts, the step outputs every ``every`` iterations, Ctrl-C, and how the run ended. The file
+    is appended to, so a resumed run continues it.
+
+    Attach it to the trainer for the step lines; call it as a ``TrainingProgress`` callback for
+    ``started`` and ``stopping`` reports; ``write`` adds any other line."""
+
+    def __init__(self, path: Path, every: int, total: int) -> None:
+        self.path = path
+        self.every = every
+        self.total = total
+        self._last = (0, 0.0)
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self._started)
+        engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.every), self._step)
+
+    def _started(self, engine: Engine) -> None:
+        self._last = (engine.state.iteration, time.perf_counter())
+
+    def _step(self, engine: Engine) -> None:
+        it, now = engine.state.iteration, time.perf_counter()
+        rate = (it - self._last[0]) / max(now - self._last[1], 1e-9)
+        self._last = (it, now)
+        self.write(TrainingStatus("step", it, self.total, dict(engine.state.output), rate).line())
+
+    def __call__(self, status: TrainingStatus) -> None:
+        if status.event == "started":
+            text = status.summary.text() if status.summary is not None else ""
+            self.write(f"{'resumed' if status.iteration else 'started'}: {text}")
+        elif status.event == "stopping":
+            self.write(f"Ctrl-C at iteration {status.iteration}: stopping after this iteration")
+
+    def write(self, line: str) -> None:
+        """Append ``line`` with the local time in front."""
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+
+
+def write_run_record(out: Path, recipe_file: Path, device: torch.device, processes: int,
+                     resuming: bool) -> None:
+    """Append this session to ``run.json`` (``{"sessions": [...]}``): command line, working
+    directory, the resolved recipe's file, package versions, the git commit of the gibbsnet
+    source when it is a git checkout, Python, host, device and thread count, start time."""
+    path = out / RECORD_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except (OSError, ValueError):
+        record = {}
+    sessions = record.get("sessions") if isinstance(record.get("sessions"), list) else []
+    sessions.append({
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "resuming": resuming,
+        "command": sys.argv,
+        "cwd": str(Path.cwd()),
+        "recipe": str(recipe_file),
+        "versions": {"python": platform.python_version(), **package_versions()},
+        "git_commit": source_commit(),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "device": device_description(device),
+        "processes": processes,
+        "torch_threads": torch.get_num_threads(),
+    })
+    write_text_atomic(path, json.dumps({"sessions": sessions}, indent=2) + "\n")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a run's results depend on (missing ones left out)."""
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def source_commit() -> str | None:
+    """The git commit of the checkout gibbsnet runs from (with ``-dirty`` when it has
+    uncommitted changes), or None for an installed copy or without git."""
+    source = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"],
+                                capture_output=True, text=True, timeout=10)
+        if commit.returncode:
+            return None
+        dirty = subprocess.run(["git", "-C", str(source), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def device_description(device: torch.device) -> str:
+    """``cpu``, or ``cuda:0 (NVIDIA H200)``."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
+def check_loggers(names: list[str]) -> None:
+    """Raise ``RecipeError`` for a name in ``train.loggers`` that is unknown or whose package is
+    not installed (with the command that installs it)."""
+    for i, name in enumerate(names):
+        if name not in LOGGERS:
+            raise RecipeError(f"train.loggers[{i}]: unknown logger {name!r}; expected one of "
+                              f"{', '.join(LOGGERS)}")
+        try:
+            import tensorboard  # noqa: F401, PLC0415
+        except ImportError:
+            raise RecipeError(f"train.loggers[{i}]: tensorboard is not installed; pip install "
+                              "'gibbsnet[tensorboard]' (or tensorboard)") from None
+
+
+@dataclass
+class Trackers:
+    """The experiment trackers attached to a run: ``grids`` are called with (iteration, images
+    (B, C, H, W) in [-1, 1]) for each sample grid; ``close()`` flushes and closes them."""
+
+    grids: list[Callable[[int, torch.Tensor], None]] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+
+
+def attach_loggers(names: list[str], trainer: Engine, out: Path, log_every: int,
+                   eval_every: int) -> Trackers:
+    """Attach the experiment trackers of ``names`` to ``trainer``: the step outputs (losses and
+    D's outputs) every ``log_every`` iterations under ``train/``, evaluation scores every
+    ``eval_every`` under ``eval/`` (TensorBoard event files in ``out/tensorboard``)."""
+    trackers = Trackers()
+    if "tensorboard" in names:
+        from ignite.handlers.tensorboard_logger import (  # noqa: PLC0415  (optional package)
+            OutputHandler,
+            TensorboardLogger,
+        )
+        from torchvision.utils import make_grid  # noqa: PLC0415
+
+        logger = TensorboardLogger(log_dir=str(out / TENSORBOARD_DIR))
+        logger.attach(trainer, OutputHandler(tag="train", output_transform=lambda output: output),
+                      Events.ITERATION_COMPLETED(every=log_every))
+        if eval_every:
+            logger.attach(trainer, OutputHandler(tag="eval", metric_names="all",
+                                                 global_step_transform=_iteration),
+                          Events.ITERATION_COMPLETED(every=eval_every))
+
+        added: set[int] = set()
+
+        def add_grid(iteration: int, x: torch.Tensor) -> None:
+            if iteration in added or x.dim() != 4:  # the grid at the end may repeat the last one
+                return
+            added.add(iteration)
+            grid = make_grid(x.detach().float().cpu(), normalize=True, value_range=(-1, 1))
+            logger.writer.add_image("samples", grid, iteration)
+
+        trackers.grids.append(add_grid)
+        trackers.closers.append(logger.close)
+    return trackers
+
+
+def _iteration(engine: Engine, event: Any) -> int:
+    return engine.state.iteration

@@ -1,0 +1,79 @@
+"""What a run records about itself (gibbsnet_plugin/engines/logs.py): train.log, run.json and
+the TensorBoard logger, read back from the files."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+import pytest
+
+import gibbsnet_plugin as gn
+from conftest import tiny_recipe
+from gibbsnet_plugin.engines import logs
+from gibbsnet_plugin.errors import RecipeError
+from gibbsnet_plugin.recipe import recipe_from_dict
+
+
+def test_tensorboard_event_files_hold_losses_scores_and_sample_grids(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    recipe = tiny_recipe(train={"loggers": ["tensorboard"], "iterations": 12, "log_every": 4,
+                                "sample_every": 6},
+                         eval={"every": 6, "metrics": ["reconstruction"]})
+    run = gn.train(recipe, out=tmp_path / "run")
+    events = EventAccumulator(str(run / logs.TENSORBOARD_DIR))
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    assert {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake",
+            "eval/reconstruction_mse"} <= set(scalars)
+    assert [e.step for e in events.Scalars("train/d_loss")] == [4, 8, 12]
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    d_loss = {r["iteration"]: r["d_loss"] for r in logged if "d_loss" in r}
+    assert [e.value for e in events.Scalars("train/d_loss")] == pytest.approx(
+        [d_loss[4], d_loss[8], d_loss[12]], rel=1e-6)
+    scores = {r["iteration"]: r["eval/reconstruction_mse"] for r in logged
+              if "eval/reconstruction_mse" in r}
+    assert {e.step: pytest.approx(e.value, rel=1e-6) for e in
+            events.Scalars("eval/reconstruction_mse")} == scores
+    grids = events.Images("samples")
+    assert [g.step for g in grids] == [6, 12] and grids[0].width > 8
+
+
+def test_train_log_and_run_record_grow_with_each_session(tmp_path):
+    run = gn.train(tiny_recipe(train={"iterations": 8, "log_every": 4}), out=tmp_path / "run")
+    gn.train(tiny_recipe(train={"iterations": 12, "log_every": 4}), out=run, resume=True)
+    lines = (run / logs.LOG_FILE).read_text().splitlines()
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
+    assert re.fullmatch(stamp + r"started: tiny: mlp \([\d,]+ parameters\) on digits .* -> .*run",
+                        lines[0])
+    steps = [int(m.group(1)) for line in lines if (m := re.search(r" iteration (\d+)/", line))]
+    assert steps == [4, 8, 12]
+    assert re.fullmatch(stamp + r"resumed: .*\(resuming\)", next(x for x in lines if "resumed" in x))
+    assert [line[20:] for line in lines if "done:" in line] == [f"done: {run}"] * 2
+    record = json.loads((run / logs.RECORD_FILE).read_text())
+    first, second = record["sessions"]
+    assert (first["resuming"], second["resuming"]) == (False, True)
+    assert first["command"] == sys.argv and first["device"] == "cpu"
+    assert first["recipe"].endswith("recipe.yaml")
+    assert {"python", "torch", "pytorch-ignite", "gibbsnet"} <= set(first["versions"])
+    assert first["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}(-dirty)?", first["git_commit"])
+
+
+def test_a_stopped_run_says_why_in_its_log(tmp_path):
+    recipe = tiny_recipe(model={"architecture": "test_nan", "options": {}},
+                         train={"iterations": 20, "checkpoint_every": 3, "calibration_steps": 0})
+    with pytest.raises(gn.GibbsnetError):
+        gn.train(recipe, out=tmp_path / "run")
+    assert "stopped: training diverged at iteration" in (tmp_path / "run" / logs.LOG_FILE).read_text()
+
+
+def test_loggers_are_checked_with_the_recipe_and_before_training(tmp_path, monkeypatch):
+    with pytest.raises(RecipeError, match=r"train\.loggers\[0\]: expected tensorboard, got 'wandb'"):
+        recipe_from_dict({"name": "x", "train": {"loggers": ["wandb"]}})
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed
+    with pytest.raises(RecipeError, match=r"tensorboard is not installed; pip install "
+                       r"'gibbsnet\[tensorboard\]'"):
+        gn.train(tiny_recipe(train={"loggers": ["tensorboard"]}), out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
