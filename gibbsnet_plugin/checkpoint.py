@@ -10,6 +10,8 @@ Checkpoints load with ``weights_only=True``: a checkpoint cannot run code.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -17,7 +19,10 @@ import os
 import random
 import re
 import shutil
+import stat
+import tempfile
 import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -340,8 +345,42 @@ def load_model_and_recipe(
     return model.to(device).eval(), ckpt["recipe"], path
 
 
-class _ReplacingSaver(DiskSaver):
-    """A DiskSaver for ``last.pt`` and ``best.pt``: the new file atomically replaces the old one,
+class _AtomicSaver(DiskSaver):
+    """Ignite's atomic DiskSaver (a temporary file in the same directory, then a rename) that
+    leaves no temporary file on any failure and reports a failed write as ``OSError``: on a full
+    disk ``torch.save`` raises ``RuntimeError`` ("unexpected pos ...") and closing the file can
+    fail after it."""
+
+    def __init__(self, dirname: Path) -> None:
+        super().__init__(dirname, atomic=True, require_empty=False)
+
+    def _save_func(self, checkpoint: Mapping, path: Path, func: Callable) -> None:
+        tmp = tempfile.NamedTemporaryFile(delete=False, dir=self.dirname)
+        try:
+            try:
+                func(checkpoint, tmp.file, **self.kwargs)
+            finally:
+                tmp.close()
+            os.replace(tmp.name, path)
+        except BaseException as exc:
+            full = shutil.disk_usage(self.dirname).free < FULL_BYTES  # before freeing tmp's space
+            with contextlib.suppress(OSError):
+                os.remove(tmp.name)
+            if isinstance(exc, RuntimeError):
+                raise OSError(errno.ENOSPC if full else errno.EIO,
+                              "No space left on device" if full else
+                              f"writing the checkpoint failed ({str(exc).splitlines()[0][:80]})",
+                              str(path)) from exc
+            raise
+        os.chmod(path, os.stat(path).st_mode | stat.S_IRGRP | stat.S_IROTH)
+
+
+FULL_BYTES = 1 << 20
+"""Free space below which a failed checkpoint write is reported as a full disk."""
+
+
+class _ReplacingSaver(_AtomicSaver):
+    """The saver of ``last.pt`` and ``best.pt``: the new file atomically replaces the old one,
     which must not be deleted first (Checkpoint removes a same-named file before saving)."""
 
     def remove(self, filename: str) -> None:
@@ -372,18 +411,18 @@ class Checkpointers:
         self.directory = out / CHECKPOINT_DIR
         self.best_score, self.best_mode = best_score, best_mode
         self.step = Checkpoint(
-            to_save, DiskSaver(self.directory, atomic=True, require_empty=False),
+            to_save, _AtomicSaver(self.directory),
             n_saved=keep or None, filename_pattern="step_{global_step:07d}.{ext}",
             global_step_transform=lambda engine, _: engine.state.iteration,
         )
         self.last = Checkpoint(
-            to_save, _ReplacingSaver(self.directory, atomic=True, require_empty=False),
+            to_save, _ReplacingSaver(self.directory),
             n_saved=1, filename_pattern=LAST.replace(".pt", ".{ext}"),
         )
         self.best: Checkpoint | None = None
         if best_score is not None:
             self.best = Checkpoint(
-                to_save, _ReplacingSaver(self.directory, atomic=True, require_empty=False),
+                to_save, _ReplacingSaver(self.directory),
                 n_saved=1, filename_pattern=BEST.replace(".pt", ".{ext}"),
                 score_function=lambda engine: best_priority(
                     best_score, best_mode, engine.state.metrics[best_score]),

@@ -7,6 +7,7 @@ works, and ``_train_process`` restores a resumed run, runs the engine and report
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -386,10 +387,12 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: Resume
         _run(s, handlers, recipe, out, rank0)
     except GibbsnetError as exc:
         if log is not None:
-            log.write(f"stopped: {exc}")
+            with contextlib.suppress(OSError):  # a full disk must not hide why the run stopped
+                log.write(f"stopped: {exc}")
         raise
     finally:
-        handlers.trackers.close()
+        with contextlib.suppress(OSError):
+            handlers.trackers.close()
     if log is not None:
         log.write(f"done: {out}")
 
@@ -420,8 +423,11 @@ def _run(s: Setup, handlers: Handlers, recipe: Recipe, out: Path, rank0: bool) -
                                   resumable=last.exists()) from None
     except OSError as exc:
         name = exc.filename or out
+        steps = sorted((out / CHECKPOINT_DIR).glob("step_*.pt"))
         kept = (f"the last complete checkpoint is {last}; continue with --resume once the cause "
-                "is fixed" if last.exists() else "no checkpoint was written")
+                "is fixed" if last.exists() else
+                f"the newest complete checkpoint is {steps[-1]} (copy it to {last} to continue "
+                "with --resume)" if steps else "no checkpoint was written")
         raise EnvironmentFailure(f"{exc.strerror or exc} ({name}); training stopped at iteration "
                                  f"{s.trainer.state.iteration}; {kept}") from exc
 

@@ -322,3 +322,53 @@ def test_a_full_disk_stops_training_keeps_the_last_checkpoint_and_exits_1(tmp_pa
     assert result.exit_code == 1, result.stderr
     assert result.stderr.splitlines()[-1].startswith("error: No space left on device (")
     assert "Traceback" not in result.stderr and "done:" not in result.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 2 MiB file system (tmpfs), where mounting is allowed (root on Linux)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+                          capture_output=True)
+    if done.returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_real_full_file_system_stops_training_with_status_1_and_a_readable_checkpoint(
+        small_disk, tmp_path):
+    recipe = tiny_recipe(model={"options": {"hidden": [64, 64]}},
+                         train={"iterations": 400, "checkpoint_every": 2, "log_every": 1,
+                                "sample_every": 1, "calibration_steps": 2})
+    path = tmp_path / "r.yaml"
+    path.write_text(recipe.to_yaml())
+    out = small_disk / "run"
+    result = CliRunner().invoke(cli, ["train", str(path), "--out", str(out)])
+    assert result.exit_code == 1, result.stderr
+    assert "No space left on device" in result.stderr.splitlines()[-1]
+    assert "Traceback" not in result.stderr and "done:" not in result.stderr
+    assert "the last complete checkpoint is" in result.stderr
+    assert read_checkpoint(out / "checkpoints" / "last.pt")["trainer"]["iteration"] >= 2
+    assert not [p for p in (out / "checkpoints").iterdir() if not p.name.endswith(".pt")]
+
+
+def test_a_failed_write_names_the_newest_step_checkpoint_when_last_pt_was_never_written(
+        tmp_path, monkeypatch):
+    from gibbsnet_plugin.errors import EnvironmentFailure
+
+    real_save, calls = torch.save, []
+
+    def last_fails(obj, f, *args, **kwargs):
+        calls.append(f)
+        if len(calls) == 2:  # step_0000003.pt is written, then last.pt fails
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1 vs 2")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", last_fails)
+    with pytest.raises(EnvironmentFailure, match=r"writing the checkpoint failed .*last\.pt\); "
+                       r"training stopped at iteration 3; the newest complete checkpoint is "
+                       r".*step_0000003\.pt \(copy it to .*last\.pt to continue with --resume\)"):
+        gn.train(tiny_recipe(train={"iterations": 12, "checkpoint_every": 3}), out=tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step_0000003.pt"]
