@@ -141,7 +141,7 @@ def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str
     steps = steps or model.chain_steps
     if mode or clamps or impotents:
         _sample_modes(loaded, num, steps, out_path, trajectory, gif, at, from_images, mode, clamps,
-                      impotents, seed, scale, as_json)
+                      impotents, seed, scale, as_json, force)
         return
     start = None
     if from_images is not None:
@@ -183,10 +183,17 @@ def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str
 def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajectory: Path | None,
                   gif: Path | None, at: list[int] | None, from_images: str | None, mode: str | None,
                   clamps: tuple[str, ...], impotents: tuple[str, ...], seed: int, scale: int,
-                  as_json: bool) -> None:
+                  as_json: bool, force: bool) -> None:
     """``gibbsnet sample`` in a mode of being; the figures show x, or, when x is impotent (its
-    shown value is the clamped images), x decoded from z1: what the latents imagine."""
+    shown value is the clamped images), x decoded from z1: what the latents imagine. With
+    --trajectory, latent layers that have an image form get a figure each (``<name>-z1.png``)."""
     figures, model = gn.figures, loaded.model
+    layer_figures = {}
+    if trajectory:
+        for layer, name in enumerate(model.layer_names()[1:], start=1):
+            if figures.has_image_form(model.latent_shapes[layer - 1]):
+                path = trajectory.with_name(f"{trajectory.stem}-{name}{trajectory.suffix}")
+                layer_figures[layer] = figures.check_output(path, (".png",), "--trajectory", force)
     images = None
     if from_images is not None:
         images = _read_images(from_images, model.x_shape, num)
@@ -217,12 +224,10 @@ def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajecto
         figures.save_png(figures.trajectory_image(at_steps(shown), shown, None, scale), trajectory)
         written.append(trajectory)
         index = [states.steps.index(t) for t in shown]
-        for layer, name in enumerate(model.layer_names()[1:], start=1):
-            if gn.figures.has_image_form(model.latent_shapes[layer - 1]):
-                path = trajectory.with_name(f"{trajectory.stem}-{name}{trajectory.suffix}")
-                cells = gn.figures.to_display_range(states.layers[layer][:, index])
-                figures.save_png(figures.trajectory_image(cells, shown, None, scale), path)
-                written.append(path)
+        for layer, path in layer_figures.items():
+            cells = figures.to_display_range(states.layers[layer][:, index])
+            figures.save_png(figures.trajectory_image(cells, shown, None, scale), path)
+            written.append(path)
     if gif:
         figures.save_chain_gif(at_steps(frames), frames, gif, scale)
         written.append(gif)

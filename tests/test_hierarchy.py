@@ -330,3 +330,10 @@ def test_trajectories_show_every_layer_that_has_an_image_form(tmp_path, monkeypa
     with Image.open(tmp_path / "t-z1.png") as z1, Image.open(tmp_path / "t.png") as x:
         assert z1.size[0] < x.size[0] and z1.size[1] < x.size[1]  # 14×14 cells against 28×28
     assert not (tmp_path / "t-z2.png").exists()  # z2 is a vector
+    (tmp_path / "u-z1.png").write_bytes(b"mine")  # the z1 figure of --trajectory u.png
+    again = CliRunner().invoke(cli, ["sample", str(run), "--mode", "dreaming", "--num", "3",
+                                     "--steps", "4", "--trajectory", "u.png", "--out", "other.png",
+                                     "--device", "cpu"])
+    assert again.exit_code == 2 and "u-z1.png: exists; pass --force" in again.stderr
+    assert (tmp_path / "u-z1.png").read_bytes() == b"mine"
+    assert not (tmp_path / "other.png").exists() and not (tmp_path / "u.png").exists()
