@@ -11,7 +11,7 @@ from rich.table import Table
 import gibbsnet_plugin as gn
 from gibbsnet_cli.ui import note, print_json, task_progress, wrote
 from gibbsnet_cli.ui import results as results_console
-from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS
+from gibbsnet_plugin.limits import MAX_COUNT, MAX_DRAWS, MAX_STEPS
 
 
 def _score_label(name: str) -> str:
@@ -61,7 +61,7 @@ def _score_cell(name: str, value: float) -> str:
                    "(default: the recipe's data.missing).")
 @click.option("--labels", type=click.IntRange(2, MAX_COUNT), default=None,
               help="Linear probe: class-balanced labelled images (default: eval.labels, 1000).")
-@click.option("--draws", type=click.IntRange(1, 1000), default=None,
+@click.option("--draws", type=click.IntRange(1, MAX_DRAWS), default=None,
               help="Linear probe: draws of the labelled set (default: eval.draws, 10).")
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (default: "
@@ -92,7 +92,7 @@ def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int |
     gn.check_metrics(metrics)
     results = []
     figures = tsne_figures(runs, Path(out_dir))
-    if "tsne" in metrics:
+    if "tsne" in metrics:  # all at once, before any run (a recipe's own tsne: before that run)
         for figure in figures:
             gn.figures.check_output(figure, (".png",), "--out-dir", force)
     for run, figure in zip(runs, figures, strict=True):
@@ -103,7 +103,7 @@ def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int |
                 labels=labels, draws=draws, masks=list(masks) or None,
                 inpaint_steps=inpaint_steps, missing=missing, inception_weights=inception_weights,
                 fid_split=fid_split, fid_dims=int(fid_dims), figure=figure, seed=seed,
-                progress=progress))
+                progress=progress, force=force))
     for text in dict.fromkeys(text for result in results for text in result["notes"]):
         note(text)
     for result in results:

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 import gibbsnet_plugin as gn
 from gibbsnet_cli.ui import console, print_json, task_progress, wrote
-from gibbsnet_plugin.limits import MAX_COUNT
+from gibbsnet_plugin.limits import MAX_BATCH
 
 
 def _announce_download(path: Path) -> None:
@@ -22,7 +22,7 @@ def _announce_download(path: Path) -> None:
 @click.option("--dims", type=click.Choice(["64", "192", "768", "2048"]), default=None,
               help="Inception features (default: 2048, the standard FID; or the size of the "
                    "statistics in a given .npz).")
-@click.option("--batch-size", type=click.IntRange(1, MAX_COUNT), default=50, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=50, show_default=True,
               help="Images per Inception pass (does not change the result).")
 @click.option("--device", default=None,
               help="auto, cpu, cuda, cuda:N or mps (default: CUDA when available).")

@@ -40,6 +40,9 @@ from gibbsnet_plugin.recipe import Recipe, recipe_differences, recipe_from_dict
 from gibbsnet_plugin.utils import resolve_device, unwritable
 
 RECIPE_FILE = "recipe.yaml"
+LOG_FILE = "train.log"
+RECORD_FILE = "run.json"
+TENSORBOARD_DIR = "tensorboard"
 CHECKPOINT_DIR = "checkpoints"
 SAMPLE_DIR = "samples"
 METRICS_FILE = "metrics.jsonl"
@@ -47,7 +50,7 @@ LAST = "last.pt"
 BEST = "best.pt"
 FORMAT_VERSION = 1
 
-RESUMABLE_KEYS = {"train.iterations", "train.device"}
+RESUMABLE_KEYS = {"train.iterations", "train.device", "train.loggers"}
 """Recipe keys that ``--resume`` may change; any other difference is refused."""
 
 
@@ -155,19 +158,18 @@ def check_run_dir(out: Path, recipe: Recipe, resume: bool, force: bool) -> Resum
     problem = unwritable(out / CHECKPOINT_DIR)
     if problem:
         raise RunDirectoryError(f"{out}: cannot be written: {problem}; choose another --out")
-    if out.exists() and not out.is_dir():
-        raise RunDirectoryError(f"{out}: exists and is not a directory; choose another --out")
     if resume:
         last = out / CHECKPOINT_DIR / LAST
         if not last.exists():
-            raise RunDirectoryError(f"{out}: no {CHECKPOINT_DIR}/{LAST} to resume from; "
-                                    "train without --resume to start this run")
+            start = ("--force to start it again" if _holds_run(out)
+                     else "train without --resume to start this run")
+            raise RunDirectoryError(f"{out}: no {CHECKPOINT_DIR}/{LAST} to resume from; {start}")
         point = ResumePoint(last, read_checkpoint(last))
         changed = [line for line in recipe_differences(point.checkpoint["recipe"], recipe)
                    if line.split(":")[0] not in RESUMABLE_KEYS]
         if changed:
             raise RunDirectoryError(
-                f"{out}: --resume may only change train.iterations (and train.device); "
+                f"{out}: --resume may only change train.iterations (and train.device, train.loggers); "
                 f"this recipe also changes {'; '.join(changed)}"
             )
         done = point.iteration
@@ -186,10 +188,11 @@ def check_run_dir(out: Path, recipe: Recipe, resume: bool, force: bool) -> Resum
 
 
 def clear_run_dir(out: Path) -> None:
-    """Delete the run files in ``out`` (recipe, checkpoints, samples, metrics); other files stay."""
-    for name in (CHECKPOINT_DIR, SAMPLE_DIR):
+    """Delete the run files in ``out`` (recipe, checkpoints, samples, metrics, logs, run record,
+    TensorBoard events); other files stay."""
+    for name in (CHECKPOINT_DIR, SAMPLE_DIR, TENSORBOARD_DIR):
         shutil.rmtree(out / name, ignore_errors=True)
-    for name in (RECIPE_FILE, METRICS_FILE):
+    for name in (RECIPE_FILE, METRICS_FILE, LOG_FILE, RECORD_FILE):
         (out / name).unlink(missing_ok=True)
 
 
@@ -331,7 +334,7 @@ def load_model_and_recipe(
     device = resolve_device(device)
     path = resolve_checkpoint(run_or_checkpoint)
     ckpt = read_checkpoint(path)
-    model = build_model(ckpt["recipe"], ckpt["x_shape"])
+    model = build_model(ckpt["recipe"], ckpt["x_shape"], training=False)
     problem = _state_mismatch(model.state_dict(), ckpt["model"])
     if problem:
         raise GibbsnetError(

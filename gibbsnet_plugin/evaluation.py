@@ -15,6 +15,7 @@ from gibbsnet_plugin.checkpoint import CHECKPOINT_DIR
 from gibbsnet_plugin.data.missing import Masked, check_process, split_item
 from gibbsnet_plugin.errors import GibbsnetError, InceptionWeightsError, ProbeError
 from gibbsnet_plugin.factory import build_corruption, build_dataset, data_shape
+from gibbsnet_plugin.figures import check_output
 from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, Model
 from gibbsnet_plugin.metric_names import METRICS, MODE_SCORES
 from gibbsnet_plugin.metrics import inception
@@ -67,7 +68,7 @@ def evaluate_model(
     inpaint_steps: int | None = None, inception_weights: str | Path | None = None,
     fid_split: str | None = None, fid_dims: int = 2048, figure: str | Path | None = None,
     seed: int = 0, fid_cache: Path | None = None, progress: Progress | None = None,
-    missing: str | None = None,
+    missing: str | None = None, force: bool = True,
 ) -> dict[str, Any]:
     """Score ``model`` (trained with ``recipe``) on the recipe's data; the model is put in eval
     mode for the evaluation and its mode restored afterwards.
@@ -82,7 +83,8 @@ def evaluate_model(
         chain_steps: unclamped-chain steps for FID samples, mode coverage and latent maps
             (default: the model's).
         fid_dims: Inception feature size; 2048 (the final pool) is the standard FID.
-        figure: PNG path of the latent map (``tsne``).
+        figure: PNG path of the latent map (``tsne``); an existing file is replaced only with
+            ``force`` (else ``OutputError`` before any metric runs).
         missing: the mask process of ``imputation`` (e.g. ``random-80``; default: the recipe's
             ``data.missing``); masks of the test split are drawn with the recipe's seed. For a
             recipe with ``data.corruption`` and no ``missing``, ``imputation`` scores the
@@ -100,6 +102,8 @@ def evaluate_model(
         metrics = list(e.metrics)
     chosen = list(metrics) if metrics is not None else list(DEFAULT_METRICS)
     check_metrics(chosen)
+    if "tsne" in chosen and figure is not None:
+        check_output(figure, (".png",), "--out-dir", force)
     notes: list[str] = []
     weights = None
     if "fid" in chosen:

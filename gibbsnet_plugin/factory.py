@@ -112,14 +112,16 @@ def data_shape(dataset: Dataset) -> tuple[int, ...]:
     return tuple(x.shape)
 
 
-def build_model(recipe: Recipe, x_shape: tuple[int, ...]) -> Model:
+def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True) -> Model:
     """The model of ``recipe`` for data of shape ``x_shape``, its networks checked: a
     ``GibbsNet`` for one latent layer (an int ``z_dim``, or a list of one), else a
-    ``HierarchicalGibbsNet`` of ``model.kind``."""
+    ``HierarchicalGibbsNet`` of ``model.kind``. Networks too large for this machine's memory
+    (with gradients and Adam's state when ``training``, else the weights alone) are refused
+    before they are allocated."""
     m = recipe.model
     sizes = m.z_dim if isinstance(m.z_dim, list) else [m.z_dim]
     z_dim: int | list[int] = sizes if len(sizes) > 1 else sizes[0]
-    _check_model_size(recipe, tuple(x_shape), z_dim)
+    _check_model_size(recipe, tuple(x_shape), z_dim, 16 if training else 4)
     try:
         arch = ARCHITECTURES.build(m.architecture, tuple(x_shape), z_dim, **m.options)
     except (ValueError, TypeError) as exc:
@@ -154,10 +156,11 @@ def _networks(arch: Any) -> list[torch.nn.Module]:
     return found
 
 
-def _check_model_size(recipe: Recipe, x_shape: tuple[int, ...], z_dim: int | list[int]) -> None:
+def _check_model_size(recipe: Recipe, x_shape: tuple[int, ...], z_dim: int | list[int],
+                      bytes_per_parameter: int) -> None:
     """Refuse networks too large for this machine before allocating them: the architecture is
-    built on PyTorch's meta device (no memory) to count its parameters, which training holds four
-    times (weights, gradients, Adam's two moments)."""
+    built on PyTorch's meta device (no memory) to count its parameters, each taking
+    ``bytes_per_parameter`` (16 in training: float32 weights, gradients, Adam's two moments)."""
     m = recipe.model
     try:
         with torch.device("meta"):
@@ -166,7 +169,7 @@ def _check_model_size(recipe: Recipe, x_shape: tuple[int, ...], z_dim: int | lis
         return
     params = {id(p): p.numel() for net in _networks(probe) for p in net.parameters()}
     count = sum(params.values())
-    check_memory(16 * count, f"model.architecture '{m.architecture}' with these sizes "
+    check_memory(bytes_per_parameter * count, f"model.architecture '{m.architecture}' with these sizes "
                  f"({count:,} parameters)", "lower model.z_dim or the sizes in model.options")
 
 

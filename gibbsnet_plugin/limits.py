@@ -20,6 +20,8 @@ MAX_ITERATIONS = 1_000_000_000
 """Most training iterations a recipe may ask for."""
 MAX_COUNT = 10_000_000
 """Most images, samples or labels one command or metric may ask for."""
+MAX_DRAWS = 1000
+"""Most draws of the linear probe's labelled set (``eval.draws``, ``--draws``)."""
 MAX_BATCH = 65_536
 """Largest batch: data.batch_size, train.calibration_chains."""
 MAX_WIDTH = 65_536

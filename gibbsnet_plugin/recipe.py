@@ -23,6 +23,7 @@ from gibbsnet_plugin.errors import GibbsnetError, RecipeError
 from gibbsnet_plugin.limits import (
     MAX_BATCH,
     MAX_COUNT,
+    MAX_DRAWS,
     MAX_ITERATIONS,
     MAX_LR,
     MAX_STEPS,
@@ -567,7 +568,7 @@ def _check_eval(e: EvalConfig, need: Any, levels: int) -> None:
              f"(scores: {', '.join(names) or 'none; set eval.metrics'})")
         need(e.every > 0, "eval.best", "needs eval.every > 0 (how often to evaluate)")
     for key, low, high in (("num_samples", 2, MAX_COUNT), ("inpaint_steps", 1, MAX_STEPS),
-                           ("labels", 2, MAX_COUNT), ("draws", 1, 1000)):
+                           ("labels", 2, MAX_COUNT), ("draws", 1, MAX_DRAWS)):
         value = getattr(e, key)
         need(low <= value <= high, f"eval.{key}",
              f"must be between {low} and {high:,}, got {short(value)}")

@@ -239,9 +239,11 @@ def _open_run(path: Path, label: str, device: torch.device, masks: Sequence[str]
 @dataclass
 class _Computed:
     """What was computed from a run's checkpoint: the trajectory figure (PNG bytes, None when not
-    drawn) and the steps it shows; inpainting figures by mask; ``scores`` by name; notes."""
+    drawn) and the steps it shows; inpainting figures by mask; ``scores`` by name, of ``images``
+    test images; notes."""
 
     trajectory: bytes | None = None
+    images: int = 0
     shown: list[int] = field(default_factory=list)
     inpainting: dict[str, bytes] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
@@ -279,6 +281,7 @@ def _compute(run: _RunData, steps: int, num: int, scale: int | None, seed: int,
                          "unknown): no inpainting or reconstruction scores")
         return out
     x = dataset_images(recipe, "test", num, model.x_shape)
+    out.images = len(x)
     out.scores["reconstruction_mse"] = reconstruct(model, x, seed).mse
     inpaint_steps = recipe.eval.inpaint_steps
     for spec, mask in run.masks.items():
@@ -314,8 +317,16 @@ def _esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+PLOTTABLE = 1e100
+"""Values beyond ±this are drawn as gaps, like NaN: a chart's range must stay finite."""
+
+
+def _plottable(value: float) -> bool:
+    return math.isfinite(value) and abs(value) <= PLOTTABLE
+
+
 def _finite(points: Points) -> list[float]:
-    return [v for _, v in points if math.isfinite(v)]
+    return [v for _, v in points if _plottable(v)]
 
 
 def nice_range(values: Sequence[float], ticks: int = 5) -> tuple[float, float, float]:
@@ -406,7 +417,7 @@ class Chart:
         segments: list[list[str]] = [[]]
         dots = []
         for x, y in points:
-            if not math.isfinite(y):
+            if not _plottable(y):
                 segments.append([])
                 continue
             segments[-1].append(f"{px(x):.1f},{py(y):.1f}")
@@ -610,7 +621,7 @@ def _inpaint_cell(run: _RunData, computed: _Computed) -> str:
     return f'<div class="gallery">{"".join(parts)}</div>'
 
 
-def _score_table(runs: Sequence[_RunData], computed: Sequence[_Computed], num: int, seed: int) -> str:
+def _score_table(runs: Sequence[_RunData], computed: Sequence[_Computed], seed: int) -> str:
     """Rows of scores, one column per run: the latest evaluation logged during training (with its
     iteration), then the scores computed for the page."""
     head = "".join(f"<th>{_esc(run.label)}</th>" for run in runs)
@@ -633,8 +644,10 @@ def _score_table(runs: Sequence[_RunData], computed: Sequence[_Computed], num: i
         rows.append(f"<tr><th>{_esc(name)}</th>{''.join(cells)}</tr>")
     names = list(dict.fromkeys(name for c in computed for name in c.scores))
     if names:
-        rows.append(f'<tr class="group"><th colspan="{width}">computed for this report ({num} test '
-                    f"images, seed {seed})</th></tr>")
+        counts = sorted({c.images for c in computed if c.scores})
+        images = " or ".join(f"{n:,}" for n in counts)
+        rows.append(f'<tr class="group"><th colspan="{width}">computed for this report ({images} '
+                    f"test images, seed {seed})</th></tr>")
     for name in names:
         cells = [f'<td class="num">{_esc(_fmt(c.scores[name]))}</td>' if name in c.scores
                  else '<td class="num">-</td>' for c in computed]
@@ -715,9 +728,9 @@ def build_report(
         ("inpainting", "Inpainting", [_inpaint_cell(run, c) for run, c in zip(data, computed, strict=True)]),
     ]
     body = [f"<header><h1>{_esc(title)}</h1><p>{len(data)} run{'s' * (len(data) > 1)}; chains of "
-            f"{steps:,} steps, {num} chains and test images, seed {seed}</p></header>",
+            f"{steps:,} steps, {num} chains, up to {num} test images, seed {seed}</p></header>",
             *(_section(anchor, heading, data, cells) for anchor, heading, cells in sections),
-            f'<section id="scores"><h2>Scores</h2>{_score_table(data, computed, num, seed)}</section>',
+            f'<section id="scores"><h2>Scores</h2>{_score_table(data, computed, seed)}</section>',
             f"<footer>written by gibbsnet {_esc(__version__)} (gibbsnet report)</footer>"]
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -318,8 +318,10 @@ def check_chains(model: Model, num: int, steps: int, record: Sequence[int] = ())
                             f"{f', recorded steps up to {max(record):,}' if record else ''}")
     if not 1 <= num <= MAX_COUNT:
         raise GibbsnetError(f"the number of chains must be between 1 and {MAX_COUNT:,}, got {num:,}")
-    sizes = model.z_dim if isinstance(model.z_dim, list) else [model.z_dim]
-    per_chain = 4 * (math.prod(model.x_shape) + sum(sizes)) * (len(set(record)) + 4)
+    shapes = (model.latent_shapes if isinstance(model, HierarchicalGibbsNet)
+              else [(model.z_dim,)])
+    per_chain = (4 * (math.prod(model.x_shape) + sum(math.prod(s) for s in shapes))
+                 * (len(set(record)) + 4))
     check_memory(num * per_chain, f"{num:,} chains", "lower --num", model.device)
 
 

@@ -28,9 +28,12 @@ from torch.utils.data import DataLoader, Dataset
 from gibbsnet_plugin.checkpoint import (
     CHECKPOINT_DIR,
     LAST,
+    LOG_FILE,
     METRICS_FILE,
     RECIPE_FILE,
+    RECORD_FILE,
     SAMPLE_DIR,
+    TENSORBOARD_DIR,
     Checkpointers,
     ResumePoint,
     RNGStates,
@@ -56,7 +59,6 @@ from gibbsnet_plugin.engines.handlers import (
     TrainingStatus,
 )
 from gibbsnet_plugin.engines.logs import (
-    LOG_FILE,
     Trackers,
     TrainLog,
     attach_loggers,
@@ -312,8 +314,8 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     if checkpoints.best is not None:
         trainer.add_event_handler(Events.ITERATION_COMPLETED(every=e.every),
                                   unless_diverged(checkpoints.best))
-    trackers = (attach_loggers(t.loggers, trainer, out, t.log_every, e.every) if rank0
-                else Trackers())
+    trackers = (attach_loggers(t.loggers, trainer, out / TENSORBOARD_DIR, t.log_every, e.every)
+                if rank0 else Trackers())
     if rank0:
         SampleGrid(s.shown, out / SAMPLE_DIR, t.sample_every, GRID_SAMPLES, recipe.seed,
                    trackers.grids).attach(trainer)
@@ -375,20 +377,21 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: Resume
     handlers = attach_handlers(s, recipe, out, reports)
     if log is not None:
         log.attach(s.trainer)
-    if resume is not None:
-        _restore(s, handlers, recipe, resume)
     try:
+        if resume is not None:
+            _restore(s, handlers, recipe, resume)
         if rank0 and reports is not None:
             write_text_atomic(out / RECIPE_FILE, recipe.to_yaml())
-            write_run_record(out, out / RECIPE_FILE, s.device, idist.get_world_size(),
-                             resume is not None)
+            write_run_record(out / RECORD_FILE, out / RECIPE_FILE, s.device,
+                             idist.get_world_size(), resume is not None)
             reports(TrainingStatus("started", s.trainer.state.iteration, recipe.train.iterations,
                                    summary=_summary(s, recipe, out, resume is not None)))
         _run(s, handlers, recipe, out, rank0)
-    except GibbsnetError as exc:
+    except BaseException as exc:
         if log is not None:
+            reason = str(exc) if isinstance(exc, GibbsnetError) else f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(OSError):  # a full disk must not hide why the run stopped
-                log.write(f"stopped: {exc}")
+                log.write(f"stopped: {reason}")
         raise
     finally:
         with contextlib.suppress(OSError):

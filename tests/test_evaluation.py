@@ -141,3 +141,13 @@ def test_asking_for_fid_downloads_missing_weights_into_the_hub_cache(run, tmp_pa
     assert result["scores"]["fid"] >= 0
     evaluate(run, ["fid"], device="cpu", num_samples=20, fid_dims=64)
     assert len(fetched) == 1  # found in the cache the second time
+
+
+def test_an_existing_latent_map_is_replaced_only_with_force(run, tmp_path):
+    from gibbsnet_plugin.errors import OutputError
+
+    figure = tmp_path / "map.png"
+    figure.write_bytes(b"mine")
+    with pytest.raises(OutputError, match=r"map\.png: exists; pass --force"):
+        evaluate(run, ["tsne"], device="cpu", figure=figure, force=False)
+    assert figure.read_bytes() == b"mine"

@@ -119,6 +119,9 @@ def test_nice_range_covers_the_values_with_round_steps():
     low, high, step = report.nice_range([5.0])
     assert low < 5 < high
     assert report.nice_range([]) == (0.0, 1.0, 0.2)
+    curve = report._finite([(1, 1e308), (2, -1e308), (3, 0.5), (4, 1.5)])
+    assert curve == [0.5, 1.5]  # values beyond ±1e100 are gaps, as NaN is
+    assert report.nice_range(curve)[0] <= 0.5
 
 
 def test_spread_keeps_the_first_and_the_last():

@@ -372,3 +372,11 @@ def test_a_failed_write_names_the_newest_step_checkpoint_when_last_pt_was_never_
                        r".*step_0000003\.pt \(copy it to .*last\.pt to continue with --resume\)"):
         gn.train(tiny_recipe(train={"iterations": 12, "checkpoint_every": 3}), out=tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step_0000003.pt"]
+
+
+def test_resume_without_a_checkpoint_in_a_run_directory_points_to_force(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "recipe.yaml").write_text(tiny_recipe().to_yaml())  # stopped before any
+    with pytest.raises(RunDirectoryError, match=r"no checkpoints/last\.pt to resume from; --force "
+                       r"to start it again"):
+        gn.train(tiny_recipe(), out=tmp_path / "run", resume=True)

@@ -23,11 +23,6 @@ from gibbsnet_plugin.engines.handlers import TrainingStatus
 from gibbsnet_plugin.errors import RecipeError
 from gibbsnet_plugin.utils import write_text_atomic
 
-LOG_FILE = "train.log"
-RECORD_FILE = "run.json"
-TENSORBOARD_DIR = "tensorboard"
-LOGGERS = ("tensorboard",)
-"""Experiment trackers that ``train.loggers`` may name."""
 PACKAGES = ("gibbsnet", "torch", "torchvision", "pytorch-ignite", "numpy", "pytorch-fid",
             "scikit-learn", "tensorboard")
 
@@ -72,17 +67,18 @@ class TrainLog:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
 
 
-def write_run_record(out: Path, recipe_file: Path, device: torch.device, processes: int,
+def write_run_record(path: Path, recipe_file: Path, device: torch.device, processes: int,
                      resuming: bool) -> None:
-    """Append this session to ``run.json`` (``{"sessions": [...]}``): command line, working
-    directory, the resolved recipe's file, package versions, the git commit of the gibbsnet
-    source when it is a git checkout, Python, host, device and thread count, start time."""
-    path = out / RECORD_FILE
+    """Append this session to the run record ``path`` (``run.json``: ``{"sessions": [...]}``):
+    command line, working directory, the resolved recipe's file, package versions, the git
+    commit of the gibbsnet source when it is a git checkout, Python, host, device and thread
+    count, start time. A record that cannot be read is started again."""
     try:
         record = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     except (OSError, ValueError):
         record = {}
-    sessions = record.get("sessions") if isinstance(record.get("sessions"), list) else []
+    sessions = record.get("sessions") if isinstance(record, dict) else None
+    sessions = sessions if isinstance(sessions, list) else []
     sessions.append({
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "resuming": resuming,
@@ -116,6 +112,10 @@ def source_commit() -> str | None:
     uncommitted changes), or None for an installed copy or without git."""
     source = Path(__file__).resolve().parents[2]
     try:
+        top = subprocess.run(["git", "-C", str(source), "rev-parse", "--show-toplevel"],
+                             capture_output=True, text=True, timeout=10)
+        if top.returncode or Path(top.stdout.strip()).resolve() != source:
+            return None  # an installed copy (perhaps inside some other repository)
         commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"],
                                 capture_output=True, text=True, timeout=10)
         if commit.returncode:
@@ -135,12 +135,9 @@ def device_description(device: torch.device) -> str:
 
 
 def check_loggers(names: list[str]) -> None:
-    """Raise ``RecipeError`` for a name in ``train.loggers`` that is unknown or whose package is
-    not installed (with the command that installs it)."""
-    for i, name in enumerate(names):
-        if name not in LOGGERS:
-            raise RecipeError(f"train.loggers[{i}]: unknown logger {name!r}; expected one of "
-                              f"{', '.join(LOGGERS)}")
+    """Raise ``RecipeError`` for a logger of ``train.loggers`` (their names are checked with the
+    recipe) whose package is not installed, with the command that installs it."""
+    for i in range(len(names)):
         try:
             import tensorboard  # noqa: F401, PLC0415
         except ImportError:
@@ -161,11 +158,11 @@ class Trackers:
             close()
 
 
-def attach_loggers(names: list[str], trainer: Engine, out: Path, log_every: int,
+def attach_loggers(names: list[str], trainer: Engine, log_dir: Path, log_every: int,
                    eval_every: int) -> Trackers:
     """Attach the experiment trackers of ``names`` to ``trainer``: the step outputs (losses and
     D's outputs) every ``log_every`` iterations under ``train/``, evaluation scores every
-    ``eval_every`` under ``eval/`` (TensorBoard event files in ``out/tensorboard``)."""
+    ``eval_every`` under ``eval/`` (TensorBoard event files in ``log_dir``)."""
     trackers = Trackers()
     if "tensorboard" in names:
         from ignite.handlers.tensorboard_logger import (  # noqa: PLC0415  (optional package)
@@ -174,7 +171,7 @@ def attach_loggers(names: list[str], trainer: Engine, out: Path, log_every: int,
         )
         from torchvision.utils import make_grid  # noqa: PLC0415
 
-        logger = TensorboardLogger(log_dir=str(out / TENSORBOARD_DIR))
+        logger = TensorboardLogger(log_dir=str(log_dir))
         logger.attach(trainer, OutputHandler(tag="train", output_transform=lambda output: output),
                       Events.ITERATION_COMPLETED(every=log_every))
         if eval_every:

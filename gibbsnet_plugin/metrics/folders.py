@@ -10,6 +10,7 @@ converted to RGB and scaled to [0, 1] (``ToTensor``), then resized to 299 × 299
 from __future__ import annotations
 
 import itertools
+import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.functional import to_tensor
 
+from gibbsnet_plugin.data.images import check_pixels
 from gibbsnet_plugin.errors import GibbsnetError, ImageReadError
 from gibbsnet_plugin.figures import check_output
 from gibbsnet_plugin.metrics.data import Progress
@@ -74,6 +76,7 @@ def read_image(path: Path) -> torch.Tensor:
     """The image file as pytorch-fid reads it: (3, H, W) in [0, 1] (PIL, RGB, ``ToTensor``)."""
     try:
         with Image.open(path) as image:
+            check_pixels(image, path)
             return to_tensor(image.convert("RGB"))
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
@@ -97,7 +100,7 @@ def read_statistics(path: Path) -> Statistics:
             if "mu" in keys and "sigma" in keys:
                 mu, sigma = stored["mu"].astype(np.float64), stored["sigma"].astype(np.float64)
                 count = int(stored["count"]) if "count" in keys else None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ImageReadError(f"{path}: not a .npz file NumPy reads ({reason}); expected FID "
                              "statistics (arrays mu and sigma)") from None
@@ -105,9 +108,12 @@ def read_statistics(path: Path) -> Statistics:
         raise ImageReadError(
             f"{path}: holds {', '.join(keys) or 'nothing'}, not FID statistics (arrays mu and "
             "sigma, as gibbsnet fid --save-stats or pytorch-fid writes)")
-    if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):
+    if mu.ndim != 1 or len(mu) == 0 or sigma.shape != (len(mu), len(mu)):
         raise ImageReadError(f"{path}: mu of shape {mu.shape} and sigma of shape {sigma.shape}; "
-                             "expected mu (d,) and sigma (d, d)")
+                             "expected mu (d,) and sigma (d, d) with d >= 1")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise ImageReadError(f"{path}: mu or sigma holds NaN or infinite values; recompute the "
+                             "statistics")
     return Statistics(mu, sigma, count)
 
 
@@ -127,7 +133,7 @@ def _inputs(paths: tuple[str | Path, ...],
     size: ``dims``, else that of a ``.npz``, else ``DEFAULT_DIMS``; all checked before any work."""
     inputs: dict[Path, list[Path] | Statistics] = {}
     for given in paths:
-        path = Path(given).expanduser()
+        path = Path(os.path.expanduser(given))
         if path in inputs:
             continue
         if path.is_dir():
@@ -145,8 +151,9 @@ def _inputs(paths: tuple[str | Path, ...],
                             f"{sizes[1][1]}-d; FID compares statistics of one feature size")
     for path, size in sizes:
         if dims is not None and size != dims:
-            raise GibbsnetError(f"{path} holds {size}-d statistics but --dims is {dims}; pass "
-                                f"--dims {size} or recompute them with --dims {dims}")
+            other = f"pass --dims {size} or " if size in FEATURE_DIMS else ""
+            raise GibbsnetError(f"{path} holds {size}-d statistics but --dims is {dims}; {other}"
+                                f"recompute them with --dims {dims}")
     dims = dims or (sizes[0][1] if sizes else DEFAULT_DIMS)
     if len(sizes) < len(inputs) and dims not in FEATURE_DIMS:
         raise GibbsnetError(f"FID features of images: dims must be one of {FEATURE_DIMS}, got {dims}")
@@ -203,7 +210,7 @@ def fid_of_paths(
     """
     inputs, dims = _inputs((path1, path2), dims)
     stats, sha = _statistics(inputs, dims, batch_size, device, weights, progress, on_download)
-    first, second = (stats[Path(p).expanduser()] for p in (path1, path2))
+    first, second = (stats[Path(os.path.expanduser(p))] for p in (path1, path2))
     return {"fid": frechet_distance(first.mu, first.sigma, second.mu, second.sigma),
             "paths": [str(path1), str(path2)], "dims": dims,
             "count": [first.count, second.count], "weights_sha256": sha}

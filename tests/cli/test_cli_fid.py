@@ -87,7 +87,15 @@ def bad_inputs(root: Path, real: Path) -> dict[str, tuple[list[object], str]]:
     np.savez(root / "other.npz", mean=np.zeros(3))
     np.savez(root / "d64.npz", mu=np.zeros(64), sigma=np.eye(64))
     np.savez(root / "d192.npz", mu=np.zeros(192), sigma=np.eye(192))
+    np.savez(root / "count.npz", mu=np.zeros(64), sigma=np.eye(64), count=np.zeros(3))
+    np.savez(root / "nan.npz", mu=np.full(64, np.nan), sigma=np.eye(64))
+    np.savez(root / "d0.npz", mu=np.zeros(0), sigma=np.zeros((0, 0)))
     return {
+        "home": (["~nosuchuser/x", real], "nosuchuser/x: no such folder or file"),
+        "count": ([root / "count.npz", real], "count.npz: not a .npz file NumPy reads"),
+        "nan": ([root / "nan.npz", real], "nan.npz: mu or sigma holds NaN or infinite values"),
+        "empty statistics": ([root / "d0.npz", real], r"expected mu \(d,\) and sigma \(d, d\) with "
+                                                      "d >= 1"),
         "missing": ([root / "nope", real], f"{root / 'nope'}: no such folder or file"),
         "empty": ([root / "empty", real], f"{root / 'empty'}: 0 image file.*lower-case endings "
                                           "only: A.PNG not read.; FID needs at least 2"),

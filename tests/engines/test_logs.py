@@ -11,7 +11,7 @@ import pytest
 
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
-from gibbsnet_plugin.engines import logs
+from gibbsnet_plugin.checkpoint import LOG_FILE, RECORD_FILE, TENSORBOARD_DIR
 from gibbsnet_plugin.errors import RecipeError
 from gibbsnet_plugin.recipe import recipe_from_dict
 
@@ -23,7 +23,7 @@ def test_tensorboard_event_files_hold_losses_scores_and_sample_grids(tmp_path):
                                 "sample_every": 6},
                          eval={"every": 6, "metrics": ["reconstruction"]})
     run = gn.train(recipe, out=tmp_path / "run")
-    events = EventAccumulator(str(run / logs.TENSORBOARD_DIR))
+    events = EventAccumulator(str(run / TENSORBOARD_DIR))
     events.Reload()
     scalars = events.Tags()["scalars"]
     assert {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake",
@@ -44,7 +44,7 @@ def test_tensorboard_event_files_hold_losses_scores_and_sample_grids(tmp_path):
 def test_train_log_and_run_record_grow_with_each_session(tmp_path):
     run = gn.train(tiny_recipe(train={"iterations": 8, "log_every": 4}), out=tmp_path / "run")
     gn.train(tiny_recipe(train={"iterations": 12, "log_every": 4}), out=run, resume=True)
-    lines = (run / logs.LOG_FILE).read_text().splitlines()
+    lines = (run / LOG_FILE).read_text().splitlines()
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
     assert re.fullmatch(stamp + r"started: tiny: mlp \([\d,]+ parameters\) on digits .* -> .*run",
                         lines[0])
@@ -52,7 +52,7 @@ def test_train_log_and_run_record_grow_with_each_session(tmp_path):
     assert steps == [4, 8, 12]
     assert re.fullmatch(stamp + r"resumed: .*\(resuming\)", next(x for x in lines if "resumed" in x))
     assert [line[20:] for line in lines if "done:" in line] == [f"done: {run}"] * 2
-    record = json.loads((run / logs.RECORD_FILE).read_text())
+    record = json.loads((run / RECORD_FILE).read_text())
     first, second = record["sessions"]
     assert (first["resuming"], second["resuming"]) == (False, True)
     assert first["command"] == sys.argv and first["device"] == "cpu"
@@ -66,7 +66,7 @@ def test_a_stopped_run_says_why_in_its_log(tmp_path):
                          train={"iterations": 20, "checkpoint_every": 3, "calibration_steps": 0})
     with pytest.raises(gn.GibbsnetError):
         gn.train(recipe, out=tmp_path / "run")
-    assert "stopped: training diverged at iteration" in (tmp_path / "run" / logs.LOG_FILE).read_text()
+    assert "stopped: training diverged at iteration" in (tmp_path / "run" / LOG_FILE).read_text()
 
 
 def test_loggers_are_checked_with_the_recipe_and_before_training(tmp_path, monkeypatch):
@@ -77,3 +77,16 @@ def test_loggers_are_checked_with_the_recipe_and_before_training(tmp_path, monke
                        r"'gibbsnet\[tensorboard\]'"):
         gn.train(tiny_recipe(train={"loggers": ["tensorboard"]}), out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_force_replaces_the_logs_and_an_unreadable_record_starts_again(tmp_path):
+    run = gn.train(tiny_recipe(train={"iterations": 4, "loggers": ["tensorboard"]}),
+                   out=tmp_path / "run")
+    (run / RECORD_FILE).write_text("[1]")  # valid JSON, not a record
+    gn.train(tiny_recipe(train={"iterations": 6}), out=run, resume=True)
+    assert [s["resuming"] for s in json.loads((run / RECORD_FILE).read_text())["sessions"]] == [True]
+    gn.train(tiny_recipe(train={"iterations": 4}), out=run, force=True)
+    assert not (run / TENSORBOARD_DIR).exists()
+    assert len(json.loads((run / RECORD_FILE).read_text())["sessions"]) == 1
+    assert (run / LOG_FILE).read_text().count("started:") == 1
+    assert "resumed" not in (run / LOG_FILE).read_text()
