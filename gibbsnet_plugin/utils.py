@@ -119,6 +119,6 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Replace the contents of ``path`` with ``text`` atomically (see ``atomic_output``)."""
+    """Replace the contents of ``path`` with ``text`` (UTF-8) atomically (see ``atomic_output``)."""
     with atomic_output(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
