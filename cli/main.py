@@ -3,10 +3,9 @@
 The commands live by group: ``train`` (train, plugins), ``testtime`` (sample, inpaint,
 reconstruct, interpolate), ``evaluate``, ``fid`` and ``report``; ``ui`` holds the terminal helpers
 they share. Results (score lines, tables, JSON) go to stdout; progress bars, messages and errors
-to stderr. Every error is one line without a
-traceback: status 2 for input the user can fix (``GibbsnetError``), 1 for the environment (a full
-disk, a missing permission, memory) and for anything unexpected (``GIBBSNET_TRACEBACK=1`` shows its
-traceback), 130 after Ctrl-C.
+to stderr. Every error is one line without a traceback: status 2 for input the user can fix
+(``GibbsnetError``), 1 for the environment (a full disk, a missing permission, memory) and for
+anything unexpected (``GIBBSNET_TRACEBACK=1`` shows its traceback), 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -78,9 +77,6 @@ class _Group(click.Group):
             except KeyboardInterrupt:
                 console.print("[yellow]stopped[/] (Ctrl-C)", soft_wrap=True)
                 ctx.exit(130)
-            except MemoryError as exc:
-                console.print(f"[red]error:[/] {escape(_environment_message(exc))}", soft_wrap=True)
-                ctx.exit(1)
             except Exception as exc:
                 if isinstance(exc, OSError) or _out_of_memory(exc):
                     console.print(f"[red]error:[/] {escape(_line(_environment_message(exc)))}",

@@ -31,7 +31,7 @@ from gibbsnet_plugin.limits import (
 )
 from gibbsnet_plugin.metric_names import DEFAULT_MASKS, TRAINING_METRICS, score_names
 from gibbsnet_plugin.registry import ARCHITECTURES, CORRUPTIONS, DATASETS, did_you_mean
-from gibbsnet_plugin.utils import DEVICE_NAME, DEVICES
+from gibbsnet_plugin.utils import DEVICE_NAME, DEVICES, SHOWN, short
 
 Loss = Literal["bce", "lsgan"]
 """The adversarial losses: non-saturating ``bce`` (ALI) and least-squares ``lsgan`` (the
@@ -202,16 +202,6 @@ def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
 
 MAX_RECIPE_BYTES = 1 << 20
 """A recipe file larger than this (1 MiB) is refused before it is parsed."""
-SHOWN = 60
-"""Characters of a bad value that an error message shows."""
-
-
-def short(value: Any, limit: int = SHOWN) -> str:
-    """``repr(value)``, cut to ``limit`` characters (with ``…``) so a message stays one short line."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 class _RecipeLoader(yaml.SafeLoader):
     """PyYAML's safe loader without aliases (``*name``): they are the way to a "billion laughs"
     document or a recursive value, and a recipe has no need for them."""

@@ -166,13 +166,13 @@ class Registry(Generic[F]):
                 ``GibbsnetError``; the message names the plugin.
         """
         factory = self.get(name)
-        if name in self._builtins:
-            return factory(*args, **kwargs)
         try:
             return factory(*args, **kwargs)
         except (ValueError, TypeError, GibbsnetError):
             raise
         except Exception as exc:
+            if name in self._builtins:
+                raise
             plugin = self._discover()[name]
             raise PluginLoadError(f"{self.kind} '{name}' from the plugin {plugin.source} failed to "
                                   f"build: {type(exc).__name__}: {exc}") from None

@@ -29,10 +29,10 @@ from PIL import Image, UnidentifiedImageError
 
 from gibbsnet_plugin import __version__, figures
 from gibbsnet_plugin.checkpoint import CHECKPOINT_DIR, LAST, METRICS_FILE, RECIPE_FILE, SAMPLE_DIR
-from gibbsnet_plugin.data.images import MAX_PIXELS
+from gibbsnet_plugin.data.images import check_pixels
 from gibbsnet_plugin.data.masks import resolve_mask
 from gibbsnet_plugin.data.missing import split_item
-from gibbsnet_plugin.errors import DatasetNotFoundError, RunDirectoryError
+from gibbsnet_plugin.errors import DatasetNotFoundError, ImageReadError, RunDirectoryError
 from gibbsnet_plugin.factory import build_dataset
 from gibbsnet_plugin.metric_names import lower_is_better
 from gibbsnet_plugin.metrics.data import Progress, no_progress
@@ -47,7 +47,7 @@ from gibbsnet_plugin.testtime import (
     reconstruct,
     sample,
 )
-from gibbsnet_plugin.utils import atomic_output, resolve_device
+from gibbsnet_plugin.utils import resolve_device, write_text_atomic
 
 MAX_GRIDS = 12
 """Most sample grids shown per run: a longer run shows this many, spaced evenly through training
@@ -580,10 +580,10 @@ def _grid_cell(run: _RunData) -> str:
             data = path.read_bytes()
             with Image.open(io.BytesIO(data)) as image:
                 size, kind = image.size, image.format
-                if size[0] * size[1] > MAX_PIXELS:
-                    raise ValueError("too many pixels")
+                check_pixels(image, path)
                 image.verify()
-        except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+        except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError,
+                ImageReadError):
             kind = None
         if kind != "PNG":
             parts.append(_note(f"{path.name}: not a readable PNG image; left out"))
@@ -762,7 +762,6 @@ def write_report(runs: Sequence[str | Path], out: str | Path, *, force: bool = F
     """
     path = figures.check_output(out, (".html",), force=force)
     report = build_report(runs, **options)
-    with atomic_output(path) as tmp:
-        tmp.write_bytes(report.html.encode("utf-8"))
+    write_text_atomic(path, report.html)
     report.path = path
     return report

@@ -265,12 +265,13 @@ class Handlers:
     trackers: Trackers
 
 
-def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgress | None) -> Handlers:
+def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgress | None,
+                    log: TrainLog | None = None) -> Handlers:
     """Attach every handler to ``s.trainer``. Ignite runs the handlers of one event in the order
     they were attached, and this order is the one that works:
 
     1. the NaN guard and Ctrl-C check, first: every later handler can see that the run stops;
-    2. the metrics log (rank 0);
+    2. the metrics log, and its steps in ``log`` (``train.log``) (rank 0);
     3. the moving average of the encoder and decoder (``train.ema``), before anything uses it;
     4. batch-norm calibration, before anything samples or saves the model;
     5. evaluation (every rank: its metrics are collectives), before ``best.pt`` is chosen;
@@ -284,7 +285,8 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     guard.attach(trainer)
     interrupt.attach(trainer)
     if rank0:
-        MetricsLog(out / METRICS_FILE, t.log_every).attach(trainer)
+        MetricsLog(out / METRICS_FILE, t.log_every, t.iterations,
+                   [log.step] if log is not None else None).attach(trainer)
         if s.device.type == "cpu":
             SlowRunWarning(t.iterations).attach(trainer)
     if s.ema is not None:
@@ -372,11 +374,9 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: Resume
         clear_run_dir(out)
     if rank0:
         remove_stale_temporaries(out)
-    log = TrainLog(out / LOG_FILE, recipe.train.log_every, recipe.train.iterations) if rank0 else None
+    log = TrainLog(out / LOG_FILE) if rank0 else None
     reports = _Reports([log, progress]) if rank0 else None
-    handlers = attach_handlers(s, recipe, out, reports)
-    if log is not None:
-        log.attach(s.trainer)
+    handlers = attach_handlers(s, recipe, out, reports, log)
     try:
         if resume is not None:
             _restore(s, handlers, recipe, resume)
@@ -420,7 +420,7 @@ def _run(s: Setup, handlers: Handlers, recipe: Recipe, out: Path, rank0: bool) -
             s.trainer.run(s.loader, max_iters=recipe.train.iterations)
     except KeyboardInterrupt:
         kept = (f"the last complete checkpoint is {last}" if last.exists()
-                else "no checkpoint was written")
+                else "no checkpoint was written (--force starts the run again)")
         raise TrainingInterrupted(f"a second Ctrl-C stopped training at once after iteration "
                                   f"{s.trainer.state.iteration}; {kept}",
                                   resumable=last.exists()) from None
@@ -430,7 +430,7 @@ def _run(s: Setup, handlers: Handlers, recipe: Recipe, out: Path, rank0: bool) -
         kept = (f"the last complete checkpoint is {last}; continue with --resume once the cause "
                 "is fixed" if last.exists() else
                 f"the newest complete checkpoint is {steps[-1]} (copy it to {last} to continue "
-                "with --resume)" if steps else "no checkpoint was written")
+                "with --resume)" if steps else "no checkpoint was written (--force starts the run again)")
         raise EnvironmentFailure(f"{exc.strerror or exc} ({name}); training stopped at iteration "
                                  f"{s.trainer.state.iteration}; {kept}") from exc
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gibbsnet_plugin.errors import DeviceError
 
@@ -77,6 +77,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
+
+
+SHOWN = 60
+"""Characters of a bad value that an error message shows."""
+
+
+def short(value: Any, limit: int = SHOWN) -> str:
+    """``repr(value)``, cut to ``limit`` characters (with ``…``) so a message stays one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 NAME_LIMIT = 200

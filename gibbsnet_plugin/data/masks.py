@@ -18,6 +18,7 @@ import torch
 from gibbsnet_plugin.data.base import IMAGE_EXTENSIONS, image_dims
 from gibbsnet_plugin.data.images import open_image
 from gibbsnet_plugin.errors import MaskError
+from gibbsnet_plugin.utils import short
 
 MASK_NAMES = ("left-half", "right-half", "top-half", "bottom-half", "center", "random-PCT")
 """The named masks; ``random-PCT`` takes a percentage, e.g. ``random-50``."""
@@ -35,12 +36,6 @@ def _image_size(x_shape: tuple[int, ...], what: str) -> tuple[int, int]:
     return h, w
 
 
-def _shown(name: str) -> str:
-    """``name`` quoted for a one-line message: as typed when short and printable, else its
-    ``repr``, cut to 60 characters."""
-    return f"'{name}'" if name.isprintable() and len(name) <= 60 else repr(name[:60])
-
-
 def named_mask(name: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
     """The mask called ``name`` for data of shape ``x_shape`` (C, H, W): 1 = observed, 0 = fill.
 
@@ -55,8 +50,8 @@ def named_mask(name: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tens
     x_shape = tuple(x_shape)
     match = _RANDOM.fullmatch(name)
     if name not in MASK_NAMES[:-1] and match is None:
-        raise MaskError(f"unknown mask {_shown(name)}; {_expected()}")
-    h, w = _image_size(x_shape, f"mask {_shown(name)}")
+        raise MaskError(f"unknown mask {short(name)}; {_expected()}")
+    h, w = _image_size(x_shape, f"mask {short(name)}")
     hidden = torch.zeros(h, w, dtype=torch.bool)
     if name == "left-half":
         hidden[:, : w // 2] = True
@@ -73,12 +68,12 @@ def named_mask(name: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tens
         pct = float(match.group(1))
         count = round(pct / 100 * h * w)
         if not 0 < pct < 100 or not 0 < count < h * w:
-            raise MaskError(f"mask {_shown(name)}: the percentage must hide at least one and not all of "
+            raise MaskError(f"mask {short(name)}: the percentage must hide at least one and not all of "
                             f"the {h * w} pixels, i.e. be between 0 and 100 (e.g. random-50)")
         order = torch.randperm(h * w, generator=torch.Generator().manual_seed(seed))
         hidden.view(-1)[order[:count]] = True
     mask = (~hidden).float().expand(x_shape[0], h, w).clone()
-    check_mask(mask, f"mask {_shown(name)}")
+    check_mask(mask, f"mask {short(name)}")
     return mask
 
 

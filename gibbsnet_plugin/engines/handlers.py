@@ -165,13 +165,21 @@ class SlowRunWarning:
                     "--nproc N) or lower train.iterations", stacklevel=1)
 
 
+StepListener = Callable[[TrainingStatus], None]
+"""Called by ``MetricsLog`` with each logged step (a ``step`` status: outputs and rate)."""
+
+
 class MetricsLog:
     """Appends one JSON object per ``every`` iterations to ``metrics.jsonl``: the step outputs,
-    iteration, epoch, iterations/s since the previous line and seconds since the start."""
+    iteration, epoch, iterations/s since the previous line and seconds since the start; then
+    passes the same step, as a ``TrainingStatus`` of ``total`` iterations, to ``listeners``."""
 
-    def __init__(self, path: Path, every: int) -> None:
+    def __init__(self, path: Path, every: int, total: int = 0,
+                 listeners: list[StepListener] | None = None) -> None:
         self.path = path
         self.every = every
+        self.total = total
+        self.listeners = listeners or []
         self._last = (0, 0.0)
         self._start = 0.0
 
@@ -186,12 +194,14 @@ class MetricsLog:
 
     def _write(self, engine: Engine) -> None:
         it, now = engine.state.iteration, time.perf_counter()
+        rate = (it - self._last[0]) / max(now - self._last[1], 1e-9)
         record = {"iteration": it, "epoch": engine.state.epoch, **engine.state.output,
-                  "it_per_s": (it - self._last[0]) / max(now - self._last[1], 1e-9),
-                  "elapsed_s": now - self._start}
+                  "it_per_s": rate, "elapsed_s": now - self._start}
         self._last = (it, now)
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
+        for listener in self.listeners:
+            listener(TrainingStatus("step", it, self.total, dict(engine.state.output), rate))
 
 
 def truncate_metrics(path: Path, iteration: int) -> None:
@@ -346,12 +356,17 @@ class NanGuard:
 
     def __init__(self) -> None:
         self.bad: tuple[int, dict[str, float]] | None = None
+        self._finite_at = -1
 
     def parameters_finite(self, engine: Engine, modules: list[torch.nn.Module]) -> bool:
         """True when every floating-point parameter and buffer of ``modules`` is finite (on every
-        rank); otherwise records the divergence, stops the run and returns False."""
+        rank); otherwise records the divergence, stops the run and returns False. Checked once
+        per iteration (``step_*.pt``, ``last.pt`` and ``best.pt`` may all be saved at one)."""
+        if self._finite_at == engine.state.iteration and self.bad is None:
+            return True
         finite = all(bool(torch.isfinite(t).all()) for m in modules
                      for t in (*m.parameters(), *m.buffers()) if t.is_floating_point())
+        self._finite_at = engine.state.iteration
         if any_rank(not finite):
             self.bad = (engine.state.iteration, {"non-finite parameters": math.nan})
             engine.terminate(skip_completed=True)

@@ -29,30 +29,14 @@ PACKAGES = ("gibbsnet", "torch", "torchvision", "pytorch-ignite", "numpy", "pyto
 
 class TrainLog:
     """``train.log``: plain lines, each starting with the local time, of the run's summary when it
-    starts, the step outputs every ``every`` iterations, Ctrl-C, and how the run ended. The file
-    is appended to, so a resumed run continues it.
+    starts, the logged steps, Ctrl-C, and how the run ended. The file is appended to, so a
+    resumed run continues it.
 
-    Attach it to the trainer for the step lines; call it as a ``TrainingProgress`` callback for
-    ``started`` and ``stopping`` reports; ``write`` adds any other line."""
+    Call it as a ``TrainingProgress`` callback for ``started`` and ``stopping`` reports, give
+    ``step`` to ``MetricsLog`` as a listener for the step lines; ``write`` adds any other line."""
 
-    def __init__(self, path: Path, every: int, total: int) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.every = every
-        self.total = total
-        self._last = (0, 0.0)
-
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.STARTED, self._started)
-        engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.every), self._step)
-
-    def _started(self, engine: Engine) -> None:
-        self._last = (engine.state.iteration, time.perf_counter())
-
-    def _step(self, engine: Engine) -> None:
-        it, now = engine.state.iteration, time.perf_counter()
-        rate = (it - self._last[0]) / max(now - self._last[1], 1e-9)
-        self._last = (it, now)
-        self.write(TrainingStatus("step", it, self.total, dict(engine.state.output), rate).line())
 
     def __call__(self, status: TrainingStatus) -> None:
         if status.event == "started":
@@ -60,6 +44,10 @@ class TrainLog:
             self.write(f"{'resumed' if status.iteration else 'started'}: {text}")
         elif status.event == "stopping":
             self.write(f"Ctrl-C at iteration {status.iteration}: stopping after this iteration")
+
+    def step(self, status: TrainingStatus) -> None:
+        """A logged step's line (``TrainingStatus.line``)."""
+        self.write(status.line())
 
     def write(self, line: str) -> None:
         """Append ``line`` with the local time in front."""
