@@ -1,8 +1,8 @@
-"""How well does a trained digits model's unclamped chain stay on the data manifold?
+"""How good a sampler is a trained model's unclamped chain, and how does it mix?
 
-For each run, samples chains of ``--steps`` lengths and scores every chain state with two
-classifiers trained on the digits training split (pixels in [-1, 1]), neither of them part of the
-model:
+For each run (digits or mnist5k), samples chains of ``--steps`` lengths and scores every chain
+state with two classifiers trained on the data set's training split (pixels in [-1, 1]), neither
+of them part of the model:
 
 - ``classes``: how many of the 10 classes appear among samples a logistic regression classifies
   with probability >= 0.9;
@@ -13,7 +13,16 @@ model:
   distance (1.0 = as close as real held-out digits; larger = off the manifold);
 - ``fd``: Fréchet distance between the samples and the test images in the 128 hidden features of
   an MLP classifier (the Fréchet Inception Distance's recipe with a digits network; 0 = same
-  statistics).
+  statistics);
+- ``recall`` and ``precision`` (Kynkäänniemi et al. 2019, k = 5) in the same features: the share
+  of test images inside the samples' manifold, and of samples inside the test images';
+- ``switch``: the share of chains whose class changes in one step (from step t-1 to t): how
+  fast the chain mixes between classes (step 1 has none);
+- ``d_auc``: the model's own discriminator's held-out AUC of test pairs against the chain's states
+  (``gibbsnet_plugin.metrics.critic``; 0.5 = D cannot tell them apart).
+
+Per run, ``retention`` is the share of test images whose reconstruction dec(enc(x)) the logistic
+regression gives the image's own label: memory (1.0) against mixing (0.1 = chance).
 
     python benchmarks/chain_quality.py runs/digits runs/digits-ali --steps 1 10 100 1000
 """
@@ -24,6 +33,7 @@ import argparse
 import json
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -31,10 +41,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 import gibbsnet_plugin as gn
+from gibbsnet_plugin.checkpoint import load_model_and_recipe
+from gibbsnet_plugin.metrics.critic import critic_auc
 from gibbsnet_plugin.metrics.fid import frechet_distance
 
-HIGHER_IS_BETTER = {"classes": True, "entropy": True, "confidence": True, "nn_ratio": False, "fd": False}
-"""Every score of ``chain_stats`` and which direction is better (for the worst seed)."""
+HIGHER_IS_BETTER = {"classes": True, "entropy": True, "confidence": True, "nn_ratio": False,
+                    "fd": False, "recall": True, "precision": True}
+"""Every quality score of ``chain_stats`` and which direction is better (for the worst seed).
+``switch`` and ``d_auc`` describe the chain rather than rank it; they are reported with their
+worst seed taken as the lowest (``switch``: the stickiest chain) and highest (``d_auc``)."""
+DIAGNOSTICS = {"switch": True, "d_auc": False}
+DATASETS = ("digits", "mnist5k")
+K_NEAREST = 5
 
 
 @dataclass
@@ -45,30 +63,55 @@ class Reference:
     clf: LogisticRegression
     mlp: MLPClassifier
     x_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
     test_nn: float
-    test_mu: np.ndarray
-    test_sigma: np.ndarray
+    test_feats: np.ndarray
+    test_radii: np.ndarray
 
     def features(self, flat: np.ndarray) -> np.ndarray:
-        """(N, 64) pixels -> (N, 128) hidden ReLU features of the MLP classifier."""
+        """(N, pixels) -> (N, 128) hidden ReLU features of the MLP classifier."""
         return np.maximum(flat @ self.mlp.coefs_[0] + self.mlp.intercepts_[0], 0.0)
 
 
-def reference(seed: int = 0) -> Reference:
-    x_train, y_train = gn.datasets.build("digits", "", train=True).tensors
-    x_test = gn.datasets.build("digits", "", train=False).tensors[0]
+def _radii(feats: np.ndarray, k: int = K_NEAREST) -> np.ndarray:
+    """Distance of each row to its k-th nearest other row (the manifold's local radius)."""
+    d = torch.cdist(torch.from_numpy(feats), torch.from_numpy(feats))
+    return d.kthvalue(k + 1, dim=1).values.numpy()
+
+
+@lru_cache(maxsize=2)
+def reference(dataset: str = "digits", seed: int = 0) -> Reference:
+    """The judges of ``dataset`` (digits or mnist5k), fitted on its training split."""
+    if dataset not in DATASETS:
+        raise SystemExit(f"chain_quality scores {' and '.join(DATASETS)} runs, not {dataset!r}")
+    x_train, y_train = gn.datasets.build(dataset, "", train=True).tensors
+    x_test, y_test = gn.datasets.build(dataset, "", train=False).tensors
     flat_train, flat_test = x_train.flatten(1), x_test.flatten(1)
-    clf = LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
+    clf = LogisticRegression(max_iter=2000, C=1.0 if dataset == "digits" else 0.05, random_state=seed)
     clf.fit(flat_train.numpy(), y_train.numpy())
     mlp = MLPClassifier(hidden_layer_sizes=(128,), max_iter=500, random_state=seed)
     mlp.fit(flat_train.numpy(), y_train.numpy())
     test_nn = torch.cdist(flat_test, flat_train).min(1).values.mean().item()
-    feats = Reference(clf, mlp, flat_train, test_nn, np.zeros(0), np.zeros(0)).features(flat_test.numpy())
-    return Reference(clf, mlp, flat_train, test_nn, feats.mean(0), np.cov(feats, rowvar=False))
+    ref = Reference(clf, mlp, flat_train, x_test, y_test, test_nn, np.zeros(0), np.zeros(0))
+    ref.test_feats = ref.features(flat_test.numpy().astype(np.float64))
+    ref.test_radii = _radii(ref.test_feats)
+    return ref
+
+
+def precision_recall(fake: np.ndarray, real: np.ndarray, real_radii: np.ndarray) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) of features ``fake`` against
+    ``real``: the share of fake rows within some real row's k-NN radius, and of real rows within
+    some fake row's."""
+    fake_radii = _radii(fake)
+    d = torch.cdist(torch.from_numpy(fake), torch.from_numpy(real)).numpy()
+    precision = float((d <= real_radii[None, :]).any(1).mean())
+    recall = float((d <= fake_radii[:, None]).any(0).mean())
+    return precision, recall
 
 
 def state_stats(x: torch.Tensor, ref: Reference) -> dict[str, float]:
-    """The scores of one set of chain states x, shape (N, 1, 8, 8)."""
+    """The scores of one set of chain states x, shape (N, *image shape)."""
     flat = x.flatten(1).cpu()
     proba = ref.clf.predict_proba(flat.numpy())
     confident = proba.max(1) >= 0.9
@@ -76,23 +119,49 @@ def state_stats(x: torch.Tensor, ref: Reference) -> dict[str, float]:
     entropy = -sum(p * math.log(p) for p in counts if p > 0) / math.log(10)
     nn_dist = torch.cdist(flat, ref.x_train).min(1).values.mean().item()
     feats = ref.features(flat.numpy().astype(np.float64))
-    fd = frechet_distance(feats.mean(0), np.cov(feats, rowvar=False), ref.test_mu, ref.test_sigma)
+    fd = frechet_distance(feats.mean(0), np.cov(feats, rowvar=False), ref.test_feats.mean(0),
+                          np.cov(ref.test_feats, rowvar=False))
+    precision, recall = precision_recall(feats, ref.test_feats, ref.test_radii)
     return {
         "classes": int(len(set(proba.argmax(1)[confident]))),
         "entropy": round(entropy, 4),
         "confidence": round(float(proba.max(1).mean()), 4),
         "nn_ratio": round(nn_dist / ref.test_nn, 4),
         "fd": round(fd, 3),
+        "recall": round(recall, 4),
+        "precision": round(precision, 4),
     }
 
 
 def chain_stats(model: gn.GibbsNet, steps: list[int], n: int, seed: int,
                 ref: Reference) -> list[dict[str, float]]:
-    """``state_stats`` of ``n`` eval-mode chains at each of ``steps``, one row per step."""
+    """``state_stats`` of ``n`` eval-mode chains at each of ``steps``, one row per step, with the
+    class switch rate into each step and D's AUC of test data against that step's states."""
+    model.eval()
+    steps = sorted(set(steps))
+    recorded = sorted({*steps, *(t - 1 for t in steps if t > 1)})
+    torch.manual_seed(seed)
+    states = model.trajectory(n, recorded)
+    index = {t: i for i, t in enumerate(recorded)}
+    classes = {t: ref.clf.predict(states[:, i].flatten(1).numpy()) for t, i in index.items()}
+    test = torch.utils.data.TensorDataset(ref.x_test, ref.y_test)
+    auc = critic_auc(model, test, steps, seed=seed)
+    rows = []
+    for t in steps:
+        switch = float((classes[t] != classes[t - 1]).mean()) if t > 1 else 0.0
+        rows.append({"step": t, **state_stats(states[:, index[t]], ref), "switch": round(switch, 4),
+                     "d_auc": round(auc[t], 4)})
+    return rows
+
+
+def retention(model: gn.GibbsNet, ref: Reference, seed: int = 0) -> float:
+    """The share of test images whose reconstruction keeps the image's label (logistic
+    regression)."""
     model.eval()
     torch.manual_seed(seed)
-    states = model.trajectory(n, steps)
-    return [{"step": t, **state_stats(states[:, i], ref)} for i, t in enumerate(sorted(set(steps)))]
+    with torch.no_grad():
+        rebuilt = model.reconstruct(ref.x_test.to(model.device)).cpu()
+    return round(float((ref.clf.predict(rebuilt.flatten(1).numpy()) == ref.y_test.numpy()).mean()), 4)
 
 
 def main() -> None:
@@ -103,18 +172,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    ref = reference()
     for run in args.runs:
-        model = gn.load_model(run, device="cpu")
+        model, recipe, _ = load_model_and_recipe(run, device="cpu")
+        ref = reference(recipe.data.dataset)
         rows = chain_stats(model, sorted(args.steps), args.num, args.seed, ref)
+        kept = retention(model, ref, args.seed)
         if args.json:
-            print(json.dumps({"run": run, "rows": rows}))
+            print(json.dumps({"run": run, "rows": rows, "retention": kept}))
             continue
-        print(f"{run}")
-        print(f"  {'step':>6} {'classes':>8} {'entropy':>8} {'conf':>6} {'nn_ratio':>9} {'fd':>8}")
+        print(f"{run} (label retention of reconstruction: {kept:.3f})")
+        print(f"  {'step':>6} {'classes':>8} {'entropy':>8} {'conf':>6} {'nn_ratio':>9} {'fd':>8} "
+              f"{'recall':>7} {'prec':>6} {'switch':>7} {'d_auc':>6}")
         for r in rows:
             print(f"  {r['step']:>6} {r['classes']:>8} {r['entropy']:>8.3f} "
-                  f"{r['confidence']:>6.3f} {r['nn_ratio']:>9.3f} {r['fd']:>8.2f}")
+                  f"{r['confidence']:>6.3f} {r['nn_ratio']:>9.3f} {r['fd']:>8.2f} "
+                  f"{r['recall']:>7.3f} {r['precision']:>6.3f} {r['switch']:>7.3f} {r['d_auc']:>6.3f}")
 
 
 if __name__ == "__main__":

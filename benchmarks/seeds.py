@@ -5,9 +5,11 @@ CPU thread count over the seeds (``--threads 1 2``: seed 0 with 1 thread, seed 1
 many at once as the cores allow; then scores each run's unclamped chain at ``--steps`` and prints,
 per score and chain length, ``mean ± std (worst)`` over the seeds for each variant side by side.
 
-Scores: on digits those of ``chain_quality.py`` (normalised class entropy, confidence, nn ratio,
-Fréchet distance in a digits classifier's features); on 2-D mixtures (``grid25``, ``ring8``) the
-PacGAN/VEEGAN ones (modes covered, share of high-quality samples, reverse KL over modes).
+Scores: on digits and mnist5k those of ``chain_quality.py`` (normalised class entropy,
+confidence, nn ratio, Fréchet distance, precision and recall in a classifier's features, the class
+switch rate per step, D's held-out AUC, and the label retention of reconstruction); on 2-D
+mixtures (``grid25``, ``ring8``) the PacGAN/VEEGAN ones (modes covered, share of high-quality
+samples, reverse KL over modes).
 
 ``--metrics reconstruction inpainting probe`` also runs those ``gibbsnet evaluate`` metrics on each
 run (seeded, test split) and reports their scores the same way.
@@ -43,7 +45,7 @@ from gibbsnet_plugin.metric_names import lower_is_better
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from chain_quality import HIGHER_IS_BETTER, chain_stats, reference  # noqa: E402
+from chain_quality import DIAGNOSTICS, HIGHER_IS_BETTER, chain_stats, reference, retention  # noqa: E402
 
 MODE_SCORES = {"modes": True, "modes_high_quality": True, "modes_reverse_kl": False}
 
@@ -110,6 +112,8 @@ def score_run(run: str, steps: list[int], num: int, seed: int, metrics: list[str
     if calibrate is not None:
         calibrate_batchnorm(model, recipe.train.calibration_chains, calibrate, recipe.seed)
     scores = evaluate_model(model, recipe, metrics, seed=seed)["scores"] if metrics else {}
+    if recipe.data.dataset in ("digits", "mnist5k"):
+        scores["retention"] = retention(model, reference(recipe.data.dataset), seed)
     return {"key": score_key(Path(run), steps, num, metrics, calibrate),
             "chain": chain_scores(model, recipe, steps, num, seed), "eval": scores}
 
@@ -142,11 +146,11 @@ def chain_scores(model: gn.GibbsNet, recipe: gn.Recipe, steps: list[int], num: i
         states = model.eval().trajectory(num, steps)
         return [{"step": t, **mode_scores(states[:, i], data.centres, data.std)}
                 for i, t in enumerate(sorted(set(steps)))]
-    return chain_stats(model, steps, num, seed, reference())
+    return chain_stats(model, steps, num, seed, reference(recipe.data.dataset))
 
 
 def directions(rows: list[dict[str, float]]) -> dict[str, bool]:
-    scores = {**HIGHER_IS_BETTER, **MODE_SCORES}
+    scores = {**HIGHER_IS_BETTER, **DIAGNOSTICS, **MODE_SCORES}
     return {k: scores[k] for k in rows[0] if k in scores}
 
 
@@ -178,7 +182,8 @@ def report(results: dict[str, dict[int, dict[str, Any]]]) -> None:
         print(f"|---|{'---|' * len(variants)}")
         names = dict.fromkeys(k for v in variants for r in results[v].values() for k in r["eval"])
         for score in names:  # a variant without a score (e.g. a one-layer model's z2) shows "-"
-            cells = [summary([r["eval"][score] for r in results[v].values()], not lower_is_better(score))
+            higher = score == "retention" or not lower_is_better(score)
+            cells = [summary([r["eval"][score] for r in results[v].values()], higher)
                      if all(score in r["eval"] for r in results[v].values()) else "-"
                      for v in variants]
             print(f"| {score} | {' | '.join(cells)} |")

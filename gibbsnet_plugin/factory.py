@@ -127,13 +127,16 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True)
     except (ValueError, TypeError) as exc:
         key = "model.z_dim" if "z_dim" in str(exc) else "model.options"
         raise RecipeError(f"{key}: architecture '{m.architecture}' refused: {exc}") from None
+    if m.pack > 1:
+        arch.discriminator = _packed_discriminator(recipe, tuple(x_shape), z_dim)
     if isinstance(z_dim, list):
-        check_hierarchy(arch, tuple(x_shape), z_dim, m.architecture)
+        check_hierarchy(arch, tuple(x_shape), z_dim, m.architecture, m.pack)
         if m.spectral_norm:
             spectral_norm(arch.discriminator)
         return _check_batch_norm(recipe, HierarchicalGibbsNet(
-            arch, x_shape, z_dim, m.kind, m.chain_steps, m.backprop_steps, m.loss, m.clamped_steps))
-    check_architecture(arch, tuple(x_shape), z_dim, m.architecture)
+            arch, x_shape, z_dim, m.kind, m.chain_steps, m.backprop_steps, m.loss, m.clamped_steps,
+            pack=m.pack))
+    check_architecture(arch, tuple(x_shape), z_dim, m.architecture, m.pack)
     try:
         arch = stabilise(arch, m.z_dim, spectral=m.spectral_norm, standardize=m.standardize,
                          decoder_noise=m.decoder_noise)
@@ -143,7 +146,23 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True)
     return _check_batch_norm(recipe, GibbsNet(
         arch, x_shape, z_dim, m.chain_steps, m.backprop_steps, m.loss, m.z_consistency,
         critic_states=m.critic_states, persistent=m.persistent, random_steps=m.random_steps,
-        r1=m.r1, corruption=corruption))
+        r1=m.r1, corruption=corruption, pack=m.pack))
+
+
+def _packed_discriminator(recipe: Recipe, x_shape: tuple[int, ...],
+                          z_dim: int | list[int]) -> torch.nn.Module:
+    """The architecture's discriminator for packs of ``model.pack`` = m pairs (PacGAN): built by
+    the same factory for data of m times as many channels (x_shape[0]) and latents of m times
+    as many entries (channels for a spatial layer), so any architecture can be packed."""
+    m = recipe.model
+    packed_x = (m.pack * x_shape[0], *x_shape[1:])
+    packed_z = [m.pack * d for d in z_dim] if isinstance(z_dim, list) else m.pack * z_dim
+    try:
+        arch = ARCHITECTURES.build(m.architecture, packed_x, packed_z, **m.options)
+    except (ValueError, TypeError) as exc:
+        raise RecipeError(f"model.pack: architecture '{m.architecture}' refused packed inputs "
+                          f"(x of shape {packed_x}): {exc}") from None
+    return arch.discriminator
 
 
 def _networks(arch: Any) -> list[torch.nn.Module]:

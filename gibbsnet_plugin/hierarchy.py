@@ -29,7 +29,14 @@ from torch import nn
 
 from gibbsnet_plugin.architectures.base import Hierarchy
 from gibbsnet_plugin.errors import GibbsnetError
-from gibbsnet_plugin.model import GibbsNet, LossOutput, StepCallback, score_summary, target_loss
+from gibbsnet_plugin.model import (
+    GibbsNet,
+    LossOutput,
+    StepCallback,
+    pack_items,
+    score_summary,
+    target_loss,
+)
 from gibbsnet_plugin.recipe import Kind, Loss
 
 State = tuple[torch.Tensor, ...]
@@ -61,9 +68,11 @@ class ChainStates:
     copies: dict[int, torch.Tensor]
 
 
-def check_hierarchy(networks: object, x_shape: tuple[int, ...], z_dims: list[int], name: str) -> None:
-    """Probe every network of a ``Hierarchy`` with a batch of 2 (eval mode, no autograd) and raise
-    ``GibbsnetError`` naming the network and the expected shape on a contract violation."""
+def check_hierarchy(networks: object, x_shape: tuple[int, ...], z_dims: list[int], name: str,
+                    pack: int = 1) -> None:
+    """Probe every network of a ``Hierarchy`` with a batch of 2 (D: 2 packs of ``pack`` tuples;
+    eval mode, no autograd) and raise ``GibbsnetError`` naming the network and the expected shape
+    on a contract violation."""
     if not isinstance(networks, Hierarchy):
         raise GibbsnetError(
             f"architecture '{name}' returned {type(networks).__name__}, not a Hierarchy, for the "
@@ -93,7 +102,8 @@ def check_hierarchy(networks: object, x_shape: tuple[int, ...], z_dims: list[int
             for i in range(len(z_dims) - 1):
                 expect(networks.conditionals[i](layers[i], layers[i + 2]), f"conditionals[{i}]",
                        shapes[i + 1])
-            d = networks.discriminator(layers[0], layers[1:])
+            packed = [pack_items(t.repeat_interleave(pack, 0), pack) for t in layers]
+            d = networks.discriminator(packed[0], packed[1:])
             if tuple(d.shape) not in ((2,), (2, 1)):
                 raise GibbsnetError(f"architecture '{name}': discriminator returns shape "
                                     f"{tuple(d.shape)}; expected logits of shape (batch,) or (batch, 1)")
@@ -113,7 +123,7 @@ class HierarchicalGibbsNet(nn.Module):
     def __init__(
         self, networks: Hierarchy, x_shape: tuple[int, ...], z_dims: Sequence[int],
         kind: Kind = "gibbsnet", chain_steps: int = 3, backprop_steps: int = 1,
-        loss: Loss = "bce", clamped_steps: int | None = None,
+        loss: Loss = "bce", clamped_steps: int | None = None, pack: int = 1,
     ) -> None:
         super().__init__()
         z_dims = list(z_dims)
@@ -140,6 +150,7 @@ class HierarchicalGibbsNet(nn.Module):
         self.backprop_steps = backprop_steps
         self.loss = loss
         self.clamped_steps = clamped_steps or chain_steps
+        self.pack = pack
         if kind == "gibbsnet":  # transitions of z1 .. zL, and of x
             self.encoder = nn.ModuleList([*networks.conditionals, networks.encoders[-1]])
             self.decoder = nn.ModuleList([networks.decoders[0]])
@@ -158,7 +169,7 @@ class HierarchicalGibbsNet(nn.Module):
         """The settings, as keyword arguments of this class (see ``with_networks``)."""
         return {"kind": self.kind, "chain_steps": self.chain_steps,
                 "backprop_steps": self.backprop_steps, "loss": self.loss,
-                "clamped_steps": self.clamped_steps}
+                "clamped_steps": self.clamped_steps, "pack": self.pack}
 
     def with_networks(self, encoder: nn.Module, decoder: nn.Module) -> HierarchicalGibbsNet:
         """A model like this one whose ``encoder`` and ``decoder`` are the given module lists (e.g.
@@ -166,7 +177,7 @@ class HierarchicalGibbsNet(nn.Module):
         model = HierarchicalGibbsNet.__new__(HierarchicalGibbsNet)
         nn.Module.__init__(model)
         for name in ("kind", "x_shape", "z_dim", "latent_shapes", "chain_steps", "backprop_steps",
-                     "loss", "clamped_steps", "chains"):
+                     "loss", "clamped_steps", "pack", "chains"):
             setattr(model, name, getattr(self, name))
         model.encoder, model.decoder, model.discriminator = encoder, decoder, self.discriminator
         return model
@@ -250,6 +261,10 @@ class HierarchicalGibbsNet(nn.Module):
         start = (x, *self.latent_noise(x.shape[0]))
         return self._run(start, self.clamped_steps, fixed=(0,))
 
+    def observe(self, x: torch.Tensor) -> torch.Tensor:
+        """x itself: a hierarchy has no corruption (see ``GibbsNet.observe``)."""
+        return x
+
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The latents [z1, ..., zL] of images x (B, *x_shape) (the clamped chain's last state)."""
         return list(self.clamped(x)[1:])
@@ -300,6 +315,12 @@ class HierarchicalGibbsNet(nn.Module):
         ``sorted(set(record))``. ``z0`` ([z1, ..., zL], each (n, d_l)) starts the chains from
         these latents: step 1 is x decoded from them (deep GibbsNet: from z1, with z0 as the
         latents; HALI: the pass down from zL), as a one-layer model's step 1 is dec(z0)."""
+        return torch.stack([state[0] for state in self.states(n, record, z0, callback)], dim=1)
+
+    def states(self, n: int, record: Sequence[int], z0: Sequence[torch.Tensor] | None = None,
+               callback: StepCallback | None = None) -> list[State]:
+        """The whole states ``(x, z1, ..., zL)`` that D would judge, at the steps
+        ``sorted(set(record))`` of ``n`` unclamped chains (``z0`` as in ``trajectory``)."""
         wanted = sorted(set(record))
         if not wanted or wanted[0] < 1:
             raise ValueError(f"recorded steps must be at least 1, got {list(record)}")
@@ -311,20 +332,22 @@ class HierarchicalGibbsNet(nn.Module):
                 raise ValueError(f"z0 must be {self.levels} tensors of shapes {expected}, got "
                                  f"{[tuple(z.shape) for z in zs]}")
             with torch.no_grad():
-                if self.kind == "hali":
-                    start = self._hali_generate(n, zs[-1])
-                else:
-                    start = (self.decode(zs[0]), *zs)
-        kept = []
+                start = self._hali_generate(n, zs[-1]) if self.kind == "hali" else (self.decode(zs[0]), *zs)
+        kept: list[State] = []
         with closing(self.iterate(start, n)) as chain:
             for t, state in enumerate(chain, start=1):
                 if callback is not None:
                     callback(t)
                 if t == wanted[len(kept)]:
-                    kept.append(state[0])
+                    kept.append(state)
                     if len(kept) == len(wanted):
                         break
-        return torch.stack(kept, dim=1)
+        return kept
+
+    def judge(self, state: Sequence[torch.Tensor]) -> torch.Tensor:
+        """D's logits for tuples ``state = (x, z1, ..., zL)`` (as ``states`` and ``clamped`` give
+        them): (B,), or (B/m,) for packs of m = ``pack``."""
+        return self._scores(tuple(state), 0.0)
 
     def layer_names(self) -> list[str]:
         """``["x", "z1", ..., "zL"]``: layer l's name."""
@@ -467,8 +490,10 @@ class HierarchicalGibbsNet(nn.Module):
     # -- losses ---------------------------------------------------------------------------------
 
     def _scores(self, state: State, noise_std: float) -> torch.Tensor:
+        """D's logits for the tuples ``state``: (B,), or (B/m,) for packs of m = ``pack``."""
         x = state[0] + noise_std * torch.randn_like(state[0]) if noise_std > 0 else state[0]
-        return self.discriminator(x, list(state[1:])).reshape(-1)
+        return self.discriminator(pack_items(x, self.pack),
+                                  [pack_items(z, self.pack) for z in state[1:]]).reshape(-1)
 
     def discriminator_loss(self, real: State, fake: State, noise_std: float = 0.0) -> LossOutput:
         """D's loss: clamped tuples labelled 1, unclamped tuples 0 (detached here)."""

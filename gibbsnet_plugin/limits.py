@@ -26,6 +26,8 @@ MAX_BATCH = 65_536
 """Largest batch: data.batch_size, train.calibration_chains."""
 MAX_WIDTH = 65_536
 """Largest latent layer (model.z_dim) or network width option."""
+MAX_PACK = 64
+"""Most items D may judge together (``model.pack``, PacGAN's m)."""
 MAX_LR = 1.0
 """Largest learning rate: Adam and RMSprop take steps of about lr per weight, and a step of 1 or
 more on weights of size ~0.1 destroys the network at once."""

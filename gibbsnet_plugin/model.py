@@ -42,8 +42,21 @@ class LossOutput:
     d_fake: torch.Tensor
 
 
-def check_architecture(arch: Architecture, x_shape: tuple[int, ...], z_dim: int, name: str) -> None:
-    """Probe the networks with a batch of 2 and raise ``GibbsnetError`` on a contract violation."""
+def pack_items(t: torch.Tensor, m: int) -> torch.Tensor:
+    """PacGAN's packing: (B, d0, d1, ...) -> (B/m, m*d0, d1, ...), each m consecutive items stacked
+    along the first non-batch axis (their channels, or their entries for vectors)."""
+    if m == 1:
+        return t
+    if t.shape[0] % m:
+        raise ValueError(f"a batch of {t.shape[0]} items does not split into packs of {m} "
+                         "(model.pack); use a batch size that is a multiple of it")
+    return t.reshape(t.shape[0] // m, m * t.shape[1], *t.shape[2:])
+
+
+def check_architecture(arch: Architecture, x_shape: tuple[int, ...], z_dim: int, name: str,
+                       pack: int = 1) -> None:
+    """Probe the networks with a batch of 2 (D: 2 packs of ``pack`` pairs) and raise
+    ``GibbsnetError`` on a contract violation."""
     for role in ("encoder", "decoder", "discriminator"):
         if not isinstance(getattr(arch, role, None), nn.Module):
             raise GibbsnetError(f"architecture '{name}': {role} must be a torch.nn.Module")
@@ -66,6 +79,7 @@ def check_architecture(arch: Architecture, x_shape: tuple[int, ...], z_dim: int,
                     f"architecture '{name}': decoder maps z of shape {tuple(z.shape)} to "
                     f"{tuple(x2.shape)}; expected (batch, *x_shape) = {tuple(x.shape)}"
                 )
+            x, z = (pack_items(t.repeat_interleave(pack, 0), pack) for t in (x, z))
             d = arch.discriminator(x, z)
             if tuple(d.shape) not in ((2,), (2, 1)):
                 raise GibbsnetError(
@@ -132,6 +146,9 @@ class GibbsNet(nn.Module):
             learns clean x from data y. The encoder then reads measurements: every chain step
             and every method that takes images x encodes ``f(x)``, except ``clamped``, whose
             data are measurements already.
+        pack: m, how many pairs D judges together (PacGAN, Lin et al. 2018): D then takes packs
+            of m pairs stacked along their first axis (``pack_items``), x of shape
+            (m*C, H, W) and z of (m*z_dim), and gives one logit per pack; 1 = off.
     """
 
     def __init__(
@@ -139,7 +156,7 @@ class GibbsNet(nn.Module):
         chain_steps: int = 3, backprop_steps: int = 1, loss: Loss = "bce",
         z_consistency: float = 0.0, critic_states: int = 1, persistent: float = 0.0,
         random_steps: bool = False, r1: float = 0.0,
-        corruption: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        corruption: Callable[[torch.Tensor], torch.Tensor] | None = None, pack: int = 1,
     ) -> None:
         super().__init__()
         if chain_steps < 1 or not 1 <= backprop_steps <= chain_steps:
@@ -154,6 +171,8 @@ class GibbsNet(nn.Module):
                              f"got {critic_states}")
         if r1 < 0:
             raise ValueError(f"r1 must be >= 0, got {r1}")
+        if pack < 1:
+            raise ValueError(f"pack must be >= 1, got {pack}")
         self.encoder = architecture.encoder
         self.decoder = architecture.decoder
         self.discriminator = architecture.discriminator
@@ -167,6 +186,7 @@ class GibbsNet(nn.Module):
         self.random_steps = random_steps
         self.r1 = r1
         self.corruption = corruption
+        self.pack = pack
         self.chains = PersistentChains(persistent) if persistent > 0 else None
 
     def options(self) -> dict[str, object]:
@@ -175,7 +195,8 @@ class GibbsNet(nn.Module):
         return {"chain_steps": self.chain_steps, "backprop_steps": self.backprop_steps,
                 "loss": self.loss, "z_consistency": self.z_consistency,
                 "critic_states": self.critic_states, "random_steps": self.random_steps,
-                "r1": self.r1, "persistent": self.chains.keep if self.chains else 0.0}
+                "r1": self.r1, "persistent": self.chains.keep if self.chains else 0.0,
+                "pack": self.pack}
 
     def with_networks(self, encoder: nn.Module, decoder: nn.Module) -> GibbsNet:
         """A model with these settings and this discriminator but the given encoder and decoder
@@ -225,8 +246,8 @@ class GibbsNet(nn.Module):
             z = self.encode(self.decoder(z))
 
     def critic(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """D's logits for pairs (x, z), shape (B,)."""
-        return self.discriminator(x, z).reshape(-1)
+        """D's logits for pairs (x, z): shape (B,), or (B/m,) for packs of m = ``pack`` pairs."""
+        return self.discriminator(pack_items(x, self.pack), pack_items(z, self.pack)).reshape(-1)
 
     # -- chains ---------------------------------------------------------------------------------
 
@@ -309,21 +330,33 @@ class GibbsNet(nn.Module):
         grows with ``len(record)``, not with the chain's length. ``z0`` and the modules' mode as
         in ``sample``; ``callback(t)`` is called after each step t.
         """
+        return torch.stack([x for x, _ in self.states(n, record, z0, callback)], dim=1)
+
+    def states(
+        self, n: int, record: Sequence[int], z0: torch.Tensor | None = None,
+        callback: StepCallback | None = None,
+    ) -> list[Pair]:
+        """The pairs ``(x_t, z_(t-1))`` that D would judge, at the steps ``sorted(set(record))``
+        of ``n`` unclamped chains (as ``trajectory``, which keeps only x)."""
         wanted = sorted(set(record))
         if not wanted or wanted[0] < 1:
             raise ValueError(f"recorded steps must be at least 1, got {list(record)}")
         z0 = self.prior(n) if z0 is None else z0.to(self.device)
-        kept = []
+        kept: list[Pair] = []
         # closing(): ending the generator early restores the grad mode it switched off.
         with closing(self.iterate(z0)) as chain:
-            for t, (x, _) in enumerate(chain, start=1):
+            for t, state in enumerate(chain, start=1):
                 if callback is not None:
                     callback(t)
                 if t == wanted[len(kept)]:
-                    kept.append(x)
+                    kept.append(state)
                     if len(kept) == len(wanted):
                         break
-        return torch.stack(kept, dim=1)
+        return kept
+
+    def judge(self, state: Sequence[torch.Tensor]) -> torch.Tensor:
+        """D's logits for pairs ``state = (x, z)`` (as ``states`` and ``clamped`` give them)."""
+        return self.critic(*state)
 
     def reconstruct(self, x: torch.Tensor, level: int = 1) -> torch.Tensor:
         """``dec(enc(x))`` without autograd, shape of x (one layer: ``level`` must be 1)."""

@@ -26,6 +26,7 @@ from gibbsnet_plugin.limits import (
     MAX_DRAWS,
     MAX_ITERATIONS,
     MAX_LR,
+    MAX_PACK,
     MAX_STEPS,
     MAX_WIDTH,
 )
@@ -88,6 +89,7 @@ class ModelConfig:
     z_consistency: float = 0.0
     instance_noise: float = 0.0
     critic_states: int = 1
+    pack: int = 1
     persistent: float = 0.0
     random_steps: bool = False
     r1: float = 0.0
@@ -440,6 +442,10 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
          f"must be finite and >= 0, got {m.instance_noise}")
     need(1 <= m.critic_states <= m.chain_steps, "model.critic_states",
          f"must be between 1 and model.chain_steps ({m.chain_steps}), got {m.critic_states}")
+    need(1 <= m.pack <= MAX_PACK, "model.pack",
+         f"must be between 1 (off) and {MAX_PACK} (items D judges together), got {short(m.pack)}")
+    need(d.batch_size % m.pack == 0, "model.pack",
+         f"data.batch_size ({d.batch_size}) must be a multiple of model.pack ({m.pack})")
     need(0.0 <= m.persistent <= 1.0, "model.persistent",
          f"must be in [0, 1] (0 = off; the chance a chain continues), got {m.persistent}")
     need(0 <= m.r1 < math.inf, "model.r1", f"must be finite and >= 0 (0 = off), got {m.r1}")

@@ -2,8 +2,8 @@
 
 The blocks carry the GibbsNet authors' stabilising tricks (their ``undirected_matching`` code): a
 posterior ``z = mu + sigma * eps`` with ``sigma = sigmoid(s)`` (or ALI's ``exp(log sigma)``)
-standardised per batch, fresh noise concatenated to the decoder's input, and dropout in the joint
-discriminator.
+standardised (per sample, or per batch as the authors did), fresh noise concatenated to the
+decoder's input, and optional dropout in the joint discriminator.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gibbsnet_plugin.limits import MAX_WIDTH
@@ -21,6 +22,8 @@ Posterior = Literal["sigmoid", "gaussian"]
 POSTERIORS = ("sigmoid", "gaussian")
 Norm = Literal["batch", "layer", "none"]
 NORMS = ("batch", "layer", "none")
+Standardize = Literal["sample", "batch", "none"]
+STANDARDIZE = ("sample", "batch", "none")
 Output = Literal["tanh", "linear"]
 OUTPUTS = ("tanh", "linear")
 
@@ -69,8 +72,11 @@ class Hierarchy:
         return [tuple(s) for s in self.latent_shapes] if self.latent_shapes else [(d,) for d in z_dims]
 
 
-def check_common_options(posterior: str, decoder_noise: int, dropout: float, norm: str) -> None:
+def check_common_options(posterior: str, decoder_noise: int, dropout: float, norm: str,
+                         standardize: object = "none") -> None:
     """Raise ``ValueError`` naming the option when a shared option is out of range."""
+    if standardize not in (*STANDARDIZE, True, False):
+        raise ValueError(f"standardize must be one of {', '.join(STANDARDIZE)}, got '{standardize}'")
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {', '.join(NORMS)}, got '{norm}'")
     if posterior not in POSTERIORS:
@@ -81,23 +87,42 @@ def check_common_options(posterior: str, decoder_noise: int, dropout: float, nor
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
 
 
+class SampleStandardize(nn.Module):
+    """Each sample standardised over all its entries: (B, ...) -> (B, ...) with mean 0 and
+    variance 1 per sample, in training as at inference (no batch statistics)."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(z, z.shape[1:])
+
+
+def standardizer(kind: Standardize | bool, channels: int, spatial: bool) -> nn.Module:
+    """The posterior's standardisation: ``sample`` (``SampleStandardize``: batch-independent),
+    ``batch`` (a BatchNorm without affine parameters: per batch in training, running statistics
+    in eval mode; the GibbsNet authors' form) or ``none``. ``True``/``False`` mean batch/none."""
+    kind = "batch" if kind is True else "none" if kind is False else kind
+    if kind == "sample":
+        return SampleStandardize()
+    if kind == "batch":
+        return nn.BatchNorm2d(channels, affine=False) if spatial else nn.BatchNorm1d(channels, affine=False)
+    return nn.Identity()
+
+
 class GaussianEncoder(nn.Module):
     """``features(x)`` gives (B, 2 * z_dim) = (mu, s); returns ``z = mu + sigma(s) * eps``.
 
     ``posterior="sigmoid"``: sigma = sigmoid(s) (the GibbsNet authors'); ``"gaussian"``:
-    sigma = exp(s) (ALI's). With ``standardize`` the sample is standardised per batch in training
-    and with running statistics in eval mode (a BatchNorm without affine parameters), so an image's
-    code never depends on the rest of its batch at inference.
+    sigma = exp(s) (ALI's). ``standardize`` (see ``standardizer``) then standardises the sample per
+    sample (the default of the built-ins: an image's code never depends on its batch) or per batch.
     """
 
     def __init__(
-        self, features: nn.Module, z_dim: int, posterior: Posterior, standardize: bool
+        self, features: nn.Module, z_dim: int, posterior: Posterior, standardize: Standardize | bool
     ) -> None:
         super().__init__()
         self.features = features
         self.z_dim = z_dim
         self.posterior = posterior
-        self.standardize = nn.BatchNorm1d(z_dim, affine=False) if standardize else nn.Identity()
+        self.standardize = standardizer(standardize, z_dim, spatial=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mu, s = self.features(x).flatten(1).chunk(2, dim=1)
@@ -109,14 +134,14 @@ class GaussianEncoder(nn.Module):
 class SpatialGaussian(nn.Module):
     """``features(*inputs)`` gives (B, 2C, H, W) = (mu, s); returns the feature map
     ``z = mu + sigma(s) * eps`` of shape (B, C, H, W), sigma as in ``GaussianEncoder``,
-    standardised per channel (a BatchNorm2d without affine parameters) with ``standardize``."""
+    standardised per sample or per channel over the batch (``standardizer``)."""
 
     def __init__(self, features: nn.Module, channels: int, posterior: Posterior,
-                 standardize: bool) -> None:
+                 standardize: Standardize | bool) -> None:
         super().__init__()
         self.features = features
         self.posterior = posterior
-        self.standardize = nn.BatchNorm2d(channels, affine=False) if standardize else nn.Identity()
+        self.standardize = standardizer(standardize, channels, spatial=True)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         mu, s = self.features(*inputs).chunk(2, dim=1)

@@ -20,6 +20,7 @@ from gibbsnet_plugin.architectures.base import (
     Norm,
     Posterior,
     SpatialGaussian,
+    Standardize,
     TupleDiscriminator,
     check_common_options,
     lrelu,
@@ -42,13 +43,14 @@ def _dconv(c_in: int, c_out: int, k: int, s: int, p: int, dropout: float) -> lis
     return [nn.Dropout(dropout), nn.Conv2d(c_in, c_out, k, s, p), lrelu()]
 
 
-def _check_shape(name: str, x_shape: tuple[int, ...], expected: tuple[int, ...]) -> None:
-    if tuple(x_shape) != expected:
-        shape = "×".join(map(str, expected))
+def _check_shape(name: str, x_shape: tuple[int, ...], size: int) -> int:
+    """The number of channels C of ``x_shape`` when it is C×size×size, else ``ValueError``."""
+    if len(x_shape) != 3 or tuple(x_shape[1:]) != (size, size):
         raise ValueError(
-            f"architecture '{name}' needs data of shape {shape}, got {'×'.join(map(str, x_shape))}; "
-            "use 'mlp' or an architecture made for this shape"
+            f"architecture '{name}' needs images of C×{size}×{size}, got data of shape "
+            f"{'×'.join(map(str, x_shape))}; use 'mlp' or an architecture made for this shape"
         )
+    return x_shape[0]
 
 
 def _check_width(width: int) -> None:
@@ -59,11 +61,12 @@ def _check_width(width: int) -> None:
 def _small_conv(
     z_dim: int, enc: list[nn.Module], dec: list[nn.Module],
     bottleneck: tuple[int, int, int], dx: list[nn.Module], dx_out: int, hidden: int,
-    posterior: Posterior, standardize: bool, decoder_noise: int, dropout: float, norm: Norm,
+    posterior: Posterior, standardize: Standardize | bool, decoder_noise: int, dropout: float,
+    norm: Norm,
 ) -> Architecture:
     """Encoder ``enc`` to a ``bottleneck`` (C, H, W) map, its mirror ``dec`` and a joint
     discriminator whose x branch ``dx`` gives ``dx_out`` features."""
-    check_common_options(posterior, decoder_noise, dropout, norm)
+    check_common_options(posterior, decoder_noise, dropout, norm, standardize)
     c, h, w = bottleneck
     encoder = GaussianEncoder(
         nn.Sequential(*enc, nn.Flatten(), nn.Linear(c * h * w, 2 * z_dim)), z_dim, posterior, standardize
@@ -86,9 +89,9 @@ def _small_conv(
 @ARCHITECTURES.register("conv8")
 def build_conv8(
     x_shape: tuple[int, ...], z_dim: int | list[int], width: int = 32, posterior: Posterior = "sigmoid",
-    standardize: bool = True, decoder_noise: int = 16, dropout: float = 0.2, norm: Norm = "batch",
+    standardize: Standardize | bool = True, decoder_noise: int = 16, dropout: float = 0.2, norm: Norm = "batch",
 ) -> Architecture | Hierarchy:
-    """For 1×8×8 images (the bundled digits): two stride-2 convolutions each way, ``width``
+    """For C×8×8 images (the bundled digits are 1×8×8): two stride-2 convolutions each way, ``width``
     channels in the first layer.
 
     With a list ``z_dim`` [d1, ..., dL]: a ``Hierarchy`` whose x <-> z1 transitions are these
@@ -96,20 +99,20 @@ def build_conv8(
     whose transitions between latent layers are MLPs of ``8 * width`` units; D convolves x as
     here and gives each latent layer its own branch.
     """
-    _check_shape("conv8", x_shape, (1, 8, 8))
+    c = _check_shape("conv8", x_shape, 8)
     _check_width(width)
     w = width
 
     def enc() -> list[nn.Module]:
-        return [*_conv(1, w, 3, 1, 1, "none"), *_conv(w, 2 * w, 4, 2, 1, norm),
+        return [*_conv(c, w, 3, 1, 1, "none"), *_conv(w, 2 * w, 4, 2, 1, norm),
                 *_conv(2 * w, 4 * w, 4, 2, 1, norm)]
 
     parts = dict(
         enc=enc(),
         dec=[*_deconv(4 * w, 2 * w, 4, 2, 1, norm), *_deconv(2 * w, w, 4, 2, 1, norm),
-             nn.Conv2d(w, 1, 3, 1, 1)],
+             nn.Conv2d(w, c, 3, 1, 1)],
         bottleneck=(4 * w, 2, 2),
-        dx=[*_dconv(1, w, 4, 2, 1, dropout), *_dconv(w, 2 * w, 4, 2, 1, dropout)],
+        dx=[*_dconv(c, w, 4, 2, 1, dropout), *_dconv(w, 2 * w, 4, 2, 1, dropout)],
         dx_out=2 * w * 2 * 2, hidden=8 * w,
         posterior=posterior, standardize=standardize, decoder_noise=decoder_noise, dropout=dropout,
         norm=norm,
@@ -152,11 +155,11 @@ def _conv_hierarchy(bottom: Architecture, z_dims: list[int], x_trunk: nn.Module,
 @ARCHITECTURES.register("conv28")
 def build_conv28(
     x_shape: tuple[int, ...], z_dim: int | list[int], width: int = 32, posterior: Posterior = "sigmoid",
-    standardize: bool = True, decoder_noise: int = 16, dropout: float = 0.2, norm: Norm = "batch",
+    standardize: Standardize | bool = True, decoder_noise: int = 16, dropout: float = 0.2, norm: Norm = "batch",
 ) -> Architecture | Hierarchy:
-    """For 1×28×28 images (MNIST): 28 -> 14 -> 7 -> 4 and back. With a list ``z_dim`` a
+    """For C×28×28 images (MNIST is 1×28×28): 28 -> 14 -> 7 -> 4 and back. With a list ``z_dim`` a
     ``Hierarchy`` with a spatial z1 of ``z_dim[0]`` channels at 14×14 (see ``spatial_hierarchy``)."""
-    _check_shape("conv28", x_shape, (1, 28, 28))
+    c = _check_shape("conv28", x_shape, 28)
     _check_width(width)
     if isinstance(z_dim, list):
         return spatial_hierarchy(x_shape, z_dim, width, posterior, standardize, decoder_noise,
@@ -164,12 +167,12 @@ def build_conv28(
     w = width
     return _small_conv(
         z_dim,
-        enc=[*_conv(1, w, 4, 2, 1, "none"), *_conv(w, 2 * w, 4, 2, 1, norm),
+        enc=[*_conv(c, w, 4, 2, 1, "none"), *_conv(w, 2 * w, 4, 2, 1, norm),
              *_conv(2 * w, 4 * w, 3, 2, 1, norm)],
         dec=[*_deconv(4 * w, 2 * w, 3, 2, 1, norm), *_deconv(2 * w, w, 4, 2, 1, norm),
-             nn.ConvTranspose2d(w, 1, 4, 2, 1)],
+             nn.ConvTranspose2d(w, c, 4, 2, 1)],
         bottleneck=(4 * w, 4, 4),
-        dx=[*_dconv(1, w, 4, 2, 1, dropout), *_dconv(w, 2 * w, 4, 2, 1, dropout),
+        dx=[*_dconv(c, w, 4, 2, 1, dropout), *_dconv(w, 2 * w, 4, 2, 1, dropout),
             *_dconv(2 * w, 4 * w, 3, 2, 1, dropout)],
         dx_out=4 * w * 4 * 4, hidden=16 * w,
         posterior=posterior, standardize=standardize, decoder_noise=decoder_noise, dropout=dropout,
@@ -180,17 +183,18 @@ def build_conv28(
 @ARCHITECTURES.register("conv32")
 def build_conv32(
     x_shape: tuple[int, ...], z_dim: int | list[int], posterior: Posterior = "gaussian",
-    standardize: bool = False, decoder_noise: int = 0, dropout: float = 0.2, norm: Norm = "batch",
+    standardize: Standardize | bool = False, decoder_noise: int = 0, dropout: float = 0.2, norm: Norm = "batch",
 ) -> Architecture | Hierarchy:
-    """ALI's SVHN networks for 3×32×32 images (32 -> 28 -> 13 -> 10 -> 4 -> 1 and back).
+    """ALI's SVHN networks for C×32×32 images (SVHN and CIFAR-10 are 3×32×32): 32 -> 28 -> 13 ->
+    10 -> 4 -> 1 and back.
 
     Defaults are ALI's (exp(log sigma) posterior, no decoder noise, dropout 0.2 on D's inputs and
     0.5 inside); set ``posterior: sigmoid``, ``standardize: true`` and ``decoder_noise`` for the
     GibbsNet authors' tricks. With a list ``z_dim`` a ``Hierarchy`` with a spatial z1 of
     ``z_dim[0]`` channels at 16×16, as the public HALI ports have (see ``spatial_hierarchy``).
     """
-    _check_shape("conv32", x_shape, (3, 32, 32))
-    check_common_options(posterior, decoder_noise, dropout, norm)
+    c = _check_shape("conv32", x_shape, 32)
+    check_common_options(posterior, decoder_noise, dropout, norm, standardize)
     if isinstance(z_dim, list):
         return spatial_hierarchy(x_shape, z_dim, 64, posterior, standardize, decoder_noise,
                                  dropout, norm)
@@ -210,7 +214,7 @@ def build_conv32(
     inner = 0.5 if dropout else 0.0
     encoder = GaussianEncoder(
         nn.Sequential(
-            *conv(3, 32, 5, 1), *conv(32, 64, 4, 2), *conv(64, 128, 4, 1), *conv(128, 256, 4, 2),
+            *conv(c, 32, 5, 1), *conv(32, 64, 4, 2), *conv(64, 128, 4, 1), *conv(128, 256, 4, 2),
             *conv(256, 512, 4, 1), *conv(512, 512, 1, 1), nn.Conv2d(512, 2 * z_dim, 1),
         ),
         z_dim, posterior, standardize,
@@ -220,13 +224,13 @@ def build_conv32(
             nn.Unflatten(1, (z_dim + decoder_noise, 1, 1)),
             *deconv(z_dim + decoder_noise, 256, 4, 1), *deconv(256, 128, 4, 2),
             *deconv(128, 64, 4, 1), *deconv(64, 32, 4, 2), *deconv(32, 32, 5, 1),
-            *conv(32, 32, 1, 1), nn.Conv2d(32, 3, 1),
+            *conv(32, 32, 1, 1), nn.Conv2d(32, c, 1),
         ),
         decoder_noise,
     )
     discriminator = JointDiscriminator(
         nn.Sequential(
-            *dconv(3, 32, 5, 1, dropout), *dconv(32, 64, 4, 2, inner), *dconv(64, 128, 4, 1, inner),
+            *dconv(c, 32, 5, 1, dropout), *dconv(32, 64, 4, 2, inner), *dconv(64, 128, 4, 1, inner),
             *dconv(128, 256, 4, 2, inner), *dconv(256, 512, 4, 1, inner),
         ),
         nn.Sequential(nn.Dropout(dropout), nn.Linear(z_dim, 512), act(),
@@ -238,13 +242,14 @@ def build_conv32(
 
 
 def spatial_hierarchy(x_shape: tuple[int, ...], z_dims: list[int], width: int, posterior: Posterior,
-                      standardize: bool, decoder_noise: int, dropout: float, norm: Norm) -> Hierarchy:
+                      standardize: Standardize | bool, decoder_noise: int, dropout: float,
+                      norm: Norm) -> Hierarchy:
     """A ``Hierarchy`` for C×H×W images whose z1 is a feature map of ``z_dims[0]`` channels at
     H/2 × W/2 and whose higher layers are vectors: x <-> z1 by one stride-2 convolution each
     way, z1 <-> z2 through a stride-2 convolution and a linear layer, the conditional of z1 given
     (x, z2) from x's convolution joined with z2 broadcast over the map, MLPs above; D convolves x
     and z1 and reads the vectors with MLPs. Decoder noise enters the vector layers' decoders."""
-    check_common_options(posterior, decoder_noise, dropout, norm)
+    check_common_options(posterior, decoder_noise, dropout, norm, standardize)
     c, height, w_x = x_shape
     if height % 4 or w_x % 4:
         raise ValueError(f"a spatial z1 needs image sides divisible by 4, got {height}×{w_x}")

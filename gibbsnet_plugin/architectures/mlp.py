@@ -16,6 +16,7 @@ from gibbsnet_plugin.architectures.base import (
     Norm,
     Output,
     Posterior,
+    Standardize,
     TupleDiscriminator,
     check_common_options,
     lrelu,
@@ -31,7 +32,7 @@ def build(
     z_dim: int | list[int],
     hidden: tuple[int, ...] | list[int] = (512, 512),
     posterior: Posterior = "sigmoid",
-    standardize: bool = True,
+    standardize: Standardize | bool = True,
     decoder_noise: int = 16,
     dropout: float = 0.2,
     norm: Norm = "batch",
@@ -46,7 +47,7 @@ def build(
     (on the flattened, concatenated inputs for the middle layers' conditionals), latent layers are
     decoded without a final activation, and D has one branch per layer.
     """
-    check_common_options(posterior, decoder_noise, dropout, norm)
+    check_common_options(posterior, decoder_noise, dropout, norm, standardize)
     hidden = list(hidden)
     if not hidden or any(not 1 <= h <= MAX_WIDTH for h in hidden):
         raise ValueError(f"hidden must be a non-empty list of widths between 1 and {MAX_WIDTH:,}, "
@@ -77,7 +78,7 @@ def build(
 
 
 def _hierarchy(x_shape: tuple[int, ...], z_dims: list[int], hidden: list[int], posterior: Posterior,
-               standardize: bool, decoder_noise: int, dropout: float, norm: Norm,
+               standardize: Standardize | bool, decoder_noise: int, dropout: float, norm: Norm,
                output: Output) -> Hierarchy:
     sizes = [math.prod(x_shape), *z_dims]
 

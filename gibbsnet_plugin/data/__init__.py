@@ -14,4 +14,4 @@ entries = DATASETS.entries
 register = DATASETS.register
 
 # registers the built-ins
-from gibbsnet_plugin.data import digits, folder, mixtures, torchvision_sets  # noqa: E402,F401
+from gibbsnet_plugin.data import digits, folder, mixtures, mnist5k, torchvision_sets  # noqa: E402,F401

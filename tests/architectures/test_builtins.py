@@ -28,14 +28,24 @@ def test_builtin_shapes_and_output_range(name, norm):
 
 @pytest.mark.parametrize("name", ["conv8", "conv28", "conv32"])
 def test_conv_architectures_refuse_other_shapes(name):
-    with pytest.raises(ValueError, match=rf"'{name}' needs data of shape .*got 1×9×9; use 'mlp'"):
+    size = name.removeprefix("conv")
+    with pytest.raises(ValueError, match=rf"'{name}' needs images of C×{size}×{size}, got data of "
+                                         r"shape 1×9×9; use 'mlp'"):
         gn.architectures.build(name, (1, 9, 9), 4)
+
+
+@pytest.mark.parametrize("name", ["conv8", "conv28", "conv32"])
+def test_conv_architectures_take_any_number_of_channels(name):
+    size = int(name.removeprefix("conv"))
+    arch = gn.architectures.build(name, (2, size, size), 4)
+    check_architecture(arch, (2, size, size), 4, name)
 
 
 @pytest.mark.parametrize(("option", "value", "message"), [
     ("posterior", "laplace", "posterior must be one of sigmoid, gaussian"),
     ("norm", "instance", "norm must be one of batch, layer, none"),
     ("dropout", 1.0, r"dropout must be in \[0, 1\)"),
+    ("standardize", "layer", "standardize must be one of sample, batch, none"),
     ("decoder_noise", -1, "decoder_noise must be between 0 and"),
 ])
 def test_invalid_options_are_refused(option, value, message):
