@@ -42,6 +42,7 @@ from gibbsnet_plugin.calibration import calibrate_batchnorm
 from gibbsnet_plugin.checkpoint import load_model_and_recipe
 from gibbsnet_plugin.evaluation import evaluate_model
 from gibbsnet_plugin.metric_names import lower_is_better
+from gibbsnet_plugin.recipe import resolved
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -96,7 +97,8 @@ def is_trained(run: Path, recipe: gn.Recipe, threads: int) -> bool:
     """True when ``run`` finished training ``recipe`` with ``threads`` CPU threads (same resolved
     recipe, all iterations)."""
     try:
-        same = gn.load_recipe(run / "recipe.yaml") == recipe  # keys added since take their defaults
+        # keys added since take their defaults; options are compared as training saved them
+        same = gn.load_recipe(run / "recipe.yaml") == resolved(recipe)
         record = json.loads((run / "bench.json").read_text())
         done = record == {"threads": threads, "iterations": recipe.train.iterations}
     except (gn.GibbsnetError, OSError, KeyError, ValueError):

@@ -16,6 +16,9 @@ from gibbsnet_plugin.limits import MAX_COUNT, MAX_DRAWS, MAX_STEPS
 
 def _score_label(name: str) -> str:
     """``inpaint_left-half_psnr`` -> ``inpaint left-half PSNR (dB)`` for the table."""
+    if name.startswith("critic_auc"):
+        steps = f"{name[len('critic_auc_'):]} steps" if name.startswith("critic_auc_") else "chain_steps"
+        return f"critic AUC, data vs chain at {steps}"
     label = name.replace("_", " ")
     for short, long in ((" mse", " MSE"), (" rmse", " RMSE"), (" psnr", " PSNR (dB)"), ("fid", "FID"),
                         (" error std", " error std (%)"),
@@ -33,6 +36,8 @@ def _score_cell(name: str, value: float) -> str:
         return f"{100 * value:.2f}"
     if name == "modes":
         return f"{value:.0f}"
+    if name.startswith("critic_auc"):
+        return f"{value:.3f}"
     if name == "modes_reverse_kl":
         return f"{value:.3f}"
     return f"{value:.4f}" if name.endswith("mse") else f"{value:.2f}"
@@ -41,13 +46,15 @@ def _score_cell(name: str, value: float) -> str:
 @click.command()
 @click.argument("runs", metavar="RUN...", nargs=-1, required=True, type=click.Path())
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
-              help="reconstruction, inpainting, imputation, probe, fid, modes or tsne "
-                   "(repeatable; default: the recipe's eval.metrics, else all but modes and tsne, "
+              help="reconstruction, inpainting, imputation, probe, fid, modes, critic or tsne "
+                   "(repeatable; default: the recipe's eval.metrics, else all but modes, critic "
+                   "and tsne, "
                    "imputation only for incomplete or corrupted data, FID only when the "
                    "Inception weights are found).")
 @click.option("--num-samples", type=click.IntRange(2, MAX_COUNT), default=None,
               help="FID: samples and real images (default: the recipe's eval.num_samples, "
-                   "10000; at most the reference split's size). modes: samples (default 2500).")
+                   "10000; at most the reference split's size). modes: samples (default 2500). "
+                   "critic: test images and chains (default 1000).")
 @click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=None,
               help="Chain steps of the FID and modes samples and of the t-SNE chain states "
                    "(default: each run's chain_steps).")

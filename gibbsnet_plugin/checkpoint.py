@@ -48,7 +48,21 @@ SAMPLE_DIR = "samples"
 METRICS_FILE = "metrics.jsonl"
 LAST = "last.pt"
 BEST = "best.pt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Checkpoint format. 2: the recipe in ``meta`` holds every architecture option (resolved with the
+factory's defaults). 1 (gibbsnet 0.1): options left out meant the defaults of that version, which
+``migrate_recipe`` writes in."""
+V1_OPTIONS = {
+    "conv8": {"width": 32, "posterior": "sigmoid", "standardize": True, "decoder_noise": 16,
+              "dropout": 0.2, "norm": "batch"},
+    "conv28": {"width": 32, "posterior": "sigmoid", "standardize": True, "decoder_noise": 16,
+               "dropout": 0.2, "norm": "batch"},
+    "conv32": {"posterior": "gaussian", "standardize": False, "decoder_noise": 0, "dropout": 0.2,
+               "norm": "batch"},
+    "mlp": {"hidden": [512, 512], "posterior": "sigmoid", "standardize": True, "decoder_noise": 16,
+            "dropout": 0.2, "norm": "batch", "output": "tanh"},
+}
+"""The defaults of the built-in architectures' options in checkpoint format 1."""
 
 RESUMABLE_KEYS = {"train.iterations", "train.device", "train.loggers"}
 """Recipe keys that ``--resume`` may change; any other difference is refused."""
@@ -242,9 +256,23 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or "model" not in ckpt or "meta" not in ckpt:
         raise GibbsnetError(f"{path}: not a gibbsnet checkpoint (no 'model' and 'meta' entries)")
     _check_contents(path, ckpt)
-    ckpt["recipe"] = recipe_from_dict(ckpt["meta"]["recipe"], source=f"{path} (recipe)")
+    raw = migrate_recipe(ckpt["meta"]["recipe"], ckpt["meta"].get("format", 1))
+    ckpt["recipe"] = recipe_from_dict(raw, source=f"{path} (recipe)")
     ckpt["x_shape"] = tuple(ckpt["meta"]["x_shape"])
     return ckpt
+
+
+def migrate_recipe(raw: dict[str, Any], version: int) -> dict[str, Any]:
+    """The recipe of a checkpoint of format ``version`` as this version reads it: format 1's
+    built-in architectures get the option defaults they were built with (``V1_OPTIONS``)."""
+    if version >= 2:
+        return raw
+    model = raw.get("model")
+    if not isinstance(model, dict) or model.get("architecture", "conv8") not in V1_OPTIONS:
+        return raw
+    options = model.get("options") or {}
+    legacy = V1_OPTIONS[model.get("architecture", "conv8")]
+    return {**raw, "model": {**model, "options": {**legacy, **options}}}
 
 
 MAX_X_ENTRIES = 1 << 26

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from gibbsnet_plugin.checkpoint import CHECKPOINT_DIR
 from gibbsnet_plugin.data.missing import Masked, check_process, split_item
 from gibbsnet_plugin.errors import GibbsnetError, InceptionWeightsError, ProbeError
@@ -19,6 +21,7 @@ from gibbsnet_plugin.figures import check_output
 from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, Model
 from gibbsnet_plugin.metric_names import METRICS, MODE_SCORES
 from gibbsnet_plugin.metrics import inception
+from gibbsnet_plugin.metrics.critic import CRITIC_STEPS, critic_auc
 from gibbsnet_plugin.metrics.data import Progress, no_progress
 from gibbsnet_plugin.metrics.fid import fid
 from gibbsnet_plugin.metrics.latent_maps import latent_map
@@ -38,7 +41,9 @@ from gibbsnet_plugin.testtime import load_run
 DEFAULT_METRICS = ("reconstruction", "inpainting", "imputation", "probe", "fid")
 """What ``evaluate`` runs when neither the caller nor the recipe's ``eval.metrics`` names a metric
 (imputation for incomplete or corrupted data, FID and the probe only when possible)."""
-NEEDS_COMPLETE_TEST_DATA = ("reconstruction", "inpainting", "imputation", "fid", "modes")
+CRITIC_ITEMS = 1000
+"""Test items (and chains) the ``critic`` AUC uses unless ``num_samples`` says otherwise."""
+NEEDS_COMPLETE_TEST_DATA = ("reconstruction", "inpainting", "imputation", "fid", "modes", "critic")
 """Metrics that compare with the truth, so they need test items without masks of their own."""
 
 
@@ -79,7 +84,8 @@ def evaluate_model(
             Inception weights are found; else a note says how to enable it).
         num_samples, labels, draws, masks, inpaint_steps, inception_weights, fid_split: None takes
             the recipe's ``eval`` section; except that ``modes`` scores ``num_samples`` or else
-            2,500 samples (``eval.num_samples`` is FID's).
+            2,500 samples and ``critic`` that many test items and chains, or else 1,000
+            (``eval.num_samples`` is FID's).
         chain_steps: unclamped-chain steps for FID samples, mode coverage and latent maps
             (default: the model's).
         fid_dims: Inception feature size; 2048 (the final pool) is the standard FID.
@@ -179,6 +185,13 @@ def evaluate_model(
                                              num_samples or DEFAULT_SAMPLES, chain_steps, seed,
                                              progress)
             scores.update({name: float(details["modes"][name]) for name in MODE_SCORES})
+        if "critic" in chosen:
+            steps = chain_steps or model.chain_steps
+            test_items = torch.utils.data.Subset(test, range(min(len(test), num_samples or CRITIC_ITEMS)))
+            auc = critic_auc(model, test_items, [steps, *CRITIC_STEPS], seed, progress)
+            details["critic"] = {"steps": steps, "items": len(test_items), "auc": auc}
+            scores["critic_auc"] = auc[steps]
+            scores.update({f"critic_auc_{t}": auc[t] for t in CRITIC_STEPS})
         if "tsne" in chosen:
             report = progress or no_progress
             report("t-SNE latent map", 0, 1)

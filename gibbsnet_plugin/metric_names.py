@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-METRICS = ("reconstruction", "inpainting", "imputation", "probe", "fid", "modes", "tsne")
+METRICS = ("reconstruction", "inpainting", "imputation", "probe", "fid", "modes", "critic", "tsne")
 """Names accepted by ``gibbsnet evaluate --metric`` and the recipe's ``eval.metrics``."""
-TRAINING_METRICS = METRICS[:6]
+TRAINING_METRICS = METRICS[:7]
 """Metrics that may run during training (``tsne`` draws a figure and gives no score)."""
 DEFAULT_MASKS = ("left-half", "bottom-half", "center", "random-50")
 MODE_SCORES = ("modes", "modes_high_quality", "modes_reverse_kl")
 """Scores of ``modes``: covered modes, fraction of high-quality samples, reverse KL (nats)."""
+CRITIC_SCORES = ("critic_auc", "critic_auc_100", "critic_auc_1000")
+"""Scores of ``critic``: D's held-out AUC of data against chain states after the model's
+``chain_steps``, 100 and 1000 steps (0.5 = D cannot tell them apart)."""
 HIGHER_IS_BETTER = ("modes", "modes_high_quality")
 
 
@@ -23,7 +26,8 @@ def score_names(metrics: Sequence[str], masks: Sequence[str] = DEFAULT_MASKS,
     """The scalar scores that ``metrics`` produce for a model with ``levels`` latent layers, e.g.
     ``reconstruction_mse``, ``inpaint_left-half_psnr``, ``probe_error``, ``fid``, ``modes``, and
     per layer l above z1 ``reconstruction_z<l>_mse`` and ``probe_z<l>_error``; one of them can
-    pick ``best.pt``; ``imputation`` gives ``imputation_rmse``."""
+    pick ``best.pt``; ``imputation`` gives ``imputation_rmse``, ``critic`` ``critic_auc``,
+    ``critic_auc_100`` and ``critic_auc_1000``."""
     names = []
     for metric in metrics:
         if metric == "reconstruction":
@@ -40,6 +44,8 @@ def score_names(metrics: Sequence[str], masks: Sequence[str] = DEFAULT_MASKS,
             names.append("fid")
         elif metric == "modes":
             names += MODE_SCORES
+        elif metric == "critic":
+            names += CRITIC_SCORES
     return names
 
 

@@ -497,6 +497,28 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
                                    ((1,), m.z_dim), m.options, where)
 
 
+def resolved(recipe: Recipe) -> Recipe:
+    """``recipe`` with ``data.options`` and ``model.options`` completed by the defaults their
+    factories declare (``factory_defaults``). Training saves this form, so a run's recipe says
+    exactly which data and networks it used, whatever a later version's defaults are."""
+    out = copy.deepcopy(recipe)
+    for config, registry, name in ((out.data, DATASETS, out.data.dataset),
+                                   (out.model, ARCHITECTURES, out.model.architecture)):
+        config.options = {**factory_defaults(registry.get(name), 2), **config.options}
+    return out
+
+
+def factory_defaults(factory: Any, positional: int) -> dict[str, Any]:
+    """The keyword options a factory declares with a default (after its first ``positional``
+    parameters), as plain YAML values."""
+    try:
+        parameters = list(inspect.signature(factory).parameters.values())[positional:]
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: _plain(p.default) for p in parameters
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty}
+
+
 def _check_incomplete(recipe: Recipe, need: Any, where: _Where) -> None:
     """``data.missing``, ``data.corruption`` and the training methods for them."""
     d, m = recipe.data, recipe.model
@@ -647,7 +669,8 @@ def _recipe_text(path: Path, data: bytes) -> str:
 
 
 def recipe_differences(old: Recipe, new: Recipe) -> list[str]:
-    """Human-readable ``key: old -> new`` lines for every key that differs."""
+    """Human-readable ``key: old -> new`` lines for every key that differs, options left out
+    counting as their factory's defaults (``resolved``)."""
 
     def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -658,5 +681,5 @@ def recipe_differences(old: Recipe, new: Recipe) -> list[str]:
                 out[f"{prefix}{k}"] = v
         return out
 
-    a, b = flat(old.to_dict()), flat(new.to_dict())
+    a, b = flat(resolved(old).to_dict()), flat(resolved(new).to_dict())
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]

@@ -85,7 +85,7 @@ from gibbsnet_plugin.factory import (
 from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.metrics.inception import announce_download, find_weights
 from gibbsnet_plugin.model import instance_noise_std
-from gibbsnet_plugin.recipe import Recipe, check_masked_x
+from gibbsnet_plugin.recipe import Recipe, check_masked_x, resolved
 from gibbsnet_plugin.utils import resolve_device, seed_everything, write_text_atomic
 
 GRID_SAMPLES = 100
@@ -121,6 +121,7 @@ def train(
     """
     if nproc < 1:
         raise ValueError(f"nproc must be at least 1, got {nproc}")
+    recipe = resolved(recipe)  # saved with every option its data set and networks were built with
     out = Path(out) if out is not None else default_run_dir(recipe)
     device = resolve_device(recipe.train.device, "train.device")
     point = check_run_dir(out, recipe, resume=resume, force=force)

@@ -165,3 +165,36 @@ def test_a_damaged_checkpoint_is_refused_or_reads_back_its_own_tensors(run, edit
         else:
             assert got.keys() == expected.keys()
             assert all(torch.equal(got[k], v) for k, v in expected.items())
+
+
+def test_a_saved_recipe_holds_every_architecture_option(run):
+    saved = read_checkpoint(run / "checkpoints" / "last.pt")["meta"]["recipe"]
+    # tiny_recipe gives only `hidden`; the rest are the factory's defaults, written out
+    assert set(saved["model"]["options"]) >= {"hidden", "norm", "standardize", "dropout", "posterior"}
+    assert saved["model"]["options"]["hidden"] == [32]
+
+
+def test_a_format_1_checkpoint_is_rebuilt_with_the_option_defaults_of_that_version(tmp_path):
+    """gibbsnet 0.1 saved recipes without the architecture's defaults; its conv8 normalised over
+    the batch. Such a checkpoint still loads, with the networks it was trained with."""
+    recipe = tiny_recipe(model={"architecture": "conv8", "options": {"standardize": True, "norm": "batch",
+                                                                      "dropout": 0.2}},
+                         train={"iterations": 2, "checkpoint_every": 2, "sample_every": 0})
+    out = gn.train(recipe, out=tmp_path / "v1")
+    last = out / "checkpoints" / "last.pt"
+    ckpt = torch.load(last, weights_only=True)
+    ckpt["meta"]["format"] = 1
+    ckpt["meta"]["recipe"]["model"]["options"] = {}
+    old = tmp_path / "v1.pt"
+    torch.save(ckpt, old)
+    model = gn.load_model(old, device="cpu")
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.encoder.modules())
+    torch.manual_seed(0)
+    a = model.sample(3)
+    torch.manual_seed(0)
+    assert torch.equal(a, gn.load_model(last, device="cpu").sample(3))
+    # the same file saved by this version means this version's defaults: the weights do not fit
+    ckpt["meta"]["format"] = 2
+    torch.save(ckpt, tmp_path / "v2.pt")
+    with pytest.raises(GibbsnetError, match="the weights do not fit architecture 'conv8'"):
+        gn.load_model(tmp_path / "v2.pt", device="cpu")

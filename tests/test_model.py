@@ -327,3 +327,67 @@ def test_options_rebuild_a_model_that_trains_the_same_way():
               "critic_states": 2, "persistent": 0.7, "random_steps": True, "r1": 0.5, "pack": 2}
     model = GibbsNet(gn.architectures.build("test_linear", X_SHAPE, Z_DIM), X_SHAPE, Z_DIM, **chosen)
     assert model.options() == chosen  # every setting is reported, none left at its default
+
+
+class RecordingCritic(torch.nn.Module):
+    """D(x, z) = a linear score of the flattened pair; records the shapes it is given."""
+
+    def __init__(self, n_in: int) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(n_in, 1)
+        self.shapes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        self.shapes.append((tuple(x.shape), tuple(z.shape)))
+        return self.linear(torch.cat([x.flatten(1), z], 1))
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_packing_shows_d_packs_of_m_pairs_stacked_along_their_first_axis(m):
+    arch = gn.architectures.build("test_linear", X_SHAPE, Z_DIM)
+    critic = RecordingCritic(m * (16 + Z_DIM))
+    model = GibbsNet(gn.Architecture(arch.encoder, arch.decoder, critic), X_SHAPE, Z_DIM, pack=m)
+    x = torch.rand(8, *X_SHAPE)
+    real, fake = model.clamped(x), model.unclamped(8)
+    out = model.discriminator_loss(real, fake)
+    assert critic.shapes == [((8 // m, m * X_SHAPE[0], 4, 4), (8 // m, m * Z_DIM))] * 2
+    # one logit per pack: the pack's first pair comes first along the stacked axis
+    packed_x = x.reshape(8 // m, m, 16)
+    z = real[1].reshape(8 // m, m, Z_DIM)
+    by_hand = critic.linear(torch.cat([packed_x.flatten(1), z.flatten(1)], 1)).reshape(-1)
+    assert torch.allclose(model.critic(*real), by_hand)
+    assert out.loss.isfinite()
+    with pytest.raises(ValueError, match=f"a batch of 5 items does not split into packs of {m}"):
+        model.critic(x[:5], real[1][:5])
+
+
+def test_a_packed_recipe_builds_d_for_packed_inputs_from_the_same_architecture():
+    from conftest import tiny_recipe
+    from gibbsnet_plugin.factory import build_model
+
+    model = build_model(tiny_recipe(model={"architecture": "conv8", "pack": 2, "options": {}}), (1, 8, 8))
+    first = next(m for m in model.discriminator.modules() if isinstance(m, torch.nn.Conv2d))
+    assert first.in_channels == 2  # two 1-channel images side by side
+    z_branch = next(m for m in model.discriminator.z_net.modules() if isinstance(m, torch.nn.Linear))
+    assert z_branch.in_features == 2 * 8
+    assert model.critic(torch.zeros(4, 1, 8, 8), torch.zeros(4, 8)).shape == (2,)
+
+
+@pytest.mark.parametrize("architecture", ["conv8", "mlp"])
+def test_default_networks_sample_one_chain_independently_of_its_batch_in_training_mode_too(architecture):
+    """The default transitions use no batch statistics: a chain's state depends on its own start
+    and noise only, in training mode (as the chain was trained) as in eval mode."""
+    from conftest import tiny_recipe
+    from gibbsnet_plugin.factory import build_model
+
+    model = build_model(tiny_recipe(model={"architecture": architecture, "options": {}}), (1, 8, 8))
+    for mode in (True, False):
+        model.train(mode)
+        z0 = torch.randn(4, 8)
+        other = z0.clone()
+        other[1:] = 5 * torch.randn(3, 8)
+        torch.manual_seed(3)
+        a = model.sample(4, steps=4, z0=z0)
+        torch.manual_seed(3)
+        b = model.sample(4, steps=4, z0=other)
+        assert torch.equal(a[0], b[0]) and not torch.equal(a[1], b[1])

@@ -27,6 +27,7 @@ from gibbsnet_plugin.errors import (
     TrainingDiverged,
     TrainingInterrupted,
 )
+from gibbsnet_plugin.recipe import resolved
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,7 @@ def snapshot(directory: Path) -> dict[str, tuple[int, int]]:
 def test_train_writes_the_run_directory(tmp_path):
     recipe = tiny_recipe()
     run = gn.train(recipe, out=tmp_path / "run")
-    assert (run / "recipe.yaml").read_text() == recipe.to_yaml()
+    assert (run / "recipe.yaml").read_text() == resolved(recipe).to_yaml()  # every option written out
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
         "last.pt", "step_0000006.pt", "step_0000012.pt"]
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000006.png", "step_0000012.png"]
@@ -53,7 +54,7 @@ def test_train_writes_the_run_directory(tmp_path):
         assert {"d_loss", "g_loss", "d_real", "d_fake", "it_per_s", "epoch"} <= set(r)
         assert all(math.isfinite(r[k]) for k in ("d_loss", "g_loss", "d_real", "d_fake"))
     ckpt = read_checkpoint(run / "checkpoints" / "last.pt")
-    assert ckpt["trainer"]["iteration"] == 12 and ckpt["recipe"] == recipe
+    assert ckpt["trainer"]["iteration"] == 12 and ckpt["recipe"] == resolved(recipe)
     model = gn.load_model(run, device="cpu")
     assert not model.training and model.sample(3).shape == (3, 1, 8, 8)
 

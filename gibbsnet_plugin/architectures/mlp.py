@@ -37,10 +37,13 @@ def build(
     dropout: float = 0.2,
     norm: Norm = "batch",
     output: Output = "tanh",
+    critic_hidden: tuple[int, ...] | list[int] | None = None,
 ) -> Architecture | Hierarchy:
     """Encoder and decoder MLPs with ``hidden`` widths (``norm`` between layers) and a joint
     discriminator whose x and z branches meet after one hidden layer each.
 
+    ``critic_hidden``: D's widths (default: ``hidden``): its x and z branches have
+    ``critic_hidden[0]`` units each, then the joint layers ``critic_hidden[1:]``.
     ``output``: the decoder's last activation, ``tanh`` (x in [-1, 1], for images) or ``linear``
     (unbounded x, e.g. the 2-D mixtures ``grid25`` and ``ring8``); checked by ``NoisyDecoder``.
     With a list ``z_dim`` the same blocks make a ``Hierarchy``: every transition is such an MLP
@@ -48,13 +51,11 @@ def build(
     decoded without a final activation, and D has one branch per layer.
     """
     check_common_options(posterior, decoder_noise, dropout, norm, standardize)
-    hidden = list(hidden)
-    if not hidden or any(not 1 <= h <= MAX_WIDTH for h in hidden):
-        raise ValueError(f"hidden must be a non-empty list of widths between 1 and {MAX_WIDTH:,}, "
-                         f"got {hidden}")
+    hidden = _widths("hidden", hidden)
+    critic = hidden if critic_hidden is None else _widths("critic_hidden", critic_hidden)
     if isinstance(z_dim, list):
-        return _hierarchy(x_shape, z_dim, hidden, posterior, standardize, decoder_noise, dropout,
-                          norm, output)
+        return _hierarchy(x_shape, z_dim, hidden, critic, posterior, standardize, decoder_noise,
+                          dropout, norm, output)
     n_x = math.prod(x_shape)
     encoder = GaussianEncoder(
         nn.Sequential(nn.Flatten(), mlp([n_x, *hidden, 2 * z_dim], lrelu, norm=norm)),
@@ -68,16 +69,25 @@ def build(
         decoder_noise,
         output,
     )
-    h = hidden[0]
+    h = critic[0]
     discriminator = JointDiscriminator(
         nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(n_x, h), lrelu()),
         nn.Sequential(nn.Linear(z_dim, h), lrelu()),
-        mlp([2 * h, *hidden[1:], 1], lrelu, dropout=dropout),
+        mlp([2 * h, *critic[1:], 1], lrelu, dropout=dropout),
     )
     return Architecture(encoder, decoder, discriminator)
 
 
-def _hierarchy(x_shape: tuple[int, ...], z_dims: list[int], hidden: list[int], posterior: Posterior,
+def _widths(name: str, widths: tuple[int, ...] | list[int]) -> list[int]:
+    widths = list(widths)
+    if not widths or any(not isinstance(h, int) or not 1 <= h <= MAX_WIDTH for h in widths):
+        raise ValueError(f"{name} must be a non-empty list of widths between 1 and {MAX_WIDTH:,}, "
+                         f"got {widths}")
+    return widths
+
+
+def _hierarchy(x_shape: tuple[int, ...], z_dims: list[int], hidden: list[int], critic: list[int],
+               posterior: Posterior,
                standardize: Standardize | bool, decoder_noise: int, dropout: float, norm: Norm,
                output: Output) -> Hierarchy:
     sizes = [math.prod(x_shape), *z_dims]
@@ -92,7 +102,7 @@ def _hierarchy(x_shape: tuple[int, ...], z_dims: list[int], hidden: list[int], p
         return NoisyDecoder(body, decoder_noise, last)
 
     levels = range(len(z_dims))
-    h = hidden[0]
+    h = critic[0]
     return Hierarchy(
         encoders=[encoder(sizes[i], sizes[i + 1]) for i in levels],
         decoders=[decoder(sizes[i + 1], sizes[i], output if i == 0 else "linear",
@@ -102,6 +112,6 @@ def _hierarchy(x_shape: tuple[int, ...], z_dims: list[int], hidden: list[int], p
         discriminator=TupleDiscriminator(
             nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(sizes[0], h), lrelu()),
             [nn.Sequential(nn.Linear(d, h), lrelu()) for d in z_dims],
-            mlp([h * (1 + len(z_dims)), *hidden[1:], 1], lrelu, dropout=dropout),
+            mlp([h * (1 + len(z_dims)), *critic[1:], 1], lrelu, dropout=dropout),
         ),
     )
