@@ -30,8 +30,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 import gibbsnet_plugin as gn
+from gibbsnet_plugin.chains import ChainModel, LatentHierarchy
 from gibbsnet_plugin.factory import build_dataset, build_model, data_shape
-from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, Model
 from gibbsnet_plugin.utils import resolve_device
 
 
@@ -40,7 +40,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bare_hierarchy(model: HierarchicalGibbsNet, num: int, steps: int) -> float:
+def bare_hierarchy(model: LatentHierarchy, num: int, steps: int) -> float:
     """Steps/s of a hierarchy's chain written out as transition calls: deep GibbsNet sweeps (odd
     layers, then even ones) from noise, or HALI's pass down from the prior and cycles up and down."""
     dev, levels = model.device, model.levels
@@ -69,9 +69,9 @@ def bare_hierarchy(model: HierarchicalGibbsNet, num: int, steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def bare_loop(model: Model, num: int, steps: int) -> float:
+def bare_loop(model: ChainModel, num: int, steps: int) -> float:
     """Steps/s of the chain written out as decoder and encoder calls."""
-    if isinstance(model, HierarchicalGibbsNet):
+    if isinstance(model, LatentHierarchy):
         return bare_hierarchy(model, num, steps)
     enc, dec = model.encoder, model.decoder
     start = time.perf_counter()
@@ -83,7 +83,7 @@ def bare_loop(model: Model, num: int, steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def library(model: Model, num: int, steps: int,
+def library(model: ChainModel, num: int, steps: int,
             callback: Callable[[int], None] | None = None) -> float:
     """Steps/s of ``model.sample``."""
     start = time.perf_counter()
@@ -92,7 +92,7 @@ def library(model: Model, num: int, steps: int,
     return steps / (time.perf_counter() - start)
 
 
-def with_progress_bar(model: Model, num: int, steps: int) -> float:
+def with_progress_bar(model: ChainModel, num: int, steps: int) -> float:
     """Steps/s of ``model.sample`` driving a rich progress bar, as ``gibbsnet sample`` does."""
     console = Console(file=io.StringIO())
     with Progress(TextColumn("sample"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

@@ -26,8 +26,10 @@ __version__ = "0.1.0"
 _LAZY = {
     "Architecture": "gibbsnet_plugin.architectures",
     "Hierarchy": "gibbsnet_plugin.architectures",
-    "GibbsNet": "gibbsnet_plugin.model",
-    "HierarchicalGibbsNet": "gibbsnet_plugin.hierarchy",
+    "ChainModel": "gibbsnet_plugin.chains",
+    "GibbsNet": "gibbsnet_plugin.chains",
+    "DeepGibbsNet": "gibbsnet_plugin.chains",
+    "HALI": "gibbsnet_plugin.chains",
     "Recipe": "gibbsnet_plugin.recipe",
     "load_recipe": "gibbsnet_plugin.recipe",
     "GibbsnetError": "gibbsnet_plugin.errors",
@@ -60,7 +62,8 @@ _LAZY = {
     "fid_of_paths": "gibbsnet_plugin.metrics.folders",
     "save_fid_statistics": "gibbsnet_plugin.metrics.folders",
 }
-_MODULES = {"architectures": "gibbsnet_plugin.architectures", "data": "gibbsnet_plugin.data",
+_MODULES = {"architectures": "gibbsnet_plugin.architectures", "chains": "gibbsnet_plugin.chains",
+            "data": "gibbsnet_plugin.data",
             "datasets": "gibbsnet_plugin.data", "corruptions": "gibbsnet_plugin.corruptions",
             "errors": "gibbsnet_plugin.errors",
             "figures": "gibbsnet_plugin.figures", "limits": "gibbsnet_plugin.limits",
@@ -71,6 +74,7 @@ __all__ = sorted([*_LAZY, *_MODULES])
 if TYPE_CHECKING:
     from gibbsnet_plugin import (
         architectures,
+        chains,
         corruptions,
         data,
         errors,
@@ -81,15 +85,14 @@ if TYPE_CHECKING:
     )
     from gibbsnet_plugin import data as datasets
     from gibbsnet_plugin.architectures import Architecture, Hierarchy
+    from gibbsnet_plugin.chains import HALI, ChainModel, DeepGibbsNet, GibbsNet
     from gibbsnet_plugin.checkpoint import RECIPE_FILE, load_model
     from gibbsnet_plugin.data.images import load_images
     from gibbsnet_plugin.data.masks import resolve_mask
     from gibbsnet_plugin.engines.handlers import RunSummary, TrainingStatus
     from gibbsnet_plugin.errors import GibbsnetError, TrainingInterrupted
     from gibbsnet_plugin.evaluation import check_metrics, evaluate, run_label
-    from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet
     from gibbsnet_plugin.metrics.folders import fid_of_paths, save_fid_statistics
-    from gibbsnet_plugin.model import GibbsNet
     from gibbsnet_plugin.recipe import Recipe, load_recipe
     from gibbsnet_plugin.report import build_report, write_report
     from gibbsnet_plugin.testtime import (

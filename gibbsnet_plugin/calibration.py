@@ -12,11 +12,11 @@ from __future__ import annotations
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from gibbsnet_plugin.hierarchy import Model
+from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.utils import seeded
 
 
-def calibrate_batchnorm(model: Model, chains: int = 200, steps: int = 30, seed: int = 0) -> bool:
+def calibrate_batchnorm(model: ChainModel, chains: int = 200, steps: int = 30, seed: int = 0) -> bool:
     """Reset and recompute the running statistics of the encoder's and decoder's batch-norm layers
     as the average over ``steps`` steps of ``chains`` unclamped chains run with batch statistics
     (``model.burn``: every network sees ``steps`` batches; one step of a one-layer model is

@@ -32,10 +32,10 @@ import torch
 from ignite.handlers import Checkpoint, DiskSaver
 from torch import nn
 
+from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.errors import GibbsnetError, RunDirectoryError
 from gibbsnet_plugin.factory import build_model
 from gibbsnet_plugin.metric_names import lower_is_better
-from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Recipe, recipe_differences, recipe_from_dict
 from gibbsnet_plugin.utils import resolve_device, unwritable
 
@@ -340,7 +340,7 @@ def _state_mismatch(expected: dict[str, torch.Tensor], found: dict[str, torch.Te
     return "; ".join(p for p in parts if p)
 
 
-def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None = None) -> GibbsNet:
+def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None = None) -> ChainModel:
     """The trained ``GibbsNet`` of a run directory (its last checkpoint) or a checkpoint file.
 
     The architecture is rebuilt from the recipe saved in the checkpoint; the model is returned in
@@ -351,7 +351,7 @@ def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None 
 
 def load_model_and_recipe(
     run_or_checkpoint: str | Path, device: str | torch.device | None = None
-) -> tuple[GibbsNet, Recipe, Path]:
+) -> tuple[ChainModel, Recipe, Path]:
     """``(model, recipe, checkpoint path)``, reading the checkpoint once; see ``load_model``.
 
     Raises:

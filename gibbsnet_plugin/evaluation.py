@@ -13,12 +13,12 @@ from typing import Any
 
 import torch
 
+from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.checkpoint import CHECKPOINT_DIR
 from gibbsnet_plugin.data.missing import Masked, check_process, split_item
 from gibbsnet_plugin.errors import GibbsnetError, InceptionWeightsError, ProbeError
 from gibbsnet_plugin.factory import build_corruption, build_dataset, data_shape
 from gibbsnet_plugin.figures import check_output
-from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, Model
 from gibbsnet_plugin.metric_names import METRICS, MODE_SCORES
 from gibbsnet_plugin.metrics import inception
 from gibbsnet_plugin.metrics.critic import CRITIC_STEPS, critic_auc
@@ -33,7 +33,6 @@ from gibbsnet_plugin.metrics.scores import (
     reconstruction_mse,
     restoration_rmse,
 )
-from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.registry import did_you_mean
 from gibbsnet_plugin.testtime import load_run
@@ -67,7 +66,7 @@ def check_metrics(metrics: Sequence[str]) -> None:
 
 
 def evaluate_model(
-    model: Model, recipe: Recipe, metrics: Sequence[str] | None = None, *,
+    model: ChainModel, recipe: Recipe, metrics: Sequence[str] | None = None, *,
     num_samples: int | None = None, chain_steps: int | None = None, labels: int | None = None,
     draws: int | None = None, masks: Sequence[str] | None = None,
     inpaint_steps: int | None = None, inception_weights: str | Path | None = None,
@@ -103,7 +102,7 @@ def evaluate_model(
         (metrics skipped and why).
     """
     e = recipe.eval
-    levels = model.levels if isinstance(model, HierarchicalGibbsNet) else 1
+    levels = model.levels
     if metrics is None and e.metrics:
         metrics = list(e.metrics)
     chosen = list(metrics) if metrics is not None else list(DEFAULT_METRICS)
@@ -167,7 +166,7 @@ def evaluate_model(
                     progress=progress)
             else:
                 corruption = build_corruption(recipe, data_shape(test))
-                assert isinstance(model, GibbsNet) and corruption is not None
+                assert corruption is not None
                 scores["imputation_rmse"] = restoration_rmse(model, test, corruption, seed=seed,
                                                              progress=progress)
         if "probe" in chosen:
@@ -203,7 +202,7 @@ def evaluate_model(
     return {"scores": scores, "details": details, "notes": notes}
 
 
-def _probe(model: Model, recipe: Recipe, test: Any, labels: int, draws: int, seed: int,
+def _probe(model: ChainModel, recipe: Recipe, test: Any, labels: int, draws: int, seed: int,
            asked: Sequence[str] | None, scores: dict[str, float], details: dict[str, Any],
            notes: list[str], progress: Progress | None, level: int) -> bool:
     """The probe on latent layer ``level``: ``probe_error`` (z1) or ``probe_z<level>_error``;

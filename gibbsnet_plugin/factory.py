@@ -1,5 +1,5 @@
 """What a recipe builds: its data set (as trained on: with masks or corrupted), the data shape,
-the corruption, the GibbsNet and the two optimizers.
+the corruption, the chain model and the two optimizers.
 
 Training, test time and evaluation all build through these functions, so a recipe means the same
 model everywhere. A factory's ``ValueError`` or ``TypeError`` becomes a ``RecipeError`` that names
@@ -18,15 +18,14 @@ import torch
 from torch.optim import Optimizer
 from torch.utils.data import Dataset
 
-from gibbsnet_plugin.architectures.wrappers import spectral_norm, stabilise
+from gibbsnet_plugin.architectures.wrappers import stabilise
+from gibbsnet_plugin.chains import ChainModel, check_architecture, check_hierarchy
 from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.data.missing import Corrupted, Masked, check_observed, split_item
 from gibbsnet_plugin.errors import GibbsnetError, MaskError, RecipeError
-from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, Model, check_hierarchy
 from gibbsnet_plugin.limits import check_memory
-from gibbsnet_plugin.model import GibbsNet, check_architecture
 from gibbsnet_plugin.recipe import Recipe
-from gibbsnet_plugin.registry import ARCHITECTURES, CORRUPTIONS, DATASETS
+from gibbsnet_plugin.registry import ARCHITECTURES, CHAINS, CORRUPTIONS, DATASETS
 
 
 def data_root(recipe: Recipe) -> str:
@@ -112,12 +111,12 @@ def data_shape(dataset: Dataset) -> tuple[int, ...]:
     return tuple(x.shape)
 
 
-def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True) -> Model:
-    """The model of ``recipe`` for data of shape ``x_shape``, its networks checked: a
-    ``GibbsNet`` for one latent layer (an int ``z_dim``, or a list of one), else a
-    ``HierarchicalGibbsNet`` of ``model.kind``. Networks too large for this machine's memory
-    (with gradients and Adam's state when ``training``, else the weights alone) are refused
-    before they are allocated."""
+def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True) -> ChainModel:
+    """The chain model of ``recipe`` for data of shape ``x_shape``: its architecture's networks,
+    checked and stabilised as the recipe says, given to the chain kind ``model.kind`` (one-layer
+    GibbsNet for an int ``z_dim``, or a list of one; a hierarchy for a longer list). Networks too
+    large for this machine's memory (with gradients and Adam's state when ``training``, else the
+    weights alone) are refused before they are allocated."""
     m = recipe.model
     sizes = m.z_dim if isinstance(m.z_dim, list) else [m.z_dim]
     z_dim: int | list[int] = sizes if len(sizes) > 1 else sizes[0]
@@ -131,22 +130,28 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True)
         arch.discriminator = _packed_discriminator(recipe, tuple(x_shape), z_dim)
     if isinstance(z_dim, list):
         check_hierarchy(arch, tuple(x_shape), z_dim, m.architecture, m.pack)
-        if m.spectral_norm:
-            spectral_norm(arch.discriminator)
-        return _check_batch_norm(recipe, HierarchicalGibbsNet(
-            arch, x_shape, z_dim, m.kind, m.chain_steps, m.backprop_steps, m.loss, m.clamped_steps,
-            pack=m.pack))
-    check_architecture(arch, tuple(x_shape), z_dim, m.architecture, m.pack)
+    else:
+        check_architecture(arch, tuple(x_shape), z_dim, m.architecture, m.pack)
     try:
-        arch = stabilise(arch, m.z_dim, spectral=m.spectral_norm, standardize=m.standardize,
+        arch = stabilise(arch, z_dim, spectral=m.spectral_norm, standardize=m.standardize,
                          decoder_noise=m.decoder_noise)
     except ValueError as exc:
         raise RecipeError(f"model.{exc}") from None
     corruption = build_corruption(recipe, x_shape) if recipe.train.corruption == "match" else None
-    return _check_batch_norm(recipe, GibbsNet(
-        arch, x_shape, z_dim, m.chain_steps, m.backprop_steps, m.loss, m.z_consistency,
-        critic_states=m.critic_states, persistent=m.persistent, random_steps=m.random_steps,
-        r1=m.r1, corruption=corruption, pack=m.pack))
+    settings: dict[str, Any] = dict(
+        chain_steps=m.chain_steps, backprop_steps=m.backprop_steps, loss=m.loss,
+        z_consistency=m.z_consistency, critic_states=m.critic_states, persistent=m.persistent,
+        random_steps=m.random_steps, r1=m.r1, pack=m.pack, corruption=corruption)
+    if m.clamped_steps is not None:
+        settings["clamped_steps"] = m.clamped_steps
+    try:
+        model = CHAINS.build(m.kind, arch, tuple(x_shape), z_dim, **settings)
+    except (ValueError, TypeError) as exc:
+        raise RecipeError(f"model.kind: chain kind '{m.kind}' refused this model: {exc}") from None
+    if not isinstance(model, ChainModel):
+        raise RecipeError(f"model.kind: chain kind '{m.kind}' built {type(model).__name__}, not a "
+                          "ChainModel")
+    return _check_batch_norm(recipe, model)
 
 
 def _packed_discriminator(recipe: Recipe, x_shape: tuple[int, ...],
@@ -192,7 +197,7 @@ def _check_model_size(recipe: Recipe, x_shape: tuple[int, ...], z_dim: int | lis
                  f"({count:,} parameters)", "lower model.z_dim or the sizes in model.options")
 
 
-def _check_batch_norm(recipe: Recipe, model: Model) -> Model:
+def _check_batch_norm(recipe: Recipe, model: ChainModel) -> ChainModel:
     """``model``, unless it normalises over the batch (batch norm, or the standardised posterior)
     and the recipe's batches have 1 item."""
     norms = torch.nn.modules.batchnorm._BatchNorm
@@ -205,7 +210,7 @@ def _check_batch_norm(recipe: Recipe, model: Model) -> Model:
     return model
 
 
-def build_optimizers(model: Model, recipe: Recipe) -> tuple[Optimizer, Optimizer]:
+def build_optimizers(model: ChainModel, recipe: Recipe) -> tuple[Optimizer, Optimizer]:
     """(D's optimizer, the encoder-and-decoder optimizer), as the recipe says; each prepared by
     ``idist.auto_optim`` for the current process group."""
     t = recipe.train

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from gibbsnet_plugin.hierarchy import Model, State
-from gibbsnet_plugin.model import GibbsNet
+from gibbsnet_plugin.chains import ChainModel, State
 from gibbsnet_plugin.recipe import Missing
 
 
@@ -34,14 +33,14 @@ def zero_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask != 0, x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
-def chain_fill(model: Model, x: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
+def chain_fill(model: ChainModel, x: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
     """x with its missing entries filled by ``steps`` steps of the partially clamped chain
     (``model.inpaint``), without autograd; observed entries are exactly x's."""
     with torch.no_grad():
         return model.inpaint(x, mask, steps)
 
 
-def training_pairs(model: Model, x: torch.Tensor, mask: torch.Tensor | None = None,
+def training_pairs(model: ChainModel, x: torch.Tensor, mask: torch.Tensor | None = None,
                    method: Missing = "chain-ambient", steps: int = 5) -> tuple[State, State]:
     """(clamped, unclamped) states for D, for a batch x (B, *x_shape) with an optional ``mask``
     of x's shape (1 = observed); ``steps`` is K of the ``chain`` method. The clamped side carries
@@ -56,8 +55,7 @@ def training_pairs(model: Model, x: torch.Tensor, mask: torch.Tensor | None = No
     else:
         real = model.clamped(zero_fill(x, mask))
     fake = tuple(model.unclamped(x.shape[0]))
-    if isinstance(model, GibbsNet) and model.corruption is not None:
-        fake = (model.observe(fake[0]), *fake[1:])
+    fake = (model.observe(fake[0]), *fake[1:])  # a model of a corruption f: D compares f(x_N)
     if mask is not None and method.endswith("ambient"):
         others = mask[torch.randperm(mask.shape[0], device=mask.device)]
         shown = fake[0].shape[0] // mask.shape[0]  # critic_states > 1 shows several states

@@ -31,14 +31,12 @@ from gibbsnet_plugin.limits import (
     MAX_WIDTH,
 )
 from gibbsnet_plugin.metric_names import DEFAULT_MASKS, TRAINING_METRICS, score_names
-from gibbsnet_plugin.registry import ARCHITECTURES, CORRUPTIONS, DATASETS, did_you_mean
+from gibbsnet_plugin.registry import ARCHITECTURES, CHAINS, CORRUPTIONS, DATASETS, did_you_mean
 from gibbsnet_plugin.utils import DEVICE_NAME, DEVICES, SHOWN, short
 
 Loss = Literal["bce", "lsgan"]
 """The adversarial losses: non-saturating ``bce`` (ALI) and least-squares ``lsgan`` (the
 GibbsNet authors' code)."""
-Kind = Literal["gibbsnet", "hali"]
-"""Latent hierarchies: undirected deep GibbsNet or directed HALI."""
 Precision = Literal["fp32", "bf16", "fp16"]
 """Training precision: float32, or autocast to bfloat16 or float16 (with a GradScaler)."""
 Missing = Literal["chain", "chain-ambient", "ambient", "zero-fill"]
@@ -76,11 +74,11 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     """The networks and the chain. ``chain_steps`` N = 1 is ALI. A list ``z_dim`` (bottom layer
-    first) makes a latent hierarchy of ``kind`` gibbsnet or hali."""
+    first) makes a latent hierarchy; ``kind`` names the chain (built in: gibbsnet, hali)."""
 
     architecture: str = "conv8"
     z_dim: int | list[int] = 32
-    kind: Kind = "gibbsnet"
+    kind: str = "gibbsnet"
     clamped_steps: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
     chain_steps: int = 3
@@ -427,10 +425,10 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
     if len(sizes) > 1:
         _check_hierarchy(m, need)
     else:
-        need(m.kind == "gibbsnet", "model.kind",
+        need(m.kind != "hali", "model.kind",
              "hali needs at least 2 latent layers, e.g. model.z_dim: [32, 16] (with one it is ALI: "
              "model.chain_steps: 1)")
-        need(m.clamped_steps is None, "model.clamped_steps",
+        need(m.clamped_steps is None or m.kind != "gibbsnet", "model.clamped_steps",
              "is for latent hierarchies (one layer's clamped chain is one encoder pass); remove it")
     need(1 <= m.chain_steps <= MAX_STEPS, "model.chain_steps",
          f"must be between 1 (ALI) and {MAX_STEPS:,}, got {short(m.chain_steps)}")
@@ -484,7 +482,8 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
          "imputation needs data.missing or data.corruption (missing entries to score)")
 
     for path, registry, name in (("data.dataset", DATASETS, d.dataset),
-                                 ("model.architecture", ARCHITECTURES, m.architecture)):
+                                 ("model.architecture", ARCHITECTURES, m.architecture),
+                                 ("model.kind", CHAINS, m.kind)):
         try:
             factory = registry.get(name)
         except GibbsnetError as exc:
@@ -492,7 +491,7 @@ def _check_values(recipe: Recipe, where: _Where) -> None:
         if path == "data.dataset":
             _check_factory_options("data.options", "dataset", name, factory, (d.root, True),
                                    d.options, where)
-        else:
+        elif path == "model.architecture":
             _check_factory_options("model.options", "architecture", name, factory,
                                    ((1,), m.z_dim), m.options, where)
 
@@ -521,7 +520,7 @@ def factory_defaults(factory: Any, positional: int) -> dict[str, Any]:
 
 def _check_incomplete(recipe: Recipe, need: Any, where: _Where) -> None:
     """``data.missing``, ``data.corruption`` and the training methods for them."""
-    d, m = recipe.data, recipe.model
+    d = recipe.data
     if d.missing is not None:
         from gibbsnet_plugin.data.missing import check_process  # loads torch: only when used
 
@@ -537,8 +536,6 @@ def _check_incomplete(recipe: Recipe, need: Any, where: _Where) -> None:
         return
     need(d.missing is None, "data.corruption",
          "cannot be combined with data.missing; use one of them")
-    need(not isinstance(m.z_dim, list) or len(m.z_dim) == 1, "data.corruption",
-         "is for one latent layer; set model.z_dim to an int")
     try:
         factory = CORRUPTIONS.get(c.name)
     except GibbsnetError as exc:
@@ -556,19 +553,16 @@ def check_masked_x(recipe: Recipe, need: Any) -> None:
 
 
 def _check_hierarchy(m: ModelConfig, need: Any) -> None:
-    """The model settings a latent hierarchy supports."""
+    """The model settings a latent hierarchy of a built-in kind takes."""
     if m.kind == "hali":
         need(m.clamped_steps is None, "model.clamped_steps",
              "kind hali has no clamped chain (one pass up); remove it")
+        for key, used in (("critic_states", m.critic_states != 1), ("random_steps", m.random_steps)):
+            need(not used, f"model.{key}", "kind hali trains on one pass down from the prior, so "
+                                           "there is one chain state to show D; remove it")
     need(m.clamped_steps is None or 1 <= m.clamped_steps <= MAX_STEPS, "model.clamped_steps",
          f"must be between 1 and {MAX_STEPS:,} (or null: model.chain_steps), got "
          f"{short(m.clamped_steps)}")
-    unsupported = {"z_consistency": m.z_consistency != 0, "critic_states": m.critic_states != 1,
-                   "persistent": m.persistent != 0, "random_steps": m.random_steps, "r1": m.r1 != 0,
-                   "standardize": m.standardize, "decoder_noise": m.decoder_noise != 0}
-    for key, used in unsupported.items():
-        need(not used, f"model.{key}", "is not available for latent hierarchies (a list z_dim); "
-                                       "remove it or use one latent layer")
 
 
 def _check_eval(e: EvalConfig, need: Any, levels: int) -> None:

@@ -1,8 +1,9 @@
-"""Name -> factory registries for architectures, data sets and corruptions, and entry-point
-discovery.
+"""Name -> factory registries for architectures, data sets, corruptions and chain kinds, and
+entry-point discovery.
 
 Built-ins register with a decorator; third-party packages through the entry-point groups
-``gibbsnet.architectures``, ``gibbsnet.datasets`` and ``gibbsnet.corruptions``. Discovery is lazy:
+``gibbsnet.architectures``, ``gibbsnet.datasets``, ``gibbsnet.corruptions`` and
+``gibbsnet.chains``. Discovery is lazy:
 entry points are listed on first use, and a plugin is imported only when its name is used
 (``get``/``build``) or every entry is listed (``entries``). A plugin that fails to import is
 reported, never fatal; a plugin whose name is already built in is refused with a warning.
@@ -192,3 +193,4 @@ ARCHITECTURES: Registry[Callable[..., Any]] = Registry(
 DATASETS: Registry[Callable[..., Any]] = Registry("dataset", "gibbsnet.datasets", "gibbsnet_plugin.data")
 CORRUPTIONS: Registry[Callable[..., Any]] = Registry(
     "corruption", "gibbsnet.corruptions", "gibbsnet_plugin.corruptions")
+CHAINS: Registry[Callable[..., Any]] = Registry("chain kind", "gibbsnet.chains", "gibbsnet_plugin.chains")

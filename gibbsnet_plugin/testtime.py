@@ -20,15 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gibbsnet_plugin.chains import ChainModel, ChainStates, StepCallback, mode_layers
 from gibbsnet_plugin.checkpoint import load_model_and_recipe
 from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.data.masks import check_mask
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.factory import build_dataset
-from gibbsnet_plugin.hierarchy import ChainStates, HierarchicalGibbsNet, Model, mode_layers
 from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS, check_memory
 from gibbsnet_plugin.metrics.scores import inpaint_scores
-from gibbsnet_plugin.model import GibbsNet, StepCallback
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.utils import seeded
 
@@ -39,7 +38,7 @@ SPLITS = ("train", "test")
 class Run:
     """A trained model (eval mode), its training recipe and the checkpoint it came from."""
 
-    model: GibbsNet
+    model: ChainModel
     recipe: Recipe
     checkpoint: Path
 
@@ -93,7 +92,7 @@ class Chains:
 
 
 def sample(
-    model: GibbsNet, num: int, steps: int | None = None, seed: int | None = 0,
+    model: ChainModel, num: int, steps: int | None = None, seed: int | None = 0,
     record: Sequence[int] = (), start: torch.Tensor | None = None,
     progress: StepCallback | None = None,
 ) -> Chains:
@@ -159,13 +158,10 @@ def _clamp_file(spec: str, path: str, shape: tuple[int, ...], num: int) -> torch
     return value
 
 
-def _mode_layers(model: Model, mode: str | None, clamp: Sequence[str],
+def _mode_layers(model: ChainModel, mode: str | None, clamp: Sequence[str],
                  impotent: Sequence[str]) -> tuple[dict[int, str | None], set[int]]:
     """The clamped layers of a mode and ``clamp`` (layer -> .npy path, or None for a bare clamp
     that takes the images' values) and the impotent layers; one-line errors naming the flag."""
-    if not isinstance(model, HierarchicalGibbsNet):
-        raise GibbsnetError("modes of being need a latent hierarchy (a list model.z_dim); this "
-                            "model has one latent layer")
     names = model.layer_names()
     layers: dict[int, str | None] = {}
     hidden: set[int] = set()
@@ -182,14 +178,10 @@ def _mode_layers(model: Model, mode: str | None, clamp: Sequence[str],
         if name not in names:
             raise GibbsnetError(f"--impotent {name}: this model has layers {', '.join(names)}")
         hidden.add(names.index(name))
-    if hidden and model.kind == "hali":
-        flag = f"--mode {mode}" if mode is not None and not impotent else "--impotent"
-        raise GibbsnetError(f"{flag}: impotent layers need model.kind gibbsnet (an undirected "
-                            "hierarchy); this model is hali")
     return layers, hidden
 
 
-def modes_need_images(model: Model, mode: str | None = None, clamp: Sequence[str] = ()) -> bool:
+def modes_need_images(model: ChainModel, mode: str | None = None, clamp: Sequence[str] = ()) -> bool:
     """Whether ``modes`` with this ``mode`` and ``clamp`` takes values from images (a clamped
     layer without a .npy file); raises the same errors as ``modes`` for a bad mode or layer."""
     layers, _ = _mode_layers(model, mode, clamp, ())
@@ -197,12 +189,12 @@ def modes_need_images(model: Model, mode: str | None = None, clamp: Sequence[str
 
 
 def modes(
-    model: HierarchicalGibbsNet, num: int, steps: int | None = None, mode: str | None = None,
+    model: ChainModel, num: int, steps: int | None = None, mode: str | None = None,
     clamp: Sequence[str] = (), impotent: Sequence[str] = (), images: torch.Tensor | None = None,
     seed: int | None = 0, record: Sequence[int] = (), progress: StepCallback | None = None,
 ) -> ModeChains:
     """Run ``num`` chains of a latent hierarchy for ``steps`` (default ``chain_steps``) in a mode of
-    being (see ``HierarchicalGibbsNet.run_chain``).
+    being (see ``ChainModel.run_chain``).
 
     Args:
         mode: a preset of ``hierarchy.MODES`` (dreaming, ready-to-hand, daydreaming,
@@ -240,7 +232,7 @@ def modes(
                       images if bare else None)
 
 
-def imagined(model: HierarchicalGibbsNet, states: ChainStates) -> torch.Tensor:
+def imagined(model: ChainModel, states: ChainStates) -> torch.Tensor:
     """x at the recorded steps of ``states`` (n, steps, *x_shape), or, when x is impotent (its
     shown value is the clamp), x decoded from the chain's z1: what the latents imagine."""
     if 0 not in states.copies:
@@ -283,7 +275,7 @@ class Inpainting:
 
 
 def inpaint(
-    model: GibbsNet, x: torch.Tensor, mask: torch.Tensor, steps: int = 20, seed: int | None = 0,
+    model: ChainModel, x: torch.Tensor, mask: torch.Tensor, steps: int = 20, seed: int | None = 0,
     progress: StepCallback | None = None,
 ) -> Inpainting:
     """Hide the entries of ``x`` where ``mask`` is 0, run ``steps`` of the partially clamped chain,
@@ -304,7 +296,7 @@ def inpaint(
     return Inpainting(x, mask, filled, inpaint_scores(filled, x, mask))
 
 
-def check_chains(model: Model, num: int, steps: int, record: Sequence[int] = ()) -> None:
+def check_chains(model: ChainModel, num: int, steps: int, record: Sequence[int] = ()) -> None:
     """Refuse, before any work, chains that cannot run: fewer than 1 or more than ``MAX_STEPS``
     steps (``steps`` and the ``record``ed ones), fewer than 1 chain, or more chains than the
     device's memory holds (the recorded states and a few working copies of x and z per chain).
@@ -318,8 +310,7 @@ def check_chains(model: Model, num: int, steps: int, record: Sequence[int] = ())
                             f"{f', recorded steps up to {max(record):,}' if record else ''}")
     if not 1 <= num <= MAX_COUNT:
         raise GibbsnetError(f"the number of chains must be between 1 and {MAX_COUNT:,}, got {num:,}")
-    shapes = (model.latent_shapes if isinstance(model, HierarchicalGibbsNet)
-              else [(model.z_dim,)])
+    shapes = model.latent_shapes
     per_chain = (4 * (math.prod(model.x_shape) + sum(math.prod(s) for s in shapes))
                  * (len(set(record)) + 4))
     check_memory(num * per_chain, f"{num:,} chains", "lower --num", model.device)
@@ -336,15 +327,15 @@ class Reconstruction:
     mse_per_image: list[float]
 
 
-def _check_level(model: Model, level: int) -> None:
-    levels = model.levels if isinstance(model, HierarchicalGibbsNet) else 1
+def _check_level(model: ChainModel, level: int) -> None:
+    levels = model.levels
     if not 1 <= level <= levels:
         raise GibbsnetError(f"--level {level}: this model has latent layers 1 ... {levels}")
 
 
-def reconstruct(model: Model, x: torch.Tensor, seed: int | None = 0, level: int = 1) -> Reconstruction:
+def reconstruct(model: ChainModel, x: torch.Tensor, seed: int | None = 0, level: int = 1) -> Reconstruction:
     """x -> z = enc(x) -> x' = dec(z) for images x (B, *x_shape); for a latent hierarchy from
-    layer ``level`` (see ``HierarchicalGibbsNet.reconstruct``)."""
+    layer ``level`` (see ``ChainModel.reconstruct``)."""
     _check_level(model, level)
     x = x.to(model.device)
     with seeded(seed, model.device):
@@ -367,7 +358,7 @@ class Interpolation:
 
 
 def interpolate(
-    model: Model, x_a: torch.Tensor, x_b: torch.Tensor, points: int = 8, chain_steps: int = 0,
+    model: ChainModel, x_a: torch.Tensor, x_b: torch.Tensor, points: int = 8, chain_steps: int = 0,
     seed: int | None = 0, level: int = 1,
 ) -> Interpolation:
     """Decode ``points`` evenly spaced latents on the line between enc(x_a) and enc(x_b), pair by
@@ -380,7 +371,7 @@ def interpolate(
         raise GibbsnetError(f"interpolation needs at least 2 points, got {points}")
     if chain_steps < 0:
         raise GibbsnetError(f"chain steps must be 0 (no chain) or more, got {chain_steps}")
-    if chain_steps and isinstance(model, HierarchicalGibbsNet):
+    if chain_steps and model.levels > 1:
         raise GibbsnetError("--chain: not available for latent hierarchies; interpolate with "
                             "--level instead")
     if x_a.shape != x_b.shape:

@@ -1,4 +1,4 @@
-"""``train(recipe)``: recipe -> data and networks -> GibbsNet -> Ignite engine -> run directory.
+"""``train(recipe)``: recipe -> data and networks -> ChainModel -> Ignite engine -> run directory.
 
 A training process runs in three parts: ``setup`` builds everything the recipe describes (data,
 model, optimizers, trainer), ``attach_handlers`` attaches every handler in the one order that
@@ -25,6 +25,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader, Dataset
 
+from gibbsnet_plugin.chains import ChainModel, instance_noise_std
 from gibbsnet_plugin.checkpoint import (
     CHECKPOINT_DIR,
     LAST,
@@ -82,9 +83,7 @@ from gibbsnet_plugin.factory import (
     build_training_data,
     data_shape,
 )
-from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.metrics.inception import announce_download, find_weights
-from gibbsnet_plugin.model import instance_noise_std
 from gibbsnet_plugin.recipe import Recipe, check_masked_x, resolved
 from gibbsnet_plugin.utils import resolve_device, seed_everything, write_text_atomic
 
@@ -169,8 +168,8 @@ class Setup:
     device: torch.device
     dataset: Dataset
     x_shape: tuple[int, ...]
-    model: Model
-    shown: Model
+    model: ChainModel
+    shown: ChainModel
     optimizers: tuple[Optimizer, Optimizer]
     sampler: ResumableSampler
     loader: DataLoader
@@ -248,7 +247,7 @@ def _refuse(ok: bool, path: str, what: str) -> None:
         raise RecipeError(f"{path}: {what} (the data set's items carry masks)")
 
 
-def _moving_average(model: Model, momentum: float) -> tuple[EMAHandler, Model]:
+def _moving_average(model: ChainModel, momentum: float) -> tuple[EMAHandler, ChainModel]:
     """Ignite's ``EMAHandler`` over the encoder and decoder, and the model that samples with
     the averaged networks (and the live discriminator)."""
     ema = EMAHandler(nn.ModuleDict({"encoder": model.encoder, "decoder": model.decoder}),

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
-from typing import get_args
 
-from gibbsnet_plugin.recipe import Kind
+import gibbsnet_plugin as gn
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = [*sorted((REPO / "gibbsnet_plugin").rglob("*.py")), *sorted((REPO / "cli").rglob("*.py")),
@@ -28,7 +27,7 @@ def test_every_markdown_file_that_a_doc_or_message_names_exists():
 
 def test_the_model_kinds_the_docs_name_exist():
     # The docs once described HALI before it existed.
-    kinds = set(get_args(Kind))
+    kinds = set(gn.chains.names())
     docs = [source for source in SOURCES if source.suffix == ".md"]
     named = {kind for source in docs for kind in re.findall(r"kind: ([a-z]\w*)", source.read_text())}
     assert named and named <= kinds

@@ -35,12 +35,12 @@ def test_the_import_contracts_hold():
 def test_a_wrong_way_import_breaks_the_layers_contract(tmp_path):
     shutil.copytree(REPO / "gibbsnet_plugin", tmp_path / "gibbsnet_plugin")
     shutil.copytree(REPO / "cli", tmp_path / "gibbsnet_cli")
-    with (tmp_path / "gibbsnet_plugin" / "model.py").open("a") as f:
+    with (tmp_path / "gibbsnet_plugin" / "chains" / "base.py").open("a") as f:
         f.write("\nfrom gibbsnet_plugin import evaluation  # noqa\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     result = lint_imports(tmp_path, "layers", "acyclic", env=env)
     assert result.returncode == 1
-    assert "gibbsnet_plugin.model -> gibbsnet_plugin.evaluation" in result.stdout
+    assert "gibbsnet_plugin.chains.base -> gibbsnet_plugin.evaluation" in result.stdout
 
 
 def loaded_modules(*argv: str) -> set[str]:

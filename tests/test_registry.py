@@ -166,7 +166,7 @@ def test_a_plugin_architecture_gets_the_recipes_stabilisers(plugin_path, tmp_pat
     keys = set(ckpt["model"])
     assert {"encoder.standardize.running_var", "decoder.noise.weight",
             "discriminator.net.0.parametrizations.weight.original"} <= keys
-    assert ckpt["chains"]["z"].shape == (16, 3)
+    assert ckpt["chains"]["layer1"].shape == (16, 3)
     sample = run([sys.executable, "-m", "gibbsnet_cli.main", "sample", str(tmp_path / "run"), "--num", "5",
                   "--out", str(tmp_path / "s.npy")], plugin_path)
     assert sample.returncode == 0, sample.stderr

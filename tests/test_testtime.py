@@ -14,9 +14,10 @@ from PIL import Image
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
 from gibbsnet_plugin import testtime
+from gibbsnet_plugin.chains import GibbsNet
 from gibbsnet_plugin.data.masks import named_mask, resolve_mask
 from gibbsnet_plugin.errors import GibbsnetError, MaskError
-from gibbsnet_plugin.model import GibbsNet
+from gibbsnet_plugin.recipe import resolved
 
 pytestmark = pytest.mark.slow
 SHAPE = (1, 8, 8)
@@ -29,7 +30,7 @@ def digits(loaded) -> torch.Tensor:
 
 def test_load_run_gives_the_eval_model_and_its_recipe(run, loaded):
     assert not loaded.model.training and loaded.model.device.type == "cpu"
-    assert loaded.recipe == tiny_recipe() and loaded.checkpoint == run / "checkpoints" / "last.pt"
+    assert loaded.recipe == resolved(tiny_recipe()) and loaded.checkpoint == run / "checkpoints" / "last.pt"
     same = testtime.load_run(run / "checkpoints" / "step_0000006.pt", device="cpu")
     assert same.model.x_shape == SHAPE
 

@@ -15,40 +15,46 @@ to a third-party architecture that has none of them:
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from gibbsnet_plugin.architectures.base import Architecture
+from gibbsnet_plugin.architectures.base import Architecture, Hierarchy
 
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
            nn.ConvTranspose3d)
 
 
 class Standardized(nn.Module):
-    """``encoder(x)`` standardised per latent dimension: (B, z_dim) -> (B, z_dim)."""
+    """``encoder(*inputs)`` standardised per latent dimension (per channel for a feature map):
+    (B, *shape) -> (B, *shape)."""
 
-    def __init__(self, encoder: nn.Module, z_dim: int) -> None:
+    def __init__(self, encoder: nn.Module, shape: int | tuple[int, ...]) -> None:
         super().__init__()
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
         self.encoder = encoder
-        self.standardize = nn.BatchNorm1d(z_dim, affine=False)
+        self.standardize = (nn.BatchNorm1d(shape[0], affine=False) if len(shape) == 1
+                            else nn.BatchNorm2d(shape[0], affine=False))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.standardize(self.encoder(x))
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.standardize(self.encoder(*inputs))
 
 
 class NoisyInput(nn.Module):
     """``decoder(z + W e)`` with e ~ N(0, I) of ``noise_dim`` fresh values per sample and a
-    learned (z_dim, noise_dim) matrix W; (B, z_dim) -> the decoder's output."""
+    learned matrix W from the noise to z's shape; (B, *shape) -> the decoder's output."""
 
-    def __init__(self, decoder: nn.Module, z_dim: int, noise_dim: int) -> None:
+    def __init__(self, decoder: nn.Module, shape: int | tuple[int, ...], noise_dim: int) -> None:
         super().__init__()
+        self.shape = (shape,) if isinstance(shape, int) else tuple(shape)
         self.decoder = decoder
-        self.noise = nn.Linear(noise_dim, z_dim, bias=False)
+        self.noise = nn.Linear(noise_dim, math.prod(self.shape), bias=False)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         e = z.new_empty(z.shape[0], self.noise.in_features).normal_()
-        return self.decoder(z + self.noise(e))
+        return self.decoder(z + self.noise(e).view(z.shape[0], *self.shape))
 
 
 def spectral_norm(module: nn.Module) -> int:
@@ -60,9 +66,11 @@ def spectral_norm(module: nn.Module) -> int:
     return len(layers)
 
 
-def stabilise(arch: Architecture, z_dim: int, *, spectral: bool = False, standardize: bool = False,
-              decoder_noise: int = 0) -> Architecture:
-    """``arch`` with the chosen wrappers; the networks are wrapped, not copied.
+def stabilise(arch: Architecture | Hierarchy, z_dim: int | list[int], *, spectral: bool = False,
+              standardize: bool = False, decoder_noise: int = 0) -> Architecture | Hierarchy:
+    """``arch`` with the chosen wrappers; the networks are wrapped, not copied. In a
+    ``Hierarchy`` every network that gives a latent layer is standardised, and every network that
+    reads one gets the decoder noise.
 
     Raises:
         ValueError: ``spectral`` on a discriminator without linear or convolutional layers, or a
@@ -72,8 +80,21 @@ def stabilise(arch: Architecture, z_dim: int, *, spectral: bool = False, standar
         raise ValueError(f"decoder_noise must be >= 0, got {decoder_noise}")
     if spectral and spectral_norm(arch.discriminator) == 0:
         raise ValueError("spectral_norm: the discriminator has no linear or convolutional layer")
-    encoder = Standardized(arch.encoder, z_dim) if standardize else arch.encoder
-    decoder = NoisyInput(arch.decoder, z_dim, decoder_noise) if decoder_noise else arch.decoder
+    if isinstance(arch, Hierarchy):
+        shapes = arch.shapes(list(z_dim))  # type: ignore[arg-type]
+
+        def latent(net: nn.Module, i: int) -> nn.Module:
+            return Standardized(net, shapes[i]) if standardize else net
+
+        def noisy(net: nn.Module, i: int) -> nn.Module:
+            return NoisyInput(net, shapes[i], decoder_noise) if decoder_noise else net
+
+        return Hierarchy([latent(n, i) for i, n in enumerate(arch.encoders)],
+                         [noisy(n, i) for i, n in enumerate(arch.decoders)],
+                         [latent(n, i) for i, n in enumerate(arch.conditionals)],
+                         arch.discriminator, arch.latent_shapes)
+    encoder = Standardized(arch.encoder, z_dim) if standardize else arch.encoder  # type: ignore[arg-type]
+    decoder = NoisyInput(arch.decoder, z_dim, decoder_noise) if decoder_noise else arch.decoder  # type: ignore[arg-type]
     return Architecture(encoder, decoder, arch.discriminator)
 
 

@@ -21,7 +21,7 @@ from ignite.engine import Engine, Events
 from torchvision.utils import save_image
 
 from gibbsnet_plugin.calibration import calibrate_batchnorm
-from gibbsnet_plugin.model import GibbsNet
+from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.utils import atomic_output, seeded, write_text_atomic
 
 
@@ -248,7 +248,7 @@ class Calibrate:
     every checkpoint and sample grid, so saved models sample well in eval mode. Attach it before
     the checkpoint and grid handlers; it skips a run whose loss became NaN (``guard``)."""
 
-    def __init__(self, model: GibbsNet, chains: int, steps: int, seed: int, every: list[int],
+    def __init__(self, model: ChainModel, chains: int, steps: int, seed: int, every: list[int],
                  guard: NanGuard) -> None:
         self.model = model
         self.chains = chains
@@ -277,7 +277,7 @@ class SampleGrid:
     """Saves ``samples/step_XXXXXXX.png``: unclamped chains from a fixed z0 and fixed noise (so
     grids are comparable over training), in eval mode, without disturbing the training RNG."""
 
-    def __init__(self, model: GibbsNet, directory: Path, every: int, n: int, seed: int,
+    def __init__(self, model: ChainModel, directory: Path, every: int, n: int, seed: int,
                  listeners: list[Callable[[int, torch.Tensor], None]] | None = None) -> None:
         self.model = model
         self.directory = directory

@@ -17,8 +17,8 @@ from ignite.engine import Engine
 from torch import nn
 from torch.optim import Optimizer
 
+from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.data.missing import check_mask_batch, split_item
-from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.incomplete import training_pairs
 from gibbsnet_plugin.recipe import Missing, Precision
 
@@ -29,7 +29,7 @@ class _PairsStep(nn.Module):
     """The clamped and unclamped pairs in one forward pass over the encoder and decoder
     (``incomplete.training_pairs``: with a mask, missing entries are treated by ``method``)."""
 
-    def __init__(self, model: Model, method: Missing = "chain-ambient", fill_steps: int = 5) -> None:
+    def __init__(self, model: ChainModel, method: Missing = "chain-ambient", fill_steps: int = 5) -> None:
         super().__init__()
         self.encoder = model.encoder
         self.decoder = model.decoder
@@ -45,7 +45,7 @@ class _PairsStep(nn.Module):
 class _CriticStep(nn.Module):
     """D's loss on (detached) pairs in one forward pass over the discriminator."""
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: ChainModel) -> None:
         super().__init__()
         self.discriminator = model.discriminator
         self._model = (model,)
@@ -65,7 +65,7 @@ class Steps(NamedTuple):
     critic: nn.Module
 
 
-def make_steps(model: Model, missing: Missing = "chain-ambient", fill_steps: int = 5) -> Steps:
+def make_steps(model: ChainModel, missing: Missing = "chain-ambient", fill_steps: int = 5) -> Steps:
     """``Steps`` for ``model`` (``missing`` and ``fill_steps``: how batches with masks are
     treated, see ``incomplete``): wrapped in DistributedDataParallel (``idist.auto_model``) when
     more than one process runs; a CPU model on a GPU machine is wrapped as it is."""
@@ -109,7 +109,7 @@ FP32 = Amp("fp32", torch.device("cpu"))
 
 
 def update(
-    model: Model, opt_d: Optimizer, opt_g: Optimizer, x: torch.Tensor, noise_std: float = 0.0,
+    model: ChainModel, opt_d: Optimizer, opt_g: Optimizer, x: torch.Tensor, noise_std: float = 0.0,
     steps: Steps | None = None, amp: Amp = FP32, mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One adversarial step on the batch ``x`` (with ``mask``, 1 = observed, when it is
@@ -138,7 +138,7 @@ def update(
 
 
 def create_trainer(
-    model: Model, opt_d: Optimizer, opt_g: Optimizer, device: torch.device,
+    model: ChainModel, opt_d: Optimizer, opt_g: Optimizer, device: torch.device,
     noise_std: Callable[[int], float] = lambda iteration: 0.0, amp: Amp = FP32,
     channels_last: bool = False, missing: Missing = "chain-ambient", fill_steps: int = 5,
 ) -> Engine:

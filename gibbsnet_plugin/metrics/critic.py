@@ -18,8 +18,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch.utils.data import Dataset
 
+from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.data.base import batch_to_x
-from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.metrics.data import Progress, in_order
 from gibbsnet_plugin.utils import seeded
 
@@ -33,7 +33,7 @@ def critic_steps(chain_steps: int) -> list[int]:
     return sorted({chain_steps, *CRITIC_STEPS})
 
 
-def critic_auc(model: Model, test: Dataset, steps: Sequence[int], seed: int = 0,
+def critic_auc(model: ChainModel, test: Dataset, steps: Sequence[int], seed: int = 0,
                progress: Progress | None = None) -> dict[int, float]:
     """D's AUC of held-out data against ``len(test)`` chains after each of ``steps`` steps
     (rounded down to whole packs when D judges packs of ``model.pack``). Returns step -> AUC."""

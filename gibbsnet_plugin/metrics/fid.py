@@ -27,12 +27,12 @@ from ignite.metrics import Metric
 from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
 from torch.utils.data import Subset
 
+from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.factory import build_dataset, data_root
 from gibbsnet_plugin.metrics.data import Progress, local_share, shard_in_order, track
 from gibbsnet_plugin.metrics.inception import InceptionFeatures, to_inception_input, weights_hash
-from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.utils import atomic_output, seeded
 
@@ -215,7 +215,7 @@ def _read_cache(path: Path, key: ReferenceKey) -> tuple[np.ndarray, np.ndarray] 
 
 
 def fid(
-    model: GibbsNet, recipe: Recipe, weights: str | Path, num_samples: int = 10_000,
+    model: ChainModel, recipe: Recipe, weights: str | Path, num_samples: int = 10_000,
     steps: int | None = None, split: str = "train", dims: int = 2048,
     batch_size: int = DEFAULT_BATCH, seed: int | None = 0, cache: Path | None = None,
     progress: Progress | None = None,

@@ -14,19 +14,19 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.metrics.probe import encode_dataset
-from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.utils import atomic_output, seeded
 
 
-def chain_latents(model: GibbsNet, num: int, steps: int, seed: int | None = 0) -> np.ndarray:
+def chain_latents(model: ChainModel, num: int, steps: int, seed: int | None = 0) -> np.ndarray:
     """The latent states z_(steps) = enc(x_steps) of ``num`` unclamped chains, (num, z_dim)."""
     with seeded(seed, model.device), torch.no_grad():
         return model.features(model.sample(num, steps)).cpu().double().numpy()
 
 
 def latent_map(
-    model: GibbsNet, test: Dataset, path: str | Path, num: int = 500, steps: int | None = None,
+    model: ChainModel, test: Dataset, path: str | Path, num: int = 500, steps: int | None = None,
     seed: int = 0, title: str = "",
 ) -> dict[str, Any]:
     """Write the t-SNE figure of the first ``num`` test encodings and of ``num`` chain states

@@ -20,9 +20,9 @@ from ignite.metrics import Metric
 from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
 from torch.utils.data import Dataset
 
+from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.metrics.data import Progress, local_share, track
-from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.utils import seeded
 
 DEFAULT_SAMPLES = 2500
@@ -101,7 +101,7 @@ def mixture_of(data: Dataset) -> tuple[torch.Tensor, float]:
 
 
 def mode_coverage(
-    model: GibbsNet, data: Dataset, num_samples: int = DEFAULT_SAMPLES, steps: int | None = None,
+    model: ChainModel, data: Dataset, num_samples: int = DEFAULT_SAMPLES, steps: int | None = None,
     seed: int | None = 0, progress: Progress | None = None,
 ) -> dict[str, Any]:
     """``mode_scores`` of ``num_samples`` unclamped-chain samples after ``steps`` (default: the

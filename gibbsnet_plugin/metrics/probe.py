@@ -15,9 +15,9 @@ import torch
 from ignite.engine import Engine
 from torch.utils.data import Dataset
 
+from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.errors import ProbeError
-from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.metrics.data import Progress, in_order, no_progress
 from gibbsnet_plugin.utils import seeded
 
@@ -25,7 +25,7 @@ FILL_STEPS = 20
 """Chain steps that fill the missing entries of items with masks before they are encoded."""
 
 
-def encode_dataset(model: Model, data: Dataset, batch_size: int = 100,
+def encode_dataset(model: ChainModel, data: Dataset, batch_size: int = 100,
                    seed: int | None = 0, level: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``(z, y)``: encodings of latent layer ``level`` (n, d_level; see ``model.features``) and
     integer labels (n,) of a labelled data set, computed by an Ignite evaluator in batches. Items
@@ -65,7 +65,7 @@ def balanced_draw(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
 
 
 def linear_probe(
-    model: Model, train: Dataset, test: Dataset, labels: int = 1000, draws: int = 10,
+    model: ChainModel, train: Dataset, test: Dataset, labels: int = 1000, draws: int = 10,
     seed: int = 0, c: float = 1.0, progress: Progress | None = None, level: int = 1,
 ) -> dict[str, Any]:
     """Test error of ``sklearn.svm.LinearSVC(C=c)`` (an L2-SVM, as in ALI) trained on the

@@ -18,12 +18,11 @@ from ignite.engine import Engine
 from ignite.metrics import MeanSquaredError
 from torch.utils.data import Dataset
 
+from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.data.base import batch_to_x
 from gibbsnet_plugin.data.masks import hidden_fraction, resolve_mask
 from gibbsnet_plugin.data.missing import split_item
-from gibbsnet_plugin.hierarchy import Model
 from gibbsnet_plugin.metrics.data import Progress, shard_in_order, track
-from gibbsnet_plugin.model import GibbsNet
 from gibbsnet_plugin.utils import seeded
 
 PSNR_PEAK_TO_PEAK = 2.0
@@ -67,7 +66,7 @@ def inpaint_scores(
     }
 
 
-def _mse(model: Model, data: Dataset, step: Step, batch_size: int, seed: int | None,
+def _mse(model: ChainModel, data: Dataset, step: Step, batch_size: int, seed: int | None,
          progress: Progress | None, task: str) -> float:
     """Mean squared error of ``step(batch)`` = (prediction, target) over the whole of ``data``."""
     evaluator = Engine(lambda engine, batch: step(batch))
@@ -77,7 +76,7 @@ def _mse(model: Model, data: Dataset, step: Step, batch_size: int, seed: int | N
         return float(evaluator.run(shard_in_order(data, batch_size)).metrics["mse"])
 
 
-def reconstruction_mse(model: Model, data: Dataset, batch_size: int = 100,
+def reconstruction_mse(model: ChainModel, data: Dataset, batch_size: int = 100,
                        seed: int | None = 0, progress: Progress | None = None,
                        level: int = 1) -> float:
     """Mean over all entries and images of (x - dec(enc(x)))², for a latent hierarchy x rebuilt
@@ -92,7 +91,7 @@ def reconstruction_mse(model: Model, data: Dataset, batch_size: int = 100,
 
 
 def inpainting_scores(
-    model: Model, data: Dataset, masks: Sequence[str], steps: int = 20, batch_size: int = 100,
+    model: ChainModel, data: Dataset, masks: Sequence[str], steps: int = 20, batch_size: int = 100,
     seed: int | None = 0, progress: Progress | None = None,
 ) -> dict[str, dict[str, Any]]:
     """For each mask (a name such as ``left-half`` or a mask image, see ``resolve_mask``): the MSE
@@ -114,7 +113,7 @@ def inpainting_scores(
     return scores
 
 
-def imputation_rmse(model: Model, data: Dataset, steps: int = 20, batch_size: int = 100,
+def imputation_rmse(model: ChainModel, data: Dataset, steps: int = 20, batch_size: int = 100,
                     seed: int | None = 0, progress: Progress | None = None, draws: int = 1) -> float:
     """Root mean squared error of the partially clamped chain's imputations (``steps`` steps) on
     the missing entries of ``data``, whose items carry masks and their true values ``(x, mask)``
@@ -135,7 +134,7 @@ def imputation_rmse(model: Model, data: Dataset, steps: int = 20, batch_size: in
     return math.sqrt(_mse(model, data, step, batch_size, seed, progress, "imputation"))
 
 
-def restoration_rmse(model: GibbsNet, data: Dataset,
+def restoration_rmse(model: ChainModel, data: Dataset,
                      corruption: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 100,
                      seed: int | None = 0, progress: Progress | None = None, draws: int = 1) -> float:
     """Root mean squared error between the images x of ``data`` and the model's restorations

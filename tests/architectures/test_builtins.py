@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import gibbsnet_plugin as gn
-from gibbsnet_plugin.model import check_architecture
+from gibbsnet_plugin.chains import check_architecture
 
 SHAPES = {"mlp": (2, 5, 3), "conv8": (1, 8, 8), "conv28": (1, 28, 28), "conv32": (3, 32, 32)}
 

@@ -89,7 +89,7 @@ def test_a_latent_hierarchy_trains_from_the_command_line_and_samples(tmp_path, r
     assert not (tmp_path / "r.png").exists()
     for args, message in [(["--mode", "sleeping"], "--mode: unknown mode 'sleeping'"),
                           (["--clamp", "z3"], "--clamp z3: this model has layers x, z1, z2"),
-                          (["--impotent", "x"], "--impotent: impotent layers need model.kind gibbsnet")]:
+                          (["--impotent", "z5"], "--impotent z5: this model has layers x, z1, z2")]:
         code, stderr = invoke("sample", str(out), "--out", str(tmp_path / "m.png"), *args)
         assert code == 2 and message in stderr and stderr.count("\n") == 1
         assert not (tmp_path / "m.png").exists()

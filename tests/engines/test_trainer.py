@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import gibbsnet_plugin as gn
+from gibbsnet_plugin.chains import GibbsNet
 from gibbsnet_plugin.engines.trainer import OUTPUT_KEYS, Amp, update
-from gibbsnet_plugin.model import GibbsNet
 
 
 def test_update_changes_every_network_and_restores_d_gradients():

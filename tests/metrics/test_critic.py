@@ -8,8 +8,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import gibbsnet_plugin as gn
+from gibbsnet_plugin.chains import GibbsNet
 from gibbsnet_plugin.metrics.critic import critic_auc, critic_steps
-from gibbsnet_plugin.model import GibbsNet
 
 X_SHAPE = (1, 8, 8)
 

@@ -1,4 +1,4 @@
-"""Latent hierarchies: deep GibbsNet and HALI (gibbsnet_plugin/hierarchy.py), built from recipes
+"""Latent hierarchies: deep GibbsNet and HALI (gibbsnet_plugin/chains/hierarchy.py), built from recipes
 with a list model.z_dim, trained, resumed and used at test time."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ from torch import nn
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
 from gibbsnet_plugin.architectures.base import Hierarchy
+from gibbsnet_plugin.chains import ChainModel, LatentHierarchy, check_hierarchy, mode_layers
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError
 from gibbsnet_plugin.factory import build_model
-from gibbsnet_plugin.hierarchy import HierarchicalGibbsNet, check_hierarchy, mode_layers
 from gibbsnet_plugin.utils import seeded
 
 SHAPE = (1, 8, 8)
 DIMS = [6, 4, 3]
 
 
-def model(kind: str = "gibbsnet", dims: list[int] = DIMS, **settings) -> HierarchicalGibbsNet:
+def model(kind: str = "gibbsnet", dims: list[int] = DIMS, **settings) -> ChainModel:
     torch.manual_seed(0)
     recipe = tiny_recipe(model={"z_dim": dims, "kind": kind, "chain_steps": 3, **settings})
     return build_model(recipe, SHAPE)
@@ -81,7 +81,7 @@ def test_blocked_gibbs_reads_the_new_odd_layers_when_it_updates_the_even_ones():
     state = m.noise(3)
     with torch.no_grad():
         torch.manual_seed(1)
-        new = m.sweep(state)
+        new = m.step(state)
         torch.manual_seed(1)
         z1 = m.encoder[0](state[0], state[2])
         expected_x, expected_z2 = m.decoder[0](z1), m.encoder[1](z1)
@@ -95,9 +95,10 @@ def test_chains_started_from_latents_show_them_decoded_at_step_1(kind):
     torch.manual_seed(4)
     first = m.trajectory(2, [1], z0=zs)[:, 0]
     torch.manual_seed(4)
-    expected = m.decode(zs[0]) if kind == "gibbsnet" else m.down(zs[-1], 3)[0]
+    expected = m.decode(zs[0]) if kind == "gibbsnet" else m.decode_level(zs[-1], 3)
     assert torch.equal(first, expected)
-    with pytest.raises(ValueError, match=r"z0 must be 3 tensors of shapes \[\(2, 6\), \(2, 4\), \(2, 3\)\]"):
+    with pytest.raises(ValueError, match=r"z0 must be 3 tensor\(s\) of shape\(s\) "
+                                         r"\[\(2, 6\), \(2, 4\), \(2, 3\)\]"):
         m.trajectory(2, [1], z0=zs[:2])
 
 
@@ -195,8 +196,6 @@ def test_bad_modes_are_refused_clearly():
         m.run_chain(2, [1], clamp={4: torch.zeros(2, 3)})
     with pytest.raises(ValueError, match=r"clamped to z2 has shape \(2, 5\); expected \(4,\) or \(2, 4\)"):
         m.run_chain(2, [1], clamp={2: torch.zeros(2, 5)})
-    with pytest.raises(ValueError, match="impotent layers need kind gibbsnet"):
-        model("hali").run_chain(2, [1], impotent=[0])
     with pytest.raises(ValueError, match=r"impotent layers \[5\]: this model has layers"):
         m.run_chain(2, [1], impotent=[5])
 
@@ -263,7 +262,7 @@ def test_hierarchical_runs_train_resume_exactly_and_evaluate(tmp_path, kind):
     assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
 
     run = gn.load_run(resumed, device="cpu")
-    assert isinstance(run.model, HierarchicalGibbsNet) and run.model.kind == kind
+    assert isinstance(run.model, LatentHierarchy) and run.model.kind == kind
     result = gn.evaluate(resumed, ["reconstruction", "inpainting", "probe"], device="cpu",
                          labels=50, draws=2, inpaint_steps=2)
     assert set(result["scores"]) >= {"reconstruction_mse", "reconstruction_z2_mse", "inpaint_center_psnr",
@@ -302,8 +301,12 @@ def test_modes_clamp_layers_to_files_or_to_the_images_encodings(tmp_path):
         gn.modes(m, 3, clamp=[f"z2={tmp_path / 'bad.npy'}"])
     with pytest.raises(GibbsnetError, match="clamping x needs images"):
         gn.modes(m, 3, mode="daydreaming")
-    with pytest.raises(GibbsnetError, match="modes of being need a latent hierarchy"):
-        gn.modes(build_model(tiny_recipe(), SHAPE), 3, mode="dreaming")
+    # one latent layer has the same modes: ready-to-hand holds z at the images' codes
+    one = build_model(tiny_recipe(), SHAPE).eval()
+    images = torch.rand(3, *SHAPE) * 2 - 1
+    held = gn.modes(one, 3, steps=4, mode="ready-to-hand", images=images, record=[1, 2])
+    assert held.clamped == ["z"] and held.states.layers[1].shape == (3, 3, 8)
+    assert torch.equal(held.states.layers[1][:, 0], held.states.layers[1][:, 2])
 
 
 @pytest.mark.slow
