@@ -39,7 +39,8 @@ _LAZY = {
     "TrainingStatus": "gibbsnet_plugin.engines.handlers",
     "RunSummary": "gibbsnet_plugin.engines.handlers",
     "load_model": "gibbsnet_plugin.checkpoint",
-    "RECIPE_FILE": "gibbsnet_plugin.checkpoint",
+    "RECIPE_FILE": "gibbsnet_plugin.rundir",
+    "RunDir": "gibbsnet_plugin.rundir",
     "Run": "gibbsnet_plugin.testtime",
     "load_run": "gibbsnet_plugin.testtime",
     "sample": "gibbsnet_plugin.testtime",
@@ -67,7 +68,8 @@ _MODULES = {"architectures": "gibbsnet_plugin.architectures", "chains": "gibbsne
             "datasets": "gibbsnet_plugin.data", "corruptions": "gibbsnet_plugin.corruptions",
             "errors": "gibbsnet_plugin.errors",
             "figures": "gibbsnet_plugin.figures", "limits": "gibbsnet_plugin.limits",
-            "report": "gibbsnet_plugin.report", "testtime": "gibbsnet_plugin.testtime"}
+            "report": "gibbsnet_plugin.report", "rundir": "gibbsnet_plugin.rundir",
+            "testtime": "gibbsnet_plugin.testtime"}
 
 __all__ = sorted([*_LAZY, *_MODULES])
 
@@ -86,7 +88,8 @@ if TYPE_CHECKING:
     from gibbsnet_plugin import data as datasets
     from gibbsnet_plugin.architectures import Architecture, Hierarchy
     from gibbsnet_plugin.chains import HALI, ChainModel, DeepGibbsNet, GibbsNet
-    from gibbsnet_plugin.checkpoint import RECIPE_FILE, load_model
+    from gibbsnet_plugin.checkpoint import load_model
+    from gibbsnet_plugin.rundir import RECIPE_FILE, RunDir
     from gibbsnet_plugin.data.images import load_images
     from gibbsnet_plugin.data.masks import resolve_mask
     from gibbsnet_plugin.engines.handlers import RunSummary, TrainingStatus

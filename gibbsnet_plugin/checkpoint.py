@@ -1,8 +1,8 @@
-"""Run directories and checkpoints: layout, preparation, the checkpoint handlers, RNG state, and
-loading a trained model.
+"""Checkpoints: what one holds, checking a run directory against one before training, the
+checkpoint handlers, RNG state, and loading a trained model (the run directory's layout is
+``rundir``'s).
 
-A run directory holds ``recipe.yaml``, ``checkpoints/`` (``last.pt``, ``step_XXXXXXX.pt`` and,
-with ``eval.best``, ``best.pt``), ``samples/`` and ``metrics.jsonl``. A checkpoint is a dict of
+A checkpoint is a dict of
 state dicts (``model``, ``optimizer_d``, ``optimizer_g``, ``trainer``, ``rng``) plus ``meta``
 (the resolved recipe and the data shape), so one file is enough to rebuild the model.
 Checkpoints load with ``weights_only=True``: a checkpoint cannot run code.
@@ -13,11 +13,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import json
 import math
 import os
 import random
-import re
 import shutil
 import stat
 import tempfile
@@ -37,17 +35,9 @@ from gibbsnet_plugin.errors import GibbsnetError, RunDirectoryError
 from gibbsnet_plugin.factory import build_model
 from gibbsnet_plugin.metric_names import lower_is_better
 from gibbsnet_plugin.recipe import Recipe, recipe_differences, recipe_from_dict
+from gibbsnet_plugin.rundir import BEST, LAST, STEP_CHECKPOINTS, RunDir, read_metrics
 from gibbsnet_plugin.utils import resolve_device, unwritable
 
-RECIPE_FILE = "recipe.yaml"
-LOG_FILE = "train.log"
-RECORD_FILE = "run.json"
-TENSORBOARD_DIR = "tensorboard"
-CHECKPOINT_DIR = "checkpoints"
-SAMPLE_DIR = "samples"
-METRICS_FILE = "metrics.jsonl"
-LAST = "last.pt"
-BEST = "best.pt"
 FORMAT_VERSION = 2
 """Checkpoint format. 2: the recipe in ``meta`` holds every architecture option (resolved with the
 factory's defaults). 1 (gibbsnet 0.1): options left out meant the defaults of that version, which
@@ -141,10 +131,6 @@ class RunMeta:
         raise TypeError("RunMeta is written, not loaded: read it with read_checkpoint")
 
 
-def _holds_run(path: Path) -> bool:
-    return (path / RECIPE_FILE).exists() or (path / CHECKPOINT_DIR).exists()
-
-
 @dataclass
 class ResumePoint:
     """The checkpoint a resumed run continues from: its ``path`` and its contents as
@@ -169,15 +155,16 @@ def check_run_dir(out: Path, recipe: Recipe, resume: bool, force: bool) -> Resum
             given; ``resume`` without a checkpoint; a recipe change that resume cannot take; or a
             run that already reached ``train.iterations``.
     """
-    problem = unwritable(out / CHECKPOINT_DIR)
+    run = RunDir(out)
+    problem = unwritable(run.checkpoints)
     if problem:
         raise RunDirectoryError(f"{out}: cannot be written: {problem}; choose another --out")
     if resume:
-        last = out / CHECKPOINT_DIR / LAST
+        last = run.last
         if not last.exists():
-            start = ("--force to start it again" if _holds_run(out)
+            start = ("--force to start it again" if run.holds_run()
                      else "train without --resume to start this run")
-            raise RunDirectoryError(f"{out}: no {CHECKPOINT_DIR}/{LAST} to resume from; {start}")
+            raise RunDirectoryError(f"{out}: no {last.relative_to(out)} to resume from; {start}")
         point = ResumePoint(last, read_checkpoint(last))
         changed = [line for line in recipe_differences(point.checkpoint["recipe"], recipe)
                    if line.split(":")[0] not in RESUMABLE_KEYS]
@@ -193,43 +180,12 @@ def check_run_dir(out: Path, recipe: Recipe, resume: bool, force: bool) -> Resum
                 f"{done} (e.g. --set train.iterations={done + recipe.train.iterations}) to train longer"
             )
         return point
-    if _holds_run(out) and not force:
+    if run.holds_run() and not force:
         raise RunDirectoryError(
             f"{out}: already holds a run; pass --resume to continue it, --force to replace it, "
             "or --out to write elsewhere"
         )
     return None
-
-
-def clear_run_dir(out: Path) -> None:
-    """Delete the run files in ``out`` (recipe, checkpoints, samples, metrics, logs, run record,
-    TensorBoard events); other files stay."""
-    for name in (CHECKPOINT_DIR, SAMPLE_DIR, TENSORBOARD_DIR):
-        shutil.rmtree(out / name, ignore_errors=True)
-    for name in (RECIPE_FILE, METRICS_FILE, LOG_FILE, RECORD_FILE):
-        (out / name).unlink(missing_ok=True)
-
-
-ATOMIC_TEMPORARY = re.compile(r"\..+\.\d+\.tmp")
-"""The temporary files of ``utils.atomic_output`` (``.NAME.PID.tmp``), left behind when a process
-is killed while writing."""
-SAVER_TEMPORARY = re.compile(r"tmp[a-z0-9_]{8}")
-"""The temporary files of Ignite's ``DiskSaver`` in ``checkpoints/`` (``tempfile`` names)."""
-
-
-def remove_stale_temporaries(out: Path) -> list[Path]:
-    """Delete the temporary files that killed runs left in the run directory ``out`` (its top
-    level, ``checkpoints/`` and ``samples/``); returns them. Call it before this run writes."""
-    removed = []
-    for folder, patterns in ((out, [ATOMIC_TEMPORARY]), (out / SAMPLE_DIR, [ATOMIC_TEMPORARY]),
-                             (out / CHECKPOINT_DIR, [ATOMIC_TEMPORARY, SAVER_TEMPORARY])):
-        if not folder.is_dir():
-            continue
-        for path in folder.iterdir():
-            if path.is_file() and any(p.fullmatch(path.name) for p in patterns):
-                path.unlink(missing_ok=True)
-                removed.append(path)
-    return removed
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -313,10 +269,10 @@ def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
     """A run directory's ``checkpoints/last.pt``, or the checkpoint file itself."""
     path = Path(os.path.expanduser(run_or_checkpoint))
     if path.is_dir():
-        last = path / CHECKPOINT_DIR / LAST
+        last = RunDir(path).last
         if not last.exists():
             raise GibbsnetError(
-                f"{path}: expected a run directory (with {CHECKPOINT_DIR}/{LAST}) or a checkpoint file"
+                f"{path}: expected a run directory (with {last.relative_to(path)}) or a checkpoint file"
             )
         return last
     if not path.exists():
@@ -438,12 +394,12 @@ class Checkpointers:
 
     def __init__(self, to_save: dict[str, Any], out: Path, keep: int, best_score: str | None = None,
                  best_mode: str = "auto") -> None:
-        self.out = out
-        self.directory = out / CHECKPOINT_DIR
+        self.run = RunDir(out)
+        self.directory = self.run.checkpoints
         self.best_score, self.best_mode = best_score, best_mode
         self.step = Checkpoint(
             to_save, _AtomicSaver(self.directory),
-            n_saved=keep or None, filename_pattern="step_{global_step:07d}.{ext}",
+            n_saved=keep or None, filename_pattern=STEP_CHECKPOINTS,
             global_step_transform=lambda engine, _: engine.state.iteration,
         )
         self.last = Checkpoint(
@@ -463,21 +419,15 @@ class Checkpointers:
         """Tell the handlers what a run resumed at ``iteration`` already wrote: the step files up
         to it (so ``keep`` counts them), and the best score logged up to it (so ``best.pt`` is
         only replaced by a better one)."""
-        steps = []
-        for path in sorted(self.directory.glob("step_*.pt")):
-            number = int(path.stem.split("_")[1])
-            if number <= iteration:
-                steps.append((number, path.name))
+        steps = [(number, path.name) for number, path in self.run.step_checkpoints() if number <= iteration]
         self.step.load_state_dict({"_saved": steps})
         if self.best is not None:
             self.best.load_state_dict({"_saved": self._best_so_far(iteration)})
 
     def _best_so_far(self, upto: int) -> list[tuple[float, str]]:
-        key = f"eval/{self.best_score}"
-        path = self.out / METRICS_FILE
-        if not (self.directory / BEST).exists() or not path.exists():
+        if not self.run.best.exists() or not self.run.metrics.exists():
             return []
-        priorities = [best_priority(self.best_score, self.best_mode, record[key])  # type: ignore[arg-type]
-                      for record in map(json.loads, path.read_text().splitlines())
-                      if key in record and record["iteration"] <= upto]
+        curve = read_metrics(self.run.metrics).evaluation.get(self.best_score or "", [])
+        priorities = [best_priority(self.best_score, self.best_mode, value)  # type: ignore[arg-type]
+                      for iteration, value in curve if iteration <= upto]
         return [(max(priorities), BEST)] if priorities else []

@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from gibbsnet_plugin.chains import ChainModel
-from gibbsnet_plugin.checkpoint import CHECKPOINT_DIR
 from gibbsnet_plugin.data.missing import Masked, check_process, split_item
 from gibbsnet_plugin.errors import GibbsnetError, InceptionWeightsError, ProbeError
 from gibbsnet_plugin.factory import build_corruption, build_dataset, data_shape
@@ -35,6 +34,7 @@ from gibbsnet_plugin.metrics.scores import (
 )
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.registry import did_you_mean
+from gibbsnet_plugin.rundir import in_checkpoint_dir
 from gibbsnet_plugin.testtime import load_run
 
 DEFAULT_METRICS = ("reconstruction", "inpainting", "imputation", "probe", "fid")
@@ -229,7 +229,7 @@ def run_label(run: str | Path) -> str:
     path = Path(os.path.expanduser(run))
     if path.is_dir():
         return path.resolve().name
-    if path.parent.name == CHECKPOINT_DIR and path.parent.parent.name:
+    if in_checkpoint_dir(path):
         return f"{path.parent.parent.resolve().name}-{path.stem}"
     return path.stem
 

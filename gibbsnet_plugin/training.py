@@ -27,21 +27,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from gibbsnet_plugin.chains import ChainModel, instance_noise_std
 from gibbsnet_plugin.checkpoint import (
-    CHECKPOINT_DIR,
-    LAST,
-    LOG_FILE,
-    METRICS_FILE,
-    RECIPE_FILE,
-    RECORD_FILE,
-    SAMPLE_DIR,
-    TENSORBOARD_DIR,
     Checkpointers,
     ResumePoint,
     RNGStates,
     RunMeta,
     check_run_dir,
-    clear_run_dir,
-    remove_stale_temporaries,
 )
 from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.data.sampler import ResumableSampler
@@ -85,6 +75,7 @@ from gibbsnet_plugin.factory import (
 )
 from gibbsnet_plugin.metrics.inception import announce_download, find_weights
 from gibbsnet_plugin.recipe import Recipe, check_masked_x, resolved
+from gibbsnet_plugin.rundir import RunDir
 from gibbsnet_plugin.utils import resolve_device, seed_everything, write_text_atomic
 
 GRID_SAMPLES = 100
@@ -280,12 +271,13 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     7. experiment trackers (train.loggers), sample grids and progress reports (rank 0).
     """
     trainer, t, e = s.trainer, recipe.train, recipe.eval
+    run = RunDir(out)
     rank0 = idist.get_rank() == 0
     guard, interrupt = NanGuard(), Interrupt(progress if rank0 else None, t.iterations)
     guard.attach(trainer)
     interrupt.attach(trainer)
     if rank0:
-        MetricsLog(out / METRICS_FILE, t.log_every, t.iterations,
+        MetricsLog(run.metrics, t.log_every, t.iterations,
                    [log.step] if log is not None else None).attach(trainer)
         if s.device.type == "cpu":
             SlowRunWarning(t.iterations).attach(trainer)
@@ -297,7 +289,7 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     def scores() -> dict[str, float]:
         return evaluate_model(s.shown, recipe, e.metrics, seed=recipe.seed)["scores"]
 
-    PeriodicEvaluation(scores, e.every, out / METRICS_FILE, guard).attach(trainer)
+    PeriodicEvaluation(scores, e.every, run.metrics, guard).attach(trainer)
 
     checkpoints = Checkpointers(s.to_save, out, t.keep_checkpoints,
                                 e.best if e.every else None, e.best_mode)
@@ -316,10 +308,10 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     if checkpoints.best is not None:
         trainer.add_event_handler(Events.ITERATION_COMPLETED(every=e.every),
                                   unless_diverged(checkpoints.best))
-    trackers = (attach_loggers(t.loggers, trainer, out / TENSORBOARD_DIR, t.log_every, e.every)
+    trackers = (attach_loggers(t.loggers, trainer, run.tensorboard, t.log_every, e.every)
                 if rank0 else Trackers())
     if rank0:
-        SampleGrid(s.shown, out / SAMPLE_DIR, t.sample_every, GRID_SAMPLES, recipe.seed,
+        SampleGrid(s.shown, run, t.sample_every, GRID_SAMPLES, recipe.seed,
                    trackers.grids).attach(trainer)
         if progress is not None:
             ReportProgress(progress, t.iterations).attach(trainer)
@@ -368,21 +360,22 @@ def _train_process(local_rank: int, recipe: Recipe, out_dir: str, resume: Resume
     ``train``'s checks; ``resume`` is the checkpoint to continue, if any. Rank 0 also keeps
     ``train.log`` and ``run.json``."""
     out = Path(out_dir)
+    run = RunDir(out)
     s = setup(recipe)
     rank0 = idist.get_rank() == 0
     if force and rank0:
-        clear_run_dir(out)
+        run.clear()
     if rank0:
-        remove_stale_temporaries(out)
-    log = TrainLog(out / LOG_FILE) if rank0 else None
+        run.remove_stale_temporaries()
+    log = TrainLog(run.log) if rank0 else None
     reports = _Reports([log, progress]) if rank0 else None
     handlers = attach_handlers(s, recipe, out, reports, log)
     try:
         if resume is not None:
             _restore(s, handlers, recipe, resume)
         if rank0 and reports is not None:
-            write_text_atomic(out / RECIPE_FILE, recipe.to_yaml())
-            write_run_record(out / RECORD_FILE, out / RECIPE_FILE, s.device,
+            write_text_atomic(run.recipe, recipe.to_yaml())
+            write_run_record(run.record, run.recipe, s.device,
                              idist.get_world_size(), resume is not None)
             reports(TrainingStatus("started", s.trainer.state.iteration, recipe.train.iterations,
                                    summary=_summary(s, recipe, out, resume is not None)))
@@ -414,7 +407,8 @@ class _Reports:
 
 def _run(s: Setup, handlers: Handlers, recipe: Recipe, out: Path, rank0: bool) -> None:
     """Run the trainer to ``train.iterations``; raise what stopped it early."""
-    last = out / CHECKPOINT_DIR / LAST
+    run = RunDir(out)
+    last = run.last
     try:
         with handlers.interrupt:
             s.trainer.run(s.loader, max_iters=recipe.train.iterations)
@@ -426,7 +420,7 @@ def _run(s: Setup, handlers: Handlers, recipe: Recipe, out: Path, rank0: bool) -
                                   resumable=last.exists()) from None
     except OSError as exc:
         name = exc.filename or out
-        steps = sorted((out / CHECKPOINT_DIR).glob("step_*.pt"))
+        steps = [path for _, path in run.step_checkpoints()]
         kept = (f"the last complete checkpoint is {last}; continue with --resume once the cause "
                 "is fixed" if last.exists() else
                 f"the newest complete checkpoint is {steps[-1]} (copy it to {last} to continue "

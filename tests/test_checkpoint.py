@@ -64,7 +64,7 @@ def test_load_model_rebuilds_the_architecture_and_refuses_mismatched_weights(tmp
 
 
 def test_a_resumed_run_removes_the_temporary_files_of_killed_runs(tmp_path):
-    from gibbsnet_plugin.checkpoint import remove_stale_temporaries
+    from gibbsnet_plugin.rundir import RunDir
 
     out = gn.train(tiny_recipe(), out=tmp_path / "run")
     stale = [out / "checkpoints" / "tmpab12_x9z", out / ".recipe.yaml.4242.tmp",
@@ -74,7 +74,7 @@ def test_a_resumed_run_removes_the_temporary_files_of_killed_runs(tmp_path):
         path.write_text("partial")
     gn.train(tiny_recipe(train={"iterations": 14}), out=out, resume=True)
     assert not any(path.exists() for path in stale) and all(path.exists() for path in kept)
-    assert remove_stale_temporaries(tmp_path / "nothing-here") == []
+    assert RunDir(tmp_path / "nothing-here").remove_stale_temporaries() == []
 
 
 def _flip_inside_a_tensor(data: bytes, path, entry: int = 0) -> bytes:

@@ -19,6 +19,7 @@ from conftest import tiny_recipe
 from gibbsnet_plugin import report
 from gibbsnet_plugin.errors import MaskError, RunDirectoryError
 from gibbsnet_plugin.recipe import recipe_from_dict
+from gibbsnet_plugin.report import charts, runs
 
 SECTIONS = ("runs", "training", "evaluation", "samples", "chains", "inpainting")
 """The sections with one column per run."""
@@ -95,47 +96,22 @@ def page(eval_run: Path) -> report.Report:
     return report.build_report([eval_run], "cpu", steps=20, num=4, seed=3)
 
 
-def test_read_metrics_splits_training_values_and_scores_and_skips_broken_lines(tmp_path):
-    path = tmp_path / "metrics.jsonl"
-    path.write_text('{"iteration": 2, "epoch": 1, "d_loss": 0.5, "g_loss": 1.5, "it_per_s": 9}\n'
-                    '{"iteration": 2, "epoch": 1, "eval/fid": 30.0}\n'
-                    "\n"
-                    '{"iteration": 4, "d_loss": NaN, "g_loss": 1.0, "flag": true}\n'
-                    '["not", "a", "record"]\n'
-                    '{"iteration": "6", "d_loss": 1}\n'
-                    '{"iteration": 8, "d_lo')
-    metrics = report.read_metrics(path)
-    assert list(metrics.training) == ["d_loss", "g_loss"]
-    assert metrics.training["g_loss"] == [(2, 1.5), (4, 1.0)]
-    assert metrics.training["d_loss"][0] == (2, 0.5) and metrics.training["d_loss"][1][1] != 0.5
-    assert metrics.evaluation == {"fid": [(2, 30.0)]}
-    assert metrics.skipped == [5, 6, 7] and metrics.last_iteration == 4
-
-
 def test_nice_range_covers_the_values_with_round_steps():
-    assert report.nice_range([0.0, 300.0]) == (0.0, 300.0, 50.0)
-    low, high, step = report.nice_range([0.213, 0.771])
+    assert charts.nice_range([0.0, 300.0]) == (0.0, 300.0, 50.0)
+    low, high, step = charts.nice_range([0.213, 0.771])
     assert low <= 0.213 and high >= 0.771 and step == pytest.approx(0.1)
-    low, high, step = report.nice_range([5.0])
+    low, high, step = charts.nice_range([5.0])
     assert low < 5 < high
-    assert report.nice_range([]) == (0.0, 1.0, 0.2)
-    curve = report._finite([(1, 1e308), (2, -1e308), (3, 0.5), (4, 1.5)])
+    assert charts.nice_range([]) == (0.0, 1.0, 0.2)
+    curve = charts.finite([(1, 1e308), (2, -1e308), (3, 0.5), (4, 1.5)])
     assert curve == [0.5, 1.5]  # values beyond ±1e100 are gaps, as NaN is
-    assert report.nice_range(curve)[0] <= 0.5
+    assert charts.nice_range(curve)[0] <= 0.5
 
 
 def test_spread_keeps_the_first_and_the_last():
-    assert report.spread(list(range(5)), 12) == [0, 1, 2, 3, 4]
-    assert report.spread(list(range(100)), 4) == [0, 33, 66, 99]
-    assert report.spread(list(range(3)), 1) == [2]
-
-
-def test_sample_grids_are_ordered_by_the_iteration_in_their_names(tmp_path):
-    for name in ("step_0000500.png", "step_0000050.png", "final.png", "step_10.txt", ".step_7.png.1.tmp"):
-        (tmp_path / name).write_bytes(b"")
-    assert [(i, p.name) for i, p in report.sample_grids(tmp_path)] == [
-        (50, "step_0000050.png"), (500, "step_0000500.png")]
-    assert report.sample_grids(tmp_path / "missing") == []
+    assert runs.spread(list(range(5)), 12) == [0, 1, 2, 3, 4]
+    assert runs.spread(list(range(100)), 4) == [0, 33, 66, 99]
+    assert runs.spread(list(range(3)), 1) == [2]
 
 
 def test_a_run_gets_every_section_its_curves_images_and_scores(eval_run, page):

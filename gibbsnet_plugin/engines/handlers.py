@@ -3,7 +3,6 @@ sample grids, Ctrl-C and the NaN guard. ``training.attach_handlers`` attaches th
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import threading
@@ -18,11 +17,18 @@ from typing import Any, Literal
 import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
-from torchvision.utils import save_image
 
 from gibbsnet_plugin.calibration import calibrate_batchnorm
 from gibbsnet_plugin.chains import ChainModel
-from gibbsnet_plugin.utils import atomic_output, seeded, write_text_atomic
+from gibbsnet_plugin.figures import has_image_form, save_grid
+from gibbsnet_plugin.rundir import (
+    RunDir,
+    append_record,
+    evaluation_record,
+    training_record,
+    truncate_records,
+)
+from gibbsnet_plugin.utils import seeded
 
 
 @dataclass
@@ -190,28 +196,16 @@ class MetricsLog:
     def _started(self, engine: Engine) -> None:
         self._start = time.perf_counter()
         self._last = (engine.state.iteration, self._start)
-        truncate_metrics(self.path, engine.state.iteration)
+        truncate_records(self.path, engine.state.iteration)
 
     def _write(self, engine: Engine) -> None:
         it, now = engine.state.iteration, time.perf_counter()
         rate = (it - self._last[0]) / max(now - self._last[1], 1e-9)
-        record = {"iteration": it, "epoch": engine.state.epoch, **engine.state.output,
-                  "it_per_s": rate, "elapsed_s": now - self._start}
         self._last = (it, now)
-        with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_record(self.path, training_record(it, engine.state.epoch, engine.state.output, rate,
+                                                 now - self._start))
         for listener in self.listeners:
             listener(TrainingStatus("step", it, self.total, dict(engine.state.output), rate))
-
-
-def truncate_metrics(path: Path, iteration: int) -> None:
-    """Drop lines logged after ``iteration`` (a resumed run logs those iterations again)."""
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines(keepends=True)
-    kept = [line for line in lines if json.loads(line).get("iteration", 0) <= iteration]
-    if len(kept) != len(lines):
-        write_text_atomic(path, "".join(kept))
 
 
 class PeriodicEvaluation:
@@ -237,10 +231,7 @@ class PeriodicEvaluation:
         scores = self.evaluate()
         engine.state.metrics.update(scores)
         if idist.get_rank() == 0:
-            record = {"iteration": engine.state.iteration, "epoch": engine.state.epoch,
-                      **{f"eval/{k}": v for k, v in scores.items()}}
-            with self.path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_record(self.path, evaluation_record(engine.state.iteration, engine.state.epoch, scores))
 
 
 class Calibrate:
@@ -274,19 +265,23 @@ class Calibrate:
 
 
 class SampleGrid:
-    """Saves ``samples/step_XXXXXXX.png``: unclamped chains from a fixed z0 and fixed noise (so
-    grids are comparable over training), in eval mode, without disturbing the training RNG."""
+    """Saves the run's sample grid of each ``every`` iterations (``RunDir.sample_grid``):
+    unclamped chains from a fixed z0 and fixed noise (so grids are comparable over training), in
+    eval mode, without disturbing the training RNG. Data that are not images (C×H×W with C = 1
+    or 3, e.g. 2-D points) get no grids."""
 
-    def __init__(self, model: ChainModel, directory: Path, every: int, n: int, seed: int,
+    def __init__(self, model: ChainModel, run: RunDir, every: int, n: int, seed: int,
                  listeners: list[Callable[[int, torch.Tensor], None]] | None = None) -> None:
         self.model = model
-        self.directory = directory
+        self.run = run
         self.every = every
         self.n = n
         self.seed = seed
         self.listeners = listeners or []
 
     def attach(self, engine: Engine) -> None:
+        if not has_image_form(self.model.x_shape):
+            return
         if self.every:
             engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.every), self)
         engine.add_event_handler(Events.COMPLETED, self)
@@ -299,17 +294,9 @@ class SampleGrid:
                 x = self.model.sample(self.n)
             finally:
                 self.model.train(was_training)
-        save_grid(x, self.directory / f"step_{engine.state.iteration:07d}.png")
+        save_grid(x, self.run.sample_grid(engine.state.iteration))
         for listener in self.listeners:
             listener(engine.state.iteration, x)
-
-
-def save_grid(x: torch.Tensor, path: Path, nrow: int | None = None) -> None:
-    """Save images in [-1, 1] of shape (B, C, H, W) as one PNG grid, written atomically."""
-    nrow = nrow or max(1, round(math.sqrt(x.shape[0])))
-    with atomic_output(path) as tmp:
-        save_image(x.detach().float().cpu(), tmp, nrow=nrow, normalize=True, value_range=(-1, 1),
-                   padding=1, format="png")
 
 
 class Interrupt:

@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
-import torch
 from ignite.engine import Engine
-from PIL import Image
 
-from gibbsnet_plugin.engines.handlers import ReportProgress, TrainingStatus, save_grid, truncate_metrics
-
-
-def test_truncate_metrics_drops_lines_after_the_resumed_iteration(tmp_path):
-    path = tmp_path / "metrics.jsonl"
-    path.write_text("".join(json.dumps({"iteration": i, "d_loss": 1.0}) + "\n" for i in (10, 20, 30)))
-    truncate_metrics(path, 20)
-    assert [json.loads(line)["iteration"] for line in path.read_text().splitlines()] == [10, 20]
-    truncate_metrics(tmp_path / "missing.jsonl", 5)
-    assert not (tmp_path / "missing.jsonl").exists()
-
-
-def test_save_grid_writes_a_png_grid(tmp_path):
-    save_grid(torch.rand(16, 1, 8, 8) * 2 - 1, tmp_path / "g.png")
-    with Image.open(tmp_path / "g.png") as im:
-        assert im.size == (4 * 9 + 1, 4 * 9 + 1)
-    assert [p.name for p in tmp_path.iterdir()] == ["g.png"]
+from gibbsnet_plugin.engines.handlers import ReportProgress, TrainingStatus
 
 
 def test_report_progress_sends_steps_and_one_end_to_the_callback():

@@ -11,9 +11,9 @@ import pytest
 
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
-from gibbsnet_plugin.checkpoint import LOG_FILE, RECORD_FILE, TENSORBOARD_DIR
 from gibbsnet_plugin.errors import RecipeError
 from gibbsnet_plugin.recipe import recipe_from_dict
+from gibbsnet_plugin.rundir import LOG_FILE, RECORD_FILE, TENSORBOARD_DIR
 
 
 def test_tensorboard_event_files_hold_losses_scores_and_sample_grids(tmp_path):
