@@ -89,7 +89,6 @@ if TYPE_CHECKING:
     from gibbsnet_plugin.architectures import Architecture, Hierarchy
     from gibbsnet_plugin.chains import HALI, ChainModel, DeepGibbsNet, GibbsNet
     from gibbsnet_plugin.checkpoint import load_model
-    from gibbsnet_plugin.rundir import RECIPE_FILE, RunDir
     from gibbsnet_plugin.data.images import load_images
     from gibbsnet_plugin.data.masks import resolve_mask
     from gibbsnet_plugin.engines.handlers import RunSummary, TrainingStatus
@@ -98,6 +97,7 @@ if TYPE_CHECKING:
     from gibbsnet_plugin.metrics.folders import fid_of_paths, save_fid_statistics
     from gibbsnet_plugin.recipe import Recipe, load_recipe
     from gibbsnet_plugin.report import build_report, write_report
+    from gibbsnet_plugin.rundir import RECIPE_FILE, RunDir
     from gibbsnet_plugin.testtime import (
         Run,
         dataset_images,
