@@ -41,7 +41,7 @@ import gibbsnet_plugin as gn
 from gibbsnet_plugin.calibration import calibrate_batchnorm
 from gibbsnet_plugin.checkpoint import load_model_and_recipe
 from gibbsnet_plugin.evaluation import evaluate_model
-from gibbsnet_plugin.metric_names import lower_is_better
+from gibbsnet_plugin.metrics import lower_is_better
 from gibbsnet_plugin.recipe import resolved
 
 HERE = Path(__file__).resolve().parent

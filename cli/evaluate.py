@@ -14,41 +14,12 @@ from gibbsnet_cli.ui import results as results_console
 from gibbsnet_plugin.limits import MAX_COUNT, MAX_DRAWS, MAX_STEPS
 
 
-def _score_label(name: str) -> str:
-    """``inpaint_left-half_psnr`` -> ``inpaint left-half PSNR (dB)`` for the table."""
-    if name.startswith("critic_auc"):
-        steps = f"{name[len('critic_auc_'):]} steps" if name.startswith("critic_auc_") else "chain_steps"
-        return f"critic AUC, data vs chain at {steps}"
-    label = name.replace("_", " ")
-    for short, long in ((" mse", " MSE"), (" rmse", " RMSE"), (" psnr", " PSNR (dB)"), ("fid", "FID"),
-                        (" error std", " error std (%)"),
-                        (" error", " error (%)"), ("modes high quality",
-                        "modes high-quality samples (%)"), ("modes reverse kl", "modes reverse KL (nats)"),
-                        ("modes", "modes covered")):
-        if label.endswith(short) or label == short:
-            label = label[: len(label) - len(short)] + long
-            break
-    return label
-
-
-def _score_cell(name: str, value: float) -> str:
-    if name.startswith("probe_") or name == "modes_high_quality":
-        return f"{100 * value:.2f}"
-    if name == "modes":
-        return f"{value:.0f}"
-    if name.startswith("critic_auc"):
-        return f"{value:.3f}"
-    if name == "modes_reverse_kl":
-        return f"{value:.3f}"
-    return f"{value:.4f}" if name.endswith("mse") else f"{value:.2f}"
-
-
 @click.command()
 @click.argument("runs", metavar="RUN...", nargs=-1, required=True, type=click.Path())
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
-              help="reconstruction, inpainting, imputation, probe, fid, modes, critic or tsne "
-                   "(repeatable; default: the recipe's eval.metrics, else all but modes, critic "
-                   "and tsne, "
+              help="A registered metric, e.g. reconstruction, inpainting, imputation, probe, fid, "
+                   "modes, critic or tsne (`gibbsnet plugins` lists them all; repeatable; default: "
+                   "the recipe's eval.metrics, else the default metrics, "
                    "imputation only for incomplete or corrupted data, FID only when the "
                    "Inception weights are found).")
 @click.option("--num-samples", type=click.IntRange(2, MAX_COUNT), default=None,
@@ -101,7 +72,7 @@ def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int |
     figures = tsne_figures(runs, Path(out_dir))
     if "tsne" in metrics:  # all at once, before any run (a recipe's own tsne: before that run)
         for figure in figures:
-            gn.figures.check_output(figure, (".png",), "--out-dir", force)
+            gn.figures.check_output(figure, (".png",), "figure", force)
     for run, figure in zip(runs, figures, strict=True):
         prefix = f"{gn.run_label(run)}: " if len(runs) > 1 else ""
         with task_progress(prefix) as progress:
@@ -127,8 +98,8 @@ def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int |
         table.add_column(header, justify="right")
     names = list(dict.fromkeys(k for r in results for k in r["scores"]))
     for score in names:
-        table.add_row(escape(_score_label(score)), *[
-            _score_cell(score, r["scores"][score]) if score in r["scores"] else "-"
+        table.add_row(escape(gn.score_label(score)), *[
+            gn.score_text(score, r["scores"][score]) if score in r["scores"] else "-"
             for r in results])
     results_console.print(table)
     fid = next((r["details"]["fid"] for r in results if "fid" in r["details"]), None)

@@ -21,7 +21,7 @@ import click
 from rich.markup import escape
 
 from gibbsnet_cli import evaluate, fid, report, testtime, train
-from gibbsnet_cli.ui import console, show_warning
+from gibbsnet_cli.ui import console, flagged, show_warning
 from gibbsnet_plugin.errors import GibbsnetError, TrainingInterrupted
 
 TRACEBACK_ENV = "GIBBSNET_TRACEBACK"
@@ -67,10 +67,10 @@ class _Group(click.Group):
             try:
                 return super().invoke(ctx)
             except TrainingInterrupted as exc:
-                console.print(f"[yellow]stopped:[/] {escape(_line(str(exc)))}", soft_wrap=True)
+                console.print(f"[yellow]stopped:[/] {escape(_line(flagged(exc)))}", soft_wrap=True)
                 ctx.exit(130)
             except GibbsnetError as exc:
-                console.print(f"[red]error:[/] {escape(_line(str(exc)))}", soft_wrap=True)
+                console.print(f"[red]error:[/] {escape(_line(flagged(exc)))}", soft_wrap=True)
                 ctx.exit(exc.exit_status)
             except (click.exceptions.Exit, click.ClickException, click.Abort):
                 raise

@@ -132,8 +132,8 @@ def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str
                                "give --trajectory FILE.png too")
     out_path = figures.check_output(out, (".png", ".npy"), force=force)
     trajectory = trajectory_path and figures.check_output(trajectory_path, (".png",),
-                                                          "--trajectory", force)
-    gif = gif_path and figures.check_output(gif_path, (".gif",), "--gif", force)
+                                                          "trajectory", force)
+    gif = gif_path and figures.check_output(gif_path, (".gif",), "gif", force)
     loaded = gn.load_run(run, device)
     model = loaded.model
     if out_path.suffix.lower() == ".png" or trajectory or gif:
@@ -193,7 +193,7 @@ def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajecto
         for layer, name in enumerate(model.layer_names()[1:], start=1):
             if figures.has_image_form(model.latent_shapes[layer - 1]):
                 path = trajectory.with_name(f"{trajectory.stem}-{name}{trajectory.suffix}")
-                layer_figures[layer] = figures.check_output(path, (".png",), "--trajectory", force)
+                layer_figures[layer] = figures.check_output(path, (".png",), "trajectory", force)
     images = None
     if from_images is not None:
         images = _read_images(from_images, model.x_shape, num)

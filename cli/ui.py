@@ -22,6 +22,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from gibbsnet_plugin.errors import with_flags
+
 if TYPE_CHECKING:
     from gibbsnet_plugin import RunSummary, TrainingStatus
 
@@ -35,9 +37,24 @@ PROGRESS_MIN_STEPS = 100
 """Chains at least this long show a progress bar (on stderr; it disappears when done)."""
 
 
+FLAGS = {"out": "--out", "force": "--force", "resume": "--resume", "overrides": "--set",
+         "clamp": "--clamp", "mode": "--mode", "impotent": "--impotent", "num": "--num",
+         "level": "--level", "chain_steps": "--chain", "labels": "--labels", "dims": "--dims",
+         "inception_weights": "--inception-weights", "device": "--device", "nproc": "--nproc",
+         "save_stats": "--save-stats", "figure": "--out-dir", "missing": "--missing",
+         "steps": "--steps", "seed": "--seed", "trajectory": "--trajectory", "gif": "--gif",
+         "metrics": "--metric"}
+"""The library's parameter names (backticked in its messages) and the flags that set them."""
+
+
+def flagged(message: object) -> str:
+    """A library message with the flags of this command line where it names parameters."""
+    return with_flags(str(message), FLAGS)
+
+
 def show_warning(message: Any, category: type, *_: Any, **__: Any) -> None:
     """A ``warnings.showwarning`` that prints one yellow line on the console."""
-    console.print(f"[yellow]warning:[/] {escape(str(message))}", soft_wrap=True)
+    console.print(f"[yellow]warning:[/] {escape(flagged(message))}", soft_wrap=True)
 
 
 def wrote(*paths: Any, detail: str = "") -> None:
@@ -46,7 +63,7 @@ def wrote(*paths: Any, detail: str = "") -> None:
 
 
 def note(text: str) -> None:
-    console.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True)
+    console.print(f"[yellow]note:[/] {escape(flagged(text))}", soft_wrap=True)
 
 
 def finite(value: Any) -> Any:

@@ -57,6 +57,8 @@ _LAZY = {
     "resolve_mask": "gibbsnet_plugin.data.masks",
     "evaluate": "gibbsnet_plugin.evaluation",
     "check_metrics": "gibbsnet_plugin.evaluation",
+    "score_label": "gibbsnet_plugin.evaluation",
+    "score_text": "gibbsnet_plugin.evaluation",
     "run_label": "gibbsnet_plugin.evaluation",
     "build_report": "gibbsnet_plugin.report",
     "write_report": "gibbsnet_plugin.report",
@@ -93,7 +95,7 @@ if TYPE_CHECKING:
     from gibbsnet_plugin.data.masks import resolve_mask
     from gibbsnet_plugin.engines.handlers import RunSummary, TrainingStatus
     from gibbsnet_plugin.errors import GibbsnetError, TrainingInterrupted
-    from gibbsnet_plugin.evaluation import check_metrics, evaluate, run_label
+    from gibbsnet_plugin.evaluation import check_metrics, evaluate, run_label, score_label, score_text
     from gibbsnet_plugin.metrics.folders import fid_of_paths, save_fid_statistics
     from gibbsnet_plugin.recipe import Recipe, load_recipe
     from gibbsnet_plugin.report import build_report, write_report

@@ -33,7 +33,7 @@ from torch import nn
 from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.errors import GibbsnetError, RunDirectoryError
 from gibbsnet_plugin.factory import build_model
-from gibbsnet_plugin.metric_names import lower_is_better
+from gibbsnet_plugin.metrics import lower_is_better
 from gibbsnet_plugin.recipe import Recipe, recipe_differences, recipe_from_dict
 from gibbsnet_plugin.rundir import BEST, LAST, STEP_CHECKPOINTS, RunDir, read_metrics
 from gibbsnet_plugin.utils import resolve_device, unwritable
@@ -158,32 +158,32 @@ def check_run_dir(out: Path, recipe: Recipe, resume: bool, force: bool) -> Resum
     run = RunDir(out)
     problem = unwritable(run.checkpoints)
     if problem:
-        raise RunDirectoryError(f"{out}: cannot be written: {problem}; choose another --out")
+        raise RunDirectoryError(f"{out}: cannot be written: {problem}; choose another `out`")
     if resume:
         last = run.last
         if not last.exists():
-            start = ("--force to start it again" if run.holds_run()
-                     else "train without --resume to start this run")
+            start = ("`force` to start it again" if run.holds_run()
+                     else "train without `resume` to start this run")
             raise RunDirectoryError(f"{out}: no {last.relative_to(out)} to resume from; {start}")
         point = ResumePoint(last, read_checkpoint(last))
         changed = [line for line in recipe_differences(point.checkpoint["recipe"], recipe)
                    if line.split(":")[0] not in RESUMABLE_KEYS]
         if changed:
             raise RunDirectoryError(
-                f"{out}: --resume may only change train.iterations (and train.device, train.loggers); "
+                f"{out}: `resume` may only change train.iterations (and train.device, train.loggers); "
                 f"this recipe also changes {'; '.join(changed)}"
             )
         done = point.iteration
         if done >= recipe.train.iterations:
             raise RunDirectoryError(
                 f"{out}: the run already reached iteration {done}; set train.iterations above "
-                f"{done} (e.g. --set train.iterations={done + recipe.train.iterations}) to train longer"
+                f"{done} (e.g. `overrides` train.iterations={done + recipe.train.iterations}) to train longer"
             )
         return point
     if run.holds_run() and not force:
         raise RunDirectoryError(
-            f"{out}: already holds a run; pass --resume to continue it, --force to replace it, "
-            "or --out to write elsewhere"
+            f"{out}: already holds a run; pass `resume` to continue it, `force` to replace it, "
+            "or `out` to write elsewhere"
         )
     return None
 
@@ -377,7 +377,7 @@ class _ReplacingSaver(_AtomicSaver):
 def best_priority(score: str, mode: str, value: float) -> float:
     """The priority of a ``best.pt`` candidate (ignite's Checkpoint keeps the highest): ``value``
     of ``score``, negated when lower is better (``mode`` ``min``, or ``auto`` for errors and
-    distances, see ``metric_names.lower_is_better``)."""
+    distances, as the score's metric says: ``metrics.lower_is_better``)."""
     lower = lower_is_better(score) if mode == "auto" else mode == "min"
     return -value if lower else value
 

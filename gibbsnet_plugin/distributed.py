@@ -96,7 +96,7 @@ def run_parallel(fn: Callable[..., Any], *args: Any, nproc: int, backend: str,
                 return
             raise DistributedError(
                 f"training process {exc.error_index} died ({exc}); the other processes were "
-                "stopped; the last checkpoint can be resumed with --resume"
+                "stopped; the last checkpoint can be resumed with `resume`"
             ) from None
 
 

@@ -3,9 +3,23 @@
 All derive from ``GibbsnetError``: something the user can fix. The command line prints these as
 one line (no traceback) and exits with their ``exit_status``: 2, except 1 for
 ``EnvironmentFailure`` and 130 for ``TrainingInterrupted``.
+
+Messages speak Python: they name the parameters to change in backticks (```force```, ```level```,
+```overrides``` for recipe keys); ``with_flags`` shows the command line's flags instead.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+_PARAMETER = re.compile(r"`([a-z_]+)`")
+
+
+def with_flags(message: str, flags: Mapping[str, str]) -> str:
+    """``message`` with each backticked parameter name replaced by its command-line flag (or by
+    the bare name when ``flags`` has none)."""
+    return _PARAMETER.sub(lambda m: flags.get(m.group(1), m.group(1)), message)
 
 
 class GibbsnetError(Exception):

@@ -1,6 +1,8 @@
-"""``evaluate``: score a trained model with the metrics of ``gibbsnet_plugin.metrics``.
+"""``evaluate``: score a trained model with the registered metrics (``gibbsnet_plugin.metrics``).
 
 The Python API behind ``gibbsnet evaluate`` and the recipe's ``eval:`` section during training.
+The recipe is read here, once: it gives the metrics their data (``Data``, each split built on
+first use and reused by every metric) and their ``Settings``; metrics never see the recipe.
 Every metric is seeded (``seed``) and leaves the caller's random state alone.
 """
 
@@ -11,39 +13,54 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from gibbsnet_plugin.chains import ChainModel
-from gibbsnet_plugin.data.missing import Masked, check_process, split_item
-from gibbsnet_plugin.errors import GibbsnetError, InceptionWeightsError, ProbeError
-from gibbsnet_plugin.factory import build_corruption, build_dataset, data_shape
+from gibbsnet_plugin.data.missing import check_process, split_item
+from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.factory import build_corruption, build_dataset, data_root, data_shape
 from gibbsnet_plugin.figures import check_output
-from gibbsnet_plugin.metric_names import METRICS, MODE_SCORES
-from gibbsnet_plugin.metrics import inception
-from gibbsnet_plugin.metrics.critic import CRITIC_STEPS, critic_auc
-from gibbsnet_plugin.metrics.data import Progress, no_progress
-from gibbsnet_plugin.metrics.fid import fid
-from gibbsnet_plugin.metrics.latent_maps import latent_map
-from gibbsnet_plugin.metrics.modes import DEFAULT_SAMPLES, mode_coverage
-from gibbsnet_plugin.metrics.probe import linear_probe
-from gibbsnet_plugin.metrics.scores import (
-    imputation_rmse,
-    inpainting_scores,
-    reconstruction_mse,
-    restoration_rmse,
-)
+from gibbsnet_plugin.metrics import Context, Data, Settings, get, names, owner
+from gibbsnet_plugin.metrics.data import Progress
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.registry import did_you_mean
 from gibbsnet_plugin.rundir import in_checkpoint_dir
 from gibbsnet_plugin.testtime import load_run
 
-DEFAULT_METRICS = ("reconstruction", "inpainting", "imputation", "probe", "fid")
-"""What ``evaluate`` runs when neither the caller nor the recipe's ``eval.metrics`` names a metric
-(imputation for incomplete or corrupted data, FID and the probe only when possible)."""
-CRITIC_ITEMS = 1000
-"""Test items (and chains) the ``critic`` AUC uses unless ``num_samples`` says otherwise."""
-NEEDS_COMPLETE_TEST_DATA = ("reconstruction", "inpainting", "imputation", "fid", "modes", "critic")
-"""Metrics that compare with the truth, so they need test items without masks of their own."""
+
+def check_metrics(metrics: Sequence[str]) -> None:
+    """Raise ``GibbsnetError`` for a metric name that is not registered."""
+    known = names()
+    for name in metrics:
+        if name not in known:
+            raise GibbsnetError(f"unknown metric '{name}' (expected one of {', '.join(known)})"
+                                f"{did_you_mean(name, known)}")
+
+
+def default_metrics() -> list[str]:
+    """What ``evaluate`` runs when neither the caller nor the recipe names a metric: the metrics
+    marked ``default`` (each skipped with a note when it cannot run)."""
+    return [name for name in names() if get(name).default]
+
+
+def recipe_data(recipe: Recipe) -> Data:
+    """The data of ``recipe`` for metrics: its splits, built on first use, and its corruption."""
+    corruption = None
+    if recipe.data.corruption.name is not None:
+        def corruption() -> Any:
+            return build_corruption(recipe, data_shape(build_dataset(recipe, train=False)))
+    return Data(lambda train: build_dataset(recipe, train), corruption)
+
+
+def recipe_settings(recipe: Recipe, seed: int = 0, **overrides: Any) -> Settings:
+    """The ``Settings`` of ``recipe``'s ``eval`` section, with ``overrides`` (None: the recipe's)."""
+    e = recipe.eval
+    values: dict[str, Any] = dict(
+        seed=seed, labels=e.labels, draws=e.draws, masks=list(e.masks), inpaint_steps=e.inpaint_steps,
+        inception_weights=e.inception_weights, fid_split=e.fid_split, fid_samples=e.num_samples,
+        title=recipe.name, missing=recipe.data.missing, mask_seed=recipe.seed,
+        data_key={"dataset": recipe.data.dataset, "root": data_root(recipe),
+                  "options": recipe.data.options})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)
 
 
 def check_truth(test: Any, metrics: Sequence[str]) -> None:
@@ -52,17 +69,45 @@ def check_truth(test: Any, metrics: Sequence[str]) -> None:
     if split_item(test[0])[2] is None:
         return
     for name in metrics:
-        if name in NEEDS_COMPLETE_TEST_DATA:
+        if get(name).needs_truth:
             raise GibbsnetError(f"{name} compares with the truth, but the test split's items "
                                 "carry masks of their own (their missing values are unknown)")
 
 
-def check_metrics(metrics: Sequence[str]) -> None:
-    """Raise ``GibbsnetError`` for a metric name that is not one of ``METRICS``."""
-    for name in metrics:
-        if name not in METRICS:
-            raise GibbsnetError(f"unknown metric '{name}' (expected one of {', '.join(METRICS)})"
-                                f"{did_you_mean(name, list(METRICS))}")
+def run_metrics(model: ChainModel, metrics: Sequence[str], data: Data, settings: Settings,
+                progress: Progress | None = None, asked: bool = True) -> dict[str, Any]:
+    """Run the ``metrics`` on ``model`` (put in eval mode, its mode restored afterwards).
+
+    ``asked``: the caller named these metrics, so one that cannot run raises; otherwise it is
+    skipped with a note. Returns ``scores`` (flat name -> float), ``details`` (per metric) and
+    ``notes``.
+    """
+    scores: dict[str, float] = {}
+    details: dict[str, Any] = {}
+    notes: list[str] = []
+    ctx = Context(model, data, settings, progress, asked)
+    was_training = model.training
+    model.eval()
+    try:
+        for name in metrics:
+            metric = get(name)
+            if metric.needs_truth and split_item(data.test[0])[2] is not None:
+                if asked:
+                    check_truth(data.test, [name])
+                notes.append(f"{name} skipped: the test split's items carry masks, so the truth is unknown")
+                continue
+            reason = None if asked else metric.skip_reason(ctx)
+            if reason is not None:
+                if reason:
+                    notes.append(reason)
+                continue
+            result = metric.run(ctx)
+            scores.update(result.scores)
+            details.update(result.details)
+            notes += result.notes
+    finally:
+        model.train(was_training)
+    return {"scores": scores, "details": details, "notes": notes}
 
 
 def evaluate_model(
@@ -72,154 +117,57 @@ def evaluate_model(
     inpaint_steps: int | None = None, inception_weights: str | Path | None = None,
     fid_split: str | None = None, fid_dims: int = 2048, figure: str | Path | None = None,
     seed: int = 0, fid_cache: Path | None = None, progress: Progress | None = None,
-    missing: str | None = None, force: bool = True,
+    missing: str | None = None, force: bool = True, data: Data | None = None,
 ) -> dict[str, Any]:
-    """Score ``model`` (trained with ``recipe``) on the recipe's data; the model is put in eval
-    mode for the evaluation and its mode restored afterwards.
+    """Score ``model`` (trained with ``recipe``) on the recipe's data.
 
     Args:
-        metrics: names from ``METRICS``; None = the recipe's ``eval.metrics`` when it names some,
-            else reconstruction, inpainting, probe (when the data have labels) and fid (when the
-            Inception weights are found; else a note says how to enable it).
+        metrics: registered metric names; None = the recipe's ``eval.metrics`` when it names
+            some, else ``default_metrics()`` (each skipped with a note when it cannot run: the
+            probe for data without labels, FID without the Inception weights, ...).
         num_samples, labels, draws, masks, inpaint_steps, inception_weights, fid_split: None takes
-            the recipe's ``eval`` section; except that ``modes`` scores ``num_samples`` or else
-            2,500 samples and ``critic`` that many test items and chains, or else 1,000
-            (``eval.num_samples`` is FID's).
-        chain_steps: unclamped-chain steps for FID samples, mode coverage and latent maps
-            (default: the model's).
+            the recipe's ``eval`` section, except ``num_samples``, which each metric defaults
+            itself (FID 10,000, modes 2,500, critic 1,000).
+        chain_steps: unclamped-chain steps of the metrics that sample (default: the model's).
         fid_dims: Inception feature size; 2048 (the final pool) is the standard FID.
         figure: PNG path of the latent map (``tsne``); an existing file is replaced only with
             ``force`` (else ``OutputError`` before any metric runs).
         missing: the mask process of ``imputation`` (e.g. ``random-80``; default: the recipe's
-            ``data.missing``); masks of the test split are drawn with the recipe's seed. For a
-            recipe with ``data.corruption`` and no ``missing``, ``imputation`` scores the
-            restoration ``dec(enc(f(x)))`` of corrupted test images instead.
-        progress: called as ``progress(task, done, total)`` while the metrics run (see
-            ``metrics.data.Progress``), e.g. to draw progress bars.
+            ``data.missing``); masks of the test split are drawn with the recipe's seed.
+        data: the recipe's data, already built (default: built here, each split once).
+        progress: called as ``progress(task, done, total)`` while the metrics run.
     Returns:
-        ``scores`` (flat name -> float, see ``metric_names.score_names``), ``details`` (per metric:
-        everything the score depends on, e.g. FID's weights hash and sample count) and ``notes``
-        (metrics skipped and why).
+        ``scores`` (flat name -> float), ``details`` (per metric: everything the score depends
+        on, e.g. FID's weights hash and sample count) and ``notes`` (metrics skipped and why).
     """
-    e = recipe.eval
-    levels = model.levels
-    if metrics is None and e.metrics:
-        metrics = list(e.metrics)
-    chosen = list(metrics) if metrics is not None else list(DEFAULT_METRICS)
+    asked = metrics is not None or bool(recipe.eval.metrics)
+    chosen = list(metrics) if metrics is not None else list(recipe.eval.metrics) or default_metrics()
     check_metrics(chosen)
     if "tsne" in chosen and figure is not None:
-        check_output(figure, (".png",), "--out-dir", force)
-    notes: list[str] = []
-    weights = None
-    if "fid" in chosen:
-        try:
-            weights = inception.find_weights(inception_weights or e.inception_weights,
-                                             download=metrics is not None,
-                                             on_download=inception.announce_download)
-        except InceptionWeightsError as exc:
-            if metrics is not None:
-                raise
-            chosen.remove("fid")
-            notes.append(f"FID skipped: {exc}")
-    test = build_dataset(recipe, train=False)
+        check_output(figure, (".png",), "figure", force)
     if missing is not None:
         check_process(missing, model.x_shape)
         if "imputation" not in chosen:
-            raise GibbsnetError("a mask process (--missing) is for the imputation metric; add it "
-                                "(--metric imputation)")
-    imputing = missing or recipe.data.missing
-    if "imputation" in chosen and imputing is None and recipe.data.corruption.name is None:
-        if metrics is not None:
-            raise GibbsnetError("imputation needs missing entries: give a mask process (--missing "
-                                "random-80) or a run trained with data.missing or data.corruption")
-        chosen.remove("imputation")
-    if metrics is not None:
-        check_truth(test, chosen)
-    elif split_item(test[0])[2] is not None:
-        for name in [m for m in chosen if m in NEEDS_COMPLETE_TEST_DATA]:
-            chosen.remove(name)
-            notes.append(f"{name} skipped: the test split's items carry masks, so the truth is unknown")
-    scores: dict[str, float] = {}
-    details: dict[str, Any] = {}
-    was_training = model.training
-    model.eval()
-    try:
-        if "reconstruction" in chosen:
-            scores["reconstruction_mse"] = reconstruction_mse(
-                model, test, seed=seed, progress=progress)
-            for level in range(2, levels + 1):
-                scores[f"reconstruction_z{level}_mse"] = reconstruction_mse(
-                    model, test, seed=seed, progress=progress, level=level)
-        if "inpainting" in chosen:
-            details["inpainting"] = inpainting_scores(
-                model, test, list(masks or e.masks),
-                inpaint_steps if inpaint_steps is not None else e.inpaint_steps, seed=seed,
-                progress=progress)
-            for mask, values in details["inpainting"].items():
-                scores[f"inpaint_{mask}_mse"] = values["mse"]
-                scores[f"inpaint_{mask}_psnr"] = values["psnr"]
-        if "imputation" in chosen:
-            if imputing is not None:
-                scores["imputation_rmse"] = imputation_rmse(
-                    model, Masked(test, imputing, model.x_shape, recipe.seed, train=False, hide=False),
-                    inpaint_steps if inpaint_steps is not None else e.inpaint_steps, seed=seed,
-                    progress=progress)
-            else:
-                corruption = build_corruption(recipe, data_shape(test))
-                assert corruption is not None
-                scores["imputation_rmse"] = restoration_rmse(model, test, corruption, seed=seed,
-                                                             progress=progress)
-        if "probe" in chosen:
-            for level in range(1, levels + 1):
-                if not _probe(model, recipe, test, labels or e.labels, draws or e.draws, seed,
-                              metrics, scores, details, notes, progress, level):
-                    break
-        if "fid" in chosen:
-            details["fid"] = fid(model, recipe, weights, num_samples or e.num_samples,
-                                 chain_steps, fid_split or e.fid_split, fid_dims, seed=seed,
-                                 cache=fid_cache, progress=progress)
-            scores["fid"] = details["fid"]["fid"]
-        if "modes" in chosen:
-            details["modes"] = mode_coverage(model, build_dataset(recipe, train=True),
-                                             num_samples or DEFAULT_SAMPLES, chain_steps, seed,
-                                             progress)
-            scores.update({name: float(details["modes"][name]) for name in MODE_SCORES})
-        if "critic" in chosen:
-            steps = chain_steps or model.chain_steps
-            test_items = torch.utils.data.Subset(test, range(min(len(test), num_samples or CRITIC_ITEMS)))
-            auc = critic_auc(model, test_items, [steps, *CRITIC_STEPS], seed, progress)
-            details["critic"] = {"steps": steps, "items": len(test_items), "auc": auc}
-            scores["critic_auc"] = auc[steps]
-            scores.update({f"critic_auc_{t}": auc[t] for t in CRITIC_STEPS})
-        if "tsne" in chosen:
-            report = progress or no_progress
-            report("t-SNE latent map", 0, 1)
-            details["tsne"] = latent_map(model, test, figure or f"tsne-{recipe.name}.png",
-                                         steps=chain_steps, seed=seed, title=recipe.name)
-            report("t-SNE latent map", 1, 1)
-    finally:
-        model.train(was_training)
-    return {"scores": scores, "details": details, "notes": notes}
+            raise GibbsnetError("a mask process (`missing`) is for the imputation metric; add it to "
+                                "`metrics`")
+    settings = recipe_settings(
+        recipe, seed, num_samples=num_samples, chain_steps=chain_steps, labels=labels, draws=draws,
+        masks=list(masks) if masks else None, inpaint_steps=inpaint_steps,
+        inception_weights=inception_weights, fid_split=fid_split, fid_dims=fid_dims, figure=figure,
+        fid_cache=fid_cache, missing=missing, download=asked)
+    return run_metrics(model, chosen, data or recipe_data(recipe), settings, progress, asked)
 
 
-def _probe(model: ChainModel, recipe: Recipe, test: Any, labels: int, draws: int, seed: int,
-           asked: Sequence[str] | None, scores: dict[str, float], details: dict[str, Any],
-           notes: list[str], progress: Progress | None, level: int) -> bool:
-    """The probe on latent layer ``level``: ``probe_error`` (z1) or ``probe_z<level>_error``;
-    False (with a note) when it was skipped, e.g. for data without labels."""
-    try:
-        result = linear_probe(model, build_dataset(recipe, train=True), test, labels, draws, seed,
-                              progress=progress, level=level)
-    except ProbeError as exc:
-        if asked is not None:
-            raise
-        notes.append(f"linear probe skipped: {exc}")
-        return False
-    infix = "" if level == 1 else f"_z{level}"
-    details[f"probe{infix}"] = result
-    scores[f"probe{infix}_error"] = result["error_mean"]
-    scores[f"probe{infix}_error_std"] = result["error_std"]
-    return True
+def score_label(score: str) -> str:
+    """A table row's title for ``score``, as its metric words it."""
+    metric = owner(score)
+    return metric.label(score) if metric is not None else score.replace("_", " ")
+
+
+def score_text(score: str, value: float) -> str:
+    """``value`` of ``score`` as its metric shows it in a table."""
+    metric = owner(score)
+    return metric.cell(score, value) if metric is not None else f"{value:.4g}"
 
 
 def run_label(run: str | Path) -> str:
@@ -248,3 +196,7 @@ def evaluate(
     result = evaluate_model(loaded.model, loaded.recipe, metrics, **options)
     return {"run": str(run), "checkpoint": str(loaded.checkpoint), "name": loaded.recipe.name,
             "chain_steps": loaded.model.chain_steps, **result}
+
+
+__all__ = ["check_metrics", "check_truth", "default_metrics", "evaluate", "evaluate_model",
+           "recipe_data", "recipe_settings", "run_label", "run_metrics", "score_label", "score_text"]

@@ -32,22 +32,22 @@ _BACKGROUND = 255
 _TEXT = (0, 0, 0)
 
 
-def check_output(path: str | Path, suffixes: Sequence[str], option: str = "--out",
+def check_output(path: str | Path, suffixes: Sequence[str], option: str = "out",
                  force: bool = False) -> Path:
     """``path`` as a Path when it ends with one of ``suffixes`` (e.g. ``(".png", ".npy")``), can be
     written, and does not exist yet (or ``force``); otherwise an ``OutputError`` that says what was
-    expected."""
+    expected, naming the parameter ``option`` that gave the path."""
     path = Path(os.path.expanduser(path))
     if path.suffix.lower() not in suffixes:
         raise OutputError(
-            f"{option} {path}: expected a file name ending in {' or '.join(suffixes)}")
+            f"`{option}` {path}: expected a file name ending in {' or '.join(suffixes)}")
     problem = unwritable(path)
     if problem:
-        raise OutputError(f"{option} {path}: cannot be written: {problem}")
+        raise OutputError(f"`{option}` {path}: cannot be written: {problem}")
     if path.is_dir():
-        raise OutputError(f"{option} {path}: is a directory; expected a file name")
+        raise OutputError(f"`{option}` {path}: is a directory; expected a file name")
     if path.exists() and not force:
-        raise OutputError(f"{option} {path}: exists; pass --force to replace it, or choose "
+        raise OutputError(f"`{option}` {path}: exists; pass `force` to replace it, or choose "
                           "another name")
     return path
 

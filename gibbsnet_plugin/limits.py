@@ -48,8 +48,8 @@ def check_memory(needed: int, what: str, hint: str, device: torch.device | None 
 
     Args:
         needed: bytes the request would hold at once (an estimate from below).
-        what: the request, for the message (``"--num 10000000"``).
-        hint: what to lower (``"lower --num"``).
+        what: the request, for the message (``"10,000,000 chains"``).
+        hint: what to lower (``"lower `num`"``: backticked parameters, see ``errors``).
 
     Raises:
         GibbsnetError: ``needed`` exceeds the total memory.

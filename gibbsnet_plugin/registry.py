@@ -1,9 +1,9 @@
-"""Name -> factory registries for architectures, data sets, corruptions and chain kinds, and
-entry-point discovery.
+"""Name -> factory registries for architectures, data sets, corruptions, chain kinds and
+metrics, and entry-point discovery.
 
 Built-ins register with a decorator; third-party packages through the entry-point groups
-``gibbsnet.architectures``, ``gibbsnet.datasets``, ``gibbsnet.corruptions`` and
-``gibbsnet.chains``. Discovery is lazy:
+``gibbsnet.architectures``, ``gibbsnet.datasets``, ``gibbsnet.corruptions``,
+``gibbsnet.chains`` and ``gibbsnet.metrics``. Discovery is lazy:
 entry points are listed on first use, and a plugin is imported only when its name is used
 (``get``/``build``) or every entry is listed (``entries``). A plugin that fails to import is
 reported, never fatal; a plugin whose name is already built in is refused with a warning.
@@ -194,3 +194,4 @@ DATASETS: Registry[Callable[..., Any]] = Registry("dataset", "gibbsnet.datasets"
 CORRUPTIONS: Registry[Callable[..., Any]] = Registry(
     "corruption", "gibbsnet.corruptions", "gibbsnet_plugin.corruptions")
 CHAINS: Registry[Callable[..., Any]] = Registry("chain kind", "gibbsnet.chains", "gibbsnet_plugin.chains")
+METRICS: Registry[Callable[..., Any]] = Registry("metric", "gibbsnet.metrics", "gibbsnet_plugin.metrics")

@@ -137,9 +137,9 @@ class ModeChains:
 def _clamp_spec(spec: str, names: list[str]) -> tuple[int, str | None]:
     name, equals, path = spec.partition("=")
     if name not in names:
-        raise GibbsnetError(f"--clamp {spec}: this model has layers {', '.join(names)}")
+        raise GibbsnetError(f"`clamp` {spec}: this model has layers {', '.join(names)}")
     if equals and not path:
-        raise GibbsnetError(f"--clamp {spec}: expected {name}=FILE.npy, or {name} alone for the "
+        raise GibbsnetError(f"`clamp` {spec}: expected {name}=FILE.npy, or {name} alone for the "
                             "images' values")
     return names.index(name), path or None
 
@@ -147,13 +147,13 @@ def _clamp_spec(spec: str, names: list[str]) -> tuple[int, str | None]:
 def _clamp_file(spec: str, path: str, shape: tuple[int, ...], num: int) -> torch.Tensor:
     file = Path(os.path.expanduser(path))
     if file.suffix.lower() != ".npy":
-        raise GibbsnetError(f"--clamp {spec}: expected a .npy file of that layer's values")
+        raise GibbsnetError(f"`clamp` {spec}: expected a .npy file of that layer's values")
     try:
         value = torch.from_numpy(np.load(file, allow_pickle=False)).float()
     except (OSError, ValueError) as exc:
-        raise GibbsnetError(f"--clamp {spec}: cannot read {file} ({exc})") from None
+        raise GibbsnetError(f"`clamp` {spec}: cannot read {file} ({exc})") from None
     if tuple(value.shape) not in (tuple(shape), (num, *shape)):
-        raise GibbsnetError(f"--clamp {spec}: the array has shape {tuple(value.shape)}; expected "
+        raise GibbsnetError(f"`clamp` {spec}: the array has shape {tuple(value.shape)}; expected "
                             f"{tuple(shape)} or {(num, *shape)}")
     return value
 
@@ -161,7 +161,7 @@ def _clamp_file(spec: str, path: str, shape: tuple[int, ...], num: int) -> torch
 def _mode_layers(model: ChainModel, mode: str | None, clamp: Sequence[str],
                  impotent: Sequence[str]) -> tuple[dict[int, str | None], set[int]]:
     """The clamped layers of a mode and ``clamp`` (layer -> .npy path, or None for a bare clamp
-    that takes the images' values) and the impotent layers; one-line errors naming the flag."""
+    that takes the images' values) and the impotent layers; one-line errors naming the parameter."""
     names = model.layer_names()
     layers: dict[int, str | None] = {}
     hidden: set[int] = set()
@@ -169,14 +169,14 @@ def _mode_layers(model: ChainModel, mode: str | None, clamp: Sequence[str],
         try:
             preset, hidden = mode_layers(mode, model.levels)
         except ValueError as exc:
-            raise GibbsnetError(f"--mode: {exc}") from None
+            raise GibbsnetError(f"`mode`: {exc}") from None
         layers = dict.fromkeys(preset)
     for spec in clamp:
         layer, path = _clamp_spec(spec, names)
         layers[layer] = path
     for name in impotent:
         if name not in names:
-            raise GibbsnetError(f"--impotent {name}: this model has layers {', '.join(names)}")
+            raise GibbsnetError(f"`impotent` {name}: this model has layers {', '.join(names)}")
         hidden.add(names.index(name))
     return layers, hidden
 
@@ -313,7 +313,7 @@ def check_chains(model: ChainModel, num: int, steps: int, record: Sequence[int] 
     shapes = model.latent_shapes
     per_chain = (4 * (math.prod(model.x_shape) + sum(math.prod(s) for s in shapes))
                  * (len(set(record)) + 4))
-    check_memory(num * per_chain, f"{num:,} chains", "lower --num", model.device)
+    check_memory(num * per_chain, f"{num:,} chains", "lower `num`", model.device)
 
 
 @dataclass
@@ -330,7 +330,7 @@ class Reconstruction:
 def _check_level(model: ChainModel, level: int) -> None:
     levels = model.levels
     if not 1 <= level <= levels:
-        raise GibbsnetError(f"--level {level}: this model has latent layers 1 ... {levels}")
+        raise GibbsnetError(f"`level` {level}: this model has latent layers 1 ... {levels}")
 
 
 def reconstruct(model: ChainModel, x: torch.Tensor, seed: int | None = 0, level: int = 1) -> Reconstruction:
@@ -372,8 +372,9 @@ def interpolate(
     if chain_steps < 0:
         raise GibbsnetError(f"chain steps must be 0 (no chain) or more, got {chain_steps}")
     if chain_steps and model.levels > 1:
-        raise GibbsnetError("--chain: not available for latent hierarchies; interpolate with "
-                            "--level instead")
+        raise GibbsnetError("`chain_steps`: a chain from the points of one latent layer of a "
+                            "hierarchy would need values for the other layers; interpolate in "
+                            "another layer with `level` instead")
     if x_a.shape != x_b.shape:
         raise GibbsnetError(
             f"x_a and x_b differ in shape: {tuple(x_a.shape)} and {tuple(x_b.shape)}")

@@ -65,14 +65,14 @@ from gibbsnet_plugin.errors import (
     TrainingDiverged,
     TrainingInterrupted,
 )
-from gibbsnet_plugin.evaluation import check_truth, evaluate_model
+from gibbsnet_plugin.evaluation import check_truth, recipe_data, recipe_settings, run_metrics
 from gibbsnet_plugin.factory import (
-    build_dataset,
     build_model,
     build_optimizers,
     build_training_data,
     data_shape,
 )
+from gibbsnet_plugin.metrics import Data
 from gibbsnet_plugin.metrics.inception import announce_download, find_weights
 from gibbsnet_plugin.recipe import Recipe, check_masked_x, resolved
 from gibbsnet_plugin.rundir import RunDir
@@ -120,7 +120,7 @@ def train(
         find_weights(recipe.eval.inception_weights, download=True, on_download=announce_download)
     if nproc > 1 or launched_by_torchrun():
         if device.type == "cuda" and nproc > torch.cuda.device_count():
-            raise DeviceError(f"--nproc {nproc} needs {nproc} GPUs; {torch.cuda.device_count()} found")
+            raise DeviceError(f"`nproc` {nproc} needs {nproc} GPUs; {torch.cuda.device_count()} found")
         world = nproc if nproc > 1 else int(os.environ["WORLD_SIZE"])
         if recipe.data.batch_size % world:
             raise RecipeError(f"data.batch_size ({recipe.data.batch_size}) must divide evenly "
@@ -154,7 +154,7 @@ class Setup:
     """Everything a training process builds from its recipe. ``shown`` is the model that
     samples for grids, calibration and evaluation: with ``train.ema`` the moving averages that
     ``ema`` keeps (attached by ``attach_handlers``), else ``model``. ``to_save`` holds the objects
-    every checkpoint holds."""
+    every checkpoint holds; ``eval_data`` the data of periodic evaluation, each split built once."""
 
     device: torch.device
     dataset: Dataset
@@ -167,6 +167,7 @@ class Setup:
     trainer: Engine
     to_save: dict[str, Any]
     ema: EMAHandler | None
+    eval_data: Data
 
 
 def setup(recipe: Recipe) -> Setup:
@@ -182,9 +183,10 @@ def setup(recipe: Recipe) -> Setup:
     dataset = build_training_data(recipe, train=True)
     if recipe.data.missing is None and split_item(dataset[0])[2] is not None:
         check_masked_x(recipe, _refuse)
+    eval_data = recipe_data(recipe)
     if recipe.eval.every:
         try:
-            check_truth(build_dataset(recipe, train=False), recipe.eval.metrics)
+            check_truth(eval_data.test, recipe.eval.metrics)
         except GibbsnetError as exc:
             raise RecipeError(f"eval.metrics: {exc}") from None
     x_shape = data_shape(dataset)
@@ -230,7 +232,7 @@ def setup(recipe: Recipe) -> Setup:
     if ema is not None:
         to_save["ema"] = ema.ema_model
     return Setup(device, dataset, x_shape, model, shown, (opt_d, opt_g), sampler, loader, trainer,
-                 to_save, ema)
+                 to_save, ema, eval_data)
 
 
 def _refuse(ok: bool, path: str, what: str) -> None:
@@ -286,8 +288,10 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     Calibrate(s.shown, t.calibration_chains, t.calibration_steps, recipe.seed,
               [t.checkpoint_every, t.sample_every, e.every], guard).attach(trainer)
 
+    settings = recipe_settings(recipe, recipe.seed)
+
     def scores() -> dict[str, float]:
-        return evaluate_model(s.shown, recipe, e.metrics, seed=recipe.seed)["scores"]
+        return run_metrics(s.shown, e.metrics, s.eval_data, settings)["scores"]
 
     PeriodicEvaluation(scores, e.every, run.metrics, guard).attach(trainer)
 
@@ -414,17 +418,17 @@ def _run(s: Setup, handlers: Handlers, recipe: Recipe, out: Path, rank0: bool) -
             s.trainer.run(s.loader, max_iters=recipe.train.iterations)
     except KeyboardInterrupt:
         kept = (f"the last complete checkpoint is {last}" if last.exists()
-                else "no checkpoint was written (--force starts the run again)")
+                else "no checkpoint was written (`force` starts the run again)")
         raise TrainingInterrupted(f"a second Ctrl-C stopped training at once after iteration "
                                   f"{s.trainer.state.iteration}; {kept}",
                                   resumable=last.exists()) from None
     except OSError as exc:
         name = exc.filename or out
         steps = [path for _, path in run.step_checkpoints()]
-        kept = (f"the last complete checkpoint is {last}; continue with --resume once the cause "
+        kept = (f"the last complete checkpoint is {last}; continue with `resume` once the cause "
                 "is fixed" if last.exists() else
                 f"the newest complete checkpoint is {steps[-1]} (copy it to {last} to continue "
-                "with --resume)" if steps else "no checkpoint was written (--force starts the run again)")
+                "with `resume`)" if steps else "no checkpoint was written (`force` starts the run again)")
         raise EnvironmentFailure(f"{exc.strerror or exc} ({name}); training stopped at iteration "
                                  f"{s.trainer.state.iteration}; {kept}") from exc
 

@@ -13,7 +13,7 @@ from conftest import tiny_recipe
 from gibbsnet_plugin import testtime
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError
 from gibbsnet_plugin.evaluation import evaluate, evaluate_model
-from gibbsnet_plugin.metric_names import score_names
+from gibbsnet_plugin.metrics import get as get_metric
 from gibbsnet_plugin.metrics.inception import WEIGHTS_ENV
 from gibbsnet_plugin.recipe import Recipe, recipe_from_dict
 
@@ -31,8 +31,10 @@ def test_evaluate_defaults_skip_fid_with_a_note_and_leave_the_model_mode(
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     result = evaluate(run, device="cpu", labels=50, draws=2, inpaint_steps=2, masks=["center"])
     assert result["name"] == "tiny" and result["chain_steps"] == 2
-    assert list(result["scores"]) == score_names(["reconstruction", "inpainting", "probe"],
-                                                 ["center"])
+    # the default metrics run in the order of their names; FID is skipped without its weights
+    expected = [s for m in ("inpainting", "probe", "reconstruction")
+                for s in get_metric(m).score_names(["center"], 1)]
+    assert list(result["scores"]) == expected
     assert len(result["notes"]) == 1 and "FID skipped" in result["notes"][0]
     with pytest.raises(GibbsnetError, match="pt_inception-2015-12-05-6726825d.pth"):
         evaluate(run, ["fid"], device="cpu")
@@ -78,7 +80,7 @@ def test_evaluate_reports_the_progress_of_each_metric(loaded, test_split, tmp_pa
 def test_eval_section_is_validated_with_key_paths():
     assert with_eval().eval.every == 0 and tiny_recipe().eval.masks[0] == "left-half"
     cases = [({"metrics": ["recon"]}, "eval.metrics[0]: unknown metric 'recon'"),
-             ({"metrics": ["tsne"]}, "eval.metrics[0]: unknown metric 'tsne'"),
+             ({"metrics": ["tsne"], "every": 5}, "eval.metrics[0]: metric 'tsne' gives no score"),
              ({"evry": 3}, "eval.evry: unknown key; did you mean 'every'?"),
              ({"every": 5}, "eval.every: evaluation during training needs eval.metrics"),
              ({"metrics": ["fid"], "every": 5, "best": "fd"},
@@ -148,6 +150,6 @@ def test_an_existing_latent_map_is_replaced_only_with_force(run, tmp_path):
 
     figure = tmp_path / "map.png"
     figure.write_bytes(b"mine")
-    with pytest.raises(OutputError, match=r"map\.png: exists; pass --force"):
+    with pytest.raises(OutputError, match=r"map\.png: exists; pass `force`"):
         evaluate(run, ["tsne"], device="cpu", figure=figure, force=False)
     assert figure.read_bytes() == b"mine"

@@ -91,7 +91,7 @@ def test_files_are_written_and_no_temporary_file_stays(tmp_path):
 
 def test_output_names_and_shapes_are_checked(tmp_path):
     assert figures.check_output(tmp_path / "a.PNG", (".png",)) == tmp_path / "a.PNG"
-    with pytest.raises(OutputError, match=r"--out .*a\.jpg: expected a file name ending in \.png or \.npy"):
+    with pytest.raises(OutputError, match=r"`out` .*a\.jpg: expected a file name ending in \.png or \.npy"):
         figures.check_output(tmp_path / "a.jpg", (".png", ".npy"))
     (tmp_path / "d.png").mkdir()
     with pytest.raises(OutputError, match="is a directory"):
@@ -112,8 +112,8 @@ def test_latent_layers_with_an_image_form_are_scaled_into_the_figure_range():
 
 def test_an_output_under_a_file_is_refused_before_any_work(tmp_path):
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(OutputError, match=r"^--gif .*afile/t\.gif: cannot be written: .*afile is a "
+    with pytest.raises(OutputError, match=r"^`gif` .*afile/t\.gif: cannot be written: .*afile is a "
                        r"file, not a directory$"):
-        figures.check_output(tmp_path / "afile" / "t.gif", (".gif",), "--gif")
+        figures.check_output(tmp_path / "afile" / "t.gif", (".gif",), "gif")
     with pytest.raises(OutputError, match="longer than 200 bytes"):
         figures.check_output(tmp_path / ("a" * 300 + ".png"), (".png",))

@@ -13,7 +13,7 @@ def test_memory_is_this_machines_physical_memory():
 
 
 def test_a_request_above_the_memory_is_refused_with_sizes_and_what_to_lower():
-    limits.check_memory(2**20, "a small request", "lower --num")
-    with pytest.raises(GibbsnetError, match=r"^--num 9 needs at least 16,384\.0 GiB of memory and "
-                       r"this machine has [\d,.]+ GiB; lower --num$"):
-        limits.check_memory(2**44, "--num 9", "lower --num")
+    limits.check_memory(2**20, "a small request", "lower `num`")
+    with pytest.raises(GibbsnetError, match=r"^9 chains needs at least 16,384\.0 GiB of memory and "
+                       r"this machine has [\d,.]+ GiB; lower `num`$"):
+        limits.check_memory(2**44, "9 chains", "lower `num`")

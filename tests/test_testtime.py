@@ -209,6 +209,6 @@ def test_more_chains_than_memory_holds_are_refused(loaded, monkeypatch):
 
     monkeypatch.setattr(limits, "memory_bytes", lambda device=None: 2**20)
     with pytest.raises(GibbsnetError, match=r"^5,000 chains needs at least .* GiB of memory and "
-                       r"this machine has 0\.0 GiB; lower --num$"):
+                       r"this machine has 0\.0 GiB; lower `num`$"):
         testtime.sample(loaded.model, 5000, steps=2)
     assert testtime.sample(loaded.model, 4, steps=2).x.shape == (4, 1, 8, 8)

@@ -153,7 +153,7 @@ def test_progress_callback_gets_the_run_summary_steps_and_the_end(tmp_path):
 def test_existing_run_is_refused_unless_forced(tmp_path):
     run = gn.train(tiny_recipe(), out=tmp_path / "run")
     before = snapshot(run)
-    with pytest.raises(RunDirectoryError, match="already holds a run; pass --resume .* --force"):
+    with pytest.raises(RunDirectoryError, match="already holds a run; pass `resume` .* `force`"):
         gn.train(tiny_recipe(), out=run)
     assert snapshot(run) == before
     with pytest.raises(RunDirectoryError, match="no checkpoints/last.pt to resume from"):
@@ -249,7 +249,7 @@ def test_a_second_ctrl_c_stops_at_once_and_says_no_checkpoint_was_written(tmp_pa
 
     recipe = tiny_recipe(train={"iterations": 1000, "checkpoint_every": 500})
     with pytest.raises(TrainingInterrupted, match=r"^a second Ctrl-C stopped training at once "
-                       r"after iteration \d+; no checkpoint was written \(--force starts the run "
+                       r"after iteration \d+; no checkpoint was written \(`force` starts the run "
                        r"again\)$") as info:
         gn.train(recipe, out=tmp_path / "run", progress=press_ctrl_c_twice)
     assert not info.value.resumable
@@ -312,7 +312,7 @@ def test_a_full_disk_stops_training_keeps_the_last_checkpoint_and_exits_1(tmp_pa
     recipe = tiny_recipe(train={"iterations": 12, "checkpoint_every": 3})
     with pytest.raises(EnvironmentFailure, match=r"No space left on device \(.*run\); "
                        r"training stopped at iteration 6; the last complete checkpoint is "
-                       r".*last\.pt; continue with --resume"):
+                       r".*last\.pt; continue with `resume`"):
         gn.train(recipe, out=tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [
         "last.pt", "step_0000003.pt"]
@@ -372,7 +372,7 @@ def test_a_failed_write_names_the_newest_step_checkpoint_when_last_pt_was_never_
     monkeypatch.setattr(torch, "save", last_fails)
     with pytest.raises(EnvironmentFailure, match=r"writing the checkpoint failed .*last\.pt\); "
                        r"training stopped at iteration 3; the newest complete checkpoint is "
-                       r".*step_0000003\.pt \(copy it to .*last\.pt to continue with --resume\)"):
+                       r".*step_0000003\.pt \(copy it to .*last\.pt to continue with `resume`\)"):
         gn.train(tiny_recipe(train={"iterations": 12, "checkpoint_every": 3}), out=tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step_0000003.pt"]
 
@@ -380,6 +380,6 @@ def test_a_failed_write_names_the_newest_step_checkpoint_when_last_pt_was_never_
 def test_resume_without_a_checkpoint_in_a_run_directory_points_to_force(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "recipe.yaml").write_text(tiny_recipe().to_yaml())  # stopped before any
-    with pytest.raises(RunDirectoryError, match=r"no checkpoints/last\.pt to resume from; --force "
+    with pytest.raises(RunDirectoryError, match=r"no checkpoints/last\.pt to resume from; `force` "
                        r"to start it again"):
         gn.train(tiny_recipe(), out=tmp_path / "run", resume=True)

@@ -74,7 +74,7 @@ def _load(
     if missing and not download:
         raise DatasetNotFoundError(
             f"{name} is not in {directory}: set data.options.download: true in the recipe "
-            f"(or --set data.options.download=true) to download {source}, or place "
+            f"(or `overrides` data.options.download=true) to download {source}, or place "
             f"{', '.join(missing)} there"
         )
     try:

@@ -167,8 +167,8 @@ class SlowRunWarning:
             if hours * 3600 > self.limit_s:
                 warnings.warn(
                     f"at {rate:.2f} it/s on this CPU the remaining {self.total - it:,} iterations "
-                    f"take about {hours:,.0f} hours; train on a GPU (--device cuda, several with "
-                    "--nproc N) or lower train.iterations", stacklevel=1)
+                    f"take about {hours:,.0f} hours; train on a GPU (`device` cuda, several with "
+                    "`nproc` N) or lower train.iterations", stacklevel=1)
 
 
 StepListener = Callable[[TrainingStatus], None]

@@ -1,4 +1,5 @@
-"""What the trained discriminator still sees: its held-out AUC of data against chain states.
+"""The metric ``critic``: what the trained discriminator still sees, its held-out AUC of data
+against chain states.
 
 D is asked to tell clamped pairs of held-out data, ``(x, enc(x))`` (a deep GibbsNet's or HALI's
 whole clamped tuple), from unclamped chain states ``(x_t, z_(t-1))`` after t steps. The score is
@@ -20,11 +21,14 @@ from torch.utils.data import Dataset
 
 from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.data.base import batch_to_x
+from gibbsnet_plugin.metrics.base import Context, Metric, Result, register
 from gibbsnet_plugin.metrics.data import Progress, in_order
 from gibbsnet_plugin.utils import seeded
 
 CRITIC_STEPS = (100, 1000)
 """Chain lengths scored besides the model's ``chain_steps`` (what D was trained against)."""
+CRITIC_ITEMS = 1000
+"""Test items (and chains) the metric uses unless ``num_samples`` says otherwise."""
 BATCH = 500
 
 
@@ -63,4 +67,32 @@ def critic_auc(model: ChainModel, test: Dataset, steps: Sequence[int], seed: int
             for t in wanted}
 
 
-__all__ = ["CRITIC_STEPS", "critic_auc", "critic_steps"]
+@register("critic")
+class Critic(Metric):
+    """``critic_auc`` (after the model's ``chain_steps``), ``critic_auc_100`` and
+    ``critic_auc_1000`` on ``num_samples`` test items (default 1,000)."""
+
+    summary = "D's held-out AUC of test data against chain states after N, 100 and 1000 steps"
+    needs_truth = True
+
+    def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
+        return ["critic_auc", *(f"critic_auc_{t}" for t in CRITIC_STEPS)]
+
+    def label(self, score: str) -> str:
+        steps = f"{score[len('critic_auc_'):]} steps" if score.startswith("critic_auc_") else "chain_steps"
+        return f"critic AUC, data vs chain at {steps}"
+
+    def cell(self, score: str, value: float) -> str:
+        return f"{value:.3f}"
+
+    def run(self, ctx: Context) -> Result:
+        s = ctx.settings
+        steps = s.chain_steps or ctx.model.chain_steps
+        test = torch.utils.data.Subset(ctx.data.test, range(min(len(ctx.data.test),  # type: ignore[arg-type]
+                                                                s.num_samples or CRITIC_ITEMS)))
+        auc = critic_auc(ctx.model, test, [steps, *CRITIC_STEPS], s.seed, ctx.progress)
+        scores = {"critic_auc": auc[steps], **{f"critic_auc_{t}": auc[t] for t in CRITIC_STEPS}}
+        return Result(scores, {"critic": {"steps": steps, "items": len(test), "auc": auc}})
+
+
+__all__ = ["CRITIC_ITEMS", "CRITIC_STEPS", "Critic", "critic_auc", "critic_steps"]

@@ -1,5 +1,6 @@
-"""Standard FID: pytorch-fid's Inception features of model samples (generated in batches, kept in
-memory) against cached statistics of the real data, with pytorch-fid's Fréchet distance formula.
+"""The metric ``fid``, the standard FID: pytorch-fid's Inception features of model samples
+(generated in batches, kept in memory) against cached statistics of the real data, with
+pytorch-fid's Fréchet distance formula.
 
 The features are accumulated by Ignite metrics (``InceptionStatistics``, ``FID``), so the same
 code serves ``gibbsnet evaluate`` and evaluation during training. Reference statistics are cached
@@ -13,7 +14,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -25,15 +26,16 @@ import torch
 from ignite.engine import Engine
 from ignite.metrics import Metric
 from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
-from torch.utils.data import Subset
+from torch.utils.data import Dataset, Subset
 
 from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.data.base import x_of
-from gibbsnet_plugin.errors import GibbsnetError
-from gibbsnet_plugin.factory import build_dataset, data_root
+from gibbsnet_plugin.errors import GibbsnetError, InceptionWeightsError
+from gibbsnet_plugin.metrics import inception
+from gibbsnet_plugin.metrics.base import Context, Result, register
+from gibbsnet_plugin.metrics.base import Metric as EvalMetric
 from gibbsnet_plugin.metrics.data import Progress, local_share, shard_in_order, track
 from gibbsnet_plugin.metrics.inception import InceptionFeatures, to_inception_input, weights_hash
-from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.utils import atomic_output, seeded
 
 CACHE_ENV = "GIBBSNET_FID_CACHE"
@@ -165,24 +167,22 @@ class ReferenceKey:
 
 
 def reference_statistics(
-    recipe: Recipe, split: str, num_images: int, x_shape: tuple[int, ...],
+    dataset: Dataset, data_key: dict[str, Any], split: str, num_images: int, x_shape: tuple[int, ...],
     extractor: InceptionFeatures, weights_sha256: str, batch_size: int = DEFAULT_BATCH,
     cache: Path | None = None, progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """``(mu, sigma, info)`` of the first ``num_images`` images (fewer when the split is smaller)
-    of the recipe's data set split (images of shape ``x_shape``), read from the cache when present,
-    else computed and cached.
+    of ``dataset``, the ``split`` of the data that ``data_key`` names (``dataset``, ``root``,
+    ``options``; images of shape ``x_shape``), read from the cache when present, else computed and
+    cached.
 
     ``info`` holds the key (``ReferenceKey`` fields), ``path`` (the cache file) and ``cached``
     (True when it was read from the cache, i.e. no real image was read). A computation reports
     its batches to ``progress`` as ``FID reference statistics``.
     """
-    if split not in ("train", "test"):
-        raise GibbsnetError(f"FID reference split '{split}': expected train or test")
-    dataset = build_dataset(recipe, train=split == "train")
     n = min(num_images, len(dataset))  # type: ignore[arg-type]
-    key = ReferenceKey(recipe.data.dataset, str(Path(data_root(recipe)).resolve()),
-                       recipe.data.options, split, list(x_shape), n, extractor.dims, weights_sha256)
+    key = ReferenceKey(data_key.get("dataset", ""), str(Path(data_key.get("root", "")).resolve()),
+                       data_key.get("options", {}), split, list(x_shape), n, extractor.dims, weights_sha256)
     path = (cache or cache_dir()) / key.filename()
     info = {**asdict(key), "path": str(path)}
     stored = _read_cache(path, key)
@@ -215,14 +215,14 @@ def _read_cache(path: Path, key: ReferenceKey) -> tuple[np.ndarray, np.ndarray] 
 
 
 def fid(
-    model: ChainModel, recipe: Recipe, weights: str | Path, num_samples: int = 10_000,
-    steps: int | None = None, split: str = "train", dims: int = 2048,
+    model: ChainModel, dataset: Dataset, data_key: dict[str, Any], weights: str | Path,
+    num_samples: int = 10_000, steps: int | None = None, split: str = "train", dims: int = 2048,
     batch_size: int = DEFAULT_BATCH, seed: int | None = 0, cache: Path | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """FID of unclamped-chain samples after ``steps`` (default: the model's ``chain_steps``)
-    against as many real images of ``split``: ``num_samples``, or the whole split when it is
-    smaller (reference statistics cached).
+    against as many real images of ``dataset`` (the ``split`` of the data ``data_key`` names):
+    ``num_samples``, or the whole split when it is smaller (reference statistics cached).
 
     Samples are generated and fed to Inception in batches of ``batch_size`` on the model's device;
     the batches are reported to ``progress`` (``FID samples``, and ``FID reference statistics``
@@ -236,8 +236,10 @@ def fid(
         raise GibbsnetError(f"FID needs at least 2 samples, got {num_samples}")
     extractor = InceptionFeatures(weights, dims).to(model.device)
     sha = weights_hash(weights)
-    mu, sigma, info = reference_statistics(recipe, split, num_samples, model.x_shape, extractor,
-                                           sha, batch_size, cache, progress)
+    if split not in ("train", "test"):
+        raise GibbsnetError(f"FID reference split '{split}': expected train or test")
+    mu, sigma, info = reference_statistics(dataset, data_key, split, num_samples, model.x_shape,
+                                           extractor, sha, batch_size, cache, progress)
     num = info["num_images"]
     local = local_share(num)  # each process makes its share; the metric sums them all
     sizes = [batch_size] * (local // batch_size) + ([local % batch_size] if local % batch_size else [])
@@ -251,3 +253,40 @@ def fid(
         "weights_sha256": sha, "dims": dims, "num_samples": num, "chain_steps": steps,
         "seed": seed, "reference": info,
     }
+
+
+@register("fid")
+class FIDMetric(EvalMetric):
+    """``fid`` of ``num_samples`` chain samples (default ``fid_samples``: the recipe's
+    ``eval.num_samples``) against the ``fid_split``."""
+
+    summary = "Fréchet Inception Distance of chain samples (pytorch-fid's Inception weights)"
+    default = True
+
+    def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
+        return ["fid"]
+
+    def label(self, score: str) -> str:
+        return "FID"
+
+    def cell(self, score: str, value: float) -> str:
+        return f"{value:.2f}"
+
+    def weights(self, ctx: Context) -> Path:
+        return inception.find_weights(ctx.settings.inception_weights, download=ctx.settings.download,
+                                      on_download=inception.announce_download)
+
+    def skip_reason(self, ctx: Context) -> str | None:
+        try:
+            self.weights(ctx)
+        except InceptionWeightsError as exc:
+            return f"FID skipped: {exc}"
+        return None
+
+    def run(self, ctx: Context) -> Result:
+        s = ctx.settings
+        data = ctx.data.train if s.fid_split == "train" else ctx.data.test
+        details = fid(ctx.model, data, s.data_key, self.weights(ctx), s.num_samples or s.fid_samples,
+                      s.chain_steps, s.fid_split, s.fid_dims, seed=s.seed, cache=s.fid_cache,
+                      progress=ctx.progress)
+        return Result({"fid": details["fid"]}, {"fid": details})

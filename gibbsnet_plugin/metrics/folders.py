@@ -151,9 +151,9 @@ def _inputs(paths: tuple[str | Path, ...],
                             f"{sizes[1][1]}-d; FID compares statistics of one feature size")
     for path, size in sizes:
         if dims is not None and size != dims:
-            other = f"pass --dims {size} or " if size in FEATURE_DIMS else ""
-            raise GibbsnetError(f"{path} holds {size}-d statistics but --dims is {dims}; {other}"
-                                f"recompute them with --dims {dims}")
+            other = f"pass `dims` {size} or " if size in FEATURE_DIMS else ""
+            raise GibbsnetError(f"{path} holds {size}-d statistics but `dims` is {dims}; {other}"
+                                f"recompute them with `dims` {dims}")
     dims = dims or (sizes[0][1] if sizes else DEFAULT_DIMS)
     if len(sizes) < len(inputs) and dims not in FEATURE_DIMS:
         raise GibbsnetError(f"FID features of images: dims must be one of {FEATURE_DIMS}, got {dims}")
@@ -169,7 +169,7 @@ def _statistics(inputs: dict[Path, list[Path] | Statistics], dims: int, batch_si
     stats = {path: s for path, s in inputs.items() if isinstance(s, Statistics)}
     if not folders:
         return stats, None
-    target = resolve_device(device, "--device")
+    target = resolve_device(device, "`device`")
     found = find_weights(weights, download=True, on_download=on_download)
     extractor = InceptionFeatures(found, dims).to(target)
     for path, files in folders.items():
@@ -234,11 +234,11 @@ def save_fid_statistics(
         OutputError: ``out`` does not end in ``.npz``, cannot be written, or exists (without
             ``force``); checked before any work. Else as ``fid_of_paths``.
     """
-    target = check_output(out, (".npz",), "--save-stats", force)
+    target = check_output(out, (".npz",), "save_stats", force)
     inputs, dims = _inputs((folder,), dims)
     source = next(iter(inputs))
     if not isinstance(inputs[source], list):
-        raise ImageReadError(f"{source}: --save-stats reads a folder of images, not statistics")
+        raise ImageReadError(f"{source}: `save_stats` reads a folder of images, not statistics")
     stats, sha = _statistics(inputs, dims, batch_size, device, weights, progress, on_download)
     s = stats[source]
     with atomic_output(target) as tmp, tmp.open("wb") as f:

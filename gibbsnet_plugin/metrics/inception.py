@@ -58,7 +58,7 @@ def find_weights(path: str | Path | None = None, download: bool = False,
             and not downloaded (or the download failed: the reason is appended); says where to
             put the file.
     """
-    for given, what in ((path, "--inception-weights"), (os.environ.get(WEIGHTS_ENV), WEIGHTS_ENV)):
+    for given, what in ((path, "`inception_weights`"), (os.environ.get(WEIGHTS_ENV), WEIGHTS_ENV)):
         if given:
             given = Path(os.path.expanduser(given))
             if not given.is_file():
@@ -69,7 +69,7 @@ def find_weights(path: str | Path | None = None, download: bool = False,
     if hub.is_file():
         return hub
     missing = (f"FID needs pytorch-fid's Inception weights: download {WEIGHTS_URL} to {hub} (keep "
-               f"the name {WEIGHTS_FILE}), or pass --inception-weights PATH or set {WEIGHTS_ENV}=PATH")
+               f"the name {WEIGHTS_FILE}), or pass `inception_weights` PATH or set {WEIGHTS_ENV}=PATH")
     if not download:
         raise InceptionWeightsError(missing)
     if os.environ.get(NO_DOWNLOAD_ENV, "").strip() not in ("", "0"):

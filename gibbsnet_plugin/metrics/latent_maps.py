@@ -1,5 +1,5 @@
-"""Latent maps: a t-SNE of the encodings of test images (coloured by label) together with the
-latent states of unclamped chains, saved as one PNG of two panels.
+"""The metric ``tsne``, latent maps: a t-SNE of the encodings of test images (coloured by label)
+together with the latent states of unclamped chains, saved as one PNG of two panels.
 
 Both sets are embedded by one t-SNE, so the right panel shows where the chains' states fall
 relative to the data: on the data's clusters, between them, or off on their own.
@@ -7,6 +7,7 @@ relative to the data: on the data's clusters, between them, or off on their own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import torch
 from torch.utils.data import Dataset
 
 from gibbsnet_plugin.chains import ChainModel
+from gibbsnet_plugin.metrics.base import Context, Metric, Result, register
+from gibbsnet_plugin.metrics.data import no_progress
 from gibbsnet_plugin.metrics.probe import encode_dataset
 from gibbsnet_plugin.utils import atomic_output, seeded
 
@@ -67,3 +70,23 @@ def latent_map(
         fig.savefig(tmp, format="png", dpi=100)
     return {"path": str(path), "num_images": len(z_data), "num_chains": len(z_chain),
             "chain_steps": steps}
+
+
+@register("tsne")
+class LatentMap(Metric):
+    """The t-SNE figure of test encodings and chain states, written to ``figure``; no score."""
+
+    summary = "t-SNE figure of test encodings and chain states (a PNG; no score)"
+    during_training = False
+
+    def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
+        return []
+
+    def run(self, ctx: Context) -> Result:
+        s = ctx.settings
+        report = ctx.progress or no_progress
+        report("t-SNE latent map", 0, 1)
+        details = latent_map(ctx.model, ctx.data.test, s.figure or "tsne.png", steps=s.chain_steps,
+                             seed=s.seed, title=s.title)
+        report("t-SNE latent map", 1, 1)
+        return Result({}, {"tsne": details})

@@ -1,4 +1,5 @@
-"""Mode coverage on a Gaussian mixture (VEEGAN's and PacGAN's protocol for ``grid25``/``ring8``).
+"""The metric ``modes``: mode coverage on a Gaussian mixture (VEEGAN's and PacGAN's protocol for
+``grid25``/``ring8``).
 
 A sample is *high quality* when it lies within ``3 std`` of its nearest centre; a mode is
 *covered* when at least one high-quality sample is nearest to it. The reverse KL divergence
@@ -10,7 +11,7 @@ units.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ignite.distributed as idist
@@ -22,6 +23,8 @@ from torch.utils.data import Dataset
 
 from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.metrics.base import Context, Result, register
+from gibbsnet_plugin.metrics.base import Metric as EvalMetric
 from gibbsnet_plugin.metrics.data import Progress, local_share, track
 from gibbsnet_plugin.utils import seeded
 
@@ -128,3 +131,32 @@ def mode_coverage(
         result = evaluator.run(sizes).metrics["coverage"]
     return {**result, "num_modes": len(centres), "num_samples": num_samples, "chain_steps": steps,
             "std": std, "seed": seed}
+
+
+@register("modes")
+class Modes(EvalMetric):
+    """``modes`` (covered), ``modes_high_quality`` (share) and ``modes_reverse_kl`` (nats) of
+    ``num_samples`` chain samples (default 2,500) against the training mixture."""
+
+    summary = "modes covered, high-quality share and reverse KL on a 2-D Gaussian mixture"
+    needs_truth = True
+
+    def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
+        return ["modes", "modes_high_quality", "modes_reverse_kl"]
+
+    def lower_is_better(self, score: str) -> bool:
+        return score == "modes_reverse_kl"
+
+    def label(self, score: str) -> str:
+        return {"modes": "modes covered", "modes_high_quality": "modes high-quality samples (%)",
+                "modes_reverse_kl": "modes reverse KL (nats)"}[score]
+
+    def cell(self, score: str, value: float) -> str:
+        shown = {"modes": f"{value:.0f}", "modes_high_quality": f"{100 * value:.2f}"}
+        return shown.get(score, f"{value:.3f}")
+
+    def run(self, ctx: Context) -> Result:
+        s = ctx.settings
+        details = mode_coverage(ctx.model, ctx.data.train, s.num_samples or DEFAULT_SAMPLES,
+                                s.chain_steps, s.seed, ctx.progress)
+        return Result({name: float(details[name]) for name in self.score_names((), 1)}, {"modes": details})

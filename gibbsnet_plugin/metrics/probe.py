@@ -1,4 +1,4 @@
-"""Linear probe (ALI's semi-supervised protocol): a linear SVM on encoder features of K
+"""The metric ``probe``, ALI's semi-supervised protocol: a linear SVM on encoder features of K
 class-balanced labelled training images, its error on the test split, over R draws of the
 labelled set.
 
@@ -8,6 +8,7 @@ layers are not available; the GibbsNet authors' code also probes z).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch.utils.data import Dataset
 from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.errors import ProbeError
+from gibbsnet_plugin.metrics.base import Context, Metric, Result, register
 from gibbsnet_plugin.metrics.data import Progress, in_order, no_progress
 from gibbsnet_plugin.utils import seeded
 
@@ -59,7 +61,7 @@ def balanced_draw(y: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
         members = np.flatnonzero(y == c)
         if count > len(members):
             raise ProbeError(f"{k} class-balanced labels need {count} images of class {c}, the "
-                             f"training split has {len(members)}; lower --labels (eval.labels)")
+                             f"training split has {len(members)}; lower `labels` (eval.labels)")
         chosen.append(rng.choice(members, count, replace=False))
     return np.concatenate(chosen)
 
@@ -97,3 +99,45 @@ def linear_probe(
         report(task, len(errors), draws)
     return {"error_mean": float(np.mean(errors)), "error_std": float(np.std(errors)),
             "errors": errors, "labels": labels, "draws": draws}
+
+
+@register("probe")
+class Probe(Metric):
+    """``probe_error`` and ``probe_error_std`` (fractions) of each latent layer (``probe_z<l>_...``
+    above z1), with ``labels`` labelled images drawn ``draws`` times."""
+
+    summary = "linear SVM on the encodings of a few labelled images: test error per layer"
+    default = True
+
+    def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
+        names = []
+        for i in range(1, levels + 1):
+            infix = "" if i == 1 else f"_z{i}"
+            names += [f"probe{infix}_error", f"probe{infix}_error_std"]
+        return names
+
+    def owns(self, score: str) -> bool:
+        return score.startswith("probe") and score.endswith(("_error", "_error_std"))
+
+    def label(self, score: str) -> str:
+        return score.replace("_error_std", " error std (%)").replace("_error", " error (%)").replace("_", " ")
+
+    def cell(self, score: str, value: float) -> str:
+        return f"{100 * value:.2f}"
+
+    def run(self, ctx: Context) -> Result:
+        s, scores, details, notes = ctx.settings, {}, {}, []
+        for level in range(1, ctx.model.levels + 1):
+            try:
+                result = linear_probe(ctx.model, ctx.data.train, ctx.data.test, s.labels, s.draws, s.seed,
+                                      progress=ctx.progress, level=level)
+            except ProbeError as exc:
+                if ctx.asked:
+                    raise
+                notes.append(f"linear probe skipped: {exc}")
+                break
+            infix = "" if level == 1 else f"_z{level}"
+            details[f"probe{infix}"] = result
+            scores[f"probe{infix}_error"] = result["error_mean"]
+            scores[f"probe{infix}_error_std"] = result["error_std"]
+        return Result(scores, details, notes)

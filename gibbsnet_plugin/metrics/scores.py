@@ -1,5 +1,5 @@
-"""Reconstruction, inpainting and imputation scores: PSNR, the scores of one inpainted batch, and
-the scores over a whole data split as Ignite evaluators.
+"""The metrics ``reconstruction``, ``inpainting`` and ``imputation``: PSNR, the scores of one
+inpainted batch, and the scores over a whole data split as Ignite evaluators.
 
 Over a split, each evaluator's step turns a batch of data into ``(prediction, target)`` over the
 entries that are scored (flattened to 1-D), and Ignite's ``MeanSquaredError`` averages the
@@ -21,7 +21,9 @@ from torch.utils.data import Dataset
 from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.data.base import batch_to_x
 from gibbsnet_plugin.data.masks import hidden_fraction, resolve_mask
-from gibbsnet_plugin.data.missing import split_item
+from gibbsnet_plugin.data.missing import Masked, check_process, split_item
+from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.metrics.base import Context, Metric, Result, register
 from gibbsnet_plugin.metrics.data import Progress, shard_in_order, track
 from gibbsnet_plugin.utils import seeded
 
@@ -147,7 +149,110 @@ def restoration_rmse(model: ChainModel, data: Dataset,
     def step(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         x = batch_to_x(batch, model.device)
         y = corruption(x)
-        restored = torch.stack([model.decoder(model.encoder(y)) for _ in range(draws)]).mean(0)
+        restored = torch.stack([model.decode_level(model.clamped(y)[1], 1)
+                                for _ in range(draws)]).mean(0)
         return restored.flatten(), x.flatten()
 
     return math.sqrt(_mse(model, data, step, batch_size, seed, progress, "restoration"))
+
+
+@register("reconstruction")
+class Reconstruction(Metric):
+    """``reconstruction_mse`` of the test split (and, for a hierarchy, of x rebuilt from each
+    higher layer: ``reconstruction_z<l>_mse``)."""
+
+    summary = "mean squared error of dec(enc(x)) on the test split, per latent layer"
+    default = True
+    needs_truth = True
+
+    def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
+        return ["reconstruction_mse", *(f"reconstruction_z{i}_mse" for i in range(2, levels + 1))]
+
+    def owns(self, score: str) -> bool:
+        return score.startswith("reconstruction_") and score.endswith("_mse")
+
+    def label(self, score: str) -> str:
+        return score.replace("_mse", " MSE").replace("_", " ")
+
+    def cell(self, score: str, value: float) -> str:
+        return f"{value:.4f}"
+
+    def run(self, ctx: Context) -> Result:
+        model, test, seed = ctx.model, ctx.data.test, ctx.settings.seed
+        scores = {"reconstruction_mse": reconstruction_mse(model, test, seed=seed, progress=ctx.progress)}
+        for level in range(2, model.levels + 1):
+            scores[f"reconstruction_z{level}_mse"] = reconstruction_mse(
+                model, test, seed=seed, progress=ctx.progress, level=level)
+        return Result(scores)
+
+
+@register("inpainting")
+class Inpainting(Metric):
+    """MSE and PSNR on the hidden entries of each inpainting mask after ``inpaint_steps``."""
+
+    summary = "MSE and PSNR of the partially clamped chain on each mask's hidden entries"
+    default = True
+    needs_truth = True
+
+    def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
+        return [f"inpaint_{m}_{s}" for m in masks for s in ("mse", "psnr")]
+
+    def owns(self, score: str) -> bool:
+        return score.startswith("inpaint_") and score.endswith(("_mse", "_psnr"))
+
+    def lower_is_better(self, score: str) -> bool:
+        return not score.endswith("_psnr")
+
+    def label(self, score: str) -> str:
+        return score.replace("_mse", " MSE").replace("_psnr", " PSNR (dB)").replace("_", " ")
+
+    def cell(self, score: str, value: float) -> str:
+        return f"{value:.4f}" if score.endswith("mse") else f"{value:.2f}"
+
+    def run(self, ctx: Context) -> Result:
+        s = ctx.settings
+        details = inpainting_scores(ctx.model, ctx.data.test, s.masks, s.inpaint_steps, seed=s.seed,
+                                    progress=ctx.progress)
+        scores = {}
+        for mask, values in details.items():
+            scores[f"inpaint_{mask}_mse"] = values["mse"]
+            scores[f"inpaint_{mask}_psnr"] = values["psnr"]
+        return Result(scores, {"inpainting": details})
+
+
+@register("imputation")
+class Imputation(Metric):
+    """``imputation_rmse``: RMSE of the imputed entries of test items hidden by the mask process
+    ``missing`` (drawn with ``mask_seed``); for a model of a known corruption without one, the
+    RMSE of the restorations dec(enc(f(x)))."""
+
+    summary = "RMSE of imputed missing entries (or of restorations of corrupted data)"
+    default = True
+    needs_truth = True
+
+    def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
+        return ["imputation_rmse"]
+
+    def cell(self, score: str, value: float) -> str:
+        return f"{value:.4f}"
+
+    def label(self, score: str) -> str:
+        return "imputation RMSE"
+
+    def skip_reason(self, ctx: Context) -> str | None:
+        if ctx.settings.missing is None and ctx.data.corruption is None:
+            return ""  # complete data: nothing to impute, and nothing to say by default
+        return None
+
+    def run(self, ctx: Context) -> Result:
+        s, model = ctx.settings, ctx.model
+        if s.missing is not None:
+            check_process(s.missing, model.x_shape)
+            masked = Masked(ctx.data.test, s.missing, model.x_shape, s.mask_seed, train=False, hide=False)
+            return Result({"imputation_rmse": imputation_rmse(model, masked, s.inpaint_steps, seed=s.seed,
+                                                               progress=ctx.progress)})
+        if ctx.data.corruption is None:
+            raise GibbsnetError("imputation needs missing entries: give a mask process (missing, e.g. "
+                                "random-80) or a run trained with data.missing or data.corruption")
+        return Result({"imputation_rmse": restoration_rmse(model, ctx.data.test, ctx.data.corruption,
+                                                            seed=s.seed, progress=ctx.progress)})

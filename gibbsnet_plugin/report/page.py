@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from gibbsnet_plugin import __version__, figures
 from gibbsnet_plugin.data.images import check_pixels
 from gibbsnet_plugin.errors import ImageReadError
-from gibbsnet_plugin.metric_names import lower_is_better
+from gibbsnet_plugin.metrics import lower_is_better
 from gibbsnet_plugin.metrics.data import Progress, no_progress
 from gibbsnet_plugin.report.charts import Chart, esc, finite, nice_range
 from gibbsnet_plugin.report.runs import (

@@ -272,9 +272,9 @@ def test_hierarchical_runs_train_resume_exactly_and_evaluate(tmp_path, kind):
     assert chains.x.shape == (4, *SHAPE) and chains.frames.shape == (4, 1, *SHAPE)
     line = gn.interpolate(run.model, chains.x[:2], chains.x[2:], points=3, level=2).line
     assert line.shape == (2, 3, *SHAPE)
-    with pytest.raises(GibbsnetError, match="--chain: not available for latent hierarchies"):
+    with pytest.raises(GibbsnetError, match="`chain_steps`: a chain from the points of one latent layer"):
         gn.interpolate(run.model, chains.x[:2], chains.x[2:], chain_steps=2)
-    with pytest.raises(GibbsnetError, match=r"--level 3: this model has latent layers 1 \.\.\. 2"):
+    with pytest.raises(GibbsnetError, match=r"`level` 3: this model has latent layers 1 \.\.\. 2"):
         gn.reconstruct(run.model, chains.x, level=3)
     assert gn.reconstruct(run.model, chains.x, level=2).reconstruction.shape == chains.x.shape
 
@@ -296,7 +296,7 @@ def test_modes_clamp_layers_to_files_or_to_the_images_encodings(tmp_path):
     assert torch.equal(ready.states.layers[2], expected[:, None].expand(3, 3, 4))
     assert gn.modes_need_images(m, "ready-to-hand") and gn.modes_need_images(m, clamp=["x"])
     assert not gn.modes_need_images(m, "dreaming", [f"z2={tmp_path / 'z2.npy'}"])
-    with pytest.raises(GibbsnetError, match=r"--clamp z2=.*bad\.npy: the array has shape \(2, 5\); "
+    with pytest.raises(GibbsnetError, match=r"`clamp` z2=.*bad\.npy: the array has shape \(2, 5\); "
                                             r"expected \(4,\) or \(3, 4\)"):
         gn.modes(m, 3, clamp=[f"z2={tmp_path / 'bad.npy'}"])
     with pytest.raises(GibbsnetError, match="clamping x needs images"):

@@ -53,7 +53,7 @@ def test_a_cpu_run_longer_than_a_day_is_announced_with_the_gpu_options():
 
     with pytest.warns(UserWarning, match=r"^at [\d.]+ it/s on this CPU the remaining "
                       r"9,999,999,999,993 iterations take about [\d,]+ hours; train on a GPU "
-                      r"\(--device cuda, several with --nproc N\) or lower train.iterations$"):
+                      r"\(`device` cuda, several with `nproc` N\) or lower train.iterations$"):
         run(10**13, limit_s=86_400)
     import warnings
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe, write_pngs
+from gibbsnet_plugin.evaluation import recipe_data, recipe_settings
 from gibbsnet_plugin.metrics import fid as fid_module
 from gibbsnet_plugin.metrics.fid import FID, InceptionStatistics, run_metric
 from gibbsnet_plugin.metrics.inception import (
@@ -43,13 +44,13 @@ def test_our_fid_equals_pytorch_fids_command_line(tmp_path, hub):
     assert ours == pytest.approx(theirs, rel=1e-3)
 
 
-def test_a_second_fid_reuses_the_cached_reference_without_reading_images(
-        tmp_path, hub, monkeypatch):
+def test_a_second_fid_reuses_the_cached_reference_without_reading_images(tmp_path, hub):
     run = gn.train(tiny_recipe(), out=tmp_path / "run")
     model, recipe = gn.load_model(run, device="cpu"), tiny_recipe()
+    train, key = recipe_data(recipe).train, recipe_settings(recipe).data_key
     kwargs = dict(num_samples=12, dims=64, batch_size=5, cache=tmp_path / "cache")
     reports = []
-    first = fid_module.fid(model, recipe, hub, **kwargs, progress=lambda *r: reports.append(r))
+    first = fid_module.fid(model, train, key, hub, **kwargs, progress=lambda *r: reports.append(r))
     assert not first["reference"]["cached"] and first["fid"] > 0
     assert reports == [("FID reference statistics", i, 3) for i in range(4)] + \
         [("FID samples", i, 3) for i in range(4)]  # 12 images in batches of 5
@@ -59,7 +60,6 @@ def test_a_second_fid_reuses_the_cached_reference_without_reading_images(
     assert "digits" in str(stored["key"]) and '"num_images": 12' in str(stored["key"])
 
     reads = []
-    build = fid_module.build_dataset
 
     class Counting(torch.utils.data.Dataset):
         def __init__(self, inner):
@@ -72,13 +72,13 @@ def test_a_second_fid_reuses_the_cached_reference_without_reading_images(
             reads.append(i)
             return self.inner[i]
 
-    monkeypatch.setattr(fid_module, "build_dataset", lambda r, train: Counting(build(r, train)))
+    counting = Counting(train)
     reports.clear()
-    second = fid_module.fid(model, recipe, hub, **kwargs, progress=lambda *r: reports.append(r))
+    second = fid_module.fid(model, counting, key, hub, **kwargs, progress=lambda *r: reports.append(r))
     assert second["reference"]["cached"] and reads == []
     assert {task for task, _, _ in reports} == {"FID samples"}
     assert second["fid"] == pytest.approx(first["fid"], rel=1e-9)
-    other = fid_module.fid(model, recipe, hub, **{**kwargs, "num_samples": 10})
+    other = fid_module.fid(model, counting, key, hub, **{**kwargs, "num_samples": 10})
     assert not other["reference"]["cached"] and len(reads) == 10
 
 
@@ -114,8 +114,9 @@ def test_folder_data_sets_in_different_directories_do_not_share_cached_statistic
     for name in ("a", "b"):
         recipe = tiny_recipe(data={"dataset": "folder", "root": str(tmp_path / name),
                                    "options": {"size": 8, "test_fraction": 0.25}})
-        mu, _, info = fid_module.reference_statistics(recipe, "train", 3, (3, 8, 8), extractor,
-                                                      "sha", cache=tmp_path / "cache")
+        mu, _, info = fid_module.reference_statistics(
+            recipe_data(recipe).train, recipe_settings(recipe).data_key, "train", 3, (3, 8, 8),
+            extractor, "sha", cache=tmp_path / "cache")
         assert not info["cached"]
         stats[name] = mu, info
     assert not np.allclose(stats["a"][0], stats["b"][0])

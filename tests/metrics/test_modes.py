@@ -17,7 +17,7 @@ from gibbsnet_plugin import testtime
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.evaluation import evaluate_model
 from gibbsnet_plugin.factory import build_model
-from gibbsnet_plugin.metric_names import score_names
+from gibbsnet_plugin.metrics import get as get_metric
 from gibbsnet_plugin.metrics.modes import mode_scores
 from gibbsnet_plugin.recipe import recipe_from_dict
 
@@ -81,7 +81,7 @@ def test_evaluate_scores_seeded_chain_samples_against_the_training_mixture(grid_
     model.train()
     result = evaluate_model(model, recipe, ["modes"], num_samples=500, chain_steps=3, seed=4)
     assert model.training  # mode restored
-    assert list(result["scores"]) == score_names(["modes"]) and result["notes"] == []
+    assert list(result["scores"]) == get_metric("modes").score_names([], 1) and result["notes"] == []
     details = result["details"]["modes"]
     assert (details["num_modes"], details["num_samples"], details["chain_steps"]) == (25, 500, 3)
     assert sum(details["counts"]) == round(500 * result["scores"]["modes_high_quality"])
@@ -104,7 +104,7 @@ def test_training_logs_mode_scores_and_the_cli_prints_them(grid_run, tmp_path, m
     logged = [json.loads(line) for line in (grid_run / "metrics.jsonl").read_text().splitlines()]
     evals = [line for line in logged if "eval/modes" in line]
     assert [line["iteration"] for line in evals] == [10, 20]
-    assert set(score_names(["modes"])) <= {k.removeprefix("eval/") for k in evals[0]}
+    assert set(get_metric("modes").score_names([], 1)) <= {k.removeprefix("eval/") for k in evals[0]}
 
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
@@ -112,7 +112,7 @@ def test_training_logs_mode_scores_and_the_cli_prints_them(grid_run, tmp_path, m
                               "--steps", "1", "--device", "cpu", "--json"])
     assert out.exit_code == 0, out.stderr
     run = json.loads(out.stdout)["runs"][0]
-    assert list(run["scores"]) == score_names(["modes"])
+    assert list(run["scores"]) == get_metric("modes").score_names([], 1)
     assert run["details"]["modes"]["num_samples"] == 300 and run["details"]["modes"]["chain_steps"] == 1
     table = runner.invoke(cli, ["evaluate", str(grid_run), "--num-samples", "300", "--device", "cpu"])
     assert table.exit_code == 0, table.stderr

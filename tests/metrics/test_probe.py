@@ -17,7 +17,7 @@ def test_balanced_draws_take_each_class_equally_and_refuse_too_many():
     y = np.array([0] * 5 + [1] * 4 + [2] * 3)
     index = balanced_draw(y, 7, np.random.default_rng(0))
     assert len(set(index)) == 7 and np.bincount(y[index]).tolist() == [3, 2, 2]
-    with pytest.raises(ProbeError, match=r"class 2.*has 3; lower --labels \(eval\.labels\)$"):
+    with pytest.raises(ProbeError, match=r"class 2.*has 3; lower `labels` \(eval\.labels\)$"):
         balanced_draw(y, 12, np.random.default_rng(0))
 
 
