@@ -76,8 +76,10 @@ def train(recipe_path: str | None, overrides: tuple[str, ...], out: str | None,
 @click.option("--json", "as_json", is_flag=True,
               help="Print the entries as one JSON object {\"plugins\": [...]} on stdout.")
 def plugins(as_json: bool) -> None:
-    """List architectures, data sets and corruptions: built-in, from plugins, and broken plugins."""
-    entries = [*gn.architectures.entries(), *gn.datasets.entries(), *gn.corruptions.entries()]
+    """List architectures, data sets, corruptions, chain kinds and metrics: built-in, from plugins,
+    and broken plugins."""
+    entries = [*gn.architectures.entries(), *gn.datasets.entries(), *gn.corruptions.entries(),
+               *gn.chains.entries(), *gn.metric_entries()]
     if as_json:
         print_json({"plugins": [{"name": e.name, "kind": e.kind, "source": e.source,
                                  "error": e.error} for e in entries]})

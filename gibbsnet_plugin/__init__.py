@@ -57,6 +57,7 @@ _LAZY = {
     "resolve_mask": "gibbsnet_plugin.data.masks",
     "evaluate": "gibbsnet_plugin.evaluation",
     "check_metrics": "gibbsnet_plugin.evaluation",
+    "metric_entries": "gibbsnet_plugin.metrics",
     "score_label": "gibbsnet_plugin.evaluation",
     "score_text": "gibbsnet_plugin.evaluation",
     "run_label": "gibbsnet_plugin.evaluation",
@@ -96,6 +97,7 @@ if TYPE_CHECKING:
     from gibbsnet_plugin.engines.handlers import RunSummary, TrainingStatus
     from gibbsnet_plugin.errors import GibbsnetError, TrainingInterrupted
     from gibbsnet_plugin.evaluation import check_metrics, evaluate, run_label, score_label, score_text
+    from gibbsnet_plugin.metrics import metric_entries
     from gibbsnet_plugin.metrics.folders import fid_of_paths, save_fid_statistics
     from gibbsnet_plugin.recipe import Recipe, load_recipe
     from gibbsnet_plugin.report import build_report, write_report

@@ -215,3 +215,34 @@ def test_registry_names_and_errors():
         registry.register("alpha")(lambda: 3)
     assert [(e.name, e.source, e.error) for e in registry.entries()] == [
         ("alpha", "built-in", None), ("beta", "built-in", None)]
+
+
+def test_a_plugin_chain_kind_and_metric_train_sample_and_evaluate(plugin_path, tmp_path):
+    """A chain kind and a metric, one file each in a third-party package, used by name."""
+    recipe = tmp_path / "lazy.yaml"
+    recipe.write_text(textwrap.dedent("""
+        name: lazy
+        data: {dataset: digits, batch_size: 16}
+        model: {architecture: mlp, kind: fixture_lazy, z_dim: 4, options: {hidden: [16]},
+                chain_steps: 3, pack: 2}
+        train: {iterations: 4, log_every: 2, sample_every: 0, checkpoint_every: 4}
+        eval: {metrics: [fixture_brightness, reconstruction], every: 2, best: brightness_gap}
+    """))
+    result = run([sys.executable, "-m", "gibbsnet_cli.main", "train", str(recipe), "--out",
+                  str(tmp_path / "run")], plugin_path)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["iteration"] for line in lines if "eval/brightness_gap" in line] == [2, 4]
+    assert (tmp_path / "run" / "checkpoints" / "best.pt").exists()
+    evaluated = run([sys.executable, "-m", "gibbsnet_cli.main", "evaluate", str(tmp_path / "run"),
+                     "--metric", "fixture_brightness", "--json"], plugin_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    scores = json.loads(evaluated.stdout)["runs"][0]["scores"]
+    assert set(scores) == {"brightness", "brightness_gap"} and scores["brightness_gap"] >= 0
+    sample = run([sys.executable, "-m", "gibbsnet_cli.main", "sample", str(tmp_path / "run"), "--num", "3",
+                  "--steps", "5", "--out", str(tmp_path / "s.npy")], plugin_path)
+    assert sample.returncode == 0, sample.stderr
+    assert np.load(tmp_path / "s.npy").shape == (3, 1, 8, 8)
+    listed = run([sys.executable, "-m", "gibbsnet_cli.main", "plugins", "--json"], plugin_path)
+    kinds = {(p["name"], p["kind"]) for p in json.loads(listed.stdout)["plugins"]}
+    assert {("fixture_lazy", "chain kind"), ("fixture_brightness", "metric")} <= kinds

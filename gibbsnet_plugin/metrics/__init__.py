@@ -20,7 +20,8 @@ from gibbsnet_plugin.metrics.base import (
 )
 from gibbsnet_plugin.registry import METRICS
 
-entries = METRICS.entries
+metric_entries = METRICS.entries
+"""Every registered metric (built in, from plugins, and broken plugins), for ``gibbsnet plugins``."""
 
-__all__ = ["Context", "Data", "Metric", "Result", "Settings", "entries", "get", "lower_is_better",
-           "names", "owner", "register"]
+__all__ = ["Context", "Data", "Metric", "Result", "Settings", "get", "lower_is_better",
+           "metric_entries", "names", "owner", "register"]
