@@ -90,13 +90,15 @@ def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int |
     if as_json:
         print_json({"runs": results})
         return
+    names = list(dict.fromkeys(k for r in results for k in r["scores"]))
+    if not names:  # e.g. only tsne: its figures are all there is
+        return
     table = Table(title="gibbsnet evaluate")
     table.add_column("score", no_wrap=True)
     for result in results:
         steps_note = " (ALI)" if result["chain_steps"] == 1 else ""
         header = f"{escape(result['run'])}\nchain_steps {result['chain_steps']}{steps_note}"
         table.add_column(header, justify="right")
-    names = list(dict.fromkeys(k for r in results for k in r["scores"]))
     for score in names:
         table.add_row(escape(gn.score_label(score)), *[
             gn.score_text(score, r["scores"][score]) if score in r["scores"] else "-"

@@ -78,6 +78,11 @@ class _Group(click.Group):
                 console.print("[yellow]stopped[/] (Ctrl-C)", soft_wrap=True)
                 ctx.exit(130)
             except Exception as exc:
+                if isinstance(exc, ValueError) and "embedded null byte" in str(exc):
+                    # the operating system's refusal of a path, wherever it was given
+                    console.print("[red]error:[/] a path contains a NUL character (\\0); remove it",
+                                  soft_wrap=True)
+                    ctx.exit(2)
                 if isinstance(exc, OSError) or _out_of_memory(exc):
                     console.print(f"[red]error:[/] {escape(_line(_environment_message(exc)))}",
                                   soft_wrap=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 from rich.markup import escape
 
 import gibbsnet_plugin as gn
@@ -130,7 +131,12 @@ def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str
     if at and not trajectory_path:
         raise click.UsageError("--at chooses the columns of --trajectory; "
                                "give --trajectory FILE.png too")
+    gn.resolve_checkpoint(run)  # a missing run is named before an output clash
     out_path = figures.check_output(out, (".png", ".npy"), force=force)
+    if out_path.suffix.lower() == ".npy" and not (trajectory_path or gif_path) and \
+            click.get_current_context().get_parameter_source("scale") is ParameterSource.COMMANDLINE:
+        raise gn.errors.OutputError("--scale enlarges figures, and FILE.npy holds the raw values: "
+                                    "remove --scale, or write a .png")
     trajectory = trajectory_path and figures.check_output(trajectory_path, (".png",),
                                                           "trajectory", force)
     gif = gif_path and figures.check_output(gif_path, (".gif",), "gif", force)
@@ -262,6 +268,7 @@ def inpaint(run: str, mask_spec: str, num: int, split: str, input_path: str | No
     """Hide part of each image, fill it in with the partially clamped chain, and score the result
     (MSE and PSNR on the hidden region, against the original)."""
     figures = gn.figures
+    gn.resolve_checkpoint(run)  # a missing run is named before an output clash
     out_path = figures.check_output(out, (".png",), force=force)
     loaded = gn.load_run(run, device)
     shape = loaded.model.x_shape
@@ -300,6 +307,7 @@ def reconstruct(run: str, num: int, split: str, input_path: str | None, out: str
                 level: int, seed: int, scale: int, device: str | None, force: bool) -> None:
     """Encode and decode images (x -> z -> x') and report the mean squared error."""
     figures = gn.figures
+    gn.resolve_checkpoint(run)  # a missing run is named before an output clash
     out_path = figures.check_output(out, (".png",), force=force)
     loaded = gn.load_run(run, device)
     figures.check_image_shape(loaded.model.x_shape)
@@ -342,6 +350,7 @@ def interpolate(run: str, pairs: int, points: int, chain_steps: int, split: str,
     """Decode the straight line between the latents of two images (and, with --chain, the chain
     from each point of it)."""
     figures = gn.figures
+    gn.resolve_checkpoint(run)  # a missing run is named before an output clash
     out_path = figures.check_output(out, (".png",), force=force)
     loaded = gn.load_run(run, device)
     figures.check_image_shape(loaded.model.x_shape)

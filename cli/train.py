@@ -48,8 +48,9 @@ def train(recipe_path: str | None, overrides: tuple[str, ...], out: str | None,
         if recipe_path is None:
             recipe_path = str(Path(resume_dir) / gn.RECIPE_FILE)
             if not Path(recipe_path).is_file():
-                raise click.UsageError(f"--resume {resume_dir}: no {gn.RECIPE_FILE} there; give "
-                                       "the run directory that training wrote")
+                where = "no such directory" if not Path(resume_dir).is_dir() else f"no {gn.RECIPE_FILE} there"
+                raise gn.errors.RunDirectoryError(f"--resume {resume_dir}: {where}; give the run "
+                                                  "directory that training wrote")
     if recipe_path is None:
         raise click.UsageError("missing RECIPE (a YAML file, e.g. recipes/digits.yaml), or "
                                "--resume RUN_DIR to continue a run")

@@ -39,6 +39,7 @@ _LAZY = {
     "TrainingStatus": "gibbsnet_plugin.engines.handlers",
     "RunSummary": "gibbsnet_plugin.engines.handlers",
     "load_model": "gibbsnet_plugin.checkpoint",
+    "resolve_checkpoint": "gibbsnet_plugin.checkpoint",
     "RECIPE_FILE": "gibbsnet_plugin.rundir",
     "RunDir": "gibbsnet_plugin.rundir",
     "Run": "gibbsnet_plugin.testtime",
@@ -91,7 +92,7 @@ if TYPE_CHECKING:
     from gibbsnet_plugin import data as datasets
     from gibbsnet_plugin.architectures import Architecture, Hierarchy
     from gibbsnet_plugin.chains import HALI, ChainModel, DeepGibbsNet, GibbsNet
-    from gibbsnet_plugin.checkpoint import load_model
+    from gibbsnet_plugin.checkpoint import load_model, resolve_checkpoint
     from gibbsnet_plugin.data.images import load_images
     from gibbsnet_plugin.data.masks import resolve_mask
     from gibbsnet_plugin.engines.handlers import RunSummary, TrainingStatus

@@ -269,12 +269,14 @@ def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
     """A run directory's ``checkpoints/last.pt``, or the checkpoint file itself."""
     path = Path(os.path.expanduser(run_or_checkpoint))
     if path.is_dir():
-        last = RunDir(path).last
-        if not last.exists():
-            raise GibbsnetError(
-                f"{path}: expected a run directory (with {last.relative_to(path)}) or a checkpoint file"
-            )
-        return last
+        run = RunDir(path)
+        if not run.last.exists():
+            found = [p.name for _, p in run.step_checkpoints()][-3:] + ([run.best.name] if run.best.exists() else [])
+            hint = (f"; it has {', '.join(found)}: pass one of them (e.g. {run.checkpoints / found[-1]})"
+                    if found else "")
+            raise GibbsnetError(f"{path}: expected a run directory (with "
+                                f"{run.last.relative_to(path)}) or a checkpoint file{hint}")
+        return run.last
     if not path.exists():
         raise GibbsnetError(f"{path}: no such run directory or checkpoint file")
     return path
@@ -328,7 +330,13 @@ def load_model_and_recipe(
         )
     model.load_state_dict(ckpt["model"])
     if "ema" in ckpt:  # trained with train.ema: sample with the averaged encoder and decoder
-        nn.ModuleDict({"encoder": model.encoder, "decoder": model.decoder}).load_state_dict(ckpt["ema"])
+        averaged = nn.ModuleDict({"encoder": model.encoder, "decoder": model.decoder})
+        problem = _state_mismatch(averaged.state_dict(), ckpt["ema"])
+        if problem:
+            raise GibbsnetError(f"{path}: a damaged or foreign checkpoint: its moving averages "
+                                f"('ema') do not fit the model ({problem}); use another checkpoint "
+                                "of the run (checkpoints/step_*.pt) or train again")
+        averaged.load_state_dict(ckpt["ema"])
     return model.to(device).eval(), ckpt["recipe"], path
 
 

@@ -96,7 +96,12 @@ class ProbeError(GibbsnetError):
 
 
 class EnvironmentFailure(GibbsnetError):
-    """The machine failed the run (a full disk, a write that was refused); the message says what
-    was kept and how to continue."""
+    """The machine failed the run (a full disk, a write that was refused, a download that did not
+    arrive); the message says what was kept and how to continue."""
 
     exit_status = 1
+
+
+class DownloadFailed(EnvironmentFailure):
+    """A download (data set, Inception weights) failed or arrived damaged; nothing was kept and
+    the message says where to place the file by hand."""

@@ -96,21 +96,40 @@ def _scan(directory: str) -> tuple[list[str], list[int] | None]:
     )
 
 
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+"""PIL modes of greyscale images."""
+PROBED = 64
+"""How many files ``channels: null`` looks at to tell grey images from colour ones."""
+
+
+def _channels_of(paths: list[str]) -> int:
+    """1 when the first ``PROBED`` of ``paths`` are all greyscale images, else 3."""
+    for path in paths[:PROBED]:
+        try:
+            with Image.open(path) as image:
+                if image.mode not in GREY_MODES:
+                    return 3
+        except (OSError, SyntaxError, ValueError):
+            continue  # reported when the file is read as an item
+    return 1
+
+
 @DATASETS.register("folder")
 def build(
-    root: str, train: bool, size: int = 32, channels: int = 3, test_fraction: float = 0.1,
+    root: str, train: bool, size: int = 32, channels: int | None = None, test_fraction: float = 0.1,
     alpha_mask: bool = False,
 ) -> ImageFiles:
     """The images in the directory ``root`` as x of shape (channels, size, size) in [-1, 1];
-    with ``alpha_mask`` the alpha channel is each item's mask (opaque = observed).
+    with ``alpha_mask`` the alpha channel is each item's mask (opaque = observed). ``channels``
+    1 or 3, or None: 1 when the images are greyscale, else 3.
 
     When ``root`` has class subfolders, items are (x, y) with y the index of the folder's name in
     sorted order; when it holds the images directly, items are x alone. The split is a fixed
     seeded permutation of the sorted file list: its last ``test_fraction`` (at least one image when
     positive) is the test set. Files are read on access; an unreadable one raises ValueError then.
     """
-    if channels not in IMAGE_MODES:
-        raise ValueError(f"folder channels must be 1 or 3, got {channels!r}")
+    if channels is not None and channels not in IMAGE_MODES:
+        raise ValueError(f"folder channels must be 1 or 3 (or null: from the images), got {channels!r}")
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"folder size must be a positive int, got {size!r}")
     if not isinstance(alpha_mask, bool):
@@ -124,6 +143,7 @@ def build(
             f"(or class subfolders of images)"
         )
     paths, labels = _scan(directory)
+    channels = _channels_of(paths) if channels is None else channels
     n_test = max(1, round(len(paths) * test_fraction)) if test_fraction > 0 else 0
     n_train = len(paths) - n_test
     if n_train == 0 or (not train and n_test == 0):

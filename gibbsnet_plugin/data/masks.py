@@ -97,9 +97,10 @@ def mask_from_image(path: str | Path, x_shape: tuple[int, ...]) -> torch.Tensor:
 
 
 def is_mask_spec(spec: str) -> bool:
-    """Whether ``spec`` can name a mask at all: a mask name, ``random-PCT`` or an image file name
-    (whether the file exists and fits is checked when it is read)."""
-    return (spec in MASK_NAMES[:-1] or _RANDOM.fullmatch(spec) is not None
+    """Whether ``spec`` can name a mask at all: a mask name, ``random-PCT`` with 0 < PCT < 100, or
+    an image file name (whether the file exists and fits is checked when it is read)."""
+    random = _RANDOM.fullmatch(spec)
+    return (spec in MASK_NAMES[:-1] or (random is not None and 0 < float(random.group(1)) < 100)
             or (spec.lower().endswith(IMAGE_EXTENSIONS) and len(spec) > 4))
 
 

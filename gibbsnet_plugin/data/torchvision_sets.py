@@ -14,7 +14,7 @@ from torch.utils.data import ConcatDataset, Dataset
 from torchvision.datasets import CIFAR10, MNIST, SVHN
 
 from gibbsnet_plugin.data.base import TO_SIGNED_UNIT
-from gibbsnet_plugin.errors import DatasetNotFoundError
+from gibbsnet_plugin.errors import DatasetNotFoundError, DownloadFailed
 from gibbsnet_plugin.registry import DATASETS
 
 SVHN_TRAIN_SPLITS: dict[str, tuple[str, ...]] = {
@@ -83,7 +83,7 @@ def _load(
         if not missing:
             raise
         reason = " ".join(str(exc).split())  # torchvision's messages span several lines
-        raise DatasetNotFoundError(
+        raise DownloadFailed(
             f"downloading {name} ({source}) into {directory} failed ({reason}); "
             f"place {', '.join(missing)} there by hand"
         ) from exc

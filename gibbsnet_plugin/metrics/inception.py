@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from gibbsnet_plugin.data.base import image_dims
-from gibbsnet_plugin.errors import GibbsnetError, InceptionWeightsError
+from gibbsnet_plugin.errors import DownloadFailed, GibbsnetError, InceptionWeightsError
 from gibbsnet_plugin.utils import atomic_output
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -80,7 +80,7 @@ def find_weights(path: str | Path | None = None, download: bool = False,
         return download_weights(hub)
     except (OSError, HTTPException, InceptionWeightsError) as exc:  # URLError is an OSError
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise InceptionWeightsError(f"{missing}; downloading it failed: {reason}") from None
+        raise DownloadFailed(f"{missing}; downloading it failed: {reason}") from None
 
 
 def announce_download(destination: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -244,6 +245,10 @@ def _check_eval(e: EvalConfig, need: Any, levels: int) -> None:
     from gibbsnet_plugin.data.masks import MASK_NAMES, is_mask_spec  # loads torch: only here
 
     for i, spec in enumerate(e.masks):
+        if re.fullmatch(r"random-[\d.]+", spec):
+            need(is_mask_spec(spec), f"eval.masks[{i}]",
+                 f"{short(spec)} would hide nothing or everything; random-PCT needs 0 < PCT < 100 "
+                 "(e.g. random-50)")
         need(is_mask_spec(spec), f"eval.masks[{i}]",
              f"unknown mask {short(spec)}; expected one of {', '.join(MASK_NAMES)} (e.g. random-50) "
              "or a mask image file (.png)")
@@ -256,11 +261,15 @@ def recipe_differences(old: Recipe, new: Recipe) -> list[str]:
     def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {}
         for k, v in d.items():
-            if isinstance(v, dict) and v:
+            if isinstance(v, dict):  # an empty section or options: no keys, nothing to compare
                 out.update(flat(v, f"{prefix}{k}."))
             else:
                 out[f"{prefix}{k}"] = v
         return out
 
+    def shown(values: dict[str, Any], key: str) -> str:
+        return repr(values[key]) if key in values else "(not set)"
+
     a, b = flat(resolved(old).to_dict()), flat(resolved(new).to_dict())
-    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    return [f"{k}: {shown(a, k)} -> {shown(b, k)}" for k in sorted(set(a) | set(b))
+            if shown(a, k) != shown(b, k)]

@@ -312,7 +312,8 @@ def build_report(
         device: where the models run (``auto`` or None: CUDA when available, else CPU).
         steps: length of the chains whose trajectory is shown, at steps 1, 2, 5, 10, ... and
             ``steps`` (``default_record``).
-        num: chains in the trajectory, and test images inpainted and reconstructed.
+        num: chains in the trajectory, and test images in the inpainting figures (the scores are
+            those of the whole test split).
         masks: inpainting masks (names or mask images; default: the first two of each recipe's
             ``eval.masks``); each runs ``eval.inpaint_steps`` steps.
         scale: integer upscaling of the chain and inpainting figures (default: images about
@@ -350,7 +351,7 @@ def build_report(
         ("inpainting", "Inpainting", [_inpaint_cell(run, c) for run, c in zip(data, computed, strict=True)]),
     ]
     body = [f"<header><h1>{esc(title)}</h1><p>{len(data)} run{'s' * (len(data) > 1)}; chains of "
-            f"{steps:,} steps, {num} chains, up to {num} test images, seed {seed}</p></header>",
+            f"{steps:,} steps, {num} chains, up to {num} test images shown, seed {seed}</p></header>",
             *(_section(anchor, heading, data, cells) for anchor, heading, cells in sections),
             f'<section id="scores"><h2>Scores</h2>{_score_table(data, computed, seed)}</section>',
             f"<footer>written by gibbsnet {esc(__version__)} (gibbsnet report)</footer>"]

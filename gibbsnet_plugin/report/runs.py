@@ -17,7 +17,9 @@ from gibbsnet_plugin import figures
 from gibbsnet_plugin.data.masks import resolve_mask
 from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.errors import DatasetNotFoundError, RunDirectoryError
+from gibbsnet_plugin.evaluation import recipe_settings, run_metrics
 from gibbsnet_plugin.factory import build_dataset
+from gibbsnet_plugin.metrics import Data
 from gibbsnet_plugin.metrics.data import Progress
 from gibbsnet_plugin.recipe import Recipe, load_recipe
 from gibbsnet_plugin.rundir import (
@@ -35,7 +37,6 @@ from gibbsnet_plugin.testtime import (
     default_record,
     inpaint,
     load_run,
-    reconstruct,
     sample,
 )
 
@@ -189,8 +190,6 @@ def compute(run: RunData, steps: int, num: int, scale: int | None, seed: int,
                          "unknown): no inpainting or reconstruction scores")
         return out
     x = dataset_images(recipe, "test", num, model.x_shape)
-    out.images = len(x)
-    out.scores["reconstruction_mse"] = reconstruct(model, x, seed).mse
     inpaint_steps = recipe.eval.inpaint_steps
     for spec, mask in run.masks.items():
         task = f"{run.label}: inpaint {spec}"
@@ -199,8 +198,12 @@ def compute(run: RunData, steps: int, num: int, scale: int | None, seed: int,
         out.inpainting[spec] = png_bytes(figures.rows_image(
             [figures.masked_view(result.original, result.mask), result.filled, result.original],
             ["masked", "filled", "original"], scale=scale))
-        out.scores[f"inpaint_{spec}_mse"] = float(result.scores["mse"])  # type: ignore[arg-type]
-        out.scores[f"inpaint_{spec}_psnr"] = float(result.scores["psnr"])  # type: ignore[arg-type]
+    # the scores are the whole test split's, as gibbsnet evaluate gives them
+    settings = recipe_settings(recipe, seed, masks=list(run.masks), inpaint_steps=inpaint_steps)
+    scored = run_metrics(model, ["reconstruction", "inpainting"], Data(lambda train: test), settings,
+                         lambda task, done, total: progress(f"{run.label}: {task}", done, total))
+    out.images = len(test)
+    out.scores.update(scored["scores"])
     return out
 
 

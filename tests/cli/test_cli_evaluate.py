@@ -111,3 +111,9 @@ def test_fid_json_records_how_it_was_computed(runs, tmp_path, monkeypatch):
                    "--steps", 3, "--device", "cpu")
     assert again.exit_code == 0, again.stderr
     assert "FID" in again.stdout and "12 samples against the train split" in again.stdout
+
+
+def test_a_figure_only_metric_prints_no_empty_table(runs):
+    result = invoke(runs[0], "--metric", "tsne", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "" and "wrote tsne-gibbs.png" in result.stderr

@@ -243,3 +243,32 @@ def test_long_chains_get_a_progress_callback():
 def test_a_seed_beyond_64_bits_is_a_usage_error(run):
     result = CliRunner().invoke(cli, ["sample", str(run), "--seed", str(2**64)])
     assert result.exit_code == 2 and "--seed" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_what_is_wrong_first_is_said_first_in_one_line(run, tmp_path):
+    Path("sample.png").write_bytes(b"")
+    missing = invoke("sample", tmp_path / "nowhere")
+    assert missing.exit_code == 2 and missing.stderr == f"error: {tmp_path / 'nowhere'}: no such run directory or checkpoint file\n"
+    only_steps = tmp_path / "only-steps"
+    (only_steps / "checkpoints").mkdir(parents=True)
+    (only_steps / "checkpoints" / "step_0000006.pt").write_bytes((run / "checkpoints" / "step_0000006.pt").read_bytes())
+    listed = invoke("sample", only_steps, "--out", "x.png")
+    assert listed.exit_code == 2 and "it has step_0000006.pt: pass one of them" in listed.stderr
+    scaled = invoke("sample", run, "--out", "x.npy", "--scale", "3")
+    assert scaled.exit_code == 2 and "--scale enlarges figures" in scaled.stderr
+    assert scaled.stderr.count("\n") == 1 and not Path("x.npy").exists()
+    ok("sample", run, "--out", "x.npy", "--scale", "3", "--trajectory", "t.png")  # --scale is for t.png
+    nul = invoke("sample", run, "--out", "a\0b.png")
+    assert nul.exit_code == 2 and nul.stderr == "error: a path contains a NUL character (\\0); remove it\n"
+    huge = invoke("inpaint", run, "--mask", "random-1000000000000")
+    assert huge.exit_code == 2 and "between 0 and 100" in huge.stderr
+
+
+def test_a_checkpoint_whose_moving_averages_are_damaged_is_named_in_one_line(run, tmp_path):
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    ckpt["ema"] = {"encoder.nothing": torch.zeros(3)}
+    torch.save(ckpt, tmp_path / "bad.pt")
+    for command in (["sample"], ["inpaint", "--mask", "left-half"], ["reconstruct"], ["interpolate"]):
+        result = invoke(*command, tmp_path / "bad.pt", "--out", tmp_path / f"{command[0]}.png")
+        assert result.exit_code == 2 and "its moving averages ('ema') do not fit the model" in result.stderr
+        assert result.stderr.count("\n") == 1

@@ -26,6 +26,8 @@ def invoke(*args: str) -> tuple[int, str]:
      "data.options.download: true"),
     (["train", "{recipe}", "--device", "cuda:7"], "train.device"),
     (["train", "{recipe}", "--resume"], "no checkpoints/last.pt to resume from"),
+    (["train", "{recipe}", "--set", "eval.masks=[random-0]"],
+     "--set eval.masks[0]: 'random-0' would hide nothing or everything"),
     (["train", "{recipe}", "--set", "data.batch_size=1", "--set", "model.architecture=conv8",
       "--set", "model.options={{}}"], "data.batch_size: 1 does not work with this model"),
     (["train", "{recipe}", "--set", "train.lr=1e308"], "train.lr: must be in (0, 1.0]"),
@@ -122,3 +124,12 @@ def test_resume_run_dir_continues_with_the_runs_own_recipe(tmp_path, recipe_file
 def test_resume_needs_a_run_directory_and_says_so(tmp_path, args, message):
     code, stderr = invoke("train", *[a.format(tmp=tmp_path) for a in args])
     assert code == 2 and message in stderr
+
+
+def test_a_run_that_is_not_there_or_a_nul_in_a_path_is_one_line(tmp_path, recipe_file):
+    code, stderr = invoke("train", "--resume", str(tmp_path / "nothere"))
+    assert code == 2 and stderr == (f"error: --resume {tmp_path / 'nothere'}: no such directory; give "
+                                    "the run directory that training wrote\n")
+    code, stderr = invoke("train", str(recipe_file), "--out", str(tmp_path / "a\0b"))
+    assert code == 2 and stderr == "error: a path contains a NUL character (\\0); remove it\n"
+    assert list(tmp_path.iterdir()) == [recipe_file]

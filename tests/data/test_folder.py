@@ -94,3 +94,12 @@ def test_alpha_channels_are_the_masks_of_a_folder_with_alpha_mask(tmp_path: Path
     assert len(plain[0]) == 2
     with pytest.raises(ValueError, match="alpha_mask must be true or false"):
         data.build("folder", str(tmp_path), train=True, alpha_mask="yes")
+
+
+def test_grey_images_give_one_channel_unless_told_otherwise(tmp_path: Path) -> None:
+    for i in range(3):
+        Image.new("L", (8, 8), color=40 * i).save(tmp_path / f"{i}.png")
+    assert data.build("folder", str(tmp_path), train=True, size=8)[0].shape == (1, 8, 8)
+    assert data.build("folder", str(tmp_path), train=True, size=8, channels=3)[0].shape == (3, 8, 8)
+    Image.new("RGB", (8, 8), color=(255, 0, 0)).save(tmp_path / "3.png")
+    assert data.build("folder", str(tmp_path), train=True, size=8)[0].shape == (3, 8, 8)

@@ -14,7 +14,7 @@ import scipy.io
 import torch
 
 import gibbsnet_plugin.data as data
-from gibbsnet_plugin.errors import DatasetNotFoundError
+from gibbsnet_plugin.errors import DatasetNotFoundError, DownloadFailed
 
 
 def _check_items(dataset, shape: tuple[int, ...], labelled: bool = True) -> None:
@@ -83,9 +83,10 @@ def test_mnist_failed_download_is_one_line(tmp_path: Path, monkeypatch: pytest.M
         raise URLError("no network")
 
     monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", offline)
-    with pytest.raises(DatasetNotFoundError, match="downloading MNIST") as info:
+    with pytest.raises(DownloadFailed, match="downloading MNIST") as info:
         data.build("mnist", str(tmp_path), train=True, download=True)
     assert "\n" not in str(info.value) and "no network" in str(info.value)
+    assert info.value.exit_status == 1  # the network failed, not the user's input
 
 
 # ------------------------------------------------------------------------------------------ svhn
