@@ -133,15 +133,26 @@ def state_stats(x: torch.Tensor, ref: Reference) -> dict[str, float]:
     }
 
 
+SAMPLERS = ("eval", "batch")
+"""How the transitions normalise while sampling: ``eval`` (stored statistics, per chain step for
+batch norm: an image never depends on its batch) or ``batch`` (the statistics of the batch of
+chains, as in training and in the GibbsNet authors' sampler)."""
+
+
 def chain_stats(model: gn.GibbsNet, steps: list[int], n: int, seed: int,
-                ref: Reference) -> list[dict[str, float]]:
-    """``state_stats`` of ``n`` eval-mode chains at each of ``steps``, one row per step, with the
-    class switch rate into each step and D's AUC of test data against that step's states."""
+                ref: Reference, sampler: str = "eval") -> list[dict[str, float]]:
+    """``state_stats`` of ``n`` chains at each of ``steps``, one row per step, with the class
+    switch rate into each step and D's AUC of test data against that step's states (D in eval
+    mode); ``sampler`` as in ``SAMPLERS``."""
     model.eval()
     steps = sorted(set(steps))
     recorded = sorted({*steps, *(t - 1 for t in steps if t > 1)})
     torch.manual_seed(seed)
-    states = model.trajectory(n, recorded)
+    model.encoder.train(sampler == "batch")
+    model.decoder.train(sampler == "batch")
+    with torch.no_grad():
+        states = model.trajectory(n, recorded)
+    model.eval()
     index = {t: i for i, t in enumerate(recorded)}
     classes = {t: ref.clf.predict(states[:, i].flatten(1).numpy()) for t, i in index.items()}
     test = torch.utils.data.TensorDataset(ref.x_test, ref.y_test)
@@ -170,12 +181,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 10, 100, 1000])
     parser.add_argument("--num", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sampler", choices=SAMPLERS, default="eval")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     for run in args.runs:
         model, recipe, _ = load_model_and_recipe(run, device="cpu")
         ref = reference(recipe.data.dataset)
-        rows = chain_stats(model, sorted(args.steps), args.num, args.seed, ref)
+        rows = chain_stats(model, sorted(args.steps), args.num, args.seed, ref, args.sampler)
         kept = retention(model, ref, args.seed)
         if args.json:
             print(json.dumps({"run": run, "rows": rows, "retention": kept}))

@@ -46,7 +46,14 @@ from gibbsnet_plugin.recipe import resolved
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from chain_quality import DIAGNOSTICS, HIGHER_IS_BETTER, chain_stats, reference, retention  # noqa: E402
+from chain_quality import (  # noqa: E402
+    DIAGNOSTICS,
+    HIGHER_IS_BETTER,
+    SAMPLERS,
+    chain_stats,
+    reference,
+    retention,
+)
 
 MODE_SCORES = {"modes": True, "modes_high_quality": True, "modes_reverse_kl": False}
 
@@ -107,25 +114,27 @@ def is_trained(run: Path, recipe: gn.Recipe, threads: int) -> bool:
 
 
 def score_run(run: str, steps: list[int], num: int, seed: int, metrics: list[str],
-              calibrate: int | None) -> dict[str, Any]:
+              calibrate: int | None, sampler: str = "eval") -> dict[str, Any]:
     """``{"chain": one row of chain scores per step, "eval": evaluate's scores of metrics}``;
-    ``calibrate`` re-measures the batch-norm statistics over that many chain steps first."""
+    ``calibrate`` re-measures the batch-norm statistics over that many chain steps first;
+    ``sampler``: ``eval`` or ``batch`` (see ``chain_quality.SAMPLERS``)."""
     model, recipe, _ = load_model_and_recipe(run, device="cpu")
     if calibrate is not None:
         calibrate_batchnorm(model, recipe.train.calibration_chains, calibrate, recipe.seed)
     scores = evaluate_model(model, recipe, metrics, seed=seed)["scores"] if metrics else {}
     if recipe.data.dataset in ("digits", "mnist5k"):
         scores["retention"] = retention(model, reference(recipe.data.dataset), seed)
-    return {"key": score_key(Path(run), steps, num, metrics, calibrate),
-            "chain": chain_scores(model, recipe, steps, num, seed), "eval": scores}
+    return {"key": score_key(Path(run), steps, num, metrics, calibrate, sampler),
+            "chain": chain_scores(model, recipe, steps, num, seed, sampler), "eval": scores}
 
 
 def score_key(run: Path, steps: list[int], num: int, metrics: list[str],
-              calibrate: int | None) -> dict[str, Any]:
+              calibrate: int | None, sampler: str = "eval") -> dict[str, Any]:
     """What a run's scores depend on: its last checkpoint (by modification time) and the settings."""
     mtime = (run / "checkpoints" / "last.pt").stat().st_mtime_ns
     key = {"checkpoint_mtime_ns": mtime, "steps": steps, "num": num, "metrics": metrics}
-    return key if calibrate is None else {**key, "calibrate": calibrate}
+    key = key if calibrate is None else {**key, "calibrate": calibrate}
+    return key if sampler == "eval" else {**key, "sampler": sampler}
 
 
 def cached_scores(log: Path, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -138,7 +147,7 @@ def cached_scores(log: Path, key: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def chain_scores(model: gn.GibbsNet, recipe: gn.Recipe, steps: list[int], num: int,
-                 seed: int) -> list[dict[str, float]]:
+                 seed: int, sampler: str = "eval") -> list[dict[str, float]]:
     """The chain scores of one model at each of ``steps`` (see the module docstring)."""
     data = gn.datasets.build(recipe.data.dataset, recipe.data.root, train=True, **recipe.data.options)
     if hasattr(data, "centres"):
@@ -148,7 +157,7 @@ def chain_scores(model: gn.GibbsNet, recipe: gn.Recipe, steps: list[int], num: i
         states = model.eval().trajectory(num, steps)
         return [{"step": t, **mode_scores(states[:, i], data.centres, data.std)}
                 for i, t in enumerate(sorted(set(steps)))]
-    return chain_stats(model, steps, num, seed, reference(recipe.data.dataset))
+    return chain_stats(model, steps, num, seed, reference(recipe.data.dataset), sampler)
 
 
 def directions(rows: list[dict[str, float]]) -> dict[str, bool]:
@@ -210,13 +219,16 @@ def main() -> None:
                         help="re-measure batch-norm statistics over STEPS chain steps before scoring "
                              "(the weights do not change: tests train.calibration_steps without "
                              "retraining); scores go to score-*-calSTEPS.json")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="eval",
+                        help="score eval-mode chains (stored statistics) or chains run with batch "
+                             "statistics; scores go to score-*-batch.json")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", default=None, help="also write every run's scores to this file")
     parser.add_argument("--score", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.score:
         print(json.dumps(score_run(args.score, sorted(args.steps), args.num, 0, args.metrics,
-                                   args.calibrate)))
+                                   args.calibrate, args.sampler)))
         return
 
     variants = args.variant or [["recipe"]]
@@ -247,12 +259,16 @@ def main() -> None:
     if args.calibrate is not None:
         extra += ["--calibrate", str(args.calibrate)]
         suffix = f"-cal{args.calibrate}"
+    if args.sampler != "eval":
+        extra += ["--sampler", args.sampler]
+        suffix += f"-{args.sampler}"
     logs = {(name, seed): out / "logs" / f"score-{name}-{seed}{suffix}.json" for name, seed in runs}
     score_jobs = [Job([sys.executable, __file__, args.recipe, "--score", str(run), "--num", str(args.num),
                        "--steps", *map(str, steps), *extra], 1, logs[name, seed])
                   for (name, seed), run in runs.items()
                   if cached_scores(logs[name, seed],
-                                   score_key(run, steps, args.num, args.metrics, args.calibrate)) is None]
+                                   score_key(run, steps, args.num, args.metrics, args.calibrate,
+                                             args.sampler)) is None]
     run_jobs(score_jobs, args.cores)
     print(f"scored {len(score_jobs)} run(s), {len(runs) - len(score_jobs)} from earlier scores",
           file=sys.stderr)

@@ -18,6 +18,7 @@ import torch
 from torch.optim import Optimizer
 from torch.utils.data import Dataset
 
+from gibbsnet_plugin.architectures.norms import chain_batchnorm
 from gibbsnet_plugin.architectures.wrappers import stabilise
 from gibbsnet_plugin.chains import ChainModel, check_architecture, check_hierarchy
 from gibbsnet_plugin.data.base import x_of
@@ -151,6 +152,8 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True)
     if not isinstance(model, ChainModel):
         raise RecipeError(f"model.kind: chain kind '{m.kind}' built {type(model).__name__}, not a "
                           "ChainModel")
+    model.encoder = chain_batchnorm(model.encoder)  # batch statistics per chain step at inference
+    model.decoder = chain_batchnorm(model.decoder)
     return _check_batch_norm(recipe, model)
 
 

@@ -89,7 +89,8 @@ def _small_conv(
 @ARCHITECTURES.register("conv8")
 def build_conv8(
     x_shape: tuple[int, ...], z_dim: int | list[int], width: int = 32, posterior: Posterior = "sigmoid",
-    standardize: Standardize | bool = True, decoder_noise: int = 16, dropout: float = 0.2, norm: Norm = "batch",
+    standardize: Standardize | bool = True, decoder_noise: int = 16, dropout: float = 0.0,
+    norm: Norm = "batch",
 ) -> Architecture | Hierarchy:
     """For C×8×8 images (the bundled digits are 1×8×8): two stride-2 convolutions each way, ``width``
     channels in the first layer.
@@ -155,7 +156,8 @@ def _conv_hierarchy(bottom: Architecture, z_dims: list[int], x_trunk: nn.Module,
 @ARCHITECTURES.register("conv28")
 def build_conv28(
     x_shape: tuple[int, ...], z_dim: int | list[int], width: int = 32, posterior: Posterior = "sigmoid",
-    standardize: Standardize | bool = True, decoder_noise: int = 16, dropout: float = 0.2, norm: Norm = "batch",
+    standardize: Standardize | bool = True, decoder_noise: int = 16, dropout: float = 0.0,
+    norm: Norm = "batch",
 ) -> Architecture | Hierarchy:
     """For C×28×28 images (MNIST is 1×28×28): 28 -> 14 -> 7 -> 4 and back. With a list ``z_dim`` a
     ``Hierarchy`` with a spatial z1 of ``z_dim[0]`` channels at 14×14 (see ``spatial_hierarchy``)."""
@@ -183,7 +185,8 @@ def build_conv28(
 @ARCHITECTURES.register("conv32")
 def build_conv32(
     x_shape: tuple[int, ...], z_dim: int | list[int], posterior: Posterior = "gaussian",
-    standardize: Standardize | bool = False, decoder_noise: int = 0, dropout: float = 0.2, norm: Norm = "batch",
+    standardize: Standardize | bool = False, decoder_noise: int = 0, dropout: float = 0.2,
+    norm: Norm = "batch",
 ) -> Architecture | Hierarchy:
     """ALI's SVHN networks for C×32×32 images (SVHN and CIFAR-10 are 3×32×32): 32 -> 28 -> 13 ->
     10 -> 4 -> 1 and back.

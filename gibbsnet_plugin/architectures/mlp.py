@@ -34,7 +34,7 @@ def build(
     posterior: Posterior = "sigmoid",
     standardize: Standardize | bool = True,
     decoder_noise: int = 16,
-    dropout: float = 0.2,
+    dropout: float = 0.0,
     norm: Norm = "batch",
     output: Output = "tanh",
     critic_hidden: tuple[int, ...] | list[int] | None = None,

@@ -22,6 +22,7 @@ PacGAN packing, R1 and the z-consistency term. Every setting works for every kin
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from typing import ClassVar, NamedTuple
 import torch
 from torch import nn
 
+from gibbsnet_plugin.architectures.norms import chain_step
 from gibbsnet_plugin.chains.losses import (
     LOSSES,
     Loss,
@@ -257,11 +259,18 @@ class ChainModel(nn.Module):
     # -- chain steps -----------------------------------------------------------------------------
 
     def _run_blocks(self, state: State, blocks: Sequence[Block], clamp: Collection[int] = (),
-               impotent: Collection[int] = (), free: State | None = None,
-               measured: bool = False) -> tuple[State, State | None]:
+                    impotent: Collection[int] = (), free: State | None = None,
+                    measured: bool = False, t: int | None = None) -> tuple[State, State | None]:
         """Run ``blocks`` on ``state``, leaving the layers in ``clamp`` as they are; neighbours of
         an ``impotent`` layer read its copy in ``free``, a chain run alongside without clamps.
-        ``measured``: x holds measurements already (the clamped chain), so it is not observed."""
+        ``measured``: x holds measurements already (the clamped chain), so it is not observed.
+        ``t``: the step of an unclamped chain these blocks compute (``norms.chain_step``)."""
+        with chain_step(t):
+            return self._blocks(state, blocks, clamp, impotent, free, measured)
+
+    def _blocks(self, state: State, blocks: Sequence[Block], clamp: Collection[int],
+                impotent: Collection[int], free: State | None,
+                measured: bool) -> tuple[State, State | None]:
         new, copies = list(state), list(free) if free is not None else None
         for block in blocks:
             view = [copies[i] if i in impotent else v for i, v in enumerate(new)] if copies else list(new)
@@ -278,16 +287,17 @@ class ChainModel(nn.Module):
                     new[update.layer] = update.compute(tuple(view))
         return tuple(new), tuple(copies) if copies is not None else None
 
-    def step(self, state: State) -> State:
-        """One chain step from ``state``."""
-        return self._run_blocks(state, self.schedule())[0]
+    def step(self, state: State, t: int | None = None) -> State:
+        """One chain step from ``state``; ``t``, when known, is its number in an unclamped chain."""
+        return self._run_blocks(state, self.schedule(), t=t)[0]
 
     def start(self, n: int, z0: Sequence[torch.Tensor] | torch.Tensor | None = None) -> State:
         """Step 1 of ``n`` unclamped chains: from N(0, I) in the ``start_layers``, or from the
         latents ``z0`` ([z1, ..., zL], or one tensor for one layer; see ``enter``), whose batch
         size is then the number of chains."""
         if z0 is None:
-            return self._run_blocks(self.noise(n, self.start_layers), self.schedule()[self.first_block:])[0]
+            return self._run_blocks(self.noise(n, self.start_layers), self.schedule()[self.first_block:],
+                                    t=1)[0]
         zs = [z0] if isinstance(z0, torch.Tensor) else list(z0)
         n = zs[0].shape[0] if zs and zs[0].dim() else n
         expected = [(n, *shape) for shape in self.latent_shapes]
@@ -298,7 +308,9 @@ class ChainModel(nn.Module):
 
     def enter(self, zs: State) -> State:
         """Step 1 of chains that start from the given latents: the blocks from ``first_block``
-        on, run from them (one layer: x = dec(z0))."""
+        on, run from them (one layer: x = dec(z0)). Such a chain is not the prior's, so its steps
+        are not numbered (``norms.chain_step``): one step from an image's code is its
+        reconstruction."""
         state = (torch.empty(0, device=self.device), *zs)
         return self._run_blocks(state, self.schedule()[self.first_block:])[0]
 
@@ -325,23 +337,25 @@ class ChainModel(nn.Module):
         grad = torch.is_grad_enabled()
         for t in range(1, n_steps + 1):
             with torch.set_grad_enabled(grad and t > n_steps - k):
-                state = self._run_blocks(state, blocks[self.first_block:] if t == 1 else blocks)[0]
+                state = self._run_blocks(state, blocks[self.first_block:] if t == 1 else blocks, t=t)[0]
             if t > n_steps - shown:
                 kept.append(state)
         if self.chains is not None:
             with torch.no_grad():  # the layers the next step starts from
-                self.chains.update(self._run_blocks(state, blocks[:self.first_block])[0], self.start_layers)
+                self.chains.update(self._run_blocks(state, blocks[:self.first_block], t=n_steps + 1)[0],
+                                   self.start_layers)
         return kept[0] if shown == 1 else tuple(torch.cat(layer) for layer in zip(*kept, strict=True))
 
-    def iterate(self, start: State) -> Iterator[State]:
+    def iterate(self, start: State, numbered: bool = True) -> Iterator[State]:
         """Endless unclamped chain from the step-1 state ``start``: yields the state of step 1, 2,
         ... Keeps no history and builds no autograd graph, so memory stays flat however long it
-        runs."""
+        runs. ``numbered``: the chain started from the prior, so its steps are numbered
+        (``norms.chain_step``)."""
         state = start
         with torch.no_grad():
-            while True:
+            for t in itertools.count(2):
                 yield state
-                state = self.step(state)
+                state = self.step(state, t if numbered else None)
 
     def states(self, n: int, record: Sequence[int], z0: Sequence[torch.Tensor] | torch.Tensor | None = None,
                callback: StepCallback | None = None) -> list[State]:
@@ -355,7 +369,7 @@ class ChainModel(nn.Module):
             first = self.start(n, z0)
         kept: list[State] = []
         # closing(): ending the generator early restores the grad mode it switched off.
-        with closing(self.iterate(first)) as chain:
+        with closing(self.iterate(first, numbered=z0 is None)) as chain:
             for t, state in enumerate(chain, start=1):
                 if callback is not None:
                     callback(t)
@@ -392,9 +406,9 @@ class ChainModel(nn.Module):
         network sees ``steps`` batches, e.g. for batch-norm calibration); keeps nothing."""
         blocks = self.schedule()
         state = self.start(n)
-        for _ in range(steps - 1):
-            state = self._run_blocks(state, blocks)[0]
-        self._run_blocks(state, blocks[:self.first_block])
+        for t in range(2, steps + 1):
+            state = self._run_blocks(state, blocks, t=t)[0]
+        self._run_blocks(state, blocks[:self.first_block], t=steps + 1)
 
     def _clamps(self, n: int, clamp: Mapping[int, torch.Tensor]) -> dict[int, torch.Tensor]:
         out = {}
@@ -438,7 +452,7 @@ class ChainModel(nn.Module):
             shown = tuple(clamp.get(i, t) for i, t in enumerate(shown))
             for t in range(1, wanted[-1] + 1):
                 shown, free = self._run_blocks(shown, blocks[self.first_block:] if t == 1 else blocks,
-                                          clamp, impotent, free)
+                                               clamp, impotent, free, t=t)
                 if callback is not None:
                     callback(t)
                 if t in wanted:

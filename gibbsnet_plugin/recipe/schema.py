@@ -90,7 +90,7 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 1000
     keep_checkpoints: int = 0
-    calibration_steps: int = 300
+    calibration_steps: int = 1000
     calibration_chains: int = 200
     precision: Precision = "fp32"
     ema: float = 0.0

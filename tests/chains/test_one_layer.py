@@ -378,20 +378,25 @@ def test_a_packed_recipe_builds_d_for_packed_inputs_from_the_same_architecture()
 
 
 @pytest.mark.parametrize("architecture", ["conv8", "mlp"])
-def test_default_networks_sample_one_chain_independently_of_its_batch_in_training_mode_too(architecture):
-    """The default transitions use no batch statistics: a chain's state depends on its own start
-    and noise only, in training mode (as the chain was trained) as in eval mode."""
+def test_default_networks_step_one_chain_independently_of_its_batch_once_calibrated(architecture):
+    """The built models normalise with stored batch statistics per chain step at inference: a
+    chain's next state depends on its own state and noise only; with batch statistics (training
+    mode) it depends on the others."""
     from conftest import tiny_recipe
+
+    from gibbsnet_plugin.calibration import calibrate_batchnorm
     from gibbsnet_plugin.factory import build_model
 
     model = build_model(tiny_recipe(model={"architecture": architecture, "options": {}}), (1, 8, 8))
-    for mode in (True, False):
-        model.train(mode)
-        z0 = torch.randn(4, 8)
-        other = z0.clone()
-        other[1:] = 5 * torch.randn(3, 8)
-        torch.manual_seed(3)
-        a = model.sample(4, steps=4, z0=z0)
-        torch.manual_seed(3)
-        b = model.sample(4, steps=4, z0=other)
-        assert torch.equal(a[0], b[0]) and not torch.equal(a[1], b[1])
+    calibrate_batchnorm(model, chains=32, steps=8, seed=0)
+    torch.manual_seed(1)
+    state = model.start(4)
+    other = tuple(t.clone() for t in state)
+    other[0][1:], other[1][1:] = torch.rand(3, 1, 8, 8) * 2 - 1, 3 * torch.randn(3, 8)
+    for training, same in ((False, True), (True, False)):
+        model.train(training)
+        torch.manual_seed(5)
+        a = model.step(state, 3)
+        torch.manual_seed(5)
+        b = model.step(other, 3)
+        assert torch.allclose(a[0][0], b[0][0], atol=1e-6) is same

@@ -12,7 +12,7 @@ from PIL import Image
 from torchvision.transforms.functional import to_tensor
 
 from conftest import write_pngs
-from gibbsnet_plugin.errors import InceptionWeightsError
+from gibbsnet_plugin.errors import DownloadFailed, InceptionWeightsError
 from gibbsnet_plugin.metrics import inception
 from gibbsnet_plugin.metrics.inception import (
     NO_DOWNLOAD_ENV,
@@ -129,7 +129,7 @@ def offline(dst):
 def test_a_failed_download_keeps_nothing_and_says_where_to_put_the_file(
         no_weights, monkeypatch, write, reason):
     fake_download(monkeypatch, write)
-    with pytest.raises(InceptionWeightsError, match=reason) as info:
+    with pytest.raises(DownloadFailed, match=reason) as info:
         find_weights(download=True)
     message = str(info.value)
     assert f"download {WEIGHTS_URL} to {no_weights}" in message and "\n" not in message
