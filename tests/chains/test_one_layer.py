@@ -383,7 +383,6 @@ def test_default_networks_step_one_chain_independently_of_its_batch_once_calibra
     chain's next state depends on its own state and noise only; with batch statistics (training
     mode) it depends on the others."""
     from conftest import tiny_recipe
-
     from gibbsnet_plugin.calibration import calibrate_batchnorm
     from gibbsnet_plugin.factory import build_model
 
