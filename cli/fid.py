@@ -33,25 +33,36 @@ def _announce_download(path: Path) -> None:
 @click.option("--save-stats", is_flag=True,
               help="Save the statistics of the first PATH (a folder) to the second (a .npz) "
                    "instead of computing FID.")
+@click.option("--fidelity", is_flag=True,
+              help="Also KID, precision/recall and density/coverage of the first folder "
+                   "(generated) against the second (real), as torch-fidelity and prdc compute them.")
 @click.option("--force", is_flag=True, help="With --save-stats: replace an existing .npz.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def fid(paths: tuple[str, str], dims: str | None, batch_size: int, device: str | None,
-        inception_weights: str | None, save_stats: bool, force: bool, as_json: bool) -> None:
+        inception_weights: str | None, save_stats: bool, fidelity: bool, force: bool,
+        as_json: bool) -> None:
     """Fréchet Inception distance between two PATHs, each a folder of images (bmp, jpg, jpeg,
     pgm, png, ppm, tif, tiff, webp) or a .npz of statistics (mu, sigma), as pytorch-fid computes
     it; prints "FID: value" on stdout. With --save-stats: save the statistics of a folder."""
     if force and not save_stats:
         raise click.UsageError("--force only applies to --save-stats")
+    if fidelity and save_stats:
+        raise click.UsageError("--fidelity compares two folders; it does not apply to --save-stats")
     options = dict(dims=int(dims) if dims else None, batch_size=batch_size, device=device,
                    weights=inception_weights, on_download=_announce_download)
     with task_progress("") as progress:
         if save_stats:
             result = gn.save_fid_statistics(*paths, force=force, progress=progress, **options)
         else:
-            result = gn.fid_of_paths(*paths, progress=progress, **options)
+            result = gn.fid_of_paths(*paths, progress=progress, fidelity=fidelity, **options)
     if as_json:
         print_json(result)
     elif save_stats:
         wrote(result["path"], detail=f" ({result['count']} images, {result['dims']}-d statistics)")
     else:
         click.echo(f"FID: {result['fid']}")
+        if fidelity:
+            click.echo(f"KID: {result['kid']} ± {result['kid_std']} "
+                       f"({result['kid_subset_size']} images per subset)")
+            for name in ("precision", "recall", "density", "coverage"):
+                click.echo(f"{name}: {result[name]}")

@@ -1,6 +1,6 @@
 """``gibbsnet``: the command line, a thin shell over ``gibbsnet_plugin``.
 
-The commands live by group: ``train`` (train, plugins), ``testtime`` (sample, inpaint,
+The commands live by group: ``train`` (train, plugins), ``testtime`` (sample, inpaint, export,
 reconstruct, interpolate), ``evaluate``, ``fid`` and ``report``; ``ui`` holds the terminal helpers
 they share. Results (score lines, tables, JSON) go to stdout; progress bars, messages and errors
 to stderr. Every error is one line without a traceback: status 2 for input the user can fix
@@ -103,8 +103,8 @@ def cli() -> None:
 
 
 for command in (train.train, train.plugins, testtime.sample, testtime.inpaint,
-                testtime.reconstruct, testtime.interpolate, evaluate.evaluate, fid.fid,
-                report.report):
+                testtime.reconstruct, testtime.interpolate, testtime.export, evaluate.evaluate,
+                fid.fid, report.report):
     cli.add_command(command)
 
 

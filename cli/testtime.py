@@ -1,4 +1,4 @@
-"""``gibbsnet sample|inpaint|reconstruct|interpolate``: using a trained model."""
+"""``gibbsnet sample|inpaint|reconstruct|interpolate|export``: using a trained model."""
 
 from __future__ import annotations
 
@@ -368,3 +368,22 @@ def interpolate(run: str, pairs: int, points: int, chain_steps: int, split: str,
         print_json({"run": str(loaded.checkpoint), "images": source, "pairs": n,
                     "points": points, "chain_steps": chain_steps, "seed": seed,
                     "out": str(out_path)})
+
+
+@click.command()
+@click.argument("run", type=click.Path())
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Directory to write model.safetensors, recipe.yaml and README.md (a model card) into.")
+@click.option("--weights", type=click.Choice(["auto", "ema", "raw"]), default="auto", show_default=True,
+              help="ema: the moving averages (train.ema); raw: the trained weights; auto: ema "
+                   "when the run has them, as sampling uses.")
+@click.option("--force", is_flag=True, help="Replace the files of an existing export.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def export(run: str, out: str, weights: str, force: bool, as_json: bool) -> None:
+    """Export the model of RUN (a run directory or checkpoint file) as safetensors weights with
+    its recipe and a model card; every test-time command reads the directory as it reads RUN."""
+    result = gn.export_model(run, out, weights=weights, force=force)
+    if as_json:
+        print_json(result)
+    else:
+        wrote(*result["files"], detail=f" ({result['weights']} weights of {result['source']})")

@@ -79,8 +79,7 @@ def train(recipe_path: str | None, overrides: tuple[str, ...], out: str | None,
 def plugins(as_json: bool) -> None:
     """List architectures, data sets, corruptions, chain kinds and metrics: built-in, from plugins,
     and broken plugins."""
-    entries = [*gn.architectures.entries(), *gn.datasets.entries(), *gn.corruptions.entries(),
-               *gn.chains.entries(), *gn.metric_entries()]
+    entries = gn.plugin_entries()
     if as_json:
         print_json({"plugins": [{"name": e.name, "kind": e.kind, "source": e.source,
                                  "error": e.error} for e in entries]})

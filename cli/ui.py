@@ -43,7 +43,7 @@ FLAGS = {"out": "--out", "force": "--force", "resume": "--resume", "overrides": 
          "inception_weights": "--inception-weights", "device": "--device", "nproc": "--nproc",
          "save_stats": "--save-stats", "figure": "--out-dir", "missing": "--missing",
          "steps": "--steps", "seed": "--seed", "trajectory": "--trajectory", "gif": "--gif",
-         "metrics": "--metric"}
+         "metrics": "--metric", "weights": "--weights"}
 """The library's parameter names (backticked in its messages) and the flags that set them."""
 
 

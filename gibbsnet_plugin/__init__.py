@@ -39,6 +39,7 @@ _LAZY = {
     "TrainingStatus": "gibbsnet_plugin.engines.handlers",
     "RunSummary": "gibbsnet_plugin.engines.handlers",
     "load_model": "gibbsnet_plugin.checkpoint",
+    "export_model": "gibbsnet_plugin.checkpoint",
     "resolve_checkpoint": "gibbsnet_plugin.checkpoint",
     "RECIPE_FILE": "gibbsnet_plugin.rundir",
     "RunDir": "gibbsnet_plugin.rundir",
@@ -58,7 +59,7 @@ _LAZY = {
     "resolve_mask": "gibbsnet_plugin.data.masks",
     "evaluate": "gibbsnet_plugin.evaluation",
     "check_metrics": "gibbsnet_plugin.evaluation",
-    "metric_entries": "gibbsnet_plugin.metrics",
+    "plugin_entries": "gibbsnet_plugin.registry",
     "score_label": "gibbsnet_plugin.evaluation",
     "score_text": "gibbsnet_plugin.evaluation",
     "run_label": "gibbsnet_plugin.evaluation",
@@ -92,15 +93,15 @@ if TYPE_CHECKING:
     from gibbsnet_plugin import data as datasets
     from gibbsnet_plugin.architectures import Architecture, Hierarchy
     from gibbsnet_plugin.chains import HALI, ChainModel, DeepGibbsNet, GibbsNet
-    from gibbsnet_plugin.checkpoint import load_model, resolve_checkpoint
+    from gibbsnet_plugin.checkpoint import export_model, load_model, resolve_checkpoint
     from gibbsnet_plugin.data.images import load_images
     from gibbsnet_plugin.data.masks import resolve_mask
     from gibbsnet_plugin.engines.handlers import RunSummary, TrainingStatus
     from gibbsnet_plugin.errors import GibbsnetError, TrainingInterrupted
     from gibbsnet_plugin.evaluation import check_metrics, evaluate, run_label, score_label, score_text
-    from gibbsnet_plugin.metrics import metric_entries
     from gibbsnet_plugin.metrics.folders import fid_of_paths, save_fid_statistics
     from gibbsnet_plugin.recipe import Recipe, load_recipe
+    from gibbsnet_plugin.registry import plugin_entries
     from gibbsnet_plugin.report import build_report, write_report
     from gibbsnet_plugin.rundir import RECIPE_FILE, RunDir
     from gibbsnet_plugin.testtime import (

@@ -1,43 +1,40 @@
-"""Checkpoints: what one holds, checking a run directory against one before training, the
-checkpoint handlers, RNG state, and loading a trained model (the run directory's layout is
-``rundir``'s).
+"""Checkpoints: what one holds, checking a run directory against one before training, RNG
+state, loading a trained model, and exported models (the run directory's layout is
+``rundir``'s; the handlers that write checkpoints in training are ``engines.checkpoints``).
 
 A checkpoint is a dict of
 state dicts (``model``, ``optimizer_d``, ``optimizer_g``, ``trainer``, ``rng``) plus ``meta``
 (the resolved recipe and the data shape), so one file is enough to rebuild the model.
 Checkpoints load with ``weights_only=True``: a checkpoint cannot run code.
+
+An exported model (``export_model``) is a directory of ``model.safetensors`` (the weights to
+sample with; the recipe and data shape in its metadata), ``recipe.yaml`` and a model card,
+``README.md``; ``load_model`` reads it as it reads a run.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
+import json
 import math
 import os
 import random
-import shutil
-import stat
-import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from ignite.handlers import Checkpoint, DiskSaver
 from torch import nn
 
 from gibbsnet_plugin.architectures.norms import STEP_BUFFERS
 from gibbsnet_plugin.chains import ChainModel
-from gibbsnet_plugin.errors import GibbsnetError, RunDirectoryError
+from gibbsnet_plugin.errors import GibbsnetError, OutputError, RunDirectoryError
 from gibbsnet_plugin.factory import build_model
-from gibbsnet_plugin.metrics import lower_is_better
 from gibbsnet_plugin.recipe import Recipe, recipe_differences, recipe_from_dict
-from gibbsnet_plugin.rundir import BEST, LAST, STEP_CHECKPOINTS, RunDir, read_metrics
-from gibbsnet_plugin.utils import resolve_device, unwritable
+from gibbsnet_plugin.rundir import RunDir, in_checkpoint_dir, read_metrics
+from gibbsnet_plugin.utils import atomic_output, resolve_device, unwritable, write_text_atomic
 
 FORMAT_VERSION = 2
 """Checkpoint format. 2: the recipe in ``meta`` holds every architecture option (resolved with the
@@ -267,8 +264,11 @@ def _check_contents(path: Path, ckpt: dict[str, Any]) -> None:
 
 
 def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
-    """A run directory's ``checkpoints/last.pt``, or the checkpoint file itself."""
+    """A run directory's ``checkpoints/last.pt``, an exported model's ``model.safetensors``, or
+    the checkpoint file itself."""
     path = Path(os.path.expanduser(run_or_checkpoint))
+    if path.is_dir() and (path / EXPORT_WEIGHTS).exists():
+        return path / EXPORT_WEIGHTS
     if path.is_dir():
         run = RunDir(path)
         if not run.last.exists():
@@ -322,7 +322,7 @@ def load_model_and_recipe(
     """
     device = resolve_device(device)
     path = resolve_checkpoint(run_or_checkpoint)
-    ckpt = read_checkpoint(path)
+    ckpt = read_export(path) if path.name == EXPORT_WEIGHTS else read_checkpoint(path)
     model = build_model(ckpt["recipe"], ckpt["x_shape"], training=False)
     problem = _state_mismatch(model.state_dict(), ckpt["model"])
     if problem:
@@ -343,102 +343,137 @@ def load_model_and_recipe(
     return model.to(device).eval(), ckpt["recipe"], path
 
 
-class _AtomicSaver(DiskSaver):
-    """Ignite's atomic DiskSaver (a temporary file in the same directory, then a rename) that
-    leaves no temporary file on any failure and reports a failed write as ``OSError``: on a full
-    disk ``torch.save`` raises ``RuntimeError`` ("unexpected pos ...") and closing the file can
-    fail after it."""
-
-    def __init__(self, dirname: Path) -> None:
-        super().__init__(dirname, atomic=True, require_empty=False)
-
-    def _save_func(self, checkpoint: Mapping, path: Path, func: Callable) -> None:
-        tmp = tempfile.NamedTemporaryFile(delete=False, dir=self.dirname)
-        try:
-            try:
-                func(checkpoint, tmp.file, **self.kwargs)
-            finally:
-                tmp.close()
-            os.replace(tmp.name, path)
-        except BaseException as exc:
-            full = shutil.disk_usage(self.dirname).free < FULL_BYTES  # before freeing tmp's space
-            with contextlib.suppress(OSError):
-                os.remove(tmp.name)
-            if isinstance(exc, RuntimeError):
-                raise OSError(errno.ENOSPC if full else errno.EIO,
-                              "No space left on device" if full else
-                              f"writing the checkpoint failed ({str(exc).splitlines()[0][:80]})",
-                              str(path)) from exc
-            raise
-        os.chmod(path, os.stat(path).st_mode | stat.S_IRGRP | stat.S_IROTH)
+EXPORT_WEIGHTS = "model.safetensors"
+EXPORT_FORMAT = 1
+WEIGHTS_KINDS = ("auto", "ema", "raw")
 
 
-FULL_BYTES = 1 << 20
-"""Free space below which a failed checkpoint write is reported as a full disk."""
+def read_export(path: Path) -> dict[str, Any]:
+    """An exported ``model.safetensors`` as ``read_checkpoint`` returns a checkpoint: ``model``
+    (its weights), ``recipe`` and ``x_shape``.
 
-
-class _ReplacingSaver(_AtomicSaver):
-    """The saver of ``last.pt`` and ``best.pt``: the new file atomically replaces the old one,
-    which must not be deleted first (Checkpoint removes a same-named file before saving)."""
-
-    def remove(self, filename: str) -> None:
-        pass
-
-
-def best_priority(score: str, mode: str, value: float) -> float:
-    """The priority of a ``best.pt`` candidate (ignite's Checkpoint keeps the highest): ``value``
-    of ``score``, negated when lower is better (``mode`` ``min``, or ``auto`` for errors and
-    distances, as the score's metric says: ``metrics.lower_is_better``)."""
-    lower = lower_is_better(score) if mode == "auto" else mode == "min"
-    return -value if lower else value
-
-
-class Checkpointers:
-    """The checkpoint handlers of a run directory ``out``, each an ignite ``Checkpoint`` of
-    ``to_save`` written atomically:
-
-    - ``step``: ``step_XXXXXXX.pt``, the newest ``keep`` of them (0 keeps all);
-    - ``last``: ``last.pt``, replaced in place;
-    - ``best``: ``best.pt`` for the best ``best_score`` in ``engine.state.metrics`` (``best_mode``
-      as in ``best_priority``); None without ``best_score``.
+    Raises:
+        GibbsnetError: not a safetensors file written by ``export_model``.
     """
+    from safetensors import SafetensorError, safe_open
 
-    def __init__(self, to_save: dict[str, Any], out: Path, keep: int, best_score: str | None = None,
-                 best_mode: str = "auto") -> None:
-        self.run = RunDir(out)
-        self.directory = self.run.checkpoints
-        self.best_score, self.best_mode = best_score, best_mode
-        self.step = Checkpoint(
-            to_save, _AtomicSaver(self.directory),
-            n_saved=keep or None, filename_pattern=STEP_CHECKPOINTS,
-            global_step_transform=lambda engine, _: engine.state.iteration,
-        )
-        self.last = Checkpoint(
-            to_save, _ReplacingSaver(self.directory),
-            n_saved=1, filename_pattern=LAST.replace(".pt", ".{ext}"),
-        )
-        self.best: Checkpoint | None = None
-        if best_score is not None:
-            self.best = Checkpoint(
-                to_save, _ReplacingSaver(self.directory),
-                n_saved=1, filename_pattern=BEST.replace(".pt", ".{ext}"),
-                score_function=lambda engine: best_priority(
-                    best_score, best_mode, engine.state.metrics[best_score]),
-            )
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            state = {key: f.get_tensor(key) for key in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise GibbsnetError(f"{path}: damaged or not a safetensors file ({exc}); export the run "
+                            "again with export_model") from None
+    try:
+        info = json.loads(meta["gibbsnet"])
+        raw = migrate_recipe(info["recipe"], info["checkpoint_format"])
+        x_shape = tuple(int(d) for d in info["x_shape"])
+    except (KeyError, TypeError, ValueError):
+        raise GibbsnetError(f"{path}: a safetensors file without gibbsnet's metadata (recipe and "
+                            "data shape); export the run with export_model") from None
+    return {"model": state, "recipe": recipe_from_dict(raw, source=f"{path} (recipe)"),
+            "x_shape": x_shape}
 
-    def resume(self, iteration: int) -> None:
-        """Tell the handlers what a run resumed at ``iteration`` already wrote: the step files up
-        to it (so ``keep`` counts them), and the best score logged up to it (so ``best.pt`` is
-        only replaced by a better one)."""
-        steps = [(number, path.name) for number, path in self.run.step_checkpoints() if number <= iteration]
-        self.step.load_state_dict({"_saved": steps})
-        if self.best is not None:
-            self.best.load_state_dict({"_saved": self._best_so_far(iteration)})
 
-    def _best_so_far(self, upto: int) -> list[tuple[float, str]]:
-        if not self.run.best.exists() or not self.run.metrics.exists():
-            return []
-        curve = read_metrics(self.run.metrics).evaluation.get(self.best_score or "", [])
-        priorities = [best_priority(self.best_score, self.best_mode, value)  # type: ignore[arg-type]
-                      for iteration, value in curve if iteration <= upto]
-        return [(max(priorities), BEST)] if priorities else []
+def export_model(run_or_checkpoint: str | Path, out: str | Path, weights: str = "auto",
+                 force: bool = False) -> dict[str, Any]:
+    """Write the model of a run directory (its last checkpoint) or checkpoint file to the
+    directory ``out``: ``model.safetensors`` (the weights a test-time command samples with, the
+    recipe and data shape in its metadata), ``recipe.yaml`` and a model card ``README.md`` (what
+    the model is, its data, its latest scores from training and how to use it). ``load_model``
+    and every test-time command read ``out`` as they read the run, and sample the same numbers.
+
+    Args:
+        weights: ``ema`` (the moving averages of the encoder and decoder; the run must have
+            trained with ``train.ema``), ``raw`` (the trained weights) or ``auto`` (``ema`` when
+            the checkpoint has them, as ``load_model`` samples).
+        force: replace the files of an existing export in ``out``.
+
+    Returns:
+        ``out``, ``files`` (the paths written), ``weights`` (``ema`` or ``raw``) and ``source``
+        (the checkpoint read).
+
+    Raises:
+        OutputError: ``out`` is a file, or holds an export and ``force`` is off. GibbsnetError: an
+            unknown ``weights``, ``ema`` for a run without moving averages, or a checkpoint that
+            does not load.
+    """
+    from safetensors.torch import save_file
+
+    if weights not in WEIGHTS_KINDS:
+        raise GibbsnetError(f"`weights` '{weights}': expected one of {', '.join(WEIGHTS_KINDS)}")
+    target = Path(os.path.expanduser(out))
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"{target}: a file; `out` is the directory to export into")
+    files = [target / name for name in (EXPORT_WEIGHTS, "recipe.yaml", "README.md")]
+    existing = [f.name for f in files if f.exists()]
+    if existing and not force:
+        raise OutputError(f"{target}: already holds {', '.join(existing)}; pass `force` to replace "
+                          "them or choose another directory")
+    source = resolve_checkpoint(run_or_checkpoint)
+    if source.name == EXPORT_WEIGHTS:
+        raise GibbsnetError(f"{source.parent}: already an exported model; export its run instead")
+    ckpt = read_checkpoint(source)
+    has_ema = "ema" in ckpt
+    if weights == "ema" and not has_ema:
+        raise GibbsnetError(f"{source}: no moving averages to export (the run trained without "
+                            "train.ema); use `weights` raw or auto")
+    kind = "ema" if has_ema and weights != "raw" else "raw"
+    model, recipe, _ = load_model_and_recipe(source, device="cpu")
+    if kind == "raw" and has_ema:  # load_model samples with the averages; take the trained weights
+        model.load_state_dict(ckpt["model"])
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    iteration = int(ckpt.get("trainer", {}).get("iteration", 0) or 0)
+    info = {"recipe": recipe.to_dict(), "x_shape": list(ckpt["x_shape"]), "weights": kind,
+            "checkpoint_format": FORMAT_VERSION, "export_format": EXPORT_FORMAT,
+            "iteration": iteration}
+    target.mkdir(parents=True, exist_ok=True)
+    with atomic_output(files[0]) as tmp:
+        save_file(state, str(tmp), metadata={"gibbsnet": json.dumps(info)})
+    write_text_atomic(files[1], recipe.to_yaml())
+    write_text_atomic(files[2], model_card(model, recipe, ckpt["x_shape"], kind, iteration, source))
+    return {"out": str(target), "files": [str(f) for f in files], "weights": kind,
+            "source": str(source)}
+
+
+def model_card(model: ChainModel, recipe: Recipe, x_shape: tuple[int, ...], weights: str,
+               iteration: int, source: Path) -> str:
+    """The ``README.md`` of an exported model: what it is, its data and training, the scores its
+    run logged at the exported iteration, and how to use it."""
+    m, d = recipe.model, recipe.data
+    layers = len(m.z_dim) if isinstance(m.z_dim, list) else 1
+    family = {"hali": "HALI"}.get(m.kind, "deep GibbsNet" if layers > 1 else "GibbsNet")
+    kind = ("ALI model (GibbsNet with one chain step)" if family == "GibbsNet" and m.chain_steps == 1
+            else f"{family} model ({m.chain_steps} chain steps)")
+    shape = "×".join(map(str, x_shape))
+    lines = [f"# {recipe.name}", "",
+             f"A {kind} trained with gibbsnet: an encoder q(z|x) and a decoder p(x|z) "
+             "trained so that the unclamped Gibbs chain started from noise matches the clamped "
+             "chain of real data (GibbsNet: Lamb et al., NeurIPS 2017; ALI: Dumoulin et al., 2017).",
+             "", "| | |", "|---|---|",
+             f"| architecture | {m.architecture}, latent size {m.z_dim} |",
+             f"| data | {d.dataset}, items of shape {shape} |",
+             f"| training | {iteration:,} of {recipe.train.iterations:,} iterations, batch "
+             f"{d.batch_size}, seed {recipe.seed} |",
+             f"| weights | {'moving averages (train.ema)' if weights == 'ema' else 'trained weights'}"
+             f", {sum(p.numel() for p in model.parameters()):,} parameters |", ""]
+    run = source.parent.parent if in_checkpoint_dir(source) else None
+    scores = {}
+    if run is not None and RunDir(run).metrics.exists():
+        evaluation = read_metrics(RunDir(run).metrics).evaluation
+        scores = {name: value for name, curve in evaluation.items()
+                  for step, value in curve if step == iteration}
+    if scores:
+        lines += [f"Scores logged by the run at iteration {iteration:,} (the recipe's `eval` "
+                  "section, measured during training):", "", "| score | value |", "|---|---:|"]
+        lines += [f"| {name} | {value:.4g} |" for name, value in sorted(scores.items())]
+        lines += [""]
+    lines += ["Measure it again, or with other metrics, from this directory:", "", "```",
+              "gibbsnet evaluate THIS_DIRECTORY", "```", "", "Use it:", "", "```",
+              "gibbsnet sample THIS_DIRECTORY --num 64 --out samples.png",
+              "gibbsnet inpaint THIS_DIRECTORY --mask right-half --out inpainted.png", "```", "",
+              "```python", "import gibbsnet_plugin as gn", "",
+              'model = gn.load_model("THIS_DIRECTORY")', "x = model.sample(16)", "```", "",
+              "`recipe.yaml` is the complete recipe it was trained with (`gibbsnet train "
+              "recipe.yaml` trains it again).", ""]
+    return "\n".join(lines)

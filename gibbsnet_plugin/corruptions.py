@@ -24,7 +24,6 @@ from functools import partial
 
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.functional import gaussian_blur
 
 from gibbsnet_plugin.data.base import image_dims
 from gibbsnet_plugin.registry import CORRUPTIONS
@@ -66,6 +65,8 @@ def blur(x_shape: tuple[int, ...], sigma: float = 1.0, noise: float = 0.0) -> Co
 
 
 def _blur(x: torch.Tensor, size: int, sigma: float, noise: float) -> torch.Tensor:
+    from torchvision.transforms.functional import gaussian_blur  # noqa: PLC0415  (slow to import)
+
     y = gaussian_blur(x, [size, size], [sigma, sigma]) if size > 1 else x
     return y + noise * torch.randn_like(y) if noise > 0 else y
 

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import ignite.distributed as idist
 import torch
 from torch.optim import Optimizer
 from torch.utils.data import Dataset
@@ -216,6 +215,8 @@ def _check_batch_norm(recipe: Recipe, model: ChainModel) -> ChainModel:
 def build_optimizers(model: ChainModel, recipe: Recipe) -> tuple[Optimizer, Optimizer]:
     """(D's optimizer, the encoder-and-decoder optimizer), as the recipe says; each prepared by
     ``idist.auto_optim`` for the current process group."""
+    import ignite.distributed as idist  # noqa: PLC0415  (training only: keeps loading a model light)
+
     t = recipe.train
     gen_params = [*model.encoder.parameters(), *model.decoder.parameters()]
 

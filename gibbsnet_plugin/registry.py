@@ -65,12 +65,17 @@ def _source_of(ep: metadata.EntryPoint) -> str:
 
 
 class Registry(Generic[F]):
-    """Factories of one kind keyed by name: built-ins first, then plugins from ``group``."""
+    """Factories of one kind keyed by name: built-ins first, then plugins from ``group``.
 
-    def __init__(self, kind: str, group: str, builtins_module: str | None = None) -> None:
+    ``index`` names the built-ins and the module whose import registers each (with the
+    ``register`` decorator): names are listed without importing anything, and a module is
+    imported when one of its names is used.
+    """
+
+    def __init__(self, kind: str, group: str, index: dict[str, str] | None = None) -> None:
         self.kind = kind
         self.group = group
-        self.builtins_module = builtins_module
+        self.index = dict(index or {})
         self._builtins: dict[str, F] = {}
         self._plugins: dict[str, _Plugin] | None = None
         self._refused: list[Entry] = []
@@ -87,8 +92,6 @@ class Registry(Generic[F]):
         return decorator
 
     def _discover(self) -> dict[str, _Plugin]:
-        if self.builtins_module is not None:
-            importlib.import_module(self.builtins_module)  # its decorators register the built-ins
         if self._plugins is not None:
             return self._plugins
         self._plugins = {}
@@ -96,8 +99,8 @@ class Registry(Generic[F]):
             return self._plugins
         for ep in sorted(metadata.entry_points(group=self.group), key=lambda e: e.name):
             source = _source_of(ep)
-            if ep.name in self._builtins or ep.name in self._plugins:
-                owner = BUILTIN if ep.name in self._builtins else self._plugins[ep.name].source
+            if ep.name in self._builtins or ep.name in self.index or ep.name in self._plugins:
+                owner = BUILTIN if ep.name not in self._plugins else self._plugins[ep.name].source
                 reason = f"refused: the name is already taken by {owner}"
                 warnings.warn(
                     f"plugin {self.kind} '{ep.name}' from {source} is refused: "
@@ -129,7 +132,7 @@ class Registry(Generic[F]):
     def names(self) -> list[str]:
         """Every usable name, built-in or plugin, sorted; imports no plugin."""
         plugins = self._discover()
-        return sorted(set(self._builtins) | set(plugins))
+        return sorted(set(self._builtins) | set(self.index) | set(plugins))
 
     def __contains__(self, name: object) -> bool:
         return name in self.names()
@@ -142,6 +145,8 @@ class Registry(Generic[F]):
             PluginLoadError: ``name`` comes from a plugin that failed to import.
         """
         plugin = self._discover().get(name)
+        if name in self.index and name not in self._builtins:
+            importlib.import_module(self.index[name])  # its decorator registers the name
         if name in self._builtins:
             return self._builtins[name]
         if plugin is None:
@@ -181,17 +186,41 @@ class Registry(Generic[F]):
     def entries(self) -> list[Entry]:
         """Every built-in, plugin and refused plugin, importing plugins to report broken ones."""
         plugins = self._discover()
-        rows = [Entry(name, self.kind, BUILTIN) for name in sorted(self._builtins)]
+        rows = [Entry(name, self.kind, BUILTIN) for name in sorted({*self._builtins, *self.index})]
         for name, plugin in sorted(plugins.items()):
             self._load(plugin)
             rows.append(Entry(name, self.kind, plugin.source, plugin.error))
         return rows + self._refused
 
 
+def _index(module: str, *names: str) -> dict[str, str]:
+    return dict.fromkeys(names, f"gibbsnet_plugin.{module}")
+
+
 ARCHITECTURES: Registry[Callable[..., Any]] = Registry(
-    "architecture", "gibbsnet.architectures", "gibbsnet_plugin.architectures")
-DATASETS: Registry[Callable[..., Any]] = Registry("dataset", "gibbsnet.datasets", "gibbsnet_plugin.data")
+    "architecture", "gibbsnet.architectures",
+    {**_index("architectures.conv", "conv8", "conv28", "conv32"), **_index("architectures.mlp", "mlp")})
+DATASETS: Registry[Callable[..., Any]] = Registry(
+    "dataset", "gibbsnet.datasets",
+    {**_index("data.digits", "digits"), **_index("data.mnist5k", "mnist5k"),
+     **_index("data.folder", "folder"), **_index("data.mixtures", "grid25", "ring8"),
+     **_index("data.torchvision_sets", "mnist", "svhn", "cifar10")})
 CORRUPTIONS: Registry[Callable[..., Any]] = Registry(
-    "corruption", "gibbsnet.corruptions", "gibbsnet_plugin.corruptions")
-CHAINS: Registry[Callable[..., Any]] = Registry("chain kind", "gibbsnet.chains", "gibbsnet_plugin.chains")
-METRICS: Registry[Callable[..., Any]] = Registry("metric", "gibbsnet.metrics", "gibbsnet_plugin.metrics")
+    "corruption", "gibbsnet.corruptions", _index("corruptions", "noise", "blur", "downsample", "drop"))
+CHAINS: Registry[Callable[..., Any]] = Registry("chain kind", "gibbsnet.chains",
+                                               _index("chains", "gibbsnet", "hali"))
+METRICS: Registry[Callable[..., Any]] = Registry(
+    "metric", "gibbsnet.metrics",
+    {**_index("metrics.scores", "reconstruction", "inpainting", "imputation"),
+     **_index("metrics.probe", "probe"), **_index("metrics.fid", "fid", "fidelity"),
+     **_index("metrics.modes", "modes"), **_index("metrics.critic", "critic"),
+     **_index("metrics.latent_maps", "tsne")})
+
+
+REGISTRIES = (ARCHITECTURES, DATASETS, CORRUPTIONS, CHAINS, METRICS)
+
+
+def plugin_entries() -> list[Entry]:
+    """Every name of every registry: built in (listed without importing them), from plugins
+    (imported, so that broken ones are reported) and refused plugins; for ``gibbsnet plugins``."""
+    return [entry for registry in REGISTRIES for entry in registry.entries()]

@@ -27,7 +27,7 @@ from gibbsnet_plugin.data.masks import check_mask
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.factory import build_dataset
 from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS, check_memory
-from gibbsnet_plugin.metrics.scores import inpaint_scores
+from gibbsnet_plugin.metrics.pixels import inpaint_scores
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.utils import seeded
 

@@ -27,7 +27,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from gibbsnet_plugin.chains import ChainModel, instance_noise_std
 from gibbsnet_plugin.checkpoint import (
-    Checkpointers,
     ResumePoint,
     RNGStates,
     RunMeta,
@@ -36,6 +35,7 @@ from gibbsnet_plugin.checkpoint import (
 from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.data.sampler import ResumableSampler
 from gibbsnet_plugin.distributed import backend_for, launched_by_torchrun, quiet_ignite, run_parallel
+from gibbsnet_plugin.engines.checkpoints import Checkpointers
 from gibbsnet_plugin.engines.handlers import (
     Calibrate,
     Interrupt,

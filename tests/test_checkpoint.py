@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
 from gibbsnet_plugin.checkpoint import RNGStates, read_checkpoint, resolve_checkpoint
-from gibbsnet_plugin.errors import GibbsnetError
+from gibbsnet_plugin.errors import GibbsnetError, OutputError
 
 
 def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
@@ -201,3 +201,43 @@ def test_a_format_1_checkpoint_is_rebuilt_with_the_option_defaults_of_that_versi
     torch.save(ckpt, tmp_path / "v2.pt")
     with pytest.raises(GibbsnetError, match="the weights do not fit architecture 'conv8'"):
         gn.load_model(tmp_path / "v2.pt", device="cpu")
+
+
+@pytest.mark.slow
+def test_an_exported_model_samples_bit_identically_to_its_run(tmp_path):
+    run = gn.train(tiny_recipe(train={"ema": 0.9}, eval={"metrics": ["reconstruction"], "every": 12}),
+                   out=tmp_path / "run")
+    result = gn.export_model(run, tmp_path / "export")
+    assert result["weights"] == "ema"
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["README.md", "model.safetensors",
+                                                                      "recipe.yaml"]
+    exported, original = gn.load_model(tmp_path / "export"), gn.load_model(run)
+    for model in (exported, original):
+        torch.manual_seed(3)
+        model.samples = model.sample(16, 5)
+    assert torch.equal(exported.samples, original.samples)
+    assert gn.load_recipe(tmp_path / "export" / "recipe.yaml") == gn.load_recipe(run / "recipe.yaml")
+    card = (tmp_path / "export" / "README.md").read_text()
+    assert "# tiny" in card and "digits, items of shape 1×8×8" in card
+    assert "12 of 12 iterations" in card and "| reconstruction_mse |" in card
+
+    raw = gn.export_model(run, tmp_path / "raw", weights="raw")
+    assert raw["weights"] == "raw"
+    trained = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(v, trained[k]) for k, v in gn.load_model(tmp_path / "raw").state_dict().items())
+
+
+def test_export_refuses_what_it_cannot_do_before_writing(run, tmp_path):
+    gn.export_model(run, tmp_path / "out")
+    with pytest.raises(OutputError, match="already holds model.safetensors, recipe.yaml, README.md"):
+        gn.export_model(run, tmp_path / "out")
+    gn.export_model(run, tmp_path / "out", force=True)
+    with pytest.raises(GibbsnetError, match="no moving averages to export"):
+        gn.export_model(run, tmp_path / "other", weights="ema")
+    assert not (tmp_path / "other").exists()
+    with pytest.raises(GibbsnetError, match="already an exported model"):
+        gn.export_model(tmp_path / "out", tmp_path / "again")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(GibbsnetError, match="damaged or not a safetensors file"):
+        gn.load_model(tmp_path / "bad")

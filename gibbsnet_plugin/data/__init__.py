@@ -13,5 +13,5 @@ build = DATASETS.build
 entries = DATASETS.entries
 register = DATASETS.register
 
-# registers the built-ins
-from gibbsnet_plugin.data import digits, folder, mixtures, mnist5k, torchvision_sets  # noqa: E402,F401
+# The built-ins register themselves when ``DATASETS`` imports their modules, on first use (see
+# ``registry``); torchvision's data sets import torchvision only then.

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from PIL import Image
-from torchvision import transforms
-from torchvision.transforms import functional
 
 from gibbsnet_plugin.errors import GibbsnetError
 
@@ -27,8 +26,22 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 IMAGE_MODES = {1: "L", 3: "RGB"}
 """Channels -> the PIL mode an image file is converted to."""
 
-TO_SIGNED_UNIT = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
-"""PIL image of 0..255 -> float32 tensor (C, H, W) in [-1, 1]: 0 -> -1.0, 255 -> 1.0."""
+def to_unit(image: Image.Image) -> torch.Tensor:
+    """PIL image of 0..255 (grey or RGB) -> float32 tensor (C, H, W) in [0, 1], the values of
+    torchvision's ``ToTensor``."""
+    array = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True))
+    chw = array[None] if array.dim() == 2 else array.permute(2, 0, 1)
+    return chw.to(torch.float32).div(255)
+
+
+def to_signed_unit(image: Image.Image) -> torch.Tensor:
+    """PIL image of 0..255 (grey or RGB) -> float32 tensor (C, H, W) in [-1, 1]: 0 -> -1.0,
+    255 -> 1.0; the values of torchvision's ``ToTensor`` then ``Normalize(0.5, 0.5)``."""
+    return to_unit(image).sub(0.5).div(0.5)
+
+
+TO_SIGNED_UNIT = to_signed_unit
+"""The transform torchvision's data sets are read with."""
 
 
 def x_of(item: object) -> torch.Tensor:
@@ -63,11 +76,15 @@ def fit_image(image: Image.Image, channels: int, height: int, width: int) -> tup
     w0, h0 = image.size
     resized = (w0, h0) != (width, height)
     if resized:
-        if height == width:
-            image = functional.resize(image, height)
+        if height == width:  # the shorter side to the size, as Resize(int) does
+            short, long = sorted((w0, h0))
+            new_short, new_long = height, int(height * long / short)
+            size = (new_short, new_long) if w0 <= h0 else (new_long, new_short)
         else:
             scale = max(height / h0, width / w0)
-            image = functional.resize(image, [max(height, round(h0 * scale)),
-                                              max(width, round(w0 * scale))])
-        image = functional.center_crop(image, [height, width])
-    return TO_SIGNED_UNIT(image), resized
+            size = (max(width, round(w0 * scale)), max(height, round(h0 * scale)))
+        image = image.resize(size, Image.BILINEAR)
+        top = int(round((image.height - height) / 2.0))
+        left = int(round((image.width - width) / 2.0))
+        image = image.crop((left, top, left + width, top + height))
+    return to_signed_unit(image), resized

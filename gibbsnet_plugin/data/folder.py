@@ -7,7 +7,6 @@ import os
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-from torchvision.datasets.folder import has_file_allowed_extension, make_dataset
 
 from gibbsnet_plugin.data.base import IMAGE_EXTENSIONS, IMAGE_MODES, SPLIT_SEED, fit_image
 from gibbsnet_plugin.data.images import check_pixels
@@ -59,7 +58,7 @@ class ImageFiles(Dataset):
 
 
 def _is_image(path: str) -> bool:
-    return has_file_allowed_extension(path, IMAGE_EXTENSIONS)
+    return path.lower().endswith(IMAGE_EXTENSIONS)
 
 
 def _scan(directory: str) -> tuple[list[str], list[int] | None]:
@@ -74,6 +73,8 @@ def _scan(directory: str) -> tuple[list[str], list[int] | None]:
     classes = [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
     samples: list[tuple[str, int]] = []
     if classes:
+        from torchvision.datasets.folder import make_dataset  # noqa: PLC0415  (torchvision is slow to import)
+
         class_to_idx = {name: i for i, name in enumerate(classes)}
         samples = make_dataset(directory, class_to_idx, is_valid_file=_is_image, allow_empty=True)
     if samples and loose:

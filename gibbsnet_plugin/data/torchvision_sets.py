@@ -1,4 +1,5 @@
-"""MNIST, SVHN and CIFAR-10 through torchvision's loaders, as (x, y) with x in [-1, 1].
+"""MNIST, SVHN and CIFAR-10 through torchvision's loaders, as (x, y) with x in [-1, 1]. The data
+set registry imports this module (and torchvision) when one of them is first used.
 
 Files are where torchvision keeps them under ``root``, so an existing torchvision download is used
 as is: MNIST in ``MNIST/raw/`` (the four uncompressed idx-ubyte files), SVHN's ``*_32x32.mat``

@@ -30,8 +30,11 @@ from typing import Any, ClassVar
 from torch.utils.data import Dataset
 
 from gibbsnet_plugin.chains import ChainModel
-from gibbsnet_plugin.metrics.data import Progress
 from gibbsnet_plugin.registry import METRICS
+
+Progress = Callable[[str, int, int], None]
+"""``progress(task, done, total)``, called as a long evaluation advances: ``task`` names the work
+(e.g. ``FID samples``), ``done`` of ``total`` units (batches, or draws of the probe) are done."""
 
 
 @dataclass
@@ -96,14 +99,16 @@ class Data:
 @dataclass
 class Context:
     """What a metric runs on: the ``model`` (in eval mode), its ``data``, the ``settings``, a
-    ``progress`` callback, and whether the caller named this metric (``asked``: a metric that
-    cannot run then raises, instead of being skipped with a note)."""
+    ``progress`` callback, whether the caller named this metric (``asked``: a metric that
+    cannot run then raises, instead of being skipped with a note) and ``shared`` work."""
 
     model: ChainModel
     data: Data
     settings: Settings
     progress: Progress | None = None
     asked: bool = True
+    shared: dict[str, Any] = field(default_factory=dict)
+    """Work that several metrics of one evaluation reuse (e.g. the samples' Inception features)."""
 
 
 @dataclass

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from sklearn.metrics import roc_auc_score
 from torch.utils.data import Dataset
 
 from gibbsnet_plugin.chains import ChainModel
@@ -61,6 +60,8 @@ def critic_auc(model: ChainModel, test: Dataset, steps: Sequence[int], seed: int
             done += x.shape[0]
             if progress is not None:
                 progress("critic AUC", done, total)
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415  (scikit-learn is slow to import)
+
     scores_real = torch.cat(real)
     labels = [1] * len(scores_real) + [0] * len(scores_real)
     return {t: float(roc_auc_score(labels, torch.cat([scores_real, torch.cat(fake[t])]).numpy()))

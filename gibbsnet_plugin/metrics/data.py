@@ -3,16 +3,27 @@ reporting an evaluator's progress."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from typing import TYPE_CHECKING
 
-import ignite.distributed as idist
 import torch
-from ignite.engine import Engine, Events
 from torch.utils.data import DataLoader, Dataset, Subset
 
-Progress = Callable[[str, int, int], None]
-"""``progress(task, done, total)``, called as a long evaluation advances: ``task`` names the work
-(e.g. ``FID samples``), ``done`` of ``total`` units (batches, or draws of the probe) are done."""
+from gibbsnet_plugin.metrics.base import Progress
+
+if TYPE_CHECKING:
+    from ignite.engine import Engine
+
+
+def world() -> tuple[int, int]:
+    """``(world size, rank)`` of this process: Ignite's distributed context when there is one
+    (ignite is imported only then: it takes about a second)."""
+    if "ignite.distributed" not in sys.modules and not (
+            torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return 1, 0
+    import ignite.distributed as idist
+
+    return idist.get_world_size(), idist.get_rank()
 
 
 def no_progress(task: str, done: int, total: int) -> None:
@@ -30,16 +41,16 @@ def shard_in_order(data: Dataset, batch_size: int) -> DataLoader:
     """``in_order`` over this process's share of ``data`` (every world_size-th item from its
     rank): for metrics whose sums Ignite all-reduces across processes, so that a multi-process
     evaluation covers each item once and equals the single-process result."""
-    world = idist.get_world_size()
-    if world > 1:
-        data = Subset(data, range(idist.get_rank(), len(data), world))  # type: ignore[arg-type]
+    size, rank = world()
+    if size > 1:
+        data = Subset(data, range(rank, len(data), size))  # type: ignore[arg-type]
     return in_order(data, batch_size)
 
 
 def local_share(total: int) -> int:
     """How many of ``total`` generated samples this process makes (they add up to ``total``)."""
-    world, rank = idist.get_world_size(), idist.get_rank()
-    return total // world + (1 if rank < total % world else 0)
+    size, rank = world()
+    return total // size + (1 if rank < total % size else 0)
 
 
 def track(engine: Engine, progress: Progress | None, task: str) -> None:
@@ -47,6 +58,7 @@ def track(engine: Engine, progress: Progress | None, task: str) -> None:
     the name ``task``: ``(task, 0, total)`` when it starts and ``(task, i, total)`` after batch i."""
     if progress is None:
         return
+    from ignite.engine import Events
 
     def report(engine: Engine) -> None:
         progress(task, engine.state.iteration, engine.state.epoch_length or 0)

@@ -2,10 +2,15 @@
 (generated in batches, kept in memory) against cached statistics of the real data, with
 pytorch-fid's Fréchet distance formula.
 
-The features are accumulated by Ignite metrics (``InceptionStatistics``, ``FID``), so the same
-code serves ``gibbsnet evaluate`` and evaluation during training. Reference statistics are cached
-in ``.npz`` files keyed by data set (its options and its root directory), split, image shape,
-number of images, feature size and the weights' SHA-256; each file records that key.
+The metric ``fidelity`` scores the same samples' features against real features with KID,
+precision/recall and density/coverage (``fidelity``); when an evaluation runs both, the samples
+are generated and passed through Inception once.
+
+Features and statistics are accumulated by Ignite metrics (``InceptionStatistics``,
+``InceptionFeatureSet``), so the same code serves ``gibbsnet evaluate`` and evaluation during
+training. Reference statistics and features are cached in ``.npz`` files keyed by data set (its
+options and its root directory), split, image shape, number of images, feature size and the
+weights' SHA-256; each file records that key.
 """
 
 from __future__ import annotations
@@ -35,6 +40,14 @@ from gibbsnet_plugin.metrics import inception
 from gibbsnet_plugin.metrics.base import Context, Result, register
 from gibbsnet_plugin.metrics.base import Metric as EvalMetric
 from gibbsnet_plugin.metrics.data import Progress, local_share, shard_in_order, track
+from gibbsnet_plugin.metrics.fidelity import (
+    DC_NEIGHBOURS,
+    KID_SUBSETS,
+    PR_NEIGHBOURS,
+    density_coverage,
+    kid,
+    precision_recall,
+)
 from gibbsnet_plugin.metrics.inception import InceptionFeatures, to_inception_input, weights_hash
 from gibbsnet_plugin.utils import atomic_output, seeded
 
@@ -95,6 +108,32 @@ class InceptionStatistics(Metric):
         mu = self._sum / n
         sigma = (self._outer - n * torch.outer(mu, mu)) / (n - 1)
         return mu.cpu().numpy(), sigma.cpu().numpy()
+
+
+class InceptionFeatureSet(InceptionStatistics):
+    """The Inception features (N, dims), float64 on the CPU, of all image batches passed to
+    ``update`` (gathered from every process)."""
+
+    @reinit__is_reduced
+    def reset(self) -> None:
+        self._features: list[torch.Tensor] = []
+
+    @reinit__is_reduced
+    def update(self, output: Any) -> None:
+        self._features.append(self.features(output))
+
+    def compute(self) -> torch.Tensor:  # type: ignore[override]
+        d = self.extractor.dims
+        local = torch.cat(self._features) if self._features else torch.zeros(0, d, dtype=torch.float64)
+        gathered = idist.all_gather(local.to(self._device)) if idist.get_world_size() > 1 else local
+        return gathered.cpu()
+
+
+def feature_statistics(features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (dims,) and covariance (dims, dims, ``np.cov``'s n - 1) of features (N, dims), as
+    pytorch-fid computes them from its activations."""
+    array = features.double().numpy()
+    return array.mean(axis=0), np.cov(array, rowvar=False)
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
@@ -205,6 +244,54 @@ def reference_statistics(
     return mu, sigma, {**info, "cached": False}
 
 
+def reference_features(
+    dataset: Dataset, data_key: dict[str, Any], split: str, num_images: int, x_shape: tuple[int, ...],
+    extractor: InceptionFeatures, weights_sha256: str, batch_size: int = DEFAULT_BATCH,
+    cache: Path | None = None, progress: Progress | None = None,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """``(features, info)``: the Inception features (n, dims) of the first ``num_images`` images
+    of ``dataset``, cached (float32) next to the statistics of ``reference_statistics``, whose
+    arguments and ``info`` these are. A computation reports its batches to ``progress`` as
+    ``Inception features of real images``."""
+    n = min(num_images, len(dataset))  # type: ignore[arg-type]
+    key = ReferenceKey(data_key.get("dataset", ""), str(Path(data_key.get("root", "")).resolve()),
+                       data_key.get("options", {}), split, list(x_shape), n, extractor.dims, weights_sha256)
+    path = (cache or cache_dir()) / key.filename().replace(".npz", "-features.npz")
+    info = {**asdict(key), "path": str(path)}
+    stored = None
+    if path.exists():
+        with np.load(path) as file:
+            if json.loads(str(file["key"])) == asdict(key):
+                stored = torch.from_numpy(file["features"]).double()
+    if idist.get_world_size() > 1:
+        stored = stored if idist.all_reduce(int(stored is not None), op="MIN") else None
+    if stored is not None:
+        return stored, {**info, "cached": True}
+    device = next(extractor.parameters()).device
+    features = run_metric(InceptionFeatureSet(extractor, device=device),
+                          shard_in_order(Subset(dataset, range(n)), batch_size),
+                          lambda b: x_of(b).to(device), progress, "Inception features of real images")
+    if idist.get_rank() == 0:
+        with atomic_output(path) as tmp, tmp.open("wb") as f:
+            np.savez(f, features=features.float().numpy(), key=json.dumps(asdict(key)))
+    return features, {**info, "cached": False}
+
+
+def sample_features(model: ChainModel, extractor: InceptionFeatures, num_samples: int, steps: int,
+                    batch_size: int = DEFAULT_BATCH, seed: int | None = 0,
+                    progress: Progress | None = None) -> torch.Tensor:
+    """The Inception features (num_samples, dims), float64 on the CPU, of unclamped-chain
+    samples after ``steps``, generated in batches of ``batch_size`` on the model's device (each
+    process makes its share, seeded ``seed + rank``); batches are reported to ``progress`` as
+    ``FID samples``."""
+    local = local_share(num_samples)
+    sizes = [batch_size] * (local // batch_size) + ([local % batch_size] if local % batch_size else [])
+    rank_seed = None if seed is None else seed + idist.get_rank()
+    with seeded(rank_seed, model.device):
+        return run_metric(InceptionFeatureSet(extractor, device=model.device), sizes,
+                          lambda b: model.sample(b, steps), progress, "FID samples")
+
+
 def _read_cache(path: Path, key: ReferenceKey) -> tuple[np.ndarray, np.ndarray] | None:
     if not path.exists():
         return None
@@ -218,15 +305,15 @@ def fid(
     model: ChainModel, dataset: Dataset, data_key: dict[str, Any], weights: str | Path,
     num_samples: int = 10_000, steps: int | None = None, split: str = "train", dims: int = 2048,
     batch_size: int = DEFAULT_BATCH, seed: int | None = 0, cache: Path | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, features: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """FID of unclamped-chain samples after ``steps`` (default: the model's ``chain_steps``)
     against as many real images of ``dataset`` (the ``split`` of the data ``data_key`` names):
     ``num_samples``, or the whole split when it is smaller (reference statistics cached).
 
-    Samples are generated and fed to Inception in batches of ``batch_size`` on the model's device;
-    the batches are reported to ``progress`` (``FID samples``, and ``FID reference statistics``
-    when they are not cached).
+    Samples are generated and fed to Inception in batches of ``batch_size`` on the model's device
+    (``sample_features``), unless their ``features`` are given; the batches are reported to
+    ``progress`` (``FID samples``, and ``FID reference statistics`` when they are not cached).
     Returns ``fid`` and what it depends on: ``implementation``, ``weights_sha256``, ``dims``,
     ``num_samples`` (as used), ``chain_steps``, ``seed`` and ``reference`` (see
     ``reference_statistics``).
@@ -241,14 +328,13 @@ def fid(
     mu, sigma, info = reference_statistics(dataset, data_key, split, num_samples, model.x_shape,
                                            extractor, sha, batch_size, cache, progress)
     num = info["num_images"]
-    local = local_share(num)  # each process makes its share; the metric sums them all
-    sizes = [batch_size] * (local // batch_size) + ([local % batch_size] if local % batch_size else [])
-    metric = FID(extractor, (mu, sigma), device=model.device)
-    rank_seed = None if seed is None else seed + idist.get_rank()
-    with seeded(rank_seed, model.device):
-        value = run_metric(metric, sizes, lambda b: model.sample(b, steps), progress, "FID samples")
+    if features is None:
+        features = sample_features(model, extractor, num, steps, batch_size, seed, progress)
+    if len(features) != num:
+        raise GibbsnetError(f"`features` of {len(features)} samples; FID against {num} real images "
+                            f"needs as many")
     return {
-        "fid": value,
+        "fid": frechet_distance(*feature_statistics(features), mu, sigma),
         "implementation": f"pytorch-fid {version('pytorch-fid')} InceptionV3, in memory",
         "weights_sha256": sha, "dims": dims, "num_samples": num, "chain_steps": steps,
         "seed": seed, "reference": info,
@@ -283,10 +369,71 @@ class FIDMetric(EvalMetric):
             return f"FID skipped: {exc}"
         return None
 
-    def run(self, ctx: Context) -> Result:
+    def reference(self, ctx: Context) -> tuple[Dataset, int]:
+        """The real images compared with (the ``fid_split``) and how many samples to make."""
         s = ctx.settings
         data = ctx.data.train if s.fid_split == "train" else ctx.data.test
-        details = fid(ctx.model, data, s.data_key, self.weights(ctx), s.num_samples or s.fid_samples,
-                      s.chain_steps, s.fid_split, s.fid_dims, seed=s.seed, cache=s.fid_cache,
-                      progress=ctx.progress)
+        return data, min(s.num_samples or s.fid_samples, len(data))  # type: ignore[arg-type]
+
+    def extractor(self, ctx: Context) -> InceptionFeatures:
+        if "inception" not in ctx.shared:
+            ctx.shared["inception"] = InceptionFeatures(self.weights(ctx), ctx.settings.fid_dims)
+        return ctx.shared["inception"].to(ctx.model.device)
+
+    def samples(self, ctx: Context) -> torch.Tensor:
+        """The samples' Inception features, made once per evaluation."""
+        if "sample_features" not in ctx.shared:
+            s = ctx.settings
+            steps = ctx.model.chain_steps if s.chain_steps is None else s.chain_steps
+            ctx.shared["sample_features"] = sample_features(
+                ctx.model, self.extractor(ctx), self.reference(ctx)[1], steps, seed=s.seed,
+                progress=ctx.progress)
+        return ctx.shared["sample_features"]
+
+    def run(self, ctx: Context) -> Result:
+        s = ctx.settings
+        data, num = self.reference(ctx)
+        details = fid(ctx.model, data, s.data_key, self.weights(ctx), num, s.chain_steps,
+                      s.fid_split, s.fid_dims, seed=s.seed, cache=s.fid_cache,
+                      progress=ctx.progress, features=self.samples(ctx))
         return Result({"fid": details["fid"]}, {"fid": details})
+
+
+FIDELITY_SCORES = ("kid", "kid_std", "precision", "recall", "density", "coverage")
+
+
+@register("fidelity")
+class FidelityMetric(FIDMetric):
+    """KID (with its standard deviation over subsets), precision/recall and density/coverage of
+    the same chain samples and real images as ``fid``, in the same Inception features."""
+
+    summary = ("KID, precision/recall and density/coverage of chain samples in Inception features "
+               "(torch-fidelity's and prdc's formulas)")
+    default = False
+
+    def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
+        return list(FIDELITY_SCORES)
+
+    def lower_is_better(self, score: str) -> bool:
+        return score in ("kid", "kid_std")
+
+    def label(self, score: str) -> str:
+        return {"kid": "KID", "kid_std": "KID std over subsets"}.get(score, f"{score} (Inception)")
+
+    def cell(self, score: str, value: float) -> str:
+        return f"{value:.4f}"
+
+    def run(self, ctx: Context) -> Result:
+        s = ctx.settings
+        data, num = self.reference(ctx)
+        extractor = self.extractor(ctx)
+        real, info = reference_features(data, s.data_key, s.fid_split, num, ctx.model.x_shape,
+                                        extractor, weights_hash(self.weights(ctx)),
+                                        cache=s.fid_cache, progress=ctx.progress)
+        fake = self.samples(ctx)
+        scores = {**kid(fake, real), **precision_recall(fake, real), **density_coverage(fake, real)}
+        details = {"num_samples": len(fake), "dims": s.fid_dims, "reference": info,
+                   "kid_subsets": KID_SUBSETS, "kid_subset_size": scores.pop("kid_subset_size"),
+                   "precision_recall_neighbours": PR_NEIGHBOURS,
+                   "density_coverage_neighbours": DC_NEIGHBOURS}
+        return Result(scores, {"fidelity": details})

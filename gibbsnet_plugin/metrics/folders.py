@@ -20,13 +20,21 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.transforms.functional import to_tensor
 
+from gibbsnet_plugin.data.base import to_unit
 from gibbsnet_plugin.data.images import check_pixels
 from gibbsnet_plugin.errors import GibbsnetError, ImageReadError
 from gibbsnet_plugin.figures import check_output
 from gibbsnet_plugin.metrics.data import Progress
-from gibbsnet_plugin.metrics.fid import DEFAULT_BATCH, InceptionStatistics, frechet_distance, run_metric
+from gibbsnet_plugin.metrics.fid import (
+    DEFAULT_BATCH,
+    InceptionFeatureSet,
+    InceptionStatistics,
+    feature_statistics,
+    frechet_distance,
+    run_metric,
+)
+from gibbsnet_plugin.metrics.fidelity import density_coverage, kid, precision_recall
 from gibbsnet_plugin.metrics.inception import (
     FEATURE_DIMS,
     InceptionFeatures,
@@ -77,7 +85,7 @@ def read_image(path: Path) -> torch.Tensor:
     try:
         with Image.open(path) as image:
             check_pixels(image, path)
-            return to_tensor(image.convert("RGB"))
+            return to_unit(image.convert("RGB"))
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ImageReadError(f"{path}: not an image PIL can read ({reason}); fix or remove the "
@@ -127,6 +135,10 @@ class FileStatistics(InceptionStatistics):
                           for _, group in itertools.groupby(images, key=lambda x: x.shape)])
 
 
+class FileFeatures(FileStatistics, InceptionFeatureSet):
+    """``InceptionFeatureSet`` of batches of image files, read as ``FileStatistics`` reads them."""
+
+
 def _inputs(paths: tuple[str | Path, ...],
             dims: int | None) -> tuple[dict[Path, list[Path] | Statistics], int]:
     """Each path -> its ``Statistics`` (a ``.npz``) or its image files (a folder), and the feature
@@ -162,9 +174,11 @@ def _inputs(paths: tuple[str | Path, ...],
 
 def _statistics(inputs: dict[Path, list[Path] | Statistics], dims: int, batch_size: int, device: str | None,
                 weights: str | Path | None, progress: Progress | None,
-                on_download: OnDownload | None) -> tuple[dict[Path, Statistics], str | None]:
+                on_download: OnDownload | None, features: dict[Path, torch.Tensor] | None = None,
+                ) -> tuple[dict[Path, Statistics], str | None]:
     """The statistics of every input (folders through the Inception network) and the weights'
-    SHA-256 (None when no folder needed them)."""
+    SHA-256 (None when no folder needed them); with a ``features`` dict, each folder's features
+    (n, dims) are also kept there."""
     folders = {path: files for path, files in inputs.items() if isinstance(files, list)}
     stats = {path: s for path, s in inputs.items() if isinstance(s, Statistics)}
     if not folders:
@@ -173,10 +187,15 @@ def _statistics(inputs: dict[Path, list[Path] | Statistics], dims: int, batch_si
     found = find_weights(weights, download=True, on_download=on_download)
     extractor = InceptionFeatures(found, dims).to(target)
     for path, files in folders.items():
-        metric = FileStatistics(extractor, device=target)
         batches = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
-        mu, sigma = run_metric(metric, batches, lambda b: b, progress,
-                               f"Inception features of {path}")
+        task = f"Inception features of {path}"
+        if features is None:
+            mu, sigma = run_metric(FileStatistics(extractor, device=target), batches, lambda b: b,
+                                   progress, task)
+        else:
+            features[path] = run_metric(FileFeatures(extractor, device=target), batches,
+                                        lambda b: b, progress, task)
+            mu, sigma = feature_statistics(features[path])
         stats[path] = Statistics(mu, sigma, len(files))
     return stats, weights_hash(found)
 
@@ -185,11 +204,13 @@ def fid_of_paths(
     path1: str | Path, path2: str | Path, dims: int | None = None,
     batch_size: int = DEFAULT_BATCH, device: str | None = None,
     weights: str | Path | None = None, progress: Progress | None = None,
-    on_download: OnDownload | None = None,
+    on_download: OnDownload | None = None, fidelity: bool = False,
 ) -> dict[str, Any]:
     """Fréchet Inception distance between two paths, each a folder of images or a ``.npz`` of
     statistics: the number ``python -m pytorch_fid PATH1 PATH2`` prints (to about 1e-6
-    relative: ``InceptionFeatures`` folds the batch norms).
+    relative: ``InceptionFeatures`` folds the batch norms). With ``fidelity`` (two folders), also
+    KID, precision/recall and density/coverage of the first folder (generated) against the
+    second (real), as torch-fidelity and prdc compute them (``metrics.fidelity``).
 
     Args:
         dims: Inception feature size, 64, 192, 768 or 2048 (default: that of a given ``.npz``,
@@ -201,19 +222,33 @@ def fid_of_paths(
         progress: called as ``progress(task, done, total)`` for the batches of each folder.
     Returns:
         ``fid``, ``paths`` (as given), ``dims``, ``count`` (images per path; None for a ``.npz``
-        without it) and ``weights_sha256`` (None when both paths are ``.npz``).
+        without it) and ``weights_sha256`` (None when both paths are ``.npz``); with
+        ``fidelity``, also ``kid``, ``kid_std``, ``kid_subset_size``, ``precision``, ``recall``,
+        ``density`` and ``coverage``.
 
     Raises:
         ImageReadError: a missing path, a folder with fewer than 2 images, an unreadable image or
-            ``.npz``. GibbsnetError: statistics of different feature sizes.
+            ``.npz``. GibbsnetError: statistics of different feature sizes; ``fidelity`` with a
+            ``.npz`` (these scores need every image's features).
         InceptionWeightsError: no weights, and downloading them failed or is off.
     """
     inputs, dims = _inputs((path1, path2), dims)
-    stats, sha = _statistics(inputs, dims, batch_size, device, weights, progress, on_download)
-    first, second = (stats[Path(os.path.expanduser(p))] for p in (path1, path2))
-    return {"fid": frechet_distance(first.mu, first.sigma, second.mu, second.sigma),
-            "paths": [str(path1), str(path2)], "dims": dims,
-            "count": [first.count, second.count], "weights_sha256": sha}
+    saved = [str(path) for path, s in inputs.items() if isinstance(s, Statistics)]
+    if fidelity and saved:
+        raise GibbsnetError(f"{saved[0]}: KID, precision/recall and density/coverage need every "
+                            "image's features, not saved statistics; pass two folders")
+    features: dict[Path, torch.Tensor] | None = {} if fidelity else None
+    stats, sha = _statistics(inputs, dims, batch_size, device, weights, progress, on_download,
+                             features)
+    keys = [Path(os.path.expanduser(p)) for p in (path1, path2)]
+    first, second = (stats[key] for key in keys)
+    result = {"fid": frechet_distance(first.mu, first.sigma, second.mu, second.sigma),
+              "paths": [str(path1), str(path2)], "dims": dims,
+              "count": [first.count, second.count], "weights_sha256": sha}
+    if features is not None:
+        fake, real = (features[key] for key in keys)
+        result.update({**kid(fake, real), **precision_recall(fake, real), **density_coverage(fake, real)})
+    return result
 
 
 def save_fid_statistics(

@@ -275,3 +275,15 @@ def test_a_checkpoint_whose_moving_averages_are_damaged_is_named_in_one_line(run
         result = invoke(*command, tmp_path / "bad.pt", "--out", tmp_path / f"{command[0]}.png")
         assert result.exit_code == 2 and "its moving averages ('ema') do not fit the model" in result.stderr
         assert result.stderr.count("\n") == 1
+
+
+def test_export_then_every_test_time_command_reads_the_directory(run, tmp_path):
+    result = invoke("export", run, "--out", tmp_path / "m", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["weights"] == "raw"
+    ok("sample", run, "--num", 6, "--steps", 3, "--out", tmp_path / "run.npy")
+    ok("sample", tmp_path / "m", "--num", 6, "--steps", 3, "--out", tmp_path / "export.npy")
+    assert np.array_equal(np.load(tmp_path / "run.npy"), np.load(tmp_path / "export.npy"))
+    ok("inpaint", tmp_path / "m", "--mask", "right-half", "--num", 4, "--out", tmp_path / "i.png")
+    again = invoke("export", run, "--out", tmp_path / "m")
+    assert again.exit_code == 2 and "pass --force to replace them" in again.stderr

@@ -50,3 +50,31 @@ def test_fit_image_covers_a_non_square_target_and_keeps_a_fitting_image():
     same, resized = fit_image(image, 3, 12, 12)
     assert not resized and same.shape == (3, 12, 12)
     assert torch.allclose(same[0], torch.as_tensor(np.array(image), dtype=torch.float32) / 127.5 - 1)
+
+
+def test_images_are_read_as_torchvision_reads_them():
+    """The PIL path that replaced torchvision's transforms gives the same tensors, bit for bit."""
+    import numpy as np
+    from PIL import Image
+    from torchvision import transforms
+    from torchvision.transforms import functional
+
+    from gibbsnet_plugin.data.base import fit_image, to_signed_unit, to_unit
+
+    reference = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    rng = np.random.default_rng(0)
+    for w, h, mode, target in [(20, 12, "RGB", (8, 8)), (7, 31, "L", (8, 8)), (33, 40, "RGB", (28, 28)),
+                               (50, 20, "L", (6, 10)), (8, 8, "L", (8, 8))]:
+        image = Image.fromarray(rng.integers(0, 256, (h, w, 3) if mode == "RGB" else (h, w), np.uint8), mode)
+        assert torch.equal(to_signed_unit(image), reference(image))
+        assert torch.equal(to_unit(image), transforms.ToTensor()(image))
+        x, resized = fit_image(image, 3 if mode == "RGB" else 1, *target)
+        height, width = target
+        if height == width:
+            expected = functional.center_crop(functional.resize(image, height), [height, width])
+        else:
+            scale = max(height / h, width / w)
+            expected = functional.center_crop(functional.resize(image, [max(height, round(h * scale)),
+                                                                       max(width, round(w * scale))]),
+                                              [height, width])
+        assert torch.equal(x, reference(expected)) and resized == ((w, h) != (width, height))

@@ -24,3 +24,13 @@ def test_digits_shapes_range_labels_and_split() -> None:
     assert rows(train).isdisjoint(rows(test))  # digits holds no duplicate images
     again = data.build("digits", "unused", train=False)
     assert torch.equal(test[:][0], again[:][0]) and torch.equal(test[:][1], again[:][1])
+
+
+def test_digits_are_scikit_learns_load_digits_bit_for_bit() -> None:
+    from sklearn.datasets import load_digits
+
+    from gibbsnet_plugin.data.digits import read_digits
+
+    images, labels = read_digits()
+    bunch = load_digits()
+    assert (images == bunch.data).all() and (labels == bunch.target).all()

@@ -192,3 +192,58 @@ def test_images_of_different_sizes_and_the_same_folder_twice(tmp_path, hub):
         result = gn.fid_of_paths(tmp_path / "mixed", tmp_path / "mixed", dims=64, batch_size=4,
                                  device="cpu")
     assert result["count"] == [4, 4] and result["fid"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fidelity_scores_the_fid_samples_once_against_cached_real_features(tmp_path, hub):
+    from gibbsnet_plugin.metrics.fidelity import kid
+
+    run = gn.train(tiny_recipe(), out=tmp_path / "run")
+    options = dict(device="cpu", num_samples=20, fid_dims=64, fid_cache=tmp_path / "cache")
+    reports = []
+    both = gn.evaluate(run, ["fid", "fidelity"], **options, progress=lambda *r: reports.append(r))
+    assert [r for r in reports if r[0] == "FID samples" and r[1] == 0] == [("FID samples", 0, 1)]
+    alone = gn.evaluate(run, ["fid"], **options)
+    assert both["scores"]["fid"] == pytest.approx(alone["scores"]["fid"], rel=1e-9)
+    scores = both["scores"]
+    assert {"kid", "kid_std", "precision", "recall", "density", "coverage"} <= set(scores)
+    assert all(0 <= scores[k] <= 1 for k in ("precision", "recall", "coverage"))
+    assert scores["kid_std"] > 0 and scores["density"] >= 0
+    details = both["details"]["fidelity"]
+    assert details["num_samples"] == 20 and details["kid_subset_size"] == 20
+    stored = np.load(details["reference"]["path"])
+    assert stored["features"].shape == (20, 64)
+
+    # the cached real features and a direct KID of re-made samples give the same number
+    model = gn.load_model(run, device="cpu")
+    extractor = InceptionFeatures(find_weights(), dims=64)
+    fake = fid_module.sample_features(model, extractor, 20, model.chain_steps, seed=0)
+    assert kid(fake, stored["features"])["kid"] == pytest.approx(scores["kid"], rel=1e-5)
+    again = gn.evaluate(run, ["fidelity"], **options)
+    assert again["details"]["fidelity"]["reference"]["cached"]
+    assert again["scores"]["kid"] == pytest.approx(scores["kid"], rel=1e-9)
+
+
+def test_fid_of_folders_with_fidelity_scores_and_refuses_saved_statistics(tmp_path, hub, capsys):
+    from gibbsnet_cli.main import main as cli
+
+    generator = torch.Generator().manual_seed(0)
+    real = torch.rand(12, 3, 16, 16, generator=generator) * 2 - 1
+    fake = (real.flip(3) * 0.7 + 0.3 * torch.rand(real.shape, generator=generator)).clamp(-1, 1)
+    a, b = write_pngs(fake, tmp_path / "fake"), write_pngs(real, tmp_path / "real")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = gn.fid_of_paths(a, b, dims=64, device="cpu")
+        scored = gn.fid_of_paths(a, b, dims=64, device="cpu", fidelity=True)
+        same = gn.fid_of_paths(b, b, dims=64, device="cpu", fidelity=True)
+        gn.save_fid_statistics(b, tmp_path / "b.npz", dims=64, device="cpu")
+    assert scored["fid"] == pytest.approx(plain["fid"], rel=1e-6)
+    assert scored["kid"] > same["kid"] and scored["kid_subset_size"] == 12
+    assert same["precision"] == same["recall"] == same["coverage"] == 1.0
+    assert 0 <= scored["coverage"] < 1
+    with pytest.raises(gn.GibbsnetError, match="b.npz: KID, precision/recall and density/coverage need"):
+        gn.fid_of_paths(a, tmp_path / "b.npz", fidelity=True)
+    with pytest.raises(SystemExit) as exit:
+        cli(["fid", str(b), str(b), "--dims", "64", "--device", "cpu", "--fidelity"])
+    assert exit.value.code == 0
+    out = capsys.readouterr().out
+    assert "KID: " in out and "(12 images per subset)" in out and "coverage: 1.0" in out

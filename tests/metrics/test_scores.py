@@ -9,11 +9,10 @@ import torch
 
 from gibbsnet_plugin import testtime
 from gibbsnet_plugin.data.masks import named_mask
+from gibbsnet_plugin.metrics.pixels import inpaint_scores, psnr
 from gibbsnet_plugin.metrics.scores import (
     imputation_rmse,
-    inpaint_scores,
     inpainting_scores,
-    psnr,
     reconstruction_mse,
     restoration_rmse,
 )
