@@ -34,6 +34,8 @@ METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_DIR = "checkpoints"
 SAMPLE_DIR = "samples"
 TENSORBOARD_DIR = "tensorboard"
+MLFLOW_DIR = "mlruns"
+WANDB_DIR = "wandb"
 LAST = "last.pt"
 BEST = "best.pt"
 STEP_PATTERN = "step_{:07d}"
@@ -86,6 +88,14 @@ class RunDir:
         return self.root / TENSORBOARD_DIR
 
     @property
+    def mlflow(self) -> Path:
+        return self.root / MLFLOW_DIR
+
+    @property
+    def wandb(self) -> Path:
+        return self.root / WANDB_DIR
+
+    @property
     def last(self) -> Path:
         return self.checkpoints / LAST
 
@@ -117,8 +127,9 @@ class RunDir:
 
     def clear(self) -> None:
         """Delete the run's files (recipe, checkpoints, samples, metrics, logs, run record,
-        TensorBoard events); other files stay."""
-        for folder in (self.checkpoints, self.samples, self.tensorboard):
+        the trackers' TensorBoard events, MLflow file store and offline W&B runs); other files
+        stay."""
+        for folder in (self.checkpoints, self.samples, self.tensorboard, self.mlflow, self.wandb):
             shutil.rmtree(folder, ignore_errors=True)
         for path in (self.recipe, self.metrics, self.log, self.record):
             path.unlink(missing_ok=True)
@@ -244,7 +255,7 @@ def read_metrics(path: str | Path) -> Metrics:
     return metrics
 
 
-__all__ = ["BEST", "CHECKPOINT_DIR", "EVAL_PREFIX", "LAST", "LOG_FILE", "METRICS_FILE", "RECIPE_FILE",
-           "RECORD_FILE", "SAMPLE_DIR", "TENSORBOARD_DIR", "Metrics",
+__all__ = ["BEST", "CHECKPOINT_DIR", "EVAL_PREFIX", "LAST", "LOG_FILE", "METRICS_FILE", "MLFLOW_DIR",
+           "RECIPE_FILE", "RECORD_FILE", "SAMPLE_DIR", "TENSORBOARD_DIR", "WANDB_DIR", "Metrics",
            "Points", "RunDir", "append_record", "evaluation_record", "in_checkpoint_dir", "numbered",
            "read_metrics", "training_record", "truncate_records"]

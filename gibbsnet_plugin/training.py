@@ -312,7 +312,7 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     if checkpoints.best is not None:
         trainer.add_event_handler(Events.ITERATION_COMPLETED(every=e.every),
                                   unless_diverged(checkpoints.best))
-    trackers = (attach_loggers(t.loggers, trainer, run.tensorboard, t.log_every, e.every)
+    trackers = (attach_loggers(t.loggers, trainer, run, recipe.to_dict(), t.log_every, e.every)
                 if rank0 else Trackers())
     if rank0:
         SampleGrid(s.shown, run, t.sample_every, GRID_SAMPLES, recipe.seed,

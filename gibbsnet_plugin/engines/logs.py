@@ -1,10 +1,12 @@
 """What a run records about itself besides checkpoints and ``metrics.jsonl``: ``train.log`` (plain,
 timestamped lines of what training did), ``run.json`` (how and where each session of the run was
-started) and the experiment trackers of ``train.loggers`` (ignite's ``TensorboardLogger``)."""
+started) and the experiment trackers of ``train.loggers`` (ignite's ``TensorboardLogger``,
+``MLflowLogger`` and ``WandBLogger``)."""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import socket
 import subprocess
@@ -21,6 +23,7 @@ from ignite.engine import Engine, Events
 
 from gibbsnet_plugin.engines.handlers import TrainingStatus
 from gibbsnet_plugin.errors import RecipeError
+from gibbsnet_plugin.rundir import RunDir
 from gibbsnet_plugin.utils import write_text_atomic
 
 PACKAGES = ("gibbsnet", "torch", "torchvision", "pytorch-ignite", "numpy", "pytorch-fid",
@@ -122,15 +125,21 @@ def device_description(device: torch.device) -> str:
     return str(device)
 
 
+TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow", "mlflow-skinny"),
+                    "wandb": ("wandb", "wandb")}
+"""Each logger of ``train.loggers``: the module it imports and the package (and extra) to install."""
+
+
 def check_loggers(names: list[str]) -> None:
     """Raise ``RecipeError`` for a logger of ``train.loggers`` (their names are checked with the
     recipe) whose package is not installed, with the command that installs it."""
-    for i in range(len(names)):
+    for i, name in enumerate(names):
+        module, package = TRACKER_PACKAGES[name]
         try:
-            import tensorboard  # noqa: F401, PLC0415
+            __import__(module)
         except ImportError:
-            raise RecipeError(f"train.loggers[{i}]: tensorboard is not installed; pip install "
-                              "'gibbsnet[tensorboard]' (or tensorboard)") from None
+            raise RecipeError(f"train.loggers[{i}]: {module} is not installed; pip install "
+                              f"'gibbsnet[{name}]' (or {package})") from None
 
 
 @dataclass
@@ -146,38 +155,98 @@ class Trackers:
             close()
 
 
-def attach_loggers(names: list[str], trainer: Engine, log_dir: Path, log_every: int,
-                   eval_every: int) -> Trackers:
+def grid_image(x: torch.Tensor) -> torch.Tensor:
+    """A sample grid (C, H', W') in [0, 1] of images (B, C, H, W) in [-1, 1]."""
+    from torchvision.utils import make_grid  # noqa: PLC0415
+
+    return make_grid(x.detach().float().cpu(), normalize=True, value_range=(-1, 1))
+
+
+def once_per_iteration(add: Callable[[int, torch.Tensor], None]) -> Callable[[int, torch.Tensor], None]:
+    """``add`` for image batches only, once per iteration (the grid at the end may repeat the
+    last one)."""
+    added: set[int] = set()
+
+    def grid(iteration: int, x: torch.Tensor) -> None:
+        if iteration in added or x.dim() != 4:
+            return
+        added.add(iteration)
+        add(iteration, x)
+
+    return grid
+
+
+def flat_params(recipe: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The recipe as ``section.key`` -> value (lists and None as text), for trackers' params."""
+    flat: dict[str, Any] = {}
+    for key, value in recipe.items():
+        if isinstance(value, dict):
+            flat.update(flat_params(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat
+
+
+def attach_loggers(names: list[str], trainer: Engine, run: RunDir, recipe: dict[str, Any],
+                   log_every: int, eval_every: int) -> Trackers:
     """Attach the experiment trackers of ``names`` to ``trainer``: the step outputs (losses and
     D's outputs) every ``log_every`` iterations under ``train/``, evaluation scores every
-    ``eval_every`` under ``eval/`` (TensorBoard event files in ``log_dir``)."""
+    ``eval_every`` under ``eval/``, and the sample grids.
+
+    - ``tensorboard``: event files in the run's ``tensorboard/``;
+    - ``mlflow``: a run named after the run directory in the experiment named after the recipe,
+      with the recipe as params, in ``$MLFLOW_TRACKING_URI`` or else the file store ``mlruns/``
+      of the run directory;
+    - ``wandb``: a run with the recipe as config in the run directory's ``wandb/``, offline unless
+      ``WANDB_MODE`` says otherwise (``wandb sync`` uploads it later).
+    """
     trackers = Trackers()
+
+    def attach(logger: Any, output_handler: Any) -> None:
+        logger.attach(trainer, output_handler(tag="train", output_transform=lambda output: output),
+                      Events.ITERATION_COMPLETED(every=log_every))
+        if eval_every:
+            logger.attach(trainer, output_handler(tag="eval", metric_names="all",
+                                                  global_step_transform=_iteration),
+                          Events.ITERATION_COMPLETED(every=eval_every))
+        trackers.closers.append(logger.close)
+
     if "tensorboard" in names:
         from ignite.handlers.tensorboard_logger import (  # noqa: PLC0415  (optional package)
             OutputHandler,
             TensorboardLogger,
         )
-        from torchvision.utils import make_grid  # noqa: PLC0415
 
-        logger = TensorboardLogger(log_dir=str(log_dir))
-        logger.attach(trainer, OutputHandler(tag="train", output_transform=lambda output: output),
-                      Events.ITERATION_COMPLETED(every=log_every))
-        if eval_every:
-            logger.attach(trainer, OutputHandler(tag="eval", metric_names="all",
-                                                 global_step_transform=_iteration),
-                          Events.ITERATION_COMPLETED(every=eval_every))
+        board = TensorboardLogger(log_dir=str(run.tensorboard))
+        attach(board, OutputHandler)
+        trackers.grids.append(once_per_iteration(
+            lambda i, x: board.writer.add_image("samples", grid_image(x), i)))
+    if "mlflow" in names:
+        import mlflow  # noqa: PLC0415  (optional package)
+        from ignite.handlers.mlflow_logger import MLflowLogger  # noqa: PLC0415
+        from ignite.handlers.mlflow_logger import OutputHandler as MLflowOutput  # noqa: PLC0415
 
-        added: set[int] = set()
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            # MLflow 3 keeps its file store behind this switch; the store is the run's own
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+            mlflow.set_tracking_uri(run.mlflow.resolve().as_uri())
+        mlflow.set_experiment(str(recipe.get("name") or "gibbsnet"))
+        mlflow.start_run(run_name=run.root.name)
+        tracker = MLflowLogger()
+        tracker.log_params(flat_params(recipe))
+        attach(tracker, MLflowOutput)
+        trackers.grids.append(once_per_iteration(lambda i, x: mlflow.log_image(
+            grid_image(x).permute(1, 2, 0).numpy(), key="samples", step=i)))
+    if "wandb" in names:
+        from ignite.handlers.wandb_logger import OutputHandler as WandBOutput  # noqa: PLC0415
+        from ignite.handlers.wandb_logger import WandBLogger  # noqa: PLC0415
 
-        def add_grid(iteration: int, x: torch.Tensor) -> None:
-            if iteration in added or x.dim() != 4:  # the grid at the end may repeat the last one
-                return
-            added.add(iteration)
-            grid = make_grid(x.detach().float().cpu(), normalize=True, value_range=(-1, 1))
-            logger.writer.add_image("samples", grid, iteration)
-
-        trackers.grids.append(add_grid)
-        trackers.closers.append(logger.close)
+        wandb_logger = WandBLogger(project=str(recipe.get("name") or "gibbsnet"), name=run.root.name,
+                                   dir=str(run.root), config=flat_params(recipe),
+                                   mode=os.environ.get("WANDB_MODE", "offline"))
+        attach(wandb_logger, WandBOutput)
+        trackers.grids.append(once_per_iteration(lambda i, x: wandb_logger._wandb.log(
+            {"samples": wandb_logger._wandb.Image(grid_image(x))}, step=i)))
     return trackers
 
 

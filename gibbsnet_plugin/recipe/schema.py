@@ -21,7 +21,7 @@ Missing = Literal["chain", "chain-ambient", "ambient", "zero-fill"]
 """How training treats missing entries: filled by the partially clamped chain, filled for the
 encoder but compared only where observed (chain-ambient), compared only where observed (ambient),
 or taken as zeros."""
-Logger = Literal["tensorboard"]
+Logger = Literal["tensorboard", "mlflow", "wandb"]
 """Experiment trackers for ``train.loggers`` (ignite's loggers; each needs its package)."""
 DEFAULT_MASKS = ("left-half", "bottom-half", "center", "random-50")
 """The inpainting masks of ``eval.masks`` by default."""

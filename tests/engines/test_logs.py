@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 
 import pytest
 
@@ -13,7 +14,7 @@ import gibbsnet_plugin as gn
 from conftest import tiny_recipe
 from gibbsnet_plugin.errors import RecipeError
 from gibbsnet_plugin.recipe import recipe_from_dict
-from gibbsnet_plugin.rundir import LOG_FILE, RECORD_FILE, TENSORBOARD_DIR
+from gibbsnet_plugin.rundir import LOG_FILE, MLFLOW_DIR, RECORD_FILE, TENSORBOARD_DIR, WANDB_DIR
 
 
 def test_tensorboard_event_files_hold_losses_scores_and_sample_grids(tmp_path):
@@ -70,8 +71,9 @@ def test_a_stopped_run_says_why_in_its_log(tmp_path):
 
 
 def test_loggers_are_checked_with_the_recipe_and_before_training(tmp_path, monkeypatch):
-    with pytest.raises(RecipeError, match=r"train\.loggers\[0\]: expected tensorboard, got 'wandb'"):
-        recipe_from_dict({"name": "x", "train": {"loggers": ["wandb"]}})
+    with pytest.raises(RecipeError, match=r"train\.loggers\[0\]: expected tensorboard \| mlflow \| wandb, "
+                       r"got 'neptune'"):
+        recipe_from_dict({"name": "x", "train": {"loggers": ["neptune"]}})
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed
     with pytest.raises(RecipeError, match=r"tensorboard is not installed; pip install "
                        r"'gibbsnet\[tensorboard\]'"):
@@ -90,3 +92,48 @@ def test_force_replaces_the_logs_and_an_unreadable_record_starts_again(tmp_path)
     assert len(json.loads((run / RECORD_FILE).read_text())["sessions"]) == 1
     assert (run / LOG_FILE).read_text().count("started:") == 1
     assert "resumed" not in (run / LOG_FILE).read_text()
+
+
+@pytest.mark.slow
+def test_mlflow_file_store_holds_the_runs_params_losses_scores_and_sample_grids(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    recipe = tiny_recipe(train={"loggers": ["mlflow"], "iterations": 12, "log_every": 4,
+                                "sample_every": 6},
+                         eval={"metrics": ["reconstruction"], "every": 6})
+    run = gn.train(recipe, out=tmp_path / "run")
+    client = mlflow.tracking.MlflowClient((run / MLFLOW_DIR).resolve().as_uri())
+    experiment = client.get_experiment_by_name("tiny")
+    (found,) = client.search_runs([experiment.experiment_id])
+    assert found.data.tags["mlflow.runName"] == "run" and found.info.status == "FINISHED"
+    assert found.data.params["model.chain_steps"] == "2" and found.data.params["data.dataset"] == "digits"
+    def steps(key: str) -> list[int]:  # ignite's MLflow handler joins tag and name with a space
+        return [m.step for m in client.get_metric_history(found.info.run_id, key)]
+
+    assert steps("train d_loss") == [4, 8, 12] and steps("eval reconstruction_mse") == [6, 12]
+    images = [a.path for a in client.list_artifacts(found.info.run_id, "images")]
+    assert sum(p.endswith(".png") and "samples" in p for p in images) == 2  # iterations 6 and 12
+
+
+@pytest.mark.slow
+def test_an_offline_wandb_run_holds_the_config_losses_scores_and_sample_grids(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    recipe = tiny_recipe(train={"loggers": ["wandb"], "iterations": 12, "log_every": 4, "sample_every": 6},
+                         eval={"metrics": ["reconstruction"], "every": 6})
+    run = gn.train(recipe, out=tmp_path / "run")
+    (offline,) = (run / WANDB_DIR).glob("offline-run-*")
+    # the run log is wandb's binary record file (read by `wandb sync`), written by wandb's own
+    # service process, which may still be flushing it; its keys are plain text
+    keys = (b"train/d_loss", b"eval/reconstruction_mse", b"model.chain_steps", b"samples")
+    for _ in range(100):
+        record = next(offline.glob("run-*.wandb")).read_bytes()
+        missing = [key for key in keys if key not in record]
+        if not missing:
+            break
+        time.sleep(0.1)
+    assert missing == []
+    media = offline / "files" / "media" / "images"
+    grids = sorted(p.name.split("_")[1] for p in media.glob("samples_*.png"))
+    assert grids == ["12", "6"]  # the sample grids of iterations 6 and 12
