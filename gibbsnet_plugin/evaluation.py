@@ -121,13 +121,15 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Score ``model`` (trained with ``recipe``) on the recipe's data.
 
+    ``labels``, ``draws``, ``masks``, ``inpaint_steps``, ``inception_weights`` and ``fid_split``
+    left at None take the recipe's ``eval`` section.
+
     Args:
         metrics: registered metric names; None = the recipe's ``eval.metrics`` when it names
             some, else ``default_metrics()`` (each skipped with a note when it cannot run: the
             probe for data without labels, FID without the Inception weights, ...).
-        num_samples, labels, draws, masks, inpaint_steps, inception_weights, fid_split: None takes
-            the recipe's ``eval`` section, except ``num_samples``, which each metric defaults
-            itself (FID 10,000, modes 2,500, critic 1,000).
+        num_samples: samples of the metrics that sample; None: each metric's default (FID
+            10,000, modes 2,500, critic 1,000).
         chain_steps: unclamped-chain steps of the metrics that sample (default: the model's).
         fid_dims: Inception feature size; 2048 (the final pool) is the standard FID.
         figure: PNG path of the latent map (``tsne``); an existing file is replaced only with

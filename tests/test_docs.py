@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import gibbsnet_plugin as gn
@@ -33,3 +35,14 @@ def test_the_model_kinds_the_docs_name_exist():
     assert named and named <= kinds
     if any(re.search(r"\bHALI\b", source.read_text()) for source in SOURCES):
         assert "hali" in kinds
+
+
+def test_the_documentation_site_builds_without_a_warning(tmp_path):
+    # --strict turns every warning (a missing page or anchor, a docstring that does not match its
+    # signature) into a failure
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
+                             str(tmp_path / "site")], cwd=REPO, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "site" / "api" / "index.html").exists()
+    assert "export_model" in (tmp_path / "site" / "api" / "index.html").read_text()
