@@ -132,14 +132,14 @@ def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str
         raise click.UsageError("--at chooses the columns of --trajectory; "
                                "give --trajectory FILE.png too")
     gn.resolve_checkpoint(run)  # a missing run is named before an output clash
-    out_path = figures.check_output(out, (".png", ".npy"), force=force)
+    out_path, trajectory, gif = figures.check_outputs(
+        [(out, (".png", ".npy"), "out"), (trajectory_path, (".png",), "trajectory"),
+         (gif_path, (".gif",), "gif")], force)
+    assert out_path is not None
     if out_path.suffix.lower() == ".npy" and not (trajectory_path or gif_path) and \
             click.get_current_context().get_parameter_source("scale") is ParameterSource.COMMANDLINE:
         raise gn.errors.OutputError("--scale enlarges figures, and FILE.npy holds the raw values: "
                                     "remove --scale, or write a .png")
-    trajectory = trajectory_path and figures.check_output(trajectory_path, (".png",),
-                                                          "trajectory", force)
-    gif = gif_path and figures.check_output(gif_path, (".gif",), "gif", force)
     loaded = gn.load_run(run, device)
     model = loaded.model
     if out_path.suffix.lower() == ".png" or trajectory or gif:

@@ -52,6 +52,32 @@ def check_output(path: str | Path, suffixes: Sequence[str], option: str = "out",
     return path
 
 
+def check_outputs(outputs: Sequence[tuple[str | Path | None, Sequence[str], str]],
+                  force: bool = False) -> list[Path | None]:
+    """``check_output`` of several ``(path, suffixes, option)`` at once (a None path is skipped
+    and returned as None), so that every existing file is named in one ``OutputError``."""
+    checked: list[Path | None] = []
+    clashes: list[str] = []
+    for path, suffixes, option in outputs:
+        if path is None:
+            checked.append(None)
+            continue
+        try:
+            checked.append(check_output(path, suffixes, option, force))
+        except OutputError:
+            target = Path(os.path.expanduser(path))
+            if force or not target.is_file() or target.suffix.lower() not in suffixes:
+                raise
+            clashes.append(f"`{option}` {target}")
+            checked.append(target)
+    if len(clashes) == 1:
+        raise OutputError(f"{clashes[0]}: exists; pass `force` to replace it, or choose another name")
+    if clashes:
+        raise OutputError(f"{', '.join(clashes[:-1])} and {clashes[-1]}: exist; pass `force` to "
+                          "replace them, or choose other names")
+    return checked
+
+
 def has_image_form(shape: Sequence[int]) -> bool:
     """True when values of ``shape`` (without the batch) can be drawn: C×H×W with C = 1 or 3."""
     return len(shape) == 3 and shape[0] in (1, 3)

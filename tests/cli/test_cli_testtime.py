@@ -287,3 +287,14 @@ def test_export_then_every_test_time_command_reads_the_directory(run, tmp_path):
     ok("inpaint", tmp_path / "m", "--mask", "right-half", "--num", 4, "--out", tmp_path / "i.png")
     again = invoke("export", run, "--out", tmp_path / "m")
     assert again.exit_code == 2 and "pass --force to replace them" in again.stderr
+
+
+def test_every_existing_output_is_named_in_one_message(run, tmp_path):
+    for name in ("s.png", "t.png", "g.gif"):
+        (tmp_path / name).write_bytes(b"kept")
+    result = invoke("sample", run, "--out", tmp_path / "s.png", "--trajectory", tmp_path / "t.png",
+                    "--gif", tmp_path / "g.gif")
+    assert result.exit_code == 2
+    assert (f"--out {tmp_path / 's.png'}, --trajectory {tmp_path / 't.png'} and --gif "
+            f"{tmp_path / 'g.gif'}: exist; pass --force to replace them") in result.stderr
+    assert all((tmp_path / name).read_bytes() == b"kept" for name in ("s.png", "t.png", "g.gif"))
