@@ -46,3 +46,22 @@ def test_the_documentation_site_builds_without_a_warning(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "site" / "api" / "index.html").exists()
     assert "export_model" in (tmp_path / "site" / "api" / "index.html").read_text()
+
+
+def test_the_recipe_reference_is_generated_from_the_current_schema():
+    import dataclasses
+
+    from gibbsnet_plugin.recipe import schema
+
+    def keys(cls: type, prefix: str = "") -> list[str]:
+        found = []
+        for f in dataclasses.fields(cls):
+            if isinstance(f.type, str) and f.type.endswith("Config"):
+                found += keys(getattr(schema, f.type), f"{prefix}{f.name}.")
+            else:
+                found.append(prefix + f.name)
+        return found
+
+    assert sorted(keys(schema.Recipe)) == sorted(schema.KEY_DOCS)
+    result = subprocess.run([sys.executable, "docs/recipe_reference.py", "--check"], cwd=REPO)
+    assert result.returncode == 0, "docs/recipes.md is out of date: python docs/recipe_reference.py"

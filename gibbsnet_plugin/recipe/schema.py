@@ -1,7 +1,7 @@
 """The recipe's schema: typed dataclasses, one per section, and the names its fields take.
 
-The README's "Recipes" section documents every key; ``loading`` reads YAML and ``--set``
-overrides into these classes, ``checks`` validates the values.
+``KEY_DOCS`` says what every key means (docs/recipes.md is generated from it); ``loading`` reads
+YAML and ``--set`` overrides into these classes, ``checks`` validates the values.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class EvalConfig:
 
 @dataclass
 class Recipe:
-    """A whole training recipe; see the README's "Recipes" key reference."""
+    """A whole training recipe; see ``KEY_DOCS`` and docs/recipes.md."""
 
     name: str
     seed: int = 0
@@ -145,3 +145,108 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
+
+
+KEY_DOCS: dict[str, str] = {
+    "name": "run name; outputs go to `runs/<name>/` (default: the recipe file's stem)",
+    "seed": "seeds data order, initialisation and chain noise (rank r of a multi-process run uses seed + r)",
+    "data.dataset": "a registered data set (`gibbsnet plugins` lists them)",
+    "data.root": "where data sets that need files live",
+    "data.options": "passed to the data set's factory (e.g. `download: true`)",
+    "data.batch_size": "batch size (global, across processes)",
+    "data.num_workers": "DataLoader worker processes",
+    "data.missing": (
+        "a mask process imposed on the training data: `random-PCT`, `window-K`, or a region name of "
+        "`inpaint` (see [Incomplete and corrupted data](incomplete.md#incomplete-and-corrupted-data))"),
+    "data.corruption.name": (
+        "a registered corruption f: the model learns x from y = f(x) (`noise`, `blur`, `downsample`, "
+        "`drop`, or a plugin's)"),
+    "data.corruption.options": "passed to the corruption's factory (e.g. `sigma: 1.0`)",
+    "model.architecture": "a registered architecture",
+    "model.z_dim": (
+        "latent size; a list `[d1, ..., dL]` (bottom first, L >= 2) makes a latent hierarchy (see [Latent"
+        " hierarchies](hierarchies.md))"),
+    "model.kind": (
+        "for a hierarchy: `gibbsnet` (undirected, blocked Gibbs) or `hali` (directed, one pass each way)"),
+    "model.clamped_steps": (
+        "deep GibbsNet: sweeps of the clamped chain over the latents (null = `chain_steps`)"),
+    "model.options": "passed to the architecture's factory (see below)",
+    "model.chain_steps": "N, steps of the unclamped chain; 1 = ALI",
+    "model.backprop_steps": "gradient flows through the last k chain steps (1 = the authors' code, N = all)",
+    "model.loss": "`bce` (non-saturating, ALI's swapped labels) or `lsgan` (the authors' code)",
+    "model.z_consistency": "weight of `‖z_(N-1) − enc(x_N)‖²` (the authors' code uses 1e-4)",
+    "model.instance_noise": "std of Gaussian noise added to x before D, annealed linearly to 0",
+    "model.critic_states": (
+        "D is shown the unclamped chain's last s states `(x_t, z_(t-1))`, each against the clamped pairs "
+        "(the authors showed 2); states before the `backprop_steps` window are shown detached"),
+    "model.pack": (
+        "PacGAN packing: D judges packs of this many states at once (its network is the architecture's "
+        "own, built for m times the channels and latent entries); 1 = off"),
+    "model.persistent": (
+        "persistent unclamped chains: the chance that a training chain continues from where the previous "
+        "batch's chain stopped instead of restarting from the prior (the authors' `persist_p_chain`; 0 = "
+        "off); the states are saved in checkpoints"),
+    "model.random_steps": "draw each training batch's chain length uniformly from 1 to `chain_steps`",
+    "model.r1": "gamma of the R1 penalty `gamma/2 · E‖∇_(x,z) D(x, z)‖²` on clamped pairs (0 = off)",
+    "model.spectral_norm": "spectral normalisation of every linear and convolutional layer of D",
+    "model.standardize": (
+        "wrap any architecture's encoder: z standardised per batch in training, with running statistics "
+        "at inference (the built-ins have this inside, option `standardize`)"),
+    "model.decoder_noise": (
+        "wrap any architecture's decoder: `decoder(z + W e)` with this many fresh N(0, 1) values e and a "
+        "learned W (the built-ins concatenate noise inside, option `decoder_noise`)"),
+    "train.iterations": "optimisation steps (each: one D update, then one encoder/decoder update)",
+    "train.optimizer": "`adam` or `rmsprop`",
+    "train.lr": "learning rate of the encoder and decoder",
+    "train.lr_d": "learning rate of D (null = `train.lr`)",
+    "train.betas": "Adam betas in PyTorch's convention (ALI's \"beta2 = 1e-3\" means 0.999)",
+    "train.device": (
+        "`auto`, `cpu`, `cuda`, `cuda:N`, `mps` (Apple silicon); one this machine lacks is refused before"
+        " anything is written"),
+    "train.log_every": "iterations between lines of `metrics.jsonl`",
+    "train.sample_every": "iterations between sample grids (0 = only at the end)",
+    "train.checkpoint_every": "iterations between checkpoints",
+    "train.keep_checkpoints": "how many `step_*.pt` to keep (0 = all)",
+    "train.calibration_steps": (
+        "before each checkpoint and sample grid, batch-norm statistics are measured per chain step over "
+        "this many steps of the unclamped chain, so that an eval-mode step computes what the same step "
+        "computed in training (0 = off)"),
+    "train.calibration_chains": "how many chains that calibration runs",
+    "train.precision": "`fp32`, `bf16` (autocast) or `fp16` (autocast and a GradScaler)",
+    "train.ema": (
+        "exponential moving average of the encoder and decoder (ignite's `EMAHandler`): weight of the new"
+        " weights per iteration (e.g. 0.001; 0 = off); when on, grids, evaluation and loaded models use "
+        "the averaged networks"),
+    "train.channels_last": "channels-last memory format for networks and batches",
+    "train.compile": "`torch.compile` the three networks",
+    "train.missing": (
+        "how training treats missing entries: `chain` (the partially clamped chain fills them), `chain-"
+        "ambient` (filled for the encoder, D sees only observed entries), `ambient` (D sees both sides "
+        "masked) or `zero-fill`"),
+    "train.missing_steps": (
+        "K, chain steps that fill the missing entries of each batch (`chain`, `chain-ambient`)"),
+    "train.corruption": (
+        "`match` (D compares f of the model's x with y; the encoder reads y) or `direct` (learn y itself,"
+        " the baseline)"),
+    "train.loggers": (
+        "experiment trackers, any of `tensorboard`, `mlflow`, `wandb` (ignite's loggers; each needs its "
+        "extra)"),
+    "eval.metrics": (
+        "registered metrics run by `gibbsnet evaluate` and, with `every`, during training (`[]`: the "
+        "defaults)"),
+    "eval.every": (
+        "iterations between evaluations during training, scores appended to `metrics.jsonl` as "
+        "`eval/<score>` (0 = off)"),
+    "eval.best": "a score of `metrics` whose best value keeps `checkpoints/best.pt` (null = no best.pt)",
+    "eval.best_mode": "`auto` (the score's own direction), `min` or `max`",
+    "eval.num_samples": "samples of FID and the `fidelity` scores (at most the reference split's size)",
+    "eval.fid_split": "the real images FID compares with: `train` or `test`",
+    "eval.masks": "inpainting masks scored by `inpainting`",
+    "eval.inpaint_steps": "partially clamped chain steps of `inpainting` and `imputation`",
+    "eval.labels": "labelled training images of the linear probe",
+    "eval.draws": "draws of the probe's labelled set (mean ± std over them)",
+    "eval.inception_weights": (
+        "pytorch-fid's Inception weights file (null: found as `gibbsnet evaluate` finds them)"),
+}
+"""What each recipe key means, by its path: the recipe reference (``docs/recipes.md``) is generated
+from these and the defaults above by ``docs/recipe_reference.py``."""
