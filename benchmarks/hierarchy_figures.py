@@ -1,4 +1,4 @@
-"""Figures of a latent hierarchy's modes of being (the README's), from one trained run:
+"""Figures of a latent hierarchy's modes of being (docs/hierarchies.md), from one trained run:
 
 - ``<name>-ready-to-hand.png``: one column per test image; under it, x from chains whose top layer
   is held at that image's encoding (one zL, many x);

@@ -1,7 +1,7 @@
 """gibbsnet: GibbsNet, ALI and latent hierarchies (deep GibbsNet, HALI) on PyTorch and
 pytorch-ignite.
 
-The Python API (see the README)::
+The Python API (see docs/api.md)::
 
     import gibbsnet_plugin as gn
     recipe = gn.load_recipe("recipes/digits.yaml", overrides=["train.iterations=100"])
