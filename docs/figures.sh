@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Regenerate the figures of docs/sampling.md, docs/evaluation.md and docs/training.md (and the
-# README's sample grid) from a GibbsNet run and an ALI run of the digits recipe: the commands of
+# Regenerate the figures of docs/sampling.md, docs/evaluation.md, docs/training.md and the sample
+# grids of docs/results.md from a GibbsNet run and an ALI run of the digits recipe: the commands of
 # those pages, writing into docs/images/ instead of scratch/.
 #
 #   docs/figures.sh runs/digits runs/digits-ali
@@ -8,11 +8,11 @@ set -euo pipefail
 gibbsnet_run=${1:?usage: docs/figures.sh GIBBSNET_RUN ALI_RUN}
 ali_run=${2:?usage: docs/figures.sh GIBBSNET_RUN ALI_RUN}
 out=docs/images
+mkdir -p scratch
 g() { gibbsnet "$@" --force; }
 g sample "$gibbsnet_run" --num 100 --scale 3 --out $out/sample.png
-g sample "$gibbsnet_run" --num 64 --scale 3 --out $out/digits_samples.png
-g sample "$gibbsnet_run" --num 9 --steps 1000 --trajectory $out/trajectory.png --gif $out/chains.gif --scale 4 --out $out/sample_1000.png
-g sample "$gibbsnet_run" --from-images examples/digits --steps 100 --trajectory $out/from_images.png --at 1,2,5,10,20,50,100 --scale 4 --out $out/from_images_100.png
+g sample "$gibbsnet_run" --num 9 --steps 1000 --trajectory $out/trajectory.png --gif $out/chains.gif --scale 4 --out scratch/sample_1000.png
+g sample "$gibbsnet_run" --from-images examples/digits --steps 100 --trajectory $out/from_images.png --at 1,2,5,10,20,50,100 --scale 4 --out scratch/from_images_100.png
 g inpaint "$gibbsnet_run" --mask right-half --num 16 --scale 4 --out $out/inpaint_right_half.png
 g inpaint "$gibbsnet_run" --mask random-50 --num 16 --scale 4 --out $out/inpaint_random_50.png
 g reconstruct "$gibbsnet_run" --num 16 --scale 4 --out $out/reconstruct.png
