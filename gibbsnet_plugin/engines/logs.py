@@ -238,6 +238,7 @@ def attach_loggers(names: list[str], trainer: Engine, run: RunDir, recipe: dict[
         trackers.grids.append(once_per_iteration(lambda i, x: mlflow.log_image(
             grid_image(x).permute(1, 2, 0).numpy(), key="samples", step=i)))
     if "wandb" in names:
+        import wandb  # noqa: PLC0415  (optional package)
         from ignite.handlers.wandb_logger import OutputHandler as WandBOutput  # noqa: PLC0415
         from ignite.handlers.wandb_logger import WandBLogger  # noqa: PLC0415
 
@@ -245,8 +246,8 @@ def attach_loggers(names: list[str], trainer: Engine, run: RunDir, recipe: dict[
                                    dir=str(run.root), config=flat_params(recipe),
                                    mode=os.environ.get("WANDB_MODE", "offline"))
         attach(wandb_logger, WandBOutput)
-        trackers.grids.append(once_per_iteration(lambda i, x: wandb_logger._wandb.log(
-            {"samples": wandb_logger._wandb.Image(grid_image(x))}, step=i)))
+        trackers.grids.append(once_per_iteration(lambda i, x: wandb.log(
+            {"samples": wandb.Image(grid_image(x))}, step=i)))
     return trackers
 
 

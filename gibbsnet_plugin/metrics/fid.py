@@ -306,13 +306,15 @@ def fid(
     num_samples: int = 10_000, steps: int | None = None, split: str = "train", dims: int = 2048,
     batch_size: int = DEFAULT_BATCH, seed: int | None = 0, cache: Path | None = None,
     progress: Progress | None = None, features: torch.Tensor | None = None,
+    extractor: InceptionFeatures | None = None,
 ) -> dict[str, Any]:
     """FID of unclamped-chain samples after ``steps`` (default: the model's ``chain_steps``)
     against as many real images of ``dataset`` (the ``split`` of the data ``data_key`` names):
     ``num_samples``, or the whole split when it is smaller (reference statistics cached).
 
     Samples are generated and fed to Inception in batches of ``batch_size`` on the model's device
-    (``sample_features``), unless their ``features`` are given; the batches are reported to
+    (``sample_features``), unless their ``features`` are given (``extractor``: the network
+    already loaded from ``weights`` with ``dims``, else it is loaded here); the batches are reported to
     ``progress`` (``FID samples``, and ``FID reference statistics`` when they are not cached).
     Returns ``fid`` and what it depends on: ``implementation``, ``weights_sha256``, ``dims``,
     ``num_samples`` (as used), ``chain_steps``, ``seed`` and ``reference`` (see
@@ -321,7 +323,7 @@ def fid(
     steps = model.chain_steps if steps is None else steps
     if num_samples < 2:
         raise GibbsnetError(f"FID needs at least 2 samples, got {num_samples}")
-    extractor = InceptionFeatures(weights, dims).to(model.device)
+    extractor = (extractor or InceptionFeatures(weights, dims)).to(model.device)
     sha = weights_hash(weights)
     if split not in ("train", "test"):
         raise GibbsnetError(f"FID reference split '{split}': expected train or test")
@@ -395,7 +397,7 @@ class FIDMetric(EvalMetric):
         data, num = self.reference(ctx)
         details = fid(ctx.model, data, s.data_key, self.weights(ctx), num, s.chain_steps,
                       s.fid_split, s.fid_dims, seed=s.seed, cache=s.fid_cache,
-                      progress=ctx.progress, features=self.samples(ctx))
+                      progress=ctx.progress, features=self.samples(ctx), extractor=self.extractor(ctx))
         return Result({"fid": details["fid"]}, {"fid": details})
 
 

@@ -10,6 +10,7 @@ found nowhere are they downloaded into the hub cache, as pytorch-fid does on fir
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import warnings
@@ -110,7 +111,14 @@ def download_weights(destination: Path) -> Path:
 
 
 def weights_hash(path: str | Path) -> str:
-    """SHA-256 (hex) of the weights file: part of every FID result and cache key."""
+    """SHA-256 (hex) of the weights file: part of every FID result and cache key. Computed once
+    per file version (path, size, modification time) in a process."""
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
