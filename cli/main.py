@@ -103,8 +103,8 @@ def cli() -> None:
 
 
 for command in (train.train, train.plugins, testtime.sample, testtime.inpaint,
-                testtime.reconstruct, testtime.interpolate, testtime.export, evaluate.evaluate,
-                fid.fid, report.report):
+                testtime.reconstruct, testtime.interpolate, testtime.impute, testtime.export,
+                evaluate.evaluate, fid.fid, report.report):
     cli.add_command(command)
 
 

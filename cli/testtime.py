@@ -387,3 +387,43 @@ def export(run: str, out: str, weights: str, force: bool, as_json: bool) -> None
         print_json(result)
     else:
         wrote(*result["files"], detail=f" ({result['weights']} weights of {result['source']})")
+
+
+@click.command()
+@click.argument("run", metavar="RUN", type=click.Path())
+@click.argument("table", metavar="TABLE", type=click.Path())
+@click.option("--out", type=click.Path(), required=True, metavar="FILE.csv",
+              help="The filled table (.csv, .tsv, or .npy for tables without text columns).")
+@click.option("--draws", type=click.IntRange(1, MAX_COUNT), default=None,
+              help="Independent chains per row [default: 1, or 20 with --reduce]. Without --reduce, "
+                   "K > 1 draws go into one long file with an 'imputation' column (1..K) first.")
+@click.option("--reduce", type=click.Choice(["mean", "median"]), default=None,
+              help="Write one point estimate of the draws: their mean or median (text columns: "
+                   "the most frequent category).")
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=20, show_default=True,
+              help="Steps of each partially clamped chain.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="Seed of the chains' randomness (the same seed gives the same draws).")
+@click.option("--device", default=None,
+              help="auto, cpu, cuda, cuda:N or mps (default: CUDA when available).")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print a summary as one JSON object on stdout.")
+def impute(run: str, table: str, out: str, draws: int | None, reduce: str | None, steps: int,
+           seed: int, device: str | None, force: bool, as_json: bool) -> None:
+    """Fill the missing cells of TABLE (a CSV, TSV, Parquet or NumPy file with the columns the
+    run was trained on; empty or NA cells are missing) with a run of the table data set. Observed
+    cells are written exactly as they are in TABLE."""
+    gn.resolve_checkpoint(run)  # a missing run is named before anything else
+    loaded = gn.load_run(run, device)
+    draws = draws if draws is not None else (20 if reduce else 1)
+    result, out_path = gn.impute_file(loaded, table, out, draws, reduce, steps, seed, force)
+    cells = int(result.missing.sum())
+    rows = len(result.draws[0])
+    what = f"the {reduce} of {draws} draws" if reduce else (f"{draws} draws" if draws > 1 else "one draw")
+    wrote(out_path, detail=f" ({cells:,} cells of {rows:,} rows filled with {what}, "
+                           f"{steps} steps, in {result.seconds:.1f} s)")
+    if as_json:
+        print_json({"run": str(loaded.checkpoint), "table": table, "out": str(out_path),
+                    "rows": rows, "columns": result.missing.shape[1], "imputed_cells": cells,
+                    "draws": draws, "reduce": reduce, "steps": steps, "seed": seed,
+                    "seconds": result.seconds})

@@ -43,7 +43,8 @@ FLAGS = {"out": "--out", "force": "--force", "resume": "--resume", "overrides": 
          "inception_weights": "--inception-weights", "device": "--device", "nproc": "--nproc",
          "save_stats": "--save-stats", "figure": "--out-dir", "missing": "--missing",
          "steps": "--steps", "seed": "--seed", "trajectory": "--trajectory", "gif": "--gif",
-         "metrics": "--metric", "weights": "--weights"}
+         "metrics": "--metric", "weights": "--weights", "draws": "--draws", "reduce": "--reduce",
+         "categorical": "data.options.categorical", "label": "data.options.label"}
 """The library's parameter names (backticked in its messages) and the flags that set them."""
 
 

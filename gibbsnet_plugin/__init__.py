@@ -55,6 +55,11 @@ _LAZY = {
     "imagined": "gibbsnet_plugin.testtime",
     "default_record": "gibbsnet_plugin.testtime",
     "gif_steps": "gibbsnet_plugin.testtime",
+    "impute": "gibbsnet_plugin.imputation",
+    "impute_file": "gibbsnet_plugin.imputation",
+    "Imputation": "gibbsnet_plugin.imputation",
+    "read_table": "gibbsnet_plugin.data.tables",
+    "TableCodec": "gibbsnet_plugin.data.tables",
     "load_images": "gibbsnet_plugin.data.images",
     "resolve_mask": "gibbsnet_plugin.data.masks",
     "evaluate": "gibbsnet_plugin.evaluation",
@@ -96,9 +101,11 @@ if TYPE_CHECKING:
     from gibbsnet_plugin.checkpoint import export_model, load_model, resolve_checkpoint
     from gibbsnet_plugin.data.images import load_images
     from gibbsnet_plugin.data.masks import resolve_mask
+    from gibbsnet_plugin.data.tables import TableCodec, read_table
     from gibbsnet_plugin.engines.handlers import RunSummary, TrainingStatus
     from gibbsnet_plugin.errors import GibbsnetError, TrainingInterrupted
     from gibbsnet_plugin.evaluation import check_metrics, evaluate, run_label, score_label, score_text
+    from gibbsnet_plugin.imputation import Imputation, impute, impute_file
     from gibbsnet_plugin.metrics.folders import fid_of_paths, save_fid_statistics
     from gibbsnet_plugin.recipe import Recipe, load_recipe
     from gibbsnet_plugin.registry import plugin_entries

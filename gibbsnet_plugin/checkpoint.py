@@ -110,20 +110,24 @@ def tensors_digest(state: Any) -> str:
 
 
 class RunMeta:
-    """The resolved recipe and data shape, stored in every checkpoint under ``meta``, with the
+    """The resolved recipe, the data shape and, for data that are not images, their ``units``
+    (``data.base.data_units``: a table's columns and scaling), stored in every checkpoint under
+    ``meta``, with the
     SHA-256 of the tensors of every other entry saved with it (``parts``: checkpoint entry ->
     object with a ``state_dict``), which ``read_checkpoint`` verifies."""
 
     def __init__(self, recipe: Recipe, x_shape: tuple[int, ...],
-                 parts: dict[str, Any] | None = None) -> None:
+                 parts: dict[str, Any] | None = None, units: dict[str, Any] | None = None) -> None:
         self.recipe = recipe
         self.x_shape = tuple(x_shape)
         self.parts = parts if parts is not None else {}
+        self.units = units
 
     def state_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT_VERSION, "recipe": self.recipe.to_dict(), "x_shape": list(self.x_shape),
-                "sha256": {name: tensors_digest(part.state_dict())
-                           for name, part in self.parts.items() if part is not self}}
+        state = {"format": FORMAT_VERSION, "recipe": self.recipe.to_dict(), "x_shape": list(self.x_shape),
+                 "sha256": {name: tensors_digest(part.state_dict())
+                            for name, part in self.parts.items() if part is not self}}
+        return state if self.units is None else {**state, "units": self.units}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         raise TypeError("RunMeta is written, not loaded: read it with read_checkpoint")
@@ -213,6 +217,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     raw = migrate_recipe(ckpt["meta"]["recipe"], ckpt["meta"].get("format", 1))
     ckpt["recipe"] = recipe_from_dict(raw, source=f"{path} (recipe)")
     ckpt["x_shape"] = tuple(ckpt["meta"]["x_shape"])
+    ckpt["units"] = ckpt["meta"].get("units")
     return ckpt
 
 
@@ -313,7 +318,25 @@ def load_model(run_or_checkpoint: str | Path, device: str | torch.device | None 
 def load_model_and_recipe(
     run_or_checkpoint: str | Path, device: str | torch.device | None = None
 ) -> tuple[ChainModel, Recipe, Path]:
-    """``(model, recipe, checkpoint path)``, reading the checkpoint once; see ``load_model``.
+    """``(model, recipe, checkpoint path)``, reading the checkpoint once; see ``load_model``."""
+    trained = load_trained(run_or_checkpoint, device)
+    return trained.model, trained.recipe, trained.checkpoint
+
+
+@dataclass
+class Trained:
+    """A trained model (eval mode), its training recipe, the checkpoint (or exported file) it
+    came from and the units of its data (``RunMeta``; None for images)."""
+
+    model: ChainModel
+    recipe: Recipe
+    checkpoint: Path
+    units: dict[str, Any] | None = None
+
+
+def load_trained(run_or_checkpoint: str | Path, device: str | torch.device | None = None) -> Trained:
+    """The model, recipe, checkpoint path and data units of a run directory (its last
+    checkpoint), a checkpoint file or an exported model, reading the file once; see ``load_model``.
 
     Raises:
         DeviceError: ``device`` is not available here (checked before anything is read).
@@ -340,7 +363,7 @@ def load_model_and_recipe(
                                 f"('ema') do not fit the model ({problem}); use another checkpoint "
                                 "of the run (checkpoints/step_*.pt) or train again")
         averaged.load_state_dict(ckpt["ema"])
-    return model.to(device).eval(), ckpt["recipe"], path
+    return Trained(model.to(device).eval(), ckpt["recipe"], path, ckpt["units"])
 
 
 EXPORT_WEIGHTS = "model.safetensors"
@@ -372,7 +395,7 @@ def read_export(path: Path) -> dict[str, Any]:
         raise GibbsnetError(f"{path}: a safetensors file without gibbsnet's metadata (recipe and "
                             "data shape); export the run with export_model") from None
     return {"model": state, "recipe": recipe_from_dict(raw, source=f"{path} (recipe)"),
-            "x_shape": x_shape}
+            "x_shape": x_shape, "units": info.get("units")}
 
 
 def export_model(run_or_checkpoint: str | Path, out: str | Path, weights: str = "auto",
@@ -424,7 +447,8 @@ def export_model(run_or_checkpoint: str | Path, out: str | Path, weights: str = 
         model.load_state_dict(ckpt["model"])
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     iteration = int(ckpt.get("trainer", {}).get("iteration", 0) or 0)
-    info = {"recipe": recipe.to_dict(), "x_shape": list(ckpt["x_shape"]), "weights": kind,
+    info = {"recipe": recipe.to_dict(), "x_shape": list(ckpt["x_shape"]), "units": ckpt["units"],
+            "weights": kind,
             "checkpoint_format": FORMAT_VERSION, "export_format": EXPORT_FORMAT,
             "iteration": iteration}
     target.mkdir(parents=True, exist_ok=True)

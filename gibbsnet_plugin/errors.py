@@ -105,3 +105,8 @@ class EnvironmentFailure(GibbsnetError):
 class DownloadFailed(EnvironmentFailure):
     """A download (data set, Inception weights) failed or arrived damaged; nothing was kept and
     the message says where to place the file by hand."""
+
+
+class TableError(GibbsnetError):
+    """A table that cannot be read, or does not fit the run (other columns, text in a numeric
+    column, a column without one observed cell, a category never seen in training)."""

@@ -140,7 +140,8 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True)
     corruption = build_corruption(recipe, x_shape) if recipe.train.corruption == "match" else None
     settings: dict[str, Any] = dict(
         chain_steps=m.chain_steps, backprop_steps=m.backprop_steps, loss=m.loss,
-        z_consistency=m.z_consistency, critic_states=m.critic_states, persistent=m.persistent,
+        z_consistency=m.z_consistency, x_consistency=m.x_consistency,
+        critic_states=m.critic_states, persistent=m.persistent,
         random_steps=m.random_steps, r1=m.r1, pack=m.pack, corruption=corruption)
     if m.clamped_steps is not None:
         settings["clamped_steps"] = m.clamped_steps

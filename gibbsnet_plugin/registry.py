@@ -204,6 +204,7 @@ DATASETS: Registry[Callable[..., Any]] = Registry(
     "dataset", "gibbsnet.datasets",
     {**_index("data.digits", "digits"), **_index("data.mnist5k", "mnist5k"),
      **_index("data.folder", "folder"), **_index("data.mixtures", "grid25", "ring8"),
+     **_index("data.tables", "table"),
      **_index("data.torchvision_sets", "mnist", "svhn", "cifar10")})
 CORRUPTIONS: Registry[Callable[..., Any]] = Registry(
     "corruption", "gibbsnet.corruptions", _index("corruptions", "noise", "blur", "downsample", "drop"))

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from gibbsnet_plugin.chains import ChainModel, ChainStates, StepCallback, mode_layers
-from gibbsnet_plugin.checkpoint import load_model_and_recipe
+from gibbsnet_plugin.checkpoint import Trained, load_trained
 from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.data.masks import check_mask
 from gibbsnet_plugin.errors import GibbsnetError
@@ -34,26 +34,21 @@ from gibbsnet_plugin.utils import seeded
 SPLITS = ("train", "test")
 
 
-@dataclass
-class Run:
-    """A trained model (eval mode), its training recipe and the checkpoint it came from."""
-
-    model: ChainModel
-    recipe: Recipe
-    checkpoint: Path
+Run = Trained
+"""A trained model (eval mode), its training recipe, the checkpoint it came from and its data's
+units (``checkpoint.Trained``)."""
 
 
 def load_run(run_or_checkpoint: str | Path, device: str | torch.device | None = None) -> Run:
-    """The model and recipe of a run directory (its ``checkpoints/last.pt``) or checkpoint file,
-    on ``device`` (``auto`` or None: CUDA when available, else CPU).
+    """The model and recipe of a run directory (its ``checkpoints/last.pt``), checkpoint file or
+    exported model, on ``device`` (``auto`` or None: CUDA when available, else CPU).
 
     Raises:
         DeviceError: the device is not available here.
         GibbsnetError: the path is neither a run directory nor a checkpoint, or the weights do not
             fit the architecture its recipe names (one-line messages).
     """
-    model, recipe, path = load_model_and_recipe(run_or_checkpoint, device=device)
-    return Run(model, recipe, path)
+    return load_trained(run_or_checkpoint, device=device)
 
 
 def default_record(steps: int) -> list[int]:

@@ -32,6 +32,7 @@ from gibbsnet_plugin.checkpoint import (
     RunMeta,
     check_run_dir,
 )
+from gibbsnet_plugin.data.base import data_units
 from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.data.sampler import ResumableSampler
 from gibbsnet_plugin.distributed import backend_for, launched_by_torchrun, quiet_ignite, run_parallel
@@ -223,7 +224,8 @@ def setup(recipe: Recipe) -> Setup:
     trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: sampler.set_epoch(e.state.epoch))
     to_save = {"model": model, "optimizer_d": opt_d, "optimizer_g": opt_g, "trainer": trainer,
                "rng": RNGStates()}
-    to_save["meta"] = RunMeta(recipe, x_shape, to_save)  # its checksums cover every entry
+    # its checksums cover every entry
+    to_save["meta"] = RunMeta(recipe, x_shape, to_save, data_units(dataset))
     if amp.scaler is not None:
         to_save["grad_scaler"] = amp.scaler
     if model.chains is not None:

@@ -133,6 +133,8 @@ class ChainModel(nn.Module):
         loss: ``bce`` (non-saturating, ALI's swapped labels) or ``lsgan``.
         z_consistency: weight of the squared distance between the latents of the last unclamped
             state and those the clamped chain gives its x, in the encoder/decoder loss.
+        x_consistency: weight of ``reconstruction_error`` (the squared error between the data's
+            observed entries and x recomputed from the clamped state's latents) in that loss.
         critic_states: s, how many of the unclamped chain's last states D is shown (each against
             the clamped states; the authors showed 2).
         persistent: probability that a training chain continues from the previous batch's chain
@@ -157,7 +159,8 @@ class ChainModel(nn.Module):
     def __init__(
         self, x_shape: Sequence[int], latent_shapes: Sequence[Sequence[int]], *, chain_steps: int = 3,
         backprop_steps: int = 1, loss: Loss = "bce", z_consistency: float = 0.0,
-        critic_states: int = 1, persistent: float = 0.0, random_steps: bool = False, r1: float = 0.0,
+        x_consistency: float = 0.0, critic_states: int = 1, persistent: float = 0.0,
+        random_steps: bool = False, r1: float = 0.0,
         pack: int = 1, corruption: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
@@ -169,8 +172,9 @@ class ChainModel(nn.Module):
         if not 1 <= critic_states <= chain_steps:
             raise ValueError(f"critic_states must be between 1 and chain_steps ({chain_steps}), "
                              f"got {critic_states}")
-        if r1 < 0 or z_consistency < 0:
-            raise ValueError(f"r1 and z_consistency must be >= 0, got {r1} and {z_consistency}")
+        if min(r1, z_consistency, x_consistency) < 0:
+            raise ValueError(f"r1, z_consistency and x_consistency must be >= 0, got {r1}, "
+                             f"{z_consistency} and {x_consistency}")
         if pack < 1:
             raise ValueError(f"pack must be >= 1, got {pack}")
         self.x_shape = tuple(x_shape)
@@ -179,6 +183,7 @@ class ChainModel(nn.Module):
         self.backprop_steps = backprop_steps
         self.loss = loss
         self.z_consistency = z_consistency
+        self.x_consistency = x_consistency
         self.critic_states = critic_states
         self.random_steps = random_steps
         self.r1 = r1
@@ -233,6 +238,7 @@ class ChainModel(nn.Module):
         samples like this one with other networks, e.g. averaged ones)."""
         return {"chain_steps": self.chain_steps, "backprop_steps": self.backprop_steps,
                 "loss": self.loss, "z_consistency": self.z_consistency,
+                "x_consistency": self.x_consistency,
                 "critic_states": self.critic_states, "random_steps": self.random_steps,
                 "r1": self.r1, "persistent": self.chains.keep if self.chains else 0.0,
                 "pack": self.pack, **self.settings()}
@@ -557,6 +563,23 @@ class ChainModel(nn.Module):
                                                                               strict=True))
             loss = loss + self.z_consistency * gap
         return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
+
+
+    def reconstruction_error(self, real: State, x: torch.Tensor,
+                             mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean squared error over the observed entries of the data ``x`` (B, *x_shape; where
+        ``mask`` is 1, everywhere without one) of x recomputed, with gradient, from the latents of
+        the clamped state ``real`` by the chain's own x update (one layer: ``dec(enc(x))``); a
+        model of a corruption f compares f of it with the measurements. Hidden entries are only
+        selected away, never read."""
+        update = next(u for block in self.schedule() for u in block if u.layer == 0)
+        x_hat = self.observe(update.compute(tuple(real)))
+        if mask is None:
+            return (x_hat - x).pow(2).mean()
+        observed = torch.broadcast_to(mask != 0, x.shape)
+        gap = torch.where(observed, x_hat - torch.where(observed, x, torch.zeros_like(x)),
+                          torch.zeros_like(x_hat))
+        return gap.pow(2).sum() / observed.sum().clamp(min=1)
 
 
 def r1_penalty(real: State, scores: torch.Tensor) -> torch.Tensor:

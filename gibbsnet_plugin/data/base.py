@@ -49,6 +49,18 @@ def x_of(item: object) -> torch.Tensor:
     return item[0] if isinstance(item, (list, tuple)) else item  # type: ignore[return-value]
 
 
+def data_units(dataset: object) -> dict | None:
+    """What ``dataset``'s x means when its items are not images: the JSON-able description its
+    ``units()`` method gives (a table's columns and scaling), looking through wrappers that keep
+    the wrapped data set as ``.dataset``; None when it has none."""
+    while dataset is not None:
+        units = getattr(dataset, "units", None)
+        if callable(units):
+            return units()
+        dataset = getattr(dataset, "dataset", None)
+    return None
+
+
 def batch_to_x(batch: object, device: torch.device) -> torch.Tensor:
     """The data tensor of a batch that is ``x`` or ``(x, y)``, moved to ``device``."""
     return x_of(batch).to(device, non_blocking=True)

@@ -130,11 +130,14 @@ def update(
     try:
         with amp.autocast():
             g = model.generator_loss(real, fake, noise_std)
+            g_loss = g.loss
+            if model.x_consistency > 0:
+                g_loss = g_loss + model.x_consistency * model.reconstruction_error(real, x, mask)
     finally:
         model.discriminator.requires_grad_(True)
-    amp.step(g.loss, opt_g)
+    amp.step(g_loss, opt_g)
     amp.end()
-    return torch.stack([d_loss.detach(), g.loss.detach(), d_real, d_fake]).float()
+    return torch.stack([d_loss.detach(), g_loss.detach(), d_real, d_fake]).float()
 
 
 def create_trainer(

@@ -88,6 +88,8 @@ def check_values(recipe: Recipe, where: Where) -> None:
          f"must be between 1 and model.chain_steps ({m.chain_steps}), got {m.backprop_steps}")
     need(0 <= m.z_consistency < math.inf, "model.z_consistency",
          f"must be finite and >= 0, got {m.z_consistency}")
+    need(0 <= m.x_consistency < math.inf, "model.x_consistency",
+         f"must be finite and >= 0, got {m.x_consistency}")
     need(0 <= m.instance_noise < math.inf, "model.instance_noise",
          f"must be finite and >= 0, got {m.instance_noise}")
     need(1 <= m.critic_states <= m.chain_steps, "model.critic_states",

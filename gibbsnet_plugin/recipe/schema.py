@@ -65,6 +65,7 @@ class ModelConfig:
     backprop_steps: int = 1
     loss: Loss = "bce"
     z_consistency: float = 0.0
+    x_consistency: float = 0.0
     instance_noise: float = 0.0
     critic_states: int = 1
     pack: int = 1
@@ -175,6 +176,9 @@ KEY_DOCS: dict[str, str] = {
     "model.backprop_steps": "gradient flows through the last k chain steps (1 = the authors' code, N = all)",
     "model.loss": "`bce` (non-saturating, ALI's swapped labels) or `lsgan` (the authors' code)",
     "model.z_consistency": "weight of `‖z_(N-1) − enc(x_N)‖²` (the authors' code uses 1e-4)",
+    "model.x_consistency": "weight of the mean squared error between the data's observed entries "
+                           "and x recomputed from their latents, `dec(enc(x))` (GAIN's reconstruction "
+                           "term on the clamped pair); helps imputation",
     "model.instance_noise": "std of Gaussian noise added to x before D, annealed linearly to 0",
     "model.critic_states": (
         "D is shown the unclamped chain's last s states `(x_t, z_(t-1))`, each against the clamped pairs "

@@ -1,0 +1,267 @@
+"""Filling the holes of a table with a run trained on the ``table`` data set.
+
+Each row's observed cells clamp a partially clamped chain (``ChainModel.inpaint``): the missing
+cells start from noise and ``steps`` chain steps fill them. ``draws`` independent chains give
+that many imputations (multiple imputation); ``reduce`` turns them into one point estimate (the
+mean or median of a numeric cell, the most frequent category of a categorical one), an estimate
+of the conditional mean that beats any single draw in squared error. Values come back in the
+table's own units (the run's ``TableCodec``); observed cells are never changed.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gibbsnet_plugin.chains import ChainModel
+from gibbsnet_plugin.data.tables import TableCodec, read_table
+from gibbsnet_plugin.errors import OutputError, TableError
+from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS
+from gibbsnet_plugin.testtime import Run, load_run
+from gibbsnet_plugin.utils import atomic_output, seeded, write_text_atomic
+
+Reduce = Literal["mean", "median"]
+REDUCTIONS = ("mean", "median")
+DRAW_COLUMN = "imputation"
+"""The first column of a long file of several draws: the draw's number, 1..K."""
+OUTPUT_SUFFIXES = (".csv", ".tsv", ".npy")
+
+
+@dataclass
+class Imputation:
+    """The imputations of one table.
+
+    ``draws``: K filled tables (the input's columns, order and index; observed cells are the
+    input's own objects); ``point``: the ``reduce`` of the draws (None without one); ``missing``:
+    (rows, columns) bool, the cells that were filled; ``steps``, ``seconds``: chain steps per
+    draw and the wall time of the chains.
+    """
+
+    draws: list[pd.DataFrame]
+    point: pd.DataFrame | None
+    missing: np.ndarray
+    steps: int
+    seconds: float
+
+    @property
+    def filled(self) -> pd.DataFrame:
+        """The table a user wants back: the point estimate, or the single draw."""
+        return self.point if self.point is not None else self.draws[0]
+
+    def long(self) -> pd.DataFrame:
+        """Every draw stacked, with an ``imputation`` column (1..K) first: the long format of
+        multiple-imputation tools (R's ``mice``, statsmodels' ``MICEData``)."""
+        return pd.concat([d.assign(**{DRAW_COLUMN: k}) for k, d in enumerate(self.draws, 1)],
+                         ignore_index=True)[[DRAW_COLUMN, *self.draws[0].columns]]
+
+
+def table_codec(run: Run) -> TableCodec:
+    """The codec of a run trained on the ``table`` data set.
+
+    Raises:
+        TableError: the run was trained on other data (images, a plugin's data set).
+    """
+    units = run.units
+    if not isinstance(units, dict) or units.get("kind") != "table":
+        raise TableError(f"{run.checkpoint}: this run was trained on '{run.recipe.data.dataset}', "
+                         "not on a table; impute tables with a run of the table data set "
+                         "(recipes/table.yaml)")
+    return TableCodec.from_dict(units)
+
+
+def as_frame(table: pd.DataFrame | np.ndarray | str | Path, codec: TableCodec) -> pd.DataFrame:
+    """``table`` as a DataFrame: a file is read with ``read_table``; a 2-D array gets the run's
+    column names, in order."""
+    if isinstance(table, (str, Path)):
+        return read_table(table)
+    if isinstance(table, np.ndarray):
+        if table.ndim != 2 or table.shape[1] != len(codec.order):
+            raise TableError(f"an array of shape {table.shape}: the model imputes tables of "
+                             f"{len(codec.order)} columns ({', '.join(codec.order)})")
+        return pd.DataFrame(table, columns=codec.order)
+    if not isinstance(table, pd.DataFrame):
+        raise TableError(f"`table` must be a DataFrame, a 2-D NumPy array or a file, not "
+                         f"{type(table).__name__}")
+    if len(table) == 0:
+        raise TableError("the table has no rows")
+    return table.rename(columns=str)
+
+
+def impute(
+    run: Run | str | Path,
+    table: pd.DataFrame | np.ndarray | str | Path,
+    draws: int = 1,
+    reduce: Reduce | None = None,
+    steps: int = 20,
+    seed: int | None = 0,
+    batch_size: int = 1000,
+) -> Imputation:
+    """Fill the missing cells (NaN, or empty in a file) of ``table`` with ``draws`` chains of
+    ``steps`` steps each of the run's model, and optionally ``reduce`` them to a point estimate.
+
+    ``run``: a ``Run`` (``load_run``) or its path. Draws are reproducible for a ``seed``.
+
+    Raises:
+        TableError: a run not trained on a table; a table with other columns than the run's, text
+            in a numeric column, a column without one observed value, or an unknown category.
+        ValueError: ``draws``, ``steps`` or ``batch_size`` out of range, an unknown ``reduce``.
+    """
+    if not 1 <= draws <= MAX_COUNT:
+        raise ValueError(f"`draws` must be between 1 and {MAX_COUNT:,}, got {draws}")
+    if not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"`steps` must be between 1 and {MAX_STEPS:,}, got {steps}")
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be at least 1, got {batch_size}")
+    if reduce is not None and reduce not in REDUCTIONS:
+        raise ValueError(f"`reduce` '{reduce}': expected one of {', '.join(REDUCTIONS)}")
+    run = run if isinstance(run, Run) else load_run(run)
+    codec = table_codec(run)
+    frame = as_frame(table, codec)
+    source = str(table) if isinstance(table, (str, Path)) else "the table"
+    x, mask = codec.encode(frame, source)
+    empty = [c.name for c in codec.columns if frame[c.name].isna().all()]
+    if empty:
+        raise TableError(f"{source}: column '{empty[0]}' has no observed value in any row; is it "
+                         "the right file? (drop rows of nothing but holes, or impute it with "
+                         "more rows)")
+    start = time.perf_counter()
+    coded = [codec.decode(v) for v in _chains(run.model, x, mask, draws, steps, seed, batch_size)]
+    seconds = time.perf_counter() - start
+    missing = frame.isna().to_numpy() & np.array([c != codec.label for c in frame.columns])
+    filled = [_fill(frame, d, missing) for d in coded]
+    point = None if reduce is None else _fill(frame, _reduce(coded, codec, reduce), missing)
+    return Imputation(filled, point, missing, steps, seconds)
+
+
+def _chains(model: ChainModel, x: np.ndarray, mask: np.ndarray, draws: int, steps: int,
+            seed: int | None, batch_size: int) -> list[np.ndarray]:
+    """``draws`` imputations of the coded rows ``x`` (NaN where ``mask`` is 0), each (rows, width)."""
+    observed = torch.from_numpy(mask)
+    values = torch.from_numpy(np.nan_to_num(x, nan=0.0))  # the hidden cells are never read
+    out = []
+    with seeded(seed, model.device):
+        for _ in range(draws):
+            parts = [model.inpaint(values[i:i + batch_size], observed[i:i + batch_size], steps).cpu()
+                     for i in range(0, len(values), batch_size)]
+            out.append(torch.cat(parts).numpy().astype(np.float64))
+    return out
+
+
+def _fill(frame: pd.DataFrame, values: pd.DataFrame, missing: np.ndarray) -> pd.DataFrame:
+    """``frame`` with its ``missing`` cells taken from ``values`` (same rows, coded columns)."""
+    out = frame.copy()
+    for j, name in enumerate(frame.columns):
+        rows = missing[:, j]
+        if rows.any():
+            numeric = pd.api.types.is_numeric_dtype(values[name])
+            column = out[name].astype(float) if numeric else out[name].astype(object)
+            column[rows] = values[name].to_numpy()[rows]
+            out[name] = column
+    return out
+
+
+def _reduce(coded: list[pd.DataFrame], codec: TableCodec, reduce: Reduce) -> pd.DataFrame:
+    """The cell-wise mean or median of numeric columns and the most frequent category of
+    categorical ones, over the draws."""
+    out = {}
+    for c in codec.columns:
+        stacked = np.stack([d[c.name].to_numpy() for d in coded], axis=1)
+        if c.kind == "numeric":
+            stacked = stacked.astype(np.float64)
+            out[c.name] = stacked.mean(axis=1) if reduce == "mean" else np.median(stacked, axis=1)
+        else:
+            out[c.name] = pd.DataFrame(stacked).mode(axis=1)[0].to_numpy()
+    return pd.DataFrame(out)
+
+
+def format_number(value: float) -> str:
+    """An imputed number as a table cell: 7 significant digits (float32's precision)."""
+    return f"{value:.7g}"
+
+
+def impute_file(
+    run: Run | str | Path,
+    path: str | Path,
+    out: str | Path,
+    draws: int = 1,
+    reduce: Reduce | None = None,
+    steps: int = 20,
+    seed: int | None = 0,
+    force: bool = False,
+) -> tuple[Imputation, Path]:
+    """Impute the table file ``path`` (see ``impute``) and write the result to ``out``: the
+    point estimate (``reduce``) or the single draw, or with ``draws`` > 1 and no ``reduce`` every
+    draw in one long file (an ``imputation`` column first, 1..K).
+
+    ``out`` ending in ``.csv``/``.tsv``: every observed cell is written exactly as it was in the
+    input file (a CSV input: the same text), imputed numbers with 7 significant digits; ``.npy``:
+    a float array (rows, columns), or (draws, rows, columns), for tables without text columns.
+    Nothing is written unless everything succeeded.
+
+    Raises:
+        OutputError: ``out`` exists (without ``force``), is the input, or has another suffix.
+        TableError, ValueError: as ``impute``.
+    """
+    path, out = Path(path).expanduser(), Path(out).expanduser()
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise OutputError(f"{out}: write the filled table to a {', '.join(OUTPUT_SUFFIXES)} file")
+    if out.exists() and out.resolve() == path.resolve():
+        raise OutputError(f"{out}: the input itself; write the filled table to another file")
+    if out.is_dir() or (out.exists() and not force):
+        raise OutputError(f"{out}: already exists; pass `force` to replace it or choose another name")
+    result = impute(run, path, draws, reduce, steps, seed)
+    tables = [result.filled] if reduce is not None or draws == 1 else result.draws
+    if out.suffix.lower() == ".npy":
+        try:
+            arrays = np.stack([t.to_numpy(dtype=np.float64) for t in tables])
+        except (TypeError, ValueError):
+            raise OutputError(f"{out}: the table has text columns; write it to a .csv file") from None
+        _write_npy(out, arrays[0] if len(tables) == 1 else arrays)
+        return result, out
+    raw = _raw_cells(path, result.missing.shape)
+    texts = []
+    for table in tables:
+        cells = raw.copy()
+        for j, name in enumerate(cells.columns):
+            rows = result.missing[:, j]
+            if rows.any():
+                values = table.iloc[:, j].to_numpy()[rows]
+                column = cells[name].to_numpy(dtype=object)
+                column[rows] = [v if isinstance(v, str) else format_number(float(v)) for v in values]
+                cells[name] = column
+        texts.append(cells)
+    if len(texts) > 1:
+        texts = [t.assign(**{DRAW_COLUMN: str(k)})[[DRAW_COLUMN, *raw.columns]]
+                 for k, t in enumerate(texts, 1)]
+    text = io.StringIO()
+    sep = "\t" if out.suffix.lower() == ".tsv" else ","
+    pd.concat(texts, ignore_index=True).to_csv(text, index=False, sep=sep)
+    write_text_atomic(out, text.getvalue())
+    return result, out
+
+
+def _raw_cells(path: Path, shape: tuple[int, int]) -> pd.DataFrame:
+    """The cells of ``path`` as the text they are in the file (numbers of a NumPy file as
+    ``repr``), with the header as it is."""
+    suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz", ".parquet"):
+        frame = read_table(path)
+        return frame.map(lambda v: "" if isinstance(v, float) and math.isnan(v) else str(v))
+    raw = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+    if raw.shape != shape:
+        raise TableError(f"{path}: read as {raw.shape[0]} × {raw.shape[1]} cells of text but "
+                         f"{shape[0]} × {shape[1]} of values; are some rows ragged?")
+    return raw
+
+
+def _write_npy(out: Path, array: np.ndarray) -> None:
+    with atomic_output(out) as tmp, tmp.open("wb") as f:
+        np.save(f, array)

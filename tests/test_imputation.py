@@ -1,0 +1,211 @@
+"""Imputing tables (gibbsnet_plugin/imputation.py) with a run of the ``table`` data set: values in
+the table's units, observed cells untouched, hidden cells never read in training, reproducible
+draws, point estimates, the units kept in checkpoints and exports, and one-line errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+import gibbsnet_plugin as gn
+from conftest import tiny_recipe
+from gibbsnet_plugin.data.missing import split_item
+from gibbsnet_plugin.errors import TableError
+from gibbsnet_plugin.utils import seeded
+
+
+def table(rows: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Two correlated numeric columns, a third on another scale, a category; 20 % of cells empty."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=rows)
+    data = pd.DataFrame({"a": a, "b": 2 * a + 0.1 * rng.normal(size=rows),
+                         "c": 1000 + 50 * rng.normal(size=rows),
+                         "kind": np.where(a > 0, "up", "down")})
+    return data.mask(rng.random(data.shape) < 0.2)
+
+
+def table_recipe(path, **train) -> gn.Recipe:
+    return tiny_recipe(
+        data={"dataset": "table", "batch_size": 16,
+              "options": {"path": str(path), "categorical": ["kind"]}},
+        model={"architecture": "mlp", "z_dim": 4, "options": {"hidden": [32], "norm": "layer"},
+               "chain_steps": 2},
+        train={"iterations": 20, "sample_every": 0, "checkpoint_every": 20, "missing_steps": 2,
+               **train})
+
+
+@pytest.fixture(scope="module")
+def csv(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("table") / "t.csv"
+    table().to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def table_run(csv, tmp_path_factory):
+    return gn.train(table_recipe(csv), out=tmp_path_factory.mktemp("run") / "run")
+
+
+def test_the_run_keeps_the_codec_of_its_training_rows(table_run, csv):
+    run = gn.load_run(table_run, "cpu")
+    train = gn.datasets.build("table", "", True, path=csv, categorical=["kind"])
+    assert run.units == train.units()
+    assert run.units["columns"][2]["lo"] == pytest.approx(float(pd.read_csv(csv)["c"].iloc[train.rows].min()))
+
+
+def test_imputation_fills_only_missing_cells_in_the_tables_units(table_run, csv):
+    data = pd.read_csv(csv)
+    result = gn.impute(table_run, data, seed=0)
+    filled = result.filled
+    assert list(filled.columns) == list(data.columns) and len(filled) == len(data)
+    assert not filled.isna().any().any()
+    hidden = data.isna()
+    np.testing.assert_array_equal(result.missing, hidden.to_numpy())
+    for name in data.columns:  # observed cells are the input's values exactly
+        assert filled[name][~hidden[name]].tolist() == data[name][~hidden[name]].tolist()
+    # a tanh decoder fills numbers inside each column's observed training range
+    run = gn.load_run(table_run, "cpu")
+    for column in run.units["columns"]:
+        if column["kind"] == "numeric":
+            values = filled[column["name"]][hidden[column["name"]]]
+            assert values.between(column["lo"] - 1e-6, column["hi"] + 1e-6).all()
+    assert set(filled["kind"]) <= {"up", "down"}
+
+
+def test_draws_are_reproducible_for_a_seed_and_reduce_to_their_mean(table_run, csv):
+    data = pd.read_csv(csv)
+    first = gn.impute(table_run, data, draws=4, reduce="mean", seed=3)
+    again = gn.impute(table_run, data, draws=4, reduce="mean", seed=3)
+    other = gn.impute(table_run, data, draws=4, seed=4)
+    for a, b in zip(first.draws, again.draws, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    assert not first.draws[0].equals(other.draws[0])
+    assert not first.draws[0].equals(first.draws[1])
+    mean = np.mean([d["c"].to_numpy(dtype=float) for d in first.draws], axis=0)
+    np.testing.assert_allclose(first.point["c"].to_numpy(dtype=float), mean)
+    assert first.long()["imputation"].tolist() == [k for k in range(1, 5) for _ in range(len(data))]
+
+
+def test_numpy_arrays_impute_like_frames(tmp_path):
+    data = table().drop(columns="kind")
+    path = tmp_path / "n.npy"
+    np.save(path, data.to_numpy())
+    recipe = tiny_recipe(data={"dataset": "table", "batch_size": 16, "options": {"path": str(path)}},
+                         model={"architecture": "mlp", "z_dim": 4, "options": {"hidden": [32]}},
+                         train={"iterations": 4, "sample_every": 0, "checkpoint_every": 4,
+                                "missing_steps": 1})
+    run = gn.train(recipe, out=tmp_path / "run")
+    array = data.to_numpy()
+    filled = gn.impute(run, array, seed=0).filled.to_numpy(dtype=float)
+    observed = ~np.isnan(array)
+    np.testing.assert_array_equal(filled[observed], array[observed])
+    assert not np.isnan(filled).any()
+
+
+class PoisonedTable(Dataset):
+    """The table's training rows with ``value`` in every hidden cell instead of NaN."""
+
+    def __init__(self, inner: Dataset, value: float) -> None:
+        self.inner, self.value = inner, value
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, index: int):
+        x, y, mask = split_item(self.inner[index])
+        x = torch.where(mask != 0, x, torch.full_like(x, self.value))
+        return (x, mask) if y is None else (x, y, mask)
+
+    def units(self):
+        return self.inner.units()
+
+
+@gn.datasets.register("test_poisoned_table")
+def build_poisoned_table(root: str, train: bool, path: str = "", poison: float = math.nan):
+    return PoisonedTable(gn.datasets.build("table", root, train, path=path, categorical=["kind"]), poison)
+
+
+@pytest.mark.parametrize("method", ["chain-ambient", "chain"])
+def test_hidden_cells_are_never_read_in_training(tmp_path, csv, method):
+    weights = []
+    for poison in (math.nan, 123.0):
+        recipe = table_recipe(csv, missing=method, iterations=6, checkpoint_every=6)
+        recipe.data.dataset = "test_poisoned_table"
+        recipe.data.options = {"path": csv, "poison": poison}
+        recipe.model.x_consistency = 1.0
+        run = gn.train(recipe, out=tmp_path / f"{method}-{poison}")
+        weights.append(gn.load_run(run, "cpu").model.state_dict())
+    for key, value in weights[0].items():
+        assert torch.isfinite(value).all() if value.is_floating_point() else True
+        assert torch.equal(value, weights[1][key]), key
+
+
+def test_x_consistency_trains_the_decoder_towards_observed_cells(tmp_path, csv):
+    """The reconstruction term lowers the error of dec(enc(x)) on observed cells."""
+    errors = []
+    for weight in (0.0, 100.0):
+        recipe = table_recipe(csv, iterations=150, checkpoint_every=150)
+        recipe.model.x_consistency = weight
+        model = gn.load_run(gn.train(recipe, out=tmp_path / f"w{weight}"), "cpu").model
+        data = gn.datasets.build("table", "", True, path=csv, categorical=["kind"])
+        with torch.no_grad(), seeded(0):
+            x = torch.nan_to_num(data.x)
+            real = model.clamped(x)
+            errors.append(float(model.reconstruction_error(real, data.x, data.mask)))
+    assert errors[1] < 0.7 * errors[0]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.rename(columns={"c": "mass"}),
+     r"trained on the columns a, b, c, kind; this table lacks 'c' and has 'mass' too"),
+    (lambda d: d.assign(c=d["c"].astype(object).where(d.index != 3, "12 kg")),
+     r"column 'c' holds text \('12 kg' in row 4\)"),
+    (lambda d: d.assign(b=np.nan), r"column 'b' has no observed value in any row"),
+    (lambda d: d.assign(kind="sideways"), r"'sideways', a category the model never saw"),
+])
+def test_bad_tables_are_refused_in_one_line(table_run, csv, change, message):
+    with pytest.raises(TableError, match=message) as info:
+        gn.impute(table_run, change(pd.read_csv(csv)))
+    assert "\n" not in str(info.value)
+
+
+def test_a_run_of_images_refuses_to_impute_tables(run, csv):
+    with pytest.raises(TableError, match="trained on 'digits', not on a table"):
+        gn.impute(run, pd.read_csv(csv))
+
+
+def test_impute_file_keeps_observed_text_and_writes_nothing_on_error(table_run, tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("a,b,c,kind\n1.50,,1000,up\n,-3.0e0,,down\n0.25,0.5,990.125,\n")
+    out = tmp_path / "out.csv"
+    result, written = gn.impute_file(table_run, source, out, seed=0)
+    lines = written.read_text().splitlines()
+    assert lines[0] == "a,b,c,kind"
+    cells = [line.split(",") for line in lines[1:]]
+    assert [cells[0][0], cells[0][2], cells[0][3]] == ["1.50", "1000", "up"]
+    assert [cells[1][1], cells[1][3]] == ["-3.0e0", "down"]
+    assert cells[2][:3] == ["0.25", "0.5", "990.125"] and cells[2][3] in ("up", "down")
+    assert float(cells[1][0]) == pytest.approx(result.filled["a"][1], rel=1e-6)
+    long_out = tmp_path / "long.csv"
+    gn.impute_file(table_run, source, long_out, draws=3, seed=0)
+    long = pd.read_csv(long_out)
+    assert long["imputation"].tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,c,kind\n1,x,3,up\n")
+    with pytest.raises(TableError):
+        gn.impute_file(table_run, bad, tmp_path / "nothing.csv")
+    assert not (tmp_path / "nothing.csv").exists()
+    with pytest.raises(gn.errors.OutputError, match="already exists"):
+        gn.impute_file(table_run, source, out)
+
+
+def test_exported_models_impute_tables(table_run, csv, tmp_path):
+    gn.export_model(table_run, tmp_path / "export")
+    data = pd.read_csv(csv)
+    pd.testing.assert_frame_equal(gn.impute(tmp_path / "export", data, seed=1).filled,
+                                  gn.impute(table_run, data, seed=1).filled)
