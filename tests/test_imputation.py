@@ -149,7 +149,7 @@ def test_x_consistency_trains_the_decoder_towards_observed_cells(tmp_path, csv):
     """The reconstruction term lowers the error of dec(enc(x)) on observed cells."""
     errors = []
     for weight in (0.0, 100.0):
-        recipe = table_recipe(csv, iterations=150, checkpoint_every=150)
+        recipe = table_recipe(csv, iterations=150, checkpoint_every=150, lr=1e-3)
         recipe.model.x_consistency = weight
         model = gn.load_run(gn.train(recipe, out=tmp_path / f"w{weight}"), "cpu").model
         data = gn.datasets.build("table", "", True, path=csv, categorical=["kind"])
@@ -157,7 +157,7 @@ def test_x_consistency_trains_the_decoder_towards_observed_cells(tmp_path, csv):
             x = torch.nan_to_num(data.x)
             real = model.clamped(x)
             errors.append(float(model.reconstruction_error(real, data.x, data.mask)))
-    assert errors[1] < 0.7 * errors[0]
+    assert errors[1] < 0.5 * errors[0], errors
 
 
 @pytest.mark.parametrize("change, message", [
