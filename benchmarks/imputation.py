@@ -114,8 +114,11 @@ def downstream(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test:
 
 
 def run_cell(data: str, pattern: str, seed: int, uci: str | None, out: str, iterations: int,
-             draws: int, overrides: list[str], gibbsnet: list[str]) -> dict[str, Any]:
-    """Every method on one (data set, pattern, seed); the record is also written to ``out``."""
+             draws: int, overrides: list[str], gibbsnet: list[str],
+             sklearn: list[str] = SKLEARN, baselines: str | None = None) -> dict[str, Any]:
+    """Every method on one (data set, pattern, seed); the record is also written to ``out``.
+    The scikit-learn rows are taken from the same cell in ``baselines`` when it has them (they
+    do not depend on GibbsNet's settings)."""
     import torch
 
     torch.set_num_threads(1)
@@ -133,7 +136,11 @@ def run_cell(data: str, pattern: str, seed: int, uci: str | None, out: str, iter
     record: dict[str, Any] = {"data": data, "pattern": pattern, "seed": seed, "methods": {}}
     methods = record["methods"]
 
-    for name in SKLEARN:
+    earlier = Path(baselines or "/nonexistent") / f"{data}-{pattern}-seed{seed}" / "scores.json"
+    if earlier.exists():
+        methods.update({k: v for k, v in json.loads(earlier.read_text())["methods"].items()
+                        if not k.startswith("GibbsNet")})
+    for name in [] if earlier.exists() else ["mice", *[m for m in sklearn if m != "mice"]]:
         imputer = sklearn_imputer(name, seed)
         start = time.perf_counter()
         imputer.fit(holes[tr])
@@ -144,12 +151,13 @@ def run_cell(data: str, pattern: str, seed: int, uci: str | None, out: str, iter
         methods[name] = {**scores(x[te], mask[te], test), "fit_s": fit_s, "impute_s": impute_s}
         if y is not None:
             methods[name]["accuracy"] = downstream(imputer.transform(holes[tr]), y[tr], test, y[te])
-    posterior = sklearn_imputer("mice", seed, posterior=True).fit(holes[tr])
-    start = time.perf_counter()
-    mice_draws = np.stack([posterior.transform(holes[te]) for _ in range(draws)])
-    impute_s = time.perf_counter() - start
-    methods[f"mice, mean of {draws}"] = {**scores(x[te], mask[te], mice_draws.mean(0), mice_draws),
-                                         "impute_s": impute_s}
+    if not earlier.exists():
+        posterior = sklearn_imputer("mice", seed, posterior=True).fit(holes[tr])
+        start = time.perf_counter()
+        mice_draws = np.stack([posterior.transform(holes[te]) for _ in range(draws)])
+        impute_s = time.perf_counter() - start
+        methods[f"mice, mean of {draws}"] = {**scores(x[te], mask[te], mice_draws.mean(0), mice_draws),
+                                             "impute_s": impute_s}
 
     work = Path(out) / f"{data}-{pattern}-seed{seed}"
     work.mkdir(parents=True, exist_ok=True)
@@ -243,11 +251,17 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=20, help="K: chains (and MICE draws) per row")
     parser.add_argument("--gibbsnet", nargs="+", default=list(GIBBSNET), choices=GIBBSNET,
                         help="train.missing methods of the GibbsNet rows")
+    parser.add_argument("--sklearn", nargs="+", default=list(SKLEARN), choices=SKLEARN,
+                        help="the scikit-learn imputers to run (MICE always runs: the time baseline)")
+    parser.add_argument("--baselines-from", default=None, metavar="DIR",
+                        help="take the scikit-learn rows of each cell from an earlier --out")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override recipes/table.yaml for the GibbsNet rows (repeatable)")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", default="runs/imputation")
     parser.add_argument("--json", default=None, help="also write every cell's scores to this file")
+    parser.add_argument("--report", action="store_true",
+                        help="only print the tables of the cells already in --out (run nothing)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     cells = [(d, p, s) for d in args.data for p in args.patterns for s in args.seeds]
@@ -256,11 +270,11 @@ def main() -> None:
         path = Path(args.out) / f"{d}-{p}-seed{s}" / "scores.json"
         if path.exists():
             records.append(json.loads(path.read_text()))
-        else:
+        elif not args.report:
             todo.append((d, p, s))
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(run_cell, d, p, s, args.uci, args.out, args.iterations, args.draws,
-                               args.overrides, args.gibbsnet)
+                               args.overrides, args.gibbsnet, args.sklearn, args.baselines_from)
                    for d, p, s in todo]
         for future in futures:
             record = future.result()

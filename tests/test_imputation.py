@@ -146,7 +146,8 @@ def test_hidden_cells_are_never_read_in_training(tmp_path, csv, method):
 
 
 def test_x_consistency_trains_the_decoder_towards_observed_cells(tmp_path, csv):
-    """The reconstruction term lowers the error of dec(enc(x)) on observed cells."""
+    """The masked reconstruction term lowers the error of predicting observed cells the encoder
+    was not shown."""
     errors = []
     for weight in (0.0, 100.0):
         recipe = table_recipe(csv, iterations=150, checkpoint_every=150, lr=1e-3)
@@ -154,9 +155,7 @@ def test_x_consistency_trains_the_decoder_towards_observed_cells(tmp_path, csv):
         model = gn.load_run(gn.train(recipe, out=tmp_path / f"w{weight}"), "cpu").model
         data = gn.datasets.build("table", "", True, path=csv, categorical=["kind"])
         with torch.no_grad(), seeded(0):
-            x = torch.nan_to_num(data.x)
-            real = model.clamped(x)
-            errors.append(float(model.reconstruction_error(real, data.x, data.mask)))
+            errors.append(float(model.reconstruction_error(data.x, data.mask, steps=2)))
     assert errors[1] < 0.5 * errors[0], errors
 
 

@@ -134,7 +134,8 @@ class ChainModel(nn.Module):
         z_consistency: weight of the squared distance between the latents of the last unclamped
             state and those the clamped chain gives its x, in the encoder/decoder loss.
         x_consistency: weight of ``reconstruction_error`` (the squared error between the data's
-            observed entries and x recomputed from the clamped state's latents) in that loss.
+            observed entries and x recomputed from the latents of the data with half of them
+            hidden) in that loss.
         critic_states: s, how many of the unclamped chain's last states D is shown (each against
             the clamped states; the authors showed 2).
         persistent: probability that a training chain continues from the previous batch's chain
@@ -565,20 +566,23 @@ class ChainModel(nn.Module):
         return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
 
 
-    def reconstruction_error(self, real: State, x: torch.Tensor,
-                             mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean squared error over the observed entries of the data ``x`` (B, *x_shape; where
-        ``mask`` is 1, everywhere without one) of x recomputed, with gradient, from the latents of
-        the clamped state ``real`` by the chain's own x update (one layer: ``dec(enc(x))``); a
-        model of a corruption f compares f of it with the measurements. Hidden entries are only
-        selected away, never read."""
+    def reconstruction_error(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                             steps: int = 5, hide: float = 0.5) -> torch.Tensor:
+        """The masked reconstruction term of ``x_consistency``: a random ``hide`` share of x's
+        observed entries (where ``mask`` is 1; every entry without one) is hidden as well, the
+        partially clamped chain fills everything hidden (``steps`` steps, no gradient), and x is
+        recomputed, with gradient, from the latents of the filled x by the chain's own x update
+        (one layer: ``dec(enc(x))``); returns the mean squared error over all observed entries, so
+        the networks learn to predict entries they were not shown (a model of a corruption f
+        compares f of it with the measurements). Hidden entries are only selected away."""
+        observed = torch.ones_like(x, dtype=torch.bool) if mask is None else \
+            torch.broadcast_to(mask != 0, x.shape)
+        shown = observed & (torch.rand(x.shape, device=x.device) >= hide)
+        x_known = torch.where(observed, x, torch.zeros_like(x))
+        filled = self.inpaint(x_known, shown, steps) if steps > 0 else x_known
         update = next(u for block in self.schedule() for u in block if u.layer == 0)
-        x_hat = self.observe(update.compute(tuple(real)))
-        if mask is None:
-            return (x_hat - x).pow(2).mean()
-        observed = torch.broadcast_to(mask != 0, x.shape)
-        gap = torch.where(observed, x_hat - torch.where(observed, x, torch.zeros_like(x)),
-                          torch.zeros_like(x_hat))
+        x_hat = self.observe(update.compute(tuple(self.clamped(filled))))
+        gap = torch.where(observed, x_hat - x_known, torch.zeros_like(x_hat))
         return gap.pow(2).sum() / observed.sum().clamp(min=1)
 
 

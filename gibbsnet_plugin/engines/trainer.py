@@ -111,10 +111,12 @@ FP32 = Amp("fp32", torch.device("cpu"))
 def update(
     model: ChainModel, opt_d: Optimizer, opt_g: Optimizer, x: torch.Tensor, noise_std: float = 0.0,
     steps: Steps | None = None, amp: Amp = FP32, mask: torch.Tensor | None = None,
+    fill_steps: int = 5,
 ) -> torch.Tensor:
     """One adversarial step on the batch ``x`` (with ``mask``, 1 = observed, when it is
     incomplete): D first, then encoder and decoder against the updated D (never against D
-    outputs computed before D's update). ``steps`` defaults to ``make_steps(model)``.
+    outputs computed before D's update). ``steps`` defaults to ``make_steps(model)``;
+    ``fill_steps``: chain steps of the partially clamped chain of ``x_consistency``.
 
     Returns a tensor of the four ``OUTPUT_KEYS`` values: both losses and D's mean output on the
     clamped (real) and unclamped (fake) pairs, measured in the D step.
@@ -132,7 +134,7 @@ def update(
             g = model.generator_loss(real, fake, noise_std)
             g_loss = g.loss
             if model.x_consistency > 0:
-                g_loss = g_loss + model.x_consistency * model.reconstruction_error(real, x, mask)
+                g_loss = g_loss + model.x_consistency * model.reconstruction_error(x, mask, fill_steps)
     finally:
         model.discriminator.requires_grad_(True)
     amp.step(g_loss, opt_g)
@@ -162,7 +164,8 @@ def create_trainer(
         x = x.to(device, non_blocking=True)
         if channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        values = update(model, opt_d, opt_g, x, noise_std(engine.state.iteration), steps, amp, mask)
+        values = update(model, opt_d, opt_g, x, noise_std(engine.state.iteration), steps, amp, mask,
+                        fill_steps)
         return dict(zip(OUTPUT_KEYS, values.tolist(), strict=True))
 
     return Engine(train_step)

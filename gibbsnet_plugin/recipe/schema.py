@@ -176,9 +176,9 @@ KEY_DOCS: dict[str, str] = {
     "model.backprop_steps": "gradient flows through the last k chain steps (1 = the authors' code, N = all)",
     "model.loss": "`bce` (non-saturating, ALI's swapped labels) or `lsgan` (the authors' code)",
     "model.z_consistency": "weight of `‖z_(N-1) − enc(x_N)‖²` (the authors' code uses 1e-4)",
-    "model.x_consistency": "weight of the mean squared error between the data's observed entries "
-                           "and x recomputed from their latents, `dec(enc(x))` (GAIN's reconstruction "
-                           "term on the clamped pair); helps imputation",
+    "model.x_consistency": "weight of a masked reconstruction term: half of the observed entries "
+                           "hidden as well, the chain (`train.missing_steps` steps) fills them, and "
+                           "`dec(enc(x))` is scored on every observed entry; teaches imputation",
     "model.instance_noise": "std of Gaussian noise added to x before D, annealed linearly to 0",
     "model.critic_states": (
         "D is shown the unclamped chain's last s states `(x_t, z_(t-1))`, each against the clamped pairs "
