@@ -89,7 +89,8 @@ def numeric_column(values: pd.Series, name: str, source: str) -> np.ndarray:
                          f"{row + 1}); numbers only, or declare it in `categorical`")
     if np.isinf(parsed).any():
         row = int(np.flatnonzero(np.isinf(parsed))[0])
-        raise TableError(f"{source}: column '{name}' holds an infinite value in row {row + 1}")
+        raise TableError(f"{source}: column '{name}' holds an infinite value in row {row + 1}; "
+                         "replace it by a finite number or leave the cell empty")
     return parsed
 
 
