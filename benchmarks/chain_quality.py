@@ -81,12 +81,13 @@ def _radii(feats: np.ndarray, k: int = K_NEAREST) -> np.ndarray:
 
 
 @lru_cache(maxsize=2)
-def reference(dataset: str = "digits", seed: int = 0) -> Reference:
-    """The judges of ``dataset`` (digits or mnist5k), fitted on its training split."""
+def reference(dataset: str = "digits", seed: int = 0, binarize: bool = False) -> Reference:
+    """The judges of ``dataset`` (digits or mnist5k; ``binarize``: its binary form), fitted on
+    its training split."""
     if dataset not in DATASETS:
         raise SystemExit(f"chain_quality scores {' and '.join(DATASETS)} runs, not {dataset!r}")
-    x_train, y_train = gn.datasets.build(dataset, "", train=True).tensors
-    x_test, y_test = gn.datasets.build(dataset, "", train=False).tensors
+    x_train, y_train = gn.datasets.build(dataset, "", train=True, binarize=binarize).tensors
+    x_test, y_test = gn.datasets.build(dataset, "", train=False, binarize=binarize).tensors
     flat_train, flat_test = x_train.flatten(1), x_test.flatten(1)
     clf = LogisticRegression(max_iter=2000, C=1.0 if dataset == "digits" else 0.05, random_state=seed)
     clf.fit(flat_train.numpy(), y_train.numpy())
@@ -173,6 +174,18 @@ def retention(model: gn.GibbsNet, ref: Reference, seed: int = 0) -> float:
     with torch.no_grad():
         rebuilt = model.reconstruct(ref.x_test.to(model.device)).cpu()
     return round(float((ref.clf.predict(rebuilt.flatten(1).numpy()) == ref.y_test.numpy()).mean()), 4)
+
+
+def recovery(model: gn.GibbsNet, ref: Reference, mask: str = "right-half", steps: int = 20,
+             seed: int = 0) -> float:
+    """The share of test images that the logistic regression gives their own label after the
+    region ``mask`` was hidden and inpainted by ``steps`` steps of the partially clamped chain."""
+    model.eval()
+    torch.manual_seed(seed)
+    observed = gn.resolve_mask(mask, tuple(ref.x_test.shape[1:]))
+    with torch.no_grad():
+        filled = model.inpaint(ref.x_test.to(model.device), observed, steps).cpu()
+    return round(float((ref.clf.predict(filled.flatten(1).numpy()) == ref.y_test.numpy()).mean()), 4)
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ per score and chain length, ``mean ± std (worst)`` over the seeds for each vari
 
 Scores: on digits and mnist5k those of ``chain_quality.py`` (normalised class entropy,
 confidence, nn ratio, Fréchet distance, precision and recall in a classifier's features, the class
-switch rate per step, D's held-out AUC, and the label retention of reconstruction); on 2-D
+switch rate per step, D's held-out AUC, the label retention of reconstruction and the label
+recovery of right-half inpainting); on 2-D
 mixtures (``grid25``, ``ring8``) the PacGAN/VEEGAN ones (modes covered, share of high-quality
 samples, reverse KL over modes).
 
@@ -51,6 +52,7 @@ from chain_quality import (  # noqa: E402
     HIGHER_IS_BETTER,
     SAMPLERS,
     chain_stats,
+    recovery,
     reference,
     retention,
 )
@@ -123,7 +125,9 @@ def score_run(run: str, steps: list[int], num: int, seed: int, metrics: list[str
         calibrate_batchnorm(model, recipe.train.calibration_chains, calibrate, recipe.seed)
     scores = evaluate_model(model, recipe, metrics, seed=seed)["scores"] if metrics else {}
     if recipe.data.dataset in ("digits", "mnist5k"):
-        scores["retention"] = retention(model, reference(recipe.data.dataset), seed)
+        ref = reference(recipe.data.dataset, binarize=recipe.data.options.get("binarize", False))
+        scores["retention"] = retention(model, ref, seed)
+        scores["recovery"] = recovery(model, ref, seed=seed)
     return {"key": score_key(Path(run), steps, num, metrics, calibrate, sampler),
             "chain": chain_scores(model, recipe, steps, num, seed, sampler), "eval": scores}
 
@@ -157,7 +161,8 @@ def chain_scores(model: gn.GibbsNet, recipe: gn.Recipe, steps: list[int], num: i
         states = model.eval().trajectory(num, steps)
         return [{"step": t, **mode_scores(states[:, i], data.centres, data.std)}
                 for i, t in enumerate(sorted(set(steps)))]
-    return chain_stats(model, steps, num, seed, reference(recipe.data.dataset), sampler)
+    ref = reference(recipe.data.dataset, binarize=recipe.data.options.get("binarize", False))
+    return chain_stats(model, steps, num, seed, ref, sampler)
 
 
 def directions(rows: list[dict[str, float]]) -> dict[str, bool]:
@@ -193,7 +198,7 @@ def report(results: dict[str, dict[int, dict[str, Any]]]) -> None:
         print(f"|---|{'---|' * len(variants)}")
         names = dict.fromkeys(k for v in variants for r in results[v].values() for k in r["eval"])
         for score in names:  # a variant without a score (e.g. a one-layer model's z2) shows "-"
-            higher = score == "retention" or not lower_is_better(score)
+            higher = score in ("retention", "recovery") or not lower_is_better(score)
             cells = [summary([r["eval"][score] for r in results[v].values()], higher)
                      if all(score in r["eval"] for r in results[v].values()) else "-"
                      for v in variants]

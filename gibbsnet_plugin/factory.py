@@ -219,7 +219,9 @@ def build_optimizers(model: ChainModel, recipe: Recipe) -> tuple[Optimizer, Opti
     import ignite.distributed as idist  # noqa: PLC0415  (training only: keeps loading a model light)
 
     t = recipe.train
-    gen_params = [*model.encoder.parameters(), *model.decoder.parameters()]
+    # once each: an encoder and decoder may share weights (the tied W of ``rbm``)
+    gen_params = list({id(p): p for net in (model.encoder, model.decoder)
+                       for p in net.parameters()}.values())
 
     def make(params: Any, lr: float) -> Optimizer:
         if t.optimizer == "adam":

@@ -199,7 +199,8 @@ def _index(module: str, *names: str) -> dict[str, str]:
 
 ARCHITECTURES: Registry[Callable[..., Any]] = Registry(
     "architecture", "gibbsnet.architectures",
-    {**_index("architectures.conv", "conv8", "conv28", "conv32"), **_index("architectures.mlp", "mlp")})
+    {**_index("architectures.conv", "conv8", "conv28", "conv32"), **_index("architectures.mlp", "mlp"),
+     **_index("architectures.rbm", "rbm")})
 DATASETS: Registry[Callable[..., Any]] = Registry(
     "dataset", "gibbsnet.datasets",
     {**_index("data.digits", "digits"), **_index("data.mnist5k", "mnist5k"),
@@ -215,7 +216,8 @@ METRICS: Registry[Callable[..., Any]] = Registry(
     {**_index("metrics.scores", "reconstruction", "inpainting", "imputation"),
      **_index("metrics.probe", "probe"), **_index("metrics.fid", "fid", "fidelity"),
      **_index("metrics.modes", "modes"), **_index("metrics.critic", "critic"),
-     **_index("metrics.latent_maps", "tsne")})
+     **_index("metrics.latent_maps", "tsne"),
+     **_index("metrics.likelihood", "loglik")})
 
 
 REGISTRIES = (ARCHITECTURES, DATASETS, CORRUPTIONS, CHAINS, METRICS)

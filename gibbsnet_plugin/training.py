@@ -25,6 +25,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader, Dataset
 
+from gibbsnet_plugin.architectures.base import anneal
 from gibbsnet_plugin.chains import ChainModel, instance_noise_std
 from gibbsnet_plugin.checkpoint import (
     ResumePoint,
@@ -222,6 +223,8 @@ def setup(recipe: Recipe) -> Setup:
         amp=amp, channels_last=t.channels_last, missing=t.missing, fill_steps=t.missing_steps,
     )
     trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: sampler.set_epoch(e.state.epoch))
+    trainer.add_event_handler(Events.ITERATION_STARTED,
+                              lambda e: anneal(model, (e.state.iteration - 1) / t.iterations))
     to_save = {"model": model, "optimizer_d": opt_d, "optimizer_g": opt_g, "trainer": trainer,
                "rng": RNGStates()}
     # its checksums cover every entry

@@ -35,11 +35,19 @@ class Architecture:
     - ``encoder(x)``: (B, *x_shape) -> z of shape (B, z_dim), a reparameterised sample.
     - ``decoder(z)``: (B, z_dim) -> (B, *x_shape), in the data's value range.
     - ``discriminator(x, z)``: -> logits of shape (B,) or (B, 1).
+
+    ``latent_shape``: z's shape without the batch when it is not a vector, e.g. a feature map
+    (C, H, W) of C = ``z_dim`` channels; None means (z_dim,).
     """
 
     encoder: nn.Module
     decoder: nn.Module
     discriminator: nn.Module
+    latent_shape: tuple[int, ...] | None = None
+
+    def shape(self, z_dim: int) -> tuple[int, ...]:
+        """z's shape (without the batch) for the recipe's ``z_dim``."""
+        return tuple(self.latent_shape) if self.latent_shape else (z_dim,)
 
 
 @dataclass
@@ -225,6 +233,15 @@ class TupleDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor, zs: list[torch.Tensor]) -> torch.Tensor:
         parts = [self.x_net(x).flatten(1), *(net(z) for net, z in zip(self.z_nets, zs, strict=True))]
         return self.joint(torch.cat(parts, dim=1)).flatten()
+
+
+def anneal(module: nn.Module, progress: float) -> None:
+    """Tell every submodule of ``module`` with an ``anneal(progress)`` method (e.g. the relaxed
+    units of ``rbm``) how far training is, ``progress`` in [0, 1]; training calls it before each
+    iteration."""
+    for sub in module.modules():
+        if sub is not module and callable(getattr(sub, "anneal", None)):
+            sub.anneal(progress)
 
 
 def norm_layer(norm: Norm, channels: int, spatial: bool) -> nn.Module:

@@ -27,6 +27,7 @@ from gibbsnet_plugin.architectures.base import (
     mlp,
     norm_layer,
 )
+from gibbsnet_plugin.architectures.spatial import Critic, spatial_latent
 from gibbsnet_plugin.limits import MAX_WIDTH
 from gibbsnet_plugin.registry import ARCHITECTURES
 
@@ -56,6 +57,24 @@ def _check_shape(name: str, x_shape: tuple[int, ...], size: int) -> int:
 def _check_width(width: int) -> None:
     if not 1 <= width <= MAX_WIDTH:
         raise ValueError(f"width must be between 1 and {MAX_WIDTH:,}, got {width}")
+
+
+def _spatial(x_shape: tuple[int, ...], z_dim: int | list[int], z_stride: int | None, critic: str,
+             width: int, posterior: Posterior, standardize: Standardize | bool, dropout: float,
+             norm: Norm) -> Architecture | None:
+    """The one-layer networks with a spatial z when ``z_stride`` is set (``spatial_latent``),
+    else None; refuses a local ``critic`` without a spatial z."""
+    if z_stride is None:
+        if critic != "global":
+            raise ValueError(f"critic '{critic}' judges neighbourhoods of (x, z) and needs a spatial "
+                             "z: set z_stride (e.g. 2)")
+        return None
+    if isinstance(z_dim, list):
+        raise ValueError("z_stride shapes the z of one latent layer; a list z_dim builds its own "
+                         "hierarchy: remove z_stride or give one z_dim")
+    check_common_options(posterior, 0, dropout, norm, standardize)
+    return spatial_latent(x_shape, z_dim, z_stride, width, posterior, standardize, dropout, norm,
+                          critic)  # type: ignore[arg-type]
 
 
 def _small_conv(
@@ -90,10 +109,13 @@ def _small_conv(
 def build_conv8(
     x_shape: tuple[int, ...], z_dim: int | list[int], width: int = 32, posterior: Posterior = "sigmoid",
     standardize: Standardize | bool = True, decoder_noise: int = 16, dropout: float = 0.0,
-    norm: Norm = "batch",
+    norm: Norm = "batch", z_stride: int | None = None, critic: Critic = "global",
 ) -> Architecture | Hierarchy:
     """For C×8×8 images (the bundled digits are 1×8×8): two stride-2 convolutions each way, ``width``
     channels in the first layer.
+
+    ``z_stride`` s: a spatial z of ``z_dim`` channels at 8/s × 8/s (s = 1, 2, 4, 8) and D as
+    ``critic`` says (``global``, ``local`` or ``both``; see ``spatial``) instead of a vector z.
 
     With a list ``z_dim`` [d1, ..., dL]: a ``Hierarchy`` whose x <-> z1 transitions are these
     convolutional networks (the conditional of z1 given x and z2 convolves x the same way) and
@@ -102,6 +124,9 @@ def build_conv8(
     """
     c = _check_shape("conv8", x_shape, 8)
     _check_width(width)
+    spatial = _spatial(x_shape, z_dim, z_stride, critic, width, posterior, standardize, dropout, norm)
+    if spatial is not None:
+        return spatial
     w = width
 
     def enc() -> list[nn.Module]:
@@ -157,12 +182,16 @@ def _conv_hierarchy(bottom: Architecture, z_dims: list[int], x_trunk: nn.Module,
 def build_conv28(
     x_shape: tuple[int, ...], z_dim: int | list[int], width: int = 32, posterior: Posterior = "sigmoid",
     standardize: Standardize | bool = True, decoder_noise: int = 16, dropout: float = 0.0,
-    norm: Norm = "batch",
+    norm: Norm = "batch", z_stride: int | None = None, critic: Critic = "global",
 ) -> Architecture | Hierarchy:
     """For C×28×28 images (MNIST is 1×28×28): 28 -> 14 -> 7 -> 4 and back. With a list ``z_dim`` a
-    ``Hierarchy`` with a spatial z1 of ``z_dim[0]`` channels at 14×14 (see ``spatial_hierarchy``)."""
+    ``Hierarchy`` with a spatial z1 of ``z_dim[0]`` channels at 14×14 (see ``spatial_hierarchy``).
+    ``z_stride`` (1, 2 or 4) and ``critic``: one spatial layer, as for ``conv8``."""
     c = _check_shape("conv28", x_shape, 28)
     _check_width(width)
+    spatial = _spatial(x_shape, z_dim, z_stride, critic, width, posterior, standardize, dropout, norm)
+    if spatial is not None:
+        return spatial
     if isinstance(z_dim, list):
         return spatial_hierarchy(x_shape, z_dim, width, posterior, standardize, decoder_noise,
                                  dropout, norm)
@@ -186,7 +215,7 @@ def build_conv28(
 def build_conv32(
     x_shape: tuple[int, ...], z_dim: int | list[int], posterior: Posterior = "gaussian",
     standardize: Standardize | bool = False, decoder_noise: int = 0, dropout: float = 0.2,
-    norm: Norm = "batch",
+    norm: Norm = "batch", z_stride: int | None = None, critic: Critic = "global", width: int = 32,
 ) -> Architecture | Hierarchy:
     """ALI's SVHN networks for C×32×32 images (SVHN and CIFAR-10 are 3×32×32): 32 -> 28 -> 13 ->
     10 -> 4 -> 1 and back.
@@ -195,9 +224,15 @@ def build_conv32(
     0.5 inside); set ``posterior: sigmoid``, ``standardize: true`` and ``decoder_noise`` for the
     GibbsNet authors' tricks. With a list ``z_dim`` a ``Hierarchy`` with a spatial z1 of
     ``z_dim[0]`` channels at 16×16, as the public HALI ports have (see ``spatial_hierarchy``).
+    ``z_stride`` (1, 2, 4, 8, ...) and ``critic``: one spatial layer, as for ``conv8``, its
+    networks ``width`` channels wide.
     """
     c = _check_shape("conv32", x_shape, 32)
     check_common_options(posterior, decoder_noise, dropout, norm, standardize)
+    _check_width(width)
+    spatial = _spatial(x_shape, z_dim, z_stride, critic, width, posterior, standardize, dropout, norm)
+    if spatial is not None:
+        return spatial
     if isinstance(z_dim, list):
         return spatial_hierarchy(x_shape, z_dim, 64, posterior, standardize, decoder_noise,
                                  dropout, norm)

@@ -93,9 +93,10 @@ def stabilise(arch: Architecture | Hierarchy, z_dim: int | list[int], *, spectra
                          [noisy(n, i) for i, n in enumerate(arch.decoders)],
                          [latent(n, i) for i, n in enumerate(arch.conditionals)],
                          arch.discriminator, arch.latent_shapes)
-    encoder = Standardized(arch.encoder, z_dim) if standardize else arch.encoder  # type: ignore[arg-type]
-    decoder = NoisyInput(arch.decoder, z_dim, decoder_noise) if decoder_noise else arch.decoder  # type: ignore[arg-type]
-    return Architecture(encoder, decoder, arch.discriminator)
+    shape = arch.shape(z_dim)  # type: ignore[arg-type]
+    encoder = Standardized(arch.encoder, shape) if standardize else arch.encoder
+    decoder = NoisyInput(arch.decoder, shape, decoder_noise) if decoder_noise else arch.decoder
+    return Architecture(encoder, decoder, arch.discriminator, arch.latent_shape)
 
 
 __all__ = ["NoisyInput", "Standardized", "spectral_norm", "stabilise"]

@@ -25,7 +25,7 @@ class GibbsNet(ChainModel):
     Args:
         architecture: the three networks (see ``Architecture`` for their shapes).
         x_shape: shape of one data point, e.g. (1, 8, 8).
-        z_dim: latent size.
+        z_dim: latent size (channels of a spatial z: ``architecture.latent_shape``).
         **settings: the chain and loss settings of ``ChainModel`` (``chain_steps``, ...).
     """
 
@@ -36,7 +36,7 @@ class GibbsNet(ChainModel):
     def __init__(self, architecture: Architecture, x_shape: tuple[int, ...], z_dim: int,
                  corruption: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  **settings: object) -> None:
-        super().__init__(x_shape, [(z_dim,)], corruption=corruption, **settings)  # type: ignore[arg-type]
+        super().__init__(x_shape, [architecture.shape(z_dim)], corruption=corruption, **settings)  # type: ignore[arg-type]
         self.encoder = architecture.encoder
         self.decoder = architecture.decoder
         self.discriminator = architecture.discriminator
@@ -47,15 +47,15 @@ class GibbsNet(ChainModel):
                 (Update(0, lambda s: self.decoder(s[1]), (1,)),)]
 
     def prior(self, n: int) -> torch.Tensor:
-        """``n`` draws of z0 ~ N(0, I), shape (n, z_dim), on the model's device."""
-        return torch.randn(n, self.z_dim, device=self.device)
+        """``n`` draws of z0 ~ N(0, I), shape (n, *z's shape), on the model's device."""
+        return torch.randn(n, *self.latent_shapes[0], device=self.device)
 
     def clamped(self, x: torch.Tensor) -> State:
         """The data pair ``(x, enc(x))``; with a corruption x are the data's measurements y."""
         return x, self.encoder(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, z_dim) -> (B, *x_shape): one sample of p(x|z)."""
+        """(B, *z's shape) -> (B, *x_shape): one sample of p(x|z)."""
         return self.decoder(z)
 
     def decode_level(self, z: torch.Tensor, level: int = 1) -> torch.Tensor:
@@ -87,10 +87,12 @@ def check_architecture(arch: Architecture, x_shape: tuple[int, ...], z_dim: int,
         with torch.no_grad():
             x = torch.zeros(2, *x_shape)
             z = arch.encoder(x)
-            if tuple(z.shape) != (2, z_dim):
+            if tuple(z.shape) != (2, *arch.shape(z_dim)):
                 raise GibbsnetError(
                     f"architecture '{name}': encoder maps x of shape {tuple(x.shape)} to "
-                    f"{tuple(z.shape)}; expected (batch, z_dim) = (2, {z_dim})"
+                    f"{tuple(z.shape)}; expected "
+                    + (f"(batch, *latent_shape) = {(2, *arch.shape(z_dim))}" if arch.latent_shape
+                       else f"(batch, z_dim) = (2, {z_dim})")
                 )
             x2 = arch.decoder(z)
             if tuple(x2.shape) != tuple(x.shape):

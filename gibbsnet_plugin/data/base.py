@@ -44,6 +44,14 @@ TO_SIGNED_UNIT = to_signed_unit
 """The transform torchvision's data sets are read with."""
 
 
+def binarized(x: torch.Tensor, binarize: bool) -> torch.Tensor:
+    """Images in [-1, 1] thresholded at 0 to {-1, 1} when ``binarize`` (for binary models such
+    as ``rbm``: the bright half of the range is 1), else ``x`` unchanged."""
+    if not isinstance(binarize, bool):
+        raise ValueError(f"binarize must be true or false, got {binarize!r}")
+    return torch.where(x > 0, 1.0, -1.0) if binarize else x
+
+
 def x_of(item: object) -> torch.Tensor:
     """The x of an item or a batch that is ``x`` or ``(x, y)``."""
     return item[0] if isinstance(item, (list, tuple)) else item  # type: ignore[return-value]

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from gibbsnet_plugin.data.base import SPLIT_SEED
+from gibbsnet_plugin.data.base import SPLIT_SEED, binarized
 from gibbsnet_plugin.errors import EnvironmentFailure
 from gibbsnet_plugin.registry import DATASETS
 
@@ -30,8 +30,9 @@ def read_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 @DATASETS.register("digits")
-def build(root: str, train: bool, test_fraction: float = 0.2) -> TensorDataset:
-    """Digits as (x, y): x of shape (1, 8, 8) in [-1, 1], y in 0..9.
+def build(root: str, train: bool, test_fraction: float = 0.2, binarize: bool = False) -> TensorDataset:
+    """Digits as (x, y): x of shape (1, 8, 8) in [-1, 1], y in 0..9; with ``binarize`` in {-1, 1}
+    (ink of 9 or more of 16 is 1).
 
     ``root`` is unused (the data ship with scikit-learn). The split is a fixed seeded permutation:
     the last ``test_fraction`` of it is the test set.
@@ -40,6 +41,7 @@ def build(root: str, train: bool, test_fraction: float = 0.2) -> TensorDataset:
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     images, labels = read_digits()
     x = torch.as_tensor(images, dtype=torch.float32).reshape(-1, 1, 8, 8) / 8.0 - 1.0
+    x = binarized(x, binarize)
     y = torch.as_tensor(labels, dtype=torch.long)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SPLIT_SEED))
     n_test = round(len(x) * test_fraction)

