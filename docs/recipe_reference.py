@@ -26,10 +26,19 @@ OPTION_DOCS = {
     "decoder_noise": "fresh N(0, 1) values concatenated to the decoder's input",
     "dropout": "dropout in the joint discriminator",
     "norm": "`batch`, `layer` or `none` in the encoder and decoder",
-    "width": "channels of the first layer",
-    "hidden": "hidden widths of the encoder and decoder",
+    "width": "channels of the first layer (`conv32`: of its `z_stride` networks; ALI's are fixed)",
+    "hidden": "hidden widths of the encoder and decoder (`mlp`); D's width (`rbm`)",
     "critic_hidden": "hidden widths of D (null: `hidden`)",
     "output": "`tanh` (data in [-1, 1]) or `linear` (unbounded, e.g. the 2-D mixtures)",
+    "z_stride": "s: one spatial z of `z_dim` channels at H/s × W/s (a power of 2; null: a vector z)",
+    "critic": "D of a spatial z: `global` (the whole pair), `local` (mean of one logit per "
+              "neighbourhood, PatchGAN) or `both` (their sum)",
+    "estimator": "how gradients pass the binary units: `straight-through` or `relaxed` (a "
+                 "relaxed Bernoulli)",
+    "temperature": "[start, end] of the relaxed units, annealed geometrically over training "
+                   "(null: [1.0, 0.1])",
+    "init": "an `.npz` with W (x × z), b, c (0/1 units, e.g. a PCD-trained RBM) to start from",
+    "init_std": "std of the random initial weights",
 }
 """What each option of the built-in architectures means (their defaults come from the factories)."""
 
@@ -64,7 +73,7 @@ def tables() -> str:
     lines = ["| key | default | meaning |", "|---|---|---|"]
     lines += [f"| `{key}` | {default} | {schema.KEY_DOCS[key]} |" for key, default in key_rows(schema.Recipe)]
     defaults = {name: factory_defaults(architectures.ARCHITECTURES.get(name), 2)
-                for name in ("conv8", "conv28", "conv32", "mlp")}
+                for name in ("conv8", "conv28", "conv32", "mlp", "rbm")}
     lines += ["", "Options of the built-in architectures (`model.options`), with each one's default:", "",
               f"| option | {' | '.join(f'`{n}`' for n in defaults)} | meaning |",
               f"|---|{'---|' * len(defaults)}---|"]
