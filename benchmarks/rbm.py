@@ -115,8 +115,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 10, 100, 1000])
     parser.add_argument("--num", type=int, default=500, help="chains scored per run")
-    parser.add_argument("--pcd-epochs", type=int, default=100)
-    parser.add_argument("--pcd-lr", type=float, default=0.05)
+    parser.add_argument("--pcd-epochs", type=int, default=800)
+    parser.add_argument("--pcd-lr", type=float, default=0.005)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="overrides of the recipe for the GibbsNet-trained rows (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("runs/rbm"))

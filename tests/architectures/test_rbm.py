@@ -10,12 +10,12 @@ import pytest
 import torch
 
 import gibbsnet_plugin as gn
+from conftest import tiny_recipe
 from gibbsnet_plugin.architectures.rbm import Boltzmann, bits, machine_of
 from gibbsnet_plugin.engines.trainer import update
 from gibbsnet_plugin.evaluation import evaluate_model
 from gibbsnet_plugin.factory import build_model, build_optimizers
 from gibbsnet_plugin.metrics.likelihood import mean_log_likelihood
-from conftest import tiny_recipe
 
 
 def rbm_recipe(**model):

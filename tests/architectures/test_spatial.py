@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import gibbsnet_plugin as gn
+from conftest import tiny_recipe
 from gibbsnet_plugin.architectures.spatial import LocalDiscriminator, SummedCritics
 from gibbsnet_plugin.chains import check_architecture
 from gibbsnet_plugin.factory import build_model
-from conftest import tiny_recipe
 
 
 @pytest.mark.parametrize(("name", "shape", "stride", "grid"), [
@@ -56,7 +56,7 @@ def test_both_critics_sum_a_global_and_a_local_logit():
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"critic": "local"}, "critic 'local' judges neighbourhoods of \\(x, z\\) and needs a spatial z: set z_stride"),
+    ({"critic": "local"}, "critic 'local' judges neighbourhoods .* needs a spatial z: set z_stride"),
     ({"z_stride": 3}, "z_stride must be a power of 2"),
     ({"z_stride": 16}, "z_stride 16 does not divide the image sides 8×8"),
     ({"z_stride": 2, "critic": "patch"}, "critic must be one of global, local, both"),
