@@ -59,10 +59,11 @@ class GibbsNet(ChainModel):
         return self.decoder(z)
 
     def decode_level(self, z: torch.Tensor, level: int = 1) -> torch.Tensor:
-        """``decode(z)`` without autograd (one layer: ``level`` must be 1)."""
+        """``decode(z)`` without autograd (one layer: ``level`` must be 1); z of z's shape, or
+        flattened (``features``)."""
         self.check_level(level)
         with torch.no_grad():
-            return self.decoder(z)
+            return self.decoder(z.reshape(z.shape[0], *self.latent_shapes[0]))
 
     def critique(self, x: torch.Tensor, zs: list[torch.Tensor]) -> torch.Tensor:
         return self.discriminator(x, zs[0])

@@ -86,4 +86,6 @@ def test_a_spatial_chain_trains_packed_samples_and_inpaints(tmp_path):
     observed = gn.resolve_mask("right-half", (1, 8, 8))
     filled = model.inpaint(x, observed, steps=2)
     assert torch.equal(filled[..., :4], x[..., :4])
+    assert model.features(x).shape == (4, 48)
+    assert model.reconstruct(x).shape == (4, 1, 8, 8)
     assert build_model(recipe, (1, 8, 8)).features(x).shape == (4, 48)
