@@ -140,18 +140,18 @@ def run_cell(data: str, pattern: str, seed: int, uci: str | None, out: str, iter
     if earlier.exists():
         methods.update({k: v for k, v in json.loads(earlier.read_text())["methods"].items()
                         if not k.startswith("GibbsNet")})
-    for name in [] if earlier.exists() else ["mice", *[m for m in sklearn if m != "mice"]]:
-        imputer = sklearn_imputer(name, seed)
-        start = time.perf_counter()
-        imputer.fit(holes[tr])
-        fit_s = time.perf_counter() - start
-        start = time.perf_counter()
-        test = imputer.transform(holes[te])
-        impute_s = time.perf_counter() - start
-        methods[name] = {**scores(x[te], mask[te], test), "fit_s": fit_s, "impute_s": impute_s}
-        if y is not None:
-            methods[name]["accuracy"] = downstream(imputer.transform(holes[tr]), y[tr], test, y[te])
-    if not earlier.exists():
+    else:
+        for name in ["mice", *[m for m in sklearn if m != "mice"]]:
+            imputer = sklearn_imputer(name, seed)
+            start = time.perf_counter()
+            imputer.fit(holes[tr])
+            fit_s = time.perf_counter() - start
+            start = time.perf_counter()
+            test = imputer.transform(holes[te])
+            impute_s = time.perf_counter() - start
+            methods[name] = {**scores(x[te], mask[te], test), "fit_s": fit_s, "impute_s": impute_s}
+            if y is not None:
+                methods[name]["accuracy"] = downstream(imputer.transform(holes[tr]), y[tr], test, y[te])
         posterior = sklearn_imputer("mice", seed, posterior=True).fit(holes[tr])
         start = time.perf_counter()
         mice_draws = np.stack([posterior.transform(holes[te]) for _ in range(draws)])

@@ -15,6 +15,7 @@ Scores per seed: the exact test log-likelihood (nats per image), the chain score
 seed) over ``--seeds``.
 
     python benchmarks/rbm.py --seeds 5 --out runs/rbm --json rbm.json
+    python benchmarks/rbm.py --sweep --pcd-lr 0.01 0.02 --pcd-epochs 50 100 200   # PCD's settings
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import gibbsnet_plugin as gn
 from gibbsnet_plugin.architectures.rbm import machine_of
 from gibbsnet_plugin.factory import build_model, data_shape
 from gibbsnet_plugin.metrics.likelihood import mean_log_likelihood
+from gibbsnet_plugin.recipe import resolved
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -68,9 +70,14 @@ def fit_pcd(recipe: gn.Recipe, seed: int, epochs: int, lr: float, path: Path) ->
 
 
 def train(recipe: gn.Recipe, out: Path) -> tuple[gn.ChainModel, float]:
-    """Train ``recipe`` into ``out`` (or reuse a finished run there); the model and the time."""
+    """Train ``recipe`` into ``out`` (or reuse a finished run of the same resolved recipe there);
+    the model and the time."""
     timing = out / "seconds.json"
-    if not (timing.exists() and (out / "checkpoints" / "last.pt").exists()):
+    try:
+        done = timing.exists() and gn.load_recipe(out / gn.RECIPE_FILE) == resolved(recipe)
+    except gn.GibbsnetError:
+        done = False
+    if not done:
         start = time.perf_counter()
         gn.train(recipe, out=out, force=True)
         timing.write_text(json.dumps(time.perf_counter() - start))
@@ -108,6 +115,24 @@ def report(results: dict[str, dict[int, dict[str, Any]]], steps: list[int]) -> N
             print(f"| {score} after {t} steps {'↑' if higher else '↓'} | {' | '.join(cells)} |")
 
 
+def sweep(recipe_path: Path, seeds: int, rates: list[float], epochs: list[int], out: Path) -> None:
+    """PCD alone for every learning rate and number of epochs: the exact test log-likelihood,
+    mean ± std (worst seed) over ``seeds`` seeds, one row per setting."""
+    print("| learning rate | epochs | exact test log-likelihood (nats/image) | time per seed (s) |")
+    print("|---|---|---|---|")
+    for lr in rates:
+        for n in epochs:
+            lls, seconds = [], []
+            for seed in range(seeds):
+                recipe = recipe_for(recipe_path, seed, [])
+                npz = out / "sweep" / f"lr{lr}-epochs{n}" / f"seed{seed}" / "rbm.npz"
+                seconds.append(fit_pcd(recipe, seed, n, lr, npz))
+                test = gn.datasets.build(recipe.data.dataset, "", train=False, **recipe.data.options)
+                model = build_model(recipe_for(recipe_path, seed, [], npz), data_shape(test), training=False)
+                lls.append(mean_log_likelihood(machine_of(model), test))
+            print(f"| {lr} | {n} | {summary(lls, True)} | {statistics.mean(seconds):.1f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", type=Path, default=HERE.parent / "recipes" / "rbm.yaml")
@@ -115,8 +140,11 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 10, 100, 1000])
     parser.add_argument("--num", type=int, default=500, help="chains scored per run")
-    parser.add_argument("--pcd-epochs", type=int, default=800)
-    parser.add_argument("--pcd-lr", type=float, default=0.005)
+    parser.add_argument("--pcd-epochs", type=int, nargs="+", default=[800])
+    parser.add_argument("--pcd-lr", type=float, nargs="+", default=[0.005])
+    parser.add_argument("--sweep", action="store_true",
+                        help="only fit PCD for every --pcd-lr and --pcd-epochs and print its exact "
+                             "log-likelihood per setting")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="overrides of the recipe for the GibbsNet-trained rows (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("runs/rbm"))
@@ -124,14 +152,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.sweep:
+        sweep(args.recipe, args.seeds, args.pcd_lr, args.pcd_epochs, args.out)
+        return
+    if len(args.pcd_lr) != 1 or len(args.pcd_epochs) != 1:
+        parser.error("give one --pcd-lr and one --pcd-epochs (several only with --sweep)")
+    pcd_lr, pcd_epochs = args.pcd_lr[0], args.pcd_epochs[0]
     steps = sorted(set(args.steps))
     results: dict[str, dict[int, dict[str, Any]]] = {m: {} for m in args.methods}
     for seed in range(args.seeds):
         base = recipe_for(args.recipe, seed, args.set)
-        npz = args.out / "pcd" / f"seed{seed}" / "rbm.npz"
+        # named by PCD's settings: a GibbsNet run started from another PCD fit is not reused
+        npz = args.out / "pcd" / f"lr{pcd_lr}-epochs{pcd_epochs}" / f"seed{seed}" / "rbm.npz"
         pcd_seconds = None
         if {"pcd", "pcd+gibbsnet"} & set(args.methods):
-            pcd_seconds = fit_pcd(base, seed, args.pcd_epochs, args.pcd_lr, npz)
+            pcd_seconds = fit_pcd(base, seed, pcd_epochs, pcd_lr, npz)
         for method in args.methods:
             if method == "pcd":
                 recipe = recipe_for(args.recipe, seed, args.set, npz)

@@ -115,6 +115,11 @@ def is_trained(run: Path, recipe: gn.Recipe, threads: int) -> bool:
     return same and done and (run / "checkpoints" / "last.pt").exists()
 
 
+def recipe_reference(recipe: gn.Recipe) -> Any:
+    """``chain_quality.reference`` for the recipe's data set, binarised when the recipe's is."""
+    return reference(recipe.data.dataset, binarize=recipe.data.options.get("binarize", False))
+
+
 def score_run(run: str, steps: list[int], num: int, seed: int, metrics: list[str],
               calibrate: int | None, sampler: str = "eval") -> dict[str, Any]:
     """``{"chain": one row of chain scores per step, "eval": evaluate's scores of metrics}``;
@@ -125,7 +130,7 @@ def score_run(run: str, steps: list[int], num: int, seed: int, metrics: list[str
         calibrate_batchnorm(model, recipe.train.calibration_chains, calibrate, recipe.seed)
     scores = evaluate_model(model, recipe, metrics, seed=seed)["scores"] if metrics else {}
     if recipe.data.dataset in ("digits", "mnist5k"):
-        ref = reference(recipe.data.dataset, binarize=recipe.data.options.get("binarize", False))
+        ref = recipe_reference(recipe)
         scores["retention"] = retention(model, ref, seed)
         scores["recovery"] = recovery(model, ref, seed=seed)
     return {"key": score_key(Path(run), steps, num, metrics, calibrate, sampler),
@@ -161,8 +166,7 @@ def chain_scores(model: gn.GibbsNet, recipe: gn.Recipe, steps: list[int], num: i
         states = model.eval().trajectory(num, steps)
         return [{"step": t, **mode_scores(states[:, i], data.centres, data.std)}
                 for i, t in enumerate(sorted(set(steps)))]
-    ref = reference(recipe.data.dataset, binarize=recipe.data.options.get("binarize", False))
-    return chain_stats(model, steps, num, seed, ref, sampler)
+    return chain_stats(model, steps, num, seed, recipe_reference(recipe), sampler)
 
 
 def directions(rows: list[dict[str, float]]) -> dict[str, bool]:

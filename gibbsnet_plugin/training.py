@@ -25,7 +25,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader, Dataset
 
-from gibbsnet_plugin.architectures.base import anneal
+from gibbsnet_plugin.architectures.base import annealed
 from gibbsnet_plugin.chains import ChainModel, instance_noise_std
 from gibbsnet_plugin.checkpoint import (
     ResumePoint,
@@ -223,8 +223,13 @@ def setup(recipe: Recipe) -> Setup:
         amp=amp, channels_last=t.channels_last, missing=t.missing, fill_steps=t.missing_steps,
     )
     trainer.add_event_handler(Events.EPOCH_STARTED, lambda e: sampler.set_epoch(e.state.epoch))
-    trainer.add_event_handler(Events.ITERATION_STARTED,
-                              lambda e: anneal(model, (e.state.iteration - 1) / t.iterations))
+    schedules = annealed(model)
+    if schedules:
+        def anneal(engine: Engine) -> None:
+            for part in schedules:
+                part.anneal((engine.state.iteration - 1) / t.iterations)
+
+        trainer.add_event_handler(Events.ITERATION_STARTED, anneal)
     to_save = {"model": model, "optimizer_d": opt_d, "optimizer_g": opt_g, "trainer": trainer,
                "rng": RNGStates()}
     # its checksums cover every entry

@@ -235,13 +235,10 @@ class TupleDiscriminator(nn.Module):
         return self.joint(torch.cat(parts, dim=1)).flatten()
 
 
-def anneal(module: nn.Module, progress: float) -> None:
-    """Tell every submodule of ``module`` with an ``anneal(progress)`` method (e.g. the relaxed
-    units of ``rbm``) how far training is, ``progress`` in [0, 1]; training calls it before each
-    iteration."""
-    for sub in module.modules():
-        if sub is not module and callable(getattr(sub, "anneal", None)):
-            sub.anneal(progress)
+def annealed(module: nn.Module) -> list[nn.Module]:
+    """The submodules of ``module`` with an ``anneal(progress)`` method (e.g. the relaxed units of
+    ``rbm``): training tells each how far it is, ``progress`` in [0, 1], before every iteration."""
+    return [sub for sub in module.modules() if sub is not module and callable(getattr(sub, "anneal", None))]
 
 
 def norm_layer(norm: Norm, channels: int, spatial: bool) -> nn.Module:

@@ -28,10 +28,10 @@ def mean_log_likelihood(machine: Boltzmann, data: torch.utils.data.Dataset) -> f
         GibbsnetError: the data are not binary.
         ValueError: the machine is not an RBM small enough to sum.
     """
-    log_z = machine.log_partition()
     total, count = 0.0, 0
     device = machine.biases[0].device
-    with torch.no_grad():
+    with torch.no_grad():  # the sum over 2^H hidden states must not keep an autograd graph
+        log_z = machine.log_partition()
         for items in in_order(data, BATCH):
             x = batch_to_x(items, device)
             if not bool(((x == 1) | (x == -1)).all()):

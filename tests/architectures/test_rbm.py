@@ -101,7 +101,8 @@ def test_straight_through_and_relaxed_units_pass_gradient():
 def test_relaxed_temperature_is_annealed_geometrically():
     machine = Boltzmann([4, 2], "relaxed", (1.0, 0.01))
     for progress, expected in ((0.0, 1.0), (0.5, 0.1), (1.0, 0.01)):
-        gn.architectures.base.anneal(torch.nn.Sequential(machine), progress)
+        (part,) = gn.architectures.base.annealed(torch.nn.Sequential(machine))
+        part.anneal(progress)
         assert float(machine.temperature) == pytest.approx(expected)
 
 
