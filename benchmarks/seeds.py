@@ -106,8 +106,8 @@ def is_trained(run: Path, recipe: gn.Recipe, threads: int) -> bool:
     """True when ``run`` finished training ``recipe`` with ``threads`` CPU threads (same resolved
     recipe, all iterations)."""
     try:
-        # keys added since take their defaults; options are compared as training saved them
-        same = gn.load_recipe(run / "recipe.yaml") == resolved(recipe)
+        # keys and options added since the run was trained take their defaults
+        same = resolved(gn.load_recipe(run / "recipe.yaml")) == resolved(recipe)
         record = json.loads((run / "bench.json").read_text())
         done = record == {"threads": threads, "iterations": recipe.train.iterations}
     except (gn.GibbsnetError, OSError, KeyError, ValueError):

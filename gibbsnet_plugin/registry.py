@@ -200,7 +200,7 @@ def _index(module: str, *names: str) -> dict[str, str]:
 ARCHITECTURES: Registry[Callable[..., Any]] = Registry(
     "architecture", "gibbsnet.architectures",
     {**_index("architectures.conv", "conv8", "conv28", "conv32"), **_index("architectures.mlp", "mlp"),
-     **_index("architectures.rbm", "rbm")})
+     **_index("architectures.rbm", "rbm"), **_index("architectures.energy", "energy")})
 DATASETS: Registry[Callable[..., Any]] = Registry(
     "dataset", "gibbsnet.datasets",
     {**_index("data.digits", "digits"), **_index("data.mnist5k", "mnist5k"),

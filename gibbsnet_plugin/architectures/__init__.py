@@ -14,6 +14,6 @@ build = ARCHITECTURES.build
 entries = ARCHITECTURES.entries
 register = ARCHITECTURES.register
 
-from gibbsnet_plugin.architectures import conv, mlp, rbm  # noqa: E402,F401  (registers the built-ins)
+from gibbsnet_plugin.architectures import conv, energy, mlp, rbm  # noqa: E402,F401  (registers the built-ins)
 
 __all__ = ["Architecture", "Hierarchy", "build", "entries", "get", "names", "register"]

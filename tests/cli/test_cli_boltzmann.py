@@ -1,4 +1,4 @@
-"""The shipped RBM recipe and a spatial, locally judged chain through the command line."""
+"""The shipped RBM and energy recipes and a spatial, locally judged chain through the command line."""
 
 from __future__ import annotations
 
@@ -46,3 +46,16 @@ def test_spatial_local_chain_through_the_cli(tmp_path):
     ok("sample", run, "--num", 4, "--steps", 5, "--out", tmp_path / "s.npy", "--device", "cpu")
     assert np.load(tmp_path / "s.npy").shape == (4, 1, 8, 8)
     ok("inpaint", run, "--mask", "right-half", "--out", tmp_path / "i.png", "--device", "cpu")
+
+
+def test_energy_recipe_trains_samples_inpaints_and_evaluates(tmp_path):
+    run = tmp_path / "energy"
+    ok("train", RECIPES / "energy.yaml", "--out", run, "--set", "train.iterations=4",
+       "--set", "model.options.hidden=[16]", "--set", "model.options.steps=2",
+       "--set", "train.sample_every=4", "--set", "train.checkpoint_every=4", "--device", "cpu")
+    ok("sample", run, "--num", 4, "--steps", 5, "--out", tmp_path / "s.npy", "--device", "cpu")
+    samples = np.load(tmp_path / "s.npy")
+    assert samples.shape == (4, 1, 8, 8) and samples.min() >= -1 and samples.max() <= 1
+    ok("inpaint", run, "--mask", "right-half", "--out", tmp_path / "i.png", "--device", "cpu")
+    result = ok("evaluate", run, "--metric", "reconstruction", "--json", "--device", "cpu")
+    assert json.loads(result.stdout)["runs"][0]["scores"]["reconstruction_mse"] > 0
