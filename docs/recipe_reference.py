@@ -27,8 +27,9 @@ OPTION_DOCS = {
     "dropout": "dropout in the joint discriminator",
     "norm": "`batch`, `layer` or `none` in the encoder and decoder",
     "width": "channels of the first layer (`conv32`: of its `z_stride` networks; ALI's are fixed)",
-    "hidden": "hidden widths of the encoder and decoder (`mlp`); D's width (`rbm`)",
-    "critic_hidden": "hidden widths of D (null: `hidden`)",
+    "hidden": "hidden widths of the encoder and decoder (`mlp`), of the energy network (`energy`); "
+              "D's width (`rbm`)",
+    "critic_hidden": "hidden widths of D (`mlp`; null: `hidden`); D's width (`energy`)",
     "output": "`tanh` (data in [-1, 1]) or `linear` (unbounded, e.g. the 2-D mixtures)",
     "z_stride": "s: one spatial z of `z_dim` channels at H/s × W/s (a power of 2; null: a vector z)",
     "critic": "D of a spatial z: `global` (the whole pair), `local` (mean of one logit per "
@@ -39,6 +40,10 @@ OPTION_DOCS = {
                    "(null: [1.0, 0.1])",
     "init": "an `.npz` with W (x × z), b, c (0/1 units, e.g. a PCD-trained RBM) to start from",
     "init_std": "std of the random initial weights",
+    "steps": "Langevin steps on the energy per transition",
+    "step_size": "each direction's starting Langevin step size (learned)",
+    "noise": "each direction's starting Langevin noise scale (learned; 1: exact Langevin, below 1: "
+             "a lower temperature)",
 }
 """What each option of the built-in architectures means (their defaults come from the factories)."""
 
@@ -73,7 +78,7 @@ def tables() -> str:
     lines = ["| key | default | meaning |", "|---|---|---|"]
     lines += [f"| `{key}` | {default} | {schema.KEY_DOCS[key]} |" for key, default in key_rows(schema.Recipe)]
     defaults = {name: factory_defaults(architectures.ARCHITECTURES.get(name), 2)
-                for name in ("conv8", "conv28", "conv32", "mlp", "rbm")}
+                for name in ("conv8", "conv28", "conv32", "mlp", "rbm", "energy")}
     lines += ["", "Options of the built-in architectures (`model.options`), with each one's default:", "",
               f"| option | {' | '.join(f'`{n}`' for n in defaults)} | meaning |",
               f"|---|{'---|' * len(defaults)}---|"]

@@ -10,8 +10,8 @@ steps on E(x, .):
 
 and p(x|z) does the same for x on E(., z), then keeps x in [-1, 1] (the range of image data).
 Each direction learns its own step size eps (started at ``step_size``) and noise scale tau
-(started at 1: exact Langevin dynamics; tau < 1 samples exp(-E / tau^2), a lower temperature, as
-short-run samplers of energy models do, Nijkamp et al. 2019). Training backpropagates
+(started at ``noise``; 1 is exact Langevin dynamics, tau < 1 samples exp(-E / tau^2), a lower
+temperature, as short-run samplers of energy models do, Nijkamp et al. 2019). Training backpropagates
 the GibbsNet objective through the Langevin steps (second derivatives of E), so the energy is
 learned by the same adversarial game as transition networks are; D is an MLP over (x, z) like
 ``mlp``'s. Encoder and decoder hold the same ``Energy`` module: one set of weights.
@@ -55,14 +55,14 @@ class Langevin(nn.Module):
     """
 
     def __init__(self, energy: Energy, draws: Literal["x", "z"], shape: tuple[int, ...], steps: int,
-                 step_size: float) -> None:
+                 step_size: float, noise: float = 1.0) -> None:
         super().__init__()
         self.energy = energy
         self.draws = draws
         self.shape = tuple(shape)
         self.steps = steps
         self.log_step = nn.Parameter(torch.tensor(math.log(step_size)))
-        self.log_noise = nn.Parameter(torch.tensor(0.0))
+        self.log_noise = nn.Parameter(torch.tensor(math.log(noise)))
 
     def forward(self, given: torch.Tensor) -> torch.Tensor:
         graph = torch.is_grad_enabled()
@@ -85,11 +85,13 @@ class Langevin(nn.Module):
 @ARCHITECTURES.register("energy")
 def build_energy(
     x_shape: tuple[int, ...], z_dim: int | list[int], hidden: list[int] | tuple[int, ...] = (256, 256),
-    steps: int = 10, step_size: float = 0.01, critic_hidden: int = 256, dropout: float = 0.0,
+    steps: int = 10, step_size: float = 0.01, noise: float = 1.0, critic_hidden: int = 256,
+    dropout: float = 0.0,
 ) -> Architecture:
     """Encoder and decoder as ``steps`` Langevin steps on one energy MLP of ``hidden`` widths
-    (``step_size``: each direction's starting eps), D an MLP of ``critic_hidden`` units over x and
-    z, for data of any shape (flattened) and a vector z of ``z_dim``."""
+    (``step_size`` and ``noise``: each direction's starting eps and tau), D an MLP of
+    ``critic_hidden`` units over x and z, for data of any shape (flattened) and a vector z of
+    ``z_dim``."""
     if isinstance(z_dim, list):
         raise ValueError("the energy architecture has one latent layer: give z_dim as one number")
     widths = list(hidden)
@@ -99,14 +101,15 @@ def build_energy(
                          f"{widths} and {critic_hidden}")
     if not 1 <= steps <= MAX_LANGEVIN_STEPS:
         raise ValueError(f"steps must be between 1 and {MAX_LANGEVIN_STEPS}, got {steps}")
-    if not step_size > 0:
-        raise ValueError(f"step_size must be > 0, got {step_size}")
+    for name, value in (("step_size", step_size), ("noise", noise)):
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, got {value}")
     n_x = math.prod(x_shape)
     energy = Energy(n_x, z_dim, widths)
     h = critic_hidden
     return Architecture(
-        encoder=Langevin(energy, "z", (z_dim,), steps, step_size),
-        decoder=Langevin(energy, "x", tuple(x_shape), steps, step_size),
+        encoder=Langevin(energy, "z", (z_dim,), steps, step_size, noise),
+        decoder=Langevin(energy, "x", tuple(x_shape), steps, step_size, noise),
         discriminator=JointDiscriminator(
             nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(n_x, h), lrelu()),
             nn.Sequential(nn.Linear(z_dim, h), lrelu()),

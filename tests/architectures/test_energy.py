@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from torch import nn
@@ -40,10 +38,8 @@ def test_langevin_steps_sample_the_conditional_of_the_energy():  # noise scale 1
     z = Langevin(Quadratic(s), "z", (2,), steps=600, step_size=0.005)(x).detach()
     assert z.mean(0).tolist() == pytest.approx([0.6, -0.4], abs=0.03)
     assert z.std(0).tolist() == pytest.approx([s, s], rel=0.05)
-    cold = Langevin(Quadratic(s), "z", (2,), steps=600, step_size=0.005)
-    with torch.no_grad():
-        cold.log_noise.fill_(math.log(0.5))  # noise scale 1/2: exp(-E / (1/2)^2), std s / 2
-    assert cold(x).std(0).tolist() == pytest.approx([s / 2, s / 2], rel=0.05)
+    cold = Langevin(Quadratic(s), "z", (2,), steps=600, step_size=0.005, noise=0.5)
+    assert cold(x).std(0).tolist() == pytest.approx([s / 2, s / 2], rel=0.05)  # exp(-E / (1/2)^2)
     # x given z: the first two coordinates at z / 2 (std s / 2), the third left to its N(0, 1) start
     zs = torch.tensor([[0.8, -1.0]]).repeat(4000, 1)
     xs = Langevin(Quadratic(s), "x", (3,), steps=600, step_size=0.001)(zs).detach()
@@ -91,6 +87,8 @@ def test_bad_options_are_refused_with_what_to_do(tmp_path):
         build("energy", (1, 8, 8), 4, steps=0)
     with pytest.raises(ValueError, match="step_size must be > 0"):
         build("energy", (1, 8, 8), 4, step_size=0.0)
+    with pytest.raises(ValueError, match="noise must be > 0"):
+        build("energy", (1, 8, 8), 4, noise=-1.0)
     with pytest.raises(ValueError, match="widths between 1 and"):
         build("energy", (1, 8, 8), 4, hidden=[])
     with pytest.raises(gn.GibbsnetError, match="architecture .energy. refused: steps must be"):
