@@ -8,7 +8,8 @@ steps on E(x, .):
 
     z <- z - (eps / 2) dE/dz + tau * sqrt(eps) * N(0, I),
 
-and p(x|z) does the same for x on E(., z), then keeps x in [-1, 1] (the range of image data).
+and p(x|z) does the same for x on E(., z), then keeps x in [-1, 1], the range of image data
+(``output: linear`` leaves x unbounded, for data in other units).
 Each direction learns its own step size eps (started at ``step_size``) and noise scale tau
 (started at ``noise``; 1 is exact Langevin dynamics, tau < 1 samples exp(-E / tau^2), a lower
 temperature, as short-run samplers of energy models do, Nijkamp et al. 2019). Training backpropagates
@@ -25,7 +26,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from gibbsnet_plugin.architectures.base import Architecture, JointDiscriminator, lrelu, mlp
+from gibbsnet_plugin.architectures.base import OUTPUTS, Architecture, JointDiscriminator, Output, lrelu, mlp
 from gibbsnet_plugin.limits import MAX_WIDTH
 from gibbsnet_plugin.registry import ARCHITECTURES
 
@@ -49,18 +50,21 @@ class Langevin(nn.Module):
     """One conditional of ``energy``: ``forward(given)`` (B, ...) draws the other variable
     (B, *``shape``) by ``steps`` Langevin steps from N(0, I) (see the module docstring).
 
-    ``draws``: ``"x"`` (p(x|z): the energy's first argument, clamped to [-1, 1] at the end) or
-    ``"z"`` (q(z|x)). With gradients enabled the steps keep their graph (training reaches E's
-    weights, the step size and the noise scale through them); otherwise each step is detached.
+    ``draws``: ``"x"`` (p(x|z): the energy's first argument) or ``"z"`` (q(z|x)); ``bounds``:
+    the interval the draws are clamped to at the end, or None. With gradients enabled the steps
+    keep their graph (training reaches E's weights, the step size and the noise scale through
+    them); otherwise each step is detached.
     """
 
     def __init__(self, energy: Energy, draws: Literal["x", "z"], shape: tuple[int, ...], steps: int,
-                 step_size: float, noise: float = 1.0) -> None:
+                 step_size: float, noise: float = 1.0,
+                 bounds: tuple[float, float] | None = None) -> None:
         super().__init__()
         self.energy = energy
         self.draws = draws
         self.shape = tuple(shape)
         self.steps = steps
+        self.bounds = bounds
         self.log_step = nn.Parameter(torch.tensor(math.log(step_size)))
         self.log_noise = nn.Parameter(torch.tensor(math.log(noise)))
 
@@ -77,8 +81,8 @@ class Langevin(nn.Module):
                 pair = (v, given) if self.draws == "x" else (given, v)
                 (grad,) = torch.autograd.grad(self.energy(*pair).sum(), v, create_graph=graph)
                 v = v - eps / 2 * grad + tau * eps.sqrt() * torch.randn_like(v)
-        if self.draws == "x":
-            v = v.clamp(-1.0, 1.0)
+        if self.bounds is not None:
+            v = v.clamp(*self.bounds)
         return v if graph else v.detach()
 
 
@@ -86,12 +90,12 @@ class Langevin(nn.Module):
 def build_energy(
     x_shape: tuple[int, ...], z_dim: int | list[int], hidden: list[int] | tuple[int, ...] = (256, 256),
     steps: int = 10, step_size: float = 0.01, noise: float = 1.0, critic_hidden: int = 256,
-    dropout: float = 0.0,
+    dropout: float = 0.0, output: Output = "tanh",
 ) -> Architecture:
     """Encoder and decoder as ``steps`` Langevin steps on one energy MLP of ``hidden`` widths
     (``step_size`` and ``noise``: each direction's starting eps and tau), D an MLP of
     ``critic_hidden`` units over x and z, for data of any shape (flattened) and a vector z of
-    ``z_dim``."""
+    ``z_dim``; ``output``: ``tanh`` keeps x in [-1, 1], ``linear`` leaves it unbounded."""
     if isinstance(z_dim, list):
         raise ValueError("the energy architecture has one latent layer: give z_dim as one number")
     widths = list(hidden)
@@ -104,12 +108,15 @@ def build_energy(
     for name, value in (("step_size", step_size), ("noise", noise)):
         if not value > 0:
             raise ValueError(f"{name} must be > 0, got {value}")
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, got '{output}'")
     n_x = math.prod(x_shape)
     energy = Energy(n_x, z_dim, widths)
     h = critic_hidden
     return Architecture(
         encoder=Langevin(energy, "z", (z_dim,), steps, step_size, noise),
-        decoder=Langevin(energy, "x", tuple(x_shape), steps, step_size, noise),
+        decoder=Langevin(energy, "x", tuple(x_shape), steps, step_size, noise,
+                         (-1.0, 1.0) if output == "tanh" else None),
         discriminator=JointDiscriminator(
             nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(n_x, h), lrelu()),
             nn.Sequential(nn.Linear(z_dim, h), lrelu()),

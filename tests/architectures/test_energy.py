@@ -42,7 +42,7 @@ def test_langevin_steps_sample_the_conditional_of_the_energy():  # noise scale 1
     assert cold(x).std(0).tolist() == pytest.approx([s / 2, s / 2], rel=0.05)  # exp(-E / (1/2)^2)
     # x given z: the first two coordinates at z / 2 (std s / 2), the third left to its N(0, 1) start
     zs = torch.tensor([[0.8, -1.0]]).repeat(4000, 1)
-    xs = Langevin(Quadratic(s), "x", (3,), steps=600, step_size=0.001)(zs).detach()
+    xs = Langevin(Quadratic(s), "x", (3,), steps=600, step_size=0.001, bounds=(-1, 1))(zs).detach()
     assert xs[:, :2].mean(0).tolist() == pytest.approx([0.4, -0.5], abs=0.03)
     assert xs[:, :2].std(0).tolist() == pytest.approx([s / 2, s / 2], rel=0.1)
     assert xs.min() >= -1 and xs.max() <= 1  # images stay in [-1, 1]
@@ -68,6 +68,12 @@ def test_encoder_and_decoder_hold_one_energy_and_training_reaches_it(tmp_path):
     assert loaded.encoder.energy is loaded.decoder.energy
 
 
+def test_linear_output_leaves_x_unbounded():
+    torch.manual_seed(0)
+    arch = gn.architectures.build("energy", (2,), 2, hidden=[8], steps=2, step_size=1.0, output="linear")
+    assert arch.decoder(torch.randn(500, 2)).abs().max() > 1
+
+
 def test_sampling_without_gradients_keeps_no_graph():
     arch = gn.architectures.build("energy", (1, 8, 8), 4, hidden=[16], steps=3)
     with torch.no_grad():
@@ -89,6 +95,8 @@ def test_bad_options_are_refused_with_what_to_do(tmp_path):
         build("energy", (1, 8, 8), 4, step_size=0.0)
     with pytest.raises(ValueError, match="noise must be > 0"):
         build("energy", (1, 8, 8), 4, noise=-1.0)
+    with pytest.raises(ValueError, match="output must be one of tanh, linear"):
+        build("energy", (1, 8, 8), 4, output="sigmoid")
     with pytest.raises(ValueError, match="widths between 1 and"):
         build("energy", (1, 8, 8), 4, hidden=[])
     with pytest.raises(gn.GibbsnetError, match="architecture .energy. refused: steps must be"):
