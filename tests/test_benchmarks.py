@@ -53,6 +53,13 @@ def test_seeds_trains_every_variant_and_seed_and_reports_mean_std_and_worst(tmp_
     assert "scored 0 run(s), 4 from earlier scores" in again.stderr
     assert again.stdout == result.stdout
 
+    older = out / "ali" / "seed0" / "recipe.yaml"  # trained before critic_hidden existed: reused
+    older.write_text(older.read_text().replace("    critic_hidden: null\n", ""))
+    other = out / "ali" / "seed1" / "recipe.yaml"  # trained with other networks: trained again
+    other.write_text(other.read_text().replace("    norm: batch\n", "    norm: layer\n"))
+    third = bench(recipe, out)
+    assert third.returncode == 0 and "trained 1 run(s)" in third.stderr
+
 
 def test_incomplete_data_trains_every_method_and_prints_the_table_and_the_figure(tmp_path):
     script = SEEDS.parent / "incomplete_data.py"
