@@ -89,7 +89,7 @@ class Langevin(nn.Module):
 @ARCHITECTURES.register("energy")
 def build_energy(
     x_shape: tuple[int, ...], z_dim: int | list[int], hidden: list[int] | tuple[int, ...] = (256, 256),
-    steps: int = 10, step_size: float = 0.01, noise: float = 1.0, critic_hidden: int = 256,
+    steps: int = 10, step_size: float = 0.1, noise: float = 1.0, critic_hidden: int = 256,
     dropout: float = 0.0, output: Output = "tanh",
 ) -> Architecture:
     """Encoder and decoder as ``steps`` Langevin steps on one energy MLP of ``hidden`` widths
