@@ -35,7 +35,7 @@ import gibbsnet_plugin as gn
 from gibbsnet_plugin.architectures.rbm import machine_of
 from gibbsnet_plugin.factory import build_model, data_shape
 from gibbsnet_plugin.metrics.likelihood import mean_log_likelihood
-from gibbsnet_plugin.recipe import resolved
+from gibbsnet_plugin.recipe import same_resolved
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -74,7 +74,7 @@ def train(recipe: gn.Recipe, out: Path) -> tuple[gn.ChainModel, float]:
     the model and the time."""
     timing = out / "seconds.json"
     try:
-        done = timing.exists() and gn.load_recipe(out / gn.RECIPE_FILE) == resolved(recipe)
+        done = timing.exists() and same_resolved(gn.load_recipe(out / gn.RECIPE_FILE), recipe)
     except gn.GibbsnetError:
         done = False
     if not done:

@@ -43,7 +43,7 @@ from gibbsnet_plugin.calibration import calibrate_batchnorm
 from gibbsnet_plugin.checkpoint import load_model_and_recipe
 from gibbsnet_plugin.evaluation import evaluate_model
 from gibbsnet_plugin.metrics import lower_is_better
-from gibbsnet_plugin.recipe import resolved
+from gibbsnet_plugin.recipe import same_resolved
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -106,8 +106,7 @@ def is_trained(run: Path, recipe: gn.Recipe, threads: int) -> bool:
     """True when ``run`` finished training ``recipe`` with ``threads`` CPU threads (same resolved
     recipe, all iterations)."""
     try:
-        # keys and options added since the run was trained take their defaults
-        same = resolved(gn.load_recipe(run / "recipe.yaml")) == resolved(recipe)
+        same = same_resolved(gn.load_recipe(run / "recipe.yaml"), recipe)
         record = json.loads((run / "bench.json").read_text())
         done = record == {"threads": threads, "iterations": recipe.train.iterations}
     except (gn.GibbsnetError, OSError, KeyError, ValueError):

@@ -161,6 +161,12 @@ def resolved(recipe: Recipe) -> Recipe:
     return out
 
 
+def same_resolved(saved: Recipe, recipe: Recipe) -> bool:
+    """True when a run's ``saved`` recipe and ``recipe`` describe the same training once both
+    are ``resolved``: options added since the run was saved take their defaults."""
+    return resolved(saved) == resolved(recipe)
+
+
 def factory_defaults(factory: Any, positional: int) -> dict[str, Any]:
     """The keyword options a factory declares with a default (after its first ``positional``
     parameters), as plain YAML values."""
