@@ -276,7 +276,7 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     1. the NaN guard and Ctrl-C check, first: every later handler can see that the run stops;
     2. the metrics log, and its steps in ``log`` (``train.log``) (rank 0);
     3. the moving average of the encoder and decoder (``train.ema``), before anything uses it;
-    4. batch-norm calibration, before anything samples or saves the model;
+    4. batch-norm calibration, before anything samples or saves the model (timed in ``log``);
     5. evaluation (every rank: its metrics are collectives), before ``best.pt`` is chosen;
     6. checkpoints: step files, ``last.pt`` (also at the end), ``best.pt`` (all skipped once a
        loss, a parameter or a buffer is NaN or infinite, so the last good checkpoint stays);
@@ -296,7 +296,8 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     if s.ema is not None:
         s.ema.attach(trainer, name="ema_momentum", event=Events.ITERATION_COMPLETED)
     Calibrate(s.shown, t.calibration_chains, t.calibration_steps, recipe.seed,
-              [t.checkpoint_every, t.sample_every, e.every], guard).attach(trainer)
+              [t.checkpoint_every, t.sample_every, e.every], guard,
+              log.write if log is not None else None).attach(trainer)
 
     settings = recipe_settings(recipe, recipe.seed)
 

@@ -237,16 +237,18 @@ class PeriodicEvaluation:
 class Calibrate:
     """Recomputes batch-norm statistics on the unclamped chain (``calibrate_batchnorm``) before
     every checkpoint and sample grid, so saved models sample well in eval mode. Attach it before
-    the checkpoint and grid handlers; it skips a run whose loss became NaN (``guard``)."""
+    the checkpoint and grid handlers; it skips a run whose loss became NaN (``guard``). ``log``
+    gets one line per calibration with its duration (on a CPU it can take minutes)."""
 
     def __init__(self, model: ChainModel, chains: int, steps: int, seed: int, every: list[int],
-                 guard: NanGuard) -> None:
+                 guard: NanGuard, log: Callable[[str], None] | None = None) -> None:
         self.model = model
         self.chains = chains
         self.steps = steps
         self.seed = seed
         self.every = [e for e in every if e > 0]
         self.guard = guard
+        self.log = log
         self._done_at = -1
 
     def attach(self, engine: Engine) -> None:
@@ -260,7 +262,11 @@ class Calibrate:
     def __call__(self, engine: Engine) -> None:
         if self.guard.bad is not None or engine.state.iteration == self._done_at:
             return
-        calibrate_batchnorm(self.model, self.chains, self.steps, self.seed)
+        started = time.perf_counter()
+        if calibrate_batchnorm(self.model, self.chains, self.steps, self.seed) and self.log:
+            self.log(f"iteration {engine.state.iteration}: batch-norm statistics measured over "
+                     f"{self.steps} chain steps of {self.chains} chains in "
+                     f"{time.perf_counter() - started:.1f} s")
         self._done_at = engine.state.iteration
 
 
