@@ -214,10 +214,10 @@ KEY_DOCS: dict[str, str] = {
     "train.calibration_steps": (
         "before each checkpoint and sample grid, batch-norm statistics are measured per chain step over "
         "this many steps of the unclamped chain, so that an eval-mode step computes what the same step "
-        "computed in training (0 = off). Each calibration costs this many chain steps of "
-        "`calibration_chains` chains: on one CPU thread about 3 minutes for mnist5k's conv28 networks "
-        "at `width: 16`, a third of a 6,000-iteration run with grids every 1,000; for quick CPU runs "
-        "lower it or grid less often"),
+        "computed in training (0 = off). Each calibration runs this many chain steps of "
+        "`calibration_chains` chains, minutes on a CPU for a conv model (`train.log` records each "
+        "one's duration; [measured on mnist5k](boltzmann.md#spatial-latents-and-local-critics)); for "
+        "quick CPU runs lower it or save grids and checkpoints less often"),
     "train.calibration_chains": "how many chains that calibration runs",
     "train.precision": "`fp32`, `bf16` (autocast) or `fp16` (autocast and a GradScaler)",
     "train.ema": (
