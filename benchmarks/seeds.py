@@ -16,7 +16,8 @@ samples, reverse KL over modes).
 run (seeded, test split) and reports their scores the same way.
 
 Runs that already exist in ``--out`` with the same resolved recipe are scored, not retrained, so
-an interrupted benchmark continues where it stopped.
+an interrupted benchmark continues where it stopped; ``--first`` runs only the later seeds (a study
+extended on another machine).
 
     python benchmarks/seeds.py recipes/digits.yaml --seeds 5 --threads 1 2 \\
         --variant gibbsnet --variant ali model.chain_steps=1 --steps 1 10 100 1000 5000
@@ -212,6 +213,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("recipe")
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..K-1 (default 5)")
+    parser.add_argument("--first", type=int, default=0, metavar="SEED",
+                        help="run seeds SEED..K-1 only (default 0): extends a study whose earlier "
+                             "seeds were run elsewhere")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="thread counts, alternated over the seeds (default 1 2)")
     parser.add_argument("--variant", nargs="+", action="append", metavar=("NAME", "KEY=VALUE"),
@@ -234,6 +238,9 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write every run's scores to this file")
     parser.add_argument("--score", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not 0 <= args.first < args.seeds:
+        parser.error(f"--first {args.first} runs no seed of --seeds {args.seeds}: "
+                     f"give a first seed from 0 to {args.seeds - 1}")
     if args.score:
         print(json.dumps(score_run(args.score, sorted(args.steps), args.num, 0, args.metrics,
                                    args.calibrate, args.sampler)))
@@ -244,7 +251,7 @@ def main() -> None:
     runs: dict[tuple[str, int], Path] = {}
     train_jobs = []
     for name, *sets in variants:
-        for seed in range(args.seeds):
+        for seed in range(args.first, args.seeds):
             overrides = [*args.overrides, *sets, f"seed={seed}"]
             recipe = gn.load_recipe(args.recipe, overrides=overrides)
             run = out / name / f"seed{seed}"
@@ -286,7 +293,8 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"recipe": args.recipe, "variants": variants,
                                                "threads": args.threads, "results": results}, indent=1))
-    print(f"{args.recipe}: {args.seeds} seeds, threads {args.threads}, {args.num} chains per run")
+    print(f"{args.recipe}: {args.seeds - args.first} seeds, threads {args.threads}, "
+          f"{args.num} chains per run")
     report(results)
 
 

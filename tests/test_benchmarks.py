@@ -53,6 +53,13 @@ def test_seeds_trains_every_variant_and_seed_and_reports_mean_std_and_worst(tmp_
     assert "scored 0 run(s), 4 from earlier scores" in again.stderr
     assert again.stdout == result.stdout
 
+    later = bench(recipe, out, "--first", "1", "--json", str(out / "later.json"))  # seed 1 only
+    assert later.returncode == 0 and "scored 0 run(s), 2 from earlier scores" in later.stderr
+    assert set(json.loads((out / "later.json").read_text())["results"]["ali"]) == {"1"}
+    assert "2 seeds" not in later.stdout and "1 seeds" in later.stdout
+    wrong = bench(recipe, out, "--first", "2")
+    assert wrong.returncode != 0 and "give a first seed from 0 to 1" in wrong.stderr
+
     older = out / "ali" / "seed0" / "recipe.yaml"  # trained before critic_hidden existed: reused
     older.write_text(older.read_text().replace("    critic_hidden: null\n", ""))
     other = out / "ali" / "seed1" / "recipe.yaml"  # trained with other networks: trained again
