@@ -186,10 +186,11 @@ def report(results: dict[str, dict[int, dict[str, Any]]]) -> None:
     scores), columns = variants."""
     variants = list(results)
     first = next(iter(results[variants[0]].values()))
-    seeds = len(results[variants[0]])
+    count = len(results[variants[0]])
+    seeds = f"{count} seed{'s' if count > 1 else ''}"
     for score, higher in directions(first["chain"]).items():
         print(f"\n{score} ({'higher' if higher else 'lower'} is better): mean ± std (worst seed) "
-              f"over {seeds} seeds")
+              f"over {seeds}")
         print(f"| steps | {' | '.join(variants)} |")
         print(f"|---:|{'---|' * len(variants)}")
         for i, row in enumerate(first["chain"]):
@@ -197,7 +198,7 @@ def report(results: dict[str, dict[int, dict[str, Any]]]) -> None:
                      for v in variants]
             print(f"| {row['step']} | {' | '.join(cells)} |")
     if first["eval"]:
-        print(f"\nevaluate's scores: mean ± std (worst seed) over {seeds} seeds")
+        print(f"\nevaluate's scores: mean ± std (worst seed) over {seeds}")
         print(f"| score | {' | '.join(variants)} |")
         print(f"|---|{'---|' * len(variants)}")
         names = dict.fromkeys(k for v in variants for r in results[v].values() for k in r["eval"])
@@ -293,7 +294,8 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"recipe": args.recipe, "variants": variants,
                                                "threads": args.threads, "results": results}, indent=1))
-    print(f"{args.recipe}: {args.seeds - args.first} seeds, threads {args.threads}, "
+    count = args.seeds - args.first
+    print(f"{args.recipe}: {count} seed{'s' if count > 1 else ''}, threads {args.threads}, "
           f"{args.num} chains per run")
     report(results)
 
