@@ -174,6 +174,11 @@ def directions(rows: list[dict[str, float]]) -> dict[str, bool]:
     return {k: scores[k] for k in rows[0] if k in scores}
 
 
+def seeds_text(count: int) -> str:
+    """``"1 seed"`` or ``"K seeds"``."""
+    return f"{count} seed{'s' if count != 1 else ''}"
+
+
 def summary(values: list[float], higher: bool) -> str:
     mean = statistics.fmean(values)
     std = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -186,8 +191,7 @@ def report(results: dict[str, dict[int, dict[str, Any]]]) -> None:
     scores), columns = variants."""
     variants = list(results)
     first = next(iter(results[variants[0]].values()))
-    count = len(results[variants[0]])
-    seeds = f"{count} seed{'s' if count > 1 else ''}"
+    seeds = seeds_text(len(results[variants[0]]))
     for score, higher in directions(first["chain"]).items():
         print(f"\n{score} ({'higher' if higher else 'lower'} is better): mean ± std (worst seed) "
               f"over {seeds}")
@@ -294,8 +298,7 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps({"recipe": args.recipe, "variants": variants,
                                                "threads": args.threads, "results": results}, indent=1))
-    count = args.seeds - args.first
-    print(f"{args.recipe}: {count} seed{'s' if count > 1 else ''}, threads {args.threads}, "
+    print(f"{args.recipe}: {seeds_text(args.seeds - args.first)}, threads {args.threads}, "
           f"{args.num} chains per run")
     report(results)
 
