@@ -35,6 +35,16 @@ def _line(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
+def _user_message(exc: GibbsnetError) -> str:
+    """``exc``'s message; for an error raised in a DataLoader worker process, whose message torch
+    replaces with the worker's traceback, the original message (the traceback's last line)."""
+    text = str(exc)
+    if text.startswith("Caught ") and "\nOriginal Traceback" in text:
+        last = text.rstrip().splitlines()[-1]  # "gibbsnet_plugin.errors.<class>: <message>"
+        text = last.split(": ", 1)[-1]
+    return text
+
+
 def _out_of_memory(exc: BaseException) -> bool:
     """True for Python's MemoryError and torch's failed allocations (CPU or GPU)."""
     text = str(exc)
@@ -70,7 +80,8 @@ class _Group(click.Group):
                 console.print(f"[yellow]stopped:[/] {escape(_line(flagged(exc)))}", soft_wrap=True)
                 ctx.exit(130)
             except GibbsnetError as exc:
-                console.print(f"[red]error:[/] {escape(_line(flagged(exc)))}", soft_wrap=True)
+                console.print(f"[red]error:[/] {escape(_line(flagged(_user_message(exc))))}",
+                              soft_wrap=True)
                 ctx.exit(exc.exit_status)
             except (click.exceptions.Exit, click.ClickException, click.Abort):
                 raise

@@ -203,7 +203,12 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise GibbsnetError(f"{path}: not a checkpoint; expected a run directory or a checkpoint "
                             "file (.pt) written by gibbsnet train")
     try:
+        damaged = _damaged_member(path)
+        if damaged is not None:
+            raise _damaged(path, f"the bytes of {damaged} do not match the CRC-32 saved with them")
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except GibbsnetError:
+        raise
     except FileNotFoundError:
         raise GibbsnetError(f"{path}: checkpoint not found") from None
     except Exception as exc:
@@ -238,34 +243,45 @@ MAX_X_ENTRIES = 1 << 26
 """The largest data point a checkpoint may describe (entries of x_shape: 64 Mi)."""
 
 
+def _damaged(path: Path, what: str) -> GibbsnetError:
+    """The error for the checkpoint ``path``, damaged or foreign as ``what`` says."""
+    return GibbsnetError(f"{path}: a damaged or foreign checkpoint: {what}; use another "
+                         "checkpoint of the run (checkpoints/step_*.pt) or train again")
+
+
+def _damaged_member(path: Path) -> str | None:
+    """The name of the first file in the checkpoint's zip archive whose bytes do not match the
+    CRC-32 that ``torch.save`` wrote with them, or None when all do. torch does not check these,
+    and the ``sha256`` of ``RunMeta`` covers only the tensors: this catches a flipped byte in the
+    pickled part (the recipe, the names of the entries) as well."""
+    with zipfile.ZipFile(path) as archive:
+        return archive.testzip()
+
+
 def _check_contents(path: Path, ckpt: dict[str, Any]) -> None:
     """Raise ``GibbsnetError`` for a checkpoint whose entries are malformed or whose weights do
     not match the checksum saved with them."""
-    def bad(what: str) -> GibbsnetError:
-        return GibbsnetError(f"{path}: a damaged or foreign checkpoint: {what}; use another "
-                             "checkpoint of the run (checkpoints/step_*.pt) or train again")
-
     with path.open("rb") as f:
         f.seek(max(path.stat().st_size - 22, 0))
         if f.read(4) != b"PK\x05\x06":
-            raise bad("bytes after the end of its archive")
+            raise _damaged(path, "bytes after the end of its archive")
     meta = ckpt["meta"]
     if not isinstance(meta, dict) or not isinstance(meta.get("recipe"), dict):
-        raise bad("'meta' holds no recipe")
+        raise _damaged(path, "'meta' holds no recipe")
     shape = meta.get("x_shape")
     if (not isinstance(shape, (list, tuple)) or not 1 <= len(shape) <= 4
             or not all(isinstance(d, int) and 0 < d <= MAX_X_ENTRIES for d in shape)
             or math.prod(shape) > MAX_X_ENTRIES):
-        raise bad(f"'meta.x_shape' is not a data shape (1 to 4 positive sizes of at most "
-                  f"{MAX_X_ENTRIES:,} entries in all)")
+        raise _damaged(path, f"'meta.x_shape' is not a data shape (1 to 4 positive sizes of at "
+                             f"most {MAX_X_ENTRIES:,} entries in all)")
     for name in ("model", "ema"):
         entry = ckpt.get(name, {})
         if not isinstance(entry, dict) or not all(
                 isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in entry.items()):
-            raise bad(f"'{name}' is not a mapping of names to tensors")
+            raise _damaged(path, f"'{name}' is not a mapping of names to tensors")
     for name, digest in (meta.get("sha256") or {}).items():
         if name not in ckpt or tensors_digest(ckpt[name]) != digest:
-            raise bad(f"the tensors of '{name}' do not match the checksum saved with them")
+            raise _damaged(path, f"the tensors of '{name}' do not match the checksum saved with them")
 
 
 def resolve_checkpoint(run_or_checkpoint: str | Path) -> Path:
@@ -359,9 +375,7 @@ def load_trained(run_or_checkpoint: str | Path, device: str | torch.device | Non
         averaged = nn.ModuleDict({"encoder": model.encoder, "decoder": model.decoder})
         problem = _state_mismatch(averaged.state_dict(), ckpt["ema"])
         if problem:
-            raise GibbsnetError(f"{path}: a damaged or foreign checkpoint: its moving averages "
-                                f"('ema') do not fit the model ({problem}); use another checkpoint "
-                                "of the run (checkpoints/step_*.pt) or train again")
+            raise _damaged(path, f"its moving averages ('ema') do not fit the model ({problem})")
         averaged.load_state_dict(ckpt["ema"])
     return Trained(model.to(device).eval(), ckpt["recipe"], path, ckpt["units"])
 

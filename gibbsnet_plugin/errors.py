@@ -41,7 +41,8 @@ class PluginLoadError(GibbsnetError):
 
 
 class DatasetNotFoundError(GibbsnetError):
-    """A data set that is not on disk and may not be downloaded."""
+    """A data set that is not on disk and may not be downloaded, or whose files on disk cannot be
+    read (a download cut short); the message says what to place or delete."""
 
 
 class DeviceError(GibbsnetError):

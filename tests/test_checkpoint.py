@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 import re
+import struct
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -77,15 +79,17 @@ def test_a_resumed_run_removes_the_temporary_files_of_killed_runs(tmp_path):
     assert RunDir(tmp_path / "nothing-here").remove_stale_temporaries() == []
 
 
-def _flip_inside_a_tensor(data: bytes, path, entry: int = 0) -> bytes:
-    import struct
-    import zipfile
+def _member_start(data: bytes, info: zipfile.ZipInfo) -> int:
+    """Where the bytes of the (stored, uncompressed) archive member ``info`` begin in ``data``."""
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26: info.header_offset + 30])
+    return info.header_offset + 30 + name_len + extra_len
 
+
+def _flip_inside_a_tensor(data: bytes, path, entry: int = 0) -> bytes:
     infos = [i for i in zipfile.ZipFile(path).infolist() if "/data/" in i.filename and i.file_size]
     info = infos[entry]
-    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26: info.header_offset + 30])
     damaged = bytearray(data)
-    damaged[info.header_offset + 30 + name_len + extra_len + info.file_size // 2] ^= 0x55
+    damaged[_member_start(data, info) + info.file_size // 2] ^= 0x55
     return bytes(damaged)
 
 
@@ -94,18 +98,43 @@ def test_damaged_checkpoints_are_refused_by_their_checksums(run, tmp_path):
     data = last.read_bytes()
     assert set(read_checkpoint(last)["meta"]["sha256"]) == {
         "model", "optimizer_d", "optimizer_g", "trainer", "rng"}
-    import zipfile
-
     count = sum(1 for i in zipfile.ZipFile(last).infolist() if "/data/" in i.filename and i.file_size)
     for entry in range(0, count, max(1, count // 8)):
         damaged = tmp_path / f"flipped{entry}.pt"
         damaged.write_bytes(_flip_inside_a_tensor(data, last, entry))
-        with pytest.raises(GibbsnetError, match=r"a damaged or foreign checkpoint: the tensors of "):
+        with pytest.raises(GibbsnetError, match=r"a damaged or foreign checkpoint: the bytes of "
+                                                r"\S+/data/\d+ do not match the CRC-32"):
             read_checkpoint(damaged)
+    for name in ("model", "rng"):
+        ckpt = torch.load(last, weights_only=True)
+        tensor = next(t for t in ckpt[name].values() if isinstance(t, torch.Tensor))
+        tensor.view(torch.uint8).view(-1)[0] ^= 0x55
+        resaved = tmp_path / f"resaved-{name}.pt"  # sound CRC-32s: only the sha256 of meta tells
+        torch.save(ckpt, resaved)
+        with pytest.raises(GibbsnetError, match=r"a damaged or foreign checkpoint: the tensors of "
+                                                f"'{name}' do not match the checksum"):
+            read_checkpoint(resaved)
     appended = tmp_path / "appended.pt"
     appended.write_bytes(data + b"\0" * 10)
     with pytest.raises(GibbsnetError, match="bytes after the end of its archive"):
         read_checkpoint(appended)
+
+
+def test_a_flipped_byte_in_the_pickled_part_is_refused_by_its_crc(run, tmp_path):
+    """The recipe and the names of the entries are pickled in data.pkl, outside the tensors that
+    meta's sha256 covers; many flips there still unpickle, and the archive's CRC-32 tells."""
+    last = run / "checkpoints" / "last.pt"
+    data = last.read_bytes()
+    info = next(i for i in zipfile.ZipFile(last).infolist() if i.filename.endswith("/data.pkl"))
+    start = _member_start(data, info)
+    damaged = tmp_path / "flipped.pt"
+    for offset in range(0, info.file_size, max(1, info.file_size // 40)):
+        flipped = bytearray(data)
+        flipped[start + offset] ^= 0x55
+        damaged.write_bytes(bytes(flipped))
+        with pytest.raises(GibbsnetError, match=r"flipped\.pt: a damaged or foreign checkpoint: the "
+                                                r"bytes of \S+/data\.pkl do not match the CRC-32"):
+            read_checkpoint(damaged)
 
 
 @pytest.mark.parametrize("change, words", [
@@ -149,7 +178,8 @@ def test_any_bytes_give_a_checkpoint_error_in_one_line(data):
        cut=st.sampled_from([None, 0.5, 0.99]))
 def test_a_damaged_checkpoint_is_refused_or_reads_back_its_own_tensors(run, edits, cut):
     original = (run / "checkpoints" / "last.pt").read_bytes()
-    expected = read_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    clean = read_checkpoint(run / "checkpoints" / "last.pt")
+    expected = clean["model"]
     data = bytearray(original)
     for where, value in edits:
         data[int(where * len(data))] = value
@@ -159,11 +189,12 @@ def test_a_damaged_checkpoint_is_refused_or_reads_back_its_own_tensors(run, edit
         path = Path(directory) / "last.pt"
         path.write_bytes(bytes(data))
         try:
-            got = read_checkpoint(path)["model"]
+            read = read_checkpoint(path)
         except GibbsnetError as exc:
             assert "\n" not in str(exc)
         else:
-            assert got.keys() == expected.keys()
+            got = read["model"]
+            assert read["recipe"] == clean["recipe"] and got.keys() == expected.keys()
             assert all(torch.equal(got[k], v) for k, v in expected.items())
 
 

@@ -9,8 +9,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from gibbsnet_plugin.data.base import IMAGE_EXTENSIONS, IMAGE_MODES, SPLIT_SEED, fit_image
-from gibbsnet_plugin.data.images import check_pixels
-from gibbsnet_plugin.errors import DatasetNotFoundError
+from gibbsnet_plugin.data.images import open_image
+from gibbsnet_plugin.errors import DatasetNotFoundError, ImageReadError
 from gibbsnet_plugin.registry import DATASETS
 
 
@@ -40,12 +40,12 @@ class ImageFiles(Dataset):
     def __getitem__(self, index: int) -> torch.Tensor | tuple:
         path = self.paths[index]
         try:
-            with Image.open(path) as opened:
-                check_pixels(opened, path)
-                x, _ = fit_image(opened, self.channels, self.size, self.size)
-                mask = self._mask(opened, x) if self.alpha_mask else None
-        except (OSError, SyntaxError, ValueError) as exc:  # what PIL raises on corrupt files
-            raise ValueError(f"cannot read image {path}: {exc}") from exc
+            image = open_image(path)
+        except ImageReadError as exc:
+            raise ImageReadError(f"{exc}; it is an image of the folder data set: replace or "
+                                 "delete it") from None
+        x, _ = fit_image(image, self.channels, self.size, self.size)
+        mask = self._mask(image, x) if self.alpha_mask else None
         item = (x,) if self.labels is None else (x, self.labels[index])
         item = item if mask is None else (*item, mask)
         return item[0] if len(item) == 1 else item
@@ -127,7 +127,8 @@ def build(
     When ``root`` has class subfolders, items are (x, y) with y the index of the folder's name in
     sorted order; when it holds the images directly, items are x alone. The split is a fixed
     seeded permutation of the sorted file list: its last ``test_fraction`` (at least one image when
-    positive) is the test set. Files are read on access; an unreadable one raises ValueError then.
+    positive) is the test set. Files are read on access; an unreadable one raises
+    ``ImageReadError`` (naming it) then.
     """
     if channels is not None and channels not in IMAGE_MODES:
         raise ValueError(f"folder channels must be 1 or 3 (or null: from the images), got {channels!r}")

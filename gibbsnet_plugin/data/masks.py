@@ -17,8 +17,8 @@ import torch
 
 from gibbsnet_plugin.data.base import IMAGE_EXTENSIONS, image_dims
 from gibbsnet_plugin.data.images import open_image
-from gibbsnet_plugin.errors import MaskError
-from gibbsnet_plugin.utils import short
+from gibbsnet_plugin.errors import ImageReadError, MaskError
+from gibbsnet_plugin.utils import NAME_LIMIT, short
 
 MASK_NAMES = ("left-half", "right-half", "top-half", "bottom-half", "center", "random-PCT")
 """The named masks; ``random-PCT`` takes a percentage, e.g. ``random-50``."""
@@ -65,9 +65,9 @@ def named_mask(name: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tens
         top, left = (h - h // 2) // 2, (w - w // 2) // 2
         hidden[top: top + h // 2, left: left + w // 2] = True
     else:
-        pct = float(match.group(1))
-        count = round(pct / 100 * h * w)
-        if not 0 < pct < 100 or not 0 < count < h * w:
+        pct = float(match.group(1))  # inf for a long run of digits
+        count = round(pct / 100 * h * w) if 0 < pct < 100 else 0
+        if not 0 < count < h * w:
             raise MaskError(f"mask {short(name)}: the percentage must hide at least one and not all of "
                             f"the {h * w} pixels, i.e. be between 0 and 100 (e.g. random-50)")
         order = torch.randperm(h * w, generator=torch.Generator().manual_seed(seed))
@@ -106,9 +106,22 @@ def is_mask_spec(spec: str) -> bool:
 
 def resolve_mask(spec: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
     """``spec`` as a mask for data of shape ``x_shape``: a mask image when it names an existing
-    file or ends with an image extension, else a named mask (``seed`` draws ``random-PCT``)."""
-    if Path(os.path.expanduser(spec)).is_file() or spec.lower().endswith(IMAGE_EXTENSIONS):
-        return mask_from_image(Path(os.path.expanduser(spec)), x_shape)
+    file or ends with an image extension, else a named mask (``seed`` draws ``random-PCT``).
+
+    Raises:
+        MaskError: an unknown name (the message shows it shortened and lists the valid ones).
+        ImageReadError: a mask image that is missing (also a name the file system refuses, e.g.
+            one too long for a file) or unreadable.
+    """
+    path = Path(os.path.expanduser(spec))
+    try:
+        is_file = path.is_file()
+    except OSError:  # a path the file system refuses, e.g. a name too long for a file
+        is_file = False
+    if is_file:
+        return mask_from_image(path, x_shape)
+    if spec.lower().endswith(IMAGE_EXTENSIONS):
+        raise ImageReadError(f"mask image {short(spec, NAME_LIMIT)}: no such file; {_expected()}")
     return named_mask(spec, x_shape, seed)
 
 

@@ -69,7 +69,10 @@ def _load(
     ``source`` (a URL and size, for the messages).
 
     Raises:
-        DatasetNotFoundError: a file is missing and ``download`` is false, or the download failed.
+        DatasetNotFoundError: a file is missing and ``download`` is false, or every file is there
+            but ``make()`` cannot read them (a download cut short, a damaged copy): the message
+            names the files and says to delete them so that they are downloaded again.
+        DownloadFailed: a file was missing and downloading it failed.
     """
     missing = [f for f in files if not os.path.isfile(os.path.join(directory, f))]
     if missing and not download:
@@ -80,13 +83,22 @@ def _load(
         )
     try:
         return make()
-    except (OSError, RuntimeError) as exc:
-        if not missing:
-            raise
+    except Exception as exc:  # the readers' errors on a damaged file are of many kinds
         reason = " ".join(str(exc).split())  # torchvision's messages span several lines
-        raise DownloadFailed(
-            f"downloading {name} ({source}) into {directory} failed ({reason}); "
-            f"place {', '.join(missing)} there by hand"
+        if missing and isinstance(exc, (OSError, RuntimeError)):
+            raise DownloadFailed(
+                f"downloading {name} ({source}) into {directory} failed ({reason}); "
+                f"place {', '.join(missing)} there by hand"
+            ) from exc
+        if missing or isinstance(exc, (MemoryError, PermissionError)):
+            raise
+        one = len(files) == 1
+        where = os.path.join(directory, files[0]) if one else f"{directory} ({', '.join(files)})"
+        raise DatasetNotFoundError(
+            f"{where}: damaged or incomplete {name} data ({type(exc).__name__}: {reason}), e.g. a "
+            f"download cut short; delete {'the file' if one else 'these files'} so that {name} is "
+            f"downloaded again (data.options.download: true), or put "
+            f"{'a good copy' if one else 'good copies'} in place"
         ) from exc
 
 

@@ -70,6 +70,24 @@ def test_every_error_is_one_line_with_its_exit_status(monkeypatch, error, code, 
     assert result.stderr == message
 
 
+def test_an_error_in_a_data_loader_worker_is_its_own_message_in_one_line(tmp_path):
+    from torch.utils.data import DataLoader
+
+    import gibbsnet_plugin as gn
+    from gibbsnet_plugin.errors import ImageReadError
+
+    (tmp_path / "x.png").write_bytes(b"not an image")
+    dataset = gn.datasets.build("folder", str(tmp_path), train=True, size=8, test_fraction=0.0)
+    with pytest.raises(ImageReadError) as info:
+        next(iter(DataLoader(dataset, num_workers=1)))
+    assert "Original Traceback" in str(info.value)  # torch re-raises it with the worker's traceback
+    result = raising(info.value)
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {tmp_path / 'x.png'}: not a readable image (cannot identify "
+                             f"image file '{tmp_path / 'x.png'}'); it is an image of the folder "
+                             "data set: replace or delete it\n")
+
+
 def test_a_long_message_is_cut_and_the_traceback_is_there_when_asked(monkeypatch):
     from gibbsnet_plugin.errors import GibbsnetError
 

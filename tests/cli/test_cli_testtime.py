@@ -1,12 +1,16 @@
-"""The test-time commands (cli/testtime.py): sample, inpaint, reconstruct, interpolate."""
+"""The test-time commands (cli/testtime.py): sample, inpaint, reconstruct, interpolate, and
+every command's refusal of malformed input (damaged checkpoints, images, data files, masks)."""
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.io
 import torch
 from click.testing import CliRunner, Result
 from PIL import Image
@@ -173,12 +177,58 @@ def test_reconstruct_and_interpolate(run, tmp_path):
     assert size(tmp_path / "c.png")[1] == 5 * 9 + 1  # line, chain, blank, line, chain
 
 
+def flip_in_pickle(checkpoint: Path, target: Path) -> Path:
+    """``checkpoint`` written to ``target`` with one byte of its pickled part (data.pkl) flipped:
+    in the recipe's name, so that the pickle and the recipe stay well-formed and only the
+    archive's CRC-32 tells."""
+    data = bytearray(checkpoint.read_bytes())
+    name = b"X\x04\x00\x00\x00tiny"  # the recipe's name, pickled as BINUNICODE (length, UTF-8)
+    assert data.count(name) == 1
+    data[data.index(name) + len(name) - 2] ^= 0x20  # tiny -> tiNy
+    target.write_bytes(bytes(data))
+    return target
+
+
+def with_data(run: Path, target: Path, data: dict) -> Path:
+    """The last checkpoint of ``run`` written to ``target`` with ``data`` in its recipe's data
+    section: the same model, reading another data set."""
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    ckpt["meta"]["recipe"]["data"].update(data)
+    torch.save(ckpt, target)
+    return target
+
+
+def folder_of(directory: Path, files: dict[str, bytes]) -> Path:
+    """A directory holding ``files`` (name -> bytes)."""
+    directory.mkdir()
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+    return directory
+
+
 def bad_inputs(tmp_path: Path, run: Path) -> dict[str, Path]:
     paths = {"run": run, "empty": tmp_path / "emptydir", "text": tmp_path / "notes.txt",
              "image": tmp_path / "image.png", "other": tmp_path / "other.pt",
              "corrupt": tmp_path / "corrupt.png", "mask10": tmp_path / "mask10.png",
              "white": tmp_path / "white.png", "black": tmp_path / "black.png",
              "huge": tmp_path / "huge.png"}
+    paths["flipped"] = flip_in_pickle(run / "checkpoints" / "last.pt", tmp_path / "flipped.pt")
+    buffer = io.BytesIO()  # noise compresses badly: the pixels are most of the file
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32), np.uint8)).save(buffer, "PNG")
+    whole = buffer.getvalue()
+    for name, image in (("garbage", b"this is not an image"), ("truncated", whole[: len(whole) // 2])):
+        root = folder_of(tmp_path / f"{name}-folder", {"a.png": image, "b.png": image})
+        paths[name] = with_data(run, tmp_path / f"{name}.pt", {
+            "dataset": "folder", "root": str(root),
+            "options": {"size": 8, "channels": 1, "test_fraction": 0.5}})
+    svhn = tmp_path / "svhn"
+    svhn.mkdir()
+    scipy.io.savemat(svhn / "test_32x32.mat", {"X": np.zeros((32, 32, 3, 4), np.uint8),
+                                               "y": np.ones((4, 1), np.uint8)})
+    mat = (svhn / "test_32x32.mat").read_bytes()
+    (svhn / "test_32x32.mat").write_bytes(mat[: len(mat) // 2])  # a download cut short
+    paths["svhn"] = with_data(run, tmp_path / "svhn.pt", {"dataset": "svhn", "root": str(svhn),
+                                                          "options": {}})
     Image.new("L", (9000, 9000)).save(paths["huge"])  # 81 megapixels in a few kB
     paths["empty"].mkdir()
     paths["text"].write_text("not a checkpoint")
@@ -217,6 +267,14 @@ def bad_inputs(tmp_path: Path, run: Path) -> dict[str, Path]:
     (["reconstruct", "{run}", "--out", "{tmp}/" + "a" * 300 + ".png"], "longer than 200 bytes"),
     (["inpaint", "{run}", "--mask", "left-half", "--input", "{huge}"],
      "9000 × 9000 pixels is more than the limit of 64 megapixels"),
+    (["sample", "{flipped}"], "flipped.pt: a damaged or foreign checkpoint: the bytes of"),
+    (["reconstruct", "{garbage}"], "a.png: not a readable image (cannot identify image file"),
+    (["reconstruct", "{truncated}", "--split", "train"], "not a readable image (image file is truncated)"),
+    (["inpaint", "{svhn}", "--mask", "left-half"],
+     "test_32x32.mat: damaged or incomplete SVHN data"),
+    (["inpaint", "{run}", "--mask", "m" * 400], "unknown mask 'mmmmm"),
+    (["inpaint", "{run}", "--mask", "m" * 400 + ".png"], "expected one of left-half, right-half"),
+    (["inpaint", "{run}", "--mask", "random-" + "9" * 400], "between 0 and 100"),
 ])
 def test_bad_input_is_one_line_with_status_2_and_writes_nothing(tmp_path, run, args, message):
     paths = bad_inputs(tmp_path, run)
@@ -229,7 +287,41 @@ def test_bad_input_is_one_line_with_status_2_and_writes_nothing(tmp_path, run, a
     assert result.exit_code == 2, result.stderr
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert message in result.stderr and "Traceback" not in result.stderr
+    assert "internal error" not in result.stderr and len(result.stderr) < 700
     assert result.stdout == ""
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.fixture(scope="module")
+def flipped_run(run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of ``run`` whose checkpoints/last.pt has one byte of its pickled part flipped."""
+    copy = tmp_path_factory.mktemp("flipped") / "run"
+    shutil.copytree(run, copy)
+    flip_in_pickle(run / "checkpoints" / "last.pt", copy / "checkpoints" / "last.pt")
+    return copy
+
+
+@pytest.mark.parametrize("args", [
+    ["sample", "{run}", "--out", "{tmp}/s.png"],
+    ["inpaint", "{run}", "--mask", "left-half", "--out", "{tmp}/i.png"],
+    ["reconstruct", "{run}", "--out", "{tmp}/r.png"],
+    ["interpolate", "{run}", "--out", "{tmp}/l.png"],
+    ["export", "{run}", "--out", "{tmp}/exported"],
+    ["impute", "{run}", "{tmp}/table.csv", "--out", "{tmp}/filled.csv"],
+    ["evaluate", "{run}", "--metric", "reconstruction", "--out-dir", "{tmp}"],
+    ["report", "{run}", "--out", "{tmp}/report.html"],
+    ["train", "--resume", "{run}"],
+], ids=lambda args: args[0])
+def test_a_checkpoint_with_a_flipped_byte_is_refused_by_every_command_that_loads_it(
+        flipped_run, tmp_path, args):
+    (tmp_path / "table.csv").write_text("a,b\n1,\n")
+    before = sorted(tmp_path.rglob("*"))
+    result = invoke(*[a.format(run=flipped_run, tmp=tmp_path) for a in args])
+    assert result.exit_code == 2, result.stderr
+    last = flipped_run / "checkpoints" / "last.pt"
+    assert result.stderr.startswith(f"error: {last}: a damaged or foreign checkpoint: the bytes of ")
+    assert "data.pkl do not match the CRC-32 saved with them" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert sorted(tmp_path.rglob("*")) == before
 
 

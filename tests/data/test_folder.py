@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 import gibbsnet_plugin.data as data
-from gibbsnet_plugin.errors import DatasetNotFoundError
+from gibbsnet_plugin.errors import DatasetNotFoundError, ImageReadError
 
 # ---------------------------------------------------------------------------------------- folder
 
@@ -70,8 +71,26 @@ def test_folder_errors(tmp_path: Path) -> None:
     bad.mkdir()
     (bad / "broken.png").write_bytes(b"not a png")
     dataset = data.build("folder", str(bad), train=True, test_fraction=0.0)
-    with pytest.raises(ValueError, match="broken.png"):
+    with pytest.raises(ImageReadError, match="broken.png"):
         dataset[0]
+
+
+@pytest.mark.parametrize("damage", ["not an image", "truncated"])
+def test_an_unreadable_image_is_named_with_what_to_do(tmp_path: Path, damage: str) -> None:
+    _png(tmp_path / "good.png", (10, 20, 30), size=(64, 64))
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32), dtype=np.uint8))
+    noise.save(tmp_path / "x.png")
+    whole = (tmp_path / "x.png").read_bytes()
+    (tmp_path / "x.png").write_bytes(b"not an image at all" if damage == "not an image"
+                                     else whole[: len(whole) // 2])
+    dataset = data.build("folder", str(tmp_path), train=True, size=8, test_fraction=0.0)
+    bad = dataset.paths.index(str(tmp_path / "x.png"))
+    assert dataset[1 - bad].shape == (3, 8, 8)
+    with pytest.raises(ImageReadError) as info:
+        dataset[bad]
+    reason = "cannot identify image file" if damage == "not an image" else "image file is truncated"
+    assert str(info.value).startswith(f"{tmp_path / 'x.png'}: not a readable image ({reason}")
+    assert str(info.value).endswith("it is an image of the folder data set: replace or delete it")
 
 
 def test_alpha_channels_are_the_masks_of_a_folder_with_alpha_mask(tmp_path: Path) -> None:

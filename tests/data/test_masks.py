@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from gibbsnet_plugin.data.base import IMAGE_EXTENSIONS
 from gibbsnet_plugin.data.masks import (
     MASK_NAMES,
     hidden_fraction,
@@ -112,7 +113,7 @@ def test_unreadable_or_missing_mask_image_names_the_file(tmp_path):
     bad.write_bytes(b"not a png")
     with pytest.raises(ImageReadError, match=r"bad\.png: not a readable image"):
         mask_from_image(bad, SHAPE)
-    with pytest.raises(ImageReadError, match=r"gone\.png: no such image file"):
+    with pytest.raises(ImageReadError, match=r"gone\.png': no such file; expected one of left-half"):
         resolve_mask(str(tmp_path / "gone.png"), SHAPE)
 
 
@@ -120,6 +121,25 @@ def test_resolve_mask_reads_files_and_names(tmp_path):
     path = write_png(tmp_path / "mask", [[255, 255, 255, 0, 0, 0]] * 4)  # no extension: a file
     assert torch.equal(resolve_mask(str(path), SHAPE), named_mask("right-half", SHAPE))
     assert torch.equal(resolve_mask("random-50", SHAPE, seed=3), named_mask("random-50", SHAPE, 3))
+
+
+LONG_SPECS = (st.sampled_from(["m" * 400, "m" * 400 + ".png", "random-" + "9" * 400,
+                               f"{'d/' * 100}{'m' * 300}.png"])
+              | st.text(min_size=256, max_size=600)
+              | st.builds(str.__add__, st.text(min_size=256, max_size=600),
+                          st.sampled_from(IMAGE_EXTENSIONS)))
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(spec=LONG_SPECS)
+def test_a_long_mask_name_is_refused_shortened_in_one_line_with_the_valid_ones(spec):
+    """Names too long for a file: the file system refuses them as paths (File name too long)."""
+    with pytest.raises((MaskError, ImageReadError)) as info:
+        resolve_mask(spec, SHAPE)
+    message = str(info.value)
+    assert "\n" not in message and "…" in message and len(message) < 600
+    assert message.startswith(("unknown mask ", "mask "))
+    assert "expected one of left-half" in message or "between 0 and 100" in message
 
 
 MASK_SPECS = (st.sampled_from(["left-half", "random-50", "random-0", "random-100", "window-3",

@@ -3,15 +3,12 @@ here in the real on-disk formats (no download)."""
 
 from __future__ import annotations
 
-import pickle
-import struct
 from pathlib import Path
 from urllib.error import URLError
 
-import numpy as np
 import pytest
-import scipy.io
 import torch
+from fake_data import write_cifar, write_mnist, write_svhn
 
 import gibbsnet_plugin.data as data
 from gibbsnet_plugin.errors import DatasetNotFoundError, DownloadFailed
@@ -35,25 +32,8 @@ def _labels(dataset) -> list[int]:
 # ----------------------------------------------------------------------------------------- mnist
 
 
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    """An idx-ubyte file: big-endian magic (0, 0, type 0x08 = uint8, ndim), the dims, the bytes."""
-    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def _write_mnist(root: Path, n_train: int = 6, n_test: int = 4) -> None:
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        images = np.zeros((n, 28, 28), np.uint8)
-        images[:, 0, 1] = 255
-        images[:, 27, 27] = np.arange(n) * 10
-        _write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
-        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
-
-
 def test_mnist_reads_idx_files(tmp_path: Path) -> None:
-    _write_mnist(tmp_path)
+    write_mnist(tmp_path)
     train = data.build("mnist", str(tmp_path), train=True)
     test = data.build("mnist", str(tmp_path), train=False)
     assert (len(train), len(test)) == (6, 4)
@@ -66,7 +46,7 @@ def test_mnist_reads_idx_files(tmp_path: Path) -> None:
 
 def test_mnist_expands_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
-    _write_mnist(tmp_path / "data")
+    write_mnist(tmp_path / "data")
     assert len(data.build("mnist", "~/data", train=False)) == 4
 
 
@@ -92,16 +72,6 @@ def test_mnist_failed_download_is_one_line(tmp_path: Path, monkeypatch: pytest.M
 # ------------------------------------------------------------------------------------------ svhn
 
 
-def _write_svhn(root: Path, split: str, labels: list[int]) -> None:
-    """SVHN's .mat layout: X of shape (32, 32, 3, N) (H, W, C, N), y of shape (N, 1), 10 for 0."""
-    n = len(labels)
-    x = np.zeros((32, 32, 3, n), np.uint8)
-    x[0, 1, 0, :] = 255  # red at row 0, column 1
-    x[5, 7, 2, :] = np.arange(n) * 20  # blue at row 5, column 7
-    y = np.array(labels, np.uint8).reshape(n, 1)
-    scipy.io.savemat(root / f"{split}_32x32.mat", {"X": x, "y": y})
-
-
 def test_svhn_downloads_on_first_use_and_says_from_where(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(DatasetNotFoundError, match=r"download http://ufldl\.stanford\.edu/"
@@ -111,7 +81,7 @@ def test_svhn_downloads_on_first_use_and_says_from_where(tmp_path: Path,
 
     def fake_download(url: str, root: str, filename: str, md5: str) -> None:
         fetched.append(url)
-        _write_svhn(Path(root), "test", [1, 2, 10])
+        write_svhn(Path(root), "test", [1, 2, 10])
 
     monkeypatch.setattr("torchvision.datasets.svhn.download_url", fake_download)
     test = data.build("svhn", str(tmp_path), train=False, download=True)
@@ -130,9 +100,9 @@ def test_shipped_recipes_download_their_data_on_first_use() -> None:
 
 
 def test_svhn_reads_mat_files_and_maps_label_10_to_0(tmp_path: Path) -> None:
-    _write_svhn(tmp_path, "train", [10, 1, 2])
-    _write_svhn(tmp_path, "extra", [3, 4, 5, 6, 7])
-    _write_svhn(tmp_path, "test", [9, 10])
+    write_svhn(tmp_path, "train", [10, 1, 2])
+    write_svhn(tmp_path, "extra", [3, 4, 5, 6, 7])
+    write_svhn(tmp_path, "test", [9, 10])
     train = data.build("svhn", str(tmp_path), train=True)
     _check_items(train, (3, 32, 32))
     assert _labels(train) == [0, 1, 2]
@@ -156,14 +126,14 @@ def test_present_files_are_not_downloaded_again(
 
     monkeypatch.setattr("torchvision.datasets.svhn.download_url", no_network)
     monkeypatch.setattr("torchvision.datasets.cifar.download_and_extract_archive", no_network)
-    _write_svhn(tmp_path, "test", [1, 2])
-    _write_cifar(tmp_path)
+    write_svhn(tmp_path, "test", [1, 2])
+    write_cifar(tmp_path)
     assert len(data.build("svhn", str(tmp_path), train=False, download=True)) == 2
     assert len(data.build("cifar10", str(tmp_path), train=False, download=True)) == 2
 
 
 def test_svhn_missing_split_and_bad_option(tmp_path: Path) -> None:
-    _write_svhn(tmp_path, "train", [1])
+    write_svhn(tmp_path, "train", [1])
     with pytest.raises(DatasetNotFoundError, match="download") as info:
         data.build("svhn", str(tmp_path), train=True, train_split="train+extra")
     assert str(info.value).endswith("or place extra_32x32.mat there")
@@ -171,31 +141,41 @@ def test_svhn_missing_split_and_bad_option(tmp_path: Path) -> None:
         data.build("svhn", str(tmp_path), train=True, train_split="valid")
 
 
+@pytest.mark.parametrize("kept", [0.0, 0.1, 0.5, 0.99])
+def test_a_truncated_svhn_file_is_named_with_how_to_get_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kept: float
+) -> None:
+    def no_network(*args, **kwargs) -> None:
+        raise AssertionError("tried to download")
+
+    monkeypatch.setattr("torchvision.datasets.svhn.download_url", no_network)
+    write_svhn(tmp_path, "test", [1, 2, 3])
+    path = tmp_path / "test_32x32.mat"
+    whole = path.read_bytes()
+    path.write_bytes(whole[: int(kept * len(whole))])  # a download cut short
+    for download in (False, True):
+        with pytest.raises(DatasetNotFoundError) as info:
+            data.build("svhn", str(tmp_path), train=False, download=download)
+        message = str(info.value)
+        assert message.startswith(f"{path}: damaged or incomplete SVHN data (") and "\n" not in message
+        assert "delete the file so that SVHN is downloaded again" in message
+
+
+def test_a_damaged_mnist_file_is_named_among_its_files(tmp_path: Path) -> None:
+    write_mnist(tmp_path)
+    images = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:100])
+    with pytest.raises(DatasetNotFoundError, match=r"MNIST/raw \(train-images-idx3-ubyte, .*"
+                                                   r"t10k-images-idx3-ubyte, .*\): damaged or "
+                                                   r"incomplete MNIST data .*delete these files"):
+        data.build("mnist", str(tmp_path), train=False)
+
+
 # --------------------------------------------------------------------------------------- cifar10
 
 
-def _write_cifar(root: Path, per_batch: int = 2) -> None:
-    """CIFAR-10's python batches: pickled dicts with data (N, 3072) = R, G, B planes, row-major."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    for b, name in enumerate(names):
-        images = np.zeros((per_batch, 3, 32, 32), np.uint8)
-        images[:, 0, 0, 1] = 255  # red at row 0, column 1
-        images[:, 2, 31, 30] = 102  # blue at row 31, column 30
-        batch = {
-            "batch_label": name,
-            "labels": [(b * per_batch + i) % 10 for i in range(per_batch)],
-            "data": images.reshape(per_batch, 3072),
-            "filenames": [f"{name}_{i}.png" for i in range(per_batch)],
-        }
-        (folder / name).write_bytes(pickle.dumps(batch))
-    meta = {"label_names": [f"class{i}" for i in range(10)], "num_vis": 3072}
-    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
-
-
 def test_cifar10_reads_pickled_batches(tmp_path: Path) -> None:
-    _write_cifar(tmp_path)
+    write_cifar(tmp_path)
     train = data.build("cifar10", str(tmp_path), train=True)
     test = data.build("cifar10", str(tmp_path), train=False)
     assert (len(train), len(test)) == (10, 2)
