@@ -1,4 +1,9 @@
-"""MkDocs hook: the site's front page is the README, with its links made relative to docs/."""
+"""MkDocs hook: the site's front page is the README, with its links made relative to docs/.
+
+`docs/index.md` is the folder's own front page for readers of the Markdown files (on GitHub): a
+short description, the set-up commands and a link to every page. The site replaces its whole
+text with the README's, so the README is the one front page of the site.
+"""
 
 from __future__ import annotations
 
