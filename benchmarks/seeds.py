@@ -121,28 +121,33 @@ def recipe_reference(recipe: gn.Recipe) -> Any:
 
 
 def score_run(run: str, steps: list[int], num: int, seed: int, metrics: list[str],
-              calibrate: int | None, sampler: str = "eval") -> dict[str, Any]:
+              calibrate: int | None, sampler: str = "eval",
+              calibrate_chains: int | None = None) -> dict[str, Any]:
     """``{"chain": one row of chain scores per step, "eval": evaluate's scores of metrics}``;
-    ``calibrate`` re-measures the batch-norm statistics over that many chain steps first;
-    ``sampler``: ``eval`` or ``batch`` (see ``chain_quality.SAMPLERS``)."""
+    ``calibrate`` re-measures the batch-norm statistics over that many chain steps first (of
+    ``calibrate_chains`` chains, default the recipe's); ``sampler``: ``eval`` or ``batch`` (see
+    ``chain_quality.SAMPLERS``)."""
     model, recipe, _ = load_model_and_recipe(run, device="cpu")
     if calibrate is not None:
-        calibrate_batchnorm(model, recipe.train.calibration_chains, calibrate, recipe.seed)
+        calibrate_batchnorm(model, calibrate_chains or recipe.train.calibration_chains, calibrate,
+                            recipe.seed)
     scores = evaluate_model(model, recipe, metrics, seed=seed)["scores"] if metrics else {}
     if recipe.data.dataset in ("digits", "mnist5k"):
         ref = recipe_reference(recipe)
         scores["retention"] = retention(model, ref, seed)
         scores["recovery"] = recovery(model, ref, seed=seed)
-    return {"key": score_key(Path(run), steps, num, metrics, calibrate, sampler),
+    return {"key": score_key(Path(run), steps, num, metrics, calibrate, sampler, calibrate_chains),
             "chain": chain_scores(model, recipe, steps, num, seed, sampler), "eval": scores}
 
 
 def score_key(run: Path, steps: list[int], num: int, metrics: list[str],
-              calibrate: int | None, sampler: str = "eval") -> dict[str, Any]:
+              calibrate: int | None, sampler: str = "eval",
+              calibrate_chains: int | None = None) -> dict[str, Any]:
     """What a run's scores depend on: its last checkpoint (by modification time) and the settings."""
     mtime = (run / "checkpoints" / "last.pt").stat().st_mtime_ns
     key = {"checkpoint_mtime_ns": mtime, "steps": steps, "num": num, "metrics": metrics}
     key = key if calibrate is None else {**key, "calibrate": calibrate}
+    key = key if calibrate_chains is None else {**key, "calibrate_chains": calibrate_chains}
     return key if sampler == "eval" else {**key, "sampler": sampler}
 
 
@@ -236,6 +241,9 @@ def main() -> None:
                         help="re-measure batch-norm statistics over STEPS chain steps before scoring "
                              "(the weights do not change: tests train.calibration_steps without "
                              "retraining); scores go to score-*-calSTEPS.json")
+    parser.add_argument("--calibrate-chains", type=int, default=None, metavar="CHAINS",
+                        help="with --calibrate: over this many chains (default: the recipe's "
+                             "train.calibration_chains); scores go to score-*-calSTEPSxCHAINS.json")
     parser.add_argument("--sampler", choices=SAMPLERS, default="eval",
                         help="score eval-mode chains (stored statistics) or chains run with batch "
                              "statistics; scores go to score-*-batch.json")
@@ -248,7 +256,7 @@ def main() -> None:
                      f"give a first seed from 0 to {args.seeds - 1}")
     if args.score:
         print(json.dumps(score_run(args.score, sorted(args.steps), args.num, 0, args.metrics,
-                                   args.calibrate, args.sampler)))
+                                   args.calibrate, args.sampler, args.calibrate_chains)))
         return
 
     variants = args.variant or [["recipe"]]
@@ -279,6 +287,9 @@ def main() -> None:
     if args.calibrate is not None:
         extra += ["--calibrate", str(args.calibrate)]
         suffix = f"-cal{args.calibrate}"
+        if args.calibrate_chains is not None:
+            extra += ["--calibrate-chains", str(args.calibrate_chains)]
+            suffix += f"x{args.calibrate_chains}"
     if args.sampler != "eval":
         extra += ["--sampler", args.sampler]
         suffix += f"-{args.sampler}"
@@ -288,7 +299,7 @@ def main() -> None:
                   for (name, seed), run in runs.items()
                   if cached_scores(logs[name, seed],
                                    score_key(run, steps, args.num, args.metrics, args.calibrate,
-                                             args.sampler)) is None]
+                                             args.sampler, args.calibrate_chains)) is None]
     run_jobs(score_jobs, args.cores)
     print(f"scored {len(score_jobs)} run(s), {len(runs) - len(score_jobs)} from earlier scores",
           file=sys.stderr)

@@ -12,7 +12,7 @@ from click.core import ParameterSource
 from rich.markup import escape
 
 import gibbsnet_plugin as gn
-from gibbsnet_cli.ui import chain_progress, note, print_json, results, wrote
+from gibbsnet_cli.ui import chain_progress, load_run, note, print_json, results, wrote
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS
 
@@ -140,7 +140,7 @@ def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str
             click.get_current_context().get_parameter_source("scale") is ParameterSource.COMMANDLINE:
         raise gn.errors.OutputError("--scale enlarges figures, and FILE.npy holds the raw values: "
                                     "remove --scale, or write a .png")
-    loaded = gn.load_run(run, device)
+    loaded = load_run(run, device)
     model = loaded.model
     if out_path.suffix.lower() == ".png" or trajectory or gif:
         figures.check_image_shape(model.x_shape)
@@ -270,7 +270,7 @@ def inpaint(run: str, mask_spec: str, num: int, split: str, input_path: str | No
     figures = gn.figures
     gn.resolve_checkpoint(run)  # a missing run is named before an output clash
     out_path = figures.check_output(out, (".png",), force=force)
-    loaded = gn.load_run(run, device)
+    loaded = load_run(run, device)
     shape = loaded.model.x_shape
     figures.check_image_shape(shape)
     mask = gn.resolve_mask(mask_spec, shape, seed)
@@ -309,7 +309,7 @@ def reconstruct(run: str, num: int, split: str, input_path: str | None, out: str
     figures = gn.figures
     gn.resolve_checkpoint(run)  # a missing run is named before an output clash
     out_path = figures.check_output(out, (".png",), force=force)
-    loaded = gn.load_run(run, device)
+    loaded = load_run(run, device)
     figures.check_image_shape(loaded.model.x_shape)
     x, source = _images(loaded, input_path, split, num)
     result = gn.reconstruct(loaded.model, x, seed, level)
@@ -352,7 +352,7 @@ def interpolate(run: str, pairs: int, points: int, chain_steps: int, split: str,
     figures = gn.figures
     gn.resolve_checkpoint(run)  # a missing run is named before an output clash
     out_path = figures.check_output(out, (".png",), force=force)
-    loaded = gn.load_run(run, device)
+    loaded = load_run(run, device)
     figures.check_image_shape(loaded.model.x_shape)
     x, source = _images(loaded, input_path, split, 2 * pairs)
     if len(x) < 2:
@@ -414,7 +414,7 @@ def impute(run: str, table: str, out: str, draws: int | None, reduce: str | None
     run was trained on; empty or NA cells are missing) with a run of the table data set. Observed
     cells are written exactly as they are in TABLE."""
     gn.resolve_checkpoint(run)  # a missing run is named before anything else
-    loaded = gn.load_run(run, device)
+    loaded = load_run(run, device)
     draws = draws if draws is not None else (20 if reduce else 1)
     result, out_path = gn.impute_file(loaded, table, out, draws, reduce, steps, seed, force)
     cells = int(result.missing.sum())

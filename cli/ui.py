@@ -22,6 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+import gibbsnet_plugin as gn
 from gibbsnet_plugin.errors import with_flags
 
 if TYPE_CHECKING:
@@ -121,9 +122,10 @@ of the run)."""
 
 class TrainingBar:
     """A training progress callback (``gn.TrainingStatus``): a one-line banner when training
-    starts, then a progress bar with live losses and iterations/s on stderr; when stderr is not
-    a terminal (a log file, a pipe), plain lines instead: one per tenth of the run, and at least
-    one a minute.
+    starts, then a progress bar with live losses and iterations/s on stderr, and under it a bar
+    for each batch-norm calibration's chain steps; when stderr is not a terminal (a log file, a
+    pipe), plain lines instead: one per tenth of the run and at least one a minute, and one when a
+    calibration starts and ends.
 
     It holds nothing but plain values until training starts, so it pickles: a multi-process run
     sends it to the process that reports."""
@@ -131,14 +133,20 @@ class TrainingBar:
     def __init__(self) -> None:
         self._progress: Progress | None = None
         self._task: TaskID | None = None
+        self._calibration: TaskID | None = None
         self._plain_at = (0.0, -1)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_progress": None, "_task": None, "_plain_at": (0.0, -1)}
+        return {"_progress": None, "_task": None, "_calibration": None, "_plain_at": (0.0, -1)}
 
     def _plain(self, status: TrainingStatus) -> None:
         now, tenth = time.monotonic(), 10 * status.iteration // max(status.total, 1)
-        if status.event == "started":
+        if status.event == "calibrating" and status.chain is not None:
+            done, total = status.chain
+            if done in (0, total) or now - self._plain_at[0] >= PLAIN_EVERY_S:
+                self._plain_at = (now, self._plain_at[1])
+                console.print(escape(status.line()), soft_wrap=True)
+        elif status.event == "started":
             self._plain_at = (now, tenth)
         elif status.event == "step" and (tenth > self._plain_at[1]
                                          or now - self._plain_at[0] >= PLAIN_EVERY_S):
@@ -157,22 +165,49 @@ class TrainingBar:
             return
         if status.event == "started":
             self._progress = Progress(
-                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]:>7} it/s"), TimeRemainingColumn(),
+                TextColumn("[bold]{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]:>12}"), TimeRemainingColumn(),
                 TextColumn("{task.fields[losses]}"), console=console, transient=False,
             )
-            self._task = self._progress.add_task("train", total=status.total, rate="-", losses="",
+            self._task = self._progress.add_task("train", total=status.total, rate="- it/s", losses="",
                                                  completed=status.iteration)
             self._progress.start()
+        elif status.event == "calibrating" and self._progress is not None and status.chain:
+            self._calibrating(status.chain)
         elif self._progress is not None and self._task is not None:
             losses = "  ".join(f"{k} {v:.3f}" for k, v in status.values.items())
-            fields = {"rate": f"{status.rate:.1f}", "losses": losses} if status.event == "step" else {}
+            fields = {"rate": f"{status.rate:.1f} it/s", "losses": losses} if status.event == "step" else {}
             self._progress.update(self._task, completed=status.iteration, **fields)
             if status.event == "ended":
                 self._progress.stop()
                 self._progress = None
+                self._calibration = None
+
+    def _calibrating(self, chain: tuple[int, int]) -> None:
+        """A second bar, under the training bar, for the chain steps of a calibration."""
+        assert self._progress is not None
+        done, total = chain
+        if self._calibration is None or done == 0:
+            if self._calibration is not None:
+                self._progress.remove_task(self._calibration)
+            self._calibration = self._progress.add_task(
+                "calibrate", total=total, rate="", losses="batch-norm statistics, chain steps")
+        self._progress.update(self._calibration, completed=done, total=total)
 
 
 def banner(s: RunSummary) -> str:
     """The line printed when training starts, from a ``gn.RunSummary`` (its name in bold)."""
     return f"[bold]{escape(s.name)}[/]{escape(s.text()[len(s.name):])}"
+
+
+def load_run(run: str, device: str | None) -> gn.Run:
+    """``gn.load_run`` for a test-time command: when the checkpoint was saved before training
+    ended, a note and a progress bar while its batch-norm statistics are measured first."""
+    with task_progress("") as report:
+        def progress(done: int, total: int) -> None:
+            if done == 0:
+                note(f"{run}: saved before training ended; measuring its batch-norm statistics over "
+                     f"{total} chain steps first")
+            report("batch-norm statistics", done, total)
+
+        return gn.load_run(run, device, progress=progress)

@@ -1,12 +1,15 @@
 """Batch-norm statistics measured on the unclamped chain ("standing statistics"), per chain step.
 
 In training, batch norm normalises each batch with its own statistics; at inference it uses
-stored ones, which must describe the batches each chain step saw. ``calibrate_batchnorm`` runs
-unclamped chains with batch statistics and stores, in every ``ChainBatchNorm``
-(``architectures.norms``; the factory converts every batch norm of a model's transitions), the
-average statistics of each chain step, and in every batch norm the average over all steps (used
-outside a chain step). Eval-mode sampling then computes at each step what that step computed in
-training, and an image never depends on the rest of its batch.
+stored ones, which must describe the batches each chain step saw. Every ``ChainBatchNorm``
+(``architectures.norms``; the factory converts every batch norm of a model's transitions) keeps
+one set of statistics per chain step. The steps that training runs (1 ... N) are measured as
+training runs them, for free. The long run (steps N+1 ... ``train.calibration_steps``) is
+measured by ``calibrate_batchnorm`` once, at the end of training (and before each periodic
+evaluation): it runs unclamped chains with batch statistics and stores the average statistics of
+each chain step, and in every batch norm the average over all steps (used outside a chain step).
+Eval-mode sampling then computes at each step what that step computed in training, and an image
+never depends on the rest of its batch.
 """
 
 from __future__ import annotations
@@ -14,37 +17,46 @@ from __future__ import annotations
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from gibbsnet_plugin.architectures.norms import ChainBatchNorm
-from gibbsnet_plugin.chains import ChainModel
+from gibbsnet_plugin.architectures.norms import ChainBatchNorm, slot
+from gibbsnet_plugin.chains import ChainModel, StepCallback
 from gibbsnet_plugin.utils import seeded
 
 
-def calibrate_batchnorm(model: ChainModel, chains: int = 200, steps: int = 30, seed: int = 0) -> bool:
+def batch_norms(model: ChainModel) -> list[_BatchNorm]:
+    """The batch-norm layers of the encoder and decoder that keep running statistics: what a
+    calibration measures (none: nothing to calibrate)."""
+    return [m for net in (model.encoder, model.decoder) for m in net.modules()
+            if isinstance(m, _BatchNorm) and m.track_running_stats]
+
+
+def calibrate_batchnorm(model: ChainModel, chains: int = 64, steps: int = 1000, seed: int = 0,
+                        callback: StepCallback | None = None, keep: int = 0) -> bool:
     """Recompute the statistics of the encoder's and decoder's batch-norm layers over ``steps``
     steps of ``chains`` unclamped chains run with batch statistics (``model.burn``: every network
     sees ``steps`` batches): per chain step in ``ChainBatchNorm`` layers, and their average over
-    all steps as the running statistics.
+    all steps as the running statistics. ``callback(t)`` is called after each chain step t.
+    ``keep``: the statistics of chain steps 1 ... ``keep`` that are measured already (training
+    measures its ``chain_steps`` over many batches) are kept, not replaced by one batch's.
 
     Deterministic for a given ``seed`` and leaves the global random state untouched; the modules'
     modes and momenta are restored. Returns False (and does nothing) when there is no batch norm.
     """
-    norms = [m for net in (model.encoder, model.decoder) for m in net.modules()
-             if isinstance(m, _BatchNorm) and m.track_running_stats]
+    norms = batch_norms(model)
     if not norms or steps < 1:
         return False
     modes = {m: m.training for m in model.modules()}
     momenta = [m.momentum for m in norms]
     stepped = [m for m in norms if isinstance(m, ChainBatchNorm)]
     try:
-        with seeded(seed, model.device), torch.no_grad():
+        with seeded(seed, model.device), torch.inference_mode():
             for m in norms:
                 m.reset_running_stats()
                 m.momentum = None  # cumulative average over all calibration batches
             for m in stepped:
-                m.start_measuring()
+                m.start_measuring(slot(keep) + 1 if keep > 0 else 0)
             model.encoder.train()
             model.decoder.train()
-            model.burn(chains, steps)
+            model.burn(chains, steps, callback)
             for m in stepped:
                 m.stop_measuring()
     finally:
@@ -57,4 +69,19 @@ def calibrate_batchnorm(model: ChainModel, chains: int = 200, steps: int = 30, s
     return True
 
 
-__all__ = ["calibrate_batchnorm"]
+def calibration_steps(steps: int, chains: int, trained_states: int) -> int:
+    """How many chain steps the calibration at the end of a run measures: ``steps``, or fewer
+    for a short run, so that it never computes more chain states (steps × ``chains``) than the
+    run's training did (``trained_states``: iterations × batch size × chain steps). A smoke run
+    of a few iterations is thus measured in about the time it trained; at least one step."""
+    return max(1, min(steps, trained_states // max(chains, 1)))
+
+
+def is_calibrated(model: ChainModel, steps: int) -> bool:
+    """True when every ``ChainBatchNorm`` of ``model`` holds statistics measured for chain step
+    ``steps`` (by training or a calibration), or when the model has none."""
+    s = slot(steps)
+    return all(m.step_count[s] > 0 for m in model.modules() if isinstance(m, ChainBatchNorm))
+
+
+__all__ = ["batch_norms", "calibrate_batchnorm", "calibration_steps", "is_calibrated"]

@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gibbsnet_plugin.calibration import calibrate_batchnorm, is_calibrated
 from gibbsnet_plugin.chains import ChainModel, ChainStates, StepCallback, mode_layers
 from gibbsnet_plugin.checkpoint import Trained, load_trained
 from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.data.masks import check_mask
+from gibbsnet_plugin.engines.handlers import end_calibration_steps
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.factory import build_dataset
 from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS, check_memory
@@ -39,16 +41,29 @@ Run = Trained
 units (``checkpoint.Trained``)."""
 
 
-def load_run(run_or_checkpoint: str | Path, device: str | torch.device | None = None) -> Run:
+def load_run(run_or_checkpoint: str | Path, device: str | torch.device | None = None,
+             progress: Callable[[int, int], None] | None = None) -> Run:
     """The model and recipe of a run directory (its ``checkpoints/last.pt``), checkpoint file or
-    exported model, on ``device`` (``auto`` or None: CUDA when available, else CPU).
+    exported model, on ``device`` (``auto`` or None: CUDA when available, else CPU), ready to
+    sample: a checkpoint saved before training ended, whose batch-norm statistics of the long run
+    were not measured yet (``calibration``), is measured first, as the end of training would,
+    with ``progress(chain steps done, of how many)`` called as it advances (from 0).
 
     Raises:
         DeviceError: the device is not available here.
         GibbsnetError: the path is neither a run directory nor a checkpoint, or the weights do not
             fit the architecture its recipe names (one-line messages).
     """
-    return load_trained(run_or_checkpoint, device=device)
+    run = load_trained(run_or_checkpoint, device=device)
+    t, model = run.recipe.train, run.model
+    steps = end_calibration_steps(run.recipe, model)
+    if steps and not is_calibrated(model, steps):
+        if progress is not None:
+            progress(0, steps)
+        calibrate_batchnorm(model, t.calibration_chains, steps, run.recipe.seed,
+                            None if progress is None else lambda done: progress(done, steps),
+                            keep=model.trained_steps)
+    return run
 
 
 def default_record(steps: int) -> list[int]:

@@ -50,6 +50,7 @@ from gibbsnet_plugin.engines.handlers import (
     SlowRunWarning,
     TrainingProgress,
     TrainingStatus,
+    end_calibration_steps,
 )
 from gibbsnet_plugin.engines.logs import (
     Trackers,
@@ -274,13 +275,16 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     they were attached, and this order is the one that works:
 
     1. the NaN guard and Ctrl-C check, first: every later handler can see that the run stops;
-    2. the metrics log, and its steps in ``log`` (``train.log``) (rank 0);
+    2. the metrics log, and its steps in ``log`` (``train.log``), and the iterations reported to
+       ``progress`` (rank 0);
     3. the moving average of the encoder and decoder (``train.ema``), before anything uses it;
-    4. batch-norm calibration, before anything samples or saves the model (timed in ``log``);
+    4. batch-norm calibration of the long run, at the end and before each periodic evaluation,
+       before anything evaluates or saves the model (timed in ``log``, reported to ``progress``);
     5. evaluation (every rank: its metrics are collectives), before ``best.pt`` is chosen;
     6. checkpoints: step files, ``last.pt`` (also at the end), ``best.pt`` (all skipped once a
        loss, a parameter or a buffer is NaN or infinite, so the last good checkpoint stays);
-    7. experiment trackers (train.loggers), sample grids and progress reports (rank 0).
+    7. experiment trackers (train.loggers), sample grids and the end of the progress reports,
+       after everything else that runs when training stops (rank 0).
     """
     trainer, t, e = s.trainer, recipe.train, recipe.eval
     run = RunDir(out)
@@ -288,16 +292,19 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     guard, interrupt = NanGuard(), Interrupt(progress if rank0 else None, t.iterations)
     guard.attach(trainer)
     interrupt.attach(trainer)
+    reporter = ReportProgress(progress, t.iterations) if rank0 and progress is not None else None
     if rank0:
         MetricsLog(run.metrics, t.log_every, t.iterations,
                    [log.step] if log is not None else None).attach(trainer)
+    if reporter is not None:
+        reporter.attach_steps(trainer)
         if s.device.type == "cpu":
             SlowRunWarning(t.iterations).attach(trainer)
     if s.ema is not None:
         s.ema.attach(trainer, name="ema_momentum", event=Events.ITERATION_COMPLETED)
-    Calibrate(s.shown, t.calibration_chains, t.calibration_steps, recipe.seed,
-              [t.checkpoint_every, t.sample_every, e.every], guard,
-              log.write if log is not None else None).attach(trainer)
+    Calibrate(s.shown, t.calibration_chains, end_calibration_steps(recipe, s.shown), recipe.seed,
+              e.every, guard, log.write if log is not None else None,
+              progress if rank0 else None).attach(trainer)
 
     settings = recipe_settings(recipe, recipe.seed)
 
@@ -328,8 +335,8 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
     if rank0:
         SampleGrid(s.shown, run, t.sample_every, GRID_SAMPLES, recipe.seed,
                    trackers.grids).attach(trainer)
-        if progress is not None:
-            ReportProgress(progress, t.iterations).attach(trainer)
+    if reporter is not None:
+        reporter.attach_end(trainer)
     return Handlers(guard, interrupt, checkpoints, trackers)
 
 

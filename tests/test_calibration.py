@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import gibbsnet_plugin as gn
-from gibbsnet_plugin.calibration import calibrate_batchnorm
+from gibbsnet_plugin.architectures.norms import SLOTS, ChainBatchNorm, slot
+from gibbsnet_plugin.calibration import calibrate_batchnorm, calibration_steps, is_calibrated
 from gibbsnet_plugin.chains import GibbsNet
 
 
@@ -93,3 +94,75 @@ def test_architectures_without_batch_norm_are_left_alone():
     state = {k: v.clone() for k, v in model.state_dict().items()}
     assert calibrate_batchnorm(model) is False
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
+def step_norms(model) -> dict[str, ChainBatchNorm]:
+    return {name: m for name, m in model.named_modules() if isinstance(m, ChainBatchNorm)}
+
+
+def test_training_measures_the_steps_it_runs_and_the_end_of_training_the_long_run(tmp_path):
+    from conftest import tiny_recipe
+
+    # conv8's decoder runs at every step 1..N of the training chain, its encoder at 2..N
+    recipe = tiny_recipe(model={"architecture": "conv8", "z_dim": 4, "chain_steps": 3,
+                                "options": {"width": 8}},
+                         train={"iterations": 6, "checkpoint_every": 3, "sample_every": 0,
+                                "calibration_steps": 40, "calibration_chains": 8})
+    run = gn.train(recipe, out=tmp_path / "run")
+    middle = torch.load(run / "checkpoints" / "step_0000003.pt", weights_only=True)["model"]
+    decoder = next(k.removesuffix(".step_count") for k in middle
+                   if k.startswith("decoder") and k.endswith("step_count"))
+    # after 3 iterations, only the 3 trained steps are measured: 3 batches each
+    assert middle[decoder + ".step_count"].tolist() == [3, 3, 3] + [0] * (SLOTS - 3)
+    model = gn.load_model(run / "checkpoints" / "last.pt")
+    for name, norm in step_norms(model).items():
+        counts = norm.step_count.tolist()
+        decoder = name.startswith("decoder")
+        # the trained steps keep their 6 training batches; steps 4..40 are measured at the end
+        # (the encoder also encodes step 40's x, as step 41 would)
+        assert counts[:3] == ([6, 6, 6] if decoder else [0, 6, 6]), name
+        assert counts[3:slot(40) + 1] == [1, 1, 1, 1, 1, 8, 16, 8 if decoder else 9], name
+        assert counts[slot(40) + 1:] == [0] * (SLOTS - slot(40) - 1)
+    assert is_calibrated(model, 40) and not is_calibrated(model, 80)
+
+
+def test_kept_steps_keep_their_statistics_and_the_rest_are_measured_again():
+    model = mlp_model()
+    calibrate_batchnorm(model, chains=32, steps=6, seed=0)
+    before = {name: (m.step_mean.clone(), m.step_count.clone()) for name, m in step_norms(model).items()}
+    calibrate_batchnorm(model, chains=32, steps=6, seed=1, keep=2)
+    for name, m in step_norms(model).items():
+        mean, count = before[name]
+        measured = count > 0
+        assert torch.equal(m.step_mean[:2], mean[:2]), name
+        assert torch.equal(m.step_count, count), name
+        if measured[2]:
+            assert not torch.equal(m.step_mean[2], mean[2]), name
+
+
+def test_a_short_run_measures_no_more_chain_states_than_it_trained():
+    assert calibration_steps(1000, 64, 3000 * 100 * 3) == 1000
+    assert calibration_steps(1000, 64, 10 * 100 * 3) == 46
+    assert calibration_steps(1000, 64, 1 * 2 * 1) == 1
+
+
+def test_a_checkpoint_saved_before_training_ended_is_measured_when_loaded(tmp_path):
+    from conftest import tiny_recipe
+
+    recipe = tiny_recipe(model={"architecture": "conv8", "z_dim": 4, "options": {"width": 8}},
+                         train={"iterations": 6, "checkpoint_every": 3, "sample_every": 0,
+                                "calibration_steps": 20, "calibration_chains": 8})
+    run = gn.train(recipe, out=tmp_path / "run")
+    middle = run / "checkpoints" / "step_0000003.pt"
+    assert not is_calibrated(gn.load_model(middle), 20)
+    seen = []
+    loaded = gn.load_run(middle, "cpu", progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (0, 20) and seen[-1] == (20, 20) and len(seen) == 21
+    assert is_calibrated(loaded.model, 20)
+    # the trained steps keep what training measured; the measurement is the end of training's
+    again = gn.load_run(run, "cpu", progress=lambda done, total: seen.append("again"))
+    assert "again" not in seen
+    for (name, a), b in zip(step_norms(loaded.model).items(), step_norms(again.model).values(),
+                            strict=True):
+        assert a.step_count[:2].tolist() == ([3, 3] if name.startswith("decoder") else [0, 3]), name
+        assert b.step_count[2:slot(20) + 1].tolist() == a.step_count[2:slot(20) + 1].tolist()

@@ -138,14 +138,19 @@ def test_devices_this_machine_lacks_are_refused_before_anything_is_written(tmp_p
 
 def test_progress_callback_gets_the_run_summary_steps_and_the_end(tmp_path):
     seen = []
-    gn.train(tiny_recipe(train={"iterations": 10, "sample_every": 0}), out=tmp_path / "run",
-             progress=seen.append)
-    assert [(s.event, s.iteration) for s in seen] == [("started", 0), ("step", 5), ("step", 10),
-                                                     ("ended", 10)]
+    gn.train(tiny_recipe(train={"iterations": 12, "sample_every": 0, "calibration_chains": 16}),
+             out=tmp_path / "run", progress=seen.append)
+    # every 5 iterations and the last; then the batch-norm statistics of the long run, chain
+    # step by chain step (every 10 of the recipe's 30; 12 * 32 * 2 / 16 = 48 would allow more),
+    # before the end
+    assert [(s.event, s.iteration, s.chain) for s in seen] == [
+        ("started", 0, None), ("step", 5, None), ("step", 10, None), ("step", 12, None),
+        ("calibrating", 12, (0, 30)), ("calibrating", 12, (10, 30)), ("calibrating", 12, (20, 30)),
+        ("calibrating", 12, (30, 30)), ("ended", 12, None)]
     summary = seen[0].summary
     assert (summary.name, summary.architecture, summary.x_shape, summary.iterations,
             summary.device, summary.processes, summary.resuming) == (
-        "tiny", "mlp", (1, 8, 8), 10, "cpu", 1, False)
+        "tiny", "mlp", (1, 8, 8), 12, "cpu", 1, False)
     assert summary.parameters == sum(p.numel() for p in gn.load_model(tmp_path / "run").parameters())
     assert set(seen[1].values) == {"d_loss", "g_loss", "d_real", "d_fake"}
 

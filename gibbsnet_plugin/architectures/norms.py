@@ -57,7 +57,14 @@ def slot(t: int) -> int:
 class ChainBatchNorm(_BatchNorm):
     """A batch norm (1-d or 2-d input, as ``nn.BatchNorm1d``/``2d``) with statistics per chain
     step: ``step_mean`` and ``step_var`` (SLOTS, C), and ``step_count`` (SLOTS,), the batches
-    each slot was measured on (0: not measured, the running statistics stand in)."""
+    each slot was measured on (0: not measured, the running statistics stand in).
+
+    In training mode a chain step's batch is normalised with its own statistics, as in any batch
+    norm, and also updates its slot's statistics as batch norm updates its running statistics
+    (one running average per slot): the steps that training runs are measured for free.
+    While ``measuring`` (a calibration, ``calibration.calibrate_batchnorm``), the slot's
+    statistics are the plain average over the measured batches instead, and the running
+    statistics become the average over every measured batch."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True) -> None:
@@ -66,7 +73,8 @@ class ChainBatchNorm(_BatchNorm):
         self.register_buffer("step_var", torch.ones(SLOTS, num_features))
         self.register_buffer("step_count", torch.zeros(SLOTS))
         self.measuring = False
-        self._sums: dict[int, tuple[torch.Tensor, torch.Tensor, int]] = {}
+        self._measured = [0] * SLOTS
+        self._kept: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
         if input.dim() not in (2, 3, 4):
@@ -75,8 +83,12 @@ class ChainBatchNorm(_BatchNorm):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         t = _STEP.get()
         if self.training:
-            if self.measuring and t is not None:
-                self._measure(input, slot(t))
+            if t is None or not self.track_running_stats:
+                return super().forward(input)
+            s = slot(t)
+            if self.measuring:
+                return self._measure(input, s)
+            self._track(input, s)
             return super().forward(input)
         s = None if t is None else self._measured_slot(slot(t))
         if s is not None:
@@ -91,28 +103,47 @@ class ChainBatchNorm(_BatchNorm):
             s -= 1
         return s if s >= 0 else None
 
-    def _measure(self, input: torch.Tensor, s: int) -> None:
-        dims = [0, *range(2, input.dim())]
-        n = input.numel() // input.shape[1]
+    def _track(self, input: torch.Tensor, s: int) -> None:
+        """Update slot ``s``'s running statistics with ``input``'s, as batch norm updates its
+        running statistics (from mean 0 and variance 1, with the layer's momentum; 0.1 when it is
+        None): one native pass, no host sync."""
         with torch.no_grad():
-            mean = input.mean(dims)
-            var = input.var(dims, unbiased=True) if n > 1 else torch.zeros_like(mean)
-            zeros = (torch.zeros_like(mean), torch.zeros_like(var), 0)
-            total_mean, total_var, count = self._sums.get(s, zeros)
-            self._sums[s] = (total_mean + mean, total_var + var, count + 1)
+            torch.batch_norm_update_stats(input.detach(), self.step_mean[s], self.step_var[s],
+                                          self.momentum if self.momentum is not None else 0.1)
+            self.step_count[s] += 1
 
-    def start_measuring(self) -> None:
-        """Forget the chain-step statistics and measure them anew on train-mode chain steps."""
-        self.measuring, self._sums = True, {}
+    def _measure(self, input: torch.Tensor, s: int) -> torch.Tensor:
+        """Normalise with the batch's statistics and add them to slot ``s``'s plain average, in
+        one pass of the native kernel (momentum 1/k for the k-th batch of the slot)."""
+        self._measured[s] += 1
+        self.num_batches_tracked.add_(1)
+        return F.batch_norm(input, self.step_mean[s], self.step_var[s], self.weight, self.bias,
+                            True, 1.0 / self._measured[s], self.eps)
+
+    def start_measuring(self, keep: int = 0) -> None:
+        """Measure the chain-step statistics anew on train-mode chain steps, except those of
+        the first ``keep`` slots that are measured already (e.g. by training): those are kept."""
+        self.measuring, self._measured = True, [0] * SLOTS
+        kept = [s for s in range(keep) if self.step_count[s] > 0]
+        self._kept = {s: (self.step_mean[s].clone(), self.step_var[s].clone(),
+                          self.step_count[s].clone()) for s in kept}
+        self.step_mean.zero_()
+        self.step_var.fill_(1.0)
         self.step_count.zero_()
 
     def stop_measuring(self) -> None:
-        """Store the average of what was measured per slot."""
-        for s, (total_mean, total_var, count) in self._sums.items():
-            self.step_mean[s] = total_mean / count
-            self.step_var[s] = total_var / count
-            self.step_count[s] = count
-        self.measuring, self._sums = False, {}
+        """Keep the measured slots' averages (the kept slots as they were), and the average over
+        every measured batch as the running statistics (what the layer uses outside a chain
+        step)."""
+        counts = torch.tensor(self._measured, dtype=self.step_count.dtype, device=self.step_count.device)
+        self.step_count.copy_(counts)
+        if counts.sum() > 0:
+            weights = (counts / counts.sum()).unsqueeze(1)
+            self.running_mean.copy_((weights * self.step_mean).sum(0))
+            self.running_var.copy_((weights * self.step_var).sum(0))
+        for s, (mean, var, count) in self._kept.items():
+            self.step_mean[s], self.step_var[s], self.step_count[s] = mean, var, count
+        self.measuring, self._measured, self._kept = False, [0] * SLOTS, {}
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
                               **kwargs: Any) -> None:

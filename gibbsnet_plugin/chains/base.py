@@ -231,6 +231,12 @@ class ChainModel(nn.Module):
         return ["x", "z"] if self.levels == 1 else ["x", *(f"z{i}" for i in range(1, self.levels + 1))]
 
     @property
+    def trained_steps(self) -> int:
+        """How many steps the unclamped chain runs in training (its states' batch-norm statistics
+        are measured there): ``chain_steps``, or 1 for a directed model (HALI)."""
+        return 1 if self.one_step_training else self.chain_steps
+
+    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
@@ -408,13 +414,17 @@ class ChainModel(nn.Module):
             raise ValueError(f"steps must be at least 1, got {steps}")
         return self.trajectory(n, [steps], z0, callback)[:, 0]
 
-    def burn(self, n: int, steps: int) -> None:
+    def burn(self, n: int, steps: int, callback: StepCallback | None = None) -> None:
         """Run ``n`` unclamped chains for ``steps`` steps and the start of the next (every
-        network sees ``steps`` batches, e.g. for batch-norm calibration); keeps nothing."""
+        network sees ``steps`` batches, e.g. for batch-norm calibration); keeps nothing.
+        ``callback(t)`` is called after each step t."""
         blocks = self.schedule()
         state = self.start(n)
-        for t in range(2, steps + 1):
-            state = self._run_blocks(state, blocks, t=t)[0]
+        for t in range(1, steps + 1):
+            if t > 1:
+                state = self._run_blocks(state, blocks, t=t)[0]
+            if callback is not None:
+                callback(t)
         self._run_blocks(state, blocks[:self.first_block], t=steps + 1)
 
     def _clamps(self, n: int, clamp: Mapping[int, torch.Tensor]) -> dict[int, torch.Tensor]:

@@ -18,9 +18,10 @@ import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
 
-from gibbsnet_plugin.calibration import calibrate_batchnorm
+from gibbsnet_plugin.calibration import batch_norms, calibrate_batchnorm, calibration_steps
 from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.figures import has_image_form, save_grid
+from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.rundir import (
     RunDir,
     append_record,
@@ -70,22 +71,28 @@ class TrainingStatus:
 
     ``event`` is ``started`` (once, before the first iteration, with ``summary``), ``step``
     (every few iterations, with the latest step outputs in ``values`` and iterations per second
-    since the previous report in ``rate``), ``stopping`` (at once on Ctrl-C: the run stops after
-    the current iteration and saves a checkpoint) or ``ended`` (once, when the run stops for any
-    reason).
+    since the previous report in ``rate``), ``calibrating`` (batch-norm statistics being measured
+    after an iteration, ``chain`` = (chain steps done, of how many); once with 0 done when it
+    starts, then as it advances), ``stopping`` (at once on Ctrl-C: the run stops after the current
+    iteration and saves a checkpoint) or ``ended`` (once, when the run stops for any reason).
     ``iteration`` of ``total`` iterations are done (a resumed run starts above 0).
     """
 
-    event: Literal["started", "step", "stopping", "ended"]
+    event: Literal["started", "step", "calibrating", "stopping", "ended"]
     iteration: int
     total: int
     values: dict[str, float] = field(default_factory=dict)
     rate: float | None = None
     summary: RunSummary | None = None
+    chain: tuple[int, int] | None = None
 
     def line(self) -> str:
         """``iteration 150/3000 (5 %), 31.2 it/s: d_loss 0.512, g_loss 3.21, ...``: a ``step``
-        report as one plain line."""
+        report as one plain line; a ``calibrating`` one as ``iteration 3000: measuring batch-norm
+        statistics, chain step 250/1000``."""
+        if self.event == "calibrating" and self.chain is not None:
+            return (f"iteration {self.iteration}: measuring batch-norm statistics, chain step "
+                    f"{self.chain[0]}/{self.chain[1]}")
         percent = 100 * self.iteration / max(self.total, 1)
         rate = f", {self.rate:.1f} it/s" if self.rate is not None else ""
         values = ", ".join(f"{k} {v:.4g}" for k, v in self.values.items())
@@ -99,7 +106,9 @@ progress bar. In a multi-process run it is sent to the processes, so it must pic
 
 class ReportProgress:
     """Reports the trainer's iterations to a ``TrainingProgress`` callback every ``every``
-    iterations (``step``) and once when the engine stops (``ended``)."""
+    iterations and at the last (``step``), and once when the engine stops (``ended``).
+    ``attach`` attaches both; ``training.attach_handlers`` attaches the steps early and the end
+    last, so that what other handlers report after the last iteration comes in between."""
 
     def __init__(self, callback: TrainingProgress, total: int, every: int = 5) -> None:
         self.callback = callback
@@ -109,8 +118,15 @@ class ReportProgress:
         self._ended = True
 
     def attach(self, engine: Engine) -> None:
+        self.attach_steps(engine)
+        self.attach_end(engine)
+
+    def attach_steps(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self._start)
-        engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.every), self._step)
+        engine.add_event_handler(Events.ITERATION_COMPLETED(
+            event_filter=lambda e, it: it % self.every == 0 or it == e.state.max_iters), self._step)
+
+    def attach_end(self, engine: Engine) -> None:
         engine.add_event_handler(Events.COMPLETED | Events.TERMINATE, self._end)
         engine.add_event_handler(Events.EXCEPTION_RAISED, self._failed)
 
@@ -235,39 +251,70 @@ class PeriodicEvaluation:
 
 
 class Calibrate:
-    """Recomputes batch-norm statistics on the unclamped chain (``calibrate_batchnorm``) before
-    every checkpoint and sample grid, so saved models sample well in eval mode. Attach it before
-    the checkpoint and grid handlers; it skips a run whose loss became NaN (``guard``). ``log``
-    gets one line per calibration with its duration (on a CPU it can take minutes)."""
+    """Measures the long run's batch-norm statistics on the unclamped chain
+    (``calibrate_batchnorm``) when training ends and before each periodic evaluation (``every``),
+    so the saved model samples well in eval mode; the steps that training runs are measured as
+    it runs them (and kept), so checkpoints and sample grids in between need no calibration. Attach it
+    before the evaluation and checkpoint handlers; it skips a run whose loss became NaN
+    (``guard``). ``progress`` gets ``calibrating`` reports as it advances, ``log`` one line per
+    calibration with its duration."""
 
-    def __init__(self, model: ChainModel, chains: int, steps: int, seed: int, every: list[int],
-                 guard: NanGuard, log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, model: ChainModel, chains: int, steps: int, seed: int, every: int,
+                 guard: NanGuard, log: Callable[[str], None] | None = None,
+                 progress: TrainingProgress | None = None) -> None:
         self.model = model
         self.chains = chains
         self.steps = steps
         self.seed = seed
-        self.every = [e for e in every if e > 0]
+        self.every = every
         self.guard = guard
         self.log = log
+        self.progress = progress
         self._done_at = -1
 
     def attach(self, engine: Engine) -> None:
-        if not self.steps:
+        if not self.steps or not batch_norms(self.model):
             return
-        due = Events.ITERATION_COMPLETED(
-            event_filter=lambda _, it: any(it % e == 0 for e in self.every))
+        # the last iteration first: its checkpoint is saved at once, and not again on completion
+        due = Events.ITERATION_COMPLETED(event_filter=lambda e, it: it == e.state.max_iters or (
+            self.every > 0 and it % self.every == 0))
         engine.add_event_handler(due, self)
-        engine.add_event_handler(Events.COMPLETED, self)
+        # a run stopped early (Ctrl-C) terminates before it completes
+        engine.add_event_handler(Events.TERMINATE | Events.COMPLETED, self)
 
     def __call__(self, engine: Engine) -> None:
         if self.guard.bad is not None or engine.state.iteration == self._done_at:
             return
+        it, total = engine.state.iteration, engine.state.max_iters or engine.state.iteration
+        report = self.progress
+
+        def advanced(t: int) -> None:
+            if report is not None and (t == self.steps or t % REPORT_CHAIN_EVERY == 0):
+                report(TrainingStatus("calibrating", it, total, chain=(t, self.steps)))
+
+        if report is not None:
+            report(TrainingStatus("calibrating", it, total, chain=(0, self.steps)))
         started = time.perf_counter()
-        if calibrate_batchnorm(self.model, self.chains, self.steps, self.seed) and self.log:
-            self.log(f"iteration {engine.state.iteration}: batch-norm statistics measured over "
-                     f"{self.steps} chain steps of {self.chains} chains in "
-                     f"{time.perf_counter() - started:.1f} s")
-        self._done_at = engine.state.iteration
+        if calibrate_batchnorm(self.model, self.chains, self.steps, self.seed, advanced,
+                               keep=self.model.trained_steps) and self.log:
+            self.log(f"iteration {it}: batch-norm statistics measured over {self.steps} chain "
+                     f"steps of {self.chains} chains in {time.perf_counter() - started:.1f} s")
+        self._done_at = it
+
+
+def end_calibration_steps(recipe: Recipe, model: ChainModel) -> int:
+    """The chain steps whose batch-norm statistics the end of a run of ``recipe`` measures
+    (``calibration.calibration_steps``: ``train.calibration_steps``, fewer for a short run; 0 =
+    off)."""
+    t = recipe.train
+    if not t.calibration_steps:
+        return 0
+    trained = t.iterations * recipe.data.batch_size * model.trained_steps
+    return calibration_steps(t.calibration_steps, t.calibration_chains, trained)
+
+
+REPORT_CHAIN_EVERY = 10
+"""A calibration reports its progress every this many chain steps."""
 
 
 class SampleGrid:

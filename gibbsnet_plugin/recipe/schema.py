@@ -92,7 +92,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 0
     calibration_steps: int = 1000
-    calibration_chains: int = 200
+    calibration_chains: int = 64
     precision: Precision = "fp32"
     ema: float = 0.0
     channels_last: bool = False
@@ -212,13 +212,14 @@ KEY_DOCS: dict[str, str] = {
     "train.checkpoint_every": "iterations between checkpoints",
     "train.keep_checkpoints": "how many `step_*.pt` to keep (0 = all)",
     "train.calibration_steps": (
-        "before each checkpoint and sample grid, batch-norm statistics are measured per chain step over "
-        "this many steps of the unclamped chain, so that an eval-mode step computes what the same step "
-        "computed in training (0 = off). Each calibration runs this many chain steps of "
-        "`calibration_chains` chains, minutes on a CPU for a conv model (`train.log` records each "
-        "one's duration; [measured on mnist5k](boltzmann.md#spatial-latents-and-local-critics)); for "
-        "quick CPU runs lower it or save grids and checkpoints less often"),
-    "train.calibration_chains": "how many chains that calibration runs",
+        "batch-norm statistics are kept per chain step, so that an eval-mode step computes what the "
+        "same step computed in training: the `chain_steps` steps of training are measured as training "
+        "runs them, and the long run is measured once, when training ends (and before each periodic "
+        "evaluation), over this many steps of the unclamped chain, or fewer for a short run (never "
+        "more chain states than training computed). A checkpoint saved before that is measured when a "
+        "test-time command loads it. 0 = off. Its cost is shown by a progress bar and recorded in "
+        "`train.log` ([measured](performance.md#batch-norm-calibration))"),
+    "train.calibration_chains": "how many chains that measurement runs",
     "train.precision": "`fp32`, `bf16` (autocast) or `fp16` (autocast and a GradScaler)",
     "train.ema": (
         "exponential moving average of the encoder and decoder (ignite's `EMAHandler`): weight of the new"

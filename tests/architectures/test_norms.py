@@ -42,6 +42,7 @@ def test_each_calibrated_step_normalises_with_the_statistics_that_step_had():
     m = model()
     calibrate_batchnorm(m, chains=50, steps=4, seed=3)
     first = next(n for n in m.decoder.modules() if isinstance(n, ChainBatchNorm))
+    assert first.step_count[:4].tolist() == [1, 1, 1, 1] and first.step_count[4:].sum() == 0
     seen = {}
     hook = first.register_forward_pre_hook(lambda mod, args: seen.setdefault(len(seen) + 1, args[0].clone()))
     m.train()
@@ -53,7 +54,6 @@ def test_each_calibrated_step_normalises_with_the_statistics_that_step_had():
         x = seen[t]
         assert torch.allclose(first.step_mean[slot(t)], x.mean(0), atol=1e-6)
         assert torch.allclose(first.step_var[slot(t)], x.var(0), atol=1e-5)
-    assert first.step_count[:4].tolist() == [1, 1, 1, 1] and first.step_count[4:].sum() == 0
     # eval mode: step 2 of a chain normalises with step 2's statistics, whatever the batch
     m.eval()
     probe = torch.randn(7, first.num_features)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -63,6 +64,12 @@ def test_train_then_refuse_to_overwrite(tmp_path, recipe_file):
     # without a terminal: plain progress lines, no progress bar
     assert "iteration 5/10 (50 %)" in stderr and "iteration 10/10 (100 %)" in stderr
     assert "━" not in stderr
+    # what follows training says what it does: the batch-norm statistics of the long run, from
+    # its first chain step to its last, before the run is done
+    trained, calibrating = stderr.index("iteration 10/10"), stderr.index("iteration 10: measuring")
+    steps = re.findall(r"iteration 10: measuring batch-norm statistics, chain step (\d+)/(\d+)", stderr)
+    assert trained < calibrating < stderr.index("done:")
+    assert steps[0][0] == "0" and steps[-1][0] == steps[-1][1] != "0"
     assert json.loads(result.stdout) == {"run": str(out), "iterations": 10,
                                          "checkpoint": str(out / "checkpoints" / "last.pt")}
     mtime = (out / "checkpoints" / "last.pt").stat().st_mtime_ns
