@@ -38,7 +38,7 @@ CASES: dict[str, dict[str, dict]] = {
     "deep-gibbsnet": {"model": {"z_dim": [6, 4], "kind": "gibbsnet"}},
     "hali": {"model": {"z_dim": [6, 4], "kind": "hali"}},
     "missing": {"data": {"missing": "random-50"}},
-    "corruption": {"data": {"corruption": {"name": "noise", "options": {"std": 0.2}}}},
+    "corruption": {"data": {"corruption": {"name": "noise", "options": {"sigma": 0.2}}}},
     "mlp-ema": {"model": {"architecture": "mlp", "options": {"hidden": [32]}},
                 "train": {"ema": 0.01}},
     "rbm": {"data": {"options": {"binarize": True}},
