@@ -122,32 +122,35 @@ def recipe_reference(recipe: gn.Recipe) -> Any:
 
 def score_run(run: str, steps: list[int], num: int, seed: int, metrics: list[str],
               calibrate: int | None, sampler: str = "eval",
-              calibrate_chains: int | None = None) -> dict[str, Any]:
+              calibrate_chains: int | None = None, calibrate_trained: bool = False) -> dict[str, Any]:
     """``{"chain": one row of chain scores per step, "eval": evaluate's scores of metrics}``;
     ``calibrate`` re-measures the batch-norm statistics over that many chain steps first (of
-    ``calibrate_chains`` chains, default the recipe's); ``sampler``: ``eval`` or ``batch`` (see
+    ``calibrate_chains`` chains, default the recipe's; ``calibrate_trained``: the trained steps
+    over several batches, as the end of training does); ``sampler``: ``eval`` or ``batch`` (see
     ``chain_quality.SAMPLERS``)."""
     model, recipe, _ = load_model_and_recipe(run, device="cpu")
     if calibrate is not None:
         calibrate_batchnorm(model, calibrate_chains or recipe.train.calibration_chains, calibrate,
-                            recipe.seed)
+                            recipe.seed, trained=model.trained_steps if calibrate_trained else 0)
     scores = evaluate_model(model, recipe, metrics, seed=seed)["scores"] if metrics else {}
     if recipe.data.dataset in ("digits", "mnist5k"):
         ref = recipe_reference(recipe)
         scores["retention"] = retention(model, ref, seed)
         scores["recovery"] = recovery(model, ref, seed=seed)
-    return {"key": score_key(Path(run), steps, num, metrics, calibrate, sampler, calibrate_chains),
+    return {"key": score_key(Path(run), steps, num, metrics, calibrate, sampler, calibrate_chains,
+                             calibrate_trained),
             "chain": chain_scores(model, recipe, steps, num, seed, sampler), "eval": scores}
 
 
 def score_key(run: Path, steps: list[int], num: int, metrics: list[str],
               calibrate: int | None, sampler: str = "eval",
-              calibrate_chains: int | None = None) -> dict[str, Any]:
+              calibrate_chains: int | None = None, calibrate_trained: bool = False) -> dict[str, Any]:
     """What a run's scores depend on: its last checkpoint (by modification time) and the settings."""
     mtime = (run / "checkpoints" / "last.pt").stat().st_mtime_ns
     key = {"checkpoint_mtime_ns": mtime, "steps": steps, "num": num, "metrics": metrics}
     key = key if calibrate is None else {**key, "calibrate": calibrate}
     key = key if calibrate_chains is None else {**key, "calibrate_chains": calibrate_chains}
+    key = {**key, "calibrate_trained": True} if calibrate_trained else key
     return key if sampler == "eval" else {**key, "sampler": sampler}
 
 
@@ -244,6 +247,9 @@ def main() -> None:
     parser.add_argument("--calibrate-chains", type=int, default=None, metavar="CHAINS",
                         help="with --calibrate: over this many chains (default: the recipe's "
                              "train.calibration_chains); scores go to score-*-calSTEPSxCHAINS.json")
+    parser.add_argument("--calibrate-trained", action="store_true",
+                        help="with --calibrate: measure the trained steps over several batches of "
+                             "chains, as the end of training does (default: one batch each)")
     parser.add_argument("--sampler", choices=SAMPLERS, default="eval",
                         help="score eval-mode chains (stored statistics) or chains run with batch "
                              "statistics; scores go to score-*-batch.json")
@@ -256,7 +262,8 @@ def main() -> None:
                      f"give a first seed from 0 to {args.seeds - 1}")
     if args.score:
         print(json.dumps(score_run(args.score, sorted(args.steps), args.num, 0, args.metrics,
-                                   args.calibrate, args.sampler, args.calibrate_chains)))
+                                   args.calibrate, args.sampler, args.calibrate_chains,
+                                   args.calibrate_trained)))
         return
 
     variants = args.variant or [["recipe"]]
@@ -290,6 +297,9 @@ def main() -> None:
         if args.calibrate_chains is not None:
             extra += ["--calibrate-chains", str(args.calibrate_chains)]
             suffix += f"x{args.calibrate_chains}"
+        if args.calibrate_trained:
+            extra += ["--calibrate-trained"]
+            suffix += "t"
     if args.sampler != "eval":
         extra += ["--sampler", args.sampler]
         suffix += f"-{args.sampler}"
@@ -299,7 +309,8 @@ def main() -> None:
                   for (name, seed), run in runs.items()
                   if cached_scores(logs[name, seed],
                                    score_key(run, steps, args.num, args.metrics, args.calibrate,
-                                             args.sampler, args.calibrate_chains)) is None]
+                                             args.sampler, args.calibrate_chains,
+                                             args.calibrate_trained)) is None]
     run_jobs(score_jobs, args.cores)
     print(f"scored {len(score_jobs)} run(s), {len(runs) - len(score_jobs)} from earlier scores",
           file=sys.stderr)

@@ -62,7 +62,7 @@ def load_run(run_or_checkpoint: str | Path, device: str | torch.device | None = 
             progress(0, steps)
         calibrate_batchnorm(model, t.calibration_chains, steps, run.recipe.seed,
                             None if progress is None else lambda done: progress(done, steps),
-                            keep=model.trained_steps)
+                            trained=model.trained_steps)
     return run
 
 

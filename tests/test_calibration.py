@@ -7,7 +7,12 @@ import torch
 
 import gibbsnet_plugin as gn
 from gibbsnet_plugin.architectures.norms import SLOTS, ChainBatchNorm, slot
-from gibbsnet_plugin.calibration import calibrate_batchnorm, calibration_steps, is_calibrated
+from gibbsnet_plugin.calibration import (
+    TRAINED_REPEATS,
+    calibrate_batchnorm,
+    calibration_steps,
+    is_calibrated,
+)
 from gibbsnet_plugin.chains import GibbsNet
 
 
@@ -117,33 +122,40 @@ def test_training_measures_the_steps_it_runs_and_the_end_of_training_the_long_ru
     model = gn.load_model(run / "checkpoints" / "last.pt")
     for name, norm in step_norms(model).items():
         counts = norm.step_count.tolist()
-        decoder = name.startswith("decoder")
-        # the trained steps keep their 6 training batches; steps 4..40 are measured at the end
-        # (the encoder also encodes step 40's x, as step 41 would)
-        assert counts[:3] == ([6, 6, 6] if decoder else [0, 6, 6]), name
-        assert counts[3:slot(40) + 1] == [1, 1, 1, 1, 1, 8, 16, 8 if decoder else 9], name
+        # at the end, on the final weights: the trained steps over 8 batches of chains (the
+        # encoder also encodes step 3's x 8 times, as step 4 would), steps 4..40 over one chain
+        # each (and the encoder step 40's x, as step 41 would)
+        expected = ([8, 8, 8, 1, 1, 1, 1, 1, 8, 16, 8] if name.startswith("decoder")
+                    else [0, 8, 8, 8, 1, 1, 1, 1, 8, 16, 9])
+        assert counts[:slot(40) + 1] == expected, name
         assert counts[slot(40) + 1:] == [0] * (SLOTS - slot(40) - 1)
+    assert TRAINED_REPEATS == 8
     assert is_calibrated(model, 40) and not is_calibrated(model, 80)
 
 
-def test_kept_steps_keep_their_statistics_and_the_rest_are_measured_again():
-    model = mlp_model()
-    calibrate_batchnorm(model, chains=32, steps=6, seed=0)
-    before = {name: (m.step_mean.clone(), m.step_count.clone()) for name, m in step_norms(model).items()}
-    calibrate_batchnorm(model, chains=32, steps=6, seed=1, keep=2)
-    for name, m in step_norms(model).items():
-        mean, count = before[name]
-        measured = count > 0
-        assert torch.equal(m.step_mean[:2], mean[:2]), name
-        assert torch.equal(m.step_count, count), name
-        if measured[2]:
-            assert not torch.equal(m.step_mean[2], mean[2]), name
+def test_the_trained_steps_are_measured_on_the_final_weights_over_several_batches():
+    from conftest import tiny_recipe
+    from gibbsnet_plugin.factory import build_model
+
+    recipe = tiny_recipe(model={"architecture": "conv8", "z_dim": 4, "options": {"width": 8}})
+    model, single = (build_model(recipe, (1, 8, 8)) for _ in range(2))
+    single.load_state_dict(model.state_dict())
+    calibrate_batchnorm(model, chains=16, steps=6, seed=0, trained=2)
+    calibrate_batchnorm(single, chains=16, steps=6, seed=0)
+    for (name, m), one in zip(step_norms(model).items(), step_norms(single).values(), strict=True):
+        decoder = name.startswith("decoder")
+        assert m.step_count[:6].tolist() == ([8, 8, 1, 1, 1, 1] if decoder else [0, 8, 8, 1, 1, 1])
+        assert one.step_count[:6].tolist() == ([1, 1, 1, 1, 1, 1] if decoder else [0, 1, 1, 1, 1, 1])
+        # the same first batch, then 7 more: an average that differs from the first batch's
+        assert not torch.allclose(m.step_mean[1], one.step_mean[1])
 
 
 def test_a_short_run_measures_no_more_chain_states_than_it_trained():
-    assert calibration_steps(1000, 64, 3000 * 100 * 3) == 1000
+    assert calibration_steps(1000, 64, 3000 * 100 * 3, trained=3) == 1000
+    # 3000 chain states over 64 chains: 46 steps, 21 of them the trained steps' 7 extra batches
+    assert calibration_steps(1000, 64, 10 * 100 * 3, trained=3) == 25
     assert calibration_steps(1000, 64, 10 * 100 * 3) == 46
-    assert calibration_steps(1000, 64, 1 * 2 * 1) == 1
+    assert calibration_steps(1000, 64, 1 * 2 * 1, trained=1) == 1
 
 
 def test_a_checkpoint_saved_before_training_ended_is_measured_when_loaded(tmp_path):
@@ -159,10 +171,10 @@ def test_a_checkpoint_saved_before_training_ended_is_measured_when_loaded(tmp_pa
     loaded = gn.load_run(middle, "cpu", progress=lambda done, total: seen.append((done, total)))
     assert seen[0] == (0, 20) and seen[-1] == (20, 20) and len(seen) == 21
     assert is_calibrated(loaded.model, 20)
-    # the trained steps keep what training measured; the measurement is the end of training's
+    # the measurement is the end of training's, on other weights: a run's last checkpoint is
+    # not measured again
     again = gn.load_run(run, "cpu", progress=lambda done, total: seen.append("again"))
     assert "again" not in seen
-    for (name, a), b in zip(step_norms(loaded.model).items(), step_norms(again.model).values(),
-                            strict=True):
-        assert a.step_count[:2].tolist() == ([3, 3] if name.startswith("decoder") else [0, 3]), name
-        assert b.step_count[2:slot(20) + 1].tolist() == a.step_count[2:slot(20) + 1].tolist()
+    for a, b in zip(step_norms(loaded.model).values(), step_norms(again.model).values(), strict=True):
+        assert torch.equal(a.step_count, b.step_count)
+        assert not torch.equal(a.step_mean, b.step_mean)

@@ -74,7 +74,6 @@ class ChainBatchNorm(_BatchNorm):
         self.register_buffer("step_count", torch.zeros(SLOTS))
         self.measuring = False
         self._measured = [0] * SLOTS
-        self._kept: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
         if input.dim() not in (2, 3, 4):
@@ -120,30 +119,23 @@ class ChainBatchNorm(_BatchNorm):
         return F.batch_norm(input, self.step_mean[s], self.step_var[s], self.weight, self.bias,
                             True, 1.0 / self._measured[s], self.eps)
 
-    def start_measuring(self, keep: int = 0) -> None:
-        """Measure the chain-step statistics anew on train-mode chain steps, except those of
-        the first ``keep`` slots that are measured already (e.g. by training): those are kept."""
+    def start_measuring(self) -> None:
+        """Forget the chain-step statistics and measure them anew on train-mode chain steps."""
         self.measuring, self._measured = True, [0] * SLOTS
-        kept = [s for s in range(keep) if self.step_count[s] > 0]
-        self._kept = {s: (self.step_mean[s].clone(), self.step_var[s].clone(),
-                          self.step_count[s].clone()) for s in kept}
         self.step_mean.zero_()
         self.step_var.fill_(1.0)
         self.step_count.zero_()
 
     def stop_measuring(self) -> None:
-        """Keep the measured slots' averages (the kept slots as they were), and the average over
-        every measured batch as the running statistics (what the layer uses outside a chain
-        step)."""
+        """Keep the measured slots' averages, and the average over every measured batch as the
+        running statistics (what the layer uses outside a chain step)."""
         counts = torch.tensor(self._measured, dtype=self.step_count.dtype, device=self.step_count.device)
         self.step_count.copy_(counts)
         if counts.sum() > 0:
             weights = (counts / counts.sum()).unsqueeze(1)
             self.running_mean.copy_((weights * self.step_mean).sum(0))
             self.running_var.copy_((weights * self.step_var).sum(0))
-        for s, (mean, var, count) in self._kept.items():
-            self.step_mean[s], self.step_var[s], self.step_count[s] = mean, var, count
-        self.measuring, self._measured, self._kept = False, [0] * SLOTS, {}
+        self.measuring, self._measured = False, [0] * SLOTS
 
     def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any,
                               **kwargs: Any) -> None:

@@ -296,7 +296,7 @@ class Calibrate:
             report(TrainingStatus("calibrating", it, total, chain=(0, self.steps)))
         started = time.perf_counter()
         if calibrate_batchnorm(self.model, self.chains, self.steps, self.seed, advanced,
-                               keep=self.model.trained_steps) and self.log:
+                               trained=self.model.trained_steps) and self.log:
             self.log(f"iteration {it}: batch-norm statistics measured over {self.steps} chain "
                      f"steps of {self.chains} chains in {time.perf_counter() - started:.1f} s")
         self._done_at = it
@@ -310,7 +310,7 @@ def end_calibration_steps(recipe: Recipe, model: ChainModel) -> int:
     if not t.calibration_steps:
         return 0
     trained = t.iterations * recipe.data.batch_size * model.trained_steps
-    return calibration_steps(t.calibration_steps, t.calibration_chains, trained)
+    return calibration_steps(t.calibration_steps, t.calibration_chains, trained, model.trained_steps)
 
 
 REPORT_CHAIN_EVERY = 10
