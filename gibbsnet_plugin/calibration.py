@@ -16,12 +16,17 @@ depends on the rest of its batch.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from gibbsnet_plugin.architectures.norms import ChainBatchNorm, slot
 from gibbsnet_plugin.chains import ChainModel, StepCallback
 from gibbsnet_plugin.utils import seeded
+
+if TYPE_CHECKING:
+    from gibbsnet_plugin.recipe import Recipe
 
 TRAINED_REPEATS = 8
 """Batches of chains the trained steps are measured over (a step after them, in a doubling slot,
@@ -87,6 +92,17 @@ def calibration_steps(steps: int, chains: int, trained_states: int, trained: int
     return max(1, min(steps, budget))
 
 
+def end_calibration_steps(recipe: Recipe, model: ChainModel) -> int:
+    """The chain steps whose batch-norm statistics the end of a run of ``recipe`` measures
+    (``calibration.calibration_steps``: ``train.calibration_steps``, fewer for a short run; 0 =
+    off)."""
+    t = recipe.train
+    if not t.calibration_steps:
+        return 0
+    trained = t.iterations * recipe.data.batch_size * model.trained_steps
+    return calibration_steps(t.calibration_steps, t.calibration_chains, trained, model.trained_steps)
+
+
 def is_calibrated(model: ChainModel, steps: int) -> bool:
     """True when every ``ChainBatchNorm`` of ``model`` holds statistics measured (by training or
     a calibration) for chain step ``steps`` or a later one (an encoder, which step 1 does not
@@ -95,4 +111,5 @@ def is_calibrated(model: ChainModel, steps: int) -> bool:
     return all(bool((m.step_count[s:] > 0).any()) for m in model.modules() if isinstance(m, ChainBatchNorm))
 
 
-__all__ = ["batch_norms", "calibrate_batchnorm", "calibration_steps", "is_calibrated"]
+__all__ = ["TRAINED_REPEATS", "batch_norms", "calibrate_batchnorm", "calibration_steps",
+           "end_calibration_steps", "is_calibrated"]

@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gibbsnet_plugin.calibration import calibrate_batchnorm, is_calibrated
+from gibbsnet_plugin.calibration import calibrate_batchnorm, end_calibration_steps, is_calibrated
 from gibbsnet_plugin.chains import ChainModel, ChainStates, StepCallback, mode_layers
 from gibbsnet_plugin.checkpoint import Trained, load_trained
 from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.data.masks import check_mask
-from gibbsnet_plugin.engines.handlers import end_calibration_steps
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.factory import build_dataset
 from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS, check_memory

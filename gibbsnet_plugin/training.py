@@ -26,6 +26,7 @@ from torch.optim import Optimizer
 from torch.utils.data import DataLoader, Dataset
 
 from gibbsnet_plugin.architectures.base import annealed
+from gibbsnet_plugin.calibration import end_calibration_steps
 from gibbsnet_plugin.chains import ChainModel, instance_noise_std
 from gibbsnet_plugin.checkpoint import (
     ResumePoint,
@@ -50,7 +51,6 @@ from gibbsnet_plugin.engines.handlers import (
     SlowRunWarning,
     TrainingProgress,
     TrainingStatus,
-    end_calibration_steps,
 )
 from gibbsnet_plugin.engines.logs import (
     Trackers,

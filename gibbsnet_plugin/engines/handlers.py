@@ -18,10 +18,9 @@ import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
 
-from gibbsnet_plugin.calibration import batch_norms, calibrate_batchnorm, calibration_steps
+from gibbsnet_plugin.calibration import batch_norms, calibrate_batchnorm
 from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.figures import has_image_form, save_grid
-from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.rundir import (
     RunDir,
     append_record,
@@ -300,17 +299,6 @@ class Calibrate:
             self.log(f"iteration {it}: batch-norm statistics measured over {self.steps} chain "
                      f"steps of {self.chains} chains in {time.perf_counter() - started:.1f} s")
         self._done_at = it
-
-
-def end_calibration_steps(recipe: Recipe, model: ChainModel) -> int:
-    """The chain steps whose batch-norm statistics the end of a run of ``recipe`` measures
-    (``calibration.calibration_steps``: ``train.calibration_steps``, fewer for a short run; 0 =
-    off)."""
-    t = recipe.train
-    if not t.calibration_steps:
-        return 0
-    trained = t.iterations * recipe.data.batch_size * model.trained_steps
-    return calibration_steps(t.calibration_steps, t.calibration_chains, trained, model.trained_steps)
 
 
 REPORT_CHAIN_EVERY = 10
