@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from gibbsnet_plugin.architectures.norms import chain_batchnorm
 from gibbsnet_plugin.architectures.wrappers import stabilise
-from gibbsnet_plugin.chains import ChainModel, check_architecture, check_hierarchy
+from gibbsnet_plugin.chains import ChainModel, check_architecture
 from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.data.missing import Corrupted, Masked, check_observed, split_item
 from gibbsnet_plugin.errors import GibbsnetError, MaskError, RecipeError
@@ -128,25 +128,17 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True)
         raise RecipeError(f"{key}: architecture '{m.architecture}' refused: {exc}") from None
     if m.pack > 1:
         arch.discriminator = _packed_discriminator(recipe, tuple(x_shape), z_dim)
-    if isinstance(z_dim, list):
-        check_hierarchy(arch, tuple(x_shape), z_dim, m.architecture, m.pack)
-    else:
-        check_architecture(arch, tuple(x_shape), z_dim, m.architecture, m.pack)
+    check_architecture(arch, tuple(x_shape), z_dim, m.architecture, m.pack)
     try:
         arch = stabilise(arch, z_dim, spectral=m.spectral_norm, standardize=m.standardize,
                          decoder_noise=m.decoder_noise)
     except ValueError as exc:
         raise RecipeError(f"model.{exc}") from None
     corruption = build_corruption(recipe, x_shape) if recipe.train.corruption == "match" else None
-    settings: dict[str, Any] = dict(
-        chain_steps=m.chain_steps, backprop_steps=m.backprop_steps, loss=m.loss,
-        z_consistency=m.z_consistency, x_consistency=m.x_consistency,
-        critic_states=m.critic_states, persistent=m.persistent,
-        random_steps=m.random_steps, r1=m.r1, pack=m.pack, corruption=corruption)
-    if m.clamped_steps is not None:
-        settings["clamped_steps"] = m.clamped_steps
+    kind_settings = {} if m.clamped_steps is None else {"clamped_steps": m.clamped_steps}
     try:
-        model = CHAINS.build(m.kind, arch, tuple(x_shape), z_dim, **settings)
+        model = CHAINS.build(m.kind, arch, tuple(x_shape), z_dim, config=m.chain_settings(),
+                             corruption=corruption, **kind_settings)
     except (ValueError, TypeError) as exc:
         raise RecipeError(f"model.kind: chain kind '{m.kind}' refused this model: {exc}") from None
     if not isinstance(model, ChainModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from conftest import tiny_recipe
 from gibbsnet_plugin import limits
@@ -35,7 +36,11 @@ def test_batches_of_one_are_refused_where_the_model_normalises_over_the_batch(op
 def test_batches_of_one_work_without_batch_statistics():
     recipe = tiny_recipe(data={"batch_size": 1},
                          model={"options": {"hidden": [32], "norm": "none", "standardize": False}})
-    assert build_model(recipe, (1, 8, 8)) is not None
+    model = build_model(recipe, (1, 8, 8))
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    real, fake = model.clamped(torch.rand(1, 1, 8, 8) * 2 - 1), model.unclamped(1)  # train mode
+    loss = model.discriminator_loss(real, fake).loss + model.generator_loss(real, fake).loss
+    assert torch.isfinite(loss)
 
 
 def test_a_width_of_zero_is_refused_by_name():

@@ -1,5 +1,7 @@
-"""The chain family: one base (``ChainModel``) that samples, inpaints, reconstructs and owns the
-losses, and one module per kind supplying its start, transition and clamped side:
+"""The chain family: one base (``ChainModel``, in ``base``) that samples, inpaints and
+reconstructs and owns the losses (``losses``), the settings every kind takes (``ChainSettings``,
+in ``settings``), the probe of an architecture's networks (``probe``), and one module per kind
+supplying its start, transition and clamped side:
 
 - ``gibbsnet``: one latent layer (``GibbsNet``; ALI with ``chain_steps: 1``) or a hierarchy
   (``DeepGibbsNet``), by the recipe's ``z_dim`` (an int or a list);
@@ -8,9 +10,9 @@ losses, and one module per kind supplying its start, transition and clamped side
 A kind is registered by name, like an architecture; a third-party package adds one through the
 ``gibbsnet.chains`` entry-point group. A kind's factory is
 ``build(networks, x_shape, z_dim, **settings) -> ChainModel``: ``networks`` is what the
-architecture built (an ``Architecture``, or a ``Hierarchy`` for a list ``z_dim``), ``settings``
-the chain and loss settings of ``ChainModel`` (``chain_steps``, ``backprop_steps``, ``loss``,
-``pack``, ...) plus ``clamped_steps`` when the recipe sets it.
+architecture built (an ``Architecture``, or a ``Hierarchy`` for a list ``z_dim``); ``settings``
+are keyword arguments for ``ChainModel``: ``config`` (the ``ChainSettings``), ``corruption``,
+plus ``clamped_steps`` when the recipe sets it.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from gibbsnet_plugin.chains.base import (
     Update,
     mode_layers,
 )
-from gibbsnet_plugin.chains.hierarchy import HALI, DeepGibbsNet, LatentHierarchy, check_hierarchy
+from gibbsnet_plugin.chains.hierarchy import HALI, DeepGibbsNet, LatentHierarchy
 from gibbsnet_plugin.chains.losses import LossOutput, instance_noise_std, pack_items
-from gibbsnet_plugin.chains.one_layer import GibbsNet, check_architecture
+from gibbsnet_plugin.chains.one_layer import GibbsNet
+from gibbsnet_plugin.chains.probe import check_architecture
+from gibbsnet_plugin.chains.settings import ChainSettings
 from gibbsnet_plugin.registry import CHAINS
 
 names = CHAINS.names
@@ -66,7 +70,7 @@ def build_hali(networks: Architecture | Hierarchy, x_shape: Sequence[int], z_dim
     return HALI(networks, tuple(x_shape), z_dim, **settings)  # type: ignore[arg-type]
 
 
-__all__ = ["HALI", "MODES", "Block", "ChainModel", "ChainStates", "DeepGibbsNet", "GibbsNet",
-           "LatentHierarchy", "LossOutput", "PersistentChains", "State", "StepCallback", "Update",
-           "build", "check_architecture", "check_hierarchy", "entries", "get", "instance_noise_std",
+__all__ = ["HALI", "MODES", "Block", "ChainModel", "ChainSettings", "ChainStates", "DeepGibbsNet",
+           "GibbsNet", "LatentHierarchy", "LossOutput", "PersistentChains", "State", "StepCallback",
+           "Update", "build", "check_architecture", "entries", "get", "instance_noise_std",
            "mode_layers", "names", "pack_items", "register"]

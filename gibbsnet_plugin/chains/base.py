@@ -11,37 +11,36 @@ and ALI, deep GibbsNet, HALI, or a plugin's) supplies only:
   ``start_layers`` and runs the blocks from ``first_block`` on (one layer: z0 ~ N(0, I), then
   x1 = dec(z0));
 - ``clamped(x)``: the state D is shown for data x;
-- ``critique(x, zs)``: how its discriminator takes a state, and ``decode_level``.
+- ``critique(x, zs)``: how its discriminator takes a (packed) state, and ``decode_level``.
 
 From these the base runs the unclamped chain in training (``backprop_steps``, ``critic_states``,
 ``persistent``, ``random_steps``), samples and trajectories, the partially clamped chains
-(inpainting and the modes of being), reconstruction, features, and the adversarial losses with
-PacGAN packing, R1 and the z-consistency term. Every setting works for every kind.
+(inpainting and the modes of being), reconstruction and features; the losses (D's logits of a
+state, ``judge``, PacGAN packing, R1, the z- and x-consistency terms) are ``ChainLosses``', in
+``losses``. The settings are one ``ChainSettings`` (``config``); every setting works for every
+kind.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
 
 from gibbsnet_plugin.architectures.norms import chain_step
-from gibbsnet_plugin.chains.losses import (
-    LOSSES,
-    Loss,
-    LossOutput,
-    pack_items,
-    score_summary,
-    target_loss,
-)
+from gibbsnet_plugin.chains.losses import ChainLosses
+from gibbsnet_plugin.chains.settings import ChainSettings
 
 State = tuple[torch.Tensor, ...]
+SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(ChainSettings))
+"""The chain settings, each read as an attribute of a model."""
 StepCallback = Callable[[int], None]
 """Called with the step number t (1-based) after each chain step; e.g. to advance a progress bar."""
 MODES = {"dreaming": ((), ()), "ready-to-hand": (("top",), ()),
@@ -122,32 +121,22 @@ class PersistentChains:
         self.layers = {int(k.removeprefix("layer")): v for k, v in state.items()}
 
 
-class ChainModel(nn.Module):
+class ChainModel(ChainLosses, nn.Module):
     """The base of every chain model: see the module docstring for what a kind supplies.
 
     Args:
         x_shape: shape of one data point, e.g. (1, 8, 8).
         latent_shapes: the shape of each latent layer without the batch, bottom first.
-        chain_steps: N, steps of the unclamped chain in training and the default for sampling.
-        backprop_steps: k, how many of the last chain steps carry gradient (1 <= k <= N).
-        loss: ``bce`` (non-saturating, ALI's swapped labels) or ``lsgan``.
-        z_consistency: weight of the squared distance between the latents of the last unclamped
-            state and those the clamped chain gives its x, in the encoder/decoder loss.
-        x_consistency: weight of ``reconstruction_error`` (the squared error between the data's
-            observed entries and x recomputed from the latents of the data with half of them
-            hidden) in that loss.
-        critic_states: s, how many of the unclamped chain's last states D is shown (each against
-            the clamped states; the authors showed 2).
-        persistent: probability that a training chain continues from the previous batch's chain
-            instead of the prior (0 = off; see ``PersistentChains``).
-        random_steps: draw each training batch's chain length uniformly from 1..chain_steps.
-        r1: weight gamma of the R1 penalty ``gamma/2 * E ||grad D||^2`` on clamped states in D's
-            loss (Mescheder et al. 2018; 0 = off).
-        pack: m, how many states D judges together (PacGAN, Lin et al. 2018): D then takes packs
-            of m states stacked along each layer's first axis (``pack_items``); 1 = off.
+        config: the chain and loss settings (``ChainSettings``, which says what each means:
+            ``chain_steps``, ``backprop_steps``, ``loss``, ``pack``, ...); default: its defaults.
         corruption: a known measurement y = f(x) of the data (see ``corruptions``): the model
             learns clean x from data y. Every update that reads x reads ``f(x)``, except in
             ``clamped``, whose data are measurements already.
+        **settings: fields of ``ChainSettings`` that replace those of ``config``, e.g.
+            ``chain_steps=5``.
+
+    The model keeps its own copy of the settings as ``config`` and reads each one as an
+    attribute too (``model.chain_steps``). Settings out of range raise ``ValueError``.
     """
 
     kind: ClassVar[str] = ""
@@ -158,39 +147,24 @@ class ChainModel(nn.Module):
     ``chain_steps`` (then only the default length of test-time chains)."""
 
     def __init__(
-        self, x_shape: Sequence[int], latent_shapes: Sequence[Sequence[int]], *, chain_steps: int = 3,
-        backprop_steps: int = 1, loss: Loss = "bce", z_consistency: float = 0.0,
-        x_consistency: float = 0.0, critic_states: int = 1, persistent: float = 0.0,
-        random_steps: bool = False, r1: float = 0.0,
-        pack: int = 1, corruption: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        self, x_shape: Sequence[int], latent_shapes: Sequence[Sequence[int]], *,
+        config: ChainSettings | None = None,
+        corruption: Callable[[torch.Tensor], torch.Tensor] | None = None, **settings: Any,
     ) -> None:
         super().__init__()
-        if chain_steps < 1 or not 1 <= backprop_steps <= chain_steps:
-            raise ValueError(f"need chain_steps >= 1 and 1 <= backprop_steps <= chain_steps, "
-                             f"got {chain_steps} and {backprop_steps}")
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be 'bce' or 'lsgan', got {loss!r}")
-        if not 1 <= critic_states <= chain_steps:
-            raise ValueError(f"critic_states must be between 1 and chain_steps ({chain_steps}), "
-                             f"got {critic_states}")
-        if min(r1, z_consistency, x_consistency) < 0:
-            raise ValueError(f"r1, z_consistency and x_consistency must be >= 0, got {r1}, "
-                             f"{z_consistency} and {x_consistency}")
-        if pack < 1:
-            raise ValueError(f"pack must be >= 1, got {pack}")
+        self.config = (ChainSettings() if config is None else config).chain_settings(**settings)
+        self.config.check()
         self.x_shape = tuple(x_shape)
         self.latent_shapes = [tuple(s) for s in latent_shapes]
-        self.chain_steps = chain_steps
-        self.backprop_steps = backprop_steps
-        self.loss = loss
-        self.z_consistency = z_consistency
-        self.x_consistency = x_consistency
-        self.critic_states = critic_states
-        self.random_steps = random_steps
-        self.r1 = r1
-        self.pack = pack
         self.corruption = corruption
-        self.chains = PersistentChains(persistent) if persistent > 0 else None
+        self.chains = PersistentChains(self.persistent) if self.persistent > 0 else None
+
+    def __getattr__(self, name: str) -> Any:
+        """A chain setting reads as an attribute: ``model.chain_steps`` is
+        ``model.config.chain_steps``."""
+        if name in SETTING_NAMES and "config" in self.__dict__:
+            return getattr(self.__dict__["config"], name)
+        return super().__getattr__(name)
 
     # -- what a kind supplies ---------------------------------------------------------------------
 
@@ -203,7 +177,7 @@ class ChainModel(nn.Module):
         raise NotImplementedError
 
     def critique(self, x: torch.Tensor, zs: list[torch.Tensor]) -> torch.Tensor:
-        """The discriminator's logits for (packed) x and latents ``zs``."""
+        """The discriminator's logits for (packed) x and latents ``zs``; callers ask ``judge``."""
         raise NotImplementedError
 
     def decode_level(self, z: torch.Tensor, level: int = 1) -> torch.Tensor:
@@ -241,18 +215,14 @@ class ChainModel(nn.Module):
         return next(self.parameters()).device
 
     def options(self) -> dict[str, object]:
-        """The chain and loss settings, as keyword arguments (to build a model that trains or
-        samples like this one with other networks, e.g. averaged ones)."""
-        return {"chain_steps": self.chain_steps, "backprop_steps": self.backprop_steps,
-                "loss": self.loss, "z_consistency": self.z_consistency,
-                "x_consistency": self.x_consistency,
-                "critic_states": self.critic_states, "random_steps": self.random_steps,
-                "r1": self.r1, "persistent": self.chains.keep if self.chains else 0.0,
-                "pack": self.pack, **self.settings()}
+        """The chain and loss settings (``config``) and the kind's own (``settings``), as keyword
+        arguments (to build a model that trains or samples like this one with other networks,
+        e.g. averaged ones)."""
+        return {**dataclasses.asdict(self.config), **self.settings()}
 
     def with_networks(self, encoder: nn.Module, decoder: nn.Module) -> ChainModel:
-        """A model with these settings and this discriminator but the given ``encoder`` and
-        ``decoder`` (e.g. their moving averages); it keeps no persistent chains."""
+        """A model with these settings (``config``, shared) and this discriminator but the given
+        ``encoder`` and ``decoder`` (e.g. their moving averages); it keeps no persistent chains."""
         model = copy.copy(self)
         model._modules = {**self._modules, "encoder": encoder, "decoder": decoder}
         model.chains = None
@@ -272,37 +242,42 @@ class ChainModel(nn.Module):
     # -- chain steps -----------------------------------------------------------------------------
 
     def _run_blocks(self, state: State, blocks: Sequence[Block], clamp: Collection[int] = (),
-                    impotent: Collection[int] = (), free: State | None = None,
-                    measured: bool = False, t: int | None = None) -> tuple[State, State | None]:
-        """Run ``blocks`` on ``state``, leaving the layers in ``clamp`` as they are; neighbours of
-        an ``impotent`` layer read its copy in ``free``, a chain run alongside without clamps.
+                    measured: bool = False, t: int | None = None) -> State:
+        """Run ``blocks`` on ``state``, leaving the layers in ``clamp`` as they are.
         ``measured``: x holds measurements already (the clamped chain), so it is not observed.
         ``t``: the step of an unclamped chain these blocks compute (``norms.chain_step``)."""
         with chain_step(t):
-            return self._blocks(state, blocks, clamp, impotent, free, measured)
+            for block in blocks:
+                state = self._run_block(state, block, state, clamp, measured)
+        return state
 
-    def _blocks(self, state: State, blocks: Sequence[Block], clamp: Collection[int],
-                impotent: Collection[int], free: State | None,
-                measured: bool) -> tuple[State, State | None]:
-        new, copies = list(state), list(free) if free is not None else None
-        for block in blocks:
-            view = [copies[i] if i in impotent else v for i, v in enumerate(new)] if copies else list(new)
-            if copies is not None:
-                copy_view = list(copies)
-                if not measured and any(0 in u.reads for u in block):
-                    copy_view[0] = self.observe(copy_view[0])
-                for update in block:
-                    copies[update.layer] = update.compute(tuple(copy_view))
-            if not measured and any(0 in u.reads for u in block):
-                view[0] = self.observe(view[0])
-            for update in block:
-                if update.layer not in clamp:
-                    new[update.layer] = update.compute(tuple(view))
-        return tuple(new), tuple(copies) if copies is not None else None
+    def _run_beside(self, state: State, free: State, blocks: Sequence[Block], clamp: Collection[int],
+                    impotent: Collection[int], t: int | None = None) -> tuple[State, State]:
+        """Run ``blocks`` on ``state`` and on ``free``, a chain run alongside without clamps
+        (the free chain's block first): the neighbours of an ``impotent`` layer read its copy in
+        ``free`` as it stood before the block. Returns both new states."""
+        with chain_step(t):
+            for block in blocks:
+                view = tuple(free[i] if i in impotent else v for i, v in enumerate(state))
+                free = self._run_block(free, block, free)
+                state = self._run_block(state, block, view, clamp)
+        return state, free
+
+    def _run_block(self, state: State, block: Block, reads: State, clamp: Collection[int] = (),
+                   measured: bool = False) -> State:
+        """``state`` with the layers of ``block`` (but those in ``clamp``) computed from the state
+        ``reads``, whose x is read as f(x) unless ``measured``."""
+        if not measured and any(0 in u.reads for u in block):
+            reads = (self.observe(reads[0]), *reads[1:])
+        new = list(state)
+        for update in block:
+            if update.layer not in clamp:
+                new[update.layer] = update.compute(reads)
+        return tuple(new)
 
     def step(self, state: State, t: int | None = None) -> State:
         """One chain step from ``state``; ``t``, when known, is its number in an unclamped chain."""
-        return self._run_blocks(state, self.schedule(), t=t)[0]
+        return self._run_blocks(state, self.schedule(), t=t)
 
     def start(self, n: int, z0: Sequence[torch.Tensor] | torch.Tensor | None = None) -> State:
         """Step 1 of ``n`` unclamped chains: from N(0, I) in the ``start_layers``, or from the
@@ -310,7 +285,7 @@ class ChainModel(nn.Module):
         size is then the number of chains."""
         if z0 is None:
             return self._run_blocks(self.noise(n, self.start_layers), self.schedule()[self.first_block:],
-                                    t=1)[0]
+                                    t=1)
         zs = [z0] if isinstance(z0, torch.Tensor) else list(z0)
         n = zs[0].shape[0] if zs and zs[0].dim() else n
         expected = [(n, *shape) for shape in self.latent_shapes]
@@ -325,7 +300,7 @@ class ChainModel(nn.Module):
         are not numbered (``norms.chain_step``): one step from an image's code is its
         reconstruction."""
         state = (torch.empty(0, device=self.device), *zs)
-        return self._run_blocks(state, self.schedule()[self.first_block:])[0]
+        return self._run_blocks(state, self.schedule()[self.first_block:])
 
     # -- chains ---------------------------------------------------------------------------------
 
@@ -350,12 +325,12 @@ class ChainModel(nn.Module):
         grad = torch.is_grad_enabled()
         for t in range(1, n_steps + 1):
             with torch.set_grad_enabled(grad and t > n_steps - k):
-                state = self._run_blocks(state, blocks[self.first_block:] if t == 1 else blocks, t=t)[0]
+                state = self._run_blocks(state, blocks[self.first_block:] if t == 1 else blocks, t=t)
             if t > n_steps - shown:
                 kept.append(state)
         if self.chains is not None:
             with torch.no_grad():  # the layers the next step starts from
-                self.chains.update(self._run_blocks(state, blocks[:self.first_block], t=n_steps + 1)[0],
+                self.chains.update(self._run_blocks(state, blocks[:self.first_block], t=n_steps + 1),
                                    self.start_layers)
         return kept[0] if shown == 1 else tuple(torch.cat(layer) for layer in zip(*kept, strict=True))
 
@@ -422,7 +397,7 @@ class ChainModel(nn.Module):
         state = self.start(n)
         for t in range(1, steps + 1):
             if t > 1:
-                state = self._run_blocks(state, blocks, t=t)[0]
+                state = self._run_blocks(state, blocks, t=t)
             if callback is not None:
                 callback(t)
         self._run_blocks(state, blocks[:self.first_block], t=steps + 1)
@@ -468,8 +443,11 @@ class ChainModel(nn.Module):
             free = self.noise(n, self.start_layers) if impotent else None
             shown = tuple(clamp.get(i, t) for i, t in enumerate(shown))
             for t in range(1, wanted[-1] + 1):
-                shown, free = self._run_blocks(shown, blocks[self.first_block:] if t == 1 else blocks,
-                                               clamp, impotent, free, t=t)
+                step_blocks = blocks[self.first_block:] if t == 1 else blocks
+                if free is None:
+                    shown = self._run_blocks(shown, step_blocks, clamp, t=t)
+                else:
+                    shown, free = self._run_beside(shown, free, step_blocks, clamp, impotent, t)
                 if callback is not None:
                     callback(t)
                 if t in wanted:
@@ -500,7 +478,7 @@ class ChainModel(nn.Module):
         with torch.no_grad():
             state = (x, *self.noise(x.shape[0], self.inpaint_layers())[1:])
             for t in range(1, steps + 1):
-                state = self._run_blocks(state, blocks)[0]
+                state = self._run_blocks(state, blocks)
                 state = (torch.where(observed, x_observed, state[0]), *state[1:])
                 if callback is not None:
                     callback(t)
@@ -537,71 +515,6 @@ class ChainModel(nn.Module):
         if not 1 <= level <= self.levels:
             raise ValueError(f"level must be between 1 and {self.levels}, got {level}")
 
-    # -- losses ---------------------------------------------------------------------------------
-
-    def judge(self, state: Sequence[torch.Tensor]) -> torch.Tensor:
-        """D's logits for states (as ``states`` and ``clamped`` give them): (B,), or (B/m,) for
-        packs of m = ``pack``."""
-        x, *zs = (pack_items(t, self.pack) for t in state)
-        return self.critique(x, zs).reshape(-1)
-
-    def _scores(self, real: State, fake: State, noise_std: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """D's logits for both sides, with instance noise of std ``noise_std`` added to their x."""
-        if noise_std > 0:
-            real = (real[0] + noise_std * torch.randn_like(real[0]), *real[1:])
-            fake = (fake[0] + noise_std * torch.randn_like(fake[0]), *fake[1:])
-        return self.judge(real), self.judge(fake)
-
-    def discriminator_loss(self, real: State, fake: State, noise_std: float = 0.0) -> LossOutput:
-        """D's loss: clamped states labelled 1, unclamped states 0 (both detached here)."""
-        real = tuple(t.detach().requires_grad_(self.r1 > 0) for t in real)
-        fake = tuple(t.detach() for t in fake)
-        s_real, s_fake = self._scores(real, fake, noise_std)
-        loss = target_loss(self.loss, s_real, 1.0) + target_loss(self.loss, s_fake, 0.0)
-        if self.r1 > 0:
-            loss = loss + self.r1 / 2 * r1_penalty(real, s_real)
-        return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
-
-    def generator_loss(self, real: State, fake: State, noise_std: float = 0.0) -> LossOutput:
-        """The encoder and decoder loss with swapped labels (non-saturating), plus the optional
-        z-consistency term. Call it after D's update so that D's outputs are fresh."""
-        s_real, s_fake = self._scores(real, fake, noise_std)
-        loss = target_loss(self.loss, s_real, 0.0) + target_loss(self.loss, s_fake, 1.0)
-        if self.z_consistency > 0:
-            # fake[0] is what D sees: a measurement already when the model has a corruption
-            again = self.clamped(fake[0])
-            gap = sum((a - b).flatten(1).pow(2).sum(1).mean() for a, b in zip(fake[1:], again[1:],
-                                                                              strict=True))
-            loss = loss + self.z_consistency * gap
-        return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
-
-
-    def reconstruction_error(self, x: torch.Tensor, mask: torch.Tensor | None = None,
-                             steps: int = 5, hide: float = 0.5) -> torch.Tensor:
-        """The masked reconstruction term of ``x_consistency``: a random ``hide`` share of x's
-        observed entries (where ``mask`` is 1; every entry without one) is hidden as well, the
-        partially clamped chain fills everything hidden (``steps`` steps, no gradient), and x is
-        recomputed, with gradient, from the latents of the filled x by the chain's own x update
-        (one layer: ``dec(enc(x))``); returns the mean squared error over all observed entries, so
-        the networks learn to predict entries they were not shown (a model of a corruption f
-        compares f of it with the measurements). Hidden entries are only selected away."""
-        observed = torch.ones_like(x, dtype=torch.bool) if mask is None else \
-            torch.broadcast_to(mask != 0, x.shape)
-        shown = observed & (torch.rand(x.shape, device=x.device) >= hide)
-        x_known = torch.where(observed, x, torch.zeros_like(x))
-        filled = self.inpaint(x_known, shown, steps) if steps > 0 else x_known
-        update = next(u for block in self.schedule() for u in block if u.layer == 0)
-        x_hat = self.observe(update.compute(tuple(self.clamped(filled))))
-        gap = torch.where(observed, x_hat - x_known, torch.zeros_like(x_hat))
-        return gap.pow(2).sum() / observed.sum().clamp(min=1)
-
-
-def r1_penalty(real: State, scores: torch.Tensor) -> torch.Tensor:
-    """``E ||grad D||^2`` over every layer of the states ``real`` (which require grad) that gave
-    ``scores``; differentiable in D's parameters."""
-    grads = torch.autograd.grad(scores.sum(), real, create_graph=True)
-    return sum(g.flatten(1).pow(2).sum(1) for g in grads).mean()
-
 
 __all__ = ["MODES", "Block", "ChainModel", "ChainStates", "PersistentChains", "State",
-           "StepCallback", "Update", "mode_layers", "r1_penalty"]
+           "StepCallback", "Update", "mode_layers"]

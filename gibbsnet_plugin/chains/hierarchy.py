@@ -25,8 +25,6 @@ from torch import nn
 
 from gibbsnet_plugin.architectures.base import Hierarchy
 from gibbsnet_plugin.chains.base import Block, ChainModel, State, Update
-from gibbsnet_plugin.chains.losses import pack_items
-from gibbsnet_plugin.errors import GibbsnetError
 
 
 class LatentHierarchy(ChainModel):
@@ -100,7 +98,7 @@ class DeepGibbsNet(LatentHierarchy):
         grad = torch.is_grad_enabled()
         for t in range(1, self.clamped_steps + 1):
             with torch.set_grad_enabled(grad and t > self.clamped_steps - self.backprop_steps):
-                state = self._run_blocks(state, blocks, clamp=(0,), measured=True)[0]
+                state = self._run_blocks(state, blocks, clamp=(0,), measured=True)
         return state
 
     def decode_level(self, z: torch.Tensor, level: int = 1) -> torch.Tensor:
@@ -144,7 +142,7 @@ class HALI(LatentHierarchy):
     def clamped(self, x: torch.Tensor) -> State:
         """x and its latents by one pass up."""
         return self._run_blocks((x, *self.noise(x.shape[0], ())[1:]), self.schedule()[:self.levels],
-                           measured=True)[0]
+                                measured=True)
 
     def decode_level(self, z: torch.Tensor, level: int = 1) -> torch.Tensor:
         """x by the pass down from z_level (z of its shape, or flattened)."""
@@ -157,48 +155,4 @@ class HALI(LatentHierarchy):
         return state[0]
 
 
-def check_hierarchy(networks: object, x_shape: tuple[int, ...], z_dims: list[int], name: str,
-                    pack: int = 1) -> None:
-    """Probe every network of a ``Hierarchy`` with a batch of 2 (D: 2 packs of ``pack`` tuples;
-    eval mode, no autograd) and raise ``GibbsnetError`` naming the network and the expected shape
-    on a contract violation."""
-    if not isinstance(networks, Hierarchy):
-        raise GibbsnetError(
-            f"architecture '{name}' returned {type(networks).__name__}, not a Hierarchy, for the "
-            f"list model.z_dim {z_dims}; it supports one latent layer: set model.z_dim to an int")
-    nets = [*networks.encoders, *networks.decoders, *networks.conditionals, networks.discriminator]
-    if not all(isinstance(net, nn.Module) for net in nets):
-        raise GibbsnetError(f"architecture '{name}': every network of a Hierarchy must be a torch.nn.Module")
-    modes = [net.training for net in nets]
-    for net in nets:
-        net.eval()
-    shapes = [tuple(x_shape), *networks.shapes(z_dims)]
-    if len(shapes) != len(z_dims) + 1:
-        raise GibbsnetError(f"architecture '{name}': latent_shapes has {len(shapes) - 1} layers; "
-                            f"model.z_dim has {len(z_dims)}")
-    layers = [torch.zeros(2, *shape) for shape in shapes]
-
-    def expect(out: torch.Tensor, role: str, shape: tuple[int, ...]) -> None:
-        if tuple(out.shape) != (2, *shape):
-            raise GibbsnetError(f"architecture '{name}': {role} gives shape {tuple(out.shape)}; "
-                                f"expected (batch, ...) = {(2, *shape)}")
-
-    try:
-        with torch.no_grad():
-            for i in range(len(z_dims)):
-                expect(networks.encoders[i](layers[i]), f"encoders[{i}]", shapes[i + 1])
-                expect(networks.decoders[i](layers[i + 1]), f"decoders[{i}]", shapes[i])
-            for i in range(len(z_dims) - 1):
-                expect(networks.conditionals[i](layers[i], layers[i + 2]), f"conditionals[{i}]",
-                       shapes[i + 1])
-            packed = [pack_items(t.repeat_interleave(pack, 0), pack) for t in layers]
-            d = networks.discriminator(packed[0], packed[1:])
-            if tuple(d.shape) not in ((2,), (2, 1)):
-                raise GibbsnetError(f"architecture '{name}': discriminator returns shape "
-                                    f"{tuple(d.shape)}; expected logits of shape (batch,) or (batch, 1)")
-    finally:
-        for net, mode in zip(nets, modes, strict=True):
-            net.train(mode)
-
-
-__all__ = ["HALI", "DeepGibbsNet", "LatentHierarchy", "check_hierarchy"]
+__all__ = ["HALI", "DeepGibbsNet", "LatentHierarchy"]

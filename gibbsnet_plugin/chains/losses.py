@@ -1,13 +1,20 @@
-"""The adversarial losses every chain model shares: ``bce`` (non-saturating, ALI's swapped labels)
-and ``lsgan`` (least squares, the GibbsNet authors' code), PacGAN packing, and instance noise."""
+"""The losses every chain model owns, written once: ``ChainLosses``, which ``ChainModel``
+inherits, gives D's logits of a state (``judge``), D's loss with the R1 penalty, the encoder and
+decoder loss with the z- and x-consistency terms, and the masked reconstruction error; below it
+the adversarial losses ``bce`` (non-saturating, ALI's swapped labels) and ``lsgan`` (least
+squares, the GibbsNet authors' code), PacGAN packing and instance noise."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from gibbsnet_plugin.chains.base import State
 
 Loss = Literal["bce", "lsgan"]
 """The adversarial losses: non-saturating ``bce`` (ALI) and least-squares ``lsgan`` (the
@@ -56,5 +63,86 @@ def instance_noise_std(start: float, iteration: int, iterations: int) -> float:
     return start * max(0.0, 1.0 - iteration / max(1, iterations)) if start > 0 else 0.0
 
 
-__all__ = ["LOSSES", "Loss", "LossOutput", "instance_noise_std", "pack_items", "score_summary",
-           "target_loss"]
+def r1_penalty(real: State, scores: torch.Tensor) -> torch.Tensor:
+    """``E ||grad D||^2`` over every layer of the states ``real`` (which require grad) that gave
+    ``scores``; differentiable in D's parameters."""
+    grads = torch.autograd.grad(scores.sum(), real, create_graph=True)
+    return sum(g.flatten(1).pow(2).sum(1) for g in grads).mean()
+
+
+class ChainLosses:
+    """The losses of a chain model, mixed into ``ChainModel``. They read the model's settings
+    (``loss``, ``pack``, ``r1``, ``z_consistency``, ``x_consistency``), what its kind supplies
+    (``critique``, ``clamped``, ``schedule``) and its ``inpaint`` and ``observe``.
+
+    A state is a tuple ``(x, z1, ..., zL)`` with a batch of B items first in each layer."""
+
+    def judge(self, state: Sequence[torch.Tensor]) -> torch.Tensor:
+        """D's logits for states (as ``states`` and ``clamped`` give them): (B,), or (B/m,) for
+        packs of m = ``pack``. The one way to ask D; a kind supplies ``critique``, how its D takes
+        a packed state."""
+        x, *zs = (pack_items(t, self.pack) for t in state)
+        return self.critique(x, zs).reshape(-1)
+
+    def _scores(self, real: State, fake: State, noise_std: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's logits for both sides, with instance noise of std ``noise_std`` added to their x."""
+        if noise_std > 0:
+            real = (real[0] + noise_std * torch.randn_like(real[0]), *real[1:])
+            fake = (fake[0] + noise_std * torch.randn_like(fake[0]), *fake[1:])
+        return self.judge(real), self.judge(fake)
+
+    def discriminator_loss(self, real: State, fake: State, noise_std: float = 0.0) -> LossOutput:
+        """D's loss: clamped states labelled 1, unclamped states 0 (both detached here), plus
+        ``r1``/2 times ``r1_penalty`` on the clamped states."""
+        real = tuple(t.detach().requires_grad_(self.r1 > 0) for t in real)
+        fake = tuple(t.detach() for t in fake)
+        s_real, s_fake = self._scores(real, fake, noise_std)
+        loss = target_loss(self.loss, s_real, 1.0) + target_loss(self.loss, s_fake, 0.0)
+        if self.r1 > 0:
+            loss = loss + self.r1 / 2 * r1_penalty(real, s_real)
+        return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
+
+    def generator_loss(self, real: State, fake: State, noise_std: float = 0.0,
+                       x: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                       fill_steps: int = 5) -> LossOutput:
+        """The encoder and decoder loss: swapped labels (non-saturating), plus ``z_consistency``
+        times the squared distance between the latents of ``fake`` and those the clamped chain
+        gives its x, plus ``x_consistency`` times ``reconstruction_error(x, mask, fill_steps)``
+        of the batch ``x`` (B, *x_shape) the states come from (needed when ``x_consistency`` is
+        on). Call it after D's update so that D's outputs are fresh."""
+        s_real, s_fake = self._scores(real, fake, noise_std)
+        loss = target_loss(self.loss, s_real, 0.0) + target_loss(self.loss, s_fake, 1.0)
+        if self.z_consistency > 0:
+            # fake[0] is what D sees: a measurement already when the model has a corruption
+            again = self.clamped(fake[0])
+            gap = sum((a - b).flatten(1).pow(2).sum(1).mean() for a, b in zip(fake[1:], again[1:],
+                                                                              strict=True))
+            loss = loss + self.z_consistency * gap
+        if self.x_consistency > 0:
+            if x is None:
+                raise ValueError("x_consistency needs the batch x the states come from")
+            loss = loss + self.x_consistency * self.reconstruction_error(x, mask, fill_steps)
+        return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
+
+    def reconstruction_error(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                             steps: int = 5, hide: float = 0.5) -> torch.Tensor:
+        """The masked reconstruction term of ``x_consistency``: a random ``hide`` share of x's
+        observed entries (where ``mask`` is 1; every entry without one) is hidden as well, the
+        partially clamped chain fills everything hidden (``steps`` steps, no gradient), and x is
+        recomputed, with gradient, from the latents of the filled x by the chain's own x update
+        (one layer: ``dec(enc(x))``); returns the mean squared error over all observed entries, so
+        the networks learn to predict entries they were not shown (a model of a corruption f
+        compares f of it with the measurements). Hidden entries are only selected away."""
+        observed = torch.ones_like(x, dtype=torch.bool) if mask is None else \
+            torch.broadcast_to(mask != 0, x.shape)
+        shown = observed & (torch.rand(x.shape, device=x.device) >= hide)
+        x_known = torch.where(observed, x, torch.zeros_like(x))
+        filled = self.inpaint(x_known, shown, steps) if steps > 0 else x_known
+        update = next(u for block in self.schedule() for u in block if u.layer == 0)
+        x_hat = self.observe(update.compute(tuple(self.clamped(filled))))
+        gap = torch.where(observed, x_hat - x_known, torch.zeros_like(x_hat))
+        return gap.pow(2).sum() / observed.sum().clamp(min=1)
+
+
+__all__ = ["LOSSES", "ChainLosses", "Loss", "LossOutput", "instance_noise_std", "pack_items",
+           "r1_penalty", "score_summary", "target_loss"]

@@ -11,12 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import nn
 
 from gibbsnet_plugin.architectures import Architecture
 from gibbsnet_plugin.chains.base import Block, ChainModel, State, Update
-from gibbsnet_plugin.chains.losses import pack_items
-from gibbsnet_plugin.errors import GibbsnetError
 
 
 class GibbsNet(ChainModel):
@@ -68,49 +65,5 @@ class GibbsNet(ChainModel):
     def critique(self, x: torch.Tensor, zs: list[torch.Tensor]) -> torch.Tensor:
         return self.discriminator(x, zs[0])
 
-    def critic(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """D's logits for pairs (x, z): shape (B,), or (B/m,) for packs of m = ``pack`` pairs."""
-        return self.judge((x, z))
 
-
-def check_architecture(arch: Architecture, x_shape: tuple[int, ...], z_dim: int, name: str,
-                       pack: int = 1) -> None:
-    """Probe the networks with a batch of 2 (D: 2 packs of ``pack`` pairs) and raise
-    ``GibbsnetError`` on a contract violation."""
-    for role in ("encoder", "decoder", "discriminator"):
-        if not isinstance(getattr(arch, role, None), nn.Module):
-            raise GibbsnetError(f"architecture '{name}': {role} must be a torch.nn.Module")
-    nets = (arch.encoder, arch.decoder, arch.discriminator)
-    modes = [net.training for net in nets]
-    for net in nets:
-        net.eval()
-    try:
-        with torch.no_grad():
-            x = torch.zeros(2, *x_shape)
-            z = arch.encoder(x)
-            if tuple(z.shape) != (2, *arch.shape(z_dim)):
-                raise GibbsnetError(
-                    f"architecture '{name}': encoder maps x of shape {tuple(x.shape)} to "
-                    f"{tuple(z.shape)}; expected "
-                    + (f"(batch, *latent_shape) = {(2, *arch.shape(z_dim))}" if arch.latent_shape
-                       else f"(batch, z_dim) = (2, {z_dim})")
-                )
-            x2 = arch.decoder(z)
-            if tuple(x2.shape) != tuple(x.shape):
-                raise GibbsnetError(
-                    f"architecture '{name}': decoder maps z of shape {tuple(z.shape)} to "
-                    f"{tuple(x2.shape)}; expected (batch, *x_shape) = {tuple(x.shape)}"
-                )
-            x, z = (pack_items(t.repeat_interleave(pack, 0), pack) for t in (x, z))
-            d = arch.discriminator(x, z)
-            if tuple(d.shape) not in ((2,), (2, 1)):
-                raise GibbsnetError(
-                    f"architecture '{name}': discriminator returns shape {tuple(d.shape)}; "
-                    "expected logits of shape (batch,) or (batch, 1)"
-                )
-    finally:
-        for net, mode in zip(nets, modes, strict=True):
-            net.train(mode)
-
-
-__all__ = ["GibbsNet", "check_architecture"]
+__all__ = ["GibbsNet"]

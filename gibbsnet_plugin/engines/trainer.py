@@ -131,10 +131,7 @@ def update(
     model.discriminator.requires_grad_(False)
     try:
         with amp.autocast():
-            g = model.generator_loss(real, fake, noise_std)
-            g_loss = g.loss
-            if model.x_consistency > 0:
-                g_loss = g_loss + model.x_consistency * model.reconstruction_error(x, mask, fill_steps)
+            g_loss = model.generator_loss(real, fake, noise_std, x, mask, fill_steps).loss
     finally:
         model.discriminator.requires_grad_(True)
     amp.step(g_loss, opt_g)

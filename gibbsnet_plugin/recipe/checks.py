@@ -19,7 +19,6 @@ from gibbsnet_plugin.limits import (
     MAX_DRAWS,
     MAX_ITERATIONS,
     MAX_LR,
-    MAX_PACK,
     MAX_STEPS,
     MAX_WIDTH,
 )
@@ -82,25 +81,12 @@ def check_values(recipe: Recipe, where: Where) -> None:
              "model.chain_steps: 1)")
         need(m.clamped_steps is None or m.kind != "gibbsnet", "model.clamped_steps",
              "is for latent hierarchies (one layer's clamped chain is one encoder pass); remove it")
-    need(1 <= m.chain_steps <= MAX_STEPS, "model.chain_steps",
-         f"must be between 1 (ALI) and {MAX_STEPS:,}, got {short(m.chain_steps)}")
-    need(1 <= m.backprop_steps <= m.chain_steps, "model.backprop_steps",
-         f"must be between 1 and model.chain_steps ({m.chain_steps}), got {m.backprop_steps}")
-    need(0 <= m.z_consistency < math.inf, "model.z_consistency",
-         f"must be finite and >= 0, got {m.z_consistency}")
-    need(0 <= m.x_consistency < math.inf, "model.x_consistency",
-         f"must be finite and >= 0, got {m.x_consistency}")
+    for key, problem in m.problems().items():  # the chain settings' ranges (ChainSettings)
+        need(False, f"model.{key}", problem)
     need(0 <= m.instance_noise < math.inf, "model.instance_noise",
          f"must be finite and >= 0, got {m.instance_noise}")
-    need(1 <= m.critic_states <= m.chain_steps, "model.critic_states",
-         f"must be between 1 and model.chain_steps ({m.chain_steps}), got {m.critic_states}")
-    need(1 <= m.pack <= MAX_PACK, "model.pack",
-         f"must be between 1 (off) and {MAX_PACK} (items D judges together), got {short(m.pack)}")
     need(d.batch_size % m.pack == 0, "model.pack",
          f"data.batch_size ({d.batch_size}) must be a multiple of model.pack ({m.pack})")
-    need(0.0 <= m.persistent <= 1.0, "model.persistent",
-         f"must be in [0, 1] (0 = off; the chance a chain continues), got {m.persistent}")
-    need(0 <= m.r1 < math.inf, "model.r1", f"must be finite and >= 0 (0 = off), got {m.r1}")
     need(m.decoder_noise >= 0, "model.decoder_noise", f"must be >= 0 (0 = off), got {m.decoder_noise}")
     need(1 <= t.iterations <= MAX_ITERATIONS, "train.iterations",
          f"must be between 1 and {MAX_ITERATIONS:,}, got {short(t.iterations)}")

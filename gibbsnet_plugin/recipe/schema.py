@@ -1,7 +1,9 @@
 """The recipe's schema: typed dataclasses, one per section, and the names its fields take.
 
 ``KEY_DOCS`` says what every key means (docs/recipes.md is generated from it); ``loading`` reads
-YAML and ``--set`` overrides into these classes, ``checks`` validates the values.
+YAML and ``--set`` overrides into these classes, ``checks`` validates the values. The model
+section's chain settings are ``ChainSettings``' fields (``chains.settings``), with their defaults,
+meanings and ranges.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from typing import Any, Literal
 
 import yaml
 
-Loss = Literal["bce", "lsgan"]
-"""The adversarial losses: non-saturating ``bce`` (ALI) and least-squares ``lsgan`` (the
-GibbsNet authors' code)."""
+from gibbsnet_plugin.chains.losses import Loss as Loss  # gibbsnet_plugin.recipe.Loss
+from gibbsnet_plugin.chains.settings import ChainSettings
+
 Precision = Literal["fp32", "bf16", "fp16"]
 """Training precision: float32, or autocast to bfloat16 or float16 (with a GradScaler)."""
 Missing = Literal["chain", "chain-ambient", "ambient", "zero-fill"]
@@ -52,26 +54,25 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
-    """The networks and the chain. ``chain_steps`` N = 1 is ALI. A list ``z_dim`` (bottom layer
-    first) makes a latent hierarchy; ``kind`` names the chain (built in: gibbsnet, hali)."""
+class ArchitectureConfig:
+    """The first keys of the model section: the networks (a registered architecture, its options
+    and the latent sizes) and the chain kind that joins them."""
 
     architecture: str = "conv8"
     z_dim: int | list[int] = 32
     kind: str = "gibbsnet"
     clamped_steps: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    chain_steps: int = 3
-    backprop_steps: int = 1
-    loss: Loss = "bce"
-    z_consistency: float = 0.0
-    x_consistency: float = 0.0
+
+
+@dataclass
+class ModelConfig(ChainSettings, ArchitectureConfig):
+    """The networks and the chain: ``ArchitectureConfig``'s keys, then the chain settings every
+    kind takes (``ChainSettings``' fields: ``chain_steps`` N = 1 is ALI), then instance noise and
+    the wrappers that stabilise any architecture. A list ``z_dim`` (bottom layer first) makes a
+    latent hierarchy; ``kind`` names the chain (built in: gibbsnet, hali)."""
+
     instance_noise: float = 0.0
-    critic_states: int = 1
-    pack: int = 1
-    persistent: float = 0.0
-    random_steps: bool = False
-    r1: float = 0.0
     spectral_norm: bool = False
     standardize: bool = False
     decoder_noise: int = 0
@@ -172,26 +173,8 @@ KEY_DOCS: dict[str, str] = {
     "model.clamped_steps": (
         "deep GibbsNet: sweeps of the clamped chain over the latents (null = `chain_steps`)"),
     "model.options": "passed to the architecture's factory (see below)",
-    "model.chain_steps": "N, steps of the unclamped chain; 1 = ALI",
-    "model.backprop_steps": "gradient flows through the last k chain steps (1 = the authors' code, N = all)",
-    "model.loss": "`bce` (non-saturating, ALI's swapped labels) or `lsgan` (the authors' code)",
-    "model.z_consistency": "weight of `‖z_(N-1) − enc(x_N)‖²` (the authors' code uses 1e-4)",
-    "model.x_consistency": "weight of a masked reconstruction term: half of the observed entries "
-                           "hidden as well, the chain (`train.missing_steps` steps) fills them, and "
-                           "`dec(enc(x))` is scored on every observed entry; teaches imputation",
+    **{f"model.{f.name}": f.metadata["doc"] for f in dataclasses.fields(ChainSettings)},
     "model.instance_noise": "std of Gaussian noise added to x before D, annealed linearly to 0",
-    "model.critic_states": (
-        "D is shown the unclamped chain's last s states `(x_t, z_(t-1))`, each against the clamped pairs "
-        "(the authors showed 2); states before the `backprop_steps` window are shown detached"),
-    "model.pack": (
-        "PacGAN packing: D judges packs of this many states at once (its network is the architecture's "
-        "own, built for m times the channels and latent entries); 1 = off"),
-    "model.persistent": (
-        "persistent unclamped chains: the chance that a training chain continues from where the previous "
-        "batch's chain stopped instead of restarting from the prior (the authors' `persist_p_chain`; 0 = "
-        "off); the states are saved in checkpoints"),
-    "model.random_steps": "draw each training batch's chain length uniformly from 1 to `chain_steps`",
-    "model.r1": "gamma of the R1 penalty `gamma/2 · E‖∇_(x,z) D(x, z)‖²` on clamped pairs (0 = off)",
     "model.spectral_norm": "spectral normalisation of every linear and convolutional layer of D",
     "model.standardize": (
         "wrap any architecture's encoder: z standardised per batch in training, with running statistics "

@@ -10,7 +10,7 @@ from torch import nn
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
 from gibbsnet_plugin.architectures.base import Hierarchy
-from gibbsnet_plugin.chains import ChainModel, LatentHierarchy, check_hierarchy, mode_layers
+from gibbsnet_plugin.chains import ChainModel, LatentHierarchy, check_architecture, mode_layers
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError
 from gibbsnet_plugin.factory import build_model
 from gibbsnet_plugin.utils import seeded
@@ -228,17 +228,18 @@ def test_architectures_build_hierarchies_or_refuse_lists_clearly():
     for name in ("mlp", "conv8"):
         arch = gn.architectures.build(name, SHAPE, [6, 4])
         assert isinstance(arch, Hierarchy)
-        check_hierarchy(arch, SHAPE, [6, 4], name)
+        check_architecture(arch, SHAPE, [6, 4], name)
     with pytest.raises(RecipeError, match=r"model\.z_dim: architecture 'test_one_layer' refused: "
                                           r"builds one layer"):
         build_model(tiny_recipe(model={"architecture": "test_one_layer", "z_dim": [6, 4],
                                        "options": {}}), SHAPE)
     with pytest.raises(GibbsnetError, match=r"'mlp' returned Architecture, not a Hierarchy"):
-        check_hierarchy(gn.architectures.build("mlp", SHAPE, 6), SHAPE, [6, 4], "mlp")
+        check_architecture(gn.architectures.build("mlp", SHAPE, 6), SHAPE, [6, 4], "mlp")
     broken = gn.architectures.build("mlp", SHAPE, [6, 4])
     broken.encoders[1] = nn.Linear(6, 5)
-    with pytest.raises(GibbsnetError, match=r"encoders\[1\] gives shape \(2, 5\); expected .* \(2, 4\)"):
-        check_hierarchy(broken, SHAPE, [6, 4], "mlp")
+    with pytest.raises(GibbsnetError, match=r"encoders\[1\] maps z1 of shape \(2, 6\) to \(2, 5\); "
+                                            r"expected \(batch, \*shape of z2\) = \(2, 4\)"):
+        check_architecture(broken, SHAPE, [6, 4], "mlp")
 
 
 def test_one_latent_layer_in_a_list_is_the_one_layer_model():

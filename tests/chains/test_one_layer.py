@@ -89,7 +89,7 @@ def test_discriminator_loss_bce_values():
     real = (torch.rand(4, *X_SHAPE), torch.rand(4, Z_DIM))
     fake = (torch.rand(4, *X_SHAPE), torch.rand(4, Z_DIM))
     out = model.discriminator_loss(real, fake)
-    s_real, s_fake = model.critic(*real), model.critic(*fake)
+    s_real, s_fake = model.judge(real), model.judge(fake)
     expected = F.binary_cross_entropy_with_logits(s_real, torch.ones(4)) + \
         F.binary_cross_entropy_with_logits(s_fake, torch.zeros(4))
     assert torch.allclose(out.loss, expected)
@@ -104,7 +104,7 @@ def test_lsgan_losses_and_discriminator_loss_detaches_pairs():
     model = linear_model(loss="lsgan")
     x = torch.rand(4, *X_SHAPE)
     real, fake = model.clamped(x), model.unclamped(4)
-    s_real, s_fake = model.critic(*real).detach(), model.critic(*fake).detach()
+    s_real, s_fake = model.judge(real).detach(), model.judge(fake).detach()
     d = model.discriminator_loss(real, fake)
     assert torch.allclose(d.loss, ((s_real - 1) ** 2).mean() + (s_fake ** 2).mean())
     d.loss.backward()
@@ -156,7 +156,8 @@ def test_inpaint_in_eval_mode_does_not_depend_on_the_rest_of_the_batch():
 
 def test_check_architecture_reports_wrong_shapes():
     arch = gn.architectures.build("test_linear", X_SHAPE, Z_DIM)
-    with pytest.raises(GibbsnetError, match=r"encoder maps .* expected \(batch, z_dim\) = \(2, 5\)"):
+    with pytest.raises(GibbsnetError, match=r"'test_linear': encoder maps x of shape \(2, 1, 4, 4\) to "
+                       r"\(2, 3\); expected \(batch, \*shape of z\) = \(2, 5\)"):
         check_architecture(arch, X_SHAPE, 5, "test_linear")
     with pytest.raises(GibbsnetError, match="encoder must be a torch.nn.Module"):
         check_architecture(gn.Architecture(None, arch.decoder, arch.discriminator), X_SHAPE, Z_DIM, "x")
@@ -360,10 +361,10 @@ def test_packing_shows_d_packs_of_m_pairs_stacked_along_their_first_axis(m):
     packed_x = x.reshape(8 // m, m, 16)
     z = real[1].reshape(8 // m, m, Z_DIM)
     by_hand = critic.linear(torch.cat([packed_x.flatten(1), z.flatten(1)], 1)).reshape(-1)
-    assert torch.allclose(model.critic(*real), by_hand)
+    assert torch.allclose(model.judge(real), by_hand)
     assert out.loss.isfinite()
     with pytest.raises(ValueError, match=f"a batch of 5 items does not split into packs of {m}"):
-        model.critic(x[:5], real[1][:5])
+        model.judge((x[:5], real[1][:5]))
 
 
 def test_a_packed_recipe_builds_d_for_packed_inputs_from_the_same_architecture():
@@ -375,7 +376,7 @@ def test_a_packed_recipe_builds_d_for_packed_inputs_from_the_same_architecture()
     assert first.in_channels == 2  # two 1-channel images side by side
     z_branch = next(m for m in model.discriminator.z_net.modules() if isinstance(m, torch.nn.Linear))
     assert z_branch.in_features == 2 * 8
-    assert model.critic(torch.zeros(4, 1, 8, 8), torch.zeros(4, 8)).shape == (2,)
+    assert model.judge((torch.zeros(4, 1, 8, 8), torch.zeros(4, 8))).shape == (2,)
 
 
 @pytest.mark.parametrize("architecture", ["conv8", "mlp"])

@@ -1,0 +1,101 @@
+"""``ChainSettings``: the chain and loss settings every chain kind takes, each defined once.
+
+A field here is all a new setting needs besides its use: ``ChainModel`` keeps the settings as
+``config`` (each one also read as an attribute, ``model.chain_steps``) and reports them in
+``options()``; the factory hands the recipe's to the chain kind as one object; the recipe's
+``model`` section inherits the fields (the YAML key ``model.chain_steps``), and
+docs/recipes.md documents each from its ``doc``. Its range goes in ``problems``, which both the
+model and the recipe check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from gibbsnet_plugin.chains.losses import LOSSES, Loss
+from gibbsnet_plugin.limits import MAX_PACK, MAX_STEPS
+from gibbsnet_plugin.utils import short
+
+
+def _doc(text: str) -> dict[str, str]:
+    """A field's metadata: what it means (the recipe reference shows it as ``model.<name>``)."""
+    return {"doc": text}
+
+
+@dataclass
+class ChainSettings:
+    """The chain and loss settings of a chain model, with their defaults; each field's ``doc``
+    (in its metadata) says what it means. ``problems`` lists the settings out of their range.
+
+    Not frozen, because the recipe's ``ModelConfig``, which inherits these fields, is edited in
+    place; a model keeps its own copy (``chain_settings``).
+    """
+
+    chain_steps: int = field(default=3, metadata=_doc("N, steps of the unclamped chain; 1 = ALI"))
+    backprop_steps: int = field(default=1, metadata=_doc(
+        "gradient flows through the last k chain steps (1 = the authors' code, N = all)"))
+    loss: Loss = field(default="bce", metadata=_doc(
+        "`bce` (non-saturating, ALI's swapped labels) or `lsgan` (the authors' code)"))
+    z_consistency: float = field(default=0.0, metadata=_doc(
+        "weight of `‖z_(N-1) − enc(x_N)‖²` (the authors' code uses 1e-4)"))
+    x_consistency: float = field(default=0.0, metadata=_doc(
+        "weight of a masked reconstruction term: half of the observed entries hidden as well, the "
+        "chain (`train.missing_steps` steps) fills them, and `dec(enc(x))` is scored on every "
+        "observed entry; teaches imputation"))
+    critic_states: int = field(default=1, metadata=_doc(
+        "D is shown the unclamped chain's last s states `(x_t, z_(t-1))`, each against the clamped "
+        "pairs (the authors showed 2); states before the `backprop_steps` window are shown detached"))
+    pack: int = field(default=1, metadata=_doc(
+        "PacGAN packing: D judges packs of this many states at once (its network is the "
+        "architecture's own, built for m times the channels and latent entries); 1 = off"))
+    persistent: float = field(default=0.0, metadata=_doc(
+        "persistent unclamped chains: the chance that a training chain continues from where the "
+        "previous batch's chain stopped instead of restarting from the prior (the authors' "
+        "`persist_p_chain`; 0 = off); the states are saved in checkpoints"))
+    random_steps: bool = field(default=False, metadata=_doc(
+        "draw each training batch's chain length uniformly from 1 to `chain_steps`"))
+    r1: float = field(default=0.0, metadata=_doc(
+        "gamma of the R1 penalty `gamma/2 · E‖∇_(x,z) D(x, z)‖²` on clamped pairs (0 = off)"))
+
+    def problems(self) -> dict[str, str]:
+        """What is wrong with each setting out of its range, by field name (empty: all valid)."""
+        n = self.chain_steps
+        ranges = {
+            "chain_steps": (1 <= n <= MAX_STEPS,
+                            f"must be between 1 (ALI) and {MAX_STEPS:,}, got {short(n)}"),
+            "backprop_steps": (1 <= self.backprop_steps <= n,
+                               f"must be between 1 and chain_steps ({n}), got {self.backprop_steps}"),
+            "loss": (self.loss in LOSSES, f"must be 'bce' or 'lsgan', got {short(self.loss)}"),
+            "z_consistency": (0 <= self.z_consistency < math.inf,
+                              f"must be finite and >= 0, got {self.z_consistency}"),
+            "x_consistency": (0 <= self.x_consistency < math.inf,
+                              f"must be finite and >= 0, got {self.x_consistency}"),
+            "critic_states": (1 <= self.critic_states <= n,
+                              f"must be between 1 and chain_steps ({n}), got {self.critic_states}"),
+            "pack": (1 <= self.pack <= MAX_PACK,
+                     f"must be between 1 (off) and {MAX_PACK} (items D judges together), got "
+                     f"{short(self.pack)}"),
+            "persistent": (0.0 <= self.persistent <= 1.0,
+                           f"must be in [0, 1] (0 = off; the chance a chain continues), got "
+                           f"{self.persistent}"),
+            "r1": (0 <= self.r1 < math.inf, f"must be finite and >= 0 (0 = off), got {self.r1}"),
+        }
+        return {name: problem for name, (ok, problem) in ranges.items() if not ok}
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming every setting out of its range."""
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(f"{name} {problem}" for name, problem in problems.items()))
+
+    def chain_settings(self, **changes: Any) -> ChainSettings:
+        """These settings alone (of a recipe's ``ModelConfig``: without its other keys), as a new
+        ``ChainSettings`` with ``changes`` made; an unknown name raises ``TypeError``."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(ChainSettings)}
+        return ChainSettings(**{**values, **changes})
+
+
+__all__ = ["ChainSettings"]
