@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,20 @@ from click.core import ParameterSource
 from rich.markup import escape
 
 import gibbsnet_plugin as gn
-from gibbsnet_cli.ui import chain_progress, load_run, note, print_json, results, wrote
+from gibbsnet_cli.ui import (
+    chain_progress,
+    device_option,
+    force_option,
+    json_option,
+    load_run,
+    note,
+    num_option,
+    print_json,
+    results,
+    scale_option,
+    seed_option,
+    wrote,
+)
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS
 
@@ -36,13 +50,10 @@ def _steps_list(ctx: click.Context, param: click.Parameter, value: str | None) -
 def _test_time_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--seed, --scale, --device and --force, shared by the test-time commands."""
     for option in reversed([
-        click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
-                     help="Seed of the chain's randomness (and of random-PCT masks)."),
-        click.option("--scale", type=click.IntRange(1, 64), default=1, show_default=True,
-                     help="Enlarge figures by this integer factor (nearest-neighbour)."),
-        click.option("--device", default=None,
-                     help="auto, cpu, cuda, cuda:N or mps (default: CUDA when available)."),
-        click.option("--force", is_flag=True, help="Replace output files that already exist."),
+        seed_option("Seed of the chain's randomness (and of random-PCT masks)."),
+        scale_option(1, "Enlarge figures by this integer factor (nearest-neighbour)."),
+        device_option(),
+        force_option("Replace output files that already exist."),
     ]):
         command = option(command)
     return command
@@ -53,8 +64,7 @@ def _images_options(default_num: int) -> Callable[[Callable[..., Any]], Callable
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         for option in reversed([
-            click.option("--num", type=click.IntRange(1, MAX_COUNT), default=default_num, show_default=True,
-                         help="How many images."),
+            num_option(default_num, "How many images."),
             click.option("--split", type=click.Choice(["test", "train"]), default="test",
                          show_default=True,
                          help="Split of the recipe's data set to take images from."),
@@ -86,10 +96,40 @@ def _read_images(path: str, shape: tuple[int, ...], num: int) -> Any:
     return images.x
 
 
+@dataclass
+class _Drawn:
+    """What a chain of ``gibbsnet sample`` produced, as the one flow that writes it takes it:
+    ``final`` (num, *x_shape), x after the chain's steps; ``frames`` (num, len(record), *x_shape),
+    x at the ``record``ed steps (None when none were asked for); ``start``, the images shown before
+    the chains (None: none); ``layers``, the states of latent layers at the recorded steps, each
+    drawn in a trajectory figure of its own (path -> states); ``note``, a line to show before the
+    files written; ``facts``, what the JSON record adds; ``rate``, whether the message gives the
+    steps per second."""
+
+    final: torch.Tensor
+    frames: torch.Tensor | None
+    record: list[int]
+    start: torch.Tensor | None = None
+    layers: dict[Path, torch.Tensor] = field(default_factory=dict)
+    note: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    rate: bool = True
+
+    def at(self, steps: list[int], states: torch.Tensor | None = None) -> torch.Tensor:
+        """x (or ``states``, recorded like ``frames``) at ``steps``, all of them recorded."""
+        recorded = self.frames if states is None else states
+        assert recorded is not None
+        return recorded[:, [self.record.index(t) for t in steps]]
+
+
+_Chain = Callable[[list[int], Callable[[int], None] | None], _Drawn]
+"""Runs the chains of ``gibbsnet sample``, recording x at the given steps and reporting each step
+done to the progress callback."""
+
+
 @click.command()
 @click.argument("run", metavar="RUN", type=click.Path())
-@click.option("--num", type=click.IntRange(1, MAX_COUNT), default=64, show_default=True,
-              help="How many chains (with --from-images: at most this many images).")
+@num_option(64, "How many chains (with --from-images: at most this many images).")
 @click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=None,
               help="Chain length (default: the recipe's chain_steps; 1 = one decoder pass).")
 @click.option("--out", type=click.Path(), default="sample.png", show_default=True,
@@ -100,8 +140,7 @@ def _read_images(path: str, shape: tuple[int, ...], num: int) -> Any:
 @click.option("--at", callback=_steps_list, default=None, metavar="STEPS",
               help="Steps that --trajectory shows, e.g. 1,2,5,10,100,1000 "
                    "(default: 1, 2, 5, 10, 20, 50, ... and --steps).")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print what was written (files, chains, steps, seconds) as JSON on stdout.")
+@json_option("Print what was written (files, chains, steps, seconds) as JSON on stdout.")
 @click.option("--gif", "gif_path", type=click.Path(), default=None, metavar="FILE.gif",
               help="Also write an animation of the chains (every step, or 100 frames spaced "
                    "geometrically for longer chains).")
@@ -146,53 +185,36 @@ def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str
         figures.check_image_shape(model.x_shape)
     steps = steps or model.chain_steps
     if mode or clamps or impotents:
-        _sample_modes(loaded, num, steps, out_path, trajectory, gif, at, from_images, mode, clamps,
-                      impotents, seed, scale, as_json, force)
-        return
-    start = None
-    if from_images is not None:
-        start = _read_images(from_images, model.x_shape, num)
-        num = len(start)
-    columns = at or gn.default_record(steps)
-    frames = gn.gif_steps(steps) if gif else []
-    record = (columns if trajectory else []) + frames
-    began = time.perf_counter()
-    with chain_progress("sample", max([steps, *record])) as progress:
-        chains = gn.sample(model, num, steps, seed, record, start, progress)
-    seconds = time.perf_counter() - began
-
-    if out_path.suffix.lower() == ".npy":
-        figures.save_array(chains.x, out_path)
-    elif start is None:
-        figures.save_grid(chains.x, out_path, scale=scale)
+        chain = _mode_chain(loaded, num, steps, trajectory, from_images, mode, clamps, impotents,
+                            seed, force)
     else:
-        figures.save_png(figures.rows_image([start, chains.x], ["input", f"step {steps}"],
-                                            scale=scale), out_path)
-    written = [out_path]
-    if trajectory:
-        shown = sorted(set(columns))
-        cells = chains.frames[:, [chains.record.index(t) for t in shown]]
-        figures.save_png(figures.trajectory_image(cells, shown, start, scale), trajectory)
-        written.append(trajectory)
-    if gif:
-        figures.save_chain_gif(chains.frames[:, [chains.record.index(t) for t in frames]], frames,
-                               gif, scale)
-        written.append(gif)
-    total = max([steps, *record])
-    wrote(*written, detail=f" ({num} chains × {total} steps in {seconds:.1f} s, "
-                            f"{total / max(seconds, 1e-9):.0f} steps/s)")
-    if as_json:
-        print_json({"run": str(loaded.checkpoint), "num": num, "steps": total, "seed": seed,
-                    "seconds": seconds, "files": [str(p) for p in written]})
+        chain = _unclamped_chain(loaded, num, steps, from_images, seed)
+    _write_samples(loaded, chain, steps, out_path, trajectory, gif, at, seed, scale, as_json)
 
 
-def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajectory: Path | None,
-                  gif: Path | None, at: list[int] | None, from_images: str | None, mode: str | None,
-                  clamps: tuple[str, ...], impotents: tuple[str, ...], seed: int, scale: int,
-                  as_json: bool, force: bool) -> None:
-    """``gibbsnet sample`` in a mode of being; the figures show x, or, when x is impotent (its
-    shown value is the clamped images), x decoded from z1: what the latents imagine. With
-    --trajectory, latent layers that have an image form get a figure each (``<name>-z1.png``)."""
+def _unclamped_chain(loaded: gn.Run, num: int, steps: int, from_images: str | None,
+                     seed: int) -> _Chain:
+    """The unclamped chains of ``gibbsnet sample``, from the prior or, with --from-images, from
+    the encodings of the images (read now), which the figures then show first."""
+    model = loaded.model
+    start = None if from_images is None else _read_images(from_images, model.x_shape, num)
+
+    def run(record: list[int], progress: Callable[[int], None] | None) -> _Drawn:
+        chains = gn.sample(model, num if start is None else len(start), steps, seed, record, start,
+                           progress)
+        return _Drawn(chains.x, chains.frames, chains.record, start)
+
+    return run
+
+
+def _mode_chain(loaded: gn.Run, num: int, steps: int, trajectory: Path | None,
+                from_images: str | None, mode: str | None, clamps: tuple[str, ...],
+                impotents: tuple[str, ...], seed: int, force: bool) -> _Chain:
+    """The chains of ``gibbsnet sample`` in a mode of being; the figures show x, or, when x is
+    impotent (its shown value is the clamped images), x decoded from z1: what the latents imagine.
+    With --trajectory, latent layers that have an image form get a figure each
+    (``<name>-z1.png``, checked now, as the other outputs were); the images that clamped layers
+    take their values from are read now too."""
     figures, model = gn.figures, loaded.model
     layer_figures = {}
     if trajectory:
@@ -205,47 +227,68 @@ def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajecto
         images = _read_images(from_images, model.x_shape, num)
     elif gn.modes_need_images(model, mode, clamps):
         images = gn.dataset_images(loaded.recipe, "test", num, model.x_shape)
+
+    def run(record: list[int], progress: Callable[[int], None] | None) -> _Drawn:
+        chains = gn.modes(model, num if images is None else len(images), steps, mode, clamps,
+                          impotents, images, seed, record, progress)
+        states = chains.states
+        x = gn.imagined(model, states)
+        what = "what the latents imagine, x decoded from z1" if 0 in states.copies else "x"
+        return _Drawn(
+            x[:, states.steps.index(steps)], x, states.steps,
+            layers={path: states.layers[layer] for layer, path in layer_figures.items()},
+            note=f"{mode or 'custom mode'}: clamped {', '.join(chains.clamped) or 'nothing'}, "
+                 f"impotent {', '.join(chains.impotent) or 'nothing'}; the figures show {what}",
+            facts={"mode": mode, "clamped": chains.clamped, "impotent": chains.impotent},
+            rate=False)
+
+    return run
+
+
+def _write_samples(loaded: gn.Run, chain: _Chain, steps: int, out_path: Path,
+                   trajectory: Path | None, gif: Path | None, at: list[int] | None, seed: int,
+                   scale: int, as_json: bool) -> None:
+    """Run ``chain`` for ``steps`` (with a progress bar when long), recording the steps that
+    --trajectory (--at) and --gif show, and write what ``gibbsnet sample`` writes: the final
+    states (a grid or an array), the trajectory figures, the animation, a message and the JSON."""
+    figures = gn.figures
     columns = at or gn.default_record(steps)
     frames = gn.gif_steps(steps) if gif else []
     record = (columns if trajectory else []) + frames
+    total = max([steps, *record])
     began = time.perf_counter()
-    with chain_progress("sample", max([steps, *record])) as progress:
-        run = gn.modes(model, num if images is None else len(images), steps, mode, clamps,
-                       impotents, images, seed, record, progress)
+    with chain_progress("sample", total) as progress:
+        drawn = chain(record, progress)
     seconds = time.perf_counter() - began
-    states = run.states
-    x = gn.imagined(model, states)
 
-    def at_steps(wanted: list[int]) -> torch.Tensor:
-        return x[:, [states.steps.index(t) for t in wanted]]
-
-    final = at_steps([steps])[:, 0]
     if out_path.suffix.lower() == ".npy":
-        figures.save_array(final, out_path)
+        figures.save_array(drawn.final, out_path)
+    elif drawn.start is None:
+        figures.save_grid(drawn.final, out_path, scale=scale)
     else:
-        figures.save_grid(final, out_path, scale=scale)
+        figures.save_png(figures.rows_image([drawn.start, drawn.final], ["input", f"step {steps}"],
+                                            scale=scale), out_path)
     written = [out_path]
     if trajectory:
         shown = sorted(set(columns))
-        figures.save_png(figures.trajectory_image(at_steps(shown), shown, None, scale), trajectory)
+        figures.save_png(figures.trajectory_image(drawn.at(shown), shown, drawn.start, scale),
+                         trajectory)
         written.append(trajectory)
-        index = [states.steps.index(t) for t in shown]
-        for layer, path in layer_figures.items():
-            cells = figures.to_display_range(states.layers[layer][:, index])
+        for path, states in drawn.layers.items():
+            cells = figures.to_display_range(drawn.at(shown, states))
             figures.save_png(figures.trajectory_image(cells, shown, None, scale), path)
             written.append(path)
     if gif:
-        figures.save_chain_gif(at_steps(frames), frames, gif, scale)
+        figures.save_chain_gif(drawn.at(frames), frames, gif, scale)
         written.append(gif)
-    what = "what the latents imagine, x decoded from z1" if 0 in states.copies else "x"
-    note(f"{mode or 'custom mode'}: clamped {', '.join(run.clamped) or 'nothing'}, impotent "
-         f"{', '.join(run.impotent) or 'nothing'}; the figures show {what}")
-    total = max([steps, *record])
-    wrote(*written, detail=f" ({len(final)} chains × {total} steps in {seconds:.1f} s)")
+    if drawn.note is not None:
+        note(drawn.note)
+    num = len(drawn.final)
+    rate = f", {total / max(seconds, 1e-9):.0f} steps/s" if drawn.rate else ""
+    wrote(*written, detail=f" ({num} chains × {total} steps in {seconds:.1f} s{rate})")
     if as_json:
-        print_json({"run": str(loaded.checkpoint), "num": len(final), "steps": total,
-                    "seed": seed, "seconds": seconds, "mode": mode, "clamped": run.clamped,
-                    "impotent": run.impotent, "files": [str(p) for p in written]})
+        print_json({"run": str(loaded.checkpoint), "num": num, "steps": total, "seed": seed,
+                    "seconds": seconds, **drawn.facts, "files": [str(p) for p in written]})
 
 
 @click.command()
@@ -259,8 +302,7 @@ def _sample_modes(loaded: gn.Run, num: int, steps: int, out_path: Path, trajecto
               help="Steps of the partially clamped chain.")
 @click.option("--out", type=click.Path(), default="inpaint.png", show_default=True, metavar="FILE.png",
               help="Grid with rows: masked input, result, original.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the scores as one JSON object on stdout.")
+@json_option("Print the scores as one JSON object on stdout.")
 @_test_time_options
 def inpaint(run: str, mask_spec: str, num: int, split: str, input_path: str | None, steps: int,
             out: str, as_json: bool, seed: int, scale: int, device: str | None,
@@ -299,7 +341,7 @@ def inpaint(run: str, mask_spec: str, num: int, split: str, input_path: str | No
 @_images_options(default_num=16)
 @click.option("--out", type=click.Path(), default="reconstruct.png", show_default=True, metavar="FILE.png",
               help="Grid with rows: original, reconstruction.")
-@click.option("--json", "as_json", is_flag=True, help="Print the MSE as one JSON object on stdout.")
+@json_option("Print the MSE as one JSON object on stdout.")
 @click.option("--level", type=click.IntRange(1), default=1, show_default=True,
               help="Latent hierarchies: the layer (1 = z1, ...) to work from.")
 @_test_time_options
@@ -341,8 +383,7 @@ def reconstruct(run: str, num: int, split: str, input_path: str | None, out: str
               help="One row per pair: first image, the decoded line, second image.")
 @click.option("--level", type=click.IntRange(1), default=1, show_default=True,
               help="Latent hierarchies: the layer (1 = z1, ...) to work from.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print what was written (file, pairs, points) as JSON on stdout.")
+@json_option("Print what was written (file, pairs, points) as JSON on stdout.")
 @_test_time_options
 def interpolate(run: str, pairs: int, points: int, chain_steps: int, split: str, level: int,
                 input_path: str | None, out: str, as_json: bool, seed: int, scale: int,
@@ -377,8 +418,8 @@ def interpolate(run: str, pairs: int, points: int, chain_steps: int, split: str,
 @click.option("--weights", type=click.Choice(["auto", "ema", "raw"]), default="auto", show_default=True,
               help="ema: the moving averages (train.ema); raw: the trained weights; auto: ema "
                    "when the run has them, as sampling uses.")
-@click.option("--force", is_flag=True, help="Replace the files of an existing export.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@force_option("Replace the files of an existing export.")
+@json_option("Print one JSON object on stdout.")
 def export(run: str, out: str, weights: str, force: bool, as_json: bool) -> None:
     """Export the model of RUN (a run directory or checkpoint file) as safetensors weights with
     its recipe and a model card; every test-time command reads the directory as it reads RUN."""
@@ -402,12 +443,10 @@ def export(run: str, out: str, weights: str, force: bool, as_json: bool) -> None
                    "the most frequent category).")
 @click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=20, show_default=True,
               help="Steps of each partially clamped chain.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
-              help="Seed of the chains' randomness (the same seed gives the same draws).")
-@click.option("--device", default=None,
-              help="auto, cpu, cuda, cuda:N or mps (default: CUDA when available).")
-@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
-@click.option("--json", "as_json", is_flag=True, help="Print a summary as one JSON object on stdout.")
+@seed_option("Seed of the chains' randomness (the same seed gives the same draws).")
+@device_option()
+@force_option("Replace the output file if it exists.")
+@json_option("Print a summary as one JSON object on stdout.")
 def impute(run: str, table: str, out: str, draws: int | None, reduce: str | None, steps: int,
            seed: int, device: str | None, force: bool, as_json: bool) -> None:
     """Fill the missing cells of TABLE (a CSV, TSV, Parquet or NumPy file with the columns the

@@ -11,7 +11,15 @@ from rich.markup import escape
 from rich.table import Table
 
 import gibbsnet_plugin as gn
-from gibbsnet_cli.ui import TrainingBar, console, print_json, results
+from gibbsnet_cli.ui import (
+    TrainingBar,
+    console,
+    device_option,
+    force_option,
+    json_option,
+    print_json,
+    results,
+)
 from gibbsnet_plugin.errors import TrainingInterrupted
 
 
@@ -22,15 +30,13 @@ from gibbsnet_plugin.errors import TrainingInterrupted
               help="Override a recipe key, e.g. --set model.chain_steps=5 (repeatable).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory (default: runs/<recipe name>).")
-@click.option("--device", default=None,
-              help="auto, cpu, cuda, cuda:N or mps (overrides train.device).")
+@device_option("auto, cpu, cuda, cuda:N or mps (overrides train.device).")
 @click.option("--resume", "resume_dir", is_flag=False, flag_value="", default=None,
               metavar="[RUN_DIR]", type=click.Path(file_okay=False),
               help="Continue a run: --resume RUN_DIR continues it with its own recipe.yaml (no "
                    "RECIPE needed); RECIPE --resume continues the run in --out.")
-@click.option("--force", is_flag=True, help="Replace a run already in the output directory.")
-@click.option("--json", "as_json", is_flag=True,
-              help="When done, print the run directory and its checkpoint as JSON on stdout.")
+@force_option("Replace a run already in the output directory.")
+@json_option("When done, print the run directory and its checkpoint as JSON on stdout.")
 @click.option("--nproc", type=click.IntRange(1), default=1, show_default=True,
               help="Train in N processes on this machine (one GPU each, or CPU with gloo); "
                    "under torchrun, leave it at 1.")
@@ -74,8 +80,7 @@ def train(recipe_path: str | None, overrides: tuple[str, ...], out: str | None,
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the entries as one JSON object {\"plugins\": [...]} on stdout.")
+@json_option("Print the entries as one JSON object {\"plugins\": [...]} on stdout.")
 def plugins(as_json: bool) -> None:
     """List architectures, data sets, corruptions, chain kinds and metrics: built-in, from plugins,
     and broken plugins."""

@@ -1,5 +1,5 @@
-"""Terminal helpers shared by the commands: the stderr console, progress bars, one-line notes and
-JSON on stdout."""
+"""Terminal helpers shared by the commands: the options several commands declare, the stderr
+console, progress bars, one-line notes and JSON on stdout."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from rich.progress import (
 
 import gibbsnet_plugin as gn
 from gibbsnet_plugin.errors import with_flags
+from gibbsnet_plugin.limits import MAX_COUNT
 
 if TYPE_CHECKING:
     from gibbsnet_plugin import RunSummary, TrainingStatus
@@ -36,6 +37,47 @@ results = Console(highlight=False)
 
 PROGRESS_MIN_STEPS = 100
 """Chains at least this long show a progress bar (on stderr; it disappears when done)."""
+
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+"""What puts an option on a click command."""
+
+DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps (default: CUDA when available)."
+"""The help of ``--device`` for the commands that use a trained model."""
+
+
+def seed_option(help: str) -> Decorator:
+    """``--seed``: the seed of what a command draws, 0 unless given."""
+    return click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+                        help=help)
+
+
+def device_option(help: str = DEVICE_HELP) -> Decorator:
+    """``--device``: where the model runs (None: the library's default)."""
+    return click.option("--device", default=None, help=help)
+
+
+def force_option(help: str) -> Decorator:
+    """``--force``: replace what a command would otherwise refuse to overwrite."""
+    return click.option("--force", is_flag=True, help=help)
+
+
+def json_option(help: str) -> Decorator:
+    """``--json`` (the parameter ``as_json``): the result as one JSON object on stdout."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def num_option(default: int, help: str) -> Decorator:
+    """``--num``: how many chains or images, from 1 to ``MAX_COUNT``."""
+    return click.option("--num", type=click.IntRange(1, MAX_COUNT), default=default, show_default=True,
+                        help=help)
+
+
+def scale_option(default: int | None, help: str) -> Decorator:
+    """``--scale``: the integer factor (1 to 64) that figures are enlarged by (None: the command
+    chooses)."""
+    return click.option("--scale", type=click.IntRange(1, 64), default=default,
+                        show_default=default is not None, help=help)
 
 
 FLAGS = {"out": "--out", "force": "--force", "resume": "--resume", "overrides": "--set",

@@ -28,12 +28,6 @@ from torch.utils.data import DataLoader, Dataset
 from gibbsnet_plugin.architectures.base import annealed
 from gibbsnet_plugin.calibration import end_calibration_steps
 from gibbsnet_plugin.chains import ChainModel, instance_noise_std
-from gibbsnet_plugin.checkpoint import (
-    ResumePoint,
-    RNGStates,
-    RunMeta,
-    check_run_dir,
-)
 from gibbsnet_plugin.data.base import data_units
 from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.data.sampler import ResumableSampler
@@ -78,6 +72,7 @@ from gibbsnet_plugin.factory import (
 from gibbsnet_plugin.metrics import Data
 from gibbsnet_plugin.metrics.inception import announce_download, find_weights
 from gibbsnet_plugin.recipe import Recipe, check_masked_x, resolved
+from gibbsnet_plugin.run_state import ResumePoint, RNGStates, RunMeta, check_run_dir
 from gibbsnet_plugin.rundir import RunDir
 from gibbsnet_plugin.utils import resolve_device, seed_everything, write_text_atomic
 

@@ -1,11 +1,14 @@
-"""The seed-statistics benchmark (benchmarks/seeds.py) end to end on a tiny recipe."""
+"""The seed-statistics benchmark (benchmarks/seeds.py) end to end on a tiny recipe, and the
+incomplete-data benchmark (benchmarks/incomplete_data.py)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,48 +27,93 @@ def bench(recipe: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
-def test_seeds_trains_every_variant_and_seed_and_reports_mean_std_and_worst(tmp_path):
-    recipe = tmp_path / "tiny.yaml"
+@dataclass
+class Benchmarked:
+    """The tiny recipe benchmarked once into ``out``: two seeds of two variants trained and scored."""
+
+    recipe: Path
+    out: Path
+    result: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="module")
+def benchmarked(tmp_path_factory) -> Benchmarked:
+    root = tmp_path_factory.mktemp("seeds")
+    recipe = root / "tiny.yaml"
     recipe.write_text(tiny_recipe(train={"iterations": 4, "checkpoint_every": 4}).to_yaml())
-    out = tmp_path / "bench"
-    result = bench(recipe, out)
+    result = bench(recipe, root / "bench")
     assert result.returncode == 0, result.stderr
-    assert "trained 4 run(s)" in result.stderr
+    return Benchmarked(recipe, root / "bench", result)
+
+
+def copy_of(done: Benchmarked, tmp_path: Path) -> Path:
+    """A copy of the benchmark's ``out`` (modification times kept: the scores' cache key), for a
+    test that benchmarks again or changes runs."""
+    return Path(shutil.copytree(done.out, tmp_path / "bench"))
+
+
+def test_seeds_trains_every_variant_and_seed_with_its_own_recipe(benchmarked):
+    assert "trained 4 run(s)" in benchmarked.result.stderr
     for variant, steps in (("gibbsnet", 2), ("ali", 1)):
         for seed in (0, 1):
-            saved = (out / variant / f"seed{seed}" / "recipe.yaml").read_text()
+            saved = (benchmarked.out / variant / f"seed{seed}" / "recipe.yaml").read_text()
             assert f"seed: {seed}\n" in saved and f"chain_steps: {steps}\n" in saved
-    scores = json.loads((out / "scores.json").read_text())["results"]
+
+
+def test_seeds_writes_the_chain_scores_of_every_run_at_every_step(benchmarked):
+    scores = json.loads((benchmarked.out / "scores.json").read_text())["results"]
     assert set(scores) == {"gibbsnet", "ali"} and set(scores["ali"]) == {"0", "1"}
     rows = scores["gibbsnet"]["0"]["chain"]
     assert [r["step"] for r in rows] == [1, 3]
     assert {"classes", "entropy", "confidence", "nn_ratio", "fd"} <= set(rows[0])
     assert 0.0 <= rows[0]["entropy"] <= 1.0
-    lines = result.stdout.splitlines()
+
+
+def test_seeds_table_gives_the_worst_seed_after_the_mean_and_std(benchmarked):
+    scores = json.loads((benchmarked.out / "scores.json").read_text())["results"]
+    lines = benchmarked.result.stdout.splitlines()
     header = lines.index("| steps | gibbsnet | ali |", lines.index(next(
         line for line in lines if line.startswith("entropy (higher is better)"))))
     values = [scores["gibbsnet"][s]["chain"][0]["entropy"] for s in ("0", "1")]
     cell = lines[header + 2].split("|")[2]
     assert cell.strip().endswith(f"({min(values):.3f})")  # the worst seed: the lowest entropy
 
-    again = bench(recipe, out)  # same recipes and settings: neither retrained nor scored again
+
+def test_seeds_run_again_neither_retrains_nor_rescores(benchmarked, tmp_path):
+    again = bench(benchmarked.recipe, copy_of(benchmarked, tmp_path))
     assert again.returncode == 0 and "trained 0 run(s)" in again.stderr
     assert "scored 0 run(s), 4 from earlier scores" in again.stderr
-    assert again.stdout == result.stdout
+    assert again.stdout == benchmarked.result.stdout
 
-    later = bench(recipe, out, "--first", "1", "--json", str(out / "later.json"))  # seed 1 only
+
+def test_seeds_first_runs_only_the_later_seeds(benchmarked, tmp_path):
+    out = copy_of(benchmarked, tmp_path)
+    later = bench(benchmarked.recipe, out, "--first", "1", "--json", str(out / "later.json"))
     assert later.returncode == 0 and "scored 0 run(s), 2 from earlier scores" in later.stderr
     assert set(json.loads((out / "later.json").read_text())["results"]["ali"]) == {"1"}
     assert "tiny.yaml: 1 seed, threads" in later.stdout
-    wrong = bench(recipe, out, "--first", "2")
-    assert wrong.returncode != 0 and "give a first seed from 0 to 1" in wrong.stderr
 
-    older = out / "ali" / "seed0" / "recipe.yaml"  # trained before critic_hidden existed: reused
-    older.write_text(older.read_text().replace("    critic_hidden: null\n", ""))
-    other = out / "ali" / "seed1" / "recipe.yaml"  # trained with other networks: trained again
-    other.write_text(other.read_text().replace("    norm: batch\n", "    norm: layer\n"))
-    third = bench(recipe, out)
-    assert third.returncode == 0 and "trained 1 run(s)" in third.stderr
+
+def test_seeds_refuses_a_first_seed_that_runs_no_seed(tmp_path):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(tiny_recipe().to_yaml())
+    wrong = bench(recipe, tmp_path / "bench", "--first", "2")
+    assert wrong.returncode != 0 and "give a first seed from 0 to 1" in wrong.stderr
+    assert not (tmp_path / "bench").exists()
+
+
+@pytest.mark.parametrize("saved, edited, trained", [
+    ("    critic_hidden: null\n", "", 0),  # trained before critic_hidden existed: reused
+    ("    norm: batch\n", "    norm: layer\n", 1),  # trained with other networks: trained again
+], ids=["before-an-option-existed", "other-networks"])
+def test_seeds_trains_a_run_again_only_when_its_recipe_resolves_differently(benchmarked, tmp_path, saved,
+                                                                            edited, trained):
+    out = copy_of(benchmarked, tmp_path)
+    recipe = out / "ali" / "seed1" / "recipe.yaml"
+    assert saved in recipe.read_text()
+    recipe.write_text(recipe.read_text().replace(saved, edited))
+    again = bench(benchmarked.recipe, out)
+    assert again.returncode == 0 and f"trained {trained} run(s)" in again.stderr
 
 
 def test_incomplete_data_trains_every_method_and_prints_the_table_and_the_figure(tmp_path):

@@ -1,4 +1,4 @@
-"""Run directories and checkpoints (gibbsnet_plugin/checkpoint.py)."""
+"""Run directories and checkpoints (gibbsnet_plugin/checkpoint.py, gibbsnet_plugin/run_state.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
-from gibbsnet_plugin.checkpoint import RNGStates, read_checkpoint, resolve_checkpoint
+from gibbsnet_plugin.checkpoint import read_checkpoint, resolve_checkpoint
 from gibbsnet_plugin.errors import GibbsnetError, OutputError
+from gibbsnet_plugin.run_state import RNGStates
 
 
 def test_rng_states_round_trip_through_a_weights_only_checkpoint(tmp_path):

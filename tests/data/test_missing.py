@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch.utils.data import TensorDataset
@@ -59,9 +61,56 @@ def test_labels_stay_in_the_middle_of_masked_items():
     assert y == data[7][1] and mask.shape == SHAPE
 
 
-@pytest.mark.parametrize("name", ["random-50", "random-12.5", "window-3", "left-half", "center"])
-def test_process_names_are_accepted(name):
-    check_process(name, SHAPE)
+def hidden_pixels(name: str, shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """The pixels (H, W) that one draw of the accepted process ``name`` hides, the same in every
+    channel."""
+    check_process(name, shape)
+    mask = draw_mask(name, shape, seed)
+    assert mask.shape == shape and bool(((mask == 0) | (mask == 1)).all())
+    assert all(torch.equal(mask[0], channel) for channel in mask)
+    return mask[0] == 0
+
+
+def region(shape: tuple[int, ...], rows: slice, cols: slice) -> torch.Tensor:
+    hidden = torch.zeros(shape[1:], dtype=torch.bool)
+    hidden[rows, cols] = True
+    return hidden
+
+
+@pytest.mark.parametrize("name, rows, cols", [
+    ("left-half", slice(None), slice(0, 4)), ("right-half", slice(None), slice(4, 8)),
+    ("top-half", slice(0, 4), slice(None)), ("bottom-half", slice(4, 8), slice(None)),
+    ("center", slice(2, 6), slice(2, 6)),
+])
+def test_a_region_process_hides_its_region_of_every_item(name, rows, cols):
+    for seed in range(3):
+        assert torch.equal(hidden_pixels(name, (2, 8, 8), seed), region((2, 8, 8), rows, cols))
+
+
+@pytest.mark.parametrize("name, rows, cols", [
+    ("left-half", slice(None), slice(0, 3)), ("right-half", slice(None), slice(4, 7)),
+    ("top-half", slice(0, 2), slice(None)), ("bottom-half", slice(3, 5), slice(None)),
+    ("center", slice(1, 3), slice(2, 5)),
+])
+def test_a_region_process_leaves_the_larger_half_observed_when_the_size_is_odd(name, rows, cols):
+    assert torch.equal(hidden_pixels(name, (1, 5, 7), 0), region((1, 5, 7), rows, cols))
+
+
+@pytest.mark.parametrize("name, share", [("random-50", 0.5), ("random-12.5", 0.125)])
+def test_a_random_process_hides_its_share_of_the_pixels_anywhere(name, share):
+    draws = torch.stack([hidden_pixels(name, SHAPE, seed) for seed in range(400)])
+    assert all(int(hidden.sum()) == round(share * 64) for hidden in draws)  # every item exactly
+    assert len({tuple(hidden.flatten().tolist()) for hidden in draws}) == len(draws)
+    # every pixel is hidden in about that share of the items (within 5 standard errors)
+    error = math.sqrt(share * (1 - share) / len(draws))
+    assert float((draws.float().mean(0) - share).abs().max()) < 5 * error
+
+
+def test_a_window_process_hides_all_but_one_window_of_that_size():
+    for seed in range(10):
+        observed = ~hidden_pixels("window-3", SHAPE, seed)
+        rows, cols = observed.nonzero(as_tuple=True)
+        assert int(observed.sum()) == 9 and int(rows.max() - rows.min()) == int(cols.max() - cols.min()) == 2
 
 
 @pytest.mark.parametrize("name, words", [
