@@ -9,7 +9,16 @@ from rich.markup import escape
 from rich.table import Table
 
 import gibbsnet_plugin as gn
-from gibbsnet_cli.ui import note, print_json, task_progress, wrote
+from gibbsnet_cli.ui import (
+    device_option,
+    force_option,
+    json_option,
+    note,
+    print_json,
+    seed_option,
+    task_progress,
+    wrote,
+)
 from gibbsnet_cli.ui import results as results_console
 from gibbsnet_plugin.limits import MAX_COUNT, MAX_DRAWS, MAX_STEPS
 
@@ -52,13 +61,10 @@ from gibbsnet_plugin.limits import MAX_COUNT, MAX_DRAWS, MAX_STEPS
 @click.option("--out-dir", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Where --metric tsne writes tsne-<run>.png (for a checkpoint file: "
                    "tsne-<run>-<checkpoint>.png).")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object {\"runs\": [...]} on stdout.")
-@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
-              help="Seed of every metric.")
-@click.option("--force", is_flag=True, help="Replace t-SNE figures that already exist.")
-@click.option("--device", default=None,
-              help="auto, cpu, cuda, cuda:N or mps (default: CUDA when available).")
+@json_option("Print one JSON object {\"runs\": [...]} on stdout.")
+@seed_option("Seed of every metric.")
+@force_option("Replace t-SNE figures that already exist.")
+@device_option()
 def evaluate(runs: tuple[str, ...], metrics: tuple[str, ...], num_samples: int | None,
              steps: int | None, masks: tuple[str, ...], inpaint_steps: int | None,
              missing: str | None, labels: int | None, draws: int | None, inception_weights: str | None,

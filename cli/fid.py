@@ -9,7 +9,15 @@ import click
 from rich.markup import escape
 
 import gibbsnet_plugin as gn
-from gibbsnet_cli.ui import console, print_json, task_progress, wrote
+from gibbsnet_cli.ui import (
+    console,
+    device_option,
+    force_option,
+    json_option,
+    print_json,
+    task_progress,
+    wrote,
+)
 from gibbsnet_plugin.limits import MAX_BATCH
 
 
@@ -24,8 +32,7 @@ def _announce_download(path: Path) -> None:
                    "statistics in a given .npz).")
 @click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=50, show_default=True,
               help="Images per Inception pass (does not change the result).")
-@click.option("--device", default=None,
-              help="auto, cpu, cuda, cuda:N or mps (default: CUDA when available).")
+@device_option()
 @click.option("--inception-weights", type=click.Path(dir_okay=False), default=None,
               help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (default: "
                    "$GIBBSNET_INCEPTION_WEIGHTS, then the torch hub cache; downloaded there when "
@@ -36,8 +43,8 @@ def _announce_download(path: Path) -> None:
 @click.option("--fidelity", is_flag=True,
               help="Also KID, precision/recall and density/coverage of the first folder "
                    "(generated) against the second (real), as torch-fidelity and prdc compute them.")
-@click.option("--force", is_flag=True, help="With --save-stats: replace an existing .npz.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@force_option("With --save-stats: replace an existing .npz.")
+@json_option("Print one JSON object on stdout.")
 def fid(paths: tuple[str, str], dims: str | None, batch_size: int, device: str | None,
         inception_weights: str | None, save_stats: bool, fidelity: bool, force: bool,
         as_json: bool) -> None:

@@ -2,28 +2,33 @@
 
 The Python API behind ``gibbsnet evaluate`` and the recipe's ``eval:`` section during training.
 The recipe is read here, once: it gives the metrics their data (``Data``, each split built on
-first use and reused by every metric) and their ``Settings``; metrics never see the recipe.
-Every metric is seeded (``seed``) and leaves the caller's random state alone.
+first use and reused by every metric) and their ``Settings``, the recipe's values of the metrics'
+options among them (``recipe_options``, the one place where recipe keys meet option names);
+metrics never see the recipe, and nothing here knows any metric by name. Every metric is seeded
+(``seed``) and leaves the caller's random state alone.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from gibbsnet_plugin.chains import ChainModel
-from gibbsnet_plugin.data.missing import check_process, split_item
+from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.factory import build_corruption, build_dataset, data_root, data_shape
-from gibbsnet_plugin.figures import check_output
-from gibbsnet_plugin.metrics import Context, Data, Settings, get, names, owner
+from gibbsnet_plugin.metrics import Context, Data, Settings, check_options, get, names, owner
 from gibbsnet_plugin.metrics.data import Progress
 from gibbsnet_plugin.recipe import Recipe
 from gibbsnet_plugin.registry import did_you_mean
 from gibbsnet_plugin.rundir import in_checkpoint_dir
 from gibbsnet_plugin.testtime import load_run
+
+_COMMON = tuple(f.name for f in fields(Settings) if f.name != "options")
+"""The ``Settings`` that every metric may use; every other keyword is one metric's option."""
 
 
 def check_metrics(metrics: Sequence[str]) -> None:
@@ -42,25 +47,41 @@ def default_metrics() -> list[str]:
 
 
 def recipe_data(recipe: Recipe) -> Data:
-    """The data of ``recipe`` for metrics: its splits, built on first use, and its corruption."""
+    """The data of ``recipe`` for metrics: its splits, built on first use, its corruption, and
+    its key (data set, root and options)."""
     corruption = None
     if recipe.data.corruption.name is not None:
         def corruption() -> Any:
             return build_corruption(recipe, data_shape(build_dataset(recipe, train=False)))
-    return Data(lambda train: build_dataset(recipe, train), corruption)
+    key = {"dataset": recipe.data.dataset, "root": data_root(recipe), "options": recipe.data.options}
+    return Data(lambda train: build_dataset(recipe, train), corruption, key)
+
+
+def recipe_options(recipe: Recipe) -> dict[str, Any]:
+    """The metrics' options that ``recipe`` sets, by option name: its ``eval`` section, its
+    ``data.missing`` and its seed (the seed of the masks of ``data.missing``)."""
+    e = recipe.eval
+    return {"labels": e.labels, "draws": e.draws, "masks": list(e.masks),
+            "inpaint_steps": e.inpaint_steps, "inception_weights": e.inception_weights,
+            "fid_split": e.fid_split, "fid_samples": e.num_samples,
+            "missing": recipe.data.missing, "mask_seed": recipe.seed}
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without those left at None or empty (which take the recipe's)."""
+    return {k: v for k, v in values.items()
+            if v is not None and not (isinstance(v, (list, tuple)) and not v)}
 
 
 def recipe_settings(recipe: Recipe, seed: int = 0, **overrides: Any) -> Settings:
-    """The ``Settings`` of ``recipe``'s ``eval`` section, with ``overrides`` (None: the recipe's)."""
-    e = recipe.eval
-    values: dict[str, Any] = dict(
-        seed=seed, labels=e.labels, draws=e.draws, masks=list(e.masks), inpaint_steps=e.inpaint_steps,
-        inception_weights=e.inception_weights, fid_split=e.fid_split, fid_samples=e.num_samples,
-        title=recipe.name, missing=recipe.data.missing, mask_seed=recipe.seed,
-        data_key={"dataset": recipe.data.dataset, "root": data_root(recipe),
-                  "options": recipe.data.options})
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings(**values)
+    """The ``Settings`` of an evaluation of a model of ``recipe``: ``seed``, the run's name as
+    ``title``, and the metrics' options of ``recipe_options``; ``overrides`` (``Settings`` fields
+    or options; None: the recipe's) go over them."""
+    values = _given(overrides)
+    common = {k: v for k, v in values.items() if k in _COMMON}
+    options = {k: v for k, v in values.items() if k not in _COMMON}
+    return Settings(**{"seed": seed, "title": recipe.name, **common},
+                    options={**recipe_options(recipe), **options})
 
 
 def check_truth(test: Any, metrics: Sequence[str]) -> None:
@@ -74,9 +95,19 @@ def check_truth(test: Any, metrics: Sequence[str]) -> None:
                                 "carry masks of their own (their missing values are unknown)")
 
 
+def prepare_metrics(recipe: Recipe) -> None:
+    """Let every metric of the recipe's ``eval.metrics`` fetch what it needs before training
+    (``Metric.prepare``), so that what is missing fails before the first iteration."""
+    options = recipe_settings(recipe).options
+    for name in recipe.eval.metrics:
+        metric = get(name)
+        metric.prepare(metric.options_from(options))
+
+
 def run_metrics(model: ChainModel, metrics: Sequence[str], data: Data, settings: Settings,
                 progress: Progress | None = None, asked: bool = True) -> dict[str, Any]:
-    """Run the ``metrics`` on ``model`` (put in eval mode, its mode restored afterwards).
+    """Run the ``metrics`` on ``model`` (put in eval mode, its mode restored afterwards), each
+    with its own options of ``settings.options``, checked (``Metric.check``) before any runs.
 
     ``asked``: the caller named these metrics, so one that cannot run raises; otherwise it is
     skipped with a note. Returns ``scores`` (flat name -> float), ``details`` (per metric) and
@@ -85,16 +116,21 @@ def run_metrics(model: ChainModel, metrics: Sequence[str], data: Data, settings:
     scores: dict[str, float] = {}
     details: dict[str, Any] = {}
     notes: list[str] = []
-    ctx = Context(model, data, settings, progress, asked)
+    results: dict[Any, Any] = {}  # of the work the metrics share (Context.share)
+    chosen = [get(name) for name in metrics]
+    contexts = [Context(model, data, settings, metric.options_from(settings.options), progress, asked,
+                        results) for metric in chosen]
+    for metric, ctx in zip(chosen, contexts, strict=True):
+        metric.check(ctx)
     was_training = model.training
     model.eval()
     try:
-        for name in metrics:
-            metric = get(name)
+        for metric, ctx in zip(chosen, contexts, strict=True):
             if metric.needs_truth and split_item(data.test[0])[2] is not None:
                 if asked:
-                    check_truth(data.test, [name])
-                notes.append(f"{name} skipped: the test split's items carry masks, so the truth is unknown")
+                    check_truth(data.test, [metric.name])
+                notes.append(f"{metric.name} skipped: the test split's items carry masks, so the "
+                             "truth is unknown")
                 continue
             reason = None if asked else metric.skip_reason(ctx)
             if reason is not None:
@@ -112,17 +148,11 @@ def run_metrics(model: ChainModel, metrics: Sequence[str], data: Data, settings:
 
 def evaluate_model(
     model: ChainModel, recipe: Recipe, metrics: Sequence[str] | None = None, *,
-    num_samples: int | None = None, chain_steps: int | None = None, labels: int | None = None,
-    draws: int | None = None, masks: Sequence[str] | None = None,
-    inpaint_steps: int | None = None, inception_weights: str | Path | None = None,
-    fid_split: str | None = None, fid_dims: int = 2048, figure: str | Path | None = None,
-    seed: int = 0, fid_cache: Path | None = None, progress: Progress | None = None,
-    missing: str | None = None, force: bool = True, data: Data | None = None,
+    seed: int = 0, num_samples: int | None = None, chain_steps: int | None = None,
+    run_label: str = "", force: bool = True, progress: Progress | None = None,
+    data: Data | None = None, **options: Any,
 ) -> dict[str, Any]:
     """Score ``model`` (trained with ``recipe``) on the recipe's data.
-
-    ``labels``, ``draws``, ``masks``, ``inpaint_steps``, ``inception_weights`` and ``fid_split``
-    left at None take the recipe's ``eval`` section.
 
     Args:
         metrics: registered metric names; None = the recipe's ``eval.metrics`` when it names
@@ -131,13 +161,16 @@ def evaluate_model(
         num_samples: samples of the metrics that sample; None: each metric's default (FID
             10,000, modes 2,500, critic 1,000).
         chain_steps: unclamped-chain steps of the metrics that sample (default: the model's).
-        fid_dims: Inception feature size; 2048 (the final pool) is the standard FID.
-        figure: PNG path of the latent map (``tsne``); an existing file is replaced only with
-            ``force`` (else ``OutputError`` before any metric runs).
-        missing: the mask process of ``imputation`` (e.g. ``random-80``; default: the recipe's
-            ``data.missing``); masks of the test split are drawn with the recipe's seed.
+        run_label: a short name of the run, for the files metrics write (the latent map's
+            ``tsne-<run_label>.png``).
+        force: replace files that metrics write (else ``OutputError`` before any metric runs).
         data: the recipe's data, already built (default: built here, each split once).
         progress: called as ``progress(task, done, total)`` while the metrics run.
+        options: the metrics' options by name (each metric's ``Options``, listed in
+            docs/evaluation.md; e.g. ``labels``, ``masks``, ``missing``, ``fid_split``,
+            ``figure``) over the recipe's (None, or an empty list: the recipe's). Options of
+            metrics that do not run are ignored, unless an option needs its metric; an option of
+            no metric is a ``TypeError``.
     Returns:
         ``scores`` (flat name -> float), ``details`` (per metric: everything the score depends
         on, e.g. FID's weights hash and sample count) and ``notes`` (metrics skipped and why).
@@ -145,18 +178,9 @@ def evaluate_model(
     asked = metrics is not None or bool(recipe.eval.metrics)
     chosen = list(metrics) if metrics is not None else list(recipe.eval.metrics) or default_metrics()
     check_metrics(chosen)
-    if "tsne" in chosen and figure is not None:
-        check_output(figure, (".png",), "figure", force)
-    if missing is not None:
-        check_process(missing, model.x_shape)
-        if "imputation" not in chosen:
-            raise GibbsnetError("a mask process (`missing`) is for the imputation metric; add it to "
-                                "`metrics`")
-    settings = recipe_settings(
-        recipe, seed, num_samples=num_samples, chain_steps=chain_steps, labels=labels, draws=draws,
-        masks=list(masks) if masks else None, inpaint_steps=inpaint_steps,
-        inception_weights=inception_weights, fid_split=fid_split, fid_dims=fid_dims, figure=figure,
-        fid_cache=fid_cache, missing=missing, download=asked)
+    check_options(chosen, _given(options))
+    settings = recipe_settings(recipe, seed, num_samples=num_samples, chain_steps=chain_steps,
+                               run_label=run_label, force=force, **options)
     return run_metrics(model, chosen, data or recipe_data(recipe), settings, progress, asked)
 
 
@@ -189,16 +213,18 @@ def evaluate(
     **options: Any,
 ) -> dict[str, Any]:
     """``evaluate_model`` on the model of a run directory (its last checkpoint) or a checkpoint
-    file; the result also names the ``run``, its ``checkpoint``, ``name`` and ``chain_steps``.
-    The latent map (``tsne``) goes to ``figure``, by default ``tsne-<run_label(run)>.png``."""
+    file, with ``options`` (its keywords); the result also names the ``run``, its ``checkpoint``,
+    ``name`` and ``chain_steps``. Files that metrics write are named after ``run_label(run)``
+    unless ``run_label`` is given (the latent map: ``tsne-<run_label>.png``)."""
     if metrics is not None:
         check_metrics(metrics)
     loaded = load_run(run, device)
-    options.setdefault("figure", f"tsne-{run_label(run)}.png")
+    options.setdefault("run_label", run_label(run))
     result = evaluate_model(loaded.model, loaded.recipe, metrics, **options)
     return {"run": str(run), "checkpoint": str(loaded.checkpoint), "name": loaded.recipe.name,
             "chain_steps": loaded.model.chain_steps, **result}
 
 
 __all__ = ["check_metrics", "check_truth", "default_metrics", "evaluate", "evaluate_model",
-           "recipe_data", "recipe_settings", "run_label", "run_metrics", "score_label", "score_text"]
+           "prepare_metrics", "recipe_data", "recipe_options", "recipe_settings", "run_label",
+           "run_metrics", "score_label", "score_text"]

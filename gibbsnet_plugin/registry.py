@@ -193,31 +193,43 @@ class Registry(Generic[F]):
         return rows + self._refused
 
 
-def _index(module: str, *names: str) -> dict[str, str]:
-    return dict.fromkeys(names, f"gibbsnet_plugin.{module}")
+def _index(*rows: tuple[str, ...]) -> dict[str, str]:
+    """A registry's ``index`` from one row ``(module, *names)`` per built-in module (``module``
+    under ``gibbsnet_plugin``, ``names`` in the order it registers them). ``tests/test_registry.py``
+    imports every module of the package and fails, naming the row to write, when a row differs
+    from what its module registers."""
+    return {name: f"gibbsnet_plugin.{module}" for module, *names in rows for name in names}
 
 
-ARCHITECTURES: Registry[Callable[..., Any]] = Registry(
-    "architecture", "gibbsnet.architectures",
-    {**_index("architectures.conv", "conv8", "conv28", "conv32"), **_index("architectures.mlp", "mlp"),
-     **_index("architectures.rbm", "rbm"), **_index("architectures.energy", "energy")})
-DATASETS: Registry[Callable[..., Any]] = Registry(
-    "dataset", "gibbsnet.datasets",
-    {**_index("data.digits", "digits"), **_index("data.mnist5k", "mnist5k"),
-     **_index("data.folder", "folder"), **_index("data.mixtures", "grid25", "ring8"),
-     **_index("data.tables", "table"),
-     **_index("data.torchvision_sets", "mnist", "svhn", "cifar10")})
-CORRUPTIONS: Registry[Callable[..., Any]] = Registry(
-    "corruption", "gibbsnet.corruptions", _index("corruptions", "noise", "blur", "downsample", "drop"))
-CHAINS: Registry[Callable[..., Any]] = Registry("chain kind", "gibbsnet.chains",
-                                               _index("chains", "gibbsnet", "hali"))
-METRICS: Registry[Callable[..., Any]] = Registry(
-    "metric", "gibbsnet.metrics",
-    {**_index("metrics.scores", "reconstruction", "inpainting", "imputation"),
-     **_index("metrics.probe", "probe"), **_index("metrics.fid", "fid", "fidelity"),
-     **_index("metrics.modes", "modes"), **_index("metrics.critic", "critic"),
-     **_index("metrics.latent_maps", "tsne"),
-     **_index("metrics.likelihood", "loglik")})
+ARCHITECTURES: Registry[Callable[..., Any]] = Registry("architecture", "gibbsnet.architectures", _index(
+    ("architectures.conv", "conv8", "conv28", "conv32"),
+    ("architectures.energy", "energy"),
+    ("architectures.mlp", "mlp"),
+    ("architectures.rbm", "rbm"),
+))
+DATASETS: Registry[Callable[..., Any]] = Registry("dataset", "gibbsnet.datasets", _index(
+    ("data.digits", "digits"),
+    ("data.folder", "folder"),
+    ("data.mixtures", "grid25", "ring8"),
+    ("data.mnist5k", "mnist5k"),
+    ("data.tables", "table"),
+    ("data.torchvision_sets", "mnist", "svhn", "cifar10"),
+))
+CORRUPTIONS: Registry[Callable[..., Any]] = Registry("corruption", "gibbsnet.corruptions", _index(
+    ("corruptions", "noise", "blur", "downsample", "drop"),
+))
+CHAINS: Registry[Callable[..., Any]] = Registry("chain kind", "gibbsnet.chains", _index(
+    ("chains", "gibbsnet", "hali"),
+))
+METRICS: Registry[Callable[..., Any]] = Registry("metric", "gibbsnet.metrics", _index(
+    ("metrics.critic", "critic"),
+    ("metrics.fid", "fid", "fidelity"),
+    ("metrics.latent_maps", "tsne"),
+    ("metrics.likelihood", "loglik"),
+    ("metrics.modes", "modes"),
+    ("metrics.probe", "probe"),
+    ("metrics.scores", "reconstruction", "inpainting", "imputation"),
+))
 
 
 REGISTRIES = (ARCHITECTURES, DATASETS, CORRUPTIONS, CHAINS, METRICS)

@@ -62,7 +62,13 @@ from gibbsnet_plugin.errors import (
     TrainingDiverged,
     TrainingInterrupted,
 )
-from gibbsnet_plugin.evaluation import check_truth, recipe_data, recipe_settings, run_metrics
+from gibbsnet_plugin.evaluation import (
+    check_truth,
+    prepare_metrics,
+    recipe_data,
+    recipe_settings,
+    run_metrics,
+)
 from gibbsnet_plugin.factory import (
     build_model,
     build_optimizers,
@@ -70,7 +76,6 @@ from gibbsnet_plugin.factory import (
     data_shape,
 )
 from gibbsnet_plugin.metrics import Data
-from gibbsnet_plugin.metrics.inception import announce_download, find_weights
 from gibbsnet_plugin.recipe import Recipe, check_masked_x, resolved
 from gibbsnet_plugin.run_state import ResumePoint, RNGStates, RunMeta, check_run_dir
 from gibbsnet_plugin.rundir import RunDir
@@ -114,8 +119,8 @@ def train(
     device = resolve_device(recipe.train.device, "train.device")
     point = check_run_dir(out, recipe, resume=resume, force=force)
     check_loggers(recipe.train.loggers)
-    if "fid" in recipe.eval.metrics and recipe.eval.every:
-        find_weights(recipe.eval.inception_weights, download=True, on_download=announce_download)
+    if recipe.eval.every:
+        prepare_metrics(recipe)
     if nproc > 1 or launched_by_torchrun():
         if device.type == "cuda" and nproc > torch.cuda.device_count():
             raise DeviceError(f"`nproc` {nproc} needs {nproc} GPUs; {torch.cuda.device_count()} found")

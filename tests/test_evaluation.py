@@ -3,19 +3,27 @@ evaluation during training (the recipe's eval: section, checkpoints/best.pt)."""
 
 from __future__ import annotations
 
+import ast
 import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
 
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
-from gibbsnet_plugin import testtime
+from gibbsnet_plugin import evaluation, testtime, training
 from gibbsnet_plugin.errors import GibbsnetError, RecipeError
-from gibbsnet_plugin.evaluation import evaluate, evaluate_model
+from gibbsnet_plugin.evaluation import evaluate, evaluate_model, recipe_options
+from gibbsnet_plugin.metrics import Context, Metric, Result, option, option_fields
 from gibbsnet_plugin.metrics import get as get_metric
 from gibbsnet_plugin.metrics.inception import WEIGHTS_ENV
 from gibbsnet_plugin.recipe import Recipe, recipe_from_dict
+from gibbsnet_plugin.registry import METRICS
+from gibbsnet_plugin.utils import seeded
 
 pytestmark = pytest.mark.slow
 SHAPE = (1, 8, 8)
@@ -119,9 +127,10 @@ def test_training_evaluates_periodically_and_keeps_the_best_checkpoint(tmp_path)
 def test_fid_in_the_eval_section_needs_the_weights_before_training(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
-    with pytest.raises(GibbsnetError, match="FID needs pytorch-fid's Inception weights"):
-        gn.train(with_eval(metrics=["fid"], every=4), out=tmp_path / "run")
-    assert not (tmp_path / "run").exists()
+    for metric in ("fid", "fidelity"):
+        with pytest.raises(GibbsnetError, match="FID needs pytorch-fid's Inception weights"):
+            gn.train(with_eval(metrics=["reconstruction", metric], every=4), out=tmp_path / "run")
+        assert not (tmp_path / "run").exists()
 
 
 def test_asking_for_fid_downloads_missing_weights_into_the_hub_cache(run, tmp_path, monkeypatch):
@@ -153,3 +162,92 @@ def test_an_existing_latent_map_is_replaced_only_with_force(run, tmp_path):
     with pytest.raises(OutputError, match=r"map\.png: exists; pass `force`"):
         evaluate(run, ["tsne"], device="cpu", figure=figure, force=False)
     assert figure.read_bytes() == b"mine"
+
+
+def test_the_recipe_sets_options_that_metrics_declare():
+    recipe = with_eval(labels=30, num_samples=40, fid_split="test", masks=["center"])
+    options = recipe_options(recipe)
+    declared = {f.name for name in METRICS.index for f in option_fields(get_metric(name))}
+    assert set(options) <= declared
+    assert (options["labels"], options["fid_samples"], options["fid_split"], options["masks"]) == (
+        30, 40, "test", ["center"])
+
+
+def test_evaluation_and_training_name_no_metric():
+    """What is particular to a metric (its options, files, downloads) is in its own module: the code
+    of evaluation.py and training.py (their docstrings aside) names no metric and imports no
+    metric's module."""
+    metric_names = set(METRICS.index)
+    shared = ("gibbsnet_plugin.metrics", "gibbsnet_plugin.metrics.base", "gibbsnet_plugin.metrics.data")
+    for module in (evaluation, training):
+        tree = ast.parse(Path(module.__file__).read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        named = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                named |= {name for name in metric_names if re.search(rf"\b{name}\b", node.value)}
+            elif isinstance(node, (ast.Name, ast.Attribute)):
+                named |= {node.id if isinstance(node, ast.Name) else node.attr} & metric_names
+            elif isinstance(node, ast.ImportFrom) and node.module is not None:
+                if node.module.startswith("gibbsnet_plugin.metrics") and node.module not in shared:
+                    named.add(node.module)
+        assert not named, f"{module.__name__} names {sorted(named)}"
+
+
+@dataclass(frozen=True)
+class ShareOptions:
+    share_threshold: float = option(0.0, "the value above which a pixel counts")
+
+    def __post_init__(self) -> None:
+        if not -1 <= self.share_threshold <= 1:
+            raise GibbsnetError(f"share_threshold must be in [-1, 1], got {self.share_threshold}")
+
+
+class Share(Metric[ShareOptions]):
+    """A metric that only a test knows: the share of chain samples' pixels above a threshold."""
+
+    summary = "share of sample pixels above share_threshold"
+    Options = ShareOptions
+
+    def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
+        return ["share_above"]
+
+    def lower_is_better(self, score: str) -> bool:
+        return False
+
+    def run(self, ctx: Context[ShareOptions]) -> Result:
+        with seeded(ctx.settings.seed, ctx.model.device), torch.no_grad():
+            x = ctx.model.sample(64, ctx.settings.chain_steps)
+        share = float((x > ctx.options.share_threshold).double().mean())
+        return Result({"share_above": share}, {"share": {"threshold": ctx.options.share_threshold}})
+
+
+@pytest.fixture
+def share(monkeypatch):
+    """``Share`` registered as ``share`` for one test."""
+    monkeypatch.setitem(METRICS._builtins, "share", Share)
+
+
+def test_a_metric_with_options_of_its_own_runs_through_evaluate_and_the_recipe(share, run, tmp_path):
+    plain = evaluate(run, ["share"], device="cpu")
+    assert plain["details"]["share"] == {"threshold": 0.0} and 0 < plain["scores"]["share_above"] < 1
+    high = evaluate(run, ["share"], device="cpu", share_threshold=0.5, labels=5)  # labels: probe's
+    assert high["details"]["share"] == {"threshold": 0.5}
+    assert high["scores"]["share_above"] < plain["scores"]["share_above"]
+    with pytest.raises(GibbsnetError, match=r"share_threshold must be in \[-1, 1\], got 2"):
+        evaluate(run, ["share"], device="cpu", share_threshold=2)
+    with pytest.raises(TypeError, match="unknown option 'share_treshold'; did you mean 'share_threshold'"):
+        evaluate(run, ["share"], device="cpu", share_treshold=0.5)
+
+    recipe = with_eval(metrics=["share", "reconstruction"], every=4, best="share_above")
+    out = gn.train(recipe, out=tmp_path / "run")
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [line for line in lines if "eval/share_above" in line]
+    assert [line["iteration"] for line in evals] == [4, 8, 12]
+    best_it = max(evals, key=lambda line: line["eval/share_above"])["iteration"]  # higher is better
+    assert torch.load(out / "checkpoints" / "best.pt", weights_only=True)["trainer"]["iteration"] == best_it
+    scored = evaluate(out, device="cpu")  # the recipe's eval.metrics
+    assert list(scored["scores"]) == ["share_above", "reconstruction_mse"]
+    assert scored["scores"]["share_above"] == evals[-1]["eval/share_above"]

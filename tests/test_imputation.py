@@ -208,15 +208,3 @@ def test_exported_models_impute_tables(table_run, csv, tmp_path):
     data = pd.read_csv(csv)
     pd.testing.assert_frame_equal(gn.impute(tmp_path / "export", data, seed=1).filled,
                                   gn.impute(table_run, data, seed=1).filled)
-
-
-@pytest.mark.parametrize("model", [{}, {"z_dim": [8, 4]}, {"z_dim": [8, 4], "kind": "hali"}])
-def test_x_consistency_works_for_every_chain_kind(tmp_path, model):
-    weights = []
-    for weight in (0.0, 5.0):
-        recipe = tiny_recipe(model={**model, "x_consistency": weight},
-                             train={"iterations": 3, "sample_every": 0, "checkpoint_every": 3,
-                                    "calibration_steps": 0})
-        run = gn.train(recipe, out=tmp_path / f"{model.get('kind', 'gibbsnet')}-{weight}")
-        weights.append(gn.load_run(run, "cpu").model.decoder.state_dict())
-    assert any(not torch.equal(v, weights[1][k]) for k, v in weights[0].items())

@@ -7,8 +7,10 @@ processes (PYTHONPATH), exactly as an installed plugin would be.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import pkgutil
 import subprocess
 import sys
 import textwrap
@@ -18,8 +20,10 @@ import numpy as np
 import pytest
 import torch
 
+import gibbsnet_plugin
+from gibbsnet_plugin import registry as registry_module
 from gibbsnet_plugin.errors import UnknownNameError
-from gibbsnet_plugin.registry import Registry
+from gibbsnet_plugin.registry import REGISTRIES, Registry
 
 FIXTURE = Path(__file__).parent / "fixtures" / "gibbsnet-fixture-plugin"
 
@@ -246,3 +250,76 @@ def test_a_plugin_chain_kind_and_metric_train_sample_and_evaluate(plugin_path, t
     listed = run([sys.executable, "-m", "gibbsnet_cli.main", "plugins", "--json"], plugin_path)
     kinds = {(p["name"], p["kind"]) for p in json.loads(listed.stdout)["plugins"]}
     assert {("fixture_lazy", "chain kind"), ("fixture_brightness", "metric")} <= kinds
+
+
+def index_problems(variable: str, registry: Registry) -> list[str]:
+    """How ``registry``'s index (``variable`` in gibbsnet_plugin/registry.py) differs from what the
+    package's modules registered with its decorator: the rows to write or remove."""
+    def rows(pairs) -> dict[str, list[str]]:
+        table: dict[str, list[str]] = {}
+        for name, module in pairs:
+            if module.startswith("gibbsnet_plugin."):  # not the tests' own (conftest)
+                table.setdefault(module.removeprefix("gibbsnet_plugin."), []).append(name)
+        return table
+
+    registered = rows((name, factory.__module__) for name, factory in registry._builtins.items())
+    indexed = rows(registry.index.items())
+    problems = []
+    for module in sorted(registered.keys() | indexed.keys()):
+        names = registered.get(module, [])
+        if set(names) == set(indexed.get(module, [])):
+            continue
+        if names:
+            quoted = ", ".join(f'"{name}"' for name in [module, *names])
+            problems.append(f"{variable} in gibbsnet_plugin/registry.py: the row of {module} must "
+                            f"read\n    ({quoted}),")
+        else:
+            problems.append(f"{variable} in gibbsnet_plugin/registry.py: remove the row of {module}, "
+                            "which registers none of its names")
+    return problems
+
+
+def test_every_registry_index_lists_exactly_what_each_built_in_module_registers():
+    """The indexes are written by hand so that listing names imports nothing; every module of
+    the package is imported here, and each name its decorators registered must be in the index
+    under that module (and nothing else)."""
+    for info in pkgutil.walk_packages(gibbsnet_plugin.__path__, "gibbsnet_plugin."):
+        importlib.import_module(info.name)
+    variables = {name: value for name, value in vars(registry_module).items()
+                 if isinstance(value, Registry)}
+    assert set(variables.values()) == set(REGISTRIES)
+    problems = [problem for variable, registry in variables.items()
+                for problem in index_problems(variable, registry)]
+    assert not problems, "\n".join(problems)
+
+
+def test_an_index_that_misses_or_misplaces_a_name_is_reported_with_the_row_to_write():
+    widgets: Registry = Registry("widget", "gibbsnet.test-no-such-group", {
+        "alpha": "gibbsnet_plugin.widgets.a", "gone": "gibbsnet_plugin.widgets.old"})
+
+    def factory() -> int:
+        return 1
+
+    for name in ("alpha", "beta"):
+        factory.__module__ = "gibbsnet_plugin.widgets.a"
+        widgets.register(name)(factory)
+    assert index_problems("WIDGETS", widgets) == [
+        'WIDGETS in gibbsnet_plugin/registry.py: the row of widgets.a must read\n'
+        '    ("widgets.a", "alpha", "beta"),',
+        "WIDGETS in gibbsnet_plugin/registry.py: remove the row of widgets.old, which registers "
+        "none of its names"]
+
+
+def test_listing_every_registry_imports_none_of_the_built_in_modules():
+    listing = textwrap.dedent("""
+        import json, sys
+        from gibbsnet_plugin.registry import REGISTRIES
+        names = [name for registry in REGISTRIES for name in registry.names()]
+        modules = {module for registry in REGISTRIES for module in registry.index.values()}
+        print(json.dumps({"names": names, "imported": sorted(modules & set(sys.modules))}))
+    """)
+    result = run([sys.executable, "-c", listing], None)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert {"conv8", "digits", "blur", "hali", "fid"} <= set(out["names"])
+    assert out["imported"] == []

@@ -37,7 +37,7 @@ from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.errors import GibbsnetError, InceptionWeightsError
 from gibbsnet_plugin.metrics import inception
-from gibbsnet_plugin.metrics.base import Context, Result, register
+from gibbsnet_plugin.metrics.base import Context, Result, option, register
 from gibbsnet_plugin.metrics.base import Metric as EvalMetric
 from gibbsnet_plugin.metrics.data import Progress, local_share, shard_in_order, track
 from gibbsnet_plugin.metrics.fidelity import (
@@ -292,6 +292,13 @@ def sample_features(model: ChainModel, extractor: InceptionFeatures, num_samples
                           lambda b: model.sample(b, steps), progress, "FID samples")
 
 
+def check_split(split: str) -> None:
+    """Raise ``GibbsnetError`` unless ``split``, the real images FID compares with, is ``train``
+    or ``test``."""
+    if split not in ("train", "test"):
+        raise GibbsnetError(f"FID reference split '{split}': expected train or test")
+
+
 def _read_cache(path: Path, key: ReferenceKey) -> tuple[np.ndarray, np.ndarray] | None:
     if not path.exists():
         return None
@@ -325,8 +332,7 @@ def fid(
         raise GibbsnetError(f"FID needs at least 2 samples, got {num_samples}")
     extractor = (extractor or InceptionFeatures(weights, dims)).to(model.device)
     sha = weights_hash(weights)
-    if split not in ("train", "test"):
-        raise GibbsnetError(f"FID reference split '{split}': expected train or test")
+    check_split(split)
     mu, sigma, info = reference_statistics(dataset, data_key, split, num_samples, model.x_shape,
                                            extractor, sha, batch_size, cache, progress)
     num = info["num_images"]
@@ -343,13 +349,60 @@ def fid(
     }
 
 
+@dataclass(frozen=True)
+class FIDOptions:
+    """The options of ``fid`` and ``fidelity`` (``eval.fid_split``, ``eval.num_samples``,
+    ``eval.inception_weights``)."""
+
+    fid_split: str = option("train", "the real images FID compares with, train or test")
+    fid_samples: int = option(10_000, "the samples (and real images) when `num_samples` is not given")
+    fid_dims: int = option(2048, "the Inception features; 2048 (the final pool) is the standard FID")
+    fid_cache: Path | None = option(None, "the cache of reference statistics (default: `cache_dir()`)")
+    inception_weights: str | Path | None = option(
+        None, "pytorch-fid's Inception weights file (default: found as `find_weights` finds it)")
+
+    def __post_init__(self) -> None:
+        check_split(self.fid_split)
+        inception.check_dims(self.fid_dims)
+
+
+@dataclass(frozen=True)
+class Inception:
+    """Work shared by ``fid`` and ``fidelity`` (``Context.share``): the Inception network of
+    ``weights`` with ``dims`` features, loaded once per evaluation."""
+
+    weights: Path
+    dims: int
+
+    def __call__(self, ctx: Context[Any]) -> InceptionFeatures:
+        return InceptionFeatures(self.weights, self.dims)
+
+
+@dataclass(frozen=True)
+class SampleFeatures:
+    """Work shared by ``fid`` and ``fidelity`` (``Context.share``): the ``network``'s features of
+    ``num`` unclamped-chain samples after ``steps``, seeded ``seed`` (``sample_features``), made
+    once per evaluation."""
+
+    network: Inception
+    num: int
+    steps: int
+    seed: int
+
+    def __call__(self, ctx: Context[Any]) -> torch.Tensor:
+        extractor = ctx.share(self.network).to(ctx.model.device)
+        return sample_features(ctx.model, extractor, self.num, self.steps, seed=self.seed,
+                               progress=ctx.progress)
+
+
 @register("fid")
-class FIDMetric(EvalMetric):
+class FIDMetric(EvalMetric[FIDOptions]):
     """``fid`` of ``num_samples`` chain samples (default ``fid_samples``: the recipe's
     ``eval.num_samples``) against the ``fid_split``."""
 
     summary = "Fréchet Inception Distance of chain samples (pytorch-fid's Inception weights)"
     default = True
+    Options = FIDOptions
 
     def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
         return ["fid"]
@@ -360,43 +413,48 @@ class FIDMetric(EvalMetric):
     def cell(self, score: str, value: float) -> str:
         return f"{value:.2f}"
 
-    def weights(self, ctx: Context) -> Path:
-        return inception.find_weights(ctx.settings.inception_weights, download=ctx.settings.download,
+    def prepare(self, options: FIDOptions) -> None:
+        """Find the Inception weights, downloading them if they are nowhere."""
+        inception.find_weights(options.inception_weights, download=True,
+                               on_download=inception.announce_download)
+
+    def weights(self, ctx: Context[FIDOptions]) -> Path:
+        """The Inception weights, downloaded when the caller asked for this metric."""
+        return inception.find_weights(ctx.options.inception_weights, download=ctx.asked,
                                       on_download=inception.announce_download)
 
-    def skip_reason(self, ctx: Context) -> str | None:
+    def skip_reason(self, ctx: Context[FIDOptions]) -> str | None:
         try:
             self.weights(ctx)
         except InceptionWeightsError as exc:
             return f"FID skipped: {exc}"
         return None
 
-    def reference(self, ctx: Context) -> tuple[Dataset, int]:
+    def reference(self, ctx: Context[FIDOptions]) -> tuple[Dataset, int]:
         """The real images compared with (the ``fid_split``) and how many samples to make."""
-        s = ctx.settings
-        data = ctx.data.train if s.fid_split == "train" else ctx.data.test
-        return data, min(s.num_samples or s.fid_samples, len(data))  # type: ignore[arg-type]
+        o = ctx.options
+        data = ctx.data.train if o.fid_split == "train" else ctx.data.test
+        return data, min(ctx.settings.num_samples or o.fid_samples, len(data))  # type: ignore[arg-type]
 
-    def extractor(self, ctx: Context) -> InceptionFeatures:
-        if "inception" not in ctx.shared:
-            ctx.shared["inception"] = InceptionFeatures(self.weights(ctx), ctx.settings.fid_dims)
-        return ctx.shared["inception"].to(ctx.model.device)
+    def network(self, ctx: Context[FIDOptions]) -> Inception:
+        """The Inception network of the options' weights and feature size, as shared work."""
+        return Inception(self.weights(ctx), ctx.options.fid_dims)
 
-    def samples(self, ctx: Context) -> torch.Tensor:
+    def extractor(self, ctx: Context[FIDOptions]) -> InceptionFeatures:
+        """That network, loaded once per evaluation, on the model's device."""
+        return ctx.share(self.network(ctx)).to(ctx.model.device)
+
+    def samples(self, ctx: Context[FIDOptions]) -> torch.Tensor:
         """The samples' Inception features, made once per evaluation."""
-        if "sample_features" not in ctx.shared:
-            s = ctx.settings
-            steps = ctx.model.chain_steps if s.chain_steps is None else s.chain_steps
-            ctx.shared["sample_features"] = sample_features(
-                ctx.model, self.extractor(ctx), self.reference(ctx)[1], steps, seed=s.seed,
-                progress=ctx.progress)
-        return ctx.shared["sample_features"]
-
-    def run(self, ctx: Context) -> Result:
         s = ctx.settings
+        steps = ctx.model.chain_steps if s.chain_steps is None else s.chain_steps
+        return ctx.share(SampleFeatures(self.network(ctx), self.reference(ctx)[1], steps, s.seed))
+
+    def run(self, ctx: Context[FIDOptions]) -> Result:
+        s, o = ctx.settings, ctx.options
         data, num = self.reference(ctx)
-        details = fid(ctx.model, data, s.data_key, self.weights(ctx), num, s.chain_steps,
-                      s.fid_split, s.fid_dims, seed=s.seed, cache=s.fid_cache,
+        details = fid(ctx.model, data, ctx.data.key, self.weights(ctx), num, s.chain_steps,
+                      o.fid_split, o.fid_dims, seed=s.seed, cache=o.fid_cache,
                       progress=ctx.progress, features=self.samples(ctx), extractor=self.extractor(ctx))
         return Result({"fid": details["fid"]}, {"fid": details})
 
@@ -425,16 +483,16 @@ class FidelityMetric(FIDMetric):
     def cell(self, score: str, value: float) -> str:
         return f"{value:.4f}"
 
-    def run(self, ctx: Context) -> Result:
-        s = ctx.settings
+    def run(self, ctx: Context[FIDOptions]) -> Result:
+        o = ctx.options
         data, num = self.reference(ctx)
         extractor = self.extractor(ctx)
-        real, info = reference_features(data, s.data_key, s.fid_split, num, ctx.model.x_shape,
+        real, info = reference_features(data, ctx.data.key, o.fid_split, num, ctx.model.x_shape,
                                         extractor, weights_hash(self.weights(ctx)),
-                                        cache=s.fid_cache, progress=ctx.progress)
+                                        cache=o.fid_cache, progress=ctx.progress)
         fake = self.samples(ctx)
         scores = {**kid(fake, real), **precision_recall(fake, real), **density_coverage(fake, real)}
-        details = {"num_samples": len(fake), "dims": s.fid_dims, "reference": info,
+        details = {"num_samples": len(fake), "dims": o.fid_dims, "reference": info,
                    "kid_subsets": KID_SUBSETS, "kid_subset_size": scores.pop("kid_subset_size"),
                    "precision_recall_neighbours": PR_NEIGHBOURS,
                    "density_coverage_neighbours": DC_NEIGHBOURS}

@@ -43,6 +43,12 @@ CPU_PIECE = 8
 """Images per Inception pass on a CPU."""
 
 
+def check_dims(dims: int) -> None:
+    """Raise ``GibbsnetError`` unless ``dims`` is one of ``FEATURE_DIMS``."""
+    if dims not in FEATURE_DIMS:
+        raise GibbsnetError(f"FID features: dims must be one of {FEATURE_DIMS}, got {dims}")
+
+
 def hub_weights_path() -> Path:
     """Where the torch hub cache keeps pytorch-fid's weights: ``$TORCH_HOME/hub/checkpoints/``."""
     return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
@@ -139,8 +145,7 @@ class InceptionFeatures(nn.Module):
         super().__init__()
         from pytorch_fid import inception  # noqa: PLC0415  (pulls in torchvision's Inception)
 
-        if dims not in FEATURE_DIMS:
-            raise GibbsnetError(f"FID features: dims must be one of {FEATURE_DIMS}, got {dims}")
+        check_dims(dims)
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
         except Exception as exc:

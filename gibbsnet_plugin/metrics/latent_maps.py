@@ -8,6 +8,7 @@ relative to the data: on the data's clusters, between them, or off on their own.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ import torch
 from torch.utils.data import Dataset
 
 from gibbsnet_plugin.chains import ChainModel
-from gibbsnet_plugin.metrics.base import Context, Metric, Result, register
+from gibbsnet_plugin.figures import check_output
+from gibbsnet_plugin.metrics.base import Context, Metric, Result, Settings, option, register
 from gibbsnet_plugin.metrics.data import no_progress
 from gibbsnet_plugin.metrics.probe import encode_dataset
 from gibbsnet_plugin.utils import atomic_output, seeded
@@ -72,21 +74,40 @@ def latent_map(
             "chain_steps": steps}
 
 
+@dataclass(frozen=True)
+class LatentMapOptions:
+    """The option of ``tsne``."""
+
+    figure: str | Path | None = option(
+        None, "the PNG path of the latent map (default: tsne-<run label>.png, or tsne.png)")
+
+    def path(self, settings: Settings) -> Path:
+        """Where the figure goes: ``figure``, else ``tsne-<run_label>.png`` (``tsne.png`` when
+        the run has no label)."""
+        if self.figure is not None:
+            return Path(self.figure)
+        return Path(f"tsne-{settings.run_label}.png" if settings.run_label else "tsne.png")
+
+
 @register("tsne")
-class LatentMap(Metric):
+class LatentMap(Metric[LatentMapOptions]):
     """The t-SNE figure of test encodings and chain states, written to ``figure``; no score."""
 
     summary = "t-SNE figure of test encodings and chain states (a PNG; no score)"
     during_training = False
+    Options = LatentMapOptions
 
     def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
         return []
 
-    def run(self, ctx: Context) -> Result:
+    def check(self, ctx: Context[LatentMapOptions]) -> None:
+        check_output(ctx.options.path(ctx.settings), (".png",), "figure", ctx.settings.force)
+
+    def run(self, ctx: Context[LatentMapOptions]) -> Result:
         s = ctx.settings
         report = ctx.progress or no_progress
         report("t-SNE latent map", 0, 1)
-        details = latent_map(ctx.model, ctx.data.test, s.figure or "tsne.png", steps=s.chain_steps,
+        details = latent_map(ctx.model, ctx.data.test, ctx.options.path(s), steps=s.chain_steps,
                              seed=s.seed, title=s.title)
         report("t-SNE latent map", 1, 1)
         return Result({}, {"tsne": details})

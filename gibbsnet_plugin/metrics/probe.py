@@ -9,6 +9,7 @@ layers are not available; the GibbsNet authors' code also probes z).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from torch.utils.data import Dataset
 from gibbsnet_plugin.chains import ChainModel
 from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.errors import ProbeError
-from gibbsnet_plugin.metrics.base import Context, Metric, Result, register
+from gibbsnet_plugin.metrics.base import Context, Metric, Result, option, register
 from gibbsnet_plugin.metrics.data import Progress, in_order, no_progress
 from gibbsnet_plugin.utils import seeded
 
@@ -101,13 +102,23 @@ def linear_probe(
             "errors": errors, "labels": labels, "draws": draws}
 
 
+@dataclass(frozen=True)
+class ProbeOptions:
+    """The options of ``probe`` (``eval.labels``, ``eval.draws``); a count out of range is the
+    probe's own error (``linear_probe``), skipped with a note when the probe was not asked for."""
+
+    labels: int = option(1000, "the class-balanced labelled training images")
+    draws: int = option(10, "the draws of the labelled set")
+
+
 @register("probe")
-class Probe(Metric):
+class Probe(Metric[ProbeOptions]):
     """``probe_error`` and ``probe_error_std`` (fractions) of each latent layer (``probe_z<l>_...``
     above z1), with ``labels`` labelled images drawn ``draws`` times."""
 
     summary = "linear SVM on the encodings of a few labelled images: test error per layer"
     default = True
+    Options = ProbeOptions
 
     def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
         names = []
@@ -125,12 +136,12 @@ class Probe(Metric):
     def cell(self, score: str, value: float) -> str:
         return f"{100 * value:.2f}"
 
-    def run(self, ctx: Context) -> Result:
-        s, scores, details, notes = ctx.settings, {}, {}, []
+    def run(self, ctx: Context[ProbeOptions]) -> Result:
+        o, scores, details, notes = ctx.options, {}, {}, []
         for level in range(1, ctx.model.levels + 1):
             try:
-                result = linear_probe(ctx.model, ctx.data.train, ctx.data.test, s.labels, s.draws, s.seed,
-                                      progress=ctx.progress, level=level)
+                result = linear_probe(ctx.model, ctx.data.train, ctx.data.test, o.labels, o.draws,
+                                      ctx.settings.seed, progress=ctx.progress, level=level)
             except ProbeError as exc:
                 if ctx.asked:
                     raise

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,7 +23,7 @@ from gibbsnet_plugin.data.base import batch_to_x
 from gibbsnet_plugin.data.masks import resolve_mask
 from gibbsnet_plugin.data.missing import Masked, check_process, split_item
 from gibbsnet_plugin.errors import GibbsnetError
-from gibbsnet_plugin.metrics.base import Context, Metric, Result, register
+from gibbsnet_plugin.metrics.base import Context, Metric, Result, option, register
 from gibbsnet_plugin.metrics.data import Progress, shard_in_order, world
 from gibbsnet_plugin.metrics.pixels import hidden_entries, psnr
 from gibbsnet_plugin.utils import seeded
@@ -133,6 +134,33 @@ def restoration_rmse(model: ChainModel, data: Dataset,
     return math.sqrt(_mse(model, data, step, batch_size, seed, progress, "restoration"))
 
 
+@dataclass(frozen=True)
+class FillOptions:
+    """The option of the metrics that fill hidden entries with the partially clamped chain."""
+
+    inpaint_steps: int = option(20, "the steps of the partially clamped chain")
+
+    def __post_init__(self) -> None:
+        if self.inpaint_steps < 1:
+            raise GibbsnetError(f"inpaint_steps must be at least 1, got {self.inpaint_steps}")
+
+
+@dataclass(frozen=True)
+class InpaintingOptions(FillOptions):
+    """The options of ``inpainting`` (``eval.masks``, ``eval.inpaint_steps``)."""
+
+    masks: Sequence[str] = option(("left-half",), "the inpainting masks (names or mask images)")
+
+
+@dataclass(frozen=True)
+class ImputationOptions(FillOptions):
+    """The options of ``imputation`` (``eval.inpaint_steps``; ``data.missing`` and the recipe's
+    seed)."""
+
+    missing: str | None = option(None, "a mask process", needs_metric=True)
+    mask_seed: int = option(0, "the seed the masks of the mask process are drawn with")
+
+
 @register("reconstruction")
 class Reconstruction(Metric):
     """``reconstruction_mse`` of the test split (and, for a hierarchy, of x rebuilt from each
@@ -164,12 +192,13 @@ class Reconstruction(Metric):
 
 
 @register("inpainting")
-class Inpainting(Metric):
+class Inpainting(Metric[InpaintingOptions]):
     """MSE and PSNR on the hidden entries of each inpainting mask after ``inpaint_steps``."""
 
     summary = "MSE and PSNR of the partially clamped chain on each mask's hidden entries"
     default = True
     needs_truth = True
+    Options = InpaintingOptions
 
     def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
         return [f"inpaint_{m}_{s}" for m in masks for s in ("mse", "psnr")]
@@ -186,10 +215,10 @@ class Inpainting(Metric):
     def cell(self, score: str, value: float) -> str:
         return f"{value:.4f}" if score.endswith("mse") else f"{value:.2f}"
 
-    def run(self, ctx: Context) -> Result:
-        s = ctx.settings
-        details = inpainting_scores(ctx.model, ctx.data.test, s.masks, s.inpaint_steps, seed=s.seed,
-                                    progress=ctx.progress)
+    def run(self, ctx: Context[InpaintingOptions]) -> Result:
+        o = ctx.options
+        details = inpainting_scores(ctx.model, ctx.data.test, o.masks, o.inpaint_steps,
+                                    seed=ctx.settings.seed, progress=ctx.progress)
         scores = {}
         for mask, values in details.items():
             scores[f"inpaint_{mask}_mse"] = values["mse"]
@@ -198,7 +227,7 @@ class Inpainting(Metric):
 
 
 @register("imputation")
-class Imputation(Metric):
+class Imputation(Metric[ImputationOptions]):
     """``imputation_rmse``: RMSE of the imputed entries of test items hidden by the mask process
     ``missing`` (drawn with ``mask_seed``); for a model of a known corruption without one, the
     RMSE of the restorations dec(enc(f(x)))."""
@@ -206,6 +235,7 @@ class Imputation(Metric):
     summary = "RMSE of imputed missing entries (or of restorations of corrupted data)"
     default = True
     needs_truth = True
+    Options = ImputationOptions
 
     def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
         return ["imputation_rmse"]
@@ -216,17 +246,20 @@ class Imputation(Metric):
     def label(self, score: str) -> str:
         return "imputation RMSE"
 
-    def skip_reason(self, ctx: Context) -> str | None:
-        if ctx.settings.missing is None and ctx.data.corruption is None:
+    def check(self, ctx: Context[ImputationOptions]) -> None:
+        if ctx.options.missing is not None:
+            check_process(ctx.options.missing, ctx.model.x_shape)
+
+    def skip_reason(self, ctx: Context[ImputationOptions]) -> str | None:
+        if ctx.options.missing is None and ctx.data.corruption is None:
             return ""  # complete data: nothing to impute, and nothing to say by default
         return None
 
-    def run(self, ctx: Context) -> Result:
-        s, model = ctx.settings, ctx.model
-        if s.missing is not None:
-            check_process(s.missing, model.x_shape)
-            masked = Masked(ctx.data.test, s.missing, model.x_shape, s.mask_seed, train=False, hide=False)
-            return Result({"imputation_rmse": imputation_rmse(model, masked, s.inpaint_steps, seed=s.seed,
+    def run(self, ctx: Context[ImputationOptions]) -> Result:
+        s, o, model = ctx.settings, ctx.options, ctx.model
+        if o.missing is not None:
+            masked = Masked(ctx.data.test, o.missing, model.x_shape, o.mask_seed, train=False, hide=False)
+            return Result({"imputation_rmse": imputation_rmse(model, masked, o.inpaint_steps, seed=s.seed,
                                                                progress=ctx.progress)})
         if ctx.data.corruption is None:
             raise GibbsnetError("imputation needs missing entries: give a mask process (missing, e.g. "

@@ -15,7 +15,7 @@ from PIL import Image
 
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe, write_pngs
-from gibbsnet_plugin.evaluation import recipe_data, recipe_settings
+from gibbsnet_plugin.evaluation import recipe_data
 from gibbsnet_plugin.metrics import fid as fid_module
 from gibbsnet_plugin.metrics.fid import FID, InceptionStatistics, run_metric
 from gibbsnet_plugin.metrics.inception import (
@@ -47,7 +47,7 @@ def test_our_fid_equals_pytorch_fids_command_line(tmp_path, hub):
 def test_a_second_fid_reuses_the_cached_reference_without_reading_images(tmp_path, hub):
     run = gn.train(tiny_recipe(), out=tmp_path / "run")
     model, recipe = gn.load_model(run, device="cpu"), tiny_recipe()
-    train, key = recipe_data(recipe).train, recipe_settings(recipe).data_key
+    train, key = recipe_data(recipe).train, recipe_data(recipe).key
     kwargs = dict(num_samples=12, dims=64, batch_size=5, cache=tmp_path / "cache")
     reports = []
     first = fid_module.fid(model, train, key, hub, **kwargs, progress=lambda *r: reports.append(r))
@@ -115,7 +115,7 @@ def test_folder_data_sets_in_different_directories_do_not_share_cached_statistic
         recipe = tiny_recipe(data={"dataset": "folder", "root": str(tmp_path / name),
                                    "options": {"size": 8, "test_fraction": 0.25}})
         mu, _, info = fid_module.reference_statistics(
-            recipe_data(recipe).train, recipe_settings(recipe).data_key, "train", 3, (3, 8, 8),
+            recipe_data(recipe).train, recipe_data(recipe).key, "train", 3, (3, 8, 8),
             extractor, "sha", cache=tmp_path / "cache")
         assert not info["cached"]
         stats[name] = mu, info
