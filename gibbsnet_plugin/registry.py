@@ -228,7 +228,7 @@ METRICS: Registry[Callable[..., Any]] = Registry("metric", "gibbsnet.metrics", _
     ("metrics.likelihood", "loglik"),
     ("metrics.modes", "modes"),
     ("metrics.probe", "probe"),
-    ("metrics.scores", "reconstruction", "inpainting", "imputation"),
+    ("metrics.scores", "reconstruction", "inpainting", "imputation", "coverage"),
 ))
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -140,3 +141,41 @@ def test_incomplete_data_trains_every_method_and_prints_the_table_and_the_figure
 
     with Image.open(tmp_path / "figure.png") as figure:
         assert figure.format == "PNG" and figure.size == (704, 352)  # two 3.2-inch panels at 110 dpi
+
+
+def test_chain_quality_gives_a_chain_that_never_moves_switch_rate_0(monkeypatch):
+    """The class switch rate of ``chain_quality.chain_stats``: 0 for a chain whose state is the
+    same at every step, 1 for one that flips class every step (judges stubbed: fast)."""
+    import importlib.util
+
+    import numpy as np
+    import torch
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "chain_quality.py"
+    spec = importlib.util.spec_from_file_location("chain_quality", path)
+    chain_quality = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "chain_quality", chain_quality)  # for its dataclasses
+    spec.loader.exec_module(chain_quality)
+    monkeypatch.setattr(chain_quality, "state_stats", lambda x, ref: {})
+    monkeypatch.setattr(chain_quality, "critic_auc",
+                        lambda model, test, steps, seed: dict.fromkeys(steps, 0.5))
+
+    class Chain(torch.nn.Module):
+        def __init__(self, flip: bool) -> None:
+            super().__init__()
+            self.encoder, self.decoder, self.flip = torch.nn.Identity(), torch.nn.Identity(), flip
+
+        def trajectory(self, n: int, steps: list[int]) -> torch.Tensor:
+            state = torch.randn(n, 1, 4)  # the same state at every recorded step ...
+            signs = torch.tensor([(-1.0) ** t if self.flip else 1.0 for t in steps]).view(1, -1, 1)
+            return state.abs() * signs  # ... or its sign flipped each step
+
+    class Sign:
+        def predict(self, flat: np.ndarray) -> np.ndarray:
+            return (flat.sum(1) > 0).astype(int)
+
+    ref = SimpleNamespace(clf=Sign(), x_test=torch.zeros(2, 4), y_test=torch.zeros(2))
+    rows = chain_quality.chain_stats(Chain(flip=False), [1, 2, 5], 16, 0, ref)
+    assert [r["switch"] for r in rows] == [0.0, 0.0, 0.0]
+    rows = chain_quality.chain_stats(Chain(flip=True), [1, 2, 5], 16, 0, ref)
+    assert [r["switch"] for r in rows] == [0.0, 1.0, 1.0]

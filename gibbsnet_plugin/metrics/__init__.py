@@ -1,5 +1,6 @@
 """Evaluation metrics: one object per metric in a registry (see ``base``), one module each:
-``reconstruction``, ``inpainting`` and ``imputation`` (``scores``), ``probe``, ``fid`` and
+``reconstruction``, ``inpainting``, ``imputation`` and ``coverage`` (``scores``, with
+``uncertainty``), ``probe``, ``fid`` and
 ``fidelity`` (``fid``, with ``inception``), ``modes``, ``critic``, ``tsne`` (``latent_maps``) and
 ``loglik`` (``likelihood``), each imported when its name is first used. Third-party packages add
 metrics through the ``gibbsnet.metrics`` entry-point group.

@@ -1,5 +1,6 @@
-"""The metrics ``reconstruction``, ``inpainting`` and ``imputation``: PSNR, the scores of one
-inpainted batch, and the scores over a whole data split.
+"""The metrics ``reconstruction``, ``inpainting``, ``imputation`` and ``coverage``: PSNR, the
+scores of one inpainted batch, the scores over a whole data split, and the calibration of K
+imputations (``uncertainty``).
 
 Over a split, each metric's step turns a batch of data into ``(prediction, target)`` over the
 entries that are scored (flattened to 1-D), and ``_mse`` averages the squared error over all
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -26,6 +28,13 @@ from gibbsnet_plugin.errors import GibbsnetError
 from gibbsnet_plugin.metrics.base import Context, Metric, Result, option, register
 from gibbsnet_plugin.metrics.data import Progress, shard_in_order, world
 from gibbsnet_plugin.metrics.pixels import hidden_entries, psnr
+from gibbsnet_plugin.metrics.uncertainty import (
+    LEVELS,
+    PIT_BINS,
+    central_coverage,
+    energy_scores,
+    pit_counts,
+)
 from gibbsnet_plugin.utils import seeded
 
 Step = Callable[[Any], tuple[torch.Tensor, torch.Tensor]]
@@ -114,6 +123,61 @@ def imputation_rmse(model: ChainModel, data: Dataset, steps: int = 20, batch_siz
     return math.sqrt(_mse(model, data, step, batch_size, seed, progress, "imputation"))
 
 
+def coverage_scores(model: ChainModel, data: Dataset, steps: int = 20, draws: int = 20,
+                    batch_size: int = 100, seed: int | None = 0,
+                    progress: Progress | None = None) -> dict[str, Any]:
+    """How well ``draws`` independent partially clamped chains (``steps`` steps each) describe
+    the missing entries of ``data`` (items ``(x, mask)`` or ``(x, y, mask)`` with their true
+    values), in the data's units (``uncertainty``): over all missing entries of the split, the
+    coverage of the central intervals of ``LEVELS`` (``coverage``: level -> share) and the PIT
+    histogram (``pit``: ``PIT_BINS`` counts); the energy score over the missing entries of each
+    row, averaged over the rows with any (``energy``); and ``entries``, ``rows``, ``draws``,
+    ``steps``. Batches are reported to ``progress`` as ``coverage``.
+
+    Raises:
+        ValueError: ``draws`` below 2 (an interval needs a spread).
+        GibbsnetError: no missing entry in ``data``.
+    """
+    if draws < 2:
+        raise ValueError(f"draws must be at least 2, got {draws}")
+    loader = shard_in_order(data, batch_size)
+    rng = np.random.default_rng(seed)
+    # inside counts per level, PIT counts, entries, energy sum, rows scored
+    total = np.zeros(len(LEVELS) + PIT_BINS + 3)
+    if progress is not None:
+        progress("coverage", 0, len(loader))
+    with seeded(seed, model.device), torch.no_grad():
+        for i, batch in enumerate(loader, start=1):
+            x, _, mask = split_item(batch)
+            x, mask = x.to(model.device), mask.to(model.device)
+            filled = torch.stack([model.inpaint(x, mask, steps) for _ in range(draws)])
+            hidden = (mask == 0).expand_as(x).flatten(1).cpu().numpy()
+            samples = filled.flatten(2).double().cpu().numpy()  # (K, B, D)
+            truth = x.flatten(1).double().cpu().numpy()
+            n = int(hidden.sum())
+            if n:
+                inside = central_coverage(samples[:, hidden], truth[hidden])
+                total[:len(LEVELS)] += [inside[level] * n for level in LEVELS]
+                total[len(LEVELS):-3] += pit_counts(samples[:, hidden], truth[hidden], rng=rng)
+                rows = hidden.any(1)
+                total[-3] += n
+                total[-2] += energy_scores(samples[:, rows], truth[rows], hidden[rows]).sum()
+                total[-1] += rows.sum()
+            if progress is not None:
+                progress("coverage", i, len(loader))
+    if world()[0] > 1:
+        import ignite.distributed as idist
+
+        total = idist.all_reduce(torch.from_numpy(total).to(model.device)).cpu().numpy()
+    entries = total[-3]
+    if entries == 0:
+        raise GibbsnetError("coverage: no missing entries to score")
+    return {"coverage": {level: float(total[j] / entries) for j, level in enumerate(LEVELS)},
+            "energy": float(total[-2] / total[-1]),
+            "pit": [int(round(c)) for c in total[len(LEVELS):-3]],
+            "entries": int(entries), "rows": int(total[-1]), "draws": draws, "steps": steps}
+
+
 def restoration_rmse(model: ChainModel, data: Dataset,
                      corruption: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 100,
                      seed: int | None = 0, progress: Progress | None = None, draws: int = 1) -> float:
@@ -159,6 +223,25 @@ class ImputationOptions(FillOptions):
 
     missing: str | None = option(None, "a mask process", needs_metric=True)
     mask_seed: int = option(0, "the seed the masks of the mask process are drawn with")
+
+
+@dataclass(frozen=True)
+class CoverageOptions(ImputationOptions):
+    """The options of ``coverage``: those of ``imputation`` and the number of draws."""
+
+    coverage_draws: int = option(20, "the imputations drawn per missing entry by `coverage`")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.coverage_draws < 2:
+            raise GibbsnetError(f"coverage_draws must be at least 2, got {self.coverage_draws}")
+
+
+COVERAGE_PREFIX = "imputation_coverage"
+COVERAGE_SCORES = (*(f"{COVERAGE_PREFIX}{round(100 * level)}" for level in LEVELS),
+                   f"{COVERAGE_PREFIX}_error", "imputation_energy")
+"""The scores of ``coverage``: the coverage of each central interval, the mean of
+|coverage - level| over the levels, and the energy score."""
 
 
 @register("reconstruction")
@@ -266,3 +349,61 @@ class Imputation(Metric[ImputationOptions]):
                                 "random-80) or a run trained with data.missing or data.corruption")
         return Result({"imputation_rmse": restoration_rmse(model, ctx.data.test, ctx.data.corruption,
                                                             seed=s.seed, progress=ctx.progress)})
+
+
+@register("coverage")
+class Coverage(Metric[CoverageOptions]):
+    """``coverage_scores``: the calibration of ``coverage_draws`` imputations of the test items'
+    entries hidden by the mask process ``missing`` (drawn with ``mask_seed``), as the
+    ``imputation`` metric hides them. ``imputation_coverage<P>`` (the share of true values inside
+    the central P % interval of their draws) describe the draws rather than rank them: each is
+    best at P / 100; ``imputation_coverage_error`` (the mean |coverage - level| over the levels)
+    and ``imputation_energy`` (the energy score, a proper scoring rule) are lower-is-better. The
+    PIT histogram is in the details (``coverage.pit``)."""
+
+    summary = "coverage of central intervals, energy score and PIT of K imputations of missing entries"
+    needs_truth = True
+    Options = CoverageOptions
+
+    def score_names(self, masks: Sequence[str], levels: int) -> list[str]:
+        return list(COVERAGE_SCORES)
+
+    def lower_is_better(self, score: str) -> bool:
+        # a coverage is best at its level; too narrow draws (below it) are the usual failure
+        return score in COVERAGE_SCORES[-2:]
+
+    def label(self, score: str) -> str:
+        if score == "imputation_energy":
+            return "imputation energy score"
+        if score == f"{COVERAGE_PREFIX}_error":
+            return "imputation coverage error"
+        return f"imputation {score.removeprefix(COVERAGE_PREFIX)} % interval coverage"
+
+    def cell(self, score: str, value: float) -> str:
+        return f"{value:.4f}"
+
+    def check(self, ctx: Context[CoverageOptions]) -> None:
+        if ctx.options.missing is not None:
+            check_process(ctx.options.missing, ctx.model.x_shape)
+
+    def skip_reason(self, ctx: Context[CoverageOptions]) -> str | None:
+        if ctx.options.missing is None:
+            return ""  # nothing hidden whose truth is known
+        return None
+
+    def run(self, ctx: Context[CoverageOptions]) -> Result:
+        s, o, model = ctx.settings, ctx.options, ctx.model
+        if o.missing is None:
+            raise GibbsnetError("coverage needs missing entries: give a mask process (missing, e.g. "
+                                "random-80) or a run trained with data.missing")
+        masked = Masked(ctx.data.test, o.missing, model.x_shape, o.mask_seed, train=False, hide=False)
+        details = coverage_scores(model, masked, o.inpaint_steps, o.coverage_draws, seed=s.seed,
+                                  progress=ctx.progress)
+        scores = {f"{COVERAGE_PREFIX}{round(100 * level)}": value
+                  for level, value in details["coverage"].items()}
+        scores[f"{COVERAGE_PREFIX}_error"] = float(np.mean(
+            [abs(value - level) for level, value in details["coverage"].items()]))
+        scores["imputation_energy"] = details["energy"]
+        details = {**details, "coverage": {str(level): v for level, v in details["coverage"].items()},
+                   "missing": o.missing, "pit_bins": PIT_BINS}
+        return Result(scores, {"coverage": details})
