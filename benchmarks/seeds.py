@@ -122,35 +122,39 @@ def recipe_reference(recipe: gn.Recipe) -> Any:
 
 def score_run(run: str, steps: list[int], num: int, seed: int, metrics: list[str],
               calibrate: int | None, sampler: str = "eval",
-              calibrate_chains: int | None = None, calibrate_trained: bool = False) -> dict[str, Any]:
+              calibrate_chains: int | None = None, calibrate_trained: bool = False,
+              calibrate_seed: int | None = None) -> dict[str, Any]:
     """``{"chain": one row of chain scores per step, "eval": evaluate's scores of metrics}``;
     ``calibrate`` re-measures the batch-norm statistics over that many chain steps first (of
     ``calibrate_chains`` chains, default the recipe's; ``calibrate_trained``: the trained steps
-    over several batches, as the end of training does); ``sampler``: ``eval`` or ``batch`` (see
-    ``chain_quality.SAMPLERS``)."""
+    over several batches, as the end of training does; ``calibrate_seed``: default the recipe's
+    seed); ``sampler``: ``eval`` or ``batch`` (see ``chain_quality.SAMPLERS``)."""
     model, recipe, _ = load_model_and_recipe(run, device="cpu")
     if calibrate is not None:
         calibrate_batchnorm(model, calibrate_chains or recipe.train.calibration_chains, calibrate,
-                            recipe.seed, trained=model.trained_steps if calibrate_trained else 0)
+                            recipe.seed if calibrate_seed is None else calibrate_seed,
+                            trained=model.trained_steps if calibrate_trained else 0)
     scores = evaluate_model(model, recipe, metrics, seed=seed)["scores"] if metrics else {}
     if recipe.data.dataset in ("digits", "mnist5k"):
         ref = recipe_reference(recipe)
         scores["retention"] = retention(model, ref, seed)
         scores["recovery"] = recovery(model, ref, seed=seed)
     return {"key": score_key(Path(run), steps, num, metrics, calibrate, sampler, calibrate_chains,
-                             calibrate_trained),
+                             calibrate_trained, calibrate_seed),
             "chain": chain_scores(model, recipe, steps, num, seed, sampler), "eval": scores}
 
 
 def score_key(run: Path, steps: list[int], num: int, metrics: list[str],
               calibrate: int | None, sampler: str = "eval",
-              calibrate_chains: int | None = None, calibrate_trained: bool = False) -> dict[str, Any]:
+              calibrate_chains: int | None = None, calibrate_trained: bool = False,
+              calibrate_seed: int | None = None) -> dict[str, Any]:
     """What a run's scores depend on: its last checkpoint (by modification time) and the settings."""
     mtime = (run / "checkpoints" / "last.pt").stat().st_mtime_ns
     key = {"checkpoint_mtime_ns": mtime, "steps": steps, "num": num, "metrics": metrics}
     key = key if calibrate is None else {**key, "calibrate": calibrate}
     key = key if calibrate_chains is None else {**key, "calibrate_chains": calibrate_chains}
     key = {**key, "calibrate_trained": True} if calibrate_trained else key
+    key = key if calibrate_seed is None else {**key, "calibrate_seed": calibrate_seed}
     return key if sampler == "eval" else {**key, "sampler": sampler}
 
 
@@ -247,6 +251,8 @@ def main() -> None:
     parser.add_argument("--calibrate-chains", type=int, default=None, metavar="CHAINS",
                         help="with --calibrate: over this many chains (default: the recipe's "
                              "train.calibration_chains); scores go to score-*-calSTEPSxCHAINS.json")
+    parser.add_argument("--calibrate-seed", type=int, default=None, metavar="SEED",
+                        help="with --calibrate: the calibration's seed (default: the recipe's)")
     parser.add_argument("--calibrate-trained", action="store_true",
                         help="with --calibrate: measure the trained steps over several batches of "
                              "chains, as the end of training does (default: one batch each)")
@@ -263,7 +269,7 @@ def main() -> None:
     if args.score:
         print(json.dumps(score_run(args.score, sorted(args.steps), args.num, 0, args.metrics,
                                    args.calibrate, args.sampler, args.calibrate_chains,
-                                   args.calibrate_trained)))
+                                   args.calibrate_trained, args.calibrate_seed)))
         return
 
     variants = args.variant or [["recipe"]]
@@ -300,6 +306,9 @@ def main() -> None:
         if args.calibrate_trained:
             extra += ["--calibrate-trained"]
             suffix += "t"
+        if args.calibrate_seed is not None:
+            extra += ["--calibrate-seed", str(args.calibrate_seed)]
+            suffix += f"s{args.calibrate_seed}"
     if args.sampler != "eval":
         extra += ["--sampler", args.sampler]
         suffix += f"-{args.sampler}"
@@ -310,7 +319,7 @@ def main() -> None:
                   if cached_scores(logs[name, seed],
                                    score_key(run, steps, args.num, args.metrics, args.calibrate,
                                              args.sampler, args.calibrate_chains,
-                                             args.calibrate_trained)) is None]
+                                             args.calibrate_trained, args.calibrate_seed)) is None]
     run_jobs(score_jobs, args.cores)
     print(f"scored {len(score_jobs)} run(s), {len(runs) - len(score_jobs)} from earlier scores",
           file=sys.stderr)
