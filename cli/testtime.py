@@ -232,7 +232,7 @@ def _mode_chain(loaded: gn.Run, num: int, steps: int, trajectory: Path | None,
         chains = gn.modes(model, num if images is None else len(images), steps, mode, clamps,
                           impotents, images, seed, record, progress)
         states = chains.states
-        x = gn.imagined(model, states)
+        x = gn.imagined(model, states, seed)
         what = "what the latents imagine, x decoded from z1" if 0 in states.copies else "x"
         return _Drawn(
             x[:, states.steps.index(steps)], x, states.steps,

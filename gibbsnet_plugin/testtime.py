@@ -241,13 +241,14 @@ def modes(
                       images if bare else None)
 
 
-def imagined(model: ChainModel, states: ChainStates) -> torch.Tensor:
+def imagined(model: ChainModel, states: ChainStates, seed: int | None = 0) -> torch.Tensor:
     """x at the recorded steps of ``states`` (n, steps, *x_shape), or, when x is impotent (its
-    shown value is the clamp), x decoded from the chain's z1: what the latents imagine."""
+    shown value is the clamp), x decoded from the chain's z1: what the latents imagine (the
+    decoder's noise drawn with ``seed``, as in ``modes``)."""
     if 0 not in states.copies:
         return states.layers[0]
     z1 = states.layers[1]
-    with torch.no_grad():
+    with seeded(seed, model.device), torch.no_grad():
         x = model.decode(z1.flatten(0, 1).to(model.device))
     return x.view(*z1.shape[:2], *model.x_shape)
 

@@ -341,3 +341,14 @@ def test_trajectories_show_every_layer_that_has_an_image_form(tmp_path, monkeypa
     assert again.exit_code == 2 and "u-z1.png: exists; pass --force" in again.stderr
     assert (tmp_path / "u-z1.png").read_bytes() == b"mine"
     assert not (tmp_path / "other.png").exists() and not (tmp_path / "u.png").exists()
+
+
+def test_what_the_latents_imagine_is_reproducible_by_seed():
+    # daydreaming shows x decoded from z1; the decoder's noise is drawn with the seed
+    m = model().eval()
+    images = torch.rand(3, *SHAPE) * 2 - 1
+    states = gn.modes(m, 3, steps=3, mode="daydreaming", images=images, seed=2, record=[1, 3]).states
+    first, again = gn.imagined(m, states, seed=4), gn.imagined(m, states, seed=4)
+    assert 0 in states.copies and first.shape == (3, 2, *SHAPE)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, gn.imagined(m, states, seed=5))
