@@ -93,13 +93,19 @@ def sklearn_imputer(name: str, seed: int, posterior: bool = False) -> Any:
 
 def scores(truth: np.ndarray, mask: np.ndarray, point: np.ndarray,
            draws: np.ndarray | None = None) -> dict[str, float]:
-    """RMSE of ``point`` on the hidden entries, and the 90 % interval coverage of ``draws``
-    (K, rows, columns) there."""
+    """RMSE of ``point`` on the hidden entries; for ``draws`` (K, rows, columns) also the coverage
+    of their central 50/80/90/95 % intervals there (``coverage`` is the 90 % one) and the mean
+    energy score of the rows with hidden entries (over those entries; lower is better)."""
+    from gibbsnet_plugin.metrics.uncertainty import central_coverage, energy_scores
+
     hidden = mask == 0
     out = {"rmse": float(np.sqrt(np.mean((point[hidden] - truth[hidden]) ** 2)))}
     if draws is not None:
-        lo, hi = np.quantile(draws, [0.05, 0.95], axis=0)
-        out["coverage"] = float(np.mean((truth[hidden] >= lo[hidden]) & (truth[hidden] <= hi[hidden])))
+        for level, share in central_coverage(draws[:, hidden], truth[hidden]).items():
+            out[f"coverage{round(level * 100)}"] = share
+        out["coverage"] = out["coverage90"]
+        rows = hidden.any(axis=1)
+        out["energy"] = float(energy_scores(draws[:, rows], truth[rows], hidden[rows]).mean())
     return out
 
 
@@ -115,7 +121,8 @@ def downstream(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test:
 
 def run_cell(data: str, pattern: str, seed: int, uci: str | None, out: str, iterations: int,
              draws: int, overrides: list[str], gibbsnet: list[str],
-             sklearn: list[str] = SKLEARN, baselines: str | None = None) -> dict[str, Any]:
+             sklearn: list[str] = SKLEARN, baselines: str | None = None,
+             label: str | None = None) -> dict[str, Any]:
     """Every method on one (data set, pattern, seed); the record is also written to ``out``.
     The scikit-learn rows are taken from the same cell in ``baselines`` when it has them (they
     do not depend on GibbsNet's settings)."""
@@ -179,14 +186,15 @@ def run_cell(data: str, pattern: str, seed: int, uci: str | None, out: str, iter
         impute_s = time.perf_counter() - start
         samples = np.stack([d.to_numpy(dtype=np.float64) for d in result.draws])
         single_s = impute_s / draws
-        methods[f"GibbsNet {method}, one chain"] = {**scores(x[te], mask[te], samples[0]),
+        name = label or f"GibbsNet {method}"
+        methods[f"{name}, one chain"] = {**scores(x[te], mask[te], samples[0]),
                                                    "fit_s": fit_s, "impute_s": single_s}
-        methods[f"GibbsNet {method}, mean of {draws}"] = {
+        methods[f"{name}, mean of {draws}"] = {
             **scores(x[te], mask[te], samples.mean(0), samples), "fit_s": fit_s, "impute_s": impute_s}
         if y is not None:
             train_fill = gn.impute(loaded, pd.DataFrame(holes[tr], columns=columns), draws=draws,
                                    reduce="mean", steps=STEPS, seed=seed).filled.to_numpy(np.float64)
-            methods[f"GibbsNet {method}, mean of {draws}"]["accuracy"] = downstream(
+            methods[f"{name}, mean of {draws}"]["accuracy"] = downstream(
                 train_fill, y[tr], samples.mean(0), y[te])
     base = methods["mice"]
     for m in methods.values():
@@ -224,7 +232,8 @@ def report(records: list[dict[str, Any]]) -> str:
         rows = [r for r in records if r["data"] == data]
         seeds = sorted({r["seed"] for r in rows})
         has_acc = any("accuracy" in m for r in rows for m in r["methods"].values())
-        head = ["pattern", "method", "RMSE ↓", "90 % coverage", *(["accuracy ↑"] if has_acc else []),
+        head = ["pattern", "method", "RMSE ↓", "90 % coverage", "energy ↓",
+                *(["accuracy ↑"] if has_acc else []),
                 "fit time ÷ MICE", "impute time ÷ MICE"]
         lines += [f"\n{data} ({len(seeds)} seeds: mean ± std (worst seed))\n",
                   "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -233,11 +242,12 @@ def report(records: list[dict[str, Any]]) -> str:
             for method in cell[0]["methods"]:
                 got = [r["methods"][method] for r in cell if method in r["methods"]]
                 row = [pattern, method, column(got, "rmse"), column(got, "coverage", True),
+                       column(got, "energy"),
                        *([column(got, "accuracy", True)] if has_acc else []),
                        ratio(got, "fit_ratio"), ratio(got, "impute_ratio")]
                 lines.append("| " + " | ".join(row) + " |")
             if data == "spam" and pattern == "mcar-20":
-                lines.append(f"| mcar-20 | GAIN (published) | {GAIN_SPAM} | | | |")
+                lines.append(f"| mcar-20 | GAIN (published) | {GAIN_SPAM} | | | | |")
     return "\n".join(lines)
 
 
@@ -257,6 +267,9 @@ def main() -> None:
                         help="take the scikit-learn rows of each cell from an earlier --out")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override recipes/table.yaml for the GibbsNet rows (repeatable)")
+    parser.add_argument("--label", default=None,
+                        help="name of the GibbsNet rows (default 'GibbsNet <train.missing>'), e.g. "
+                             "for a run with --set")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", default="runs/imputation")
     parser.add_argument("--json", default=None, help="also write every cell's scores to this file")
@@ -274,7 +287,8 @@ def main() -> None:
             todo.append((d, p, s))
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(run_cell, d, p, s, args.uci, args.out, args.iterations, args.draws,
-                               args.overrides, args.gibbsnet, args.sklearn, args.baselines_from)
+                               args.overrides, args.gibbsnet, args.sklearn, args.baselines_from,
+                               args.label)
                    for d, p, s in todo]
         for future in futures:
             record = future.result()

@@ -20,6 +20,10 @@ Loss = Literal["bce", "lsgan"]
 """The adversarial losses: non-saturating ``bce`` (ALI) and least-squares ``lsgan`` (the
 GibbsNet authors' code)."""
 LOSSES = ("bce", "lsgan")
+Reconstruction = Literal["squared", "crps"]
+"""How the masked reconstruction term scores a reconstruction: the ``squared`` error of one draw,
+or the ``crps`` of two (``crps_of_pair``)."""
+RECONSTRUCTIONS = ("squared", "crps")
 
 
 @dataclass
@@ -56,6 +60,16 @@ def pack_items(t: torch.Tensor, m: int) -> torch.Tensor:
         raise ValueError(f"a batch of {t.shape[0]} items does not split into packs of {m} "
                          "(pack); use a batch size that is a multiple of it")
     return t.reshape(t.shape[0] // m, m * t.shape[1], *t.shape[2:])
+
+
+def crps_of_pair(a: torch.Tensor, b: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The unbiased two-draw estimate of the continuous ranked probability score of each entry,
+    ``(|a - y| + |b - y|) / 2 - |a - b| / 2`` for independent draws a, b of a predictive
+    distribution and the truth y (all of one shape; returned in that shape). Its expectation,
+    ``E|X - y| - E|X - X'| / 2``, is the CRPS (Gneiting and Raftery 2007): a proper scoring rule,
+    lowest when the draws' distribution is the truth's, so a model trained on it learns a spread,
+    not only a mean (as engression does, Shen and Meinshausen 2023)."""
+    return ((a - y).abs() + (b - y).abs() - (a - b).abs()) / 2
 
 
 def instance_noise_std(start: float, iteration: int, iterations: int) -> float:
@@ -130,19 +144,27 @@ class ChainLosses:
         observed entries (where ``mask`` is 1; every entry without one) is hidden as well, the
         partially clamped chain fills everything hidden (``steps`` steps, no gradient), and x is
         recomputed, with gradient, from the latents of the filled x by the chain's own x update
-        (one layer: ``dec(enc(x))``); returns the mean squared error over all observed entries, so
-        the networks learn to predict entries they were not shown (a model of a corruption f
-        compares f of it with the measurements). Hidden entries are only selected away."""
+        (one layer: ``dec(enc(x))``); returns the mean over all observed entries of the squared
+        error, or with ``reconstruction: crps`` of ``crps_of_pair`` of two such draws made from
+        two independent fills, so the networks learn to predict entries they were not shown (a
+        model of a corruption f compares f of it with the measurements). Hidden entries are only
+        selected away."""
         observed = torch.ones_like(x, dtype=torch.bool) if mask is None else \
             torch.broadcast_to(mask != 0, x.shape)
         shown = observed & (torch.rand(x.shape, device=x.device) >= hide)
         x_known = torch.where(observed, x, torch.zeros_like(x))
-        filled = self.inpaint(x_known, shown, steps) if steps > 0 else x_known
+        draws = 2 if self.reconstruction == "crps" else 1
+        known, shown = torch.cat([x_known] * draws), torch.cat([shown] * draws)
+        filled = self.inpaint(known, shown, steps) if steps > 0 else known
         update = next(u for block in self.schedule() for u in block if u.layer == 0)
         x_hat = self.observe(update.compute(tuple(self.clamped(filled))))
-        gap = torch.where(observed, x_hat - x_known, torch.zeros_like(x_hat))
-        return gap.pow(2).sum() / observed.sum().clamp(min=1)
+        if draws == 2:
+            score = crps_of_pair(*x_hat.chunk(2), x_known)
+        else:
+            score = (x_hat - x_known).pow(2)
+        return torch.where(observed, score, torch.zeros_like(score)).sum() / observed.sum().clamp(min=1)
 
 
-__all__ = ["LOSSES", "ChainLosses", "Loss", "LossOutput", "instance_noise_std", "pack_items",
-           "r1_penalty", "score_summary", "target_loss"]
+__all__ = ["LOSSES", "RECONSTRUCTIONS", "ChainLosses", "Loss", "LossOutput", "Reconstruction",
+           "crps_of_pair", "instance_noise_std", "pack_items", "r1_penalty", "score_summary",
+           "target_loss"]

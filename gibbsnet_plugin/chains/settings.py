@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from gibbsnet_plugin.chains.losses import LOSSES, Loss
+from gibbsnet_plugin.chains.losses import LOSSES, RECONSTRUCTIONS, Loss, Reconstruction
 from gibbsnet_plugin.limits import MAX_PACK, MAX_STEPS
 from gibbsnet_plugin.utils import short
 
@@ -45,6 +45,11 @@ class ChainSettings:
         "weight of a masked reconstruction term: half of the observed entries hidden as well, the "
         "chain (`train.missing_steps` steps) fills them, and `dec(enc(x))` is scored on every "
         "observed entry; teaches imputation"))
+    reconstruction: Reconstruction = field(default="squared", metadata=_doc(
+        "how `x_consistency` scores `dec(enc(x))` on the observed entries: `squared` error of one "
+        "draw (rewards the conditional mean: draws come out too alike) or `crps`, the continuous "
+        "ranked probability score of two independent draws (a proper scoring rule: rewards draws "
+        "spread as the true conditional)"))
     critic_states: int = field(default=1, metadata=_doc(
         "D is shown the unclamped chain's last s states `(x_t, z_(t-1))`, each against the clamped "
         "pairs (the authors showed 2); states before the `backprop_steps` window are shown detached"))
@@ -73,6 +78,8 @@ class ChainSettings:
                               f"must be finite and >= 0, got {self.z_consistency}"),
             "x_consistency": (0 <= self.x_consistency < math.inf,
                               f"must be finite and >= 0, got {self.x_consistency}"),
+            "reconstruction": (self.reconstruction in RECONSTRUCTIONS,
+                               f"must be 'squared' or 'crps', got {short(self.reconstruction)}"),
             "critic_states": (1 <= self.critic_states <= n,
                               f"must be between 1 and chain_steps ({n}), got {self.critic_states}"),
             "pack": (1 <= self.pack <= MAX_PACK,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from conftest import tiny_recipe
+from gibbsnet_plugin.chains.losses import crps_of_pair
 from gibbsnet_plugin.factory import build_model
 
 SHAPE = (1, 8, 8)
@@ -47,3 +50,27 @@ def test_the_generator_loss_refuses_to_drop_x_consistency_without_the_batch():
     real, fake = weighted.clamped(torch.zeros(4, *SHAPE)), weighted.unclamped(4)
     with pytest.raises(ValueError, match="x_consistency needs the batch x"):
         weighted.generator_loss(real, fake)
+
+
+def test_the_two_draw_crps_is_lowest_for_draws_spread_as_the_truth():
+    """Its expectation is the CRPS: for a N(0, 1) truth, draws of N(0, s^2) score best at s = 1."""
+    torch.manual_seed(0)
+    y = torch.randn(200_000)
+    score = {s: crps_of_pair(s * torch.randn_like(y), s * torch.randn_like(y), y).mean().item()
+             for s in (0.3, 0.7, 1.0, 1.4, 2.0)}
+    assert min(score, key=score.get) == 1.0
+    # CRPS of N(0, 1) against its own draws: 1/sqrt(pi)
+    assert score[1.0] == pytest.approx(1 / math.sqrt(math.pi), abs=0.01)
+    # two equal draws score their absolute error: a point forecast's CRPS
+    a = torch.tensor([0.5, -1.0])
+    assert torch.equal(crps_of_pair(a, a, torch.zeros(2)), a.abs())
+
+
+def test_a_crps_reconstruction_scores_two_independent_draws_of_the_x_update():
+    _, model = twin_models("gibbsnet", x_consistency=1.0, reconstruction="crps")
+    x = torch.rand(8, *SHAPE) * 2 - 1
+    with torch.no_grad():
+        error = model.reconstruction_error(x, steps=1)
+    assert error > 0
+    # every entry observed, none scored -> a mask of zeros scores nothing
+    assert model.reconstruction_error(x, torch.zeros_like(x), steps=1) == 0
