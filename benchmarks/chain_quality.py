@@ -21,10 +21,16 @@ of them part of the model:
 - ``d_auc``: the model's own discriminator's held-out AUC of test pairs against the chain's states
   (``gibbsnet_plugin.metrics.critic``; 0.5 = D cannot tell them apart).
 
+``--independent P`` scores the discriminator-corrected chain instead (``chains.corrected_states``:
+at each step, with probability P, a Metropolis-Hastings independence move that D accepts or
+rejects); each row then adds ``acceptance``, the share of proposals accepted up to that step
+(None at step 1, which makes none). Its ``d_auc`` is D's view of states that D itself selected.
+
 Per run, ``retention`` is the share of test images whose reconstruction dec(enc(x)) the logistic
 regression gives the image's own label: memory (1.0) against mixing (0.1 = chance).
 
     python benchmarks/chain_quality.py runs/digits runs/digits-ali --steps 1 10 100 1000
+    python benchmarks/chain_quality.py runs/digits --steps 1 10 100 1000 --independent 0.5
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 import gibbsnet_plugin as gn
+from gibbsnet_plugin.chains import corrected_states
 from gibbsnet_plugin.checkpoint import load_model_and_recipe
 from gibbsnet_plugin.metrics.critic import critic_auc
 from gibbsnet_plugin.metrics.fid import frechet_distance
@@ -48,9 +55,10 @@ from gibbsnet_plugin.metrics.fid import frechet_distance
 HIGHER_IS_BETTER = {"classes": True, "entropy": True, "confidence": True, "nn_ratio": False,
                     "fd": False, "recall": True, "precision": True}
 """Every quality score of ``chain_stats`` and which direction is better (for the worst seed).
-``switch`` and ``d_auc`` describe the chain rather than rank it; they are reported with their
-worst seed taken as the lowest (``switch``: the stickiest chain) and highest (``d_auc``)."""
-DIAGNOSTICS = {"switch": True, "d_auc": False}
+``switch``, ``d_auc`` and ``acceptance`` describe the chain rather than rank it; they are reported
+with their worst seed taken as the lowest (``switch``: the stickiest chain; ``acceptance``: the
+corrected chain that moves least) and highest (``d_auc``)."""
+DIAGNOSTICS = {"switch": True, "d_auc": False, "acceptance": True}
 DATASETS = ("digits", "mnist5k")
 K_NEAREST = 5
 
@@ -140,29 +148,49 @@ batch norm: an image never depends on its batch) or ``batch`` (the statistics of
 chains, as in training and in the GibbsNet authors' sampler)."""
 
 
+def chain_states(model: gn.ChainModel, n: int, steps: list[int],
+                 independent: float = 0.0) -> tuple[torch.Tensor, dict[int, float | None]]:
+    """x of ``n`` unclamped chains at the sorted ``steps``, (n, len(steps), *x_shape), corrected by
+    D with probability ``independent`` per step (0: the plain chain, ``model.trajectory``), and
+    step -> the share of independent proposals accepted up to it (None: none made)."""
+    if not independent:
+        with torch.no_grad():
+            return model.trajectory(n, steps), dict.fromkeys(steps)
+    chains = corrected_states(model, n, steps, independent)
+    x = torch.stack([state[0] for state in chains.states], dim=1)
+    return x, dict(zip(chains.steps, chains.acceptance_by_step, strict=True))
+
+
+def acceptance_cell(rate: float | None) -> float | None:
+    """An acceptance rate as a row of scores holds it: rounded, None where no proposal was made."""
+    return None if rate is None else round(rate, 4)
+
+
 def chain_stats(model: gn.GibbsNet, steps: list[int], n: int, seed: int,
-                ref: Reference, sampler: str = "eval") -> list[dict[str, float]]:
+                ref: Reference, sampler: str = "eval", independent: float = 0.0) -> list[dict[str, float]]:
     """``state_stats`` of ``n`` chains at each of ``steps``, one row per step, with the class
-    switch rate into each step and D's AUC of test data against that step's states (D in eval
-    mode); ``sampler`` as in ``SAMPLERS``."""
+    switch rate into each step (from step t-1 of the same chains) and D's AUC of test data
+    against that step's states (D in eval mode); ``sampler`` as in ``SAMPLERS``; ``independent``
+    > 0 scores the D-corrected chain (``chain_states``) and adds ``acceptance`` to each row."""
     model.eval()
     steps = sorted(set(steps))
     recorded = sorted({*steps, *(t - 1 for t in steps if t > 1)})
     torch.manual_seed(seed)
     model.encoder.train(sampler == "batch")
     model.decoder.train(sampler == "batch")
-    with torch.no_grad():
-        states = model.trajectory(n, recorded)
+    states, acceptance = chain_states(model, n, recorded, independent)
     model.eval()
     index = {t: i for i, t in enumerate(recorded)}
     classes = {t: ref.clf.predict(states[:, i].flatten(1).numpy()) for t, i in index.items()}
     test = torch.utils.data.TensorDataset(ref.x_test, ref.y_test)
-    auc = critic_auc(model, test, steps, seed=seed)
+    auc = critic_auc(model, test, steps, seed=seed, independent=independent)
     rows = []
     for t in steps:
         switch = float((classes[t] != classes[t - 1]).mean()) if t > 1 else 0.0
         rows.append({"step": t, **state_stats(states[:, index[t]], ref), "switch": round(switch, 4),
                      "d_auc": round(auc[t], 4)})
+        if independent:
+            rows[-1]["acceptance"] = acceptance_cell(acceptance[t])
     return rows
 
 
@@ -195,23 +223,36 @@ def main() -> None:
     parser.add_argument("--num", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sampler", choices=SAMPLERS, default="eval")
+    parser.add_argument("--independent", type=float, default=0.0, metavar="P",
+                        help="score the chain corrected by D: at each step, with probability P, a "
+                             "fresh chain of the trained length is proposed and D accepts or "
+                             "rejects it (default 0: the plain chain)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if not 0.0 <= args.independent <= 1.0:
+        parser.error(f"--independent {args.independent}: expected a probability between 0 and 1")
     for run in args.runs:
         model, recipe, _ = load_model_and_recipe(run, device="cpu")
         ref = reference(recipe.data.dataset)
-        rows = chain_stats(model, sorted(args.steps), args.num, args.seed, ref, args.sampler)
+        rows = chain_stats(model, sorted(args.steps), args.num, args.seed, ref, args.sampler,
+                           args.independent)
         kept = retention(model, ref, args.seed)
         if args.json:
-            print(json.dumps({"run": run, "rows": rows, "retention": kept}))
+            corrected = {"independent": args.independent} if args.independent else {}
+            print(json.dumps({"run": run, **corrected, "rows": rows, "retention": kept}))
             continue
-        print(f"{run} (label retention of reconstruction: {kept:.3f})")
+        corrected = f", independent proposals with P = {args.independent:g}" if args.independent else ""
+        print(f"{run} (label retention of reconstruction: {kept:.3f}{corrected})")
+        accept = f" {'accept':>7}" if args.independent else ""
         print(f"  {'step':>6} {'classes':>8} {'entropy':>8} {'conf':>6} {'nn_ratio':>9} {'fd':>8} "
-              f"{'recall':>7} {'prec':>6} {'switch':>7} {'d_auc':>6}")
+              f"{'recall':>7} {'prec':>6} {'switch':>7} {'d_auc':>6}{accept}")
         for r in rows:
+            rate = r.get("acceptance")
+            accept = (f" {'-':>7}" if rate is None else f" {rate:>7.3f}") if args.independent else ""
             print(f"  {r['step']:>6} {r['classes']:>8} {r['entropy']:>8.3f} "
                   f"{r['confidence']:>6.3f} {r['nn_ratio']:>9.3f} {r['fd']:>8.2f} "
-                  f"{r['recall']:>7.3f} {r['precision']:>6.3f} {r['switch']:>7.3f} {r['d_auc']:>6.3f}")
+                  f"{r['recall']:>7.3f} {r['precision']:>6.3f} {r['switch']:>7.3f} {r['d_auc']:>6.3f}"
+                  f"{accept}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@ samples, reverse KL over modes).
 ``--metrics reconstruction inpainting probe`` also runs those ``gibbsnet evaluate`` metrics on each
 run (seeded, test split) and reports their scores the same way.
 
+``--independent P`` scores the discriminator-corrected chain (``chain_quality.py --independent``)
+and adds its acceptance rate per step; it is a test-time option, so existing runs are scored
+again, not retrained.
+
 Runs that already exist in ``--out`` with the same resolved recipe are scored, not retrained, so
 an interrupted benchmark continues where it stopped; ``--first`` runs only the later seeds (a study
 extended on another machine).
@@ -52,6 +56,8 @@ from chain_quality import (  # noqa: E402
     DIAGNOSTICS,
     HIGHER_IS_BETTER,
     SAMPLERS,
+    acceptance_cell,
+    chain_states,
     chain_stats,
     recovery,
     reference,
@@ -123,12 +129,13 @@ def recipe_reference(recipe: gn.Recipe) -> Any:
 def score_run(run: str, steps: list[int], num: int, seed: int, metrics: list[str],
               calibrate: int | None, sampler: str = "eval",
               calibrate_chains: int | None = None, calibrate_trained: bool = False,
-              calibrate_seed: int | None = None) -> dict[str, Any]:
+              calibrate_seed: int | None = None, independent: float = 0.0) -> dict[str, Any]:
     """``{"chain": one row of chain scores per step, "eval": evaluate's scores of metrics}``;
     ``calibrate`` re-measures the batch-norm statistics over that many chain steps first (of
     ``calibrate_chains`` chains, default the recipe's; ``calibrate_trained``: the trained steps
     over several batches, as the end of training does; ``calibrate_seed``: default the recipe's
-    seed); ``sampler``: ``eval`` or ``batch`` (see ``chain_quality.SAMPLERS``)."""
+    seed); ``sampler``: ``eval`` or ``batch`` (see ``chain_quality.SAMPLERS``);
+    ``independent``: the chain scored is corrected by D with that probability per step."""
     model, recipe, _ = load_model_and_recipe(run, device="cpu")
     if calibrate is not None:
         calibrate_batchnorm(model, calibrate_chains or recipe.train.calibration_chains, calibrate,
@@ -140,14 +147,15 @@ def score_run(run: str, steps: list[int], num: int, seed: int, metrics: list[str
         scores["retention"] = retention(model, ref, seed)
         scores["recovery"] = recovery(model, ref, seed=seed)
     return {"key": score_key(Path(run), steps, num, metrics, calibrate, sampler, calibrate_chains,
-                             calibrate_trained, calibrate_seed),
-            "chain": chain_scores(model, recipe, steps, num, seed, sampler), "eval": scores}
+                             calibrate_trained, calibrate_seed, independent),
+            "chain": chain_scores(model, recipe, steps, num, seed, sampler, independent),
+            "eval": scores}
 
 
 def score_key(run: Path, steps: list[int], num: int, metrics: list[str],
               calibrate: int | None, sampler: str = "eval",
               calibrate_chains: int | None = None, calibrate_trained: bool = False,
-              calibrate_seed: int | None = None) -> dict[str, Any]:
+              calibrate_seed: int | None = None, independent: float = 0.0) -> dict[str, Any]:
     """What a run's scores depend on: its last checkpoint (by modification time) and the settings."""
     mtime = (run / "checkpoints" / "last.pt").stat().st_mtime_ns
     key = {"checkpoint_mtime_ns": mtime, "steps": steps, "num": num, "metrics": metrics}
@@ -155,6 +163,7 @@ def score_key(run: Path, steps: list[int], num: int, metrics: list[str],
     key = key if calibrate_chains is None else {**key, "calibrate_chains": calibrate_chains}
     key = {**key, "calibrate_trained": True} if calibrate_trained else key
     key = key if calibrate_seed is None else {**key, "calibrate_seed": calibrate_seed}
+    key = {**key, "independent": independent} if independent else key
     return key if sampler == "eval" else {**key, "sampler": sampler}
 
 
@@ -168,17 +177,21 @@ def cached_scores(log: Path, key: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def chain_scores(model: gn.GibbsNet, recipe: gn.Recipe, steps: list[int], num: int,
-                 seed: int, sampler: str = "eval") -> list[dict[str, float]]:
-    """The chain scores of one model at each of ``steps`` (see the module docstring)."""
+                 seed: int, sampler: str = "eval", independent: float = 0.0) -> list[dict[str, float]]:
+    """The chain scores of one model at each of ``steps`` (see the module docstring), of the
+    chain corrected by D with probability ``independent`` per step (0: the plain chain)."""
     data = gn.datasets.build(recipe.data.dataset, recipe.data.root, train=True, **recipe.data.options)
     if hasattr(data, "centres"):
         from gibbsnet_plugin.metrics.modes import mode_scores
 
         torch.manual_seed(seed)
-        states = model.eval().trajectory(num, steps)
-        return [{"step": t, **mode_scores(states[:, i], data.centres, data.std)}
-                for i, t in enumerate(sorted(set(steps)))]
-    return chain_stats(model, steps, num, seed, recipe_reference(recipe), sampler)
+        steps = sorted(set(steps))
+        states, acceptance = chain_states(model.eval(), num, steps, independent)
+        corrected = {t: {"acceptance": acceptance_cell(acceptance[t])} if independent else {}
+                     for t in steps}
+        return [{"step": t, **mode_scores(states[:, i], data.centres, data.std), **corrected[t]}
+                for i, t in enumerate(steps)]
+    return chain_stats(model, steps, num, seed, recipe_reference(recipe), sampler, independent)
 
 
 def directions(rows: list[dict[str, float]]) -> dict[str, bool]:
@@ -191,7 +204,11 @@ def seeds_text(count: int) -> str:
     return f"{count} seed{'s' if count != 1 else ''}"
 
 
-def summary(values: list[float], higher: bool) -> str:
+def summary(values: list[float | None], higher: bool) -> str:
+    """``mean ± std (worst)`` of one score over the seeds; ``-`` where a seed has none (the
+    acceptance rate at step 1, where no proposal is made)."""
+    if any(v is None for v in values):
+        return "-"
     mean = statistics.fmean(values)
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     worst = min(values) if higher else max(values)
@@ -259,6 +276,10 @@ def main() -> None:
     parser.add_argument("--sampler", choices=SAMPLERS, default="eval",
                         help="score eval-mode chains (stored statistics) or chains run with batch "
                              "statistics; scores go to score-*-batch.json")
+    parser.add_argument("--independent", type=float, default=0.0, metavar="P",
+                        help="score the chain corrected by D (chain_quality.py --independent): "
+                             "existing runs are scored, not retrained; scores go to "
+                             "score-*-independentP.json")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", default=None, help="also write every run's scores to this file")
     parser.add_argument("--score", default=None, help=argparse.SUPPRESS)
@@ -266,10 +287,12 @@ def main() -> None:
     if not 0 <= args.first < args.seeds:
         parser.error(f"--first {args.first} runs no seed of --seeds {args.seeds}: "
                      f"give a first seed from 0 to {args.seeds - 1}")
+    if not 0.0 <= args.independent <= 1.0:
+        parser.error(f"--independent {args.independent}: expected a probability between 0 and 1")
     if args.score:
         print(json.dumps(score_run(args.score, sorted(args.steps), args.num, 0, args.metrics,
                                    args.calibrate, args.sampler, args.calibrate_chains,
-                                   args.calibrate_trained, args.calibrate_seed)))
+                                   args.calibrate_trained, args.calibrate_seed, args.independent)))
         return
 
     variants = args.variant or [["recipe"]]
@@ -312,6 +335,9 @@ def main() -> None:
     if args.sampler != "eval":
         extra += ["--sampler", args.sampler]
         suffix += f"-{args.sampler}"
+    if args.independent:
+        extra += ["--independent", repr(args.independent)]
+        suffix += f"-independent{args.independent:g}"
     logs = {(name, seed): out / "logs" / f"score-{name}-{seed}{suffix}.json" for name, seed in runs}
     score_jobs = [Job([sys.executable, __file__, args.recipe, "--score", str(run), "--num", str(args.num),
                        "--steps", *map(str, steps), *extra], 1, logs[name, seed])
@@ -319,7 +345,8 @@ def main() -> None:
                   if cached_scores(logs[name, seed],
                                    score_key(run, steps, args.num, args.metrics, args.calibrate,
                                              args.sampler, args.calibrate_chains,
-                                             args.calibrate_trained, args.calibrate_seed)) is None]
+                                             args.calibrate_trained, args.calibrate_seed,
+                                             args.independent)) is None]
     run_jobs(score_jobs, args.cores)
     print(f"scored {len(score_jobs)} run(s), {len(runs) - len(score_jobs)} from earlier scores",
           file=sys.stderr)

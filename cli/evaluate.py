@@ -44,8 +44,8 @@ from gibbsnet_plugin.limits import MAX_COUNT, MAX_DRAWS, MAX_STEPS
 @click.option("--inpaint-steps", type=click.IntRange(1, MAX_STEPS), default=None,
               help="Steps of the partially clamped chain (default: eval.inpaint_steps, 20).")
 @click.option("--missing", default=None, metavar="PROCESS",
-              help="imputation: the mask process of the test split, e.g. random-80 or window-4 "
-                   "(default: the recipe's data.missing).")
+              help="imputation and coverage: the mask process of the test split, e.g. random-80 "
+                   "or window-4; table rows take random-PCT (default: the recipe's data.missing).")
 @click.option("--labels", type=click.IntRange(2, MAX_COUNT), default=None,
               help="Linear probe: class-balanced labelled images (default: eval.labels, 1000).")
 @click.option("--draws", type=click.IntRange(1, MAX_DRAWS), default=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,35 @@ def _steps_list(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise click.BadParameter(f"expected chain steps between 1 and {MAX_STEPS:,} separated by "
                                  f"commas, e.g. 1,2,5,10; got '{value[:60]}'")
     return steps
+
+
+def _probability(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    """--independent's value, a probability; anything else is a one-line error."""
+    try:
+        p = float(value)
+    except ValueError:
+        p = math.nan
+    if not 0.0 <= p <= 1.0:
+        raise GibbsnetError(f"--independent {value[:60]}: expected a probability between 0 and 1 "
+                            "(0: the plain chain)")
+    return p
+
+
+def _independent_option(chain: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--independent P (the parameter ``independent``) for a command that runs ``chain``."""
+    return click.option(
+        "--independent", default="0", metavar="P", callback=_probability, show_default=True,
+        help=f"Correct the {chain} with the discriminator: at each step, with probability P, "
+             "a chain proposes the state of a fresh chain of the trained length and D's density "
+             "ratio accepts or rejects it (Metropolis-Hastings); otherwise it takes an ordinary "
+             "step. Each proposal costs that many chain steps and a D call; 0 is the plain chain.")
+
+
+def _acceptance(independent: float, acceptance: float | None) -> str:
+    """The message's words on the independent proposals of a corrected chain."""
+    if acceptance is None:
+        return f"no independent proposal made (P = {independent:g})"
+    return f"{100 * acceptance:.1f} % of independent proposals accepted (P = {independent:g})"
 
 
 def _test_time_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -159,11 +189,12 @@ done to the progress callback."""
 @click.option("--impotent", "impotents", multiple=True, metavar="LAYER",
               help="Latent hierarchies: a layer its neighbours do not read (they read a "
                    "free-running copy of it instead) (repeatable).")
+@_independent_option("unclamped chain (with --mode: dreaming only)")
 @_test_time_options
 def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str | None,
            at: list[int] | None, as_json: bool, gif_path: str | None, from_images: str | None,
-           mode: str | None, clamps: tuple[str, ...], impotents: tuple[str, ...], seed: int,
-           scale: int, device: str | None, force: bool) -> None:
+           mode: str | None, clamps: tuple[str, ...], impotents: tuple[str, ...],
+           independent: float, seed: int, scale: int, device: str | None, force: bool) -> None:
     """Run the unclamped chain of the model in RUN (a run directory or a checkpoint file), or, for
     a latent hierarchy, a chain in a mode of being (--mode, --clamp, --impotent)."""
     figures = gn.figures
@@ -186,30 +217,35 @@ def sample(run: str, num: int, steps: int | None, out: str, trajectory_path: str
     steps = steps or model.chain_steps
     if mode or clamps or impotents:
         chain = _mode_chain(loaded, num, steps, trajectory, from_images, mode, clamps, impotents,
-                            seed, force)
+                            seed, force, independent)
     else:
-        chain = _unclamped_chain(loaded, num, steps, from_images, seed)
+        chain = _unclamped_chain(loaded, num, steps, from_images, seed, independent)
     _write_samples(loaded, chain, steps, out_path, trajectory, gif, at, seed, scale, as_json)
 
 
 def _unclamped_chain(loaded: gn.Run, num: int, steps: int, from_images: str | None,
-                     seed: int) -> _Chain:
+                     seed: int, independent: float) -> _Chain:
     """The unclamped chains of ``gibbsnet sample``, from the prior or, with --from-images, from
-    the encodings of the images (read now), which the figures then show first."""
+    the encodings of the images (read now), which the figures then show first; with
+    ``independent`` > 0 corrected by D, the acceptance rate said and in the JSON record."""
     model = loaded.model
     start = None if from_images is None else _read_images(from_images, model.x_shape, num)
 
     def run(record: list[int], progress: Callable[[int], None] | None) -> _Drawn:
         chains = gn.sample(model, num if start is None else len(start), steps, seed, record, start,
-                           progress)
-        return _Drawn(chains.x, chains.frames, chains.record, start)
+                           progress, independent)
+        if not independent:
+            return _Drawn(chains.x, chains.frames, chains.record, start)
+        return _Drawn(chains.x, chains.frames, chains.record, start,
+                      note=_acceptance(independent, chains.acceptance),
+                      facts={"independent": independent, "acceptance": chains.acceptance})
 
     return run
 
 
 def _mode_chain(loaded: gn.Run, num: int, steps: int, trajectory: Path | None,
                 from_images: str | None, mode: str | None, clamps: tuple[str, ...],
-                impotents: tuple[str, ...], seed: int, force: bool) -> _Chain:
+                impotents: tuple[str, ...], seed: int, force: bool, independent: float) -> _Chain:
     """The chains of ``gibbsnet sample`` in a mode of being; the figures show x, or, when x is
     impotent (its shown value is the clamped images), x decoded from z1: what the latents imagine.
     With --trajectory, latent layers that have an image form get a figure each
@@ -230,17 +266,19 @@ def _mode_chain(loaded: gn.Run, num: int, steps: int, trajectory: Path | None,
 
     def run(record: list[int], progress: Callable[[int], None] | None) -> _Drawn:
         chains = gn.modes(model, num if images is None else len(images), steps, mode, clamps,
-                          impotents, images, seed, record, progress)
+                          impotents, images, seed, record, progress, independent)
         states = chains.states
         x = gn.imagined(model, states, seed)
         what = "what the latents imagine, x decoded from z1" if 0 in states.copies else "x"
-        return _Drawn(
-            x[:, states.steps.index(steps)], x, states.steps,
-            layers={path: states.layers[layer] for layer, path in layer_figures.items()},
-            note=f"{mode or 'custom mode'}: clamped {', '.join(chains.clamped) or 'nothing'}, "
-                 f"impotent {', '.join(chains.impotent) or 'nothing'}; the figures show {what}",
-            facts={"mode": mode, "clamped": chains.clamped, "impotent": chains.impotent},
-            rate=False)
+        note = (f"{mode or 'custom mode'}: clamped {', '.join(chains.clamped) or 'nothing'}, "
+                f"impotent {', '.join(chains.impotent) or 'nothing'}; the figures show {what}")
+        facts = {"mode": mode, "clamped": chains.clamped, "impotent": chains.impotent}
+        if independent:
+            note += f"; {_acceptance(independent, chains.acceptance)}"
+            facts |= {"independent": independent, "acceptance": chains.acceptance}
+        return _Drawn(x[:, states.steps.index(steps)], x, states.steps,
+                      layers={path: states.layers[layer] for layer, path in layer_figures.items()},
+                      note=note, facts=facts, rate=False)
 
     return run
 
@@ -303,10 +341,11 @@ def _write_samples(loaded: gn.Run, chain: _Chain, steps: int, out_path: Path,
 @click.option("--out", type=click.Path(), default="inpaint.png", show_default=True, metavar="FILE.png",
               help="Grid with rows: masked input, result, original.")
 @json_option("Print the scores as one JSON object on stdout.")
+@_independent_option("partially clamped chain (proposals keep the observed pixels)")
 @_test_time_options
 def inpaint(run: str, mask_spec: str, num: int, split: str, input_path: str | None, steps: int,
-            out: str, as_json: bool, seed: int, scale: int, device: str | None,
-            force: bool) -> None:
+            out: str, as_json: bool, independent: float, seed: int, scale: int,
+            device: str | None, force: bool) -> None:
     """Hide part of each image, fill it in with the partially clamped chain, and score the result
     (MSE and PSNR on the hidden region, against the original)."""
     figures = gn.figures
@@ -318,22 +357,24 @@ def inpaint(run: str, mask_spec: str, num: int, split: str, input_path: str | No
     mask = gn.resolve_mask(mask_spec, shape, seed)
     x, source = _images(loaded, input_path, split, num)
     with chain_progress("inpaint", steps) as progress:
-        result = gn.inpaint(loaded.model, x, mask, steps, seed, progress)
+        result = gn.inpaint(loaded.model, x, mask, steps, seed, progress, independent)
     figures.save_png(figures.rows_image(
         [figures.masked_view(result.original, result.mask), result.filled, result.original],
         ["masked", "filled", "original"], scale=scale), out_path)
     scores = result.scores
+    corrected = {"independent": independent, "acceptance": result.acceptance} if independent else {}
     wrote(out_path)
     if as_json:
         print_json({"run": str(loaded.checkpoint), "images": source, "num": len(x),
-                     "mask": mask_spec, "steps": steps, "seed": seed, **scores,
+                     "mask": mask_spec, "steps": steps, "seed": seed, **corrected, **scores,
                      "out": str(out_path)})
     else:
+        proposals = f"; {_acceptance(independent, result.acceptance)}" if independent else ""
         results.print(
             f"{len(x)} images from {escape(source)}, mask {escape(mask_spec)} "
             f"({100 * scores['hidden_fraction']:.1f} % hidden), {steps} steps: "
-            f"MSE {scores['mse']:.4f}, PSNR {scores['psnr']:.2f} dB on the hidden region",
-            soft_wrap=True)
+            f"MSE {scores['mse']:.4f}, PSNR {scores['psnr']:.2f} dB on the hidden region"
+            f"{proposals}", soft_wrap=True)
 
 
 @click.command()
@@ -443,26 +484,30 @@ def export(run: str, out: str, weights: str, force: bool, as_json: bool) -> None
                    "the most frequent category).")
 @click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=20, show_default=True,
               help="Steps of each partially clamped chain.")
+@_independent_option("partially clamped chain of each row (proposals keep the observed cells)")
 @seed_option("Seed of the chains' randomness (the same seed gives the same draws).")
 @device_option()
 @force_option("Replace the output file if it exists.")
 @json_option("Print a summary as one JSON object on stdout.")
 def impute(run: str, table: str, out: str, draws: int | None, reduce: str | None, steps: int,
-           seed: int, device: str | None, force: bool, as_json: bool) -> None:
+           independent: float, seed: int, device: str | None, force: bool, as_json: bool) -> None:
     """Fill the missing cells of TABLE (a CSV, TSV, Parquet or NumPy file with the columns the
     run was trained on; empty or NA cells are missing) with a run of the table data set. Observed
     cells are written exactly as they are in TABLE."""
     gn.resolve_checkpoint(run)  # a missing run is named before anything else
     loaded = load_run(run, device)
     draws = draws if draws is not None else (20 if reduce else 1)
-    result, out_path = gn.impute_file(loaded, table, out, draws, reduce, steps, seed, force)
+    result, out_path = gn.impute_file(loaded, table, out, draws, reduce, steps, seed, force,
+                                      independent)
     cells = int(result.missing.sum())
     rows = len(result.draws[0])
     what = f"the {reduce} of {draws} draws" if reduce else (f"{draws} draws" if draws > 1 else "one draw")
+    proposals = f"; {_acceptance(independent, result.acceptance)}" if independent else ""
     wrote(out_path, detail=f" ({cells:,} cells of {rows:,} rows filled with {what}, "
-                           f"{steps} steps, in {result.seconds:.1f} s)")
+                           f"{steps} steps, in {result.seconds:.1f} s{proposals})")
     if as_json:
+        corrected = {"independent": independent, "acceptance": result.acceptance} if independent else {}
         print_json({"run": str(loaded.checkpoint), "table": table, "out": str(out_path),
                     "rows": rows, "columns": result.missing.shape[1], "imputed_cells": cells,
-                    "draws": draws, "reduce": reduce, "steps": steps, "seed": seed,
+                    "draws": draws, "reduce": reduce, "steps": steps, "seed": seed, **corrected,
                     "seconds": result.seconds})

@@ -87,6 +87,7 @@ FLAGS = {"out": "--out", "force": "--force", "resume": "--resume", "overrides": 
          "save_stats": "--save-stats", "figure": "--out-dir", "missing": "--missing",
          "steps": "--steps", "seed": "--seed", "trajectory": "--trajectory", "gif": "--gif",
          "metrics": "--metric", "weights": "--weights", "draws": "--draws", "reduce": "--reduce",
+         "independent": "--independent",
          "categorical": "data.options.categorical", "label": "data.options.label"}
 """The library's parameter names (backticked in its messages) and the flags that set them."""
 

@@ -126,7 +126,8 @@ def run_metrics(model: ChainModel, metrics: Sequence[str], data: Data, settings:
     model.eval()
     try:
         for metric, ctx in zip(chosen, contexts, strict=True):
-            if metric.needs_truth and split_item(data.test[0])[2] is not None:
+            if (metric.needs_truth and not metric.truth_known(ctx)
+                    and split_item(data.test[0])[2] is not None):
                 if asked:
                     check_truth(data.test, [metric.name])
                 notes.append(f"{metric.name} skipped: the test split's items carry masks, so the "

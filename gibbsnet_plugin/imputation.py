@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gibbsnet_plugin.chains import ChainModel
+from gibbsnet_plugin.chains import ChainModel, corrected_states
 from gibbsnet_plugin.data.tables import TableCodec, read_table
 from gibbsnet_plugin.errors import OutputError, TableError
 from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS
-from gibbsnet_plugin.testtime import Run, load_run
+from gibbsnet_plugin.testtime import Run, check_independent, load_run
 from gibbsnet_plugin.utils import atomic_output, seeded, write_text_atomic
 
 Reduce = Literal["mean", "median"]
@@ -42,7 +42,8 @@ class Imputation:
     ``draws``: K filled tables (the input's columns, order and index; observed cells are the
     input's own objects); ``point``: the ``reduce`` of the draws (None without one); ``missing``:
     (rows, columns) bool, the cells that were filled; ``steps``, ``seconds``: chain steps per
-    draw and the wall time of the chains.
+    draw and the wall time of the chains; ``acceptance``: the share of independent proposals
+    accepted (None when none were made).
     """
 
     draws: list[pd.DataFrame]
@@ -50,6 +51,7 @@ class Imputation:
     missing: np.ndarray
     steps: int
     seconds: float
+    acceptance: float | None = None
 
     @property
     def filled(self) -> pd.DataFrame:
@@ -103,16 +105,22 @@ def impute(
     steps: int = 20,
     seed: int | None = 0,
     batch_size: int = 1000,
+    independent: float = 0.0,
 ) -> Imputation:
     """Fill the missing cells (NaN, or empty in a file) of ``table`` with ``draws`` chains of
     ``steps`` steps each of the run's model, and optionally ``reduce`` them to a point estimate.
 
     ``run``: a ``Run`` (``load_run``) or its path. Draws are reproducible for a ``seed``.
+    ``independent``: the probability, per chain and step, of proposing a fresh partially clamped
+    chain of the trained length that D accepts or rejects (``chains.corrected_states``); 0 is the
+    plain chain. When D judges packs of m rows, the rows are chained in packs of m (the last
+    batch padded with copies of its last row, which are dropped).
 
     Raises:
         TableError: a run not trained on a table; a table with other columns than the run's, text
             in a numeric column, a column without one observed value, or an unknown category.
         ValueError: ``draws``, ``steps`` or ``batch_size`` out of range, an unknown ``reduce``.
+        GibbsnetError: ``independent`` outside [0, 1], or above 0 for a model whose D cannot judge.
     """
     if not 1 <= draws <= MAX_COUNT:
         raise ValueError(f"`draws` must be between 1 and {MAX_COUNT:,}, got {draws}")
@@ -123,6 +131,7 @@ def impute(
     if reduce is not None and reduce not in REDUCTIONS:
         raise ValueError(f"`reduce` '{reduce}': expected one of {', '.join(REDUCTIONS)}")
     run = run if isinstance(run, Run) else load_run(run)
+    check_independent(run.model, run.model.pack, independent)  # the rows are padded to whole packs
     codec = table_codec(run)
     frame = as_frame(table, codec)
     source = str(table) if isinstance(table, (str, Path)) else "the table"
@@ -133,26 +142,36 @@ def impute(
                          "the right file? (drop rows of nothing but holes, or impute it with "
                          "more rows)")
     start = time.perf_counter()
-    coded = [codec.decode(v) for v in _chains(run.model, x, mask, draws, steps, seed, batch_size)]
+    draws_coded, acceptance = _chains(run.model, x, mask, draws, steps, seed, batch_size, independent)
+    coded = [codec.decode(v) for v in draws_coded]
     seconds = time.perf_counter() - start
     missing = frame.isna().to_numpy() & np.array([c != codec.label for c in frame.columns])
     filled = [_fill(frame, d, missing) for d in coded]
     point = None if reduce is None else _fill(frame, _reduce(coded, codec, reduce), missing)
-    return Imputation(filled, point, missing, steps, seconds)
+    return Imputation(filled, point, missing, steps, seconds, acceptance)
 
 
 def _chains(model: ChainModel, x: np.ndarray, mask: np.ndarray, draws: int, steps: int,
-            seed: int | None, batch_size: int) -> list[np.ndarray]:
-    """``draws`` imputations of the coded rows ``x`` (NaN where ``mask`` is 0), each (rows, width)."""
+            seed: int | None, batch_size: int, independent: float) -> tuple[list[np.ndarray], float | None]:
+    """``draws`` imputations of the coded rows ``x`` (NaN where ``mask`` is 0), each (rows, width),
+    and the share of independent proposals accepted (None when none were made)."""
     observed = torch.from_numpy(mask)
     values = torch.from_numpy(np.nan_to_num(x, nan=0.0))  # the hidden cells are never read
-    out = []
+    pack = model.pack if independent else 1
+    batch_size = max(pack, batch_size // pack * pack)
+    out, proposals, accepted = [], 0, 0
     with seeded(seed, model.device):
         for _ in range(draws):
-            parts = [model.inpaint(values[i:i + batch_size], observed[i:i + batch_size], steps).cpu()
-                     for i in range(0, len(values), batch_size)]
+            parts = []
+            for i in range(0, len(values), batch_size):
+                rows = torch.arange(i, min(i + batch_size, len(values)))
+                padded = torch.cat([rows, rows[-1:].repeat(-len(rows) % pack)])
+                chains = corrected_states(model, len(padded), [steps], independent,
+                                          x_observed=values[padded], mask=observed[padded])
+                parts.append(chains.states[0][0][:len(rows)].cpu())
+                proposals, accepted = proposals + chains.proposals[0], accepted + chains.accepted[0]
             out.append(torch.cat(parts).numpy().astype(np.float64))
-    return out
+    return out, accepted / proposals if proposals else None
 
 
 def _fill(frame: pd.DataFrame, values: pd.DataFrame, missing: np.ndarray) -> pd.DataFrame:
@@ -196,6 +215,7 @@ def impute_file(
     steps: int = 20,
     seed: int | None = 0,
     force: bool = False,
+    independent: float = 0.0,
 ) -> tuple[Imputation, Path]:
     """Impute the table file ``path`` (see ``impute``) and write the result to ``out``: the
     point estimate (``reduce``) or the single draw, or with ``draws`` > 1 and no ``reduce`` every
@@ -204,11 +224,11 @@ def impute_file(
     ``out`` ending in ``.csv``/``.tsv``: every observed cell is written exactly as it was in the
     input file (a CSV input: the same text), imputed numbers with 7 significant digits; ``.npy``:
     a float array (rows, columns), or (draws, rows, columns), for tables without text columns.
-    Nothing is written unless everything succeeded.
+    Nothing is written unless everything succeeded. ``independent``: as in ``impute``.
 
     Raises:
         OutputError: ``out`` exists (without ``force``), is the input, or has another suffix.
-        TableError, ValueError: as ``impute``.
+        TableError, ValueError, GibbsnetError: as ``impute``.
     """
     path, out = Path(path).expanduser(), Path(out).expanduser()
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
@@ -217,7 +237,7 @@ def impute_file(
         raise OutputError(f"{out}: the input itself; write the filled table to another file")
     if out.is_dir() or (out.exists() and not force):
         raise OutputError(f"{out}: already exists; pass `force` to replace it or choose another name")
-    result = impute(run, path, draws, reduce, steps, seed)
+    result = impute(run, path, draws, reduce, steps, seed, independent=independent)
     tables = [result.filled] if reduce is not None or draws == 1 else result.draws
     if out.suffix.lower() == ".npy":
         try:

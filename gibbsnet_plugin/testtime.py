@@ -21,7 +21,14 @@ import numpy as np
 import torch
 
 from gibbsnet_plugin.calibration import calibrate_batchnorm, end_calibration_steps, is_calibrated
-from gibbsnet_plugin.chains import ChainModel, ChainStates, StepCallback, mode_layers
+from gibbsnet_plugin.chains import (
+    ChainModel,
+    ChainStates,
+    StepCallback,
+    check_corrected,
+    corrected_states,
+    mode_layers,
+)
 from gibbsnet_plugin.checkpoint import Trained, load_trained
 from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.data.masks import check_mask
@@ -91,19 +98,35 @@ def gif_steps(steps: int, max_frames: int = 100) -> list[int]:
 class Chains:
     """Unclamped chains: ``x`` (num, *x_shape), their states after ``steps``; ``frames``
     (num, len(record), *x_shape), the states at the ``record``ed steps (None when none were asked
-    for); ``start``, the images the chains started from (None: from the prior)."""
+    for); ``start``, the images the chains started from (None: from the prior); ``acceptance``,
+    the share of independent proposals accepted (None when none were made)."""
 
     x: torch.Tensor
     steps: int
     record: list[int]
     frames: torch.Tensor | None
     start: torch.Tensor | None
+    acceptance: float | None = None
+
+
+def check_independent(model: ChainModel, n: int, independent: float) -> None:
+    """Refuse, before any work, discriminator-corrected chains that cannot run
+    (``chains.check_corrected``): ``independent`` outside [0, 1], a model whose D cannot judge its
+    states, or ``n`` chains that do not split into D's packs.
+
+    Raises:
+        GibbsnetError: one line that says what to change.
+    """
+    try:
+        check_corrected(model, n, independent)
+    except ValueError as exc:
+        raise GibbsnetError(f"`independent`: {exc}") from None
 
 
 def sample(
     model: ChainModel, num: int, steps: int | None = None, seed: int | None = 0,
     record: Sequence[int] = (), start: torch.Tensor | None = None,
-    progress: StepCallback | None = None,
+    progress: StepCallback | None = None, independent: float = 0.0,
 ) -> Chains:
     """Run ``num`` unclamped chains for ``steps`` (default: the model's ``chain_steps``).
 
@@ -113,11 +136,17 @@ def sample(
         start: images (B, *x_shape) to start from instead of the prior: z0 = enc(image), so the
             chains show where the model takes them (``num`` is then B).
         progress: called with t after each step t.
-    With ``start=None`` and no ``record``, the result equals ``model.sample(num, steps)`` drawn
-    right after ``torch.manual_seed(seed)``; ``steps=1`` is one decoder pass from the prior.
+        independent: the probability, per chain and step, of a Metropolis-Hastings independence
+            move that D accepts or rejects (``chains.corrected_states``); 0 is the plain chain.
+            With D's packs of ``model.pack``, the number of chains must be a multiple of it.
+    With ``start=None``, no ``record`` and ``independent=0``, the result equals
+    ``model.sample(num, steps)`` drawn right after ``torch.manual_seed(seed)``; ``steps=1`` is
+    one decoder pass from the prior.
     """
     steps = model.chain_steps if steps is None else steps
-    check_chains(model, len(start) if start is not None else num, steps, record)
+    n = len(start) if start is not None else num
+    check_chains(model, n, steps, record)
+    check_independent(model, n, independent)
     wanted = sorted(set(record) | {steps})
     with seeded(seed, model.device):
         z0 = None
@@ -125,22 +154,25 @@ def sample(
             start = start.to(model.device)
             with torch.no_grad():
                 z0 = model.encode(start)
-        all_frames = model.trajectory(num, wanted, z0=z0, callback=progress)
+        chains = corrected_states(model, n, wanted, independent, progress, z0=z0)
+    all_frames = torch.stack([state[0] for state in chains.states], dim=1)
     kept = sorted(set(record))
     frames = all_frames[:, [wanted.index(t) for t in kept]] if kept else None
-    return Chains(all_frames[:, wanted.index(steps)], steps, kept, frames, start)
+    return Chains(all_frames[:, wanted.index(steps)], steps, kept, frames, start, chains.acceptance)
 
 
 @dataclass
 class ModeChains:
     """Chains in a mode of being: ``states`` (every layer, and the free-running copies of the
     impotent ones, at the recorded steps), the names of the ``clamped`` and ``impotent`` layers,
-    and the ``images`` that clamps without a file took their values from (None: none needed)."""
+    the ``images`` that clamps without a file took their values from (None: none needed), and
+    the share of independent proposals accepted (None when none were made)."""
 
     states: ChainStates
     clamped: list[str]
     impotent: list[str]
     images: torch.Tensor | None
+    acceptance: float | None = None
 
 
 def _clamp_spec(spec: str, names: list[str]) -> tuple[int, str | None]:
@@ -201,6 +233,7 @@ def modes(
     model: ChainModel, num: int, steps: int | None = None, mode: str | None = None,
     clamp: Sequence[str] = (), impotent: Sequence[str] = (), images: torch.Tensor | None = None,
     seed: int | None = 0, record: Sequence[int] = (), progress: StepCallback | None = None,
+    independent: float = 0.0,
 ) -> ModeChains:
     """Run ``num`` chains of a latent hierarchy for ``steps`` (default ``chain_steps``) in a mode of
     being (see ``ChainModel.run_chain``).
@@ -212,14 +245,28 @@ def modes(
             name such as ``"x"`` or ``"z2"`` (the images, or their encodings at that layer).
         impotent: names of impotent layers, e.g. ``["x"]``.
         images: (num, *x_shape), needed by bare clamps (e.g. from ``dataset_images``).
+        independent: D-corrected independence moves, as in ``sample``; for dreaming only (no
+            clamped or impotent layer), whose chain is the unclamped one.
     Raises:
         GibbsnetError: a one-layer model, an unknown mode or layer, an unreadable or misshapen
-            .npy file, a bare clamp without images, or an impotent layer of a HALI model.
+            .npy file, a bare clamp without images, an impotent layer of a HALI model, or
+            ``independent`` above 0 with a clamped or impotent layer.
     """
     layers, hidden = _mode_layers(model, mode, clamp, impotent)
     names = model.layer_names()
     steps = model.chain_steps if steps is None else steps
     check_chains(model, len(images) if images is not None else num, steps, record)
+    if independent:
+        if layers or hidden:
+            raise GibbsnetError("`independent`: independent proposals correct the unclamped chain "
+                                "(dreaming); a chain with clamped or impotent layers has no D "
+                                "trained on it, so drop `independent` or the clamped and "
+                                "impotent layers")
+        check_independent(model, num, independent)
+        with seeded(seed, model.device):
+            chains = corrected_states(model, num, sorted(set(record) | {steps}), independent, progress)
+        layers_at = [torch.stack(layer, dim=1) for layer in zip(*chains.states, strict=True)]
+        return ModeChains(ChainStates(chains.steps, layers_at, {}), [], [], None, chains.acceptance)
     shapes = [model.x_shape, *model.latent_shapes]
     bare = [layer for layer, path in layers.items() if path is None]
     if bare and images is None:
@@ -275,18 +322,20 @@ def dataset_images(recipe: Recipe, split: str, num: int, x_shape: tuple[int, ...
 @dataclass
 class Inpainting:
     """``original`` (B, *x_shape), the ``mask`` (1 = observed), the chain's ``filled`` result
-    (observed entries equal to ``original``'s bit for bit) and ``scores``
-    (``metrics.scores.inpaint_scores``)."""
+    (observed entries equal to ``original``'s bit for bit), ``scores``
+    (``metrics.scores.inpaint_scores``) and ``acceptance``, the share of independent proposals
+    accepted (None when none were made)."""
 
     original: torch.Tensor
     mask: torch.Tensor
     filled: torch.Tensor
     scores: dict[str, object]
+    acceptance: float | None = None
 
 
 def inpaint(
     model: ChainModel, x: torch.Tensor, mask: torch.Tensor, steps: int = 20, seed: int | None = 0,
-    progress: StepCallback | None = None,
+    progress: StepCallback | None = None, independent: float = 0.0,
 ) -> Inpainting:
     """Hide the entries of ``x`` where ``mask`` is 0, run ``steps`` of the partially clamped chain,
     and score the result against ``x`` on the hidden entries.
@@ -294,16 +343,23 @@ def inpaint(
     Args:
         x: (B, *x_shape), the originals; the chain sees only their observed entries.
         mask: (*x_shape) for the whole batch or (B, *x_shape); 1 = observed, 0 = fill.
+        independent: the probability, per chain and step, of proposing a fresh partially clamped
+            chain of the trained length that D accepts or rejects (``chains.corrected_states``);
+            0 is the plain chain, ``model.inpaint``. With D's packs of ``model.pack``, B must be a
+            multiple of it.
     Raises:
         MaskError: the mask hides nothing or observes nothing.
     """
     check_chains(model, len(x), steps)
     check_mask(mask)
+    check_independent(model, len(x), independent)
     x = x.to(model.device)
     mask = torch.broadcast_to(mask.to(model.device).float(), x.shape)
     with seeded(seed, model.device):
-        filled = model.inpaint(x, mask, steps, callback=progress)
-    return Inpainting(x, mask, filled, inpaint_scores(filled, x, mask))
+        chains = corrected_states(model, len(x), [steps], independent, progress, x_observed=x,
+                                  mask=mask)
+    filled = chains.states[0][0]
+    return Inpainting(x, mask, filled, inpaint_scores(filled, x, mask), chains.acceptance)
 
 
 def check_chains(model: ChainModel, num: int, steps: int, record: Sequence[int] = ()) -> None:

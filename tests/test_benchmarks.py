@@ -87,6 +87,20 @@ def test_seeds_run_again_neither_retrains_nor_rescores(benchmarked, tmp_path):
     assert again.stdout == benchmarked.result.stdout
 
 
+def test_seeds_scores_the_corrected_chain_of_the_runs_it_has_without_training(benchmarked, tmp_path):
+    out = copy_of(benchmarked, tmp_path)
+    corrected = bench(benchmarked.recipe, out, "--independent", "0.5",
+                      "--json", str(out / "corrected.json"))
+    assert corrected.returncode == 0, corrected.stderr
+    assert "trained 0 run(s)" in corrected.stderr and "scored 4 run(s), 0 from" in corrected.stderr
+    assert (out / "logs" / "score-gibbsnet-0-independent0.5.json").exists()
+    rows = json.loads((out / "corrected.json").read_text())["results"]["gibbsnet"]["0"]["chain"]
+    assert rows[0]["acceptance"] is None and 0.0 <= rows[1]["acceptance"] <= 1.0
+    assert "acceptance (higher is better)" in corrected.stdout
+    again = bench(benchmarked.recipe, out, "--independent", "0.5")
+    assert "scored 0 run(s), 4 from earlier scores" in again.stderr
+
+
 def test_seeds_first_runs_only_the_later_seeds(benchmarked, tmp_path):
     out = copy_of(benchmarked, tmp_path)
     later = bench(benchmarked.recipe, out, "--first", "1", "--json", str(out / "later.json"))
@@ -158,7 +172,7 @@ def test_chain_quality_gives_a_chain_that_never_moves_switch_rate_0(monkeypatch)
     spec.loader.exec_module(chain_quality)
     monkeypatch.setattr(chain_quality, "state_stats", lambda x, ref: {})
     monkeypatch.setattr(chain_quality, "critic_auc",
-                        lambda model, test, steps, seed: dict.fromkeys(steps, 0.5))
+                        lambda model, test, steps, seed, independent: dict.fromkeys(steps, 0.5))
 
     class Chain(torch.nn.Module):
         def __init__(self, flip: bool) -> None:

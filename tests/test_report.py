@@ -18,11 +18,13 @@ import gibbsnet_plugin as gn
 from conftest import tiny_recipe
 from gibbsnet_plugin import report
 from gibbsnet_plugin.errors import MaskError, RunDirectoryError
+from gibbsnet_plugin.metrics.uncertainty import PIT_BINS
 from gibbsnet_plugin.recipe import recipe_from_dict
 from gibbsnet_plugin.report import charts, runs
 
 SECTIONS = ("runs", "training", "evaluation", "samples", "chains", "inpainting")
 """The sections with one column per run."""
+WINE = Path(__file__).parents[1] / "examples" / "tables" / "wine.csv"
 
 
 class Page(HTMLParser):
@@ -92,6 +94,17 @@ def points_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def table_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny run on the shipped wine table, whose rows have empty cells of their own."""
+    recipe = tiny_recipe(
+        data={"dataset": "table", "batch_size": 16,
+              "options": {"path": str(WINE), "categorical": ["cultivar"]}},
+        model={"options": {"hidden": [16], "norm": "layer", "output": "linear"}},
+        train={"iterations": 6, "sample_every": 0, "checkpoint_every": 6, "missing_steps": 2})
+    return gn.train(recipe, out=tmp_path_factory.mktemp("table") / "wine")
+
+
+@pytest.fixture(scope="module")
 def page(eval_run: Path) -> report.Report:
     return report.build_report([eval_run], "cpu", steps=20, num=4, seed=3)
 
@@ -106,6 +119,19 @@ def test_nice_range_covers_the_values_with_round_steps():
     curve = charts.finite([(1, 1e308), (2, -1e308), (3, 0.5), (4, 1.5)])
     assert curve == [0.5, 1.5]  # values beyond ±1e100 are gaps, as NaN is
     assert charts.nice_range(curve)[0] <= 0.5
+
+
+def test_a_histogram_draws_a_bar_per_bin_and_the_flat_level_dashed():
+    shares = [0.4, 0.2, 0.0, 0.2, 0.2]
+    svg = charts.Histogram(shares, charts.nice_range([0.0, 0.4]), "PIT", "share", "a<b").svg()
+    bars = re.findall(r'<rect class="bar" x="[^"]+" y="([^"]+)" width="[^"]+" height="([^"]+)" '
+                      r'fill="[^"]+" data-share="([^"]+)">', svg)
+    assert [float(share) for _, _, share in bars] == shares
+    tops, heights = [float(y) for y, _, _ in bars], [float(h) for _, h, _ in bars]
+    assert heights[0] == pytest.approx(2 * heights[1], abs=0.2) and heights[2] == 0
+    (flat,) = re.findall(r'<line class="flat" x1="[^"]+" x2="[^"]+" y1="([^"]+)"', svg)
+    assert float(flat) == pytest.approx(tops[1], abs=0.1)  # at 1 / 5 bins = 0.2
+    assert "<title>a&lt;b</title>" in svg
 
 
 def test_spread_keeps_the_first_and_the_last():
@@ -183,6 +209,29 @@ def test_data_that_are_not_images_get_curves_and_a_note(points_run):
     assert parsed.curve("training", "points", "g_loss") == logged(points_run, "g_loss")
     assert "are not images" in built.runs[0]["notes"][0]
     assert "not drawn: the data are not images" in built.html
+
+
+def test_a_mask_process_adds_the_pit_histogram_of_the_coverage_metric(table_run):
+    built = report.build_report([table_run], "cpu", seed=2, missing="random-20")
+    evaluated = gn.evaluate(table_run, ["coverage"], "cpu", seed=2, missing="random-20")
+    assert Page(built.html).columns["coverage"] == ["wine"]
+    section = built.html.split('<section id="coverage">')[1].split("</section>")[0]
+    assert "<h2>Calibration of imputations (random-20)</h2>" in section
+    pit = evaluated["details"]["coverage"]["pit"]
+    shares = [float(v) for v in re.findall(r'<rect class="bar" [^>]*data-share="([^"]+)"', section)]
+    assert len(shares) == len(pit) == PIT_BINS
+    assert shares == pytest.approx([n / sum(pit) for n in pit], abs=1e-6)
+    assert len(re.findall(r'<line class="flat" [^>]*stroke-dasharray', section)) == 1  # 1 / bins
+    assert "<h4>PIT histogram</h4>" in section
+    assert "flat = calibrated, U-shape = draws too narrow, hump = too wide." in section
+    assert built.runs[0]["scores"] == pytest.approx(evaluated["scores"], rel=1e-9)
+    assert "computed for this report (35 test items, seed 2)" in built.html
+    assert 'id="coverage"' not in report.build_report([table_run], "cpu").html
+
+
+def test_a_mask_process_that_does_not_fit_is_refused_before_any_chain(table_run):
+    with pytest.raises(MaskError, match="table rows take only random-PCT"):
+        report.build_report([table_run], "cpu", missing="center", progress=pytest.fail)
 
 
 def test_a_run_with_metrics_only_gets_curves(eval_run, tmp_path):

@@ -213,3 +213,54 @@ def test_more_chains_than_memory_holds_are_refused(loaded, monkeypatch):
                        r"this machine has 0\.0 GiB; lower `num`$"):
         testtime.sample(loaded.model, 5000, steps=2)
     assert testtime.sample(loaded.model, 4, steps=2).x.shape == (4, 1, 8, 8)
+
+
+def test_independent_0_runs_the_plain_chains(loaded, digits):
+    model = loaded.model
+    torch.manual_seed(4)
+    expected = model.trajectory(5, [1, 3, 6])
+    chains = testtime.sample(model, 5, steps=6, seed=4, record=[1, 3], independent=0.0)
+    assert torch.equal(chains.frames, expected[:, :2]) and torch.equal(chains.x, expected[:, 2])
+    assert chains.acceptance is None
+    mask = named_mask("right-half", SHAPE)
+    torch.manual_seed(4)
+    filled = model.inpaint(digits, mask, 5)
+    result = testtime.inpaint(model, digits, mask, steps=5, seed=4)
+    assert torch.equal(result.filled, filled) and result.acceptance is None
+
+
+def test_independent_proposals_are_seeded_and_keep_the_observed_pixels(loaded, digits):
+    model = loaded.model
+    chains = testtime.sample(model, 6, steps=8, seed=1, independent=0.5)
+    assert torch.equal(chains.x, testtime.sample(model, 6, steps=8, seed=1, independent=0.5).x)
+    assert not torch.equal(chains.x, testtime.sample(model, 6, steps=8, seed=1).x)
+    assert 0.0 <= chains.acceptance <= 1.0
+    dreaming = testtime.modes(model, 6, 8, mode="dreaming", seed=1, independent=0.5)
+    assert torch.equal(dreaming.states.layers[0][:, 0], chains.x)
+    assert dreaming.acceptance == chains.acceptance
+    mask = named_mask("left-half", SHAPE)
+    result = testtime.inpaint(model, digits, mask, steps=6, seed=1, independent=0.5)
+    observed = mask.bool().expand_as(digits)
+    assert torch.equal(result.filled[observed], digits[observed])
+    assert 0.0 <= result.acceptance <= 1.0
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m, x: testtime.sample(m, 4, independent=1.5),
+     r"^`independent`: the probability of an independent proposal per chain step must be between "
+     r"0 and 1 \(0: the plain chain\), got 1.5$"),
+    (lambda m, x: testtime.inpaint(m, x, named_mask("left-half", SHAPE), independent=-0.5),
+     r"between 0 and 1"),
+    (lambda m, x: testtime.modes(m, 6, mode="daydreaming", images=x, independent=0.5),
+     r"^`independent`: independent proposals correct the unclamped chain \(dreaming\)"),
+])
+def test_independent_proposals_that_do_not_apply_are_refused_in_one_line(loaded, digits, call,
+                                                                         message):
+    with pytest.raises(GibbsnetError, match=message):
+        call(loaded.model, digits)
+
+
+def test_chains_that_do_not_fill_d_s_packs_are_refused(loaded, monkeypatch):
+    monkeypatch.setattr(loaded.model.config, "pack", 2)
+    with pytest.raises(GibbsnetError, match=r"packs of 2 chains.* run a multiple of 2 chains$"):
+        testtime.sample(loaded.model, 5, independent=0.5)

@@ -7,6 +7,9 @@ supplying its start, transition and clamped side:
   (``DeepGibbsNet``), by the recipe's ``z_dim`` (an int or a list);
 - ``hali``: a directed hierarchy (``HALI``).
 
+``corrected`` runs any kind's chains with Metropolis-Hastings independence moves that the
+trained discriminator accepts or rejects (``corrected_states``).
+
 A kind is registered by name, like an architecture; a third-party package adds one through the
 ``gibbsnet.chains`` entry-point group. A kind's factory is
 ``build(networks, x_shape, z_dim, **settings) -> ChainModel``: ``networks`` is what the
@@ -32,6 +35,7 @@ from gibbsnet_plugin.chains.base import (
     Update,
     mode_layers,
 )
+from gibbsnet_plugin.chains.corrected import CorrectedStates, check_corrected, corrected_states
 from gibbsnet_plugin.chains.hierarchy import HALI, DeepGibbsNet, LatentHierarchy
 from gibbsnet_plugin.chains.losses import LossOutput, instance_noise_std, pack_items
 from gibbsnet_plugin.chains.one_layer import GibbsNet
@@ -70,7 +74,8 @@ def build_hali(networks: Architecture | Hierarchy, x_shape: Sequence[int], z_dim
     return HALI(networks, tuple(x_shape), z_dim, **settings)  # type: ignore[arg-type]
 
 
-__all__ = ["HALI", "MODES", "Block", "ChainModel", "ChainSettings", "ChainStates", "DeepGibbsNet",
-           "GibbsNet", "LatentHierarchy", "LossOutput", "PersistentChains", "State", "StepCallback",
-           "Update", "build", "check_architecture", "entries", "get", "instance_noise_std",
-           "mode_layers", "names", "pack_items", "register"]
+__all__ = ["HALI", "MODES", "Block", "ChainModel", "ChainSettings", "ChainStates", "CorrectedStates",
+           "DeepGibbsNet", "GibbsNet", "LatentHierarchy", "LossOutput", "PersistentChains", "State",
+           "StepCallback", "Update", "build", "check_architecture", "check_corrected",
+           "corrected_states", "entries", "get", "instance_noise_std", "mode_layers", "names",
+           "pack_items", "register"]

@@ -473,16 +473,28 @@ class ChainModel(ChainLosses, nn.Module):
             raise ValueError(f"steps must be at least 1, got {steps}")
         x_observed = x_observed.to(self.device)
         observed = torch.broadcast_to(mask.to(self.device) != 0, x_observed.shape)
-        x = torch.where(observed, x_observed, torch.rand_like(x_observed) * 2 - 1)
-        blocks = self.schedule()
         with torch.no_grad():
-            state = (x, *self.noise(x.shape[0], self.inpaint_layers())[1:])
+            state = self.partial_start(x_observed, observed)
             for t in range(1, steps + 1):
-                state = self._run_blocks(state, blocks)
-                state = (torch.where(observed, x_observed, state[0]), *state[1:])
+                state = self.partial_step(state, x_observed, observed)
                 if callback is not None:
                     callback(t)
         return state[0]
+
+    def partial_start(self, x_observed: torch.Tensor, observed: torch.Tensor) -> State:
+        """Where partially clamped chains start (``inpaint``): x is ``x_observed`` (B, *x_shape)
+        where the bool ``observed`` (its shape) is True and uniform noise in [-1, 1] elsewhere;
+        the latent layers that a step reads before computing them (``inpaint_layers``) are
+        N(0, I), the others empty until step 1 computes them."""
+        x = torch.where(observed, x_observed, torch.rand_like(x_observed) * 2 - 1)
+        return (x, *self.noise(x.shape[0], self.inpaint_layers())[1:])
+
+    def partial_step(self, state: State, x_observed: torch.Tensor, observed: torch.Tensor) -> State:
+        """One step of a partially clamped chain (``inpaint``): a chain step from ``state`` (not
+        a numbered step of an unclamped chain), then x reset to ``x_observed`` where ``observed``
+        is True, so those entries stay exactly the observed values."""
+        state = self.step(state)
+        return (torch.where(observed, x_observed, state[0]), *state[1:])
 
     def inpaint_layers(self) -> set[int]:
         """The latent layers a chain step reads before it computes them: they start as noise when

@@ -4,7 +4,8 @@ In the Python API a mask is a float tensor of shape x_shape: 1 where x is observ
 chain fills it in. Named masks name the region that is *hidden*: ``left-half``, ``right-half``,
 ``top-half``, ``bottom-half``, ``center`` (the middle half of the height and of the width) and
 ``random-PCT`` (PCT percent of the pixels, chosen with a seed). A mask image is white where x is
-observed and black where it is filled; it must have the data's height and width.
+observed and black where it is filled; it must have the data's height and width. Data of shape
+(D,), such as table rows, take only ``random-PCT`` (PCT percent of the D entries).
 """
 
 from __future__ import annotations
@@ -31,26 +32,62 @@ def _expected() -> str:
             f"({'/'.join(IMAGE_EXTENSIONS)}; white = observed, black = fill)")
 
 
+def mask_image_dims(x_shape: tuple[int, ...], what: str) -> tuple[int, int, int]:
+    """``(C, H, W)`` of ``x_shape`` for ``what``, a mask or mask process that needs images.
+
+    Raises:
+        MaskError: data that are not images; for vectors (shape (D,), e.g. table rows) the
+            message says that only ``random-PCT`` applies to them.
+    """
+    if len(x_shape) == 1:
+        raise MaskError(f"{what} needs image data (channels×height×width); this model's data have "
+                        f"shape {x_shape[0]}: vectors such as table rows take only random-PCT "
+                        "(e.g. random-20)")
+    return image_dims(x_shape, what, MaskError, channels=None)
+
+
 def _image_size(x_shape: tuple[int, ...], what: str) -> tuple[int, int]:
-    _, h, w = image_dims(x_shape, what, MaskError, channels=None)
+    _, h, w = mask_image_dims(x_shape, what)
     return h, w
 
 
+def _random_hidden(name: str, pct: float, size: int, unit: str, seed: int) -> torch.Tensor:
+    """(size,) bool, True at the ``round(pct / 100 * size)`` entries that ``random-PCT`` (called
+    ``name``) hides, drawn with ``seed``; ``unit`` names the entries in the error.
+
+    Raises:
+        MaskError: ``pct`` outside (0, 100) or rounding to no entry or every entry.
+    """
+    count = round(pct / 100 * size) if 0 < pct < 100 else 0
+    if not 0 < count < size:
+        raise MaskError(f"mask {short(name)}: the percentage must hide at least one and not all of "
+                        f"the {size} {unit}, i.e. be between 0 and 100 (e.g. random-50)")
+    order = torch.randperm(size, generator=torch.Generator().manual_seed(seed))
+    hidden = torch.zeros(size, dtype=torch.bool)
+    hidden[order[:count]] = True
+    return hidden
+
+
 def named_mask(name: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
-    """The mask called ``name`` for data of shape ``x_shape`` (C, H, W): 1 = observed, 0 = fill.
+    """The mask called ``name`` for data of shape ``x_shape`` (C, H, W), or (D,) for
+    ``random-PCT``: 1 = observed, 0 = fill.
 
     Halves hide ``W // 2`` columns or ``H // 2`` rows (the larger half stays observed when the size
     is odd); ``center`` hides the middle ``H // 2`` × ``W // 2`` block; ``random-PCT`` hides
-    ``round(PCT / 100 * H * W)`` pixels in all channels, drawn with ``seed``.
+    ``round(PCT / 100 * H * W)`` pixels in all channels (of a vector: ``round(PCT / 100 * D)``
+    entries), drawn with ``seed``.
 
     Raises:
         MaskError: an unknown name (the message lists the valid ones), a percentage outside
-            (0, 100) or rounding to no pixel or every pixel, or data that are not images.
+            (0, 100) or rounding to no entry or every entry, or data that are neither images nor,
+            for ``random-PCT``, vectors.
     """
     x_shape = tuple(x_shape)
     match = _RANDOM.fullmatch(name)
     if name not in MASK_NAMES[:-1] and match is None:
         raise MaskError(f"unknown mask {short(name)}; {_expected()}")
+    if match is not None and len(x_shape) == 1:  # a vector, e.g. a table row
+        return (~_random_hidden(name, float(match.group(1)), x_shape[0], "entries", seed)).float()
     h, w = _image_size(x_shape, f"mask {short(name)}")
     hidden = torch.zeros(h, w, dtype=torch.bool)
     if name == "left-half":
@@ -64,14 +101,8 @@ def named_mask(name: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Tens
     elif name == "center":
         top, left = (h - h // 2) // 2, (w - w // 2) // 2
         hidden[top: top + h // 2, left: left + w // 2] = True
-    else:
-        pct = float(match.group(1))  # inf for a long run of digits
-        count = round(pct / 100 * h * w) if 0 < pct < 100 else 0
-        if not 0 < count < h * w:
-            raise MaskError(f"mask {short(name)}: the percentage must hide at least one and not all of "
-                            f"the {h * w} pixels, i.e. be between 0 and 100 (e.g. random-50)")
-        order = torch.randperm(h * w, generator=torch.Generator().manual_seed(seed))
-        hidden.view(-1)[order[:count]] = True
+    else:  # float(...) is inf for a long run of digits
+        hidden = _random_hidden(name, float(match.group(1)), h * w, "pixels", seed).view(h, w)
     mask = (~hidden).float().expand(x_shape[0], h, w).clone()
     check_mask(mask, f"mask {short(name)}")
     return mask
@@ -113,11 +144,11 @@ def resolve_mask(spec: str, x_shape: tuple[int, ...], seed: int = 0) -> torch.Te
         ImageReadError: a mask image that is missing (also a name the file system refuses, e.g.
             one too long for a file) or unreadable.
     """
-    path = Path(os.path.expanduser(spec))
     try:
+        path = Path(os.path.expanduser(spec))
         is_file = path.is_file()
-    except OSError:  # a path the file system refuses, e.g. a name too long for a file
-        is_file = False
+    except (OSError, ValueError):  # a path the file system refuses: a name too long for a file,
+        is_file = False  # or a NUL byte after ~ (expanduser raises ValueError)
     if is_file:
         return mask_from_image(path, x_shape)
     if spec.lower().endswith(IMAGE_EXTENSIONS):

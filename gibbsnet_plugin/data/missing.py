@@ -7,6 +7,7 @@ once with the recipe's seed and the item's index, so an entry hidden in one epoc
 all of them (the hidden values never reach training). Mask processes:
 
 - ``random-PCT``: PCT percent of the pixels hidden, chosen anew for every item (``random-80``);
+  the only process for vectors of shape (D,), such as table rows (PCT percent of the D entries);
 - ``window-K``: only a K×K window at a random place observed (``window-4``);
 - ``left-half``, ``right-half``, ``top-half``, ``bottom-half``, ``center``: the same region
   hidden in every item (see ``masks``).
@@ -17,14 +18,14 @@ drawn once per item in the same way.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 
 import torch
 from torch.utils.data import Dataset
 
-from gibbsnet_plugin.data.base import image_dims
-from gibbsnet_plugin.data.masks import MASK_NAMES, named_mask
+from gibbsnet_plugin.data.masks import MASK_NAMES, mask_image_dims, named_mask
 from gibbsnet_plugin.errors import MaskError
 
 PROCESS_NAMES = (*MASK_NAMES, "window-K")
@@ -55,13 +56,13 @@ def item_seed(seed: int, index: int, train: bool = True) -> int:
 
 
 def draw_mask(name: str, x_shape: tuple[int, ...], seed: int) -> torch.Tensor:
-    """One draw of the mask process ``name`` for an item of shape ``x_shape`` (C, H, W), as a float
-    tensor of that shape (1 = observed), from ``seed``."""
+    """One draw of the mask process ``name`` for an item of shape ``x_shape`` (C, H, W), or (D,)
+    for ``random-PCT``, as a float tensor of that shape (1 = observed), from ``seed``."""
     match = _WINDOW.fullmatch(name)
     if match is None:
         return named_mask(name, x_shape, seed)
     size = int(match.group(1))
-    c, h, w = image_dims(x_shape, f"mask process '{name}'", MaskError, channels=None)
+    c, h, w = mask_image_dims(x_shape, f"mask process '{name}'")
     if not 0 < size or (size >= h and size >= w):
         raise MaskError(f"mask process '{name}': the window must be at least 1 pixel and hide "
                         f"something of the {h}×{w} image, i.e. smaller than it")
@@ -128,7 +129,12 @@ def check_observed(dataset: Dataset, source: str, limit: int = 1000) -> None:
 class Masked(Dataset):
     """``dataset`` with a mask drawn for each item from the process ``name``: items ``(x, mask)``
     or ``(x, y, mask)``. With ``hide``, x is 0 wherever the mask hides it (training never gets
-    the hidden values); without, x is intact (to score imputations against the truth)."""
+    the hidden values); without, x is intact (to score imputations against the truth).
+
+    Items that carry masks of their own (real holes, e.g. a table's empty cells) keep them: the
+    mask hides what the process hides and what was missing already, and without ``hide`` x is
+    NaN where it was missing (its truth is unknown), so scores count only the entries that were
+    observed and hidden by the process."""
 
     def __init__(self, dataset: Dataset, name: str, x_shape: tuple[int, ...], seed: int,
                  train: bool, hide: bool = True) -> None:
@@ -140,12 +146,17 @@ class Masked(Dataset):
         return len(self.dataset)  # type: ignore[arg-type]
 
     def mask(self, index: int) -> torch.Tensor:
-        """The mask of item ``index`` (the same on every call)."""
+        """The process's mask of item ``index`` (the same on every call), without the item's own."""
         return draw_mask(self.name, self.x_shape, item_seed(self.seed, index, self.train))
 
     def __getitem__(self, index: int) -> tuple:
-        x, y, _ = split_item(self.dataset[index])
+        x, y, own = split_item(self.dataset[index])
         mask = self.mask(index)
+        if own is not None:
+            observed = own != 0
+            mask = mask * observed
+            if not self.hide:
+                x = torch.where(observed, x, torch.full_like(x, math.nan))
         if self.hide:
             x = torch.where(mask != 0, x, torch.zeros_like(x))
         return (x, mask) if y is None else (x, y, mask)

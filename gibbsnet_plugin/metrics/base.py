@@ -168,7 +168,8 @@ class Metric(Generic[OptionsT]):
     - ``summary``: one line for ``gibbsnet plugins`` and the docs;
     - ``default``: part of what ``evaluate`` runs when no metric is named;
     - ``during_training``: may run in training (``eval.every``; a figure-only metric may not);
-    - ``needs_truth``: compares with the truth, so it needs test items without masks of their own;
+    - ``needs_truth``: compares with the truth, so it needs test items without masks of their own
+      (unless ``truth_known``);
     - ``Options``: the frozen dataclass of its options (``option`` fields), ``ctx.options``.
     """
 
@@ -206,6 +207,11 @@ class Metric(Generic[OptionsT]):
     def check(self, ctx: Context[OptionsT]) -> None:
         """Raise when the metric would fail in ``ctx`` for a reason known before any metric runs
         (an output that exists, an option that does not fit the model)."""
+
+    def truth_known(self, ctx: Context[OptionsT]) -> bool:
+        """Whether, in ``ctx``, a ``needs_truth`` metric scores only entries whose truth test items
+        that carry masks of their own still hold (observed entries that a mask process hides)."""
+        return False
 
     def skip_reason(self, ctx: Context[OptionsT]) -> str | None:
         """Why this metric cannot run in ``ctx`` (None: it can). When the caller did not name

@@ -106,7 +106,8 @@ def imputation_rmse(model: ChainModel, data: Dataset, steps: int = 20, batch_siz
                     seed: int | None = 0, progress: Progress | None = None, draws: int = 1) -> float:
     """Root mean squared error of the partially clamped chain's imputations (``steps`` steps) on
     the missing entries of ``data``, whose items carry masks and their true values ``(x, mask)``
-    or ``(x, y, mask)``; over all missing entries of the split, in the data's units. With
+    or ``(x, y, mask)`` (NaN where the truth is unknown: not scored); over all missing entries
+    of the split, in the data's units. With
     ``draws`` > 1 the imputation is the mean of that many independent chains (an estimate of the
     conditional mean, which RMSE favours over any single draw). Batches are reported to
     ``progress`` as ``imputation``."""
@@ -117,7 +118,7 @@ def imputation_rmse(model: ChainModel, data: Dataset, steps: int = 20, batch_siz
         x, _, mask = split_item(batch)
         x, mask = x.to(model.device), mask.to(model.device)
         filled = torch.stack([model.inpaint(x, mask, steps) for _ in range(draws)]).mean(0)
-        hidden = mask == 0
+        hidden = (mask == 0) & x.isfinite()
         return filled[hidden], x[hidden]
 
     return math.sqrt(_mse(model, data, step, batch_size, seed, progress, "imputation"))
@@ -128,15 +129,16 @@ def coverage_scores(model: ChainModel, data: Dataset, steps: int = 20, draws: in
                     progress: Progress | None = None) -> dict[str, Any]:
     """How well ``draws`` independent partially clamped chains (``steps`` steps each) describe
     the missing entries of ``data`` (items ``(x, mask)`` or ``(x, y, mask)`` with their true
-    values), in the data's units (``uncertainty``): over all missing entries of the split, the
-    coverage of the central intervals of ``LEVELS`` (``coverage``: level -> share) and the PIT
-    histogram (``pit``: ``PIT_BINS`` counts); the energy score over the missing entries of each
-    row, averaged over the rows with any (``energy``); and ``entries``, ``rows``, ``draws``,
-    ``steps``. Batches are reported to ``progress`` as ``coverage``.
+    values; NaN where the truth is unknown: not scored), in the data's units (``uncertainty``):
+    over all scored entries of the split, the coverage of the central intervals of ``LEVELS``
+    (``coverage``: level -> share) and the PIT histogram (``pit``: ``PIT_BINS`` counts); the
+    energy score over the scored entries of each row, averaged over the rows with any
+    (``energy``); and ``entries``, ``rows``, ``draws``, ``steps``. Batches are reported to
+    ``progress`` as ``coverage``.
 
     Raises:
         ValueError: ``draws`` below 2 (an interval needs a spread).
-        GibbsnetError: no missing entry in ``data``.
+        GibbsnetError: no missing entry with a known truth in ``data``.
     """
     if draws < 2:
         raise ValueError(f"draws must be at least 2, got {draws}")
@@ -151,7 +153,7 @@ def coverage_scores(model: ChainModel, data: Dataset, steps: int = 20, draws: in
             x, _, mask = split_item(batch)
             x, mask = x.to(model.device), mask.to(model.device)
             filled = torch.stack([model.inpaint(x, mask, steps) for _ in range(draws)])
-            hidden = (mask == 0).expand_as(x).flatten(1).cpu().numpy()
+            hidden = ((mask == 0) & x.isfinite()).flatten(1).cpu().numpy()
             samples = filled.flatten(2).double().cpu().numpy()  # (K, B, D)
             truth = x.flatten(1).double().cpu().numpy()
             n = int(hidden.sum())
@@ -312,8 +314,9 @@ class Inpainting(Metric[InpaintingOptions]):
 @register("imputation")
 class Imputation(Metric[ImputationOptions]):
     """``imputation_rmse``: RMSE of the imputed entries of test items hidden by the mask process
-    ``missing`` (drawn with ``mask_seed``); for a model of a known corruption without one, the
-    RMSE of the restorations dec(enc(f(x)))."""
+    ``missing`` (drawn with ``mask_seed``; of items that carry masks of their own, the observed
+    entries it hides); for a model of a known corruption without one, the RMSE of the
+    restorations dec(enc(f(x)))."""
 
     summary = "RMSE of imputed missing entries (or of restorations of corrupted data)"
     default = True
@@ -332,6 +335,9 @@ class Imputation(Metric[ImputationOptions]):
     def check(self, ctx: Context[ImputationOptions]) -> None:
         if ctx.options.missing is not None:
             check_process(ctx.options.missing, ctx.model.x_shape)
+
+    def truth_known(self, ctx: Context[ImputationOptions]) -> bool:
+        return ctx.options.missing is not None
 
     def skip_reason(self, ctx: Context[ImputationOptions]) -> str | None:
         if ctx.options.missing is None and ctx.data.corruption is None:
@@ -355,11 +361,12 @@ class Imputation(Metric[ImputationOptions]):
 class Coverage(Metric[CoverageOptions]):
     """``coverage_scores``: the calibration of ``coverage_draws`` imputations of the test items'
     entries hidden by the mask process ``missing`` (drawn with ``mask_seed``), as the
-    ``imputation`` metric hides them. ``imputation_coverage<P>`` (the share of true values inside
-    the central P % interval of their draws) describe the draws rather than rank them: each is
-    best at P / 100; ``imputation_coverage_error`` (the mean |coverage - level| over the levels)
-    and ``imputation_energy`` (the energy score, a proper scoring rule) are lower-is-better. The
-    PIT histogram is in the details (``coverage.pit``)."""
+    ``imputation`` metric hides them (of items that carry masks of their own, such as table rows
+    with empty cells, only the observed entries it hides are scored). ``imputation_coverage<P>``
+    (the share of true values inside the central P % interval of their draws) describe the draws
+    rather than rank them: each is best at P / 100; ``imputation_coverage_error`` (the mean
+    |coverage - level| over the levels) and ``imputation_energy`` (the energy score, a proper
+    scoring rule) are lower-is-better. The PIT histogram is in the details (``coverage.pit``)."""
 
     summary = "coverage of central intervals, energy score and PIT of K imputations of missing entries"
     needs_truth = True
@@ -385,6 +392,9 @@ class Coverage(Metric[CoverageOptions]):
     def check(self, ctx: Context[CoverageOptions]) -> None:
         if ctx.options.missing is not None:
             check_process(ctx.options.missing, ctx.model.x_shape)
+
+    def truth_known(self, ctx: Context[CoverageOptions]) -> bool:
+        return ctx.options.missing is not None
 
     def skip_reason(self, ctx: Context[CoverageOptions]) -> str | None:
         if ctx.options.missing is None:

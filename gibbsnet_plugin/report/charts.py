@@ -1,4 +1,4 @@
-"""The report's charts: inline SVG line charts with shared, readable axes (no scripts)."""
+"""The report's charts: inline SVG line and bar charts with shared, readable axes (no scripts)."""
 
 from __future__ import annotations
 
@@ -65,6 +65,36 @@ def _tick_label(value: float, step: float) -> str:
     return f"{value:.{decimals}f}"
 
 
+def _axes(title: str, x: tuple[float, float, float], y: tuple[float, float, float], x_label: str,
+          y_label: str) -> list[str]:
+    """The opening of a chart's ``<svg>`` (``_WIDTH`` × ``_HEIGHT`` pixels): its ``title``,
+    horizontal grid lines at the ticks of ``y``, ticks of ``x`` (each ``(low, high, step)`` as
+    from ``nice_range``) with their labels, the plot's frame and the axis labels."""
+    (x0, x1, dx), (y0, y1, dy) = x, y
+    plot_w, plot_h = _WIDTH - _LEFT - _RIGHT, _HEIGHT - _TOP - _BOTTOM
+    parts = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" '
+             f'height="{_HEIGHT}" viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img">',
+             f"<title>{esc(title)}</title>"]
+    for i in range(round((y1 - y0) / dy) + 1):
+        value = y0 + i * dy
+        at = _TOP + (y1 - value) / (y1 - y0) * plot_h
+        parts.append(f'<line class="grid" x1="{_LEFT}" x2="{_LEFT + plot_w}" y1="{at:.1f}" '
+                     f'y2="{at:.1f}"/><text x="{_LEFT - 5}" y="{at + 4:.1f}" '
+                     f'text-anchor="end">{esc(_tick_label(value, dy))}</text>')
+    for i in range(round((x1 - x0) / dx) + 1):
+        value = x0 + i * dx
+        at = _LEFT + (value - x0) / (x1 - x0) * plot_w
+        parts.append(f'<line class="tick" x1="{at:.1f}" x2="{at:.1f}" y1="{_TOP + plot_h}" '
+                     f'y2="{_TOP + plot_h + 4}"/><text x="{at:.1f}" y="{_TOP + plot_h + 16}" '
+                     f'text-anchor="middle">{esc(_tick_label(value, dx))}</text>')
+    parts.append(f'<rect class="frame" x="{_LEFT}" y="{_TOP}" width="{plot_w}" height="{plot_h}"/>')
+    parts.append(f'<text class="label" x="{_LEFT + plot_w / 2:.1f}" y="{_HEIGHT - 6}" '
+                 f'text-anchor="middle">{esc(x_label)}</text>')
+    parts.append(f'<text class="label" transform="translate(14 {_TOP + plot_h / 2:.1f}) '
+                 f'rotate(-90)" text-anchor="middle">{esc(y_label)}</text>')
+    return parts
+
+
 @dataclass
 class Chart:
     """A line chart: ``curves`` (name -> points) drawn in the value range ``y`` and the iteration
@@ -80,7 +110,7 @@ class Chart:
 
     def svg(self) -> str:
         """The chart as an inline ``<svg>`` element, ``_WIDTH`` × ``_HEIGHT`` pixels."""
-        (x0, x1, dx), (y0, y1, dy) = self.x, self.y
+        (x0, x1, _), (y0, y1, _) = self.x, self.y
         plot_w, plot_h = _WIDTH - _LEFT - _RIGHT, _HEIGHT - _TOP - _BOTTOM
 
         def px(x: float) -> float:
@@ -89,25 +119,8 @@ class Chart:
         def py(y: float) -> float:
             return _TOP + (y1 - y) / (y1 - y0) * plot_h
 
-        parts = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" '
-                 f'height="{_HEIGHT}" viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img">',
-                 f"<title>{esc(self.y_label)} over {esc(self.x_label)}s: "
-                 f"{esc(', '.join(self.curves))}</title>"]
-        for i in range(round((y1 - y0) / dy) + 1):
-            y = y0 + i * dy
-            parts.append(f'<line class="grid" x1="{_LEFT}" x2="{_LEFT + plot_w}" y1="{py(y):.1f}" '
-                         f'y2="{py(y):.1f}"/><text x="{_LEFT - 5}" y="{py(y) + 4:.1f}" '
-                         f'text-anchor="end">{esc(_tick_label(y, dy))}</text>')
-        for i in range(round((x1 - x0) / dx) + 1):
-            x = x0 + i * dx
-            parts.append(f'<line class="tick" x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{_TOP + plot_h}" '
-                         f'y2="{_TOP + plot_h + 4}"/><text x="{px(x):.1f}" y="{_TOP + plot_h + 16}" '
-                         f'text-anchor="middle">{esc(_tick_label(x, dx))}</text>')
-        parts.append(f'<rect class="frame" x="{_LEFT}" y="{_TOP}" width="{plot_w}" height="{plot_h}"/>')
-        parts.append(f'<text class="label" x="{_LEFT + plot_w / 2:.1f}" y="{_HEIGHT - 6}" '
-                     f'text-anchor="middle">{esc(self.x_label)}</text>')
-        parts.append(f'<text class="label" transform="translate(14 {_TOP + plot_h / 2:.1f}) '
-                     f'rotate(-90)" text-anchor="middle">{esc(self.y_label)}</text>')
+        parts = _axes(f"{self.y_label} over {self.x_label}s: {', '.join(self.curves)}", self.x,
+                      self.y, self.x_label, self.y_label)
         legend_x = _LEFT
         for i, (name, points) in enumerate(self.curves.items()):
             color = PALETTE[i % len(PALETTE)]
@@ -138,3 +151,41 @@ class Chart:
         iterations = " ".join(str(x) for x, _ in points)
         return (f'<g class="curve" data-name="{esc(name)}" data-iterations="{iterations}">'
                 f"<title>{esc(name)}</title>{''.join(lines)}</g>")
+
+
+@dataclass
+class Histogram:
+    """A bar chart of ``shares`` (one bar per equal bin of [0, 1], each the share of the values in
+    that bin) in the value range ``y`` (``(low, high, step)`` as from ``nice_range``, shared by
+    the runs shown side by side), with a dashed line at the flat level 1 / number of bins, what a
+    uniform distribution gives; ``title`` names the chart for screen readers."""
+
+    shares: Sequence[float]
+    y: tuple[float, float, float]
+    x_label: str
+    y_label: str
+    title: str
+
+    def svg(self) -> str:
+        """The chart as an inline ``<svg>`` element, ``_WIDTH`` × ``_HEIGHT`` pixels: bars
+        ``<rect class="bar" data-share="...">``, the flat level ``<line class="flat">``."""
+        y0, y1, _ = self.y
+        plot_w, plot_h = _WIDTH - _LEFT - _RIGHT, _HEIGHT - _TOP - _BOTTOM
+        bins = len(self.shares)
+
+        def py(y: float) -> float:
+            return _TOP + (y1 - min(max(y, y0), y1)) / (y1 - y0) * plot_h
+
+        parts = _axes(self.title, nice_range([0.0, 1.0]), self.y, self.x_label, self.y_label)
+        width = plot_w / bins
+        for i, share in enumerate(self.shares):
+            top = py(share)
+            parts.append(f'<rect class="bar" x="{_LEFT + i * width + 1:.1f}" y="{top:.1f}" '
+                         f'width="{width - 2:.1f}" height="{py(y0) - top:.1f}" fill="{PALETTE[0]}" '
+                         f'data-share="{share:.6g}"><title>{i / bins:.2g} to {(i + 1) / bins:.2g}: '
+                         f"{100 * share:.1f} %</title></rect>")
+        flat = py(1 / bins)
+        parts.append(f'<line class="flat" x1="{_LEFT}" x2="{_LEFT + plot_w}" y1="{flat:.1f}" '
+                     f'y2="{flat:.1f}" stroke="#222" stroke-width="1.5" stroke-dasharray="6 4"/>')
+        parts.append("</svg>")
+        return "".join(parts)

@@ -3,11 +3,12 @@
 The library behind ``gibbsnet report``. For each run directory (written by ``gibbsnet train``) the
 page shows the recipe's key facts, the training curves and the evaluation scores logged in
 ``metrics.jsonl`` (inline SVG charts), the sample grids of ``samples/``, and, computed here from
-``checkpoints/last.pt``: a chain trajectory, inpainting rows and a table of scores. Several runs
-get one column each; charts of the same quantity share their scales. Everything is embedded
-(images as base64 ``data:`` URIs, no scripts, no external files), so the page opens without a
-network. A run without a checkpoint still gets its curves and grids; a model whose data are not
-images gets its curves and scores, with a note instead of the image sections.
+``checkpoints/last.pt``: a chain trajectory, inpainting rows and a table of scores; given a mask
+process, the ``coverage`` metric's scores and PIT histogram (of any data, table rows included).
+Several runs get one column each; charts of the same quantity share their scales. Everything is
+embedded (images as base64 ``data:`` URIs, no scripts, no external files), so the page opens
+without a network. A run without a checkpoint still gets its curves and grids; a model whose
+data are not images gets its curves and scores, with a note instead of the image sections.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from PIL import Image, UnidentifiedImageError
 
 from gibbsnet_plugin import __version__, figures
 from gibbsnet_plugin.data.images import check_pixels
+from gibbsnet_plugin.data.missing import check_process
 from gibbsnet_plugin.errors import ImageReadError
 from gibbsnet_plugin.metrics import lower_is_better
 from gibbsnet_plugin.metrics.data import Progress, no_progress
-from gibbsnet_plugin.report.charts import Chart, esc, finite, nice_range
+from gibbsnet_plugin.report.charts import Chart, Histogram, esc, finite, nice_range
 from gibbsnet_plugin.report.runs import (
     MAX_GRIDS,
     Computed,
@@ -243,6 +245,31 @@ def _inpaint_cell(run: RunData, computed: Computed) -> str:
     return f'<div class="gallery">{"".join(parts)}</div>'
 
 
+def _coverage_cells(runs: Sequence[RunData], computed: Sequence[Computed]) -> list[str]:
+    """Per run: the PIT histogram of the ``coverage`` metric computed for the page, as the share
+    of the scored entries in each bin, its value range shared by all runs; a note where none was
+    computed."""
+    found = [c.details.get("coverage") for c in computed]
+    shares = [[n / sum(d["pit"]) for n in d["pit"]] if d is not None else [] for d in found]
+    y = nice_range([0.0, *(v for s in shares for v in s), *(1 / len(s) for s in shares if s)])
+    cells = []
+    for run, c, details, share in zip(runs, computed, found, shares, strict=True):
+        if details is None:
+            cells.append(_note("not computed: " + ("no checkpoint" if run.loaded is None
+                                                   else "; ".join(c.notes))))
+            continue
+        bins = len(share)
+        chart = Histogram(share, y, "PIT: rank of the true value among its draws", "share of entries",
+                          f"PIT histogram of {run.label}: {details['missing']}").svg()
+        caption = (f"{details['entries']:,} observed test entries hidden by {details['missing']}, "
+                   f"{details['draws']} draws of {details['steps']} chain steps each, share per "
+                   f"PIT bin (dashed: the flat level 1/{bins}): flat = calibrated, U-shape = draws "
+                   "too narrow, hump = too wide.")
+        cells.append(f"<figure><h4>PIT histogram</h4>{chart}<figcaption>{esc(caption)}"
+                     "</figcaption></figure>")
+    return cells
+
+
 def _score_table(runs: Sequence[RunData], computed: Sequence[Computed], seed: int) -> str:
     """Rows of scores, one column per run: the latest evaluation logged during training (with its
     iteration), then the scores computed for the page."""
@@ -268,8 +295,10 @@ def _score_table(runs: Sequence[RunData], computed: Sequence[Computed], seed: in
     if names:
         counts = sorted({c.images for c in computed if c.scores})
         images = " or ".join(f"{n:,}" for n in counts)
+        scored = [run for run, c in zip(runs, computed, strict=True) if c.scores]
+        items = "images" if all(run.images for run in scored) else "items"
         rows.append(f'<tr class="group"><th colspan="{width}">computed for this report ({images} '
-                    f"test images, seed {seed})</th></tr>")
+                    f"test {items}, seed {seed})</th></tr>")
     for name in names:
         cells = [f'<td class="num">{esc(_fmt(c.scores[name]))}</td>' if name in c.scores
                  else '<td class="num">-</td>' for c in computed]
@@ -304,7 +333,7 @@ class Report:
 def build_report(
     runs: Sequence[str | Path], device: str | torch.device | None = None, *, steps: int = 1000,
     num: int = 8, masks: Sequence[str] | None = None, scale: int | None = None, seed: int = 0,
-    progress: Progress | None = None,
+    missing: str | None = None, progress: Progress | None = None,
 ) -> Report:
     """The report page of one or more run directories, side by side.
 
@@ -319,13 +348,17 @@ def build_report(
         scale: integer upscaling of the chain and inpainting figures (default: images about
             ``CELL_PIXELS`` pixels wide).
         seed: seed of the chains, the inpainting and random-PCT masks.
+        missing: a mask process (e.g. ``random-20``; table rows take only ``random-PCT``): each
+            run with a checkpoint also gets the ``coverage`` metric on the test entries it hides
+            (as ``gibbsnet evaluate --metric coverage --missing``, with the recipe's seed for the
+            masks), its scores in the table and its PIT histogram in a section of its own.
         progress: ``progress(task, done, total)`` as chains advance (tasks named
-            ``<label>: chains``, ``<label>: inpaint <mask>``).
+            ``<label>: chains``, ``<label>: inpaint <mask>``, ``<label>: coverage``).
     Raises:
         RunDirectoryError: a path that is not a run directory (checked before any work).
-        DeviceError, MaskError, GibbsnetError: a device this machine lacks, a mask that does not
-            fit a run's data, a checkpoint that cannot be read, chains that cannot run; all before
-            any chain runs.
+        DeviceError, MaskError, GibbsnetError: a device this machine lacks, a mask or mask
+            process that does not fit a run's data, a checkpoint that cannot be read, chains that
+            cannot run; all before any chain runs.
     """
     paths = check_run_dirs(runs)
     device = resolve_device(device)
@@ -335,7 +368,9 @@ def build_report(
     for run in data:
         if run.images and run.loaded is not None:
             check_chains(run.loaded.model, num, steps, default_record(steps))
-    computed = [compute(run, steps, num, scale, seed, progress) for run in data]
+        if missing is not None and run.loaded is not None:
+            check_process(missing, run.loaded.model.x_shape)
+    computed = [compute(run, steps, num, scale, seed, progress, missing) for run in data]
     for run, result in zip(data, computed, strict=True):
         run.notes += result.notes
     title = "gibbsnet report: " + ", ".join(run.label for run in data)
@@ -350,6 +385,9 @@ def build_report(
          [_chain_cell(run, c, steps, num, seed) for run, c in zip(data, computed, strict=True)]),
         ("inpainting", "Inpainting", [_inpaint_cell(run, c) for run, c in zip(data, computed, strict=True)]),
     ]
+    if missing is not None:
+        sections.append(("coverage", f"Calibration of imputations ({missing})",
+                         _coverage_cells(data, computed)))
     body = [f"<header><h1>{esc(title)}</h1><p>{len(data)} run{'s' * (len(data) > 1)}; chains of "
             f"{steps:,} steps, {num} chains, up to {num} test images shown, seed {seed}</p></header>",
             *(_section(anchor, heading, data, cells) for anchor, heading, cells in sections),

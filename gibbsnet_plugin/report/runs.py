@@ -1,5 +1,5 @@
 """Reading run directories for a report, and computing from a run's checkpoint what the page
-shows (a chain trajectory, inpainting rows, scores)."""
+shows (a chain trajectory, inpainting rows, scores, the calibration of imputations)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from PIL import Image
 from gibbsnet_plugin import figures
 from gibbsnet_plugin.data.masks import resolve_mask
 from gibbsnet_plugin.data.missing import split_item
-from gibbsnet_plugin.errors import DatasetNotFoundError, RunDirectoryError
+from gibbsnet_plugin.errors import DatasetNotFoundError, RunDirectoryError, TableError
 from gibbsnet_plugin.evaluation import recipe_settings, run_metrics
 from gibbsnet_plugin.factory import build_dataset
 from gibbsnet_plugin.metrics import Data
@@ -149,13 +149,15 @@ def open_run(path: Path, label: str, device: torch.device, masks: Sequence[str] 
 class Computed:
     """What was computed from a run's checkpoint: the trajectory figure (PNG bytes, None when not
     drawn) and the steps it shows; inpainting figures by mask; ``scores`` by name, of ``images``
-    test images; notes."""
+    test items; the metrics' ``details`` by metric (``coverage``: its PIT histogram, as
+    ``gibbsnet evaluate`` gives it); notes."""
 
     trajectory: bytes | None = None
     images: int = 0
     shown: list[int] = field(default_factory=list)
     inpainting: dict[str, bytes] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -167,50 +169,60 @@ def png_bytes(image: Image.Image) -> bytes:
 
 
 def compute(run: RunData, steps: int, num: int, scale: int | None, seed: int,
-             progress: Progress) -> Computed:
+            progress: Progress, missing: str | None = None) -> Computed:
     """The chain trajectory (as ``gibbsnet sample --trajectory``), inpainting rows (as ``gibbsnet
-    inpaint``) and the reconstruction and inpainting scores of ``num`` test images."""
+    inpaint``) and the reconstruction and inpainting scores of ``num`` test images; with
+    ``missing`` (a mask process), for any data, the ``coverage`` metric's scores and details on
+    the test entries it hides (as ``gibbsnet evaluate --metric coverage --missing``)."""
     out = Computed()
-    if run.loaded is None or not run.images:
+    if run.loaded is None or not (run.images or missing is not None):
         return out
     model, recipe = run.loaded.model, run.loaded.recipe
-    scale = scale or max(1, round(CELL_PIXELS / max(model.x_shape[1:])))
-    columns = default_record(steps)
-    task = f"{run.label}: chains"
-    chains = sample(model, num, steps, seed, columns, progress=lambda t: progress(task, t, steps))
-    shown = sorted(set(columns))
-    cells = chains.frames[:, [chains.record.index(t) for t in shown]]
-    out.trajectory = png_bytes(figures.trajectory_image(cells, shown, None, scale))
-    out.shown = shown
+    if run.images:
+        scale = scale or max(1, round(CELL_PIXELS / max(model.x_shape[1:])))
+        columns = default_record(steps)
+        task = f"{run.label}: chains"
+        chains = sample(model, num, steps, seed, columns, progress=lambda t: progress(task, t, steps))
+        shown = sorted(set(columns))
+        cells = chains.frames[:, [chains.record.index(t) for t in shown]]
+        out.trajectory = png_bytes(figures.trajectory_image(cells, shown, None, scale))
+        out.shown = shown
     test = _test_split(recipe, out.notes)
     if test is None:
         return out
-    if split_item(test[0])[2] is not None:
+    metrics = ["coverage"] if missing is not None else []
+    inpaint_steps = recipe.eval.inpaint_steps
+    if run.images and split_item(test[0])[2] is not None:
         out.notes.append("the test split's items carry masks of their own (their hidden values are "
                          "unknown): no inpainting or reconstruction scores")
+    elif run.images:
+        x = dataset_images(recipe, "test", num, model.x_shape)
+        for spec, mask in run.masks.items():
+            task = f"{run.label}: inpaint {spec}"
+            result = inpaint(model, x, mask, inpaint_steps, seed,
+                             lambda t, task=task: progress(task, t, inpaint_steps))
+            out.inpainting[spec] = png_bytes(figures.rows_image(
+                [figures.masked_view(result.original, result.mask), result.filled, result.original],
+                ["masked", "filled", "original"], scale=scale))
+        metrics = ["reconstruction", "inpainting", *metrics]
+    if not metrics:
         return out
-    x = dataset_images(recipe, "test", num, model.x_shape)
-    inpaint_steps = recipe.eval.inpaint_steps
-    for spec, mask in run.masks.items():
-        task = f"{run.label}: inpaint {spec}"
-        result = inpaint(model, x, mask, inpaint_steps, seed,
-                         lambda t, task=task: progress(task, t, inpaint_steps))
-        out.inpainting[spec] = png_bytes(figures.rows_image(
-            [figures.masked_view(result.original, result.mask), result.filled, result.original],
-            ["masked", "filled", "original"], scale=scale))
     # the scores are the whole test split's, as gibbsnet evaluate gives them
-    settings = recipe_settings(recipe, seed, masks=list(run.masks), inpaint_steps=inpaint_steps)
-    scored = run_metrics(model, ["reconstruction", "inpainting"], Data(lambda train: test), settings,
+    settings = recipe_settings(recipe, seed, masks=list(run.masks), inpaint_steps=inpaint_steps,
+                               missing=missing)
+    scored = run_metrics(model, metrics, Data(lambda train: test), settings,
                          lambda task, done, total: progress(f"{run.label}: {task}", done, total))
     out.images = len(test)
     out.scores.update(scored["scores"])
+    out.details.update(scored["details"])
     return out
 
 
 def _test_split(recipe: Recipe, notes: list[str]) -> Any:
-    """The recipe's test split, or None with a note when the data set is not on this machine."""
+    """The recipe's test split, or None with a note when the data set (or table) is not on this
+    machine."""
     try:
         return build_dataset(recipe, train=False)
-    except DatasetNotFoundError as exc:
-        notes.append(f"no inpainting or reconstruction scores: {exc}")
+    except (DatasetNotFoundError, TableError) as exc:
+        notes.append(f"no scores computed from the test split: {exc}")
         return None

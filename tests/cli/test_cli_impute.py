@@ -1,6 +1,7 @@
 """``gibbsnet train recipes/table.yaml`` then ``gibbsnet impute``: the shipped example table goes
 from holes to a filled CSV whose observed cells are the input's text; bad tables are one-line
-errors that write nothing."""
+errors that write nothing. ``gibbsnet evaluate --metric coverage`` scores the run's draws on the
+observed cells that a mask process hides."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
+import gibbsnet_plugin as gn
 from gibbsnet_cli.main import cli
+from gibbsnet_plugin.data.missing import draw_mask, item_seed
 
 ROOT = Path(__file__).parents[2]
 RECIPE = str(ROOT / "recipes" / "table.yaml")
@@ -82,3 +86,36 @@ def test_bad_tables_are_one_line_errors_and_write_nothing(wine_run, tmp_path, co
     assert code == 2 and message in stdout + stderr
     assert len((stdout + stderr).strip().splitlines()) == 1
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_coverage_of_a_table_run_scores_only_observed_cells_that_the_process_hides(wine_run):
+    code, stdout, stderr = invoke("evaluate", wine_run, "--metric", "coverage", "--missing",
+                                  "random-20", "--json")
+    assert code == 0, stdout + stderr
+    (result,) = json.loads(stdout)["runs"]
+    scores, details = result["scores"], result["details"]["coverage"]
+    assert set(scores) == {"imputation_coverage50", "imputation_coverage80", "imputation_coverage90",
+                           "imputation_coverage95", "imputation_coverage_error", "imputation_energy"}
+    coverages = [scores[f"imputation_coverage{p}"] for p in (50, 80, 90, 95)]
+    assert all(0 <= c <= 1 for c in coverages) and coverages == sorted(coverages)
+    assert scores["imputation_energy"] >= 0
+    # the process hides 3 of each test row's 16 entries; the cells empty in the file are not scored
+    test = gn.datasets.build("table", "", False, path=str(WINE), categorical=["cultivar"])
+    hidden = torch.stack([draw_mask("random-20", (16,), item_seed(0, i, train=False)) == 0
+                          for i in range(len(test))])
+    observed = torch.stack([mask != 0 for _, mask in test])
+    assert int(hidden.sum()) == 3 * len(test) > int((hidden & observed).sum()) == details["entries"]
+    assert sum(details["pit"]) == details["entries"] and len(details["pit"]) == details["pit_bins"]
+    code, stdout, stderr = invoke("evaluate", wine_run, "--metric", "coverage", "--missing", "center")
+    assert code == 2 and "table rows take only random-PCT" in stdout + stderr
+    assert len((stdout + stderr).strip().splitlines()) == 1
+
+
+def test_report_with_a_mask_process_shows_the_pit_histogram_of_a_table_run(wine_run, tmp_path):
+    out = tmp_path / "report.html"
+    code, stdout, stderr = invoke("report", wine_run, "--missing", "random-20", "--out", out, "--json")
+    assert code == 0, stdout + stderr
+    (summary,) = json.loads(stdout.splitlines()[-1])["runs"]
+    assert 0 <= summary["scores"]["imputation_coverage50"] <= summary["scores"]["imputation_coverage95"] <= 1
+    page = out.read_text(encoding="utf-8")
+    assert page.count('<rect class="bar" ') == 10 and "flat = calibrated" in page

@@ -75,6 +75,34 @@ def test_random_masks_that_hide_nothing_or_everything_are_refused(name):
 def test_named_masks_need_image_data():
     with pytest.raises(MaskError, match=r"needs image data .* shape 2"):
         named_mask("left-half", (2,))
+    with pytest.raises(MaskError, match=r"needs image data .* shape 4×5$"):
+        named_mask("random-50", (4, 5))
+
+
+def test_a_random_mask_of_a_vector_hides_that_share_of_its_entries_chosen_with_the_seed():
+    a = named_mask("random-20", (16,), seed=1)
+    assert a.shape == (16,) and a.dtype == torch.float32
+    assert int((a == 0).sum()) == round(0.2 * 16) == 3 and set(a.tolist()) == {0.0, 1.0}
+    assert torch.equal(a, named_mask("random-20", (16,), seed=1))
+    draws = {tuple(named_mask("random-20", (16,), seed=s).tolist()) for s in range(20)}
+    assert len(draws) > 15  # the seed chooses the entries
+    assert int((named_mask("random-12.5", (16,)) == 0).sum()) == 2
+    assert hidden_fraction(named_mask("random-50", (10,), seed=3)) == pytest.approx(0.5)
+    for name in ("random-1", "random-99", "random-100"):  # no entry or all 16 of them
+        with pytest.raises(MaskError, match="not all of the 16 entries"):
+            named_mask(name, (16,))
+
+
+@pytest.mark.parametrize("name", ["left-half", "right-half", "top-half", "bottom-half", "center"])
+def test_image_only_masks_refuse_vectors_and_name_random_pct(name, tmp_path):
+    with pytest.raises(MaskError) as info:
+        named_mask(name, (16,))
+    message = str(info.value)
+    assert message.startswith(f"mask '{name}' needs image data") and "\n" not in message
+    assert "table rows take only random-PCT (e.g. random-20)" in message
+    write_png(tmp_path / "m.png", [[0, 255]])
+    with pytest.raises(MaskError, match="^a mask image needs image data.*take only random-PCT"):
+        resolve_mask(str(tmp_path / "m.png"), (16,))
 
 
 def write_png(path, pixels: list[list[int]], mode: str = "L"):
@@ -124,7 +152,7 @@ def test_resolve_mask_reads_files_and_names(tmp_path):
 
 
 LONG_SPECS = (st.sampled_from(["m" * 400, "m" * 400 + ".png", "random-" + "9" * 400,
-                               f"{'d/' * 100}{'m' * 300}.png"])
+                               f"{'d/' * 100}{'m' * 300}.png", "~\0" + "m" * 300])
               | st.text(min_size=256, max_size=600)
               | st.builds(str.__add__, st.text(min_size=256, max_size=600),
                           st.sampled_from(IMAGE_EXTENSIONS)))

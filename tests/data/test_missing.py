@@ -55,6 +55,32 @@ def test_masked_items_hide_the_values_in_training_and_keep_them_for_scoring():
     assert torch.equal(scored[2][0], x[2]) and torch.equal(scored[2][1], mask)
 
 
+def test_items_with_masks_of_their_own_keep_their_holes_and_their_unknown_truth():
+    x = torch.rand(6, 10) + 1.0
+    own = torch.ones(6, 10)
+    own[:, :5] = 0  # real holes: the first five entries of every row, holding junk
+    data = TensorDataset(torch.where(own != 0, x, torch.full_like(x, -7.0)), own)
+    scored = Masked(data, "random-40", (10,), seed=0, train=False, hide=False)
+    hidden = Masked(data, "random-40", (10,), seed=0, train=False)
+    for i in range(6):
+        process = scored.mask(i)
+        assert int((process == 0).sum()) == 4
+        item, mask = scored[i]
+        assert torch.equal(mask, process * own[i])  # hidden: by the process or already missing
+        assert bool(item[:5].isnan().all()) and torch.equal(item[5:], x[i, 5:])
+        item, mask = hidden[i]
+        assert torch.equal(mask, process * own[i])
+        assert torch.equal(item, torch.where(mask != 0, x[i], torch.zeros_like(x[i])))
+
+
+def test_only_random_processes_fit_vectors():
+    check_process("random-20", (16,))
+    for name in ("window-2", "left-half", "center"):
+        with pytest.raises(MaskError, match=r"^mask (process )?'[a-z-2]+' needs image data .* "
+                                            r"table rows take only random-PCT \(e\.g\. random-20\)$"):
+            check_process(name, (16,))
+
+
 def test_labels_stay_in_the_middle_of_masked_items():
     data = gn.datasets.build("digits", "", train=True)
     x, y, mask = Masked(data, "center", SHAPE, seed=0, train=True)[7]
