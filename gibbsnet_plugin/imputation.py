@@ -11,7 +11,6 @@ table's own units (the run's ``TableCodec``); observed cells are never changed.
 from __future__ import annotations
 
 import io
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import pandas as pd
 import torch
 
 from gibbsnet_plugin.chains import ChainModel, corrected_states
-from gibbsnet_plugin.data.tables import TableCodec, read_table
+from gibbsnet_plugin.data.tables import TableCodec, TextFormat, read_table, sniff_format
 from gibbsnet_plugin.errors import OutputError, TableError
 from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS
 from gibbsnet_plugin.testtime import Run, check_independent, load_run
@@ -80,10 +79,10 @@ def table_codec(run: Run) -> TableCodec:
 
 
 def as_frame(table: pd.DataFrame | np.ndarray | str | Path, codec: TableCodec) -> pd.DataFrame:
-    """``table`` as a DataFrame: a file is read with ``read_table``; a 2-D array gets the run's
-    column names, in order."""
+    """``table`` as a DataFrame: a file is read with ``read_table`` (and the options the run's
+    table was read with); a 2-D array gets the run's column names, in order."""
     if isinstance(table, (str, Path)):
-        return read_table(table)
+        return read_table(table, **codec.reading)
     if isinstance(table, np.ndarray):
         if table.ndim != 2 or table.shape[1] != len(codec.order):
             raise TableError(f"an array of shape {table.shape}: the model imputes tables of "
@@ -145,7 +144,8 @@ def impute(
     draws_coded, acceptance = _chains(run.model, x, mask, draws, steps, seed, batch_size, independent)
     coded = [codec.decode(v) for v in draws_coded]
     seconds = time.perf_counter() - start
-    missing = frame.isna().to_numpy() & np.array([c != codec.label for c in frame.columns])
+    passed = {codec.label, *codec.ignored}  # not modelled: their empty cells stay empty
+    missing = frame.isna().to_numpy() & np.array([c not in passed for c in frame.columns])
     filled = [_fill(frame, d, missing) for d in coded]
     point = None if reduce is None else _fill(frame, _reduce(coded, codec, reduce), missing)
     return Imputation(filled, point, missing, steps, seconds, acceptance)
@@ -195,15 +195,16 @@ def _reduce(coded: list[pd.DataFrame], codec: TableCodec, reduce: Reduce) -> pd.
         stacked = np.stack([d[c.name].to_numpy() for d in coded], axis=1)
         if c.kind == "numeric":
             stacked = stacked.astype(np.float64)
-            out[c.name] = stacked.mean(axis=1) if reduce == "mean" else np.median(stacked, axis=1)
+            out[c.name] = c.restrict(stacked.mean(axis=1) if reduce == "mean" else np.median(stacked, axis=1))
         else:
             out[c.name] = pd.DataFrame(stacked).mode(axis=1)[0].to_numpy()
     return pd.DataFrame(out)
 
 
-def format_number(value: float) -> str:
-    """An imputed number as a table cell: 7 significant digits (float32's precision)."""
-    return f"{value:.7g}"
+def format_number(value: float, decimal: str = ".") -> str:
+    """An imputed number as a table cell: 7 significant digits (float32's precision), with the
+    ``decimal`` mark."""
+    return f"{value:.7g}".replace(".", decimal)
 
 
 def impute_file(
@@ -222,7 +223,9 @@ def impute_file(
     draw in one long file (an ``imputation`` column first, 1..K).
 
     ``out`` ending in ``.csv``/``.tsv``: every observed cell is written exactly as it was in the
-    input file (a CSV input: the same text), imputed numbers with 7 significant digits; ``.npy``:
+    input file (a CSV input: the same text), imputed numbers with 7 significant digits, with the
+    input's separator (``.tsv``: a tab; ``.csv``: a comma for a tab-separated input) and decimal
+    mark; ``.npy``:
     a float array (rows, columns), or (draws, rows, columns), for tables without text columns.
     Nothing is written unless everything succeeded. ``independent``: as in ``impute``.
 
@@ -237,7 +240,9 @@ def impute_file(
         raise OutputError(f"{out}: the input itself; write the filled table to another file")
     if out.is_dir() or (out.exists() and not force):
         raise OutputError(f"{out}: already exists; pass `force` to replace it or choose another name")
+    run = run if isinstance(run, Run) else load_run(run)
     result = impute(run, path, draws, reduce, steps, seed, independent=independent)
+    reading = table_codec(run).reading
     tables = [result.filled] if reduce is not None or draws == 1 else result.draws
     if out.suffix.lower() == ".npy":
         try:
@@ -246,7 +251,9 @@ def impute_file(
             raise OutputError(f"{out}: the table has text columns; write it to a .csv file") from None
         _write_npy(out, arrays[0] if len(tables) == 1 else arrays)
         return result, out
-    raw = _raw_cells(path, result.missing.shape)
+    raw = _raw_cells(path, result.missing.shape, reading)
+    style = (TextFormat(",", ".", "utf-8") if path.suffix.lower() in (".npy", ".npz", ".parquet")
+             else sniff_format(path, **reading))
     texts = []
     for table in tables:
         cells = raw.copy()
@@ -255,27 +262,24 @@ def impute_file(
             if rows.any():
                 values = table.iloc[:, j].to_numpy()[rows]
                 column = cells[name].to_numpy(dtype=object)
-                column[rows] = [v if isinstance(v, str) else format_number(float(v)) for v in values]
+                column[rows] = [v if isinstance(v, str) else format_number(float(v), style.decimal)
+                                for v in values]
                 cells[name] = column
         texts.append(cells)
     if len(texts) > 1:
         texts = [t.assign(**{DRAW_COLUMN: str(k)})[[DRAW_COLUMN, *raw.columns]]
                  for k, t in enumerate(texts, 1)]
     text = io.StringIO()
-    sep = "\t" if out.suffix.lower() == ".tsv" else ","
+    sep = "\t" if out.suffix.lower() == ".tsv" else "," if style.sep == "\t" else style.sep
     pd.concat(texts, ignore_index=True).to_csv(text, index=False, sep=sep)
     write_text_atomic(out, text.getvalue())
     return result, out
 
 
-def _raw_cells(path: Path, shape: tuple[int, int]) -> pd.DataFrame:
+def _raw_cells(path: Path, shape: tuple[int, int], reading: dict[str, str]) -> pd.DataFrame:
     """The cells of ``path`` as the text they are in the file (numbers of a NumPy file as
-    ``repr``), with the header as it is."""
-    suffix = path.suffix.lower()
-    if suffix in (".npy", ".npz", ".parquet"):
-        frame = read_table(path)
-        return frame.map(lambda v: "" if isinstance(v, float) and math.isnan(v) else str(v))
-    raw = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+    ``str``), with the header as it is; ``reading``: ``read_table``'s options."""
+    raw = read_table(path, **reading, text=True)
     if raw.shape != shape:
         raise TableError(f"{path}: read as {raw.shape[0]} × {raw.shape[1]} cells of text but "
                          f"{shape[0]} × {shape[1]} of values; are some rows ragged?")

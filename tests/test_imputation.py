@@ -5,6 +5,7 @@ draws, point estimates, the units kept in checkpoints and exports, and one-line 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -232,3 +233,35 @@ def test_a_crps_reconstruction_term_spreads_the_draws_as_the_data_are_spread(tmp
         c = truth["c"].to_numpy()[scored]
         covered[reconstruction] = float(np.mean((c >= lo) & (c <= hi)))
     assert covered["crps"] > 0.7 and covered["crps"] > covered["squared"] + 0.2, covered
+
+
+def test_a_semicolon_latin1_file_with_holes_in_its_id_column_imputes_in_its_own_format(tmp_path):
+    """``impute_file`` reads the file as the run read its training table, keeps the id column's
+    holes empty, rounds integer columns and writes the input's separator and decimal mark."""
+    from gibbsnet_plugin.data.tables import read_table
+
+    rng = np.random.default_rng(0)
+    n = 100
+    full = pd.DataFrame({"id": np.arange(n, dtype=float), "mass": rng.normal(3, 1, n).round(2),
+                         "visits": rng.poisson(3, n).astype(float),
+                         "ward": rng.choice(["Nord", "Süd"], n)})
+    holes = full.copy()
+    for name in full.columns:
+        holes.loc[rng.random(n) < 0.2, name] = np.nan
+    path = tmp_path / "my.csv"
+    path.write_bytes(holes.to_csv(sep=";", decimal=",", index=False).encode("latin-1"))
+    recipe = gn.load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "table.yaml", [
+        f"data.options.path={path}", "train.iterations=6", "train.checkpoint_every=6",
+        "model.options.hidden=[32]", "train.missing_steps=2"])
+    run = gn.train(recipe, out=tmp_path / "run")
+    _, out = gn.impute_file(run, path, tmp_path / "filled.csv", reduce="mean", draws=5, seed=0)
+    text = out.read_text()
+    assert text.splitlines()[0] == "id;mass;visits;ward"
+    back = read_table(out)
+    assert back["id"].isna().sum() == holes["id"].isna().sum()  # not modelled: passed through
+    assert (back["visits"] == back["visits"].round()).all()
+    assert not back[["mass", "visits", "ward"]].isna().any().any()
+    observed = holes["mass"].notna()
+    assert np.array_equal(back["mass"][observed], holes["mass"][observed])
+    _, out = gn.impute_file(run, path, tmp_path / "filled.tsv", seed=0)
+    assert out.read_text().splitlines()[0] == "id\tmass\tvisits\tward"

@@ -1,24 +1,39 @@
 """``table``: a table with missing cells (CSV, TSV, Parquet, NumPy) as partially observed vectors.
 
 Each row is one item ``(x, mask)`` (or ``(x, y, mask)`` with a ``label`` column): x a float32
-vector, mask 1 where the cell was observed. Empty cells and pandas' missing-value markers (``NA``,
-``NaN``, ``null``, ...) are missing; x holds NaN there, which training only ever selects away.
+vector, mask 1 where the cell was observed. Empty cells, pandas' missing-value markers (``NA``,
+``N/A``, ``NaN``, ``null``, ``None``, ...) and ``?`` (UCI files' marker) are missing; x holds NaN
+there, which training only ever selects away.
 
-A ``TableCodec`` turns rows into x and back. It is learnt from the *observed* cells of the
-training split (the categories: of the whole table) and travels inside every checkpoint of the
-run, so imputations come back in the table's own units whatever file a user imputes later:
+A text file's separator (comma, semicolon, tab or pipe), decimal mark and encoding are sniffed
+(``sniff_format``); the data set's options ``sep``, ``decimal`` and ``encoding`` override them.
 
-- a numeric column is min-max scaled to [-1, 1] (its observed training minimum -> -1, maximum -> 1;
-  a constant column is shifted to 0);
-- a categorical column (``categorical: [names]``) becomes one entry per category seen in
-  training, +1 for the row's category and -1 for the others; decoding takes the largest entry.
+A ``TableCodec`` turns rows into x and back. Column types are detected from the observed cells of
+the whole file, the scaling from those of the training split; the codec travels inside every
+checkpoint of the run, so imputations come back in the table's own units whatever file a user
+imputes later:
+
+- a numeric column (every observed cell a number) is min-max scaled to [-1, 1] (its observed
+  training minimum -> -1, maximum -> 1; a constant column is shifted to 0). Decoding keeps values
+  inside that observed range (a constant column decodes to its one value), and rounds them when
+  every observed value is a whole number (counts, 0/1 flags);
+- a categorical column (text, or named in ``categorical``) becomes one entry per category seen in
+  the file, +1 for the row's category and -1 for the others; decoding takes the largest entry;
+- an ignored column (named in ``ignore``, named like an identifier, or text with too many distinct
+  values to learn, see ``IDENTIFIER`` and ``MAX_CATEGORIES``) is not modelled; imputation passes
+  it through untouched.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
+import itertools
 import math
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +48,159 @@ from gibbsnet_plugin.registry import DATASETS
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".npy", ".npz")
 """File name endings ``read_table`` reads."""
+SEPARATORS = (",", ";", "\t", "|")
+"""The separators ``sniff_format`` chooses from, preferred in this order on a tie."""
+MISSING_MARKERS = ("", "?", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "null", "NULL", "None",
+                   "<NA>", "#N/A", "#N/A N/A", "#NA", "1.#IND", "-1.#IND", "1.#QNAN", "-1.#QNAN")
+"""The text of a missing cell (surrounding spaces aside): pandas' markers and ``?``, UCI files'."""
+IDENTIFIER = re.compile(r"id|index|unnamed: 0|.*[ _.-]id", re.IGNORECASE)
+"""Column names that are not modelled unless named in ``categorical``: ``id``, ``*_id``, ``index``
+and pandas' name for a written index, ``Unnamed: 0``."""
+MAX_CATEGORIES = 50
+"""A text column with more distinct values than this, and than half its observed cells (names,
+dates, free text, identifiers), is not modelled unless named in ``categorical``."""
+SNIFF_ROWS = 200
+"""Rows of a text file that ``sniff_format`` looks at (at most its first ``SNIFF_CHARS``)."""
+SNIFF_CHARS = 1 << 20
+"""Characters of a text file that ``sniff_format`` looks at, at most."""
+SHOWN = 5
+"""Bad cells (or unseen categories) one message names before "and N more"."""
+_COMMA_NUMBER = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
+_POINT_NUMBER = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
+_SEPARATOR_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+_READING = ("data.options.sep, data.options.decimal or data.options.encoding say how to read it "
+            "(sniffed: comma, semicolon, tab or pipe; UTF-8, UTF-16 or Latin-1)")
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """The table in ``path``: CSV (``.csv``, ``.txt``), tab-separated (``.tsv``), Parquet, or a
-    2-D NumPy array (``.npy``; ``.npz``: its first array), whose columns are named ``0``, ``1``, ...
+@dataclass(frozen=True)
+class TextFormat:
+    """How a text table is written: its separator ``sep``, decimal mark ``decimal`` (``.`` or
+    ``,``) and ``encoding`` (a Python codec name)."""
+
+    sep: str
+    decimal: str
+    encoding: str
+
+
+def _check_reading(sep: str | None, decimal: str | None, encoding: str | None) -> str | None:
+    """``sep`` as one character (``tab``, ``\\t``, ``comma``, ... spelled out are accepted).
 
     Raises:
-        TableError: a missing or unreadable file, another suffix, or an empty table.
+        TableError: a ``sep`` of several characters, a ``decimal`` other than ``.`` or ``,``, an
+            unknown ``encoding``.
+    """
+    if sep is not None:
+        sep = _SEPARATOR_NAMES.get(str(sep).lower(), str(sep))
+        if len(sep) != 1:
+            raise TableError(f"data.options.sep {sep!r}: one character, such as ',', ';', '|' or "
+                             "'tab'")
+    if decimal is not None and decimal not in (".", ","):
+        raise TableError(f"data.options.decimal {decimal!r}: '.' or ','")
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise TableError(f"data.options.encoding {encoding!r}: not an encoding Python knows; "
+                             "try 'utf-8', 'utf-16', 'cp1252' or 'latin-1'") from None
+    return sep
+
+
+def _decoded(path: Path, encoding: str | None) -> tuple[str, str]:
+    """The text of ``path`` and its encoding: ``encoding``, else UTF-8 or UTF-16 by their byte
+    order mark, else UTF-8, else Windows-1252, else Latin-1 (which decodes any bytes)."""
+    data = path.read_bytes()
+    if encoding is not None:
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError as exc:
+            raise TableError(f"{path}: not {encoding} text ({exc.reason} at byte {exc.start}); fix "
+                             "data.options.encoding, or leave it out to have it sniffed") from None
+    if data.startswith(codecs.BOM_UTF8):
+        return data.decode("utf-8-sig"), "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16"), "utf-16"
+    for name in ("utf-8", "cp1252"):
+        try:
+            return data.decode(name), name
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1"), "latin-1"
+
+
+def _rows(text: str, sep: str) -> list[list[str]]:
+    """The first ``SNIFF_ROWS`` non-empty rows of ``text`` split at ``sep`` (quotes respected)."""
+    return [r for r in itertools.islice(csv.reader(io.StringIO(text), delimiter=sep), SNIFF_ROWS) if r]
+
+
+def _sniffed(text: str, sep: str | None, decimal: str | None) -> tuple[str, str]:
+    """``(sep, decimal)`` of a table's ``text`` where not given. The separator is the one of
+    ``SEPARATORS`` that splits the header into several fields and the most of the first
+    ``SNIFF_ROWS`` rows into as many (then: into more fields); the decimal mark is ``,`` when the
+    separator is not a comma and more cells look like ``1,5`` than like ``1.5``."""
+    head = text[:SNIFF_CHARS]
+    if len(text) > SNIFF_CHARS:
+        head = head[:head.rfind("\n") + 1]  # whole lines only
+    if sep is None:
+        best, sep = (0, 0, 0), ","
+        for rank, candidate in enumerate(reversed(SEPARATORS)):
+            rows = _rows(head, candidate)
+            fields = len(rows[0]) if rows else 0
+            score = (sum(len(r) == fields for r in rows), fields, rank)
+            if fields > 1 and score > best:
+                best, sep = score, candidate
+    if decimal is None:
+        decimal = "."
+        if sep != ",":
+            cells = [c.strip() for r in _rows(head, sep) for c in r]
+            commas = sum(bool(_COMMA_NUMBER.fullmatch(c)) for c in cells)
+            points = sum(bool(_POINT_NUMBER.fullmatch(c)) for c in cells)
+            decimal = "," if commas > points else "."
+    return sep, decimal
+
+
+def sniff_format(path: str | Path, sep: str | None = None, decimal: str | None = None,
+                 encoding: str | None = None) -> TextFormat:
+    """How the text table in ``path`` is written (see ``read_table``); the given parts are kept.
+
+    Raises:
+        TableError: a bad ``sep``, ``decimal`` or ``encoding``, or a file that is not text in
+            the given ``encoding``.
+    """
+    path = Path(path).expanduser()
+    sep = _check_reading(sep, decimal, encoding)
+    text, encoding = _decoded(path, encoding)
+    return TextFormat(*_sniffed(text, sep, decimal), encoding)
+
+
+def _tidy(column: pd.Series, decimal: str) -> pd.Series:
+    """A text (or true/false) column of a table read from a file: cells stripped of spaces,
+    ``MISSING_MARKERS`` missing, ``1,5`` as ``1.5`` when the decimal mark is a comma; numbers if
+    every observed cell is then one. True and false stay text (``True``, ``False``): categories."""
+    values = column.astype(object)
+    text = values.map(lambda v: v.strip() if isinstance(v, str) else str(v) if isinstance(v, bool) else v)
+    text = text.where(~text.isin(MISSING_MARKERS), np.nan)
+    if decimal == ",":
+        text = text.map(lambda v: v.replace(",", ".")
+                        if isinstance(v, str) and _COMMA_NUMBER.fullmatch(v) else v)
+    numbers = pd.to_numeric(text, errors="coerce")
+    return numbers if numbers.notna().sum() == text.notna().sum() else text
+
+
+def read_table(path: str | Path, sep: str | None = None, decimal: str | None = None,
+               encoding: str | None = None, text: bool = False) -> pd.DataFrame:
+    """The table in ``path``: text (``.csv``, ``.tsv``, ``.txt``), Parquet, or a 2-D NumPy array
+    (``.npy``; ``.npz``: its first array), whose columns are named ``0``, ``1``, ...
+
+    A text file's separator, decimal mark and encoding are ``sniff_format``'s unless given
+    (``sep`` one character or ``tab``; ``decimal`` ``.`` or ``,``; ``encoding`` a Python codec
+    name). Column names and text cells are stripped of surrounding spaces; empty cells, pandas'
+    missing markers and ``?`` are missing (NaN); a column whose observed cells are all numbers is
+    float or int. ``text``: every cell as the text it is in the file instead ("" where empty; a
+    NumPy or Parquet file's values as ``str``), with the header as it is.
+
+    Raises:
+        TableError: a missing or unreadable file, another suffix, a bad ``sep``, ``decimal`` or
+            ``encoding``, or an empty table.
     """
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
@@ -49,6 +209,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
                          f"'{suffix or path.name}'")
     if not path.is_file():
         raise TableError(f"{path}: no such file")
+    sep = _check_reading(sep, decimal, encoding)
+    tidy = None
     try:
         if suffix == ".parquet":
             frame = pd.read_parquet(path)
@@ -61,49 +223,122 @@ def read_table(path: str | Path) -> pd.DataFrame:
                                  f"has shape {array.shape}")
             frame = pd.DataFrame(array, columns=[str(i) for i in range(array.shape[1])])
         else:
-            frame = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", skipinitialspace=True)
+            content, encoding = _decoded(path, encoding)
+            sep, decimal = _sniffed(content, sep, decimal)
+            if text:
+                return _nonempty(pd.read_csv(io.StringIO(content), sep=sep, dtype=str,
+                                             keep_default_na=False), path)
+            frame = pd.read_csv(io.StringIO(content), sep=sep, decimal=decimal,
+                                skipinitialspace=True, na_values=list(MISSING_MARKERS), keep_default_na=False)
+            tidy = decimal
     except TableError:
         raise
     except ImportError as exc:
         raise TableError(f"{path}: reading Parquet needs pyarrow ({exc}); pip install pyarrow, or "
                          "save the table as CSV") from None
     except Exception as exc:  # pandas and NumPy raise many types for a damaged file
-        raise TableError(f"{path}: not a readable table ({type(exc).__name__}: {exc})") from None
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        hint = f"; {_READING}" if suffix in (".csv", ".tsv", ".txt") else ""
+        raise TableError(f"{path}: not a readable table ({detail}){hint}") from None
+    if text:
+        return _nonempty(frame.map(lambda v: "" if isinstance(v, float) and math.isnan(v) else str(v)),
+                         path)
+    frame = _nonempty(frame, path)
+    frame.columns = [str(c).strip().lstrip("\ufeff").strip() for c in frame.columns]
+    if tidy is not None:
+        for name in frame.columns[[pd.api.types.is_bool_dtype(t) or not pd.api.types.is_numeric_dtype(t)
+                                   for t in frame.dtypes]]:
+            frame[name] = _tidy(frame[name], tidy)
+    return frame
+
+
+def _nonempty(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """``frame``, unless it has no row or no column (``TableError``)."""
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise TableError(f"{path}: the table is empty ({frame.shape[0]} rows × {frame.shape[1]} columns)")
-    frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def _listed(items: Sequence[str]) -> str:
+    """The first ``SHOWN`` of ``items`` joined by commas, then "and N more"."""
+    shown = ", ".join(items[:SHOWN])
+    return f"{shown} and {len(items) - SHOWN} more" if len(items) > SHOWN else shown
+
+
+def _parsed(values: pd.Series) -> tuple[np.ndarray, list[str], list[str]]:
+    """``values`` as float64 with NaN where missing or not a number, and the cells that are text
+    and those that are infinite, as ``'value' in row N`` (N counted from 1, by position)."""
+    observed = values.notna().to_numpy()
+    parsed = pd.to_numeric(values.astype(object).where(observed, np.nan), errors="coerce")
+    parsed = parsed.to_numpy(dtype=np.float64)
+    text = [f"{values.iloc[r]!r} in row {r + 1}" for r in np.flatnonzero(np.isnan(parsed) & observed)]
+    infinite = [f"row {r + 1}" for r in np.flatnonzero(np.isinf(parsed))]
+    return parsed, text, infinite
+
+
+def _number_problems(name: str, text: list[str], infinite: list[str]) -> list[str]:
+    """What is wrong with numeric column ``name`` (see ``_parsed``), one clause per kind."""
+    return ([f"column '{name}' holds text ({_listed(text)})"] if text else []) + \
+           ([f"column '{name}' holds an infinite value in {_listed(infinite)}"] if infinite else [])
 
 
 def numeric_column(values: pd.Series, name: str, source: str) -> np.ndarray:
     """The column ``values`` as float64 with NaN where missing.
 
     Raises:
-        TableError: a cell that is neither missing nor a number (naming its row and value).
+        TableError: cells that are neither missing nor a finite number, each named with its row
+            (a few, then how many more).
     """
-    parsed = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(np.isnan(parsed) & values.notna().to_numpy())
-    if len(bad):
-        row = int(bad[0])
-        raise TableError(f"{source}: column '{name}' holds text ({values.iloc[row]!r} in row "
-                         f"{row + 1}); numbers only, or declare it in `categorical`")
-    if np.isinf(parsed).any():
-        row = int(np.flatnonzero(np.isinf(parsed))[0])
-        raise TableError(f"{source}: column '{name}' holds an infinite value in row {row + 1}; "
-                         "replace it by a finite number or leave the cell empty")
+    parsed, text, infinite = _parsed(values)
+    problems = _number_problems(name, text, infinite)
+    if problems:
+        advice = ("fix or empty those cells, or name the column in data.options.categorical (or "
+                  "data.options.ignore)" if text else "replace it by a finite number or leave the "
+                  "cell empty")
+        raise TableError(f"{source}: {'; '.join(problems)}; {advice}")
     return parsed
+
+
+def _category(value: Any) -> str:
+    """A cell of a categorical column as its category's text (a whole float as ``3``, not ``3.0``,
+    so a column of numbers reads the same with and without empty cells)."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _detected(values: pd.Series, name: str, source: str) -> str:
+    """The kind of a column from its observed cells ``values`` (all of them, in the file's row
+    order): ``numeric`` (every one a number), ``categorical`` (text in at least half of them), or
+    ``ignored`` (such text with more than ``MAX_CATEGORIES`` distinct values that are more than
+    half the observed cells).
+
+    Raises:
+        TableError: a column of mostly numbers with some text (a typo, a unit, a marker), naming
+            the text cells; an infinite number.
+    """
+    _, text, _ = _parsed(values)
+    observed = int(values.notna().sum())
+    if not text or len(text) * 2 < observed:
+        numeric_column(values, name, source)  # refuses text among numbers, and infinite values
+        return "numeric"
+    distinct = values.dropna().map(_category).nunique()
+    return "ignored" if distinct > MAX_CATEGORIES and distinct * 2 > observed else "categorical"
 
 
 @dataclass
 class ColumnCodec:
-    """One column: ``kind`` ``numeric`` (``lo``, ``hi``: observed training range) or ``categorical``
-    (``categories``, as text, in the order of their entries of x)."""
+    """One column: ``kind`` ``numeric`` (``lo``, ``hi``: observed training range; ``integer``:
+    every observed value whole; ``bounded``: decoded values kept in [lo, hi]) or
+    ``categorical`` (``categories``, as text, in the order of their entries of x)."""
 
     name: str
     kind: str
     lo: float = 0.0
     hi: float = 0.0
     categories: list[str] = field(default_factory=list)
+    integer: bool = False
+    bounded: bool = False
 
     @property
     def width(self) -> int:
@@ -118,65 +353,98 @@ class ColumnCodec:
         return values - self.lo
 
     def from_unit(self, unit: np.ndarray) -> np.ndarray:
-        """The inverse of ``to_unit``."""
-        if self.hi > self.lo:
-            return (unit + 1) * ((self.hi - self.lo) / 2) + self.lo
-        return unit + self.lo
+        """The inverse of ``to_unit``, then ``restrict``."""
+        values = (unit + 1) * ((self.hi - self.lo) / 2) + self.lo if self.hi > self.lo else unit + self.lo
+        return self.restrict(values)
+
+    def restrict(self, values: np.ndarray) -> np.ndarray:
+        """A numeric column's values (float64, any shape) as it can hold them: inside [lo, hi]
+        when ``bounded`` (a constant column: its one value), whole numbers when ``integer``. The
+        mean or median of several draws needs it again."""
+        if self.bounded:
+            values = np.clip(values, self.lo, self.hi)
+        return np.round(values) if self.integer else values
 
 
 @dataclass
 class TableCodec:
     """Rows of a table <-> vectors x in [-1, 1]; see the module docstring.
 
-    ``columns``: the coded columns in the file's order; ``label``: a column that is passed
-    through (the items' y), not coded; ``order``: every column of the file, in its order.
+    ``columns``: the coded columns in the file's order; ``order``: every column of the file, in
+    its order; ``label``: a column that is passed through (the items' y), not coded; ``ignored``:
+    the columns that are not modelled (imputation passes them through, and a table to impute may
+    lack them); ``reading``: the ``read_table`` options the table was read with (``sep``,
+    ``decimal``, ``encoding``; only those given), for reading tables to impute alike.
     """
 
     columns: list[ColumnCodec]
     order: list[str]
     label: str | None = None
+    ignored: list[str] = field(default_factory=list)
+    reading: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, categorical: Sequence[str] = (), label: str | None = None,
-            source: str = "the table", vocabulary: pd.DataFrame | None = None) -> TableCodec:
-        """The codec of ``frame``'s observed cells (a training split); the categories of
-        categorical columns are those seen in ``vocabulary`` (default: ``frame``; the whole table,
-        so that a category seen only in the test split still has its entry).
+            source: str = "the table", vocabulary: pd.DataFrame | None = None,
+            ignore: Sequence[str] = ()) -> TableCodec:
+        """The codec of ``frame``'s observed cells (a training split). Column kinds, whole
+        numbers and categories come from ``vocabulary`` (default: ``frame``; the whole table, so
+        that a category seen only in the test split still has its entry); the scaling from
+        ``frame``. ``categorical`` and ``ignore`` name columns whose kind is not detected.
 
         Raises:
-            TableError: an unknown name in ``categorical`` or ``label``, no numeric column, a
-                column without one observed cell, or text in a numeric column.
+            TableError: an unknown name in ``categorical``, ``ignore`` or ``label``, or a name in
+                two of them; no numeric column; a modelled column without one observed cell;
+                text among the numbers of a mostly numeric column; an infinite value.
         """
         order = list(frame.columns)
         if len(set(order)) != len(order):
             twice = sorted({c for c in order if order.count(c) > 1})
             raise TableError(f"{source}: column names must be unique; {', '.join(map(repr, twice))} "
                              "appear more than once")
-        for key, names in (("categorical", list(categorical)), ("label", [label] if label else [])):
+        named = {"categorical": list(categorical), "ignore": list(ignore),
+                 "label": [label] if label else []}
+        for key, names in named.items():
             unknown = [n for n in names if n not in order]
             if unknown:
-                raise TableError(f"{source}: `{key}` names {', '.join(map(repr, unknown))}, which the "
-                                 f"table does not have (its columns: {', '.join(order)})")
-        columns = []
+                raise TableError(f"{source}: data.options.{key} names {', '.join(map(repr, unknown))}, "
+                                 f"which the table does not have (its columns: {', '.join(order)})")
+        for a, b in (("categorical", "ignore"), ("categorical", "label"), ("ignore", "label")):
+            both = [n for n in named[a] if n in named[b]]
+            if both:
+                raise TableError(f"{source}: {', '.join(map(repr, both))} is named in both "
+                                 f"data.options.{a} and data.options.{b}; keep one")
+        whole = vocabulary if vocabulary is not None else frame
+        columns, ignored = [], []
         for name in order:
             if name == label:
+                continue
+            if name in ignore or (name not in categorical and IDENTIFIER.fullmatch(name)):
+                ignored.append(name)
                 continue
             values = frame[name]
             if not values.notna().any():
                 raise TableError(f"{source}: column '{name}' has no observed value; drop it from "
-                                 "the table")
-            if name in categorical:
-                every = (vocabulary if vocabulary is not None else frame)[name]
-                seen = sorted({str(v) for v in every[every.notna()]})
+                                 "the table or name it in data.options.ignore")
+            kind = "categorical" if name in categorical else _detected(whole[name], name, source)
+            if kind == "ignored":
+                ignored.append(name)
+            elif kind == "categorical":
+                every = whole[name]
+                seen = sorted({_category(v) for v in every[every.notna()]})
                 columns.append(ColumnCodec(name, "categorical", categories=seen))
             else:
                 parsed = numeric_column(values, name, source)
+                every = numeric_column(whole[name], name, source)
+                every = every[~np.isnan(every)]
                 columns.append(ColumnCodec(name, "numeric", float(np.nanmin(parsed)),
-                                           float(np.nanmax(parsed))))
+                                           float(np.nanmax(parsed)),
+                                           integer=bool(np.all(every == np.round(every))),
+                                           bounded=True))
         if not any(c.kind == "numeric" for c in columns):
             raise TableError(f"{source}: no numeric column (a table of text only?); check the "
-                             "separator and the header line")
-        return cls(columns, order, label)
+                             f"header line; {_READING}")
+        return cls(columns, order, label, ignored)
 
     @property
     def width(self) -> int:
@@ -184,48 +452,61 @@ class TableCodec:
         return sum(c.width for c in self.columns)
 
     def check_columns(self, frame: pd.DataFrame, source: str) -> None:
-        """Raise ``TableError`` unless ``frame`` has exactly the columns the codec was fitted on
-        (in any order)."""
+        """Raise ``TableError`` unless ``frame`` has the columns the codec was fitted on (in any
+        order; the ``ignored`` ones may be left out)."""
         got = [str(c) for c in frame.columns]
-        missing = [c for c in self.order if c not in got]
+        needed = [c for c in self.order if c not in self.ignored]
+        missing = [c for c in needed if c not in got]
         extra = [c for c in got if c not in self.order]
         if missing or extra:
             parts = ([f"lacks {', '.join(map(repr, missing))}"] if missing else []) + \
                     ([f"has {', '.join(map(repr, extra))} too"] if extra else [])
-            raise TableError(f"{source}: the model was trained on the columns {', '.join(self.order)}; "
-                             f"this table {' and '.join(parts)}")
+            passed = f" (and passes {', '.join(self.ignored)} through)" if self.ignored else ""
+            raise TableError(f"{source}: the model was trained on the columns {', '.join(needed)}"
+                             f"{passed}; this table {' and '.join(parts)}")
 
     def encode(self, frame: pd.DataFrame, source: str = "the table") -> tuple[np.ndarray, np.ndarray]:
         """``(x, mask)``, float32 arrays (rows, width): x scaled, NaN where a cell is missing;
-        mask 1 where observed.
+        mask 1 where observed. The ``ignored`` and ``label`` columns are not read.
 
         Raises:
-            TableError: other columns than the codec's, text in a numeric column, or a category
-                not seen in training.
+            TableError: other columns than the codec's; text or infinite values in numeric
+                columns and categories not seen in training, every one named in one message (a
+                few per column, then how many more).
         """
         self.check_columns(frame, source)
-        parts = []
+        parts, problems = [], []
         for c in self.columns:
             values = frame[c.name]
             if c.kind == "numeric":
-                parts.append(c.to_unit(numeric_column(values, c.name, source))[:, None])
+                parsed, text, infinite = _parsed(values)
+                problems += _number_problems(c.name, text, infinite)
+                parts.append(c.to_unit(parsed)[:, None])
                 continue
-            text = values.astype(str).where(values.notna(), None)
-            unseen = sorted({v for v in text.dropna() if v not in c.categories})
+            observed = values.notna().to_numpy()
+            text = np.array([_category(v) if o else "" for v, o in zip(values, observed, strict=True)],
+                            dtype=object)
+            unseen = sorted({v for v in text[observed] if v not in c.categories})
             if unseen:
-                raise TableError(f"{source}: column '{c.name}' holds {unseen[0]!r}, a category the "
-                                 f"model never saw (it knows {', '.join(map(repr, c.categories))})")
+                what = "a category" if len(unseen) == 1 else "categories"
+                known = _listed([repr(k) for k in c.categories])
+                problems.append(f"column '{c.name}' holds {_listed([repr(u) for u in unseen])}, "
+                                f"{what} the model never saw (it knows {known})")
             onehot = np.full((len(frame), c.width), -1.0)
-            for k, category in enumerate(c.categories):
-                onehot[(text == category).to_numpy(), k] = 1.0
-            onehot[text.isna().to_numpy()] = np.nan
+            for k, name in enumerate(c.categories):
+                onehot[observed & (text == name), k] = 1.0
+            onehot[~observed] = np.nan
             parts.append(onehot)
+        if problems:
+            raise TableError(f"{source}: {'; '.join(problems)}; fix those cells, or empty them to "
+                             "have them imputed")
         x = np.concatenate(parts, axis=1).astype(np.float32)
         return x, (~np.isnan(x)).astype(np.float32)
 
     def decode(self, x: np.ndarray) -> pd.DataFrame:
         """The coded columns of vectors ``x`` (rows, width) in the table's units: numbers as
-        float64, categories as text."""
+        float64 (kept in each column's observed range, whole in an integer column), categories as
+        text."""
         x = np.asarray(x, dtype=np.float64)
         out, start = {}, 0
         for c in self.columns:
@@ -239,13 +520,16 @@ class TableCodec:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able form (``from_dict`` reads it)."""
-        return {"kind": "table", "order": self.order, "label": self.label,
-                "columns": [{"name": c.name, "kind": c.kind, "lo": c.lo, "hi": c.hi,
-                             "categories": c.categories} for c in self.columns]}
+        return {"kind": "table", "order": self.order, "label": self.label, "ignored": self.ignored,
+                "reading": self.reading, "columns": [asdict(c) for c in self.columns]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TableCodec:
-        return cls([ColumnCodec(**c) for c in data["columns"]], list(data["order"]), data.get("label"))
+        """The codec of ``to_dict``'s form; a form written before ``ignored``, ``reading``,
+        ``integer`` and ``bounded`` existed decodes as it did then (nothing ignored, numbers
+        neither rounded nor clipped)."""
+        return cls([ColumnCodec(**c) for c in data["columns"]], list(data["order"]), data.get("label"),
+                   list(data.get("ignored", [])), dict(data.get("reading", {})))
 
 
 def split_rows(n: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -288,20 +572,28 @@ class Table(Dataset):
 
 @DATASETS.register("table")
 def build(root: str, train: bool, path: str | None = None, categorical: Sequence[str] = (),
-          label: str | None = None, test_fraction: float = 0.2) -> Table:
+          label: str | None = None, test_fraction: float = 0.2, ignore: Sequence[str] = (),
+          sep: str | None = None, decimal: str | None = None, encoding: str | None = None) -> Table:
     """The table in ``path`` (see ``read_table``; relative to the working directory) as a
     ``Table``: its rows split by a fixed seeded permutation, ``test_fraction`` of them for the
-    test split; the codec is fitted on the training rows. ``categorical``: text columns, one-hot
-    coded; ``label``: a column that is not modelled but given as the items' y (its values
-    numbered in sorted order; rows without a label get -1). ``root`` is unused."""
+    test split; the codec is fitted on the training rows. Column kinds are detected (see the
+    module docstring); ``categorical``: columns coded one-hot even if they hold numbers;
+    ``ignore``: columns not modelled; ``label``: a column that is not modelled but given as the
+    items' y (its values numbered in sorted order; rows without a label get -1). ``sep``,
+    ``decimal``, ``encoding``: how to read a text file where sniffing guesses wrong (kept in the
+    codec, so tables to impute are read alike). ``root`` is unused."""
     if not path:
         raise ValueError("the table data set needs `path`: data.options.path, the file to learn from")
-    if isinstance(categorical, str):
-        categorical = [categorical]
-    frame = read_table(path)
+    categorical = [categorical] if isinstance(categorical, str) else list(categorical)
+    ignore = [ignore] if isinstance(ignore, str) else list(ignore)
+    reading = {k: v for k, v in (("sep", sep), ("decimal", decimal), ("encoding", encoding))
+               if v is not None}
+    frame = read_table(path, **reading)
     source = str(path)
     train_rows, test_rows = split_rows(len(frame), test_fraction)
-    codec = TableCodec.fit(frame.iloc[train_rows], categorical, label, source, vocabulary=frame)
+    codec = TableCodec.fit(frame.iloc[train_rows], categorical, label, source, vocabulary=frame,
+                           ignore=ignore)
+    codec.reading = reading
     labels = None
     if label is not None:
         values = frame[label].astype(str).where(frame[label].notna(), None)
