@@ -44,7 +44,8 @@ def training_pairs(model: ChainModel, x: torch.Tensor, mask: torch.Tensor | None
                    method: Missing = "chain-ambient", steps: int = 5) -> tuple[State, State]:
     """(clamped, unclamped) states for D, for a batch x (B, *x_shape) with an optional ``mask``
     of x's shape (1 = observed); ``steps`` is K of the ``chain`` method. The clamped side carries
-    the encoder's gradient, the unclamped side the chain's (as ``model.unclamped``)."""
+    the encoder's gradient, the unclamped side the chain's (as ``model.unclamped``); with
+    ``stationarity`` the unclamped side also holds ``model.chain_pairs`` of the clamped states."""
     if mask is None:
         real = model.clamped(x)
     elif method == "chain":
@@ -60,4 +61,9 @@ def training_pairs(model: ChainModel, x: torch.Tensor, mask: torch.Tensor | None
         others = mask[torch.randperm(mask.shape[0], device=mask.device)]
         shown = fake[0].shape[0] // mask.shape[0]  # critic_states > 1 shows several states
         fake = (zero_fill(fake[0], others.repeat(shown, *[1] * (mask.dim() - 1))), *fake[1:])
+    if model.stationarity:
+        if mask is not None or model.corruption is not None:
+            raise ValueError("stationarity runs chains from data items, so it needs complete, "
+                             "uncorrupted data; set model.stationarity to 0 for this data set")
+        fake = tuple(torch.cat(layers) for layers in zip(fake, model.chain_pairs(real), strict=True))
     return tuple(real), fake

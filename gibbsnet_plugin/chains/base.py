@@ -334,6 +334,23 @@ class ChainModel(ChainLosses, nn.Module):
                                    self.start_layers)
         return kept[0] if shown == 1 else tuple(torch.cat(layer) for layer in zip(*kept, strict=True))
 
+    def chain_pairs(self, real: State) -> State:
+        """Pairs of states of one chain for D's packs of 2 (``stationarity`` M): chains start at the
+        clamped states ``real`` of the first half of the batch (B items) and run m ~ U{1..M} steps,
+        the last ``backprop_steps`` with autograd. Returns, per layer, (2 * (B // 2), ...) with
+        items 2i and 2i + 1 one chain's (s_0, s_m), which D, packing consecutive items, judges
+        together: a chain whose s_m still shows where it started is told from independent data."""
+        half = real[0].shape[0] // 2
+        start = tuple(t[:half] for t in real)
+        m = int(torch.randint(1, self.stationarity + 1, ()).item())
+        k = min(self.backprop_steps, m)
+        grad = torch.is_grad_enabled()
+        state = start
+        for t in range(1, m + 1):
+            with torch.set_grad_enabled(grad and t > m - k):
+                state = self.step(state)
+        return tuple(torch.stack([a, b], dim=1).flatten(0, 1) for a, b in zip(start, state, strict=True))
+
     def iterate(self, start: State, numbered: bool = True) -> Iterator[State]:
         """Endless unclamped chain from the step-1 state ``start``: yields the state of step 1, 2,
         ... Keeps no history and builds no autograd graph, so memory stays flat however long it

@@ -62,6 +62,11 @@ class ChainSettings:
         "`persist_p_chain`; 0 = off); the states are saved in checkpoints"))
     random_steps: bool = field(default=False, metadata=_doc(
         "draw each training batch's chain length uniformly from 1 to `chain_steps`"))
+    stationarity: int = field(default=0, metadata=_doc(
+        "M > 0: D also judges pairs `(s_0, s_m)` of one chain, started at the clamped state of a "
+        "data item and run m ~ U{1..M} steps, as unclamped, against pairs of independent data, so a "
+        "chain that stays where it started is caught (the pairwise discriminator of A-NICE-MC, "
+        "Song, Zhao and Ermon 2017); needs `pack: 2`, D's packs being the pairs; 0 = off"))
     r1: float = field(default=0.0, metadata=_doc(
         "gamma of the R1 penalty `gamma/2 · E‖∇_(x,z) D(x, z)‖²` on clamped pairs (0 = off)"))
 
@@ -88,6 +93,11 @@ class ChainSettings:
             "persistent": (0.0 <= self.persistent <= 1.0,
                            f"must be in [0, 1] (0 = off; the chance a chain continues), got "
                            f"{self.persistent}"),
+            "stationarity": (0 <= self.stationarity <= MAX_STEPS
+                             and (self.stationarity == 0 or self.pack == 2),
+                             f"must be between 0 (off) and {MAX_STEPS:,} chain steps, with pack 2 "
+                             f"(D judges the pairs as its packs), got {short(self.stationarity)} "
+                             f"with pack {short(self.pack)}"),
             "r1": (0 <= self.r1 < math.inf, f"must be finite and >= 0 (0 = off), got {self.r1}"),
         }
         return {name: problem for name, (ok, problem) in ranges.items() if not ok}

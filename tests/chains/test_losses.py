@@ -74,3 +74,34 @@ def test_a_crps_reconstruction_scores_two_independent_draws_of_the_x_update():
     assert error > 0
     # every entry observed, none scored -> a mask of zeros scores nothing
     assert model.reconstruction_error(x, torch.zeros_like(x), steps=1) == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stationarity_shows_d_pairs_of_one_chain_started_at_data_as_unclamped(kind):
+    """Items 2i and 2i + 1 of the pairs are the clamped state of data item i and where its chain
+    went; they join the unclamped side, so D's packs of 2 judge them against independent data."""
+    from gibbsnet_plugin.incomplete import training_pairs
+
+    torch.manual_seed(0)
+    model = build_model(tiny_recipe(model={**KINDS[kind], "pack": 2, "stationarity": 3}), SHAPE)
+    x = torch.rand(8, *SHAPE) * 2 - 1
+    real = model.clamped(x)
+    pairs = model.chain_pairs(real)
+    assert [tuple(t.shape) for t in pairs] == [tuple(t.shape) for t in real]
+    for layer, start in zip(pairs, real, strict=True):
+        assert torch.equal(layer[0::2], start[:4])  # s_0 of chain i is data item i's state
+    assert not torch.allclose(pairs[0][1::2], real[0][:4])  # s_m moved
+    pairs[0][1::2].sum().backward()  # the chain's last step trains the x update
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    real, fake = training_pairs(model, x)
+    assert fake[0].shape[0] == 8 + 8  # 8 unclamped chains and 4 pairs
+    assert model.judge(fake).shape == (8,)
+
+
+def test_stationarity_refuses_data_with_masks_in_one_line():
+    from gibbsnet_plugin.incomplete import training_pairs
+
+    model = build_model(tiny_recipe(model={"pack": 2, "stationarity": 2}), SHAPE)
+    x = torch.zeros(4, *SHAPE)
+    with pytest.raises(ValueError, match="needs complete, uncorrupted data"):
+        training_pairs(model, x, torch.ones_like(x))

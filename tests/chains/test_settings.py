@@ -76,6 +76,8 @@ def test_keyword_arguments_replace_fields_of_the_config_and_the_model_keeps_its_
     ({"z_consistency": float("nan")}, r"z_consistency must be finite and >= 0, got nan"),
     ({"x_consistency": -1.0}, r"x_consistency must be finite and >= 0, got -1\.0"),
     ({"reconstruction": "l1"}, r"reconstruction must be 'squared' or 'crps', got 'l1'"),
+    ({"stationarity": 2}, r"stationarity must be between 0 \(off\) and 1,000,000 chain steps, with "
+                          r"pack 2 \(D judges the pairs as its packs\), got 2 with pack 1"),
     ({"critic_states": 4}, r"critic_states must be between 1 and chain_steps \(3\), got 4"),
     ({"pack": 0}, r"pack must be between 1 \(off\) and 64"),
     ({"persistent": -0.5}, r"persistent must be in \[0, 1\]"),
