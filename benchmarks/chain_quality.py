@@ -25,6 +25,8 @@ of them part of the model:
 at each step, with probability P, a Metropolis-Hastings independence move that D accepts or
 rejects); each row then adds ``acceptance``, the share of proposals accepted up to that step
 (None at step 1, which makes none). Its ``d_auc`` is D's view of states that D itself selected.
+``--restart`` is its control without D: the same proposals, every one accepted (the chain restarts
+with probability P per step).
 
 Per run, ``retention`` is the share of test images whose reconstruction dec(enc(x)) the logistic
 regression gives the image's own label: memory (1.0) against mixing (0.1 = chance).
@@ -149,14 +151,16 @@ chains, as in training and in the GibbsNet authors' sampler)."""
 
 
 def chain_states(model: gn.ChainModel, n: int, steps: list[int],
-                 independent: float = 0.0) -> tuple[torch.Tensor, dict[int, float | None]]:
+                 independent: float = 0.0,
+                 restart: bool = False) -> tuple[torch.Tensor, dict[int, float | None]]:
     """x of ``n`` unclamped chains at the sorted ``steps``, (n, len(steps), *x_shape), corrected by
     D with probability ``independent`` per step (0: the plain chain, ``model.trajectory``), and
-    step -> the share of independent proposals accepted up to it (None: none made)."""
+    step -> the share of independent proposals accepted up to it (None: none made); ``restart``:
+    every proposal accepted (the control without D)."""
     if not independent:
         with torch.no_grad():
             return model.trajectory(n, steps), dict.fromkeys(steps)
-    chains = corrected_states(model, n, steps, independent)
+    chains = corrected_states(model, n, steps, independent, restart=restart)
     x = torch.stack([state[0] for state in chains.states], dim=1)
     return x, dict(zip(chains.steps, chains.acceptance_by_step, strict=True))
 
@@ -167,7 +171,8 @@ def acceptance_cell(rate: float | None) -> float | None:
 
 
 def chain_stats(model: gn.GibbsNet, steps: list[int], n: int, seed: int,
-                ref: Reference, sampler: str = "eval", independent: float = 0.0) -> list[dict[str, float]]:
+                ref: Reference, sampler: str = "eval", independent: float = 0.0,
+                restart: bool = False) -> list[dict[str, float]]:
     """``state_stats`` of ``n`` chains at each of ``steps``, one row per step, with the class
     switch rate into each step (from step t-1 of the same chains) and D's AUC of test data
     against that step's states (D in eval mode); ``sampler`` as in ``SAMPLERS``; ``independent``
@@ -178,12 +183,12 @@ def chain_stats(model: gn.GibbsNet, steps: list[int], n: int, seed: int,
     torch.manual_seed(seed)
     model.encoder.train(sampler == "batch")
     model.decoder.train(sampler == "batch")
-    states, acceptance = chain_states(model, n, recorded, independent)
+    states, acceptance = chain_states(model, n, recorded, independent, restart)
     model.eval()
     index = {t: i for i, t in enumerate(recorded)}
     classes = {t: ref.clf.predict(states[:, i].flatten(1).numpy()) for t, i in index.items()}
     test = torch.utils.data.TensorDataset(ref.x_test, ref.y_test)
-    auc = critic_auc(model, test, steps, seed=seed, independent=independent)
+    auc = critic_auc(model, test, steps, seed=seed, independent=independent, restart=restart)
     rows = []
     for t in steps:
         switch = float((classes[t] != classes[t - 1]).mean()) if t > 1 else 0.0
@@ -227,18 +232,23 @@ def main() -> None:
                         help="score the chain corrected by D: at each step, with probability P, a "
                              "fresh chain of the trained length is proposed and D accepts or "
                              "rejects it (default 0: the plain chain)")
+    parser.add_argument("--restart", action="store_true",
+                        help="with --independent: the control without D, every proposal accepted")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not 0.0 <= args.independent <= 1.0:
         parser.error(f"--independent {args.independent}: expected a probability between 0 and 1")
+    if args.restart and not args.independent:
+        parser.error("--restart is the control of --independent P: give both")
     for run in args.runs:
         model, recipe, _ = load_model_and_recipe(run, device="cpu")
         ref = reference(recipe.data.dataset)
         rows = chain_stats(model, sorted(args.steps), args.num, args.seed, ref, args.sampler,
-                           args.independent)
+                           args.independent, args.restart)
         kept = retention(model, ref, args.seed)
         if args.json:
             corrected = {"independent": args.independent} if args.independent else {}
+            corrected = {**corrected, "restart": True} if args.restart else corrected
             print(json.dumps({"run": run, **corrected, "rows": rows, "retention": kept}))
             continue
         corrected = f", independent proposals with P = {args.independent:g}" if args.independent else ""

@@ -129,13 +129,15 @@ def recipe_reference(recipe: gn.Recipe) -> Any:
 def score_run(run: str, steps: list[int], num: int, seed: int, metrics: list[str],
               calibrate: int | None, sampler: str = "eval",
               calibrate_chains: int | None = None, calibrate_trained: bool = False,
-              calibrate_seed: int | None = None, independent: float = 0.0) -> dict[str, Any]:
+              calibrate_seed: int | None = None, independent: float = 0.0,
+              restart: bool = False) -> dict[str, Any]:
     """``{"chain": one row of chain scores per step, "eval": evaluate's scores of metrics}``;
     ``calibrate`` re-measures the batch-norm statistics over that many chain steps first (of
     ``calibrate_chains`` chains, default the recipe's; ``calibrate_trained``: the trained steps
     over several batches, as the end of training does; ``calibrate_seed``: default the recipe's
     seed); ``sampler``: ``eval`` or ``batch`` (see ``chain_quality.SAMPLERS``);
-    ``independent``: the chain scored is corrected by D with that probability per step."""
+    ``independent``: the chain scored is corrected by D with that probability per step
+    (``restart``: its control, every proposal accepted)."""
     model, recipe, _ = load_model_and_recipe(run, device="cpu")
     if calibrate is not None:
         calibrate_batchnorm(model, calibrate_chains or recipe.train.calibration_chains, calibrate,
@@ -147,15 +149,16 @@ def score_run(run: str, steps: list[int], num: int, seed: int, metrics: list[str
         scores["retention"] = retention(model, ref, seed)
         scores["recovery"] = recovery(model, ref, seed=seed)
     return {"key": score_key(Path(run), steps, num, metrics, calibrate, sampler, calibrate_chains,
-                             calibrate_trained, calibrate_seed, independent),
-            "chain": chain_scores(model, recipe, steps, num, seed, sampler, independent),
+                             calibrate_trained, calibrate_seed, independent, restart),
+            "chain": chain_scores(model, recipe, steps, num, seed, sampler, independent, restart),
             "eval": scores}
 
 
 def score_key(run: Path, steps: list[int], num: int, metrics: list[str],
               calibrate: int | None, sampler: str = "eval",
               calibrate_chains: int | None = None, calibrate_trained: bool = False,
-              calibrate_seed: int | None = None, independent: float = 0.0) -> dict[str, Any]:
+              calibrate_seed: int | None = None, independent: float = 0.0,
+              restart: bool = False) -> dict[str, Any]:
     """What a run's scores depend on: its last checkpoint (by modification time) and the settings."""
     mtime = (run / "checkpoints" / "last.pt").stat().st_mtime_ns
     key = {"checkpoint_mtime_ns": mtime, "steps": steps, "num": num, "metrics": metrics}
@@ -164,6 +167,7 @@ def score_key(run: Path, steps: list[int], num: int, metrics: list[str],
     key = {**key, "calibrate_trained": True} if calibrate_trained else key
     key = key if calibrate_seed is None else {**key, "calibrate_seed": calibrate_seed}
     key = {**key, "independent": independent} if independent else key
+    key = {**key, "restart": True} if restart else key
     return key if sampler == "eval" else {**key, "sampler": sampler}
 
 
@@ -177,21 +181,24 @@ def cached_scores(log: Path, key: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def chain_scores(model: gn.GibbsNet, recipe: gn.Recipe, steps: list[int], num: int,
-                 seed: int, sampler: str = "eval", independent: float = 0.0) -> list[dict[str, float]]:
+                 seed: int, sampler: str = "eval", independent: float = 0.0,
+                 restart: bool = False) -> list[dict[str, float]]:
     """The chain scores of one model at each of ``steps`` (see the module docstring), of the
-    chain corrected by D with probability ``independent`` per step (0: the plain chain)."""
+    chain corrected by D with probability ``independent`` per step (0: the plain chain;
+    ``restart``: its control, every proposal accepted)."""
     data = gn.datasets.build(recipe.data.dataset, recipe.data.root, train=True, **recipe.data.options)
     if hasattr(data, "centres"):
         from gibbsnet_plugin.metrics.modes import mode_scores
 
         torch.manual_seed(seed)
         steps = sorted(set(steps))
-        states, acceptance = chain_states(model.eval(), num, steps, independent)
+        states, acceptance = chain_states(model.eval(), num, steps, independent, restart)
         corrected = {t: {"acceptance": acceptance_cell(acceptance[t])} if independent else {}
                      for t in steps}
         return [{"step": t, **mode_scores(states[:, i], data.centres, data.std), **corrected[t]}
                 for i, t in enumerate(steps)]
-    return chain_stats(model, steps, num, seed, recipe_reference(recipe), sampler, independent)
+    return chain_stats(model, steps, num, seed, recipe_reference(recipe), sampler, independent,
+                       restart)
 
 
 def directions(rows: list[dict[str, float]]) -> dict[str, bool]:
@@ -280,6 +287,9 @@ def main() -> None:
                         help="score the chain corrected by D (chain_quality.py --independent): "
                              "existing runs are scored, not retrained; scores go to "
                              "score-*-independentP.json")
+    parser.add_argument("--restart", action="store_true",
+                        help="with --independent: its control without D, every proposal accepted "
+                             "(scores go to score-*-independentP-restart.json)")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", default=None, help="also write every run's scores to this file")
     parser.add_argument("--score", default=None, help=argparse.SUPPRESS)
@@ -289,10 +299,13 @@ def main() -> None:
                      f"give a first seed from 0 to {args.seeds - 1}")
     if not 0.0 <= args.independent <= 1.0:
         parser.error(f"--independent {args.independent}: expected a probability between 0 and 1")
+    if args.restart and not args.independent:
+        parser.error("--restart is the control of --independent P: give both")
     if args.score:
         print(json.dumps(score_run(args.score, sorted(args.steps), args.num, 0, args.metrics,
                                    args.calibrate, args.sampler, args.calibrate_chains,
-                                   args.calibrate_trained, args.calibrate_seed, args.independent)))
+                                   args.calibrate_trained, args.calibrate_seed, args.independent,
+                                   args.restart)))
         return
 
     variants = args.variant or [["recipe"]]
@@ -338,6 +351,9 @@ def main() -> None:
     if args.independent:
         extra += ["--independent", repr(args.independent)]
         suffix += f"-independent{args.independent:g}"
+    if args.restart:
+        extra += ["--restart"]
+        suffix += "-restart"
     logs = {(name, seed): out / "logs" / f"score-{name}-{seed}{suffix}.json" for name, seed in runs}
     score_jobs = [Job([sys.executable, __file__, args.recipe, "--score", str(run), "--num", str(args.num),
                        "--steps", *map(str, steps), *extra], 1, logs[name, seed])
@@ -346,7 +362,7 @@ def main() -> None:
                                    score_key(run, steps, args.num, args.metrics, args.calibrate,
                                              args.sampler, args.calibrate_chains,
                                              args.calibrate_trained, args.calibrate_seed,
-                                             args.independent)) is None]
+                                             args.independent, args.restart)) is None]
     run_jobs(score_jobs, args.cores)
     print(f"scored {len(score_jobs)} run(s), {len(runs) - len(score_jobs)} from earlier scores",
           file=sys.stderr)

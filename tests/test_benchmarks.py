@@ -172,7 +172,7 @@ def test_chain_quality_gives_a_chain_that_never_moves_switch_rate_0(monkeypatch)
     spec.loader.exec_module(chain_quality)
     monkeypatch.setattr(chain_quality, "state_stats", lambda x, ref: {})
     monkeypatch.setattr(chain_quality, "critic_auc",
-                        lambda model, test, steps, seed, independent: dict.fromkeys(steps, 0.5))
+                        lambda model, test, steps, seed, independent, restart: dict.fromkeys(steps, 0.5))
 
     class Chain(torch.nn.Module):
         def __init__(self, flip: bool) -> None:

@@ -98,9 +98,11 @@ class _Chains:
     ``x_observed`` where ``observed``."""
 
     def __init__(self, model: ChainModel, z0: Sequence[torch.Tensor] | torch.Tensor | None,
-                 x_observed: torch.Tensor | None, observed: torch.Tensor | None) -> None:
+                 x_observed: torch.Tensor | None, observed: torch.Tensor | None,
+                 restart: bool = False) -> None:
         self.model, self.z0 = model, z0
         self.x_observed, self.observed = x_observed, observed
+        self.restart = restart
 
     def start(self, n: int) -> State:
         """Every chain's state after step 1."""
@@ -132,8 +134,9 @@ class _Chains:
 
     def advance(self, state: State, t: int, independent: float) -> tuple[State, int, int]:
         """Step t >= 2 of the chains in ``state``: each pack of ``pack`` chains proposes a fresh
-        state with probability ``independent`` and accepts it with D's ratio; the others take an
-        ordinary step. Returns the new state, the proposals made and those accepted."""
+        state with probability ``independent`` and accepts it with D's ratio (with ``restart``:
+        always); the others take an ordinary step. Returns the new state, the proposals made and
+        those accepted."""
         if independent == 0:
             return self.step(state, t), 0, 0
         pack, n = self.model.pack, state[0].shape[0]
@@ -143,7 +146,10 @@ class _Chains:
             return self.step(state, t), 0, 0
         new = _put(state, rest, self.step(_take(state, rest), t, rest)) if rest.numel() else state
         current, proposal = _take(state, rows), self.fresh(rows)
-        gain = log_ratio(self.model, proposal) - log_ratio(self.model, current)
+        if self.restart:
+            gain = torch.full((rows.numel() // pack,), torch.inf, device=state[0].device)
+        else:
+            gain = log_ratio(self.model, proposal) - log_ratio(self.model, current)
         accept = torch.rand(gain.shape[0], device=gain.device).log() < gain
         take = accept.repeat_interleave(pack)
         chosen = tuple(torch.where(take.view(-1, *[1] * (p.dim() - 1)), p, c)
@@ -164,6 +170,7 @@ def corrected_states(
     model: ChainModel, n: int, record: Sequence[int], independent: float,
     callback: StepCallback | None = None, x_observed: torch.Tensor | None = None,
     mask: torch.Tensor | None = None, z0: Sequence[torch.Tensor] | torch.Tensor | None = None,
+    restart: bool = False,
 ) -> CorrectedStates:
     """``n`` chains mixing GibbsNet steps with D-corrected independence moves (see the module
     docstring), their states at the steps ``sorted(set(record))``.
@@ -180,6 +187,8 @@ def corrected_states(
         mask: with ``x_observed``, its shape or (*x_shape); 1 = observed, 0 = filled by the chain.
         z0: unclamped chains that start from these latents instead of the prior (as
             ``ChainModel.start``); proposals still start from the prior.
+        restart: the control without D: every proposal is accepted, so a chain restarts with
+            probability ``independent`` per step (the same proposals under the same seed).
     Returns:
         ``CorrectedStates``. Runs without autograd on the model's device; memory grows with
         ``len(record)``, not with the chain's length; reproducible under ``torch.manual_seed``.
@@ -200,7 +209,7 @@ def corrected_states(
         x_observed = x_observed.to(model.device)
         observed = torch.broadcast_to(mask.to(model.device) != 0, x_observed.shape)
     check_corrected(model, n, independent)
-    chains = _Chains(model, z0, x_observed, observed)
+    chains = _Chains(model, z0, x_observed, observed, restart)
     kept: list[State] = []
     proposals = accepted = 0
     counts: list[tuple[int, int]] = []

@@ -37,11 +37,13 @@ def critic_steps(chain_steps: int) -> list[int]:
 
 
 def critic_auc(model: ChainModel, test: Dataset, steps: Sequence[int], seed: int = 0,
-               progress: Progress | None = None, independent: float = 0.0) -> dict[int, float]:
+               progress: Progress | None = None, independent: float = 0.0,
+               restart: bool = False) -> dict[int, float]:
     """D's AUC of held-out data against ``len(test)`` chains after each of ``steps`` steps
     (rounded down to whole packs when D judges packs of ``model.pack``). Returns step -> AUC.
     ``independent`` > 0 judges chains corrected by D itself (``chains.corrected_states``), which
-    move toward the states D scores highest, so their AUC is lower by construction."""
+    move toward the states D scores highest, so their AUC is lower by construction (``restart``:
+    the control that accepts every proposal)."""
     pack = getattr(model, "pack", 1)
     n = len(test) // pack * pack  # type: ignore[arg-type]
     if n < 2 * pack:
@@ -56,7 +58,7 @@ def critic_auc(model: ChainModel, test: Dataset, steps: Sequence[int], seed: int
         for items in in_order(torch.utils.data.Subset(test, range(n)), batch):
             x = batch_to_x(items, model.device)
             real.append(model.judge(model.clamped(model.observe(x))).float().cpu())
-            chains = corrected_states(model, x.shape[0], wanted, independent)
+            chains = corrected_states(model, x.shape[0], wanted, independent, restart=restart)
             for t, state in zip(wanted, chains.states, strict=True):
                 state = (model.observe(state[0]), *state[1:])
                 fake[t].append(model.judge(state).float().cpu())

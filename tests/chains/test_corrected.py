@@ -164,3 +164,15 @@ def test_corrected_chains_are_reproducible_without_autograd_and_report_each_step
     torch.manual_seed(9)
     plain = model.states(6, [6])[0][0]
     assert not torch.equal(plain, first.states[1][0])  # the proposals changed the chain
+
+
+def test_the_restart_control_accepts_every_proposal_where_d_would_reject_them():
+    """``restart`` is the control without D: the same proposals under the same seed, all taken."""
+    model = Counting(0.0, math.log(0.25))
+    torch.manual_seed(0)
+    judged = corrected_states(model, 4000, [2], 1.0)
+    torch.manual_seed(0)
+    restarted = corrected_states(model, 4000, [2], 1.0, restart=True)
+    assert abs(judged.acceptance - 0.25) < 0.03
+    assert restarted.acceptance == 1.0 and restarted.proposals == judged.proposals
+    assert set(restarted.states[0][0].flatten().tolist()) == {float(N)}
