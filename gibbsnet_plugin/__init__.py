@@ -58,6 +58,7 @@ _LAZY = {
     "impute": "gibbsnet_plugin.imputation",
     "impute_file": "gibbsnet_plugin.imputation",
     "Imputation": "gibbsnet_plugin.imputation",
+    "GibbsNetImputer": "gibbsnet_plugin.estimator",
     "read_table": "gibbsnet_plugin.data.tables",
     "TableCodec": "gibbsnet_plugin.data.tables",
     "load_images": "gibbsnet_plugin.data.images",
@@ -104,6 +105,7 @@ if TYPE_CHECKING:
     from gibbsnet_plugin.data.tables import TableCodec, read_table
     from gibbsnet_plugin.engines.handlers import RunSummary, TrainingStatus
     from gibbsnet_plugin.errors import GibbsnetError, TrainingInterrupted
+    from gibbsnet_plugin.estimator import GibbsNetImputer
     from gibbsnet_plugin.evaluation import check_metrics, evaluate, run_label, score_label, score_text
     from gibbsnet_plugin.imputation import Imputation, impute, impute_file
     from gibbsnet_plugin.metrics.folders import fid_of_paths, save_fid_statistics
