@@ -59,7 +59,7 @@ _LAZY = {
     "impute_file": "gibbsnet_plugin.imputation",
     "Imputation": "gibbsnet_plugin.imputation",
     "GibbsNetImputer": "gibbsnet_plugin.estimator",
-    "read_table": "gibbsnet_plugin.data.tables",
+    "read_table": "gibbsnet_plugin.data.table_files",
     "TableCodec": "gibbsnet_plugin.data.tables",
     "load_images": "gibbsnet_plugin.data.images",
     "resolve_mask": "gibbsnet_plugin.data.masks",
@@ -102,7 +102,8 @@ if TYPE_CHECKING:
     from gibbsnet_plugin.checkpoint import export_model, load_model, resolve_checkpoint
     from gibbsnet_plugin.data.images import load_images
     from gibbsnet_plugin.data.masks import resolve_mask
-    from gibbsnet_plugin.data.tables import TableCodec, read_table
+    from gibbsnet_plugin.data.table_files import read_table
+    from gibbsnet_plugin.data.tables import TableCodec
     from gibbsnet_plugin.engines.handlers import RunSummary, TrainingStatus
     from gibbsnet_plugin.errors import GibbsnetError, TrainingInterrupted
     from gibbsnet_plugin.estimator import GibbsNetImputer

@@ -21,7 +21,8 @@ import pandas as pd
 import torch
 
 from gibbsnet_plugin.chains import ChainModel, corrected_states
-from gibbsnet_plugin.data.tables import TableCodec, TextFormat, read_table, sniff_format
+from gibbsnet_plugin.data.table_files import TextFormat, read_table, sniff_format
+from gibbsnet_plugin.data.tables import TableCodec
 from gibbsnet_plugin.errors import OutputError, TableError
 from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS
 from gibbsnet_plugin.testtime import Run, check_independent, load_run

@@ -238,7 +238,7 @@ def test_a_crps_reconstruction_term_spreads_the_draws_as_the_data_are_spread(tmp
 def test_a_semicolon_latin1_file_with_holes_in_its_id_column_imputes_in_its_own_format(tmp_path):
     """``impute_file`` reads the file as the run read its training table, keeps the id column's
     holes empty, rounds integer columns and writes the input's separator and decimal mark."""
-    from gibbsnet_plugin.data.tables import read_table
+    from gibbsnet_plugin.data.table_files import read_table
 
     rng = np.random.default_rng(0)
     n = 100

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 import gibbsnet_plugin as gn
-from gibbsnet_plugin.data.tables import TableCodec, TextFormat, read_table, sniff_format, split_rows
+from gibbsnet_plugin.data.table_files import TextFormat, read_table, sniff_format
+from gibbsnet_plugin.data.tables import TableCodec, split_rows
 from gibbsnet_plugin.errors import TableError
 
 ROOT = Path(__file__).parents[2]
