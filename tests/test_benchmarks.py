@@ -193,3 +193,55 @@ def test_chain_quality_gives_a_chain_that_never_moves_switch_rate_0(monkeypatch)
     assert [r["switch"] for r in rows] == [0.0, 0.0, 0.0]
     rows = chain_quality.chain_stats(Chain(flip=True), [1, 2, 5], 16, 0, ref)
     assert [r["switch"] for r in rows] == [0.0, 1.0, 1.0]
+
+
+def test_mixed_tables_imputes_a_mixed_table_with_every_method_and_keeps_observed_cells(tmp_path):
+    """benchmarks/mixed_tables.py on a small synthetic table of numbers and text (``--csv``: no
+    download), GibbsNet and missForest tiny: every method scores, fills every hole, changes no
+    observed cell, and the report prints the table (and reprints it from ``--out``)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=120)
+    frame = pd.DataFrame({
+        "size": 3 * x + 10, "weight": 2 * x + rng.normal(scale=0.3, size=120),
+        "count": rng.poisson(3 + 3 * (x > 0)).astype(float),
+        "kind": np.where(x > 0.5, "big", np.where(x < -0.5, "small", "mid")).astype(object),
+        "colour": rng.choice(["red", "blue"], size=120).astype(object)})
+    frame.loc[rng.random(120) < 0.05, "weight"] = np.nan  # real holes: imputed, never scored
+    frame.loc[rng.random(120) < 0.05, "kind"] = np.nan
+    frame.to_csv(tmp_path / "toy.csv", index=False)
+    script = SEEDS.parent / "mixed_tables.py"
+    argv = [sys.executable, str(script), "--csv", str(tmp_path / "toy.csv"), "--seeds", "0",
+            "--iterations", "5", "--draws", "2", "--trees", "5", "--out", str(tmp_path / "out")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([*argv, "--json", str(tmp_path / "scores.json")], capture_output=True,
+                            text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr
+    [record] = json.loads((tmp_path / "scores.json").read_text())
+    assert (record["table"], record["numeric"], record["text"], record["integer"]) == (
+        "toy", ["size", "weight", "count"], ["kind", "colour"], ["count"])
+    expected = {"mean", "knn", "mice", "mice, mean of 2", "missforest", "GibbsNet, one chain",
+                "GibbsNet, mean of 2"}
+    if "miceforest" not in result.stderr:  # installed and working
+        expected.add("miceforest, mean of 2")
+    assert set(record["methods"]) == expected
+    work = tmp_path / "out" / "toy-hide20-seed0"
+    test = pd.read_csv(work / "test.csv")
+    for name, scores in record["methods"].items():
+        assert np.isfinite(scores["rmse"]) and 0.0 <= scores["accuracy"] <= 1.0, name
+        assert ("coverage" in scores) == (" mean of " in name), name
+        imputed = pd.read_csv(work / scores["file"])
+        assert imputed.notna().all().all(), name
+        for c in test.columns:
+            kept = test[c].notna()
+            assert (imputed.loc[kept, c] == test.loc[kept, c]).all(), (name, c)
+    assert record["methods"]["GibbsNet, mean of 2"]["integer"] == 1.0  # the codec rounds counts
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| method | RMSE ↓ | accuracy ↑ | 90 % coverage")
+    assert len(rows) == 1 + len(expected) and all("±" in row for row in rows[1:])
+    again = subprocess.run([*argv, "--report"], capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode == 0 and "done" not in again.stdout
+    assert again.stdout.strip() == "\n".join(line for line in result.stdout.splitlines()
+                                             if not line.startswith("done")).strip()
