@@ -478,7 +478,8 @@ def export(run: str, out: str, weights: str, force: bool, as_json: bool) -> None
               help="The filled table (.csv, .tsv, or .npy for tables without text columns).")
 @click.option("--draws", type=click.IntRange(1, MAX_COUNT), default=None,
               help="Independent chains per row [default: 1, or 20 with --reduce]. Without --reduce, "
-                   "K > 1 draws go into one long file with an 'imputation' column (1..K) first.")
+                   "K > 1 draws go into one long file in R mice's as.mids format: the table "
+                   "as given (.imp 0), then the draws (.imp 1..K), with the row number .id.")
 @click.option("--reduce", type=click.Choice(["mean", "median"]), default=None,
               help="Write one point estimate of the draws: their mean or median (text columns: "
                    "the most frequent category).")

@@ -30,7 +30,8 @@ from gibbsnet_plugin.utils import atomic_output, seeded, write_text_atomic
 
 Reduce = Literal["mean", "median"]
 REDUCTIONS = ("mean", "median")
-DRAW_COLUMN = "imputation"
+DRAW_COLUMN = ".imp"
+ID_COLUMN = ".id"
 """The first column of a long file of several draws: the draw's number, 1..K."""
 OUTPUT_SUFFIXES = (".csv", ".tsv", ".npy")
 
@@ -59,10 +60,22 @@ class Imputation:
         return self.point if self.point is not None else self.draws[0]
 
     def long(self) -> pd.DataFrame:
-        """Every draw stacked, with an ``imputation`` column (1..K) first: the long format of
-        multiple-imputation tools (R's ``mice``, statsmodels' ``MICEData``)."""
-        return pd.concat([d.assign(**{DRAW_COLUMN: k}) for k, d in enumerate(self.draws, 1)],
-                         ignore_index=True)[[DRAW_COLUMN, *self.draws[0].columns]]
+        """The long format of multiple imputation that R's ``mice::as.mids`` reads: the table as
+        given (its holes empty) and then every draw, stacked, with ``.imp`` (0 for the table as
+        given, 1..K for the draws) and ``.id`` (the row, 1..n) first."""
+        given = self.draws[0].mask(pd.DataFrame(self.missing, index=self.draws[0].index,
+                                                columns=self.draws[0].columns))
+        return long_format([given, *self.draws])
+
+
+def long_format(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """``tables`` (the table as given, then K draws, all of one shape) stacked with ``.imp``
+    (0..K) and ``.id`` (1..n) columns first: R's ``mice::as.mids`` long format."""
+    rows = len(tables[0])
+    stacked = pd.concat(tables, ignore_index=True)
+    stacked.insert(0, ID_COLUMN, np.tile(np.arange(1, rows + 1), len(tables)))
+    stacked.insert(0, DRAW_COLUMN, np.repeat(np.arange(len(tables)), rows))
+    return stacked
 
 
 def table_codec(run: Run) -> TableCodec:
@@ -267,12 +280,10 @@ def impute_file(
                                 for v in values]
                 cells[name] = column
         texts.append(cells)
-    if len(texts) > 1:
-        texts = [t.assign(**{DRAW_COLUMN: str(k)})[[DRAW_COLUMN, *raw.columns]]
-                 for k, t in enumerate(texts, 1)]
+    frame = long_format([raw, *texts]).astype(str) if len(texts) > 1 else texts[0]
     text = io.StringIO()
     sep = "\t" if out.suffix.lower() == ".tsv" else "," if style.sep == "\t" else style.sep
-    pd.concat(texts, ignore_index=True).to_csv(text, index=False, sep=sep)
+    frame.to_csv(text, index=False, sep=sep)
     write_text_atomic(out, text.getvalue())
     return result, out
 

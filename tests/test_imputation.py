@@ -89,7 +89,12 @@ def test_draws_are_reproducible_for_a_seed_and_reduce_to_their_mean(table_run, c
     assert not first.draws[0].equals(first.draws[1])
     mean = np.mean([d["c"].to_numpy(dtype=float) for d in first.draws], axis=0)
     np.testing.assert_allclose(first.point["c"].to_numpy(dtype=float), mean)
-    assert first.long()["imputation"].tolist() == [k for k in range(1, 5) for _ in range(len(data))]
+    long = first.long()  # R's mice::as.mids long format: the table as given, then the draws
+    assert list(long.columns[:2]) == [".imp", ".id"]
+    assert long[".imp"].tolist() == [k for k in range(5) for _ in range(len(data))]
+    assert long[".id"].tolist() == list(range(1, len(data) + 1)) * 5
+    pd.testing.assert_frame_equal(long[long[".imp"] == 0].iloc[:, 2:].reset_index(drop=True),
+                                  data.reset_index(drop=True), check_dtype=False)
 
 
 def test_numpy_arrays_impute_like_frames(tmp_path):

@@ -66,9 +66,12 @@ def test_impute_fills_every_hole_and_keeps_observed_cells_as_written(wine_run, t
 def test_draws_go_to_one_long_file_and_reduce_makes_a_point_estimate(wine_run, tmp_path):
     code, stdout, _ = invoke("impute", wine_run, WINE, "--out", tmp_path / "long.csv", "--draws", 3)
     assert code == 0, stdout
-    long = rows(tmp_path / "long.csv")
-    assert long[0][0] == "imputation" and len(long) == 1 + 3 * 178
-    assert [r[0] for r in long[1::178]] == ["1", "2", "3"]
+    long = rows(tmp_path / "long.csv")  # R's mice::as.mids format: the file as given, then draws
+    assert long[0][:2] == [".imp", ".id"] and len(long) == 1 + 4 * 178
+    assert [r[0] for r in long[1::178]] == ["0", "1", "2", "3"]
+    assert [r[1] for r in long[1:179]] == [str(i) for i in range(1, 179)]
+    original = rows(WINE)
+    assert [r[2:] for r in long[1:179]] == original[1:]  # .imp 0: every cell as in the file
     code, stdout, _ = invoke("impute", wine_run, WINE, "--out", tmp_path / "mean.csv", "--reduce",
                              "mean", "--json")
     assert code == 0 and json.loads(stdout.splitlines()[0])["draws"] == 20
