@@ -122,3 +122,53 @@ def test_report_with_a_mask_process_shows_the_pit_histogram_of_a_table_run(wine_
     assert 0 <= summary["scores"]["imputation_coverage50"] <= summary["scores"]["imputation_coverage95"] <= 1
     page = out.read_text(encoding="utf-8")
     assert page.count('<rect class="bar" ') == 10 and "flat = calibrated" in page
+
+
+def _own_table(rows_: int = 100) -> list[dict[str, object]]:
+    """A table as people have it: an id, a header with a space, integers, a 0/1 flag, a text
+    column that no recipe names, decimals and holes."""
+    import random
+
+    rng = random.Random(0)
+    table = []
+    for i in range(rows_):
+        row = {"id": f"P{i:03d}", "body mass": round(rng.gauss(70, 8), 1), "visits": rng.randint(0, 6),
+               "smoker": rng.randint(0, 1), "colour": rng.choice(["rot", "grün", "blau"])}
+        for name in ("body mass", "visits", "smoker", "colour"):
+            if rng.random() < 0.15:
+                row[name] = None
+        table.append(row)
+    return table
+
+
+@pytest.mark.parametrize("sep, decimal, encoding, missing", [
+    (",", ".", "utf-8", "NA"),
+    (";", ",", "latin-1", ""),
+    ("\t", ".", "utf-16", "N/A"),
+], ids=["comma-NA", "semicolon-decimal-comma-latin1", "tab-utf16"])
+def test_your_own_csv_trains_and_imputes_with_no_recipe_edit(tmp_path, sep, decimal, encoding, missing):
+    table = _own_table()
+    header = list(table[0])
+
+    def cell(value: object) -> str:
+        if value is None:
+            return missing
+        return str(value).replace(".", decimal) if isinstance(value, float) else str(value)
+
+    lines = [sep.join(header)] + [sep.join(cell(r[c]) for c in header) for r in table]
+    path = tmp_path / "mine.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    fast = [a if not a.startswith("data.options.path=") else f"data.options.path={path}" for a in FAST]
+    code, stdout, stderr = invoke("train", RECIPE, *fast, "--out", tmp_path / "run")
+    assert code == 0, stdout + stderr
+    code, stdout, stderr = invoke("impute", tmp_path / "run", path, "--out", tmp_path / "filled.csv")
+    assert code == 0, stdout + stderr
+    filled = gn.read_table(tmp_path / "filled.csv")
+    given = gn.read_table(path)
+    assert list(filled.columns) == header
+    assert filled["id"].tolist() == given["id"].tolist()  # not modelled: passed through
+    assert not filled[header[1:]].isna().any().any()
+    assert (filled["visits"] % 1 == 0).all() and set(filled["smoker"]) <= {0, 1}
+    assert set(filled["colour"]) <= {"rot", "grün", "blau"}
+    observed = given["body mass"].notna()
+    assert filled["body mass"][observed].tolist() == given["body mass"][observed].tolist()
