@@ -199,7 +199,9 @@ def test_impute_file_keeps_observed_text_and_writes_nothing_on_error(table_run, 
     long_out = tmp_path / "long.csv"
     gn.impute_file(table_run, source, long_out, draws=3, seed=0)
     long = pd.read_csv(long_out)
-    assert long["imputation"].tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert long[".imp"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert long[".id"].tolist() == [1, 2, 3] * 4
+    assert long[long[".imp"] == 0]["a"].isna().tolist() == [False, True, False]  # the file as given
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b,c,kind\n1,x,3,up\n")
     with pytest.raises(TableError):
