@@ -245,7 +245,7 @@ def load_trained(run_or_checkpoint: str | Path, device: str | torch.device | Non
     device = resolve_device(device)
     path = resolve_checkpoint(run_or_checkpoint)
     ckpt = read_export(path) if path.name == EXPORT_WEIGHTS else read_checkpoint(path)
-    model = build_model(ckpt["recipe"], ckpt["x_shape"], training=False)
+    model = build_model(ckpt["recipe"], ckpt["x_shape"], training=False, units=ckpt["units"])
     problem = _state_mismatch(model.state_dict(), ckpt["model"])
     if problem:
         raise GibbsnetError(

@@ -18,7 +18,7 @@ from torch.optim import Optimizer
 from torch.utils.data import Dataset
 
 from gibbsnet_plugin.architectures.norms import chain_batchnorm
-from gibbsnet_plugin.architectures.wrappers import stabilise
+from gibbsnet_plugin.architectures.wrappers import draw_categories, stabilise
 from gibbsnet_plugin.chains import ChainModel, check_architecture
 from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.data.missing import Corrupted, Masked, check_observed, split_item
@@ -111,12 +111,14 @@ def data_shape(dataset: Dataset) -> tuple[int, ...]:
     return tuple(x.shape)
 
 
-def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True) -> ChainModel:
+def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True,
+                units: dict[str, Any] | None = None) -> ChainModel:
     """The chain model of ``recipe`` for data of shape ``x_shape``: its architecture's networks,
     checked and stabilised as the recipe says, given to the chain kind ``model.kind`` (one-layer
-    GibbsNet for an int ``z_dim``, or a list of one; a hierarchy for a longer list). Networks too
-    large for this machine's memory (with gradients and Adam's state when ``training``, else the
-    weights alone) are refused before they are allocated."""
+    GibbsNet for an int ``z_dim``, or a list of one; a hierarchy for a longer list). ``units``:
+    what x means (``data_units``; a table's codec), which ``model.categories: softmax`` needs.
+    Networks too large for this machine's memory (with gradients and Adam's state when
+    ``training``, else the weights alone) are refused before they are allocated."""
     m = recipe.model
     sizes = m.z_dim if isinstance(m.z_dim, list) else [m.z_dim]
     z_dim: int | list[int] = sizes if len(sizes) > 1 else sizes[0]
@@ -134,6 +136,8 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True)
                          decoder_noise=m.decoder_noise)
     except ValueError as exc:
         raise RecipeError(f"model.{exc}") from None
+    if m.categories == "softmax":
+        arch = _categorical(arch, units)
     corruption = build_corruption(recipe, x_shape) if recipe.train.corruption == "match" else None
     kind_settings = {} if m.clamped_steps is None else {"clamped_steps": m.clamped_steps}
     try:
@@ -147,6 +151,18 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True)
     model.encoder = chain_batchnorm(model.encoder)  # batch statistics per chain step at inference
     model.decoder = chain_batchnorm(model.decoder)
     return _check_batch_norm(recipe, model)
+
+
+def _categorical(arch: Any, units: dict[str, Any] | None) -> Any:
+    """``arch`` drawing the categorical columns of the table ``units`` describes (unchanged for a
+    table without one)."""
+    if not isinstance(units, dict) or units.get("kind") != "table":
+        raise RecipeError("model.categories: 'softmax' draws the text columns of a table; this data "
+                          "set is not a table (use 'code')")
+    from gibbsnet_plugin.data.tables import TableCodec  # pandas: only for tables
+
+    blocks = TableCodec.from_dict(units).categorical_blocks
+    return draw_categories(arch, blocks) if blocks else arch
 
 
 def _packed_discriminator(recipe: Recipe, x_shape: tuple[int, ...],

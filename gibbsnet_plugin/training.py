@@ -194,7 +194,7 @@ def setup(recipe: Recipe) -> Setup:
             raise RecipeError(f"eval.metrics: {exc}") from None
     x_shape = data_shape(dataset)
     seed_everything(recipe.seed + idist.get_rank())  # each rank its own chain noise
-    model = build_model(recipe, x_shape).to(device)
+    model = build_model(recipe, x_shape, units=data_units(dataset)).to(device)
     t = recipe.train
     if t.channels_last:
         model.to(memory_format=torch.channels_last)

@@ -48,3 +48,10 @@ def test_a_width_of_zero_is_refused_by_name():
     with pytest.raises(RecipeError, match="model.options: architecture 'conv8' refused: width must "
                        "be between 1 and 65,536, got 0"):
         build_model(recipe, (1, 8, 8))
+
+
+def test_softmax_categories_are_refused_for_data_that_is_not_a_table():
+    recipe = tiny_recipe(model={"categories": "softmax"})
+    with pytest.raises(RecipeError, match=r"^model.categories: 'softmax' draws the text columns of "
+                       r"a table; this data set is not a table \(use 'code'\)$"):
+        build_model(recipe, (1, 8, 8))

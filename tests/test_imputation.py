@@ -272,3 +272,16 @@ def test_a_semicolon_latin1_file_with_holes_in_its_id_column_imputes_in_its_own_
     assert np.array_equal(back["mass"][observed], holes["mass"][observed])
     _, out = gn.impute_file(run, path, tmp_path / "filled.tsv", seed=0)
     assert out.read_text().splitlines()[0] == "id\tmass\tvisits\tward"
+
+
+def test_softmax_categories_draw_one_category_per_cell_and_survive_a_reload(csv, tmp_path):
+    recipe = table_recipe(csv, iterations=10)
+    recipe.model.categories = "softmax"
+    run_dir = gn.train(recipe, out=tmp_path / "run")
+    run = gn.load_run(run_dir, "cpu")
+    with seeded(0):  # "kind" is the last column: its two entries end x
+        x = run.model.sample(200, steps=2).flatten(1)[:, -2:]
+    assert set(x.unique().tolist()) == {-1.0, 1.0}
+    assert torch.equal((x == 1).sum(1), torch.ones(200, dtype=torch.long))
+    result = gn.impute(run_dir, pd.read_csv(csv), draws=3, seed=0)
+    assert all(set(d["kind"]) <= {"up", "down"} for d in result.draws)

@@ -1,4 +1,4 @@
-"""Stabilisers that wrap any architecture's networks, switched on by recipe keys.
+"""Wrappers of any architecture's networks, switched on by recipe keys.
 
 The built-in architectures carry the GibbsNet authors' tricks inside (``posterior``,
 ``standardize``, ``decoder_noise``, ``dropout`` options); these wrappers give the same kind of help
@@ -10,7 +10,9 @@ to a third-party architecture that has none of them:
 - ``NoisyInput``: fresh noise mixed into the decoder's input through a learned linear map, so the
   decoder is stochastic given z;
 - ``spectral_norm``: spectral normalisation of every linear and convolutional layer of D (Miyato
-  et al. 2018), which bounds each layer's largest singular value by about 1.
+  et al. 2018), which bounds each layer's largest singular value by about 1;
+- ``CategoricalDraws``: the decoder's entries of each categorical block of a table read as logits,
+  and the block drawn as a one-hot code from their softmax (``draw_categories``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,49 @@ class NoisyInput(nn.Module):
         return self.decoder(z + self.noise(e).view(z.shape[0], *self.shape))
 
 
+class CategoricalDraws(nn.Module):
+    """``decoder(z)`` with each block of entries ``blocks[k] = (start, width)`` of its flattened
+    output (B, n) replaced by a one-hot code (+1 for the drawn category, -1 for the others) drawn from
+    the softmax of those entries: a categorical column sampled as a category, never a blend of
+    two. The draw is the Gumbel-max trick, so gradients pass through its Gumbel-softmax relaxation
+    at temperature ``temperature`` (straight-through, Jang et al. 2017); entries outside the
+    blocks are returned as they are."""
+
+    def __init__(self, decoder: nn.Module, blocks: list[tuple[int, int]],
+                 temperature: float = 1.0) -> None:
+        super().__init__()
+        self.decoder = decoder
+        self.blocks = [(int(start), int(width)) for start, width in blocks]
+        self.temperature = temperature
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.decoder(z)
+        x = out.flatten(1)
+        parts, end = [], 0
+        for start, width in self.blocks:
+            parts.append(x[:, end:start])
+            logits = x[:, start:start + width]
+            noisy = logits - torch.empty_like(logits).exponential_().log()  # + Gumbel(0, 1)
+            soft = torch.softmax(noisy / self.temperature, dim=1)
+            hard = nn.functional.one_hot(noisy.argmax(dim=1), width).to(soft.dtype)
+            parts.append(2 * (hard - soft.detach() + soft) - 1)
+            end = start + width
+        parts.append(x[:, end:])
+        return torch.cat(parts, dim=1).view_as(out)
+
+
+def draw_categories(arch: Architecture | Hierarchy,
+                    blocks: list[tuple[int, int]]) -> Architecture | Hierarchy:
+    """``arch`` whose decoder of x (a hierarchy's first) draws each categorical block of ``blocks``
+    (``(start, width)`` in x's entries, ascending, not overlapping) with ``CategoricalDraws``."""
+    if isinstance(arch, Hierarchy):
+        decoders = [CategoricalDraws(arch.decoders[0], blocks), *arch.decoders[1:]]
+        return Hierarchy(arch.encoders, decoders, arch.conditionals, arch.discriminator,
+                         arch.latent_shapes)
+    return Architecture(arch.encoder, CategoricalDraws(arch.decoder, blocks), arch.discriminator,
+                        arch.latent_shape)
+
+
 def spectral_norm(module: nn.Module) -> int:
     """Spectral-normalise, in place, every linear and convolutional layer inside ``module``;
     returns how many layers were normalised."""
@@ -99,4 +144,5 @@ def stabilise(arch: Architecture | Hierarchy, z_dim: int | list[int], *, spectra
     return Architecture(encoder, decoder, arch.discriminator, arch.latent_shape)
 
 
-__all__ = ["NoisyInput", "Standardized", "spectral_norm", "stabilise"]
+__all__ = ["CategoricalDraws", "NoisyInput", "Standardized", "draw_categories", "spectral_norm",
+           "stabilise"]

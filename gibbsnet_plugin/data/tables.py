@@ -243,6 +243,16 @@ class TableCodec:
         """Length of x."""
         return sum(c.width for c in self.columns)
 
+    @property
+    def categorical_blocks(self) -> list[tuple[int, int]]:
+        """``(start, width)`` in x of each categorical column's one-hot entries, in order."""
+        blocks, start = [], 0
+        for c in self.columns:
+            if c.kind == "categorical":
+                blocks.append((start, c.width))
+            start += c.width
+        return blocks
+
     def check_columns(self, frame: pd.DataFrame, source: str) -> None:
         """Raise ``TableError`` unless ``frame`` has the columns the codec was fitted on (in any
         order; the ``ignored`` ones may be left out)."""

@@ -76,6 +76,7 @@ class ModelConfig(ChainSettings, ArchitectureConfig):
     spectral_norm: bool = False
     standardize: bool = False
     decoder_noise: int = 0
+    categories: Literal["code", "softmax"] = "code"
 
 
 @dataclass
@@ -182,6 +183,11 @@ KEY_DOCS: dict[str, str] = {
     "model.decoder_noise": (
         "wrap any architecture's decoder: `decoder(z + W e)` with this many fresh N(0, 1) values e and a "
         "learned W (the built-ins concatenate noise inside, option `decoder_noise`)"),
+    "model.categories": (
+        "how a table's text columns are drawn: `code`, the decoder regresses their ±1 one-hot codes "
+        "and the largest entry wins; `softmax`, its entries of each column are logits and a category "
+        "is drawn from their softmax (straight-through Gumbel-softmax), so every draw is one category "
+        "and the masked reconstruction's `crps` becomes the Brier score"),
     "train.iterations": "optimisation steps (each: one D update, then one encoder/decoder update)",
     "train.optimizer": "`adam` or `rmsprop`",
     "train.lr": "learning rate of the encoder and decoder",

@@ -7,7 +7,13 @@ import torch
 from torch import nn
 
 import gibbsnet_plugin as gn
-from gibbsnet_plugin.architectures.wrappers import NoisyInput, Standardized, stabilise
+from gibbsnet_plugin.architectures.wrappers import (
+    CategoricalDraws,
+    NoisyInput,
+    Standardized,
+    draw_categories,
+    stabilise,
+)
 
 X_SHAPE, Z_DIM = (1, 8, 8), 4
 
@@ -85,3 +91,45 @@ def test_stabilise_with_nothing_chosen_keeps_the_networks():
     same = stabilise(arch, Z_DIM)
     assert (same.encoder, same.decoder, same.discriminator) == (arch.encoder, arch.decoder,
                                                                  arch.discriminator)
+
+
+class Fixed(nn.Module):
+    """A "decoder" that returns the same row of outputs for every z."""
+
+    def __init__(self, row: list[float]) -> None:
+        super().__init__()
+        self.row = nn.Parameter(torch.tensor(row))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.row.expand(z.shape[0], -1)
+
+
+def test_categorical_draws_are_one_hot_codes_at_the_softmax_frequencies():
+    logits = [0.0, 1.0, 2.0]
+    decoder = CategoricalDraws(Fixed([0.3, *logits, -0.7]), [(1, 3)])
+    torch.manual_seed(0)
+    x = decoder(torch.zeros(20000, 2))
+    assert torch.equal(x[:, 0], torch.full((20000,), 0.3))  # numbers pass through
+    assert torch.equal(x[:, 4], torch.full((20000,), -0.7))
+    block = x[:, 1:4]
+    assert set(block.unique().tolist()) == {-1.0, 1.0}
+    assert torch.equal((block == 1).sum(1), torch.ones(20000, dtype=torch.long))
+    frequencies = (block == 1).float().mean(0)
+    assert torch.allclose(frequencies, torch.softmax(torch.tensor(logits), 0), atol=0.01)
+
+
+def test_categorical_draws_pass_gradients_to_the_logits():
+    decoder = CategoricalDraws(Fixed([0.0, 0.0, 0.0, 0.0]), [(0, 2), (2, 2)])
+    torch.manual_seed(0)
+    # a loss that falls as category 0 of the first block is drawn: descent raises its logit
+    (-decoder(torch.zeros(256, 1))[:, 0]).sum().backward()
+    grad = decoder.decoder.row.grad
+    assert grad[0] < 0 < grad[1]
+    assert torch.equal(grad[2:], torch.zeros(2))
+
+
+def test_draw_categories_wraps_the_decoder_of_x_only():
+    arch = draw_categories(plain_mlp(), [(0, 4)])
+    assert isinstance(arch.decoder, CategoricalDraws)
+    x = arch.decoder(torch.randn(5, Z_DIM))
+    assert torch.equal((x.flatten(1)[:, :4] == 1).sum(1), torch.ones(5, dtype=torch.long))
