@@ -361,7 +361,17 @@ def _summary(s: Setup, recipe: Recipe, out: Path, resuming: bool) -> RunSummary:
         items=len(s.dataset), x_shape=s.x_shape, chain_steps=m.chain_steps,  # type: ignore[arg-type]
         iterations=recipe.train.iterations, device=str(s.device),
         processes=idist.get_world_size(), out=str(out), resuming=resuming,
-        incomplete=_incomplete(s, recipe))
+        incomplete=_incomplete(s, recipe), columns=_columns(s.dataset))
+
+
+def _columns(dataset: Dataset) -> str | None:
+    """What a table's columns were read as, for the banner; None for other data."""
+    units = data_units(dataset)
+    if not isinstance(units, dict) or units.get("kind") != "table":
+        return None
+    from gibbsnet_plugin.data.tables import TableCodec  # pandas: only for tables
+
+    return TableCodec.from_dict(units).describe()
 
 
 def _incomplete(s: Setup, recipe: Recipe) -> str | None:

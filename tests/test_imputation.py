@@ -285,3 +285,9 @@ def test_softmax_categories_draw_one_category_per_cell_and_survive_a_reload(csv,
     assert torch.equal((x == 1).sum(1), torch.ones(200, dtype=torch.long))
     result = gn.impute(run_dir, pd.read_csv(csv), draws=3, seed=0)
     assert all(set(d["kind"]) <= {"up", "down"} for d in result.draws)
+
+
+def test_the_training_banner_says_what_the_columns_were_read_as(table_run):
+    banner = (Path(table_run) / "train.log").read_text().splitlines()[0]
+    assert "columns: 3 numeric, 1 text (kind);" in banner
+

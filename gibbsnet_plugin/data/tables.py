@@ -243,6 +243,21 @@ class TableCodec:
         """Length of x."""
         return sum(c.width for c in self.columns)
 
+    def describe(self) -> str:
+        """The columns as a training banner names them, e.g. ``columns: 4 numeric (3 whole),
+        3 text (species, island, sex), not modelled: rownames``."""
+        numbers = [c for c in self.columns if c.kind == "numeric"]
+        texts = [c.name for c in self.columns if c.kind == "categorical"]
+        whole = sum(c.integer for c in numbers)
+        parts = [f"{len(numbers)} numeric" + (f" ({whole} whole)" if whole else "")]
+        if texts:
+            parts.append(f"{len(texts)} text ({_listed(texts)})")
+        if self.ignored:
+            parts.append(f"not modelled: {_listed(self.ignored)}")
+        if self.label:
+            parts.append(f"label: {self.label}")
+        return "columns: " + ", ".join(parts)
+
     @property
     def categorical_blocks(self) -> list[tuple[int, int]]:
         """``(start, width)`` in x of each categorical column's one-hot entries, in order."""

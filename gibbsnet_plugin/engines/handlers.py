@@ -36,8 +36,9 @@ class RunSummary:
     """What a training run is about to do, for a banner: recipe ``name``, ``architecture`` and
     its ``parameters``, ``dataset`` with ``items`` of ``x_shape``, ``chain_steps``,
     ``iterations`` (the target), ``device``, ``processes``, the run directory ``out``, whether
-    it is ``resuming``, and for incomplete or corrupted data how they are trained on
-    (``incomplete``, e.g. ``random-80 missing, train.missing chain-ambient (5 steps)``)."""
+    it is ``resuming``, for incomplete or corrupted data how they are trained on
+    (``incomplete``, e.g. ``random-80 missing, train.missing chain-ambient (5 steps)``), and for
+    a table what its columns were read as (``columns``, ``TableCodec.describe``)."""
 
     name: str
     architecture: str
@@ -52,12 +53,14 @@ class RunSummary:
     out: str
     resuming: bool
     incomplete: str | None = None
+    columns: str | None = None
 
     def text(self) -> str:
         """The summary as one plain line (the command line's banner, ``train.log``)."""
         processes = f" in {self.processes} processes" if self.processes > 1 else ""
+        notes = [n for n in (self.incomplete, self.columns) if n]
         data = (f"{self.dataset} ({self.items:,} items of shape {'×'.join(map(str, self.x_shape))})"
-                + (f"; {self.incomplete};" if self.incomplete else ","))
+                + (f"; {'; '.join(notes)};" if notes else ","))
         ali = " (ALI)" if self.chain_steps == 1 else ""
         return (f"{self.name}: {self.architecture} ({self.parameters:,} parameters) on {data} "
                 f"chain_steps={self.chain_steps}{ali}, {self.iterations:,} iterations on "

@@ -394,3 +394,11 @@ def test_your_own_semicolon_table_trains_and_imputes_without_editing_the_recipe(
     assert (filled["visits"] == filled["visits"].round()).all() and filled["visits"].min() >= 0
     assert set(filled["smoker"]) <= {0.0, 1.0}
     assert set(filled["ward"]) <= {"Nord", "Süd", "Öst"}
+
+
+def test_a_codec_describes_whole_numbers_text_and_columns_passed_through():
+    data = pd.DataFrame({"id": [1, 2, 3], "n": [1, 2, 2], "x": [0.5, 1.5, 2.5],
+                         "colour": ["red", "blue", None]})
+    assert TableCodec.fit(data).describe() == \
+        "columns: 2 numeric (1 whole), 1 text (colour), not modelled: id"
+    assert TableCodec.fit(data[["n", "x"]]).describe() == "columns: 2 numeric (1 whole)"
