@@ -126,49 +126,106 @@ def recipe_reference(recipe: gn.Recipe) -> Any:
     return reference(recipe.data.dataset, binarize=recipe.data.options.get("binarize", False))
 
 
-def score_run(run: str, steps: list[int], num: int, seed: int, metrics: list[str],
-              calibrate: int | None, sampler: str = "eval",
-              calibrate_chains: int | None = None, calibrate_trained: bool = False,
-              calibrate_seed: int | None = None, independent: float = 0.0,
-              restart: bool = False) -> dict[str, Any]:
-    """``{"chain": one row of chain scores per step, "eval": evaluate's scores of metrics}``;
-    ``calibrate`` re-measures the batch-norm statistics over that many chain steps first (of
-    ``calibrate_chains`` chains, default the recipe's; ``calibrate_trained``: the trained steps
-    over several batches, as the end of training does; ``calibrate_seed``: default the recipe's
-    seed); ``sampler``: ``eval`` or ``batch`` (see ``chain_quality.SAMPLERS``);
-    ``independent``: the chain scored is corrected by D with that probability per step
-    (``restart``: its control, every proposal accepted)."""
+@dataclass(frozen=True)
+class Scoring:
+    """How every run is scored: the chain lengths ``steps``, ``num`` chains, ``gibbsnet
+    evaluate``'s ``metrics``; ``calibrate`` re-measures the batch-norm statistics over that many
+    chain steps first (of ``calibrate_chains`` chains, default the recipe's; ``calibrate_trained``:
+    the trained steps over several batches, as the end of training does; ``calibrate_seed``:
+    default the recipe's seed); ``sampler``: ``eval`` or ``batch`` (see
+    ``chain_quality.SAMPLERS``); ``independent``: the chain scored is corrected by D with that
+    probability per step (``restart``: its control, every proposal accepted)."""
+
+    steps: tuple[int, ...]
+    num: int
+    metrics: tuple[str, ...] = ()
+    calibrate: int | None = None
+    calibrate_chains: int | None = None
+    calibrate_trained: bool = False
+    calibrate_seed: int | None = None
+    sampler: str = "eval"
+    independent: float = 0.0
+    restart: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Scoring:
+        return cls(tuple(sorted(args.steps)), args.num, tuple(args.metrics), args.calibrate,
+                   args.calibrate_chains, args.calibrate_trained, args.calibrate_seed, args.sampler,
+                   args.independent, args.restart)
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings, as command-line errors."""
+        wrong = []
+        if not 0.0 <= self.independent <= 1.0:
+            wrong.append(f"--independent {self.independent}: expected a probability between 0 and 1")
+        if self.restart and not self.independent:
+            wrong.append("--restart is the control of --independent P: give both")
+        calibration = {"--calibrate-chains": self.calibrate_chains is not None,
+                       "--calibrate-seed": self.calibrate_seed is not None,
+                       "--calibrate-trained": self.calibrate_trained}
+        if self.calibrate is None:
+            wrong += [f"{flag} goes with --calibrate STEPS: give both"
+                      for flag, given in calibration.items() if given]
+        return wrong
+
+    def argv(self) -> list[str]:
+        """The flags that make a scoring process score alike (``--steps`` and ``--num`` too)."""
+        flags = ["--num", str(self.num), "--steps", *map(str, self.steps)]
+        flags += ["--metrics", *self.metrics] if self.metrics else []
+        if self.calibrate is not None:
+            flags += ["--calibrate", str(self.calibrate)]
+            flags += [] if self.calibrate_chains is None else ["--calibrate-chains",
+                                                              str(self.calibrate_chains)]
+            flags += ["--calibrate-trained"] if self.calibrate_trained else []
+            flags += [] if self.calibrate_seed is None else ["--calibrate-seed",
+                                                            str(self.calibrate_seed)]
+        flags += [] if self.sampler == "eval" else ["--sampler", self.sampler]
+        flags += ["--independent", repr(self.independent)] if self.independent else []
+        return flags + (["--restart"] if self.restart else [])
+
+    def suffix(self) -> str:
+        """What ends the name of a run's score log: ``-cal1000x200ts3-batch-independent0.5``."""
+        suffix = ""
+        if self.calibrate is not None:
+            suffix = f"-cal{self.calibrate}"
+            suffix += "" if self.calibrate_chains is None else f"x{self.calibrate_chains}"
+            suffix += "t" if self.calibrate_trained else ""
+            suffix += "" if self.calibrate_seed is None else f"s{self.calibrate_seed}"
+        suffix += "" if self.sampler == "eval" else f"-{self.sampler}"
+        suffix += f"-independent{self.independent:g}" if self.independent else ""
+        return suffix + ("-restart" if self.restart else "")
+
+    def key(self, run: Path) -> dict[str, Any]:
+        """What a run's scores depend on: its last checkpoint (by modification time) and the
+        settings that differ from their defaults."""
+        mtime = (run / "checkpoints" / "last.pt").stat().st_mtime_ns
+        key = {"checkpoint_mtime_ns": mtime, "steps": list(self.steps), "num": self.num,
+               "metrics": list(self.metrics)}
+        optional = {"calibrate": self.calibrate, "calibrate_chains": self.calibrate_chains,
+                    "calibrate_trained": self.calibrate_trained or None,
+                    "calibrate_seed": self.calibrate_seed, "independent": self.independent or None,
+                    "restart": self.restart or None,
+                    "sampler": None if self.sampler == "eval" else self.sampler}
+        return {**key, **{k: v for k, v in optional.items() if v is not None}}
+
+
+def score_run(run: str, scoring: Scoring, seed: int) -> dict[str, Any]:
+    """``{"key": scoring.key, "chain": one row of chain scores per step, "eval": evaluate's
+    scores of the metrics}`` of the run in ``run``, scored as ``scoring`` says."""
     model, recipe, _ = load_model_and_recipe(run, device="cpu")
-    if calibrate is not None:
-        calibrate_batchnorm(model, calibrate_chains or recipe.train.calibration_chains, calibrate,
-                            recipe.seed if calibrate_seed is None else calibrate_seed,
-                            trained=model.trained_steps if calibrate_trained else 0)
+    if scoring.calibrate is not None:
+        calibrate_batchnorm(model, scoring.calibrate_chains or recipe.train.calibration_chains,
+                            scoring.calibrate,
+                            recipe.seed if scoring.calibrate_seed is None else scoring.calibrate_seed,
+                            trained=model.trained_steps if scoring.calibrate_trained else 0)
+    metrics = list(scoring.metrics)
     scores = evaluate_model(model, recipe, metrics, seed=seed)["scores"] if metrics else {}
     if recipe.data.dataset in ("digits", "mnist5k"):
         ref = recipe_reference(recipe)
         scores["retention"] = retention(model, ref, seed)
         scores["recovery"] = recovery(model, ref, seed=seed)
-    return {"key": score_key(Path(run), steps, num, metrics, calibrate, sampler, calibrate_chains,
-                             calibrate_trained, calibrate_seed, independent, restart),
-            "chain": chain_scores(model, recipe, steps, num, seed, sampler, independent, restart),
+    return {"key": scoring.key(Path(run)), "chain": chain_scores(model, recipe, scoring, seed),
             "eval": scores}
-
-
-def score_key(run: Path, steps: list[int], num: int, metrics: list[str],
-              calibrate: int | None, sampler: str = "eval",
-              calibrate_chains: int | None = None, calibrate_trained: bool = False,
-              calibrate_seed: int | None = None, independent: float = 0.0,
-              restart: bool = False) -> dict[str, Any]:
-    """What a run's scores depend on: its last checkpoint (by modification time) and the settings."""
-    mtime = (run / "checkpoints" / "last.pt").stat().st_mtime_ns
-    key = {"checkpoint_mtime_ns": mtime, "steps": steps, "num": num, "metrics": metrics}
-    key = key if calibrate is None else {**key, "calibrate": calibrate}
-    key = key if calibrate_chains is None else {**key, "calibrate_chains": calibrate_chains}
-    key = {**key, "calibrate_trained": True} if calibrate_trained else key
-    key = key if calibrate_seed is None else {**key, "calibrate_seed": calibrate_seed}
-    key = {**key, "independent": independent} if independent else key
-    key = {**key, "restart": True} if restart else key
-    return key if sampler == "eval" else {**key, "sampler": sampler}
 
 
 def cached_scores(log: Path, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -180,12 +237,12 @@ def cached_scores(log: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     return scores if isinstance(scores, dict) and scores.get("key") == key else None
 
 
-def chain_scores(model: gn.GibbsNet, recipe: gn.Recipe, steps: list[int], num: int,
-                 seed: int, sampler: str = "eval", independent: float = 0.0,
-                 restart: bool = False) -> list[dict[str, float]]:
-    """The chain scores of one model at each of ``steps`` (see the module docstring), of the
-    chain corrected by D with probability ``independent`` per step (0: the plain chain;
-    ``restart``: its control, every proposal accepted)."""
+def chain_scores(model: gn.GibbsNet, recipe: gn.Recipe, scoring: Scoring,
+                 seed: int) -> list[dict[str, float]]:
+    """The chain scores of one model at each of ``scoring.steps`` (see the module docstring) of
+    the chain ``scoring`` names."""
+    steps, num = list(scoring.steps), scoring.num
+    independent, restart = scoring.independent, scoring.restart
     data = gn.datasets.build(recipe.data.dataset, recipe.data.root, train=True, **recipe.data.options)
     if hasattr(data, "centres"):
         from gibbsnet_plugin.metrics.modes import mode_scores
@@ -197,8 +254,8 @@ def chain_scores(model: gn.GibbsNet, recipe: gn.Recipe, steps: list[int], num: i
                      for t in steps}
         return [{"step": t, **mode_scores(states[:, i], data.centres, data.std), **corrected[t]}
                 for i, t in enumerate(steps)]
-    return chain_stats(model, steps, num, seed, recipe_reference(recipe), sampler, independent,
-                       restart)
+    return chain_stats(model, steps, num, seed, recipe_reference(recipe), scoring.sampler,
+                       independent, restart)
 
 
 def directions(rows: list[dict[str, float]]) -> dict[str, bool]:
@@ -297,15 +354,11 @@ def main() -> None:
     if not 0 <= args.first < args.seeds:
         parser.error(f"--first {args.first} runs no seed of --seeds {args.seeds}: "
                      f"give a first seed from 0 to {args.seeds - 1}")
-    if not 0.0 <= args.independent <= 1.0:
-        parser.error(f"--independent {args.independent}: expected a probability between 0 and 1")
-    if args.restart and not args.independent:
-        parser.error("--restart is the control of --independent P: give both")
+    scoring = Scoring.from_args(args)
+    for problem in scoring.problems():
+        parser.error(problem)
     if args.score:
-        print(json.dumps(score_run(args.score, sorted(args.steps), args.num, 0, args.metrics,
-                                   args.calibrate, args.sampler, args.calibrate_chains,
-                                   args.calibrate_trained, args.calibrate_seed, args.independent,
-                                   args.restart)))
+        print(json.dumps(score_run(args.score, scoring, 0)))
         return
 
     variants = args.variant or [["recipe"]]
@@ -330,39 +383,12 @@ def main() -> None:
     run_jobs(train_jobs, args.cores)
     print(f"trained {len(train_jobs)} run(s) in {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
-    steps = sorted(args.steps)
-    extra = ["--metrics", *args.metrics] if args.metrics else []
-    suffix = ""
-    if args.calibrate is not None:
-        extra += ["--calibrate", str(args.calibrate)]
-        suffix = f"-cal{args.calibrate}"
-        if args.calibrate_chains is not None:
-            extra += ["--calibrate-chains", str(args.calibrate_chains)]
-            suffix += f"x{args.calibrate_chains}"
-        if args.calibrate_trained:
-            extra += ["--calibrate-trained"]
-            suffix += "t"
-        if args.calibrate_seed is not None:
-            extra += ["--calibrate-seed", str(args.calibrate_seed)]
-            suffix += f"s{args.calibrate_seed}"
-    if args.sampler != "eval":
-        extra += ["--sampler", args.sampler]
-        suffix += f"-{args.sampler}"
-    if args.independent:
-        extra += ["--independent", repr(args.independent)]
-        suffix += f"-independent{args.independent:g}"
-    if args.restart:
-        extra += ["--restart"]
-        suffix += "-restart"
-    logs = {(name, seed): out / "logs" / f"score-{name}-{seed}{suffix}.json" for name, seed in runs}
-    score_jobs = [Job([sys.executable, __file__, args.recipe, "--score", str(run), "--num", str(args.num),
-                       "--steps", *map(str, steps), *extra], 1, logs[name, seed])
+    logs = {(name, seed): out / "logs" / f"score-{name}-{seed}{scoring.suffix()}.json"
+            for name, seed in runs}
+    score_jobs = [Job([sys.executable, __file__, args.recipe, "--score", str(run), *scoring.argv()],
+                      1, logs[name, seed])
                   for (name, seed), run in runs.items()
-                  if cached_scores(logs[name, seed],
-                                   score_key(run, steps, args.num, args.metrics, args.calibrate,
-                                             args.sampler, args.calibrate_chains,
-                                             args.calibrate_trained, args.calibrate_seed,
-                                             args.independent, args.restart)) is None]
+                  if cached_scores(logs[name, seed], scoring.key(run)) is None]
     run_jobs(score_jobs, args.cores)
     print(f"scored {len(score_jobs)} run(s), {len(runs) - len(score_jobs)} from earlier scores",
           file=sys.stderr)

@@ -117,6 +117,19 @@ def test_seeds_refuses_a_first_seed_that_runs_no_seed(tmp_path):
     assert not (tmp_path / "bench").exists()
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--calibrate-chains", "10"], "--calibrate-chains goes with --calibrate STEPS: give both"),
+    (["--restart"], "--restart is the control of --independent P: give both"),
+    (["--independent", "1.5"], "--independent 1.5: expected a probability between 0 and 1"),
+])
+def test_seeds_refuses_scoring_flags_that_do_not_go_together(tmp_path, flags, message):
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(tiny_recipe().to_yaml())
+    wrong = bench(recipe, tmp_path / "bench", *flags)
+    assert wrong.returncode != 0 and message in wrong.stderr
+    assert not (tmp_path / "bench").exists()
+
+
 @pytest.mark.parametrize("saved, edited, trained", [
     ("    critic_hidden: null\n", "", 0),  # trained before critic_hidden existed: reused
     ("    norm: batch\n", "    norm: layer\n", 1),  # trained with other networks: trained again
