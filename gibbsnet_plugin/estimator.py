@@ -28,14 +28,17 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from gibbsnet_plugin.checkpoint import export_model, resolve_checkpoint
 from gibbsnet_plugin.errors import TableError
 from gibbsnet_plugin.imputation import Imputation, Reduce, impute
-from gibbsnet_plugin.recipe import Recipe, load_recipe, parse_override, recipe_from_dict
+from gibbsnet_plugin.recipe import (
+    Recipe,
+    load_recipe,
+    parse_override,
+    recipe_from_dict,
+    shipped_recipe,
+)
 from gibbsnet_plugin.testtime import Run, load_run
 from gibbsnet_plugin.training import train
 from gibbsnet_plugin.utils import short
 
-DEFAULT_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "table.yaml"
-"""The recipe ``GibbsNetImputer`` trains without a ``recipe``: the repository's
-``recipes/table.yaml``."""
 READING_OPTIONS = ("sep", "decimal", "encoding")
 """``data.options`` that say how to read a file; X is not read from one, so they are dropped."""
 
@@ -60,7 +63,7 @@ class GibbsNetImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     writes the model as ``gibbsnet export`` does, for ``gibbsnet impute`` and ``gn.impute``.
 
     Args:
-        recipe: a table recipe (a YAML file); None: the repository's ``recipes/table.yaml``.
+        recipe: a table recipe (a YAML file); None: the shipped ``recipes/table.yaml``.
             Its ``data.options.path``, ``test_fraction``, ``sep``, ``decimal`` and ``encoding``
             do not apply (X is the table), and ``data.batch_size`` is lowered to X's rows.
         iterations: training iterations (``train.iterations``); None: the recipe's.
@@ -198,7 +201,7 @@ class GibbsNetImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             key = parse_override(text)[0]
             if key in owned:
                 raise ValueError(f"`overrides` {key}: set by {owned[key]}; leave it out of `overrides`")
-        source = DEFAULT_RECIPE if self.recipe is None else Path(self.recipe).expanduser()
+        source = shipped_recipe("table") if self.recipe is None else Path(self.recipe).expanduser()
         recipe = load_recipe(source, list(self.overrides))
         if recipe.data.dataset != "table":
             raise ValueError(f"`recipe` {source}: trains on '{recipe.data.dataset}'; GibbsNetImputer "

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -10,7 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gibbsnet_plugin.errors import RecipeError
-from gibbsnet_plugin.recipe import Recipe, load_recipe, recipe_differences, recipe_from_dict
+from gibbsnet_plugin.recipe import (
+    Recipe,
+    load_recipe,
+    recipe_differences,
+    recipe_from_dict,
+    shipped_recipe,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -256,3 +267,31 @@ def test_any_override_gives_a_recipe_or_a_recipe_error(key, value):
         assert isinstance(recipe_from_dict({"name": "x"}, [f"{key}={text}"]), Recipe)
     except RecipeError as exc:
         assert "\n" not in str(exc) and len(str(exc)) < 400
+
+
+def test_shipped_recipes_are_found_by_name():
+    assert shipped_recipe("table") == REPO / "recipes" / "table.yaml"
+    assert load_recipe(shipped_recipe("digits")).data.dataset == "digits"
+    with pytest.raises(RecipeError, match=r"^no shipped recipe 'tabel' \(there are cifar10, .*, "
+                       r"table\); did you mean 'table'\?$"):
+        shipped_recipe("tabel")
+
+
+def test_an_installed_wheel_ships_the_recipes(tmp_path):
+    pytest.importorskip("setuptools")
+    source = tmp_path / "source"  # a copy: setuptools writes build/ into the tree it builds
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for name in ("gibbsnet_plugin", "cli", "recipes"):
+        shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                            "--no-build-isolation", "-w", str(tmp_path / "wheel"), str(source)],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    with zipfile.ZipFile(next((tmp_path / "wheel").glob("*.whl"))) as wheel:
+        wheel.extractall(tmp_path / "site")
+    found = subprocess.run([sys.executable, "-c", "import gibbsnet_plugin.recipe as r; "
+                            "print(r.shipped_recipe('table'))"], cwd=tmp_path, capture_output=True,
+                           text=True, env={**os.environ, "PYTHONPATH": str(tmp_path / "site")})
+    assert found.stdout.strip() == str(tmp_path / "site" / "gibbsnet_plugin" / "recipes" / "table.yaml")

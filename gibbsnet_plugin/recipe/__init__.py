@@ -14,6 +14,7 @@ from gibbsnet_plugin.recipe.loading import (
     load_recipe,
     parse_override,
     recipe_from_dict,
+    shipped_recipe,
 )
 from gibbsnet_plugin.recipe.schema import (
     DEFAULT_MASKS,
@@ -33,4 +34,5 @@ from gibbsnet_plugin.recipe.schema import (
 __all__ = ["DEFAULT_MASKS", "MAX_RECIPE_BYTES", "CorruptionConfig", "DataConfig", "EvalConfig",
            "Logger", "Loss", "Matching", "Missing", "ModelConfig", "Precision", "Recipe",
            "TrainConfig", "apply_overrides", "check_masked_x", "factory_defaults", "load_recipe",
-           "parse_override", "recipe_differences", "recipe_from_dict", "resolved", "same_resolved"]
+           "parse_override", "recipe_differences", "recipe_from_dict", "resolved", "same_resolved",
+           "shipped_recipe"]

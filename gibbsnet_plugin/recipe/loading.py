@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import re
 import types
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -250,6 +251,24 @@ def recipe_from_dict(
     recipe = _build(Recipe, raw, "", where)
     check_values(recipe, where)
     return recipe
+
+
+def shipped_recipe(name: str) -> Path:
+    """The file of a recipe shipped with the package (``recipes/NAME.yaml`` of the source tree,
+    installed as package data), e.g. ``shipped_recipe("table")``.
+
+    Raises:
+        RecipeError: no shipped recipe of that name, listing those there are.
+    """
+    try:
+        shipped = {f.name[:-5]: f for f in files("gibbsnet_plugin.recipes").iterdir()
+                   if f.name.endswith(".yaml")}
+    except ModuleNotFoundError:  # a source checkout: the package next to recipes/
+        shipped = {f.stem: f for f in (Path(__file__).resolve().parents[2] / "recipes").glob("*.yaml")}
+    if name not in shipped:
+        raise RecipeError(f"no shipped recipe '{name}' (there are {', '.join(sorted(shipped))})"
+                          f"{did_you_mean(name, list(shipped))}")
+    return Path(str(shipped[name]))
 
 
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
