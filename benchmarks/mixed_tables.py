@@ -43,6 +43,7 @@ Markdown tables of mean ± std (worst seed).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -390,7 +391,15 @@ def settings(method: str, draws: int, trees: int, iterations: int, overrides: li
             "missforest": {"trees": trees},
             "miceforest": {"draws": draws, "rounds": MICEFOREST_ROUNDS},
             "gibbsnet": {"draws": draws, "iterations": iterations, "overrides": list(overrides),
-                         "steps": STEPS, "label": label or "GibbsNet"}}[method]
+                         "steps": STEPS, "label": label or "GibbsNet", "recipe": recipe_digest()}}[method]
+
+
+def recipe_digest() -> str:
+    """What the shipped table recipe says, as a short hash: GibbsNet rows made with another
+    version of it are run again."""
+    from gibbsnet_plugin.recipe import shipped_recipe
+
+    return hashlib.sha256(shipped_recipe("table").read_bytes()).hexdigest()[:12]
 
 
 def cell_name(table: str, hide: float, seed: int) -> str:
