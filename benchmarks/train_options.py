@@ -1,13 +1,15 @@
 """Training throughput of the performance options, as ratios to fp32 eager in one process.
 
 Trains the recipe once per configuration (fp32, bf16, fp16, channels_last, compile, 2 processes,
-and each model-level stabiliser with ``--only stabilisers``) for ``--iterations`` and reads the
+each model-level stabiliser with ``--only stabilisers``, and the training terms on the chain's
+spread with ``--only levers``: the masked reconstruction, scored by the squared error or the CRPS,
+and the pairwise critic) for ``--iterations`` and reads the
 trainer's own iterations/s from ``metrics.jsonl``
 (median of the logged intervals after the first, so start-up and compilation are excluded).
 Images/s = iterations/s × the global batch size. On a GPU, name it with ``--device cuda``.
 
     python benchmarks/train_options.py [--recipe recipes/digits.yaml] [--iterations 300]
-        [--device cpu] [--only fp32 bf16 ... | stabilisers] [--set KEY=VALUE ...]
+        [--device cpu] [--only fp32 bf16 ... | stabilisers | levers] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -37,8 +39,14 @@ CONFIGS: dict[str, tuple[list[str], int]] = {
     "z_consistency": (["model.z_consistency=1.0"], 1),
     "standardize": (["model.standardize=true"], 1),
     "decoder_noise": (["model.decoder_noise=16"], 1),
+    "x_consistency": (["model.x_consistency=10"], 1),
+    "crps": (["model.x_consistency=10", "model.reconstruction=crps"], 1),
+    "stationarity": (["model.stationarity=5", "model.pack=2"], 1),
 }
-STABILISERS = [name for name, (sets, _) in CONFIGS.items() if sets and sets[0].startswith("model.")]
+LEVERS = ["x_consistency", "crps", "stationarity"]
+"""The training terms that look at the chain's spread (docs/results.md, "Long chains")."""
+STABILISERS = [name for name, (sets, _) in CONFIGS.items()
+               if sets and sets[0].startswith("model.") and name not in LEVERS]
 
 
 def throughput(recipe_path: str, overrides: list[str], nproc: int, out: Path) -> float:
@@ -53,12 +61,12 @@ def main() -> None:
     parser.add_argument("--recipe", default="recipes/digits.yaml")
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--only", nargs="+", choices=[*CONFIGS, "stabilisers"],
-                        default=[n for n in CONFIGS if n not in STABILISERS])
+    parser.add_argument("--only", nargs="+", choices=[*CONFIGS, "stabilisers", "levers"],
+                        default=[n for n in CONFIGS if n not in STABILISERS + LEVERS])
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
-    if "stabilisers" in args.only:
-        args.only = [n for n in args.only if n != "stabilisers"] + STABILISERS
+    groups = {"stabilisers": STABILISERS, "levers": LEVERS}
+    args.only = [m for n in args.only for m in groups.get(n, [n])]
     common = [f"train.iterations={args.iterations}", f"train.device={args.device}",
               f"train.log_every={max(1, args.iterations // 10)}", "train.sample_every=0",
               f"train.checkpoint_every={args.iterations}", "train.calibration_steps=0",
