@@ -39,8 +39,9 @@ from gibbsnet_plugin.testtime import Run, load_run
 from gibbsnet_plugin.training import train
 from gibbsnet_plugin.utils import short
 
-READING_OPTIONS = ("sep", "decimal", "encoding")
-"""``data.options`` that say how to read a file; X is not read from one, so they are dropped."""
+READING_OPTIONS = ("sep", "decimal", "encoding", "missing")
+"""``data.options`` that say how to read a file; X is not read from one, so they are dropped (only
+its NaN and None cells are missing)."""
 
 
 class GibbsNetImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -208,7 +209,7 @@ class GibbsNetImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                              "needs a recipe of the table data set (recipes/table.yaml)")
         raw = recipe.to_dict()
         options = {k: v for k, v in raw["data"]["options"].items() if k not in READING_OPTIONS}
-        raw["data"]["options"] = {**options, "path": str(table), "test_fraction": 0.0}
+        raw["data"]["options"] = {**options, "path": str(table), "test_fraction": 0.0, "missing": []}
         raw["data"]["batch_size"] = min(raw["data"]["batch_size"], rows)
         raw["seed"] = seed
         if self.iterations is not None:

@@ -14,7 +14,7 @@ import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -267,7 +267,7 @@ def impute_file(
         return result, out
     raw = _raw_cells(path, result.missing.shape, reading)
     style = (TextFormat(",", ".", "utf-8") if path.suffix.lower() in (".npy", ".npz", ".parquet")
-             else sniff_format(path, **reading))
+             else sniff_format(path, **{k: v for k, v in reading.items() if k != "missing"}))
     texts = []
     for table in tables:
         cells = raw.copy()
@@ -288,7 +288,7 @@ def impute_file(
     return result, out
 
 
-def _raw_cells(path: Path, shape: tuple[int, int], reading: dict[str, str]) -> pd.DataFrame:
+def _raw_cells(path: Path, shape: tuple[int, int], reading: dict[str, Any]) -> pd.DataFrame:
     """The cells of ``path`` as the text they are in the file (numbers of a NumPy file as
     ``str``), with the header as it is; ``reading``: ``read_table``'s options."""
     raw = read_table(path, **reading, text=True)

@@ -222,3 +222,14 @@ def test_scikit_learn_estimator_checks(estimator, check):
 def test_scikit_learn_output_and_column_checks(name):
     # scikit-learn runs these for its own transformers only; parametrize_with_checks leaves them out
     getattr(estimator_checks, name)("GibbsNetImputer", tiny(draws=1, steps=2, iterations=2))
+
+
+def test_text_that_spells_a_missing_marker_is_a_category_of_a_dataframe():
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=40)
+    data = pd.DataFrame({"a": a, "region": np.where(a > 0, "NA", "None")})
+    data.loc[::5, "region"] = np.nan
+    imputer = tiny().fit(data)
+    filled = imputer.transform(data)
+    assert set(filled["region"]) == {"NA", "None"}
+    assert filled["region"][data["region"].notna()].tolist() == data["region"].dropna().tolist()

@@ -291,3 +291,18 @@ def test_the_training_banner_says_what_the_columns_were_read_as(table_run):
     banner = (Path(table_run) / "train.log").read_text().splitlines()[0]
     assert "columns: 3 numeric, 1 text (kind);" in banner
 
+
+
+def test_a_run_with_its_own_missing_markers_imputes_files_that_use_them(tmp_path):
+    data = table(seed=3)
+    data["kind"] = data["kind"].where(data["kind"] != "down", "NA")  # a real category "NA"
+    source = tmp_path / "coded.csv"
+    data.astype(object).where(data.notna(), -999).to_csv(source, index=False)
+    recipe = table_recipe(source, iterations=5)
+    recipe.data.options["missing"] = ["-999"]
+    run_dir = gn.train(recipe, out=tmp_path / "run")
+    result, written = gn.impute_file(run_dir, source, tmp_path / "filled.csv", seed=0)
+    filled = pd.read_csv(written, keep_default_na=False)
+    assert (filled.astype(str) != "-999").all().all()
+    np.testing.assert_array_equal(result.missing, data.isna().to_numpy())
+    assert set(filled["kind"]) == {"up", "NA"}

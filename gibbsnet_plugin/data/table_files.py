@@ -13,6 +13,7 @@ import io
 import itertools
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,13 +140,30 @@ def sniff_format(path: str | Path, sep: str | None = None, decimal: str | None =
     return TextFormat(*_sniffed(text, sep, decimal), encoding)
 
 
-def _tidy(column: pd.Series, decimal: str) -> pd.Series:
+def missing_markers(missing: Sequence[str] | str | None) -> tuple[str, ...]:
+    """The texts of a missing cell: ``MISSING_MARKERS`` when ``missing`` is None, else the empty
+    cell and ``missing`` (one marker or several; e.g. ``["-999", "."]``, or ``[]`` so that
+    ``NA`` and ``None`` are values).
+
+    Raises:
+        TableError: ``missing`` is not a text or a list of texts.
+    """
+    if missing is None:
+        return MISSING_MARKERS
+    given = [missing] if isinstance(missing, str) else missing
+    if not isinstance(given, (list, tuple)) or not all(isinstance(m, (str, int, float)) for m in given):
+        raise TableError(f"data.options.missing must be a list of the texts that mark a missing cell "
+                         f"(e.g. ['-999', '.']), got {missing!r}")
+    return ("", *(str(m).strip() for m in given))
+
+
+def _tidy(column: pd.Series, decimal: str, markers: tuple[str, ...]) -> pd.Series:
     """A text (or true/false) column of a table read from a file: cells stripped of spaces,
-    ``MISSING_MARKERS`` missing, ``1,5`` as ``1.5`` when the decimal mark is a comma; numbers if
-    every observed cell is then one. True and false stay text (``True``, ``False``): categories."""
+    ``markers`` missing, ``1,5`` as ``1.5`` when the decimal mark is a comma; numbers if every
+    observed cell is then one. True and false stay text (``True``, ``False``): categories."""
     values = column.astype(object)
     text = values.map(lambda v: v.strip() if isinstance(v, str) else str(v) if isinstance(v, bool) else v)
-    text = text.where(~text.isin(MISSING_MARKERS), np.nan)
+    text = text.where(~text.isin(markers), np.nan)
     if decimal == ",":
         text = text.map(lambda v: v.replace(",", ".")
                         if isinstance(v, str) and _COMMA_NUMBER.fullmatch(v) else v)
@@ -154,16 +172,18 @@ def _tidy(column: pd.Series, decimal: str) -> pd.Series:
 
 
 def read_table(path: str | Path, sep: str | None = None, decimal: str | None = None,
-               encoding: str | None = None, text: bool = False) -> pd.DataFrame:
+               encoding: str | None = None, text: bool = False,
+               missing: Sequence[str] | str | None = None) -> pd.DataFrame:
     """The table in ``path``: text (``.csv``, ``.tsv``, ``.txt``), Parquet, or a 2-D NumPy array
     (``.npy``; ``.npz``: its first array), whose columns are named ``0``, ``1``, ...
 
     A text file's separator, decimal mark and encoding are ``sniff_format``'s unless given
     (``sep`` one character or ``tab``; ``decimal`` ``.`` or ``,``; ``encoding`` a Python codec
     name). Column names and text cells are stripped of surrounding spaces; empty cells, pandas'
-    missing markers and ``?`` are missing (NaN); a column whose observed cells are all numbers is
-    float or int. ``text``: every cell as the text it is in the file instead ("" where empty; a
-    NumPy or Parquet file's values as ``str``), with the header as it is.
+    missing markers and ``?`` are missing (NaN), or empty cells and the texts in ``missing``
+    (``missing_markers``); a column whose observed cells are all numbers is float or int.
+    ``text``: every cell as the text it is in the file instead ("" where empty; a NumPy or Parquet
+    file's values as ``str``), with the header as it is.
 
     Raises:
         TableError: a missing or unreadable file, another suffix, a bad ``sep``, ``decimal`` or
@@ -177,6 +197,7 @@ def read_table(path: str | Path, sep: str | None = None, decimal: str | None = N
     if not path.is_file():
         raise TableError(f"{path}: no such file")
     sep = _check_reading(sep, decimal, encoding)
+    markers = missing_markers(missing)
     tidy = None
     try:
         if suffix == ".parquet":
@@ -196,7 +217,7 @@ def read_table(path: str | Path, sep: str | None = None, decimal: str | None = N
                 return _nonempty(pd.read_csv(io.StringIO(content), sep=sep, dtype=str,
                                              keep_default_na=False), path)
             frame = pd.read_csv(io.StringIO(content), sep=sep, decimal=decimal,
-                                skipinitialspace=True, na_values=list(MISSING_MARKERS), keep_default_na=False)
+                                skipinitialspace=True, na_values=list(markers), keep_default_na=False)
             tidy = decimal
     except TableError:
         raise
@@ -215,7 +236,7 @@ def read_table(path: str | Path, sep: str | None = None, decimal: str | None = N
     if tidy is not None:
         for name in frame.columns[[pd.api.types.is_bool_dtype(t) or not pd.api.types.is_numeric_dtype(t)
                                    for t in frame.dtypes]]:
-            frame[name] = _tidy(frame[name], tidy)
+            frame[name] = _tidy(frame[name], tidy, markers)
     return frame
 
 

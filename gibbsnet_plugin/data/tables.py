@@ -39,7 +39,7 @@ import torch
 from torch.utils.data import Dataset
 
 from gibbsnet_plugin.data.base import SPLIT_SEED
-from gibbsnet_plugin.data.table_files import READING_HINT, read_table
+from gibbsnet_plugin.data.table_files import READING_HINT, missing_markers, read_table
 from gibbsnet_plugin.errors import TableError
 from gibbsnet_plugin.registry import DATASETS
 
@@ -166,14 +166,14 @@ class TableCodec:
     its order; ``label``: a column that is passed through (the items' y), not coded; ``ignored``:
     the columns that are not modelled (imputation passes them through, and a table to impute may
     lack them); ``reading``: the ``read_table`` options the table was read with (``sep``,
-    ``decimal``, ``encoding``; only those given), for reading tables to impute alike.
+    ``decimal``, ``encoding``, ``missing``; only those given), for reading tables to impute alike.
     """
 
     columns: list[ColumnCodec]
     order: list[str]
     label: str | None = None
     ignored: list[str] = field(default_factory=list)
-    reading: dict[str, str] = field(default_factory=dict)
+    reading: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, categorical: Sequence[str] = (), label: str | None = None,
@@ -390,20 +390,23 @@ class Table(Dataset):
 @DATASETS.register("table")
 def build(root: str, train: bool, path: str | None = None, categorical: Sequence[str] = (),
           label: str | None = None, test_fraction: float = 0.2, ignore: Sequence[str] = (),
-          sep: str | None = None, decimal: str | None = None, encoding: str | None = None) -> Table:
+          sep: str | None = None, decimal: str | None = None, encoding: str | None = None,
+          missing: Sequence[str] | None = None) -> Table:
     """The table in ``path`` (see ``read_table``; relative to the working directory) as a
     ``Table``: its rows split by a fixed seeded permutation, ``test_fraction`` of them for the
     test split; the codec is fitted on the training rows. Column kinds are detected (see the
     module docstring); ``categorical``: columns coded one-hot even if they hold numbers;
     ``ignore``: columns not modelled; ``label``: a column that is not modelled but given as the
     items' y (its values numbered in sorted order; rows without a label get -1). ``sep``,
-    ``decimal``, ``encoding``: how to read a text file where sniffing guesses wrong (kept in the
-    codec, so tables to impute are read alike). ``root`` is unused."""
+    ``decimal``, ``encoding``: how to read a text file where sniffing guesses wrong; ``missing``:
+    the texts that mark a missing cell besides an empty one, instead of pandas' markers and ``?``
+    (all kept in the codec, so tables to impute are read alike). ``root`` is unused."""
     if not path:
         raise ValueError("the table data set needs `path`: data.options.path, the file to learn from")
     categorical = [categorical] if isinstance(categorical, str) else list(categorical)
     ignore = [ignore] if isinstance(ignore, str) else list(ignore)
-    reading = {k: v for k, v in (("sep", sep), ("decimal", decimal), ("encoding", encoding))
+    reading = {k: v for k, v in (("sep", sep), ("decimal", decimal), ("encoding", encoding),
+                                 ("missing", None if missing is None else list(missing_markers(missing)[1:])))
                if v is not None}
     frame = read_table(path, **reading)
     source = str(path)

@@ -402,3 +402,26 @@ def test_a_codec_describes_whole_numbers_text_and_columns_passed_through():
     assert TableCodec.fit(data).describe() == \
         "columns: 2 numeric (1 whole), 1 text (colour), not modelled: id"
     assert TableCodec.fit(data[["n", "x"]]).describe() == "columns: 2 numeric (1 whole)"
+
+
+def test_missing_names_the_markers_of_a_missing_cell_instead_of_pandas_ones(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("region,x\nNA,1\nEU,-999\n,3\n.,4\n")
+    default = read_table(path)
+    assert default["region"].isna().tolist() == [True, False, True, False]
+    assert default["x"].tolist() == [1, -999, 3, 4]
+    own = read_table(path, missing=["-999", "."])
+    assert own["region"].tolist()[:2] == ["NA", "EU"] and own["region"].isna().tolist()[2:] == [True, True]
+    assert own["x"].isna().tolist() == [False, True, False, False]
+    with pytest.raises(TableError, match=r"^data.options.missing must be a list of the texts that "
+                       r"mark a missing cell \(e.g. \['-999', '.'\]\), got \{'a': 1\}$"):
+        read_table(path, missing={"a": 1})
+
+
+def test_the_table_data_set_keeps_its_missing_markers_for_imputation(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("region,x\n" + "".join(f"{r},{i}\n" for i, r in enumerate(["NA", "EU", "?"] * 4)))
+    data = gn.datasets.build("table", "", True, path=str(path), missing=["?"], test_fraction=0.0)
+    assert data.codec.columns[0].categories == ["EU", "NA"]
+    assert data.codec.reading == {"missing": ["?"]}
+    assert int((data.mask[:, :2].sum(1) == 0).sum()) == 4  # the four '?' rows
