@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
 from gibbsnet_plugin.data.missing import split_item
-from gibbsnet_plugin.errors import TableError
+from gibbsnet_plugin.errors import RecipeError, TableError
 from gibbsnet_plugin.utils import seeded
 
 
@@ -306,3 +306,12 @@ def test_a_run_with_its_own_missing_markers_imputes_files_that_use_them(tmp_path
     assert (filled.astype(str) != "-999").all().all()
     np.testing.assert_array_equal(result.missing, data.isna().to_numpy())
     assert set(filled["kind"]) == {"up", "NA"}
+
+
+def test_a_table_smaller_than_a_batch_is_refused_with_the_batch_size_that_fits(tmp_path):
+    path = tmp_path / "small.csv"
+    table(rows=15).to_csv(path, index=False)
+    with pytest.raises(RecipeError, match=r"^data.batch_size: 16 is larger than the data set "
+                       r"\(12 items\); lower it, e.g. --set data.batch_size=12$"):
+        gn.train(table_recipe(path), out=tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints").exists()
