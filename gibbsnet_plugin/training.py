@@ -216,7 +216,7 @@ def setup(recipe: Recipe) -> Setup:
     if len(loader) == 0:
         raise RecipeError(
             f"data.batch_size: {recipe.data.batch_size} is larger than the data set "
-            f"({len(dataset)} items); lower it, e.g. --set data.batch_size={len(dataset)}"
+            f"({len(dataset)} items); lower it to {len(dataset)} or less"
         )
     trainer = create_trainer(
         model, opt_d, opt_g, device,

@@ -312,6 +312,6 @@ def test_a_table_smaller_than_a_batch_is_refused_with_the_batch_size_that_fits(t
     path = tmp_path / "small.csv"
     table(rows=15).to_csv(path, index=False)
     with pytest.raises(RecipeError, match=r"^data.batch_size: 16 is larger than the data set "
-                       r"\(12 items\); lower it, e.g. --set data.batch_size=12$"):
+                       r"\(12 items\); lower it to 12 or less$"):
         gn.train(table_recipe(path), out=tmp_path / "run")
     assert not (tmp_path / "run" / "checkpoints").exists()

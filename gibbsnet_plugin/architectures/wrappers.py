@@ -81,7 +81,8 @@ class CategoricalDraws(nn.Module):
         for start, width in self.blocks:
             parts.append(x[:, end:start])
             logits = x[:, start:start + width]
-            noisy = logits - torch.empty_like(logits).exponential_().log()  # + Gumbel(0, 1)
+            exponential = torch.empty_like(logits).exponential_().clamp_(min=torch.finfo(logits.dtype).tiny)
+            noisy = logits - exponential.log()  # + Gumbel(0, 1)
             soft = torch.softmax(noisy / self.temperature, dim=1)
             hard = nn.functional.one_hot(noisy.argmax(dim=1), width).to(soft.dtype)
             parts.append(2 * (hard - soft.detach() + soft) - 1)
