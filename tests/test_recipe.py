@@ -278,7 +278,9 @@ def test_shipped_recipes_are_found_by_name():
 
 
 def test_an_installed_wheel_ships_the_recipes(tmp_path):
-    pytest.importorskip("setuptools")
+    setuptools = pytest.importorskip("setuptools")
+    if int(setuptools.__version__.split(".")[0]) < 77:  # pyproject's `license = "MIT"` (PEP 639)
+        pytest.skip(f"setuptools {setuptools.__version__} cannot build this project offline (77+)")
     source = tmp_path / "source"  # a copy: setuptools writes build/ into the tree it builds
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
