@@ -137,7 +137,7 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True,
     except ValueError as exc:
         raise RecipeError(f"model.{exc}") from None
     if m.categories == "softmax":
-        arch = _categorical(arch, units)
+        arch = _categorical(arch, units, m.category_score)
     corruption = build_corruption(recipe, x_shape) if recipe.train.corruption == "match" else None
     kind_settings = {} if m.clamped_steps is None else {"clamped_steps": m.clamped_steps}
     try:
@@ -153,16 +153,16 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True,
     return _check_batch_norm(recipe, model)
 
 
-def _categorical(arch: Any, units: dict[str, Any] | None) -> Any:
-    """``arch`` drawing the categorical columns of the table ``units`` describes (unchanged for a
-    table without one)."""
+def _categorical(arch: Any, units: dict[str, Any] | None, score: str) -> Any:
+    """``arch`` drawing the categorical columns of the table ``units`` describes, their
+    reconstruction scored by ``score`` (unchanged for a table without one)."""
     if not isinstance(units, dict) or units.get("kind") != "table":
         raise RecipeError("model.categories: 'softmax' draws the text columns of a table; this data "
                           "set is not a table (use 'code')")
     from gibbsnet_plugin.data.tables import TableCodec  # pandas: only for tables
 
     blocks = TableCodec.from_dict(units).categorical_blocks
-    return draw_categories(arch, blocks) if blocks else arch
+    return draw_categories(arch, blocks, score) if blocks else arch
 
 
 def _packed_discriminator(recipe: Recipe, x_shape: tuple[int, ...],

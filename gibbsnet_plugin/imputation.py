@@ -4,7 +4,10 @@ Each row's observed cells clamp a partially clamped chain (``ChainModel.inpaint`
 cells start from noise and ``steps`` chain steps fill them. ``draws`` independent chains give
 that many imputations (multiple imputation); ``reduce`` turns them into one point estimate (the
 mean or median of a numeric cell, the most frequent category of a categorical one), an estimate
-of the conditional mean that beats any single draw in squared error. Values come back in the
+of the conditional mean that beats any single draw in squared error. With ``mean`` and a model
+that draws categories from a softmax, a categorical cell is the category most probable under the
+mean over draws of the probabilities the decoder gives it at each chain's last state (a
+Rao-Blackwellised estimate: no draw noise on top of the chains'). Values come back in the
 table's own units (the run's ``TableCodec``); observed cells are never changed.
 """
 
@@ -20,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gibbsnet_plugin.architectures.wrappers import categorical_head
 from gibbsnet_plugin.chains import ChainModel, corrected_states
 from gibbsnet_plugin.data.table_files import TextFormat, read_table, sniff_format
 from gibbsnet_plugin.data.tables import TableCodec
@@ -155,37 +159,56 @@ def impute(
                          "the right file? (drop rows of nothing but holes, or impute it with "
                          "more rows)")
     start = time.perf_counter()
-    draws_coded, acceptance = _chains(run.model, x, mask, draws, steps, seed, batch_size, independent)
+    draws_coded, expected, acceptance = _chains(run.model, x, mask, draws, steps, seed, batch_size,
+                                                independent, probabilities=reduce == "mean")
     coded = [codec.decode(v) for v in draws_coded]
     seconds = time.perf_counter() - start
     passed = {codec.label, *codec.ignored}  # not modelled: their empty cells stay empty
     missing = frame.isna().to_numpy() & np.array([c not in passed for c in frame.columns])
     filled = [_fill(frame, d, missing) for d in coded]
-    point = None if reduce is None else _fill(frame, _reduce(coded, codec, reduce), missing)
+    point = None
+    if reduce is not None:
+        likely = None if expected is None else codec.decode(np.mean(expected, axis=0))
+        point = _fill(frame, _reduce(coded, codec, reduce, likely), missing)
     return Imputation(filled, point, missing, steps, seconds, acceptance)
 
 
 def _chains(model: ChainModel, x: np.ndarray, mask: np.ndarray, draws: int, steps: int,
-            seed: int | None, batch_size: int, independent: float) -> tuple[list[np.ndarray], float | None]:
-    """``draws`` imputations of the coded rows ``x`` (NaN where ``mask`` is 0), each (rows, width),
-    and the share of independent proposals accepted (None when none were made)."""
+            seed: int | None, batch_size: int, independent: float, probabilities: bool = False,
+            ) -> tuple[list[np.ndarray], np.ndarray | None, float | None]:
+    """``draws`` imputations of the coded rows ``x`` (NaN where ``mask`` is 0), each (rows, width);
+    with ``probabilities``, for a model that draws categories, the probabilities of the categories
+    that the next x update of each draw's last state would draw from (draws, rows, width; only
+    the categorical blocks are meant to be read), else None; and the share of independent proposals
+    accepted (None when none were made)."""
     observed = torch.from_numpy(mask)
     values = torch.from_numpy(np.nan_to_num(x, nan=0.0))  # the hidden cells are never read
+    head = categorical_head(model) if probabilities else None
     pack = model.pack if independent else 1
     batch_size = max(pack, batch_size // pack * pack)
-    out, proposals, accepted = [], 0, 0
+    out, expected, proposals, accepted = [], [], 0, 0
     with seeded(seed, model.device):
         for _ in range(draws):
-            parts = []
+            parts, likely = [], []
             for i in range(0, len(values), batch_size):
                 rows = torch.arange(i, min(i + batch_size, len(values)))
                 padded = torch.cat([rows, rows[-1:].repeat(-len(rows) % pack)])
                 chains = corrected_states(model, len(padded), [steps], independent,
                                           x_observed=values[padded], mask=observed[padded])
-                parts.append(chains.states[0][0][:len(rows)].cpu())
+                last = chains.states[0][0][:len(rows)]
+                parts.append(last.cpu())
                 proposals, accepted = proposals + chains.proposals[0], accepted + chains.accepted[0]
+                if head is not None:
+                    devices = [model.device] if model.device.type == "cuda" else []
+                    with (torch.random.fork_rng(devices=devices), torch.no_grad(),
+                          head.logits() as logits):  # the draws stay those of any `reduce`
+                        model.x_update(last)
+                    likely.append(head.probabilities(logits[-1].detach()).cpu())
             out.append(torch.cat(parts).numpy().astype(np.float64))
-    return out, accepted / proposals if proposals else None
+            if head is not None:
+                expected.append(torch.cat(likely).numpy().astype(np.float64))
+    return (out, np.stack(expected) if head is not None else None,
+            accepted / proposals if proposals else None)
 
 
 def _fill(frame: pd.DataFrame, values: pd.DataFrame, missing: np.ndarray) -> pd.DataFrame:
@@ -201,15 +224,19 @@ def _fill(frame: pd.DataFrame, values: pd.DataFrame, missing: np.ndarray) -> pd.
     return out
 
 
-def _reduce(coded: list[pd.DataFrame], codec: TableCodec, reduce: Reduce) -> pd.DataFrame:
-    """The cell-wise mean or median of numeric columns and the most frequent category of
-    categorical ones, over the draws."""
+def _reduce(coded: list[pd.DataFrame], codec: TableCodec, reduce: Reduce,
+            likely: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The cell-wise mean or median of numeric columns over the draws; for categorical ones the
+    category of ``likely`` (the most probable under the draws' mean category probabilities) when
+    given, else the most frequent category of the draws."""
     out = {}
     for c in codec.columns:
         stacked = np.stack([d[c.name].to_numpy() for d in coded], axis=1)
         if c.kind == "numeric":
             stacked = stacked.astype(np.float64)
             out[c.name] = c.restrict(stacked.mean(axis=1) if reduce == "mean" else np.median(stacked, axis=1))
+        elif likely is not None:
+            out[c.name] = likely[c.name].to_numpy()
         else:
             out[c.name] = pd.DataFrame(stacked).mode(axis=1)[0].to_numpy()
     return pd.DataFrame(out)

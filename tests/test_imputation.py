@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 import gibbsnet_plugin as gn
 from conftest import tiny_recipe
+from gibbsnet_plugin.architectures.wrappers import categorical_head
 from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.errors import RecipeError, TableError
 from gibbsnet_plugin.utils import seeded
@@ -285,6 +286,35 @@ def test_softmax_categories_draw_one_category_per_cell_and_survive_a_reload(csv,
     assert torch.equal((x == 1).sum(1), torch.ones(200, dtype=torch.long))
     result = gn.impute(run_dir, pd.read_csv(csv), draws=3, seed=0)
     assert all(set(d["kind"]) <= {"up", "down"} for d in result.draws)
+
+
+class FixedRow(torch.nn.Module):
+    """A decoder that ignores z: every item gets ``row``."""
+
+    def __init__(self, row: list[float]) -> None:
+        super().__init__()
+        self.row = torch.nn.Parameter(torch.tensor(row))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.row.expand(z.shape[0], -1)
+
+
+def test_the_mean_of_softmax_draws_is_the_most_probable_category_not_the_vote(csv, tmp_path):
+    recipe = table_recipe(csv, iterations=2)
+    recipe.model.categories = "softmax"
+    run = gn.load_run(gn.train(recipe, out=tmp_path / "run"), "cpu")
+    # x is (a, b, c, kind=down, kind=up): 'up' has probability 0.6 whatever the chain's state
+    categorical_head(run.model).decoder = FixedRow([0.0, 0.0, 0.0, 0.0, math.log(1.5)])
+    data = pd.read_csv(csv)
+    hidden = np.arange(len(data)) % 2 == 0
+    data.loc[hidden, "kind"] = np.nan
+    result = gn.impute(run, data, draws=3, reduce="mean", seed=0)
+    assert (result.point["kind"][hidden] == "up").all()
+    votes = sum((d["kind"] == "up").astype(int) for d in result.draws)[hidden]
+    assert 0.2 < (votes < 2).mean() < 0.5  # a vote of 3 draws picks 'down' 35 % of the time
+    median = gn.impute(run, data, draws=3, reduce="median", seed=0)  # the median keeps the vote
+    assert all(a.equals(b) for a, b in zip(result.draws, median.draws, strict=True))
+    assert ((median.point["kind"][hidden] == "down") == (votes < 2)).all()
 
 
 def test_the_training_banner_says_what_the_columns_were_read_as(table_run):

@@ -12,12 +12,15 @@ to a third-party architecture that has none of them:
 - ``spectral_norm``: spectral normalisation of every linear and convolutional layer of D (Miyato
   et al. 2018), which bounds each layer's largest singular value by about 1;
 - ``CategoricalDraws``: the decoder's entries of each categorical block of a table read as logits,
-  and the block drawn as a one-hot code from their softmax (``draw_categories``).
+  and the block drawn as a one-hot code from their softmax (``draw_categories``); it also scores
+  those logits against a row's true categories (``log_scores``), for the masked reconstruction.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -25,6 +28,8 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from gibbsnet_plugin.architectures.base import Architecture, Hierarchy
 
+CATEGORY_SCORES = ("log", "brier")
+"""How the masked reconstruction scores a categorical block (``CategoricalDraws.score``)."""
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
            nn.ConvTranspose3d)
 
@@ -65,14 +70,56 @@ class CategoricalDraws(nn.Module):
     the softmax of those entries: a categorical column sampled as a category, never a blend of
     two. The draw is the Gumbel-max trick, so gradients pass through its Gumbel-softmax relaxation
     at temperature ``temperature`` (straight-through, Jang et al. 2017); entries outside the
-    blocks are returned as they are."""
+    blocks are returned as they are.
+
+    ``score`` says how the masked reconstruction scores the blocks: ``log``, the cross-entropy of
+    the logits (``log_scores``, the log score of the category probabilities), or ``brier``, the
+    CRPS of the draws like any entry (for one-hot draws twice the Brier score)."""
 
     def __init__(self, decoder: nn.Module, blocks: list[tuple[int, int]],
-                 temperature: float = 1.0) -> None:
+                 temperature: float = 1.0, score: str = "brier") -> None:
         super().__init__()
+        if score not in CATEGORY_SCORES:
+            raise ValueError(f"category_score must be 'log' or 'brier', got {score!r}")
         self.decoder = decoder
         self.blocks = [(int(start), int(width)) for start, width in blocks]
         self.temperature = temperature
+        self.score = score
+
+    def log_scores(self, logits: torch.Tensor, code: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cross-entropy of each block of ``logits`` (the wrapped decoder's raw output, (B, ...))
+        against the category that ``code`` (x's ±1 codes, same shape) holds, in nats, spread evenly
+        over the block's entries: (B, n) with n = x's entries, 0 outside the blocks, and the (n,)
+        bool mask of the blocks' entries."""
+        raw, target = logits.flatten(1), code.flatten(1)
+        scores = torch.zeros_like(raw)
+        inside = torch.zeros(raw.shape[1], dtype=torch.bool, device=raw.device)
+        for start, width in self.blocks:
+            block = slice(start, start + width)
+            ce = nn.functional.cross_entropy(raw[:, block], target[:, block].argmax(dim=1),
+                                             reduction="none")
+            scores[:, block] = (ce / width).unsqueeze(1)
+            inside[block] = True
+        return scores, inside
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """The wrapped decoder's raw output (B, ...) flattened to (B, n), each block's logits
+        replaced by their softmax (its categories' probabilities), the other entries as they are."""
+        out = logits.flatten(1).clone()
+        for start, width in self.blocks:
+            out[:, start:start + width] = torch.softmax(out[:, start:start + width], dim=1)
+        return out
+
+    @contextmanager
+    def logits(self) -> Iterator[list[torch.Tensor]]:
+        """Within the block, the raw output of every call of the wrapped decoder (the blocks'
+        entries are logits) is appended to the list it yields."""
+        outputs: list[torch.Tensor] = []
+        hook = self.decoder.register_forward_hook(lambda _m, _i, out: outputs.append(out))
+        try:
+            yield outputs
+        finally:
+            hook.remove()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         out = self.decoder(z)
@@ -91,16 +138,22 @@ class CategoricalDraws(nn.Module):
         return torch.cat(parts, dim=1).view_as(out)
 
 
-def draw_categories(arch: Architecture | Hierarchy,
-                    blocks: list[tuple[int, int]]) -> Architecture | Hierarchy:
+def categorical_head(model: nn.Module) -> CategoricalDraws | None:
+    """The ``CategoricalDraws`` inside ``model`` (a chain model or its decoder), None without one."""
+    return next((m for m in model.modules() if isinstance(m, CategoricalDraws)), None)
+
+
+def draw_categories(arch: Architecture | Hierarchy, blocks: list[tuple[int, int]],
+                    score: str = "brier") -> Architecture | Hierarchy:
     """``arch`` whose decoder of x (a hierarchy's first) draws each categorical block of ``blocks``
-    (``(start, width)`` in x's entries, ascending, not overlapping) with ``CategoricalDraws``."""
+    (``(start, width)`` in x's entries, ascending, not overlapping) with ``CategoricalDraws``,
+    whose reconstruction ``score`` is ``log`` or ``brier``."""
     if isinstance(arch, Hierarchy):
-        decoders = [CategoricalDraws(arch.decoders[0], blocks), *arch.decoders[1:]]
+        decoders = [CategoricalDraws(arch.decoders[0], blocks, score=score), *arch.decoders[1:]]
         return Hierarchy(arch.encoders, decoders, arch.conditionals, arch.discriminator,
                          arch.latent_shapes)
-    return Architecture(arch.encoder, CategoricalDraws(arch.decoder, blocks), arch.discriminator,
-                        arch.latent_shape)
+    return Architecture(arch.encoder, CategoricalDraws(arch.decoder, blocks, score=score),
+                        arch.discriminator, arch.latent_shape)
 
 
 def spectral_norm(module: nn.Module) -> int:
@@ -145,5 +198,5 @@ def stabilise(arch: Architecture | Hierarchy, z_dim: int | list[int], *, spectra
     return Architecture(encoder, decoder, arch.discriminator, arch.latent_shape)
 
 
-__all__ = ["CategoricalDraws", "NoisyInput", "Standardized", "draw_categories", "spectral_norm",
-           "stabilise"]
+__all__ = ["CATEGORY_SCORES", "CategoricalDraws", "NoisyInput", "Standardized", "categorical_head",
+           "draw_categories", "spectral_norm", "stabilise"]

@@ -540,6 +540,12 @@ class ChainModel(ChainLosses, nn.Module):
         with torch.no_grad():
             return self.decode_level(self.features(x, level), level)
 
+    def x_update(self, x: torch.Tensor) -> torch.Tensor:
+        """One draw of x from the latents of the clamped chain at x (B, *x_shape), by the chain's
+        own update of x (one layer: ``dec(enc(x))``); with autograd as the caller has it."""
+        update = next(u for block in self.schedule() for u in block if u.layer == 0)
+        return update.compute(tuple(self.clamped(x)))
+
     def check_level(self, level: int) -> None:
         if not 1 <= level <= self.levels:
             raise ValueError(f"level must be between 1 and {self.levels}, got {level}")

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Literal
 import torch
 import torch.nn.functional as F
 
+from gibbsnet_plugin.architectures.wrappers import categorical_head
+
 if TYPE_CHECKING:
     from gibbsnet_plugin.chains.base import State
 
@@ -87,7 +89,7 @@ def r1_penalty(real: State, scores: torch.Tensor) -> torch.Tensor:
 class ChainLosses:
     """The losses of a chain model, mixed into ``ChainModel``. They read the model's settings
     (``loss``, ``pack``, ``r1``, ``z_consistency``, ``x_consistency``), what its kind supplies
-    (``critique``, ``clamped``, ``schedule``) and its ``inpaint`` and ``observe``.
+    (``critique``, ``clamped``, ``schedule``) and its ``inpaint``, ``x_update`` and ``observe``.
 
     A state is a tuple ``(x, z1, ..., zL)`` with a batch of B items first in each layer."""
 
@@ -147,8 +149,10 @@ class ChainLosses:
         (one layer: ``dec(enc(x))``); returns the mean over all observed entries of the squared
         error, or with ``reconstruction: crps`` of ``crps_of_pair`` of two such draws made from
         two independent fills, so the networks learn to predict entries they were not shown (a
-        model of a corruption f compares f of it with the measurements). Hidden entries are only
-        selected away."""
+        model of a corruption f compares f of it with the measurements). The categorical blocks
+        of a decoder that draws categories with ``score: log`` are scored by the cross-entropy of
+        its logits instead (``CategoricalDraws.log_scores``). Hidden entries are only selected
+        away."""
         observed = torch.ones_like(x, dtype=torch.bool) if mask is None else \
             torch.broadcast_to(mask != 0, x.shape)
         shown = observed & (torch.rand(x.shape, device=x.device) >= hide)
@@ -156,12 +160,21 @@ class ChainLosses:
         draws = 2 if self.reconstruction == "crps" else 1
         known, shown = torch.cat([x_known] * draws), torch.cat([shown] * draws)
         filled = self.inpaint(known, shown, steps) if steps > 0 else known
-        update = next(u for block in self.schedule() for u in block if u.layer == 0)
-        x_hat = self.observe(update.compute(tuple(self.clamped(filled))))
+        head = categorical_head(self)
+        if head is None or head.score != "log":
+            head = None
+            x_hat = self.observe(self.x_update(filled))
+        else:
+            with head.logits() as logits:
+                x_hat = self.observe(self.x_update(filled))
         if draws == 2:
             score = crps_of_pair(*x_hat.chunk(2), x_known)
         else:
             score = (x_hat - x_known).pow(2)
+        if head is not None:
+            ce, inside = head.log_scores(logits[-1], torch.cat([x_known] * draws))
+            ce = ce.view(draws, -1, ce.shape[1]).mean(0)
+            score = torch.where(inside, ce, score.flatten(1)).view_as(score)
         return torch.where(observed, score, torch.zeros_like(score)).sum() / observed.sum().clamp(min=1)
 
 

@@ -77,6 +77,7 @@ class ModelConfig(ChainSettings, ArchitectureConfig):
     standardize: bool = False
     decoder_noise: int = 0
     categories: Literal["code", "softmax"] = "code"
+    category_score: Literal["log", "brier"] = "brier"
 
 
 @dataclass
@@ -187,7 +188,11 @@ KEY_DOCS: dict[str, str] = {
         "how a table's text columns are drawn: `code`, the decoder regresses their ±1 one-hot codes "
         "and the largest entry wins; `softmax`, its entries of each column are logits and a category "
         "is drawn from their softmax (straight-through Gumbel-softmax), so every draw is one category "
-        "and the masked reconstruction's `crps` becomes the Brier score"),
+        "and `model.category_score` says how the masked reconstruction scores it"),
+    "model.category_score": (
+        "with `categories: softmax`, how the masked reconstruction scores a text column: `log`, the "
+        "cross-entropy of its logits (the log score of the category probabilities), or `brier`, the "
+        "`reconstruction` score of its one-hot draws like any entry (`crps`: twice the Brier score)"),
     "train.iterations": "optimisation steps (each: one D update, then one encoder/decoder update)",
     "train.optimizer": "`adam` or `rmsprop`",
     "train.lr": "learning rate of the encoder and decoder",

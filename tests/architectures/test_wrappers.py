@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -126,6 +128,28 @@ def test_categorical_draws_pass_gradients_to_the_logits():
     grad = decoder.decoder.row.grad
     assert grad[0] < 0 < grad[1]
     assert torch.equal(grad[2:], torch.zeros(2))
+
+
+def test_log_scores_are_each_blocks_cross_entropy_spread_over_its_entries():
+    decoder = CategoricalDraws(Fixed([0.0]), [(1, 3), (4, 2)])
+    logits = torch.tensor([[9.0, 0.0, 1.0, 2.0, 5.0, 5.0],
+                           [9.0, 3.0, 0.0, 0.0, 0.0, 1.0]])
+    code = torch.tensor([[0.5, -1.0, -1.0, 1.0, 1.0, -1.0],   # categories 2 and 0
+                         [0.5, 1.0, -1.0, -1.0, -1.0, 1.0]])  # categories 0 and 1
+    scores, inside = decoder.log_scores(logits, code)
+    assert inside.tolist() == [False, True, True, True, True, True]
+    assert torch.equal(scores[:, 0], torch.zeros(2))  # numbers are not scored here
+    first = torch.log(torch.tensor([1 + math.e + math.e ** 2])) - 2  # -log softmax(0, 1, 2)[2]
+    assert torch.allclose(scores[0, 1:4], (first / 3).expand(3))
+    assert torch.allclose(scores[0, 4:], torch.full((2,), math.log(2) / 2))
+    second = torch.log(1 + 2 * torch.exp(torch.tensor(-3.0)))  # -log softmax(3, 0, 0)[0]
+    assert torch.allclose(scores[1, 1:4], (second / 3).expand(3))
+    assert torch.allclose(scores[1, 4:], torch.log(1 + torch.exp(torch.tensor(-1.0))).expand(2) / 2)
+
+
+def test_categorical_draws_refuse_an_unknown_score():
+    with pytest.raises(ValueError, match="category_score must be 'log' or 'brier', got 'hinge'"):
+        CategoricalDraws(Fixed([0.0]), [(0, 1)], score="hinge")
 
 
 def test_draw_categories_wraps_the_decoder_of_x_only():

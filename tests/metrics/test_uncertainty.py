@@ -50,6 +50,27 @@ def test_draws_of_the_true_conditional_cover_at_the_nominal_level_with_a_flat_pi
     assert np.all(np.abs(counts - 1000) < 120)  # 1000 ± 4 sd of a binomial count
 
 
+def test_twenty_draws_of_the_true_conditional_cover_at_the_nominal_level():
+    _, draws, truth = gaussian_case(n=40_000, k=20)
+    coverage = central_coverage(draws, truth)
+    for level in (0.5, 0.8, 0.9, 0.95):
+        assert coverage[level] == pytest.approx(level, abs=0.01)
+    # the interval between the draws' empirical quantiles would call these draws too narrow
+    lo, hi = np.quantile(draws, [0.05, 0.95], axis=0)
+    assert ((truth >= lo) & (truth <= hi)).mean() < 0.84
+
+
+def test_a_value_outside_every_draw_is_inside_only_where_k_draws_cannot_resolve_the_tail():
+    draws = np.arange(1.0, 21.0)[:, None]  # K = 20 draws: 1, 2, ..., 20
+    below, second, inner = np.array([0.0]), np.array([1.5]), np.array([2.5])
+    assert central_coverage(draws, below, levels=(0.9,)) == {0.9: 0.0}
+    # 1/21 of the PIT's range lies below every draw, more than the 95 % interval's 2.5 % tail
+    assert central_coverage(draws, below, levels=(0.95,))[0.95] == pytest.approx(
+        (1 / 21 - 0.025) * 21)
+    assert central_coverage(draws, second, levels=(0.9,))[0.9] == pytest.approx(2 - 0.05 * 21)
+    assert central_coverage(draws, inner, levels=(0.9,)) == {0.9: 1.0}
+
+
 def test_too_narrow_draws_cover_too_little_and_give_a_u_shaped_pit():
     _, draws, truth = gaussian_case(std=0.3)
     coverage = central_coverage(draws, truth)
@@ -60,8 +81,9 @@ def test_too_narrow_draws_cover_too_little_and_give_a_u_shaped_pit():
 
 def test_coverage_and_pit_of_tied_draws_and_bad_shapes():
     truth = np.array([1.0, 0.0])
-    draws = np.ones((5, 2))  # a point mass: covers only its own value
-    assert central_coverage(draws, truth, levels=(0.9,)) == {0.9: 0.5}
+    draws = np.ones((5, 2))  # a point mass: its own value has a PIT uniform on (0, 1),
+    coverage = central_coverage(draws, truth, levels=(0.9,))  # a value below it one on (0, 1/6)
+    assert coverage[0.9] == pytest.approx((0.9 + (1 / 6 - 0.05) * 6) / 2)
     assert pit_counts(draws, truth, rng=np.random.default_rng(1)).sum() == 2
     with pytest.raises(ValueError, match="shape"):
         central_coverage(np.ones((5, 2)), np.ones(3))
