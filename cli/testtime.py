@@ -482,7 +482,8 @@ def export(run: str, out: str, weights: str, force: bool, as_json: bool) -> None
                    "as given (.imp 0), then the draws (.imp 1..K), with the row number .id.")
 @click.option("--reduce", type=click.Choice(["mean", "median"]), default=None,
               help="Write one point estimate of the draws: their mean or median (text columns: "
-                   "the most frequent category).")
+                   "the most frequent category; with mean and softmax categories the most "
+                   "probable under the draws' mean probabilities).")
 @click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=20, show_default=True,
               help="Steps of each partially clamped chain.")
 @_independent_option("partially clamped chain of each row (proposals keep the observed cells)")

@@ -71,8 +71,9 @@ class GibbsNetImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         overrides: ``KEY=VALUE`` recipe overrides, as ``gibbsnet train --set`` takes them, e.g.
             ``("model.x_consistency=100", "data.options.categorical=[code]")``.
         draws: chains per row in ``transform``, reduced to one value per cell.
-        reduce: ``mean`` or ``median`` of the draws' numbers (the most frequent category of
-            text columns).
+        reduce: ``mean`` or ``median`` of the draws' numbers (text columns: with ``mean`` and
+            ``model.categories: softmax`` the category most probable under the draws' mean
+            category probabilities, else the most frequent category).
         steps: chain steps per draw.
         independent: the probability, per chain and step, of an independence proposal that D
             accepts or rejects (``gn.impute``); 0 is the plain chain.
