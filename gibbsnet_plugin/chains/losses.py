@@ -7,6 +7,7 @@ squares, the GibbsNet authors' code), PacGAN packing and instance noise."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -161,17 +162,14 @@ class ChainLosses:
         known, shown = torch.cat([x_known] * draws), torch.cat([shown] * draws)
         filled = self.inpaint(known, shown, steps) if steps > 0 else known
         head = categorical_head(self)
-        if head is None or head.score != "log":
-            head = None
+        log_scored = head is not None and head.score == "log"
+        with head.logits() if log_scored else nullcontext([]) as logits:  # type: ignore[union-attr]
             x_hat = self.observe(self.x_update(filled))
-        else:
-            with head.logits() as logits:
-                x_hat = self.observe(self.x_update(filled))
         if draws == 2:
             score = crps_of_pair(*x_hat.chunk(2), x_known)
         else:
             score = (x_hat - x_known).pow(2)
-        if head is not None:
+        if log_scored:
             ce, inside = head.log_scores(logits[-1], torch.cat([x_known] * draws))
             ce = ce.view(draws, -1, ce.shape[1]).mean(0)
             score = torch.where(inside, ce, score.flatten(1)).view_as(score)
