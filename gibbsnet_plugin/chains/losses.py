@@ -89,7 +89,8 @@ def r1_penalty(real: State, scores: torch.Tensor) -> torch.Tensor:
 
 class ChainLosses:
     """The losses of a chain model, mixed into ``ChainModel``. They read the model's settings
-    (``loss``, ``pack``, ``r1``, ``z_consistency``, ``x_consistency``), what its kind supplies
+    (``loss``, ``pack``, ``r1``, ``z_consistency``, ``x_consistency``, ``reconstruction``,
+    ``bounded``), what its kind supplies
     (``critique``, ``clamped``, ``schedule``) and its ``inpaint``, ``x_update`` and ``observe``.
 
     A state is a tuple ``(x, z1, ..., zL)`` with a batch of B items first in each layer."""
@@ -153,7 +154,7 @@ class ChainLosses:
         model of a corruption f compares f of it with the measurements). The categorical blocks
         of a decoder that draws categories with ``score: log`` are scored by the cross-entropy of
         its logits instead (``CategoricalDraws.log_scores``). Hidden entries are only selected
-        away."""
+        away. With ``bounded`` the draws are clipped to [-1, 1] before they are scored."""
         observed = torch.ones_like(x, dtype=torch.bool) if mask is None else \
             torch.broadcast_to(mask != 0, x.shape)
         shown = observed & (torch.rand(x.shape, device=x.device) >= hide)
@@ -165,6 +166,8 @@ class ChainLosses:
         log_scored = head is not None and head.score == "log"
         with head.logits() if log_scored else nullcontext([]) as logits:  # type: ignore[union-attr]
             x_hat = self.observe(self.x_update(filled))
+        if self.bounded:  # where, not clamp: entries exactly on a bound (one-hot codes) keep their gradient
+            x_hat = torch.where(x_hat.abs() > 1, x_hat.clamp(-1, 1), x_hat)
         if draws == 2:
             score = crps_of_pair(*x_hat.chunk(2), x_known)
         else:

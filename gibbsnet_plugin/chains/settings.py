@@ -50,6 +50,10 @@ class ChainSettings:
         "draw (rewards the conditional mean: draws come out too alike) or `crps`, the continuous "
         "ranked probability score of two independent draws (a proper scoring rule: rewards draws "
         "spread as the true conditional)"))
+    bounded: bool = field(default=False, metadata=_doc(
+        "`x_consistency` scores the draws clipped to [-1, 1], the range of a table's coded numbers "
+        "(their observed minimum and maximum) and of images, as imputations are decoded: draws "
+        "can sit exactly on a bound, e.g. the zeros of a column of counts or frequencies"))
     critic_states: int = field(default=1, metadata=_doc(
         "D is shown the unclamped chain's last s states `(x_t, z_(t-1))`, each against the clamped "
         "pairs (the authors showed 2); states before the `backprop_steps` window are shown detached"))

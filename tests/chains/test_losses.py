@@ -107,6 +107,26 @@ def test_a_log_scored_category_is_reconstructed_by_its_cross_entropy(reconstruct
     assert grad[2] < 0 < grad[3]
 
 
+def test_a_bounded_reconstruction_scores_draws_clipped_to_the_data_range():
+    """x = (0.5, 1.0, a text column of 2 categories); the decoder draws 0.5, 1.5 and the other
+    category's code, whose entries lie exactly on the bounds."""
+    x = torch.tensor([[0.5, 1.0, -1.0, 1.0]])
+    errors, grads = {}, {}
+    for bounded in (False, True):
+        torch.manual_seed(0)
+        model = build_model(tiny_recipe(model={"x_consistency": 1.0, "reconstruction": "crps",
+                                               "bounded": bounded}), (4,))
+        decoder = FixedLogits([0.5, 1.5, 1.0, -1.0])
+        model = model.with_networks(model.encoder, decoder)
+        errors[bounded] = model.reconstruction_error(x, steps=1)
+        errors[bounded].backward()
+        grads[bounded] = decoder.row.grad
+    assert errors[False].item() == pytest.approx((0.5 + 2 + 2) / 4)
+    assert errors[True].item() == pytest.approx((2 + 2) / 4)  # 1.5 is drawn as 1.0, the data's top
+    assert grads[False][1] > 0 and grads[True][1] == 0
+    assert torch.equal(grads[True][2:], grads[False][2:]) and grads[True][2] > 0  # codes still learn
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_stationarity_shows_d_pairs_of_one_chain_started_at_data_as_unclamped(kind):
     """Items 2i and 2i + 1 of the pairs are the clamped state of data item i and where its chain
