@@ -105,6 +105,17 @@ def build_poisoned(root: str, train: bool, poison: float = math.nan, labels: boo
     return Poisoned(poison, labels)
 
 
+class FixedRow(nn.Module):
+    """A decoder that ignores z: every item gets the learnable ``row`` of outputs."""
+
+    def __init__(self, row: list[float]) -> None:
+        super().__init__()
+        self.row = nn.Parameter(torch.tensor(row))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.row.expand(z.shape[0], -1)
+
+
 def tiny_recipe(**sections: dict) -> Recipe:
     """A digits recipe small enough to train in about a second; sections override keys."""
     raw = {

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 import gibbsnet_plugin as gn
-from conftest import tiny_recipe
+from conftest import FixedRow, tiny_recipe
 from gibbsnet_plugin.architectures.wrappers import categorical_head
 from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.errors import RecipeError, TableError
@@ -286,17 +286,6 @@ def test_softmax_categories_draw_one_category_per_cell_and_survive_a_reload(csv,
     assert torch.equal((x == 1).sum(1), torch.ones(200, dtype=torch.long))
     result = gn.impute(run_dir, pd.read_csv(csv), draws=3, seed=0)
     assert all(set(d["kind"]) <= {"up", "down"} for d in result.draws)
-
-
-class FixedRow(torch.nn.Module):
-    """A decoder that ignores z: every item gets ``row``."""
-
-    def __init__(self, row: list[float]) -> None:
-        super().__init__()
-        self.row = torch.nn.Parameter(torch.tensor(row))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.row.expand(z.shape[0], -1)
 
 
 def test_the_mean_of_softmax_draws_is_the_most_probable_category_not_the_vote(csv, tmp_path):

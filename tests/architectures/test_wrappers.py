@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import gibbsnet_plugin as gn
+from conftest import FixedRow
 from gibbsnet_plugin.architectures.wrappers import (
     CategoricalDraws,
     NoisyInput,
@@ -95,20 +96,9 @@ def test_stabilise_with_nothing_chosen_keeps_the_networks():
                                                                  arch.discriminator)
 
 
-class Fixed(nn.Module):
-    """A "decoder" that returns the same row of outputs for every z."""
-
-    def __init__(self, row: list[float]) -> None:
-        super().__init__()
-        self.row = nn.Parameter(torch.tensor(row))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.row.expand(z.shape[0], -1)
-
-
 def test_categorical_draws_are_one_hot_codes_at_the_softmax_frequencies():
     logits = [0.0, 1.0, 2.0]
-    decoder = CategoricalDraws(Fixed([0.3, *logits, -0.7]), [(1, 3)])
+    decoder = CategoricalDraws(FixedRow([0.3, *logits, -0.7]), [(1, 3)])
     torch.manual_seed(0)
     x = decoder(torch.zeros(20000, 2))
     assert torch.equal(x[:, 0], torch.full((20000,), 0.3))  # numbers pass through
@@ -121,7 +111,7 @@ def test_categorical_draws_are_one_hot_codes_at_the_softmax_frequencies():
 
 
 def test_categorical_draws_pass_gradients_to_the_logits():
-    decoder = CategoricalDraws(Fixed([0.0, 0.0, 0.0, 0.0]), [(0, 2), (2, 2)])
+    decoder = CategoricalDraws(FixedRow([0.0, 0.0, 0.0, 0.0]), [(0, 2), (2, 2)])
     torch.manual_seed(0)
     # a loss that falls as category 0 of the first block is drawn: descent raises its logit
     (-decoder(torch.zeros(256, 1))[:, 0]).sum().backward()
@@ -131,7 +121,7 @@ def test_categorical_draws_pass_gradients_to_the_logits():
 
 
 def test_log_scores_are_each_blocks_cross_entropy_spread_over_its_entries():
-    decoder = CategoricalDraws(Fixed([0.0]), [(1, 3), (4, 2)])
+    decoder = CategoricalDraws(FixedRow([0.0]), [(1, 3), (4, 2)])
     logits = torch.tensor([[9.0, 0.0, 1.0, 2.0, 5.0, 5.0],
                            [9.0, 3.0, 0.0, 0.0, 0.0, 1.0]])
     code = torch.tensor([[0.5, -1.0, -1.0, 1.0, 1.0, -1.0],   # categories 2 and 0
@@ -149,7 +139,7 @@ def test_log_scores_are_each_blocks_cross_entropy_spread_over_its_entries():
 
 def test_categorical_draws_refuse_an_unknown_score():
     with pytest.raises(ValueError, match="category_score must be 'log' or 'brier', got 'hinge'"):
-        CategoricalDraws(Fixed([0.0]), [(0, 1)], score="hinge")
+        CategoricalDraws(FixedRow([0.0]), [(0, 1)], score="hinge")
 
 
 def test_draw_categories_wraps_the_decoder_of_x_only():

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from conftest import tiny_recipe
+from conftest import FixedRow, tiny_recipe
 from gibbsnet_plugin.architectures.wrappers import CategoricalDraws
 from gibbsnet_plugin.chains.losses import crps_of_pair
 from gibbsnet_plugin.factory import build_model
@@ -77,24 +77,13 @@ def test_a_crps_reconstruction_scores_two_independent_draws_of_the_x_update():
     assert model.reconstruction_error(x, torch.zeros_like(x), steps=1) == 0
 
 
-class FixedLogits(torch.nn.Module):
-    """A decoder that ignores z and gives the same row of outputs for every item."""
-
-    def __init__(self, row: list[float]) -> None:
-        super().__init__()
-        self.row = torch.nn.Parameter(torch.tensor(row))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.row.expand(z.shape[0], -1)
-
-
 @pytest.mark.parametrize("reconstruction", ["squared", "crps"])
 def test_a_log_scored_category_is_reconstructed_by_its_cross_entropy(reconstruction):
     """x = (a number, one text column of 3 categories); the decoder's logits favour category 0."""
     recipe = tiny_recipe(model={"x_consistency": 1.0, "reconstruction": reconstruction})
     torch.manual_seed(0)
     model = build_model(recipe, (4,))
-    decoder = CategoricalDraws(FixedLogits([0.25, 2.0, 0.0, 0.0]), [(1, 3)], score="log")
+    decoder = CategoricalDraws(FixedRow([0.25, 2.0, 0.0, 0.0]), [(1, 3)], score="log")
     model = model.with_networks(model.encoder, decoder)
     x = torch.tensor([[0.75, 1.0, -1.0, -1.0], [0.75, -1.0, 1.0, -1.0]])  # categories 0 and 1
     error = model.reconstruction_error(x, steps=1)
@@ -116,7 +105,7 @@ def test_a_bounded_reconstruction_scores_draws_clipped_to_the_data_range():
         torch.manual_seed(0)
         model = build_model(tiny_recipe(model={"x_consistency": 1.0, "reconstruction": "crps",
                                                "bounded": bounded}), (4,))
-        decoder = FixedLogits([0.5, 1.5, 1.0, -1.0])
+        decoder = FixedRow([0.5, 1.5, 1.0, -1.0])
         model = model.with_networks(model.encoder, decoder)
         errors[bounded] = model.reconstruction_error(x, steps=1)
         errors[bounded].backward()
