@@ -149,6 +149,10 @@ def rescore_cell(work: Path, uci: str | None) -> dict[str, Any]:
     holes = np.where(mask == 1, x, np.nan)
     columns = [f"c{j}" for j in range(x.shape[1])]
     methods = record["methods"]
+    chains = [n for n, row in methods.items() if "coverage" in row and not n.startswith("mice")]
+    if len(chains) > 1:  # the cell keeps one run, that of the label run last
+        raise SystemExit(f"{work}: GibbsNet rows of {len(chains)} labels ({', '.join(chains)}) "
+                         "but one saved run; rescore each label's own --out")
     for name in [n for n, row in methods.items() if "coverage" in row]:
         k = int(name.rsplit(" ", 1)[1])  # "<method>, mean of K"
         if name.startswith("mice"):

@@ -282,3 +282,8 @@ def test_imputation_rescore_scores_the_same_draws_again(tmp_path):
     again = subprocess.run([*argv, "--rescore"], capture_output=True, text=True, timeout=600, env=env)
     assert again.returncode == 0, again.stderr
     assert json.loads(path.read_text()) == measured
+    # a second label's rows, whose run the cell no longer keeps, are refused, not scored wrongly
+    stale["methods"]["GibbsNet other, mean of 3"] = measured["methods"][multiple[1]]
+    path.write_text(json.dumps(stale))
+    refused = subprocess.run([*argv, "--rescore"], capture_output=True, text=True, timeout=600, env=env)
+    assert refused.returncode != 0 and "rescore each label's own --out" in refused.stderr

@@ -28,6 +28,11 @@ def _pair(draws: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return draws, truth
 
 
+def _ranks(draws: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How many of each true value's K draws lie below it and how many equal it: (N,), (N,)."""
+    return (draws < truth).sum(0), (draws == truth).sum(0)
+
+
 def central_coverage(draws: np.ndarray, truth: np.ndarray,
                      levels: Sequence[float] = LEVELS) -> dict[float, float]:
     """For each nominal ``level``, the share of the N true values that fall inside the central
@@ -45,8 +50,7 @@ def central_coverage(draws: np.ndarray, truth: np.ndarray,
     """
     draws, truth = _pair(draws, truth)
     k = draws.shape[0]
-    below = (draws < truth).sum(0)
-    equal = (draws == truth).sum(0)
+    below, equal = _ranks(draws, truth)
     start, stop = below / (k + 1), (below + equal + 1) / (k + 1)  # the PIT value is uniform here
     out = {}
     for level in levels:
@@ -102,8 +106,7 @@ def pit_values(draws: np.ndarray, truth: np.ndarray, rng: np.random.Generator) -
     ``draws`` (K, N), ``truth`` (N,) -> (N,) in [0, 1); ``rng`` draws W.
     """
     draws, truth = _pair(draws, truth)
-    below = (draws < truth).sum(0)
-    equal = (draws == truth).sum(0)
+    below, equal = _ranks(draws, truth)
     return (below + rng.random(truth.shape) * (equal + 1)) / (draws.shape[0] + 1)
 
 
