@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from gibbsnet_plugin.architectures.norms import chain_batchnorm
 from gibbsnet_plugin.architectures.wrappers import draw_categories, stabilise
 from gibbsnet_plugin.chains import ChainModel, check_architecture
-from gibbsnet_plugin.data.base import x_of
+from gibbsnet_plugin.data.base import table_codec_of, x_of
 from gibbsnet_plugin.data.missing import Corrupted, Masked, check_observed, split_item
 from gibbsnet_plugin.errors import GibbsnetError, MaskError, RecipeError
 from gibbsnet_plugin.limits import check_memory
@@ -156,12 +156,11 @@ def build_model(recipe: Recipe, x_shape: tuple[int, ...], training: bool = True,
 def _categorical(arch: Any, units: dict[str, Any] | None, score: str) -> Any:
     """``arch`` drawing the categorical columns of the table ``units`` describes, their
     reconstruction scored by ``score`` (unchanged for a table without one)."""
-    if not isinstance(units, dict) or units.get("kind") != "table":
+    codec = table_codec_of(units)
+    if codec is None:
         raise RecipeError("model.categories: 'softmax' draws the text columns of a table; this data "
                           "set is not a table (use 'code')")
-    from gibbsnet_plugin.data.tables import TableCodec  # pandas: only for tables
-
-    blocks = TableCodec.from_dict(units).categorical_blocks
+    blocks = codec.categorical_blocks
     return draw_categories(arch, blocks, score) if blocks else arch
 
 

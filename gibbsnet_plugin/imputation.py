@@ -25,6 +25,7 @@ import torch
 
 from gibbsnet_plugin.architectures.wrappers import categorical_head
 from gibbsnet_plugin.chains import ChainModel, corrected_states
+from gibbsnet_plugin.data.base import table_codec_of
 from gibbsnet_plugin.data.table_files import TextFormat, read_table, sniff_format
 from gibbsnet_plugin.data.tables import TableCodec
 from gibbsnet_plugin.errors import OutputError, TableError
@@ -88,12 +89,12 @@ def table_codec(run: Run) -> TableCodec:
     Raises:
         TableError: the run was trained on other data (images, a plugin's data set).
     """
-    units = run.units
-    if not isinstance(units, dict) or units.get("kind") != "table":
+    codec = table_codec_of(run.units)
+    if codec is None:
         raise TableError(f"{run.checkpoint}: this run was trained on '{run.recipe.data.dataset}', "
                          "not on a table; impute tables with a run of the table data set "
                          "(recipes/table.yaml)")
-    return TableCodec.from_dict(units)
+    return codec
 
 
 def as_frame(table: pd.DataFrame | np.ndarray | str | Path, codec: TableCodec) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from gibbsnet_plugin.architectures.base import annealed
 from gibbsnet_plugin.calibration import end_calibration_steps
 from gibbsnet_plugin.chains import ChainModel, instance_noise_std
-from gibbsnet_plugin.data.base import data_units
+from gibbsnet_plugin.data.base import data_units, table_codec_of
 from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.data.sampler import ResumableSampler
 from gibbsnet_plugin.distributed import backend_for, launched_by_torchrun, quiet_ignite, run_parallel
@@ -366,12 +366,8 @@ def _summary(s: Setup, recipe: Recipe, out: Path, resuming: bool) -> RunSummary:
 
 def _columns(dataset: Dataset) -> str | None:
     """What a table's columns were read as, for the banner; None for other data."""
-    units = data_units(dataset)
-    if not isinstance(units, dict) or units.get("kind") != "table":
-        return None
-    from gibbsnet_plugin.data.tables import TableCodec  # pandas: only for tables
-
-    return TableCodec.from_dict(units).describe()
+    codec = table_codec_of(data_units(dataset))
+    return None if codec is None else codec.describe()
 
 
 def _incomplete(s: Setup, recipe: Recipe) -> str | None:

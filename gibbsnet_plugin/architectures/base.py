@@ -24,8 +24,8 @@ Norm = Literal["batch", "layer", "none"]
 NORMS = ("batch", "layer", "none")
 Standardize = Literal["sample", "batch", "none"]
 STANDARDIZE = ("sample", "batch", "none")
-Output = Literal["tanh", "linear"]
-OUTPUTS = ("tanh", "linear")
+Output = Literal["tanh", "clip", "linear"]
+OUTPUTS = ("tanh", "clip", "linear")
 
 
 @dataclass
@@ -175,7 +175,9 @@ class NoisyDecoder(nn.Module):
     """Concatenates ``noise_dim`` fresh N(0, 1) values to z, then applies ``body``.
 
     ``output="tanh"`` (the default) squashes the result into [-1, 1], the range of image data;
-    ``"linear"`` returns it unbounded, for data in other units (e.g. the 2-D mixtures).
+    ``"clip"`` clips it to [-1, 1] (hard tanh), so draws can sit exactly on a bound as an image's
+    background does; ``"linear"`` returns it unbounded, for data in other units (e.g. the 2-D
+    mixtures).
     """
 
     def __init__(self, body: nn.Module, noise_dim: int, output: Output = "tanh") -> None:
@@ -190,7 +192,9 @@ class NoisyDecoder(nn.Module):
         if self.noise_dim:
             z = torch.cat([z, z.new_empty(z.shape[0], self.noise_dim).normal_()], dim=1)
         x = self.body(z)
-        return torch.tanh(x) if self.output == "tanh" else x
+        if self.output == "tanh":
+            return torch.tanh(x)
+        return F.hardtanh(x) if self.output == "clip" else x
 
 
 class JointDiscriminator(nn.Module):

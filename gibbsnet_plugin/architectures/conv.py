@@ -18,6 +18,7 @@ from gibbsnet_plugin.architectures.base import (
     JointDiscriminator,
     NoisyDecoder,
     Norm,
+    Output,
     Posterior,
     SpatialGaussian,
     Standardize,
@@ -61,7 +62,7 @@ def _check_width(width: int) -> None:
 
 def _spatial(x_shape: tuple[int, ...], z_dim: int | list[int], z_stride: int | None, critic: str,
              width: int, posterior: Posterior, standardize: Standardize | bool, dropout: float,
-             norm: Norm) -> Architecture | None:
+             norm: Norm, output: Output) -> Architecture | None:
     """The one-layer networks with a spatial z when ``z_stride`` is set (``spatial_latent``),
     else None; refuses a local ``critic`` without a spatial z."""
     if z_stride is None:
@@ -74,14 +75,14 @@ def _spatial(x_shape: tuple[int, ...], z_dim: int | list[int], z_stride: int | N
                          "hierarchy: remove z_stride or give one z_dim")
     check_common_options(posterior, 0, dropout, norm, standardize)
     return spatial_latent(x_shape, z_dim, z_stride, width, posterior, standardize, dropout, norm,
-                          critic)  # type: ignore[arg-type]
+                          critic, output)  # type: ignore[arg-type]
 
 
 def _small_conv(
     z_dim: int, enc: list[nn.Module], dec: list[nn.Module],
     bottleneck: tuple[int, int, int], dx: list[nn.Module], dx_out: int, hidden: int,
     posterior: Posterior, standardize: Standardize | bool, decoder_noise: int, dropout: float,
-    norm: Norm,
+    norm: Norm, output: Output,
 ) -> Architecture:
     """Encoder ``enc`` to a ``bottleneck`` (C, H, W) map, its mirror ``dec`` and a joint
     discriminator whose x branch ``dx`` gives ``dx_out`` features."""
@@ -95,7 +96,7 @@ def _small_conv(
             nn.Linear(z_dim + decoder_noise, c * h * w),
             norm_layer(norm, c * h * w, spatial=False), nn.ReLU(), nn.Unflatten(1, (c, h, w)), *dec,
         ),
-        decoder_noise,
+        decoder_noise, output,
     )
     discriminator = JointDiscriminator(
         nn.Sequential(*dx, nn.Flatten()),
@@ -110,6 +111,7 @@ def build_conv8(
     x_shape: tuple[int, ...], z_dim: int | list[int], width: int = 32, posterior: Posterior = "sigmoid",
     standardize: Standardize | bool = True, decoder_noise: int = 16, dropout: float = 0.0,
     norm: Norm = "batch", z_stride: int | None = None, critic: Critic = "global",
+    output: Output = "tanh",
 ) -> Architecture | Hierarchy:
     """For C×8×8 images (the bundled digits are 1×8×8): two stride-2 convolutions each way, ``width``
     channels in the first layer.
@@ -121,10 +123,14 @@ def build_conv8(
     convolutional networks (the conditional of z1 given x and z2 convolves x the same way) and
     whose transitions between latent layers are MLPs of ``8 * width`` units; D convolves x as
     here and gives each latent layer its own branch.
+
+    ``output``: the decoder's last activation, ``tanh`` or ``clip`` (hard tanh: pixels can sit
+    exactly on -1 or 1, as a background does).
     """
     c = _check_shape("conv8", x_shape, 8)
     _check_width(width)
-    spatial = _spatial(x_shape, z_dim, z_stride, critic, width, posterior, standardize, dropout, norm)
+    spatial = _spatial(x_shape, z_dim, z_stride, critic, width, posterior, standardize, dropout, norm,
+                       output)
     if spatial is not None:
         return spatial
     w = width
@@ -141,7 +147,7 @@ def build_conv8(
         dx=[*_dconv(c, w, 4, 2, 1, dropout), *_dconv(w, 2 * w, 4, 2, 1, dropout)],
         dx_out=2 * w * 2 * 2, hidden=8 * w,
         posterior=posterior, standardize=standardize, decoder_noise=decoder_noise, dropout=dropout,
-        norm=norm,
+        norm=norm, output=output,
     )
     if not isinstance(z_dim, list):
         return _small_conv(z_dim, **parts)
@@ -183,18 +189,20 @@ def build_conv28(
     x_shape: tuple[int, ...], z_dim: int | list[int], width: int = 32, posterior: Posterior = "sigmoid",
     standardize: Standardize | bool = True, decoder_noise: int = 16, dropout: float = 0.0,
     norm: Norm = "batch", z_stride: int | None = None, critic: Critic = "global",
+    output: Output = "tanh",
 ) -> Architecture | Hierarchy:
     """For C×28×28 images (MNIST is 1×28×28): 28 -> 14 -> 7 -> 4 and back. With a list ``z_dim`` a
     ``Hierarchy`` with a spatial z1 of ``z_dim[0]`` channels at 14×14 (see ``spatial_hierarchy``).
-    ``z_stride`` (1, 2 or 4) and ``critic``: one spatial layer, as for ``conv8``."""
+    ``z_stride`` (1, 2 or 4), ``critic`` and ``output``: as for ``conv8``."""
     c = _check_shape("conv28", x_shape, 28)
     _check_width(width)
-    spatial = _spatial(x_shape, z_dim, z_stride, critic, width, posterior, standardize, dropout, norm)
+    spatial = _spatial(x_shape, z_dim, z_stride, critic, width, posterior, standardize, dropout, norm,
+                       output)
     if spatial is not None:
         return spatial
     if isinstance(z_dim, list):
         return spatial_hierarchy(x_shape, z_dim, width, posterior, standardize, decoder_noise,
-                                 dropout, norm)
+                                 dropout, norm, output)
     w = width
     return _small_conv(
         z_dim,
@@ -207,7 +215,7 @@ def build_conv28(
             *_dconv(2 * w, 4 * w, 3, 2, 1, dropout)],
         dx_out=4 * w * 4 * 4, hidden=16 * w,
         posterior=posterior, standardize=standardize, decoder_noise=decoder_noise, dropout=dropout,
-        norm=norm,
+        norm=norm, output=output,
     )
 
 
@@ -216,6 +224,7 @@ def build_conv32(
     x_shape: tuple[int, ...], z_dim: int | list[int], posterior: Posterior = "gaussian",
     standardize: Standardize | bool = False, decoder_noise: int = 0, dropout: float = 0.2,
     norm: Norm = "batch", z_stride: int | None = None, critic: Critic = "global", width: int = 32,
+    output: Output = "tanh",
 ) -> Architecture | Hierarchy:
     """ALI's SVHN networks for C×32×32 images (SVHN and CIFAR-10 are 3×32×32): 32 -> 28 -> 13 ->
     10 -> 4 -> 1 and back.
@@ -225,17 +234,18 @@ def build_conv32(
     GibbsNet authors' tricks. With a list ``z_dim`` a ``Hierarchy`` with a spatial z1 of
     ``z_dim[0]`` channels at 16×16, as the public HALI ports have (see ``spatial_hierarchy``).
     ``z_stride`` (1, 2, 4, 8, ...) and ``critic``: one spatial layer, as for ``conv8``, its
-    networks ``width`` channels wide.
+    networks ``width`` channels wide; ``output`` as for ``conv8``.
     """
     c = _check_shape("conv32", x_shape, 32)
     check_common_options(posterior, decoder_noise, dropout, norm, standardize)
     _check_width(width)
-    spatial = _spatial(x_shape, z_dim, z_stride, critic, width, posterior, standardize, dropout, norm)
+    spatial = _spatial(x_shape, z_dim, z_stride, critic, width, posterior, standardize, dropout, norm,
+                       output)
     if spatial is not None:
         return spatial
     if isinstance(z_dim, list):
         return spatial_hierarchy(x_shape, z_dim, 64, posterior, standardize, decoder_noise,
-                                 dropout, norm)
+                                 dropout, norm, output)
 
     def act() -> nn.Module:
         return nn.LeakyReLU(0.01)
@@ -264,7 +274,7 @@ def build_conv32(
             *deconv(128, 64, 4, 1), *deconv(64, 32, 4, 2), *deconv(32, 32, 5, 1),
             *conv(32, 32, 1, 1), nn.Conv2d(32, c, 1),
         ),
-        decoder_noise,
+        decoder_noise, output,
     )
     discriminator = JointDiscriminator(
         nn.Sequential(
@@ -281,7 +291,7 @@ def build_conv32(
 
 def spatial_hierarchy(x_shape: tuple[int, ...], z_dims: list[int], width: int, posterior: Posterior,
                       standardize: Standardize | bool, decoder_noise: int, dropout: float,
-                      norm: Norm) -> Hierarchy:
+                      norm: Norm, output: Output = "tanh") -> Hierarchy:
     """A ``Hierarchy`` for C×H×W images whose z1 is a feature map of ``z_dims[0]`` channels at
     H/2 × W/2 and whose higher layers are vectors: x <-> z1 by one stride-2 convolution each
     way, z1 <-> z2 through a stride-2 convolution and a linear layer, the conditional of z1 given
@@ -307,7 +317,8 @@ def spatial_hierarchy(x_shape: tuple[int, ...], z_dims: list[int], width: int, p
     above = range(2, len(z_dims))
     x_to_z1 = SpatialGaussian(nn.Sequential(*_conv(c, w, 4, 2, 1, "none"),
                                             nn.Conv2d(w, 2 * c1, 3, 1, 1)), c1, posterior, standardize)
-    z1_to_x = NoisyDecoder(nn.Sequential(*_deconv(c1, w, 4, 2, 1, norm), nn.Conv2d(w, c, 3, 1, 1)), 0)
+    z1_to_x = NoisyDecoder(nn.Sequential(*_deconv(c1, w, 4, 2, 1, norm), nn.Conv2d(w, c, 3, 1, 1)), 0,
+                           output)
     z2_to_z1 = NoisyDecoder(nn.Sequential(
         nn.Linear(z_dims[1] + decoder_noise, n_down), nn.ReLU(), nn.Unflatten(1, (2 * w, h1 // 2, w1 // 2)),
         nn.ConvTranspose2d(2 * w, c1, 4, 2, 1)), decoder_noise, "linear")

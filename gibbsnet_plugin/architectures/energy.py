@@ -95,7 +95,7 @@ def build_energy(
     """Encoder and decoder as ``steps`` Langevin steps on one energy MLP of ``hidden`` widths
     (``step_size`` and ``noise``: each direction's starting eps and tau), D an MLP of
     ``critic_hidden`` units over x and z, for data of any shape (flattened) and a vector z of
-    ``z_dim``; ``output``: ``tanh`` keeps x in [-1, 1], ``linear`` leaves it unbounded."""
+    ``z_dim``; ``output``: ``tanh`` or ``clip`` keeps x in [-1, 1], ``linear`` leaves it unbounded."""
     if isinstance(z_dim, list):
         raise ValueError("the energy architecture has one latent layer: give z_dim as one number")
     widths = list(hidden)
@@ -116,7 +116,7 @@ def build_energy(
     return Architecture(
         encoder=Langevin(energy, "z", (z_dim,), steps, step_size, noise),
         decoder=Langevin(energy, "x", tuple(x_shape), steps, step_size, noise,
-                         (-1.0, 1.0) if output == "tanh" else None),
+                         None if output == "linear" else (-1.0, 1.0)),
         discriminator=JointDiscriminator(
             nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(n_x, h), lrelu()),
             nn.Sequential(nn.Linear(z_dim, h), lrelu()),

@@ -44,8 +44,9 @@ def build(
 
     ``critic_hidden``: D's widths (default: ``hidden``): its x and z branches have
     ``critic_hidden[0]`` units each, then the joint layers ``critic_hidden[1:]``.
-    ``output``: the decoder's last activation, ``tanh`` (x in [-1, 1], for images) or ``linear``
-    (unbounded x, e.g. the 2-D mixtures ``grid25`` and ``ring8``); checked by ``NoisyDecoder``.
+    ``output``: the decoder's last activation, ``tanh`` (x in [-1, 1], for images), ``clip``
+    (hard tanh: x in [-1, 1], exactly on a bound where the data are) or ``linear`` (unbounded x,
+    e.g. the 2-D mixtures ``grid25`` and ``ring8``); checked by ``NoisyDecoder``.
     With a list ``z_dim`` the same blocks make a ``Hierarchy``: every transition is such an MLP
     (on the flattened, concatenated inputs for the middle layers' conditionals), latent layers are
     decoded without a final activation, and D has one branch per layer.

@@ -25,6 +25,7 @@ from gibbsnet_plugin.architectures.base import (
     JointDiscriminator,
     NoisyDecoder,
     Norm,
+    Output,
     Posterior,
     SpatialGaussian,
     Standardize,
@@ -77,12 +78,14 @@ def _downs(stride: int) -> int:
 def spatial_latent(
     x_shape: tuple[int, ...], channels: int, stride: int, width: int, posterior: Posterior,
     standardize: Standardize | bool, dropout: float, norm: Norm, critic: Critic = "global",
+    output: Output = "tanh",
 ) -> Architecture:
     """Networks for a z of ``channels`` × H/``stride`` × W/``stride`` over C×H×W images.
 
     The encoder is a 3×3 convolution then log2(stride) stride-2 convolutions (doubling the width
     from ``width``) to the map's mean and scale (``SpatialGaussian``); the decoder mirrors it with
-    transposed convolutions and a tanh output; D is ``critic`` (see the module docstring).
+    transposed convolutions and an ``output`` activation (``NoisyDecoder``'s); D is ``critic``
+    (see the module docstring).
     """
     if critic not in CRITICS:
         raise ValueError(f"critic must be one of {', '.join(CRITICS)}, got '{critic}'")
@@ -106,7 +109,7 @@ def spatial_latent(
                            nn.ReLU()]
     for a, b in zip(widths[:0:-1], widths[-2::-1], strict=True):
         up += [nn.ConvTranspose2d(a, b, 4, 2, 1), norm_layer(norm, b, True), nn.ReLU()]
-    decoder = NoisyDecoder(nn.Sequential(*up, nn.Conv2d(widths[0], c, 3, 1, 1)), 0)
+    decoder = NoisyDecoder(nn.Sequential(*up, nn.Conv2d(widths[0], c, 3, 1, 1)), 0, output)
 
     top, hidden = widths[-1], 8 * width
     judges: list[nn.Module] = []

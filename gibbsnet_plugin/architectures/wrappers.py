@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -28,8 +29,9 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from gibbsnet_plugin.architectures.base import Architecture, Hierarchy
 
-CATEGORY_SCORES = ("log", "brier")
+CategoryScore = Literal["log", "brier"]
 """How the masked reconstruction scores a categorical block (``CategoricalDraws.score``)."""
+CATEGORY_SCORES: tuple[str, ...] = get_args(CategoryScore)
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
            nn.ConvTranspose3d)
 
@@ -77,7 +79,7 @@ class CategoricalDraws(nn.Module):
     CRPS of the draws like any entry (for one-hot draws twice the Brier score)."""
 
     def __init__(self, decoder: nn.Module, blocks: list[tuple[int, int]],
-                 temperature: float = 1.0, score: str = "brier") -> None:
+                 temperature: float = 1.0, score: CategoryScore = "brier") -> None:
         super().__init__()
         if score not in CATEGORY_SCORES:
             raise ValueError(f"category_score must be 'log' or 'brier', got {score!r}")
@@ -144,7 +146,7 @@ def categorical_head(model: nn.Module) -> CategoricalDraws | None:
 
 
 def draw_categories(arch: Architecture | Hierarchy, blocks: list[tuple[int, int]],
-                    score: str = "brier") -> Architecture | Hierarchy:
+                    score: CategoryScore = "brier") -> Architecture | Hierarchy:
     """``arch`` whose decoder of x (a hierarchy's first) draws each categorical block of ``blocks``
     (``(start, width)`` in x's entries, ascending, not overlapping) with ``CategoricalDraws``,
     whose reconstruction ``score`` is ``log`` or ``brier``."""
@@ -198,5 +200,5 @@ def stabilise(arch: Architecture | Hierarchy, z_dim: int | list[int], *, spectra
     return Architecture(encoder, decoder, arch.discriminator, arch.latent_shape)
 
 
-__all__ = ["CATEGORY_SCORES", "CategoricalDraws", "NoisyInput", "Standardized", "categorical_head",
-           "draw_categories", "spectral_norm", "stabilise"]
+__all__ = ["CATEGORY_SCORES", "CategoricalDraws", "CategoryScore", "NoisyInput", "Standardized",
+           "categorical_head", "draw_categories", "spectral_norm", "stabilise"]

@@ -9,12 +9,16 @@ images (``--input``, ``--from-images``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
 
 from gibbsnet_plugin.errors import GibbsnetError
+
+if TYPE_CHECKING:
+    from gibbsnet_plugin.data.tables import TableCodec
 
 SPLIT_SEED = 20171212
 """Seed of the fixed train/test permutations of the built-in data sets (and of the mixtures' train
@@ -67,6 +71,16 @@ def data_units(dataset: object) -> dict | None:
             return units()
         dataset = getattr(dataset, "dataset", None)
     return None
+
+
+def table_codec_of(units: object) -> TableCodec | None:
+    """The codec of a table from its ``units`` (``data_units``, or a run's), None when ``units``
+    do not describe a table (images, a plugin's data set)."""
+    if not isinstance(units, dict) or units.get("kind") != "table":
+        return None
+    from gibbsnet_plugin.data.tables import TableCodec  # pandas: only for tables
+
+    return TableCodec.from_dict(units)
 
 
 def batch_to_x(batch: object, device: torch.device) -> torch.Tensor:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import yaml
 
+from gibbsnet_plugin.architectures.wrappers import CategoryScore
 from gibbsnet_plugin.chains.losses import Loss as Loss  # gibbsnet_plugin.recipe.Loss
 from gibbsnet_plugin.chains.settings import ChainSettings
 
@@ -77,7 +78,7 @@ class ModelConfig(ChainSettings, ArchitectureConfig):
     standardize: bool = False
     decoder_noise: int = 0
     categories: Literal["code", "softmax"] = "code"
-    category_score: Literal["log", "brier"] = "brier"
+    category_score: CategoryScore = "brier"
 
 
 @dataclass

@@ -88,5 +88,30 @@ def test_mlp_linear_output_is_unbounded_and_tanh_stays_the_default():
     assert bounded.min() >= -1 and bounded.max() <= 1
     assert free.abs().max() > 1
     assert torch.allclose(torch.tanh(free), bounded)
-    with pytest.raises(ValueError, match="output must be one of tanh, linear, got 'relu'"):
+    with pytest.raises(ValueError, match="output must be one of tanh, clip, linear, got 'relu'"):
         gn.architectures.build("mlp", (2,), 4, output="relu")
+
+
+@pytest.mark.parametrize("name,shape,options", [
+    ("conv8", (1, 8, 8), {}), ("conv8", (1, 8, 8), {"z_stride": 2}), ("conv28", (1, 28, 28), {}),
+    ("conv28", (1, 28, 28), {"z_stride": 4}), ("mlp", (1, 8, 8), {"hidden": [16]}),
+])
+def test_clip_output_reaches_the_bounds_exactly_and_keeps_the_decoder(name, shape, options):
+    torch.manual_seed(0)
+    tanh = gn.architectures.build(name, shape, 4, **options)
+    with torch.no_grad():  # a last layer strong enough to push pixels past the bounds
+        [*tanh.decoder.parameters()][-2].mul_(100)
+    clip = gn.architectures.build(name, shape, 4, output="clip", **options)
+    clip.decoder.load_state_dict(tanh.decoder.state_dict())
+    tanh.decoder.eval(), clip.decoder.eval()
+    z = torch.randn(16, *tanh.shape(4))
+    torch.manual_seed(1)
+    squashed = tanh.decoder(z)
+    torch.manual_seed(1)  # same decoder noise
+    clipped = clip.decoder(z)
+    assert squashed.abs().max() <= 1
+    assert clipped.min() == -1 and clipped.max() == 1  # a background can be drawn exactly
+    inside = clipped.abs() < 1
+    assert inside.any()
+    assert torch.allclose(torch.tanh(clipped[inside]), squashed[inside])
+    assert (squashed[~inside].sign() == clipped[~inside]).all()
