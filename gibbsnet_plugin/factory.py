@@ -20,8 +20,9 @@ from torch.utils.data import Dataset
 from gibbsnet_plugin.architectures.norms import chain_batchnorm
 from gibbsnet_plugin.architectures.wrappers import draw_categories, stabilise
 from gibbsnet_plugin.chains import ChainModel, check_architecture
-from gibbsnet_plugin.data.base import table_codec_of, x_of
+from gibbsnet_plugin.data.base import x_of
 from gibbsnet_plugin.data.missing import Corrupted, Masked, check_observed, split_item
+from gibbsnet_plugin.data.units import table_codec_of
 from gibbsnet_plugin.errors import GibbsnetError, MaskError, RecipeError
 from gibbsnet_plugin.limits import check_memory
 from gibbsnet_plugin.recipe import Recipe

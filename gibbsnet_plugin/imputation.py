@@ -25,9 +25,9 @@ import torch
 
 from gibbsnet_plugin.architectures.wrappers import categorical_head
 from gibbsnet_plugin.chains import ChainModel, corrected_states
-from gibbsnet_plugin.data.base import table_codec_of
 from gibbsnet_plugin.data.table_files import TextFormat, read_table, sniff_format
 from gibbsnet_plugin.data.tables import TableCodec
+from gibbsnet_plugin.data.units import table_codec_of
 from gibbsnet_plugin.errors import OutputError, TableError
 from gibbsnet_plugin.limits import MAX_COUNT, MAX_STEPS
 from gibbsnet_plugin.testtime import Run, check_independent, load_run

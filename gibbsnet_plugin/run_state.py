@@ -61,7 +61,7 @@ class RNGStates:
 
 class RunMeta:
     """The resolved recipe, the data shape and, for data that are not images, their ``units``
-    (``data.base.data_units``: a table's columns and scaling), stored in every checkpoint under
+    (``data.units.data_units``: a table's columns and scaling), stored in every checkpoint under
     ``meta``, with the SHA-256 of the tensors of every other entry saved with it (``parts``:
     checkpoint entry -> object with a ``state_dict``), which ``read_checkpoint`` verifies."""
 

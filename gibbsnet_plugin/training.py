@@ -28,9 +28,9 @@ from torch.utils.data import DataLoader, Dataset
 from gibbsnet_plugin.architectures.base import annealed
 from gibbsnet_plugin.calibration import end_calibration_steps
 from gibbsnet_plugin.chains import ChainModel, instance_noise_std
-from gibbsnet_plugin.data.base import data_units, table_codec_of
 from gibbsnet_plugin.data.missing import split_item
 from gibbsnet_plugin.data.sampler import ResumableSampler
+from gibbsnet_plugin.data.units import data_units, table_codec_of
 from gibbsnet_plugin.distributed import backend_for, launched_by_torchrun, quiet_ignite, run_parallel
 from gibbsnet_plugin.engines.checkpoints import Checkpointers
 from gibbsnet_plugin.engines.handlers import (

@@ -9,16 +9,12 @@ images (``--input``, ``--from-images``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
 
 from gibbsnet_plugin.errors import GibbsnetError
-
-if TYPE_CHECKING:
-    from gibbsnet_plugin.data.tables import TableCodec
 
 SPLIT_SEED = 20171212
 """Seed of the fixed train/test permutations of the built-in data sets (and of the mixtures' train
@@ -59,28 +55,6 @@ def binarized(x: torch.Tensor, binarize: bool) -> torch.Tensor:
 def x_of(item: object) -> torch.Tensor:
     """The x of an item or a batch that is ``x`` or ``(x, y)``."""
     return item[0] if isinstance(item, (list, tuple)) else item  # type: ignore[return-value]
-
-
-def data_units(dataset: object) -> dict | None:
-    """What ``dataset``'s x means when its items are not images: the JSON-able description its
-    ``units()`` method gives (a table's columns and scaling), looking through wrappers that keep
-    the wrapped data set as ``.dataset``; None when it has none."""
-    while dataset is not None:
-        units = getattr(dataset, "units", None)
-        if callable(units):
-            return units()
-        dataset = getattr(dataset, "dataset", None)
-    return None
-
-
-def table_codec_of(units: object) -> TableCodec | None:
-    """The codec of a table from its ``units`` (``data_units``, or a run's), None when ``units``
-    do not describe a table (images, a plugin's data set)."""
-    if not isinstance(units, dict) or units.get("kind") != "table":
-        return None
-    from gibbsnet_plugin.data.tables import TableCodec  # pandas: only for tables
-
-    return TableCodec.from_dict(units)
 
 
 def batch_to_x(batch: object, device: torch.device) -> torch.Tensor:

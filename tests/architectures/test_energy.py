@@ -95,7 +95,7 @@ def test_bad_options_are_refused_with_what_to_do(tmp_path):
         build("energy", (1, 8, 8), 4, step_size=0.0)
     with pytest.raises(ValueError, match="noise must be > 0"):
         build("energy", (1, 8, 8), 4, noise=-1.0)
-    with pytest.raises(ValueError, match="output must be one of tanh, linear"):
+    with pytest.raises(ValueError, match="output must be one of tanh, clip, linear"):
         build("energy", (1, 8, 8), 4, output="sigmoid")
     with pytest.raises(ValueError, match="widths between 1 and"):
         build("energy", (1, 8, 8), 4, hidden=[])
