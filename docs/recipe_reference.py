@@ -30,7 +30,8 @@ OPTION_DOCS = {
     "hidden": "hidden widths of the encoder and decoder (`mlp`), of the energy network (`energy`); "
               "D's width (`rbm`)",
     "critic_hidden": "hidden widths of D (`mlp`; null: `hidden`); D's width (`energy`)",
-    "output": "`tanh` (data in [-1, 1]), `clip` (hard tanh: [-1, 1], draws can sit exactly on a bound, as a background does) or `linear` (unbounded, e.g. the 2-D mixtures)",
+    "output": "`tanh` (data in [-1, 1]), `clip` (hard tanh: [-1, 1], draws can sit exactly on a "
+              "bound, as a background does) or `linear` (unbounded, e.g. the 2-D mixtures)",
     "z_stride": "s: one spatial z of `z_dim` channels at H/s × W/s (a power of 2; null: a vector z)",
     "critic": "D of a spatial z: `global` (the whole pair), `local` (mean of one logit per "
               "neighbourhood, PatchGAN) or `both` (their sum)",
