@@ -115,3 +115,23 @@ def test_clip_output_reaches_the_bounds_exactly_and_keeps_the_decoder(name, shap
     assert inside.any()
     assert torch.allclose(torch.tanh(clipped[inside]), squashed[inside])
     assert (squashed[~inside].sign() == clipped[~inside]).all()
+
+
+@pytest.mark.parametrize("name,shape", [("conv8", (1, 8, 8)), ("conv28", (1, 28, 28))])
+def test_clip_output_reaches_the_data_layer_of_a_hierarchy(name, shape):
+    torch.manual_seed(0)
+    clip = gn.architectures.build(name, shape, [4, 4], output="clip")
+    torch.manual_seed(0)  # the same weights: the output adds none
+    linear = gn.architectures.build(name, shape, [4, 4], output="linear")
+    bottoms = [arch.decoders[0].eval() for arch in (clip, linear)]
+    with torch.no_grad():  # a last layer strong enough to push pixels past the bounds
+        for bottom in bottoms:
+            [*bottom.parameters()][-2].mul_(100)
+    z1 = torch.randn(8, *(clip.latent_shapes[0] if clip.latent_shapes else (4,)))
+    torch.manual_seed(1)
+    x = bottoms[0](z1)
+    torch.manual_seed(1)  # same decoder noise
+    raw = bottoms[1](z1)
+    assert x.shape[1:] == shape
+    assert raw.abs().max() > 1
+    assert torch.equal(x, raw.clamp(-1, 1))
