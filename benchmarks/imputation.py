@@ -15,7 +15,7 @@ median and 0.1 otherwise (large values more often missing, 20 % overall).
 Methods: the column mean, scikit-learn's ``KNNImputer`` (5 neighbours), ``IterativeImputer`` with
 ``BayesianRidge`` (MICE; 10 rounds) and with ``ExtraTreesRegressor`` (missForest-like; 20 trees,
 5 rounds), and GibbsNet (``recipes/table.yaml``'s networks, ``train.missing`` ``chain-ambient``
-and ``chain``) imputing with one chain and with the mean of K chains (20 steps each). Scores per
+and ``chain``) imputing with one chain and with the mean of K chains (``--steps``, 20, each). Scores per
 method: RMSE; for the multiple imputers (GibbsNet's K chains, MICE with ``sample_posterior`` and
 K transforms of one fit) the share of hidden entries inside the central 90 % interval of their K
 draws; for breast cancer, the test accuracy of a logistic regression trained on the imputed
@@ -163,7 +163,7 @@ def rescore_cell(work: Path, uci: str | None) -> dict[str, Any]:
             if len(runs) != 1:
                 raise SystemExit(f"{work}: {len(runs)} saved runs for '{name}'; rescoring needs one")
             result = gn.impute(gn.load_run(runs[0], "cpu"), pd.DataFrame(holes[te], columns=columns),
-                               draws=k, steps=STEPS, seed=record["seed"])
+                               draws=k, steps=methods[name].get("steps", STEPS), seed=record["seed"])
             draws = np.stack([d.to_numpy(dtype=np.float64) for d in result.draws])
             single = name.replace(f", mean of {k}", ", one chain")
             if single in methods:
@@ -176,7 +176,7 @@ def rescore_cell(work: Path, uci: str | None) -> dict[str, Any]:
 def run_cell(data: str, pattern: str, seed: int, uci: str | None, out: str, iterations: int,
              draws: int, overrides: list[str], gibbsnet: list[str],
              sklearn: list[str] = SKLEARN, baselines: str | None = None,
-             label: str | None = None) -> dict[str, Any]:
+             label: str | None = None, steps: int = STEPS) -> dict[str, Any]:
     """Every method on one (data set, pattern, seed); the record is also written to ``out``.
     The scikit-learn rows are taken from the same cell in ``baselines`` when it has them (they
     do not depend on GibbsNet's settings)."""
@@ -228,7 +228,7 @@ def run_cell(data: str, pattern: str, seed: int, uci: str | None, out: str, iter
         fit_s = time.perf_counter() - start
         loaded = gn.load_run(run, "cpu")
         start = time.perf_counter()
-        result = gn.impute(loaded, pd.DataFrame(holes[te], columns=columns), draws=draws, steps=STEPS,
+        result = gn.impute(loaded, pd.DataFrame(holes[te], columns=columns), draws=draws, steps=steps,
                            seed=seed)
         impute_s = time.perf_counter() - start
         samples = np.stack([d.to_numpy(dtype=np.float64) for d in result.draws])
@@ -237,10 +237,11 @@ def run_cell(data: str, pattern: str, seed: int, uci: str | None, out: str, iter
         methods[f"{name}, one chain"] = {**scores(x[te], mask[te], samples[0]),
                                                    "fit_s": fit_s, "impute_s": single_s}
         methods[f"{name}, mean of {draws}"] = {
-            **scores(x[te], mask[te], samples.mean(0), samples), "fit_s": fit_s, "impute_s": impute_s}
+            **scores(x[te], mask[te], samples.mean(0), samples), "fit_s": fit_s, "impute_s": impute_s,
+            "steps": steps}
         if y is not None:
             train_fill = gn.impute(loaded, pd.DataFrame(holes[tr], columns=columns), draws=draws,
-                                   reduce="mean", steps=STEPS, seed=seed).filled.to_numpy(np.float64)
+                                   reduce="mean", steps=steps, seed=seed).filled.to_numpy(np.float64)
             methods[f"{name}, mean of {draws}"]["accuracy"] = downstream(
                 train_fill, y[tr], samples.mean(0), y[te])
     base = methods["mice"]
@@ -306,6 +307,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--iterations", type=int, default=2000, help="GibbsNet's training iterations")
     parser.add_argument("--draws", type=int, default=20, help="K: chains (and MICE draws) per row")
+    parser.add_argument("--steps", type=int, default=STEPS, help="GibbsNet's chain steps per draw")
     parser.add_argument("--gibbsnet", nargs="+", default=list(GIBBSNET), choices=GIBBSNET,
                         help="train.missing methods of the GibbsNet rows")
     parser.add_argument("--sklearn", nargs="+", default=list(SKLEARN), choices=SKLEARN,
@@ -343,7 +345,7 @@ def main() -> None:
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(run_cell, d, p, s, args.uci, args.out, args.iterations, args.draws,
                                args.overrides, args.gibbsnet, args.sklearn, args.baselines_from,
-                               args.label)
+                               args.label, args.steps)
                    for d, p, s in todo]
         for future in futures:
             record = future.result()

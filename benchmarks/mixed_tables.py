@@ -372,7 +372,7 @@ def run_gibbsnet(train: pd.DataFrame, test: pd.DataFrame, cols: Columns, seed: i
 
     k, name = opts["draws"], opts["label"]
     imputer = gn.GibbsNetImputer(iterations=opts["iterations"], overrides=tuple(opts["overrides"]),
-                                 draws=k, steps=STEPS, random_state=seed, device="cpu")
+                                 draws=k, steps=opts["steps"], random_state=seed, device="cpu")
     _, fit_s = timed(imputer.fit, train)
     point, impute_s = timed(imputer.transform, test)
     draws = imputer.multiple_imputations(test)  # the same chains (the same seed), one by one
@@ -385,13 +385,13 @@ RUNNERS = {"mean": run_simple, "knn": run_knn, "mice": run_mice, "missforest": r
 
 
 def settings(method: str, draws: int, trees: int, iterations: int, overrides: list[str],
-             label: str | None) -> dict[str, Any]:
+             label: str | None, steps: int = STEPS) -> dict[str, Any]:
     """What a method's rows depend on besides the cell (rows are reused only when it is equal)."""
     return {"mean": {}, "knn": {"neighbours": 5}, "mice": {"draws": draws},
             "missforest": {"trees": trees},
             "miceforest": {"draws": draws, "rounds": MICEFOREST_ROUNDS},
             "gibbsnet": {"draws": draws, "iterations": iterations, "overrides": list(overrides),
-                         "steps": STEPS, "label": label or "GibbsNet", "recipe": recipe_digest()}}[method]
+                         "steps": steps, "label": label or "GibbsNet", "recipe": recipe_digest()}}[method]
 
 
 def recipe_digest() -> str:
@@ -564,6 +564,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="methods to run (MICE always runs: the time baseline)")
     parser.add_argument("--iterations", type=int, default=2000, help="GibbsNet's training iterations")
     parser.add_argument("--draws", type=int, default=20, help="K: draws per row of the multiple imputers")
+    parser.add_argument("--steps", type=int, default=STEPS, help="GibbsNet's chain steps per draw")
     parser.add_argument("--trees", type=int, default=100, help="missForest's trees per forest")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override recipes/table.yaml for the GibbsNet rows (repeatable)")
@@ -586,7 +587,8 @@ def main(argv: list[str] | None = None) -> None:
     if problem:
         print(f"{problem}: its rows are left out", file=sys.stderr)
         methods.remove("miceforest")
-    wanted = {m: settings(m, args.draws, args.trees, args.iterations, args.overrides, args.label)
+    wanted = {m: settings(m, args.draws, args.trees, args.iterations, args.overrides, args.label,
+                          args.steps)
               for m in METHODS}
     records, todo = [], []
     for t in tables:

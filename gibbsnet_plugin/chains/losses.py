@@ -89,8 +89,8 @@ def r1_penalty(real: State, scores: torch.Tensor) -> torch.Tensor:
 
 class ChainLosses:
     """The losses of a chain model, mixed into ``ChainModel``. They read the model's settings
-    (``loss``, ``pack``, ``r1``, ``z_consistency``, ``x_consistency``, ``reconstruction``,
-    ``bounded``), what its kind supplies
+    (``loss``, ``pack``, ``r1``, ``z_consistency``, ``x_consistency``, ``hide``,
+    ``reconstruction``, ``bounded``), what its kind supplies
     (``critique``, ``clamped``, ``schedule``) and its ``inpaint``, ``x_update`` and ``observe``.
 
     A state is a tuple ``(x, z1, ..., zL)`` with a batch of B items first in each layer."""
@@ -143,7 +143,7 @@ class ChainLosses:
         return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
 
     def reconstruction_error(self, x: torch.Tensor, mask: torch.Tensor | None = None,
-                             steps: int = 5, hide: float = 0.5) -> torch.Tensor:
+                             steps: int = 5) -> torch.Tensor:
         """The masked reconstruction term of ``x_consistency``: a random ``hide`` share of x's
         observed entries (where ``mask`` is 1; every entry without one) is hidden as well, the
         partially clamped chain fills everything hidden (``steps`` steps, no gradient), and x is
@@ -157,7 +157,7 @@ class ChainLosses:
         away. With ``bounded`` the draws are clipped to [-1, 1] before they are scored."""
         observed = torch.ones_like(x, dtype=torch.bool) if mask is None else \
             torch.broadcast_to(mask != 0, x.shape)
-        shown = observed & (torch.rand(x.shape, device=x.device) >= hide)
+        shown = observed & (torch.rand(x.shape, device=x.device) >= self.hide)
         x_known = torch.where(observed, x, torch.zeros_like(x))
         draws = 2 if self.reconstruction == "crps" else 1
         known, shown = torch.cat([x_known] * draws), torch.cat([shown] * draws)

@@ -42,9 +42,12 @@ class ChainSettings:
     z_consistency: float = field(default=0.0, metadata=_doc(
         "weight of `‖z_(N-1) − enc(x_N)‖²` (the authors' code uses 1e-4)"))
     x_consistency: float = field(default=0.0, metadata=_doc(
-        "weight of a masked reconstruction term: half of the observed entries hidden as well, the "
-        "chain (`train.missing_steps` steps) fills them, and `dec(enc(x))` is scored on every "
-        "observed entry; teaches imputation"))
+        "weight of a masked reconstruction term: a `hide` share of the observed entries hidden as "
+        "well, the chain (`train.missing_steps` steps) fills them, and `dec(enc(x))` is scored on "
+        "every observed entry; teaches imputation"))
+    hide: float = field(default=0.5, metadata=_doc(
+        "the share of the observed entries that `x_consistency` hides from the chain (each entry "
+        "independently), which the networks learn to predict"))
     reconstruction: Reconstruction = field(default="squared", metadata=_doc(
         "how `x_consistency` scores `dec(enc(x))` on the observed entries: `squared` error of one "
         "draw (rewards the conditional mean: draws come out too alike) or `crps`, the continuous "
@@ -87,6 +90,8 @@ class ChainSettings:
                               f"must be finite and >= 0, got {self.z_consistency}"),
             "x_consistency": (0 <= self.x_consistency < math.inf,
                               f"must be finite and >= 0, got {self.x_consistency}"),
+            "hide": (0 < self.hide < 1, f"must be in (0, 1), the share of observed entries hidden, "
+                                        f"got {short(self.hide)}"),
             "reconstruction": (self.reconstruction in RECONSTRUCTIONS,
                                f"must be 'squared' or 'crps', got {short(self.reconstruction)}"),
             "critic_states": (1 <= self.critic_states <= n,

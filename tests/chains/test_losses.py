@@ -116,6 +116,23 @@ def test_a_bounded_reconstruction_scores_draws_clipped_to_the_data_range():
     assert torch.equal(grads[True][2:], grads[False][2:]) and grads[True][2] > 0  # codes still learn
 
 
+@pytest.mark.parametrize("hide", [0.2, 0.5, 0.8])
+def test_the_reconstruction_hides_its_share_of_the_observed_entries_from_the_chain(hide, monkeypatch):
+    """What the chain is shown: observed entries, less a ``hide`` share of them; never a hole."""
+    torch.manual_seed(0)
+    model = build_model(tiny_recipe(model={"x_consistency": 1.0, "hide": hide}), SHAPE)
+    x = torch.rand(256, *SHAPE) * 2 - 1
+    mask = (torch.rand(256, *SHAPE) > 0.3).float()
+    seen = []
+    inpaint = model.inpaint
+    monkeypatch.setattr(model, "inpaint", lambda known, shown, steps: seen.append(shown) or
+                        inpaint(known, shown, steps))
+    model.reconstruction_error(x, mask, steps=1)
+    shown = seen[0]
+    assert not shown[mask == 0].any()
+    assert shown[mask == 1].float().mean().item() == pytest.approx(1 - hide, abs=0.02)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_stationarity_shows_d_pairs_of_one_chain_started_at_data_as_unclamped(kind):
     """Items 2i and 2i + 1 of the pairs are the clamped state of data item i and where its chain

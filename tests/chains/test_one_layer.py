@@ -330,7 +330,8 @@ def test_r1_adds_the_squared_input_gradient_of_d_on_clamped_pairs():
 def test_options_rebuild_a_model_that_trains_the_same_way():
     chosen = {"chain_steps": 3, "backprop_steps": 2, "loss": "lsgan", "z_consistency": 0.1,
               "x_consistency": 2.0, "reconstruction": "crps", "critic_states": 2, "persistent": 0.7,
-              "random_steps": True, "r1": 0.5, "pack": 2, "stationarity": 3, "bounded": True}
+              "random_steps": True, "r1": 0.5, "pack": 2, "stationarity": 3, "bounded": True,
+              "hide": 0.3}
     model = GibbsNet(gn.architectures.build("test_linear", X_SHAPE, Z_DIM), X_SHAPE, Z_DIM, **chosen)
     assert model.options() == chosen  # every setting is reported, none left at its default
 

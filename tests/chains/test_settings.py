@@ -32,8 +32,8 @@ def changed(f: dataclasses.Field) -> Any:
         return not f.default
     if tp is int:
         return f.default + 1
-    if tp is float:
-        return f.default + 0.5
+    if tp is float:  # a share in (0, 1) halves; a weight or chance from 0 grows
+        return f.default / 2 if 0 < f.default < 1 else f.default + 0.5
     return next(choice for choice in get_args(tp) if choice != f.default)
 
 
@@ -75,6 +75,8 @@ def test_keyword_arguments_replace_fields_of_the_config_and_the_model_keeps_its_
     ({"loss": "hinge"}, r"loss must be 'bce' or 'lsgan', got 'hinge'"),
     ({"z_consistency": float("nan")}, r"z_consistency must be finite and >= 0, got nan"),
     ({"x_consistency": -1.0}, r"x_consistency must be finite and >= 0, got -1\.0"),
+    ({"hide": 1.0}, r"hide must be in \(0, 1\), the share of observed entries hidden, got 1\.0"),
+    ({"hide": 0}, r"hide must be in \(0, 1\)"),
     ({"reconstruction": "l1"}, r"reconstruction must be 'squared' or 'crps', got 'l1'"),
     ({"stationarity": 2}, r"stationarity must be between 0 \(off\) and 1,000,000 chain steps, with "
                           r"pack 2 \(D judges the pairs as its packs\), got 2 with pack 1"),
