@@ -246,6 +246,16 @@ def setup(recipe: Recipe) -> Setup:
                  to_save, ema, eval_data)
 
 
+def _warm_up_average(engine: Engine, momentum: float) -> None:
+    """The weight of the new weights in the moving average at this iteration: falling linearly
+    from 1 to ``momentum`` over the first 1 / ``momentum`` iterations, so that the average holds
+    trained weights rather than the initial ones in a short run. It depends on the iteration
+    alone, so a resumed run averages as an uninterrupted one."""
+    warmup = max(1.0, 1 / momentum - 1)
+    progress = min(1.0, (engine.state.iteration - 1) / warmup)
+    engine.state.ema_momentum = 1.0 - (1.0 - momentum) * progress
+
+
 def _refuse(ok: bool, path: str, what: str) -> None:
     if not ok:
         raise RecipeError(f"{path}: {what} (the data set's items carry masks)")
@@ -253,7 +263,8 @@ def _refuse(ok: bool, path: str, what: str) -> None:
 
 def _moving_average(model: ChainModel, momentum: float) -> tuple[EMAHandler, ChainModel]:
     """Ignite's ``EMAHandler`` over the encoder and decoder, and the model that samples with
-    the averaged networks (and the live discriminator)."""
+    the averaged networks (and the live discriminator); ``_warm_up_average`` sets the weight of
+    new values at each iteration."""
     ema = EMAHandler(nn.ModuleDict({"encoder": model.encoder, "decoder": model.decoder}),
                      momentum=momentum, handle_buffers="copy")
     return ema, model.with_networks(ema.ema_model["encoder"], ema.ema_model["decoder"])
@@ -300,7 +311,8 @@ def attach_handlers(s: Setup, recipe: Recipe, out: Path, progress: TrainingProgr
         reporter.attach_steps(trainer)
         if s.device.type == "cpu":
             SlowRunWarning(t.iterations).attach(trainer)
-    if s.ema is not None:
+    if s.ema is not None:  # the warm-up first: it sets the weight the average's update reads
+        trainer.add_event_handler(Events.ITERATION_COMPLETED, _warm_up_average, t.ema)
         s.ema.attach(trainer, name="ema_momentum", event=Events.ITERATION_COMPLETED)
     Calibrate(s.shown, t.calibration_chains, end_calibration_steps(recipe, s.shown), recipe.seed,
               e.every, guard, log.write if log is not None else None,

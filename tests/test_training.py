@@ -302,6 +302,23 @@ def test_ema_weights_are_saved_resumed_and_used_for_sampling(tmp_path):
     assert all(torch.equal(again["ema"][k], v) for k, v in ckpt["ema"].items())
 
 
+def test_a_short_run_averages_its_trained_weights_not_the_initial_ones(tmp_path):
+    """The weight of new values warms up from 1: after 4 of the 1,000 iterations that
+    ``ema: 0.001`` averages over, the average is near the trained weights."""
+    from gibbsnet_plugin.factory import build_model
+    from gibbsnet_plugin.utils import seed_everything
+
+    recipe = tiny_recipe(train={"iterations": 4, "ema": 0.001, "lr": 0.01})
+    run = gn.train(recipe, out=tmp_path / "run")
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    seed_everything(recipe.seed)  # as training builds its model
+    initial = build_model(recipe, (1, 8, 8)).state_dict()
+    key = next(k for k in ckpt["ema"] if k.startswith("decoder.") and k.endswith("weight"))
+    moved = (ckpt["model"][key] - initial[key]).norm()
+    assert moved > 0
+    assert (ckpt["ema"][key] - ckpt["model"][key]).norm() < 0.05 * moved
+
+
 def test_a_full_disk_stops_training_keeps_the_last_checkpoint_and_exits_1(tmp_path, monkeypatch):
     from gibbsnet_plugin.errors import EnvironmentFailure
 

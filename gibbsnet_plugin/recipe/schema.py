@@ -218,8 +218,8 @@ KEY_DOCS: dict[str, str] = {
     "train.precision": "`fp32`, `bf16` (autocast) or `fp16` (autocast and a GradScaler)",
     "train.ema": (
         "exponential moving average of the encoder and decoder (ignite's `EMAHandler`): weight of the new"
-        " weights per iteration (e.g. 0.001; 0 = off); when on, grids, evaluation and loaded models use "
-        "the averaged networks"),
+        " weights per iteration (e.g. 0.005; 0 = off), warmed up from 1 over its first 1/ema iterations;"
+        " when on, grids, evaluation and loaded models use the averaged networks"),
     "train.channels_last": "channels-last memory format for networks and batches",
     "train.compile": "`torch.compile` the three networks",
     "train.missing": (
