@@ -3,7 +3,7 @@
 Trains the recipe once per configuration (fp32, bf16, fp16, channels_last, compile, 2 processes,
 each model-level stabiliser with ``--only stabilisers``, and the training terms on the chain's
 spread with ``--only levers``: the masked reconstruction, scored by the squared error or the CRPS,
-and the pairwise critic) for ``--iterations`` and reads the
+the pairwise critic and walkback, scored either way) for ``--iterations`` and reads the
 trainer's own iterations/s from ``metrics.jsonl``
 (median of the logged intervals after the first, so start-up and compilation are excluded).
 Images/s = iterations/s × the global batch size. On a GPU, name it with ``--device cuda``.
@@ -42,8 +42,10 @@ CONFIGS: dict[str, tuple[list[str], int]] = {
     "x_consistency": (["model.x_consistency=10"], 1),
     "crps": (["model.x_consistency=10", "model.reconstruction=crps"], 1),
     "stationarity": (["model.stationarity=5", "model.pack=2"], 1),
+    "walkback": (["model.walkback=10"], 1),
+    "walkback_crps": (["model.walkback=10", "model.reconstruction=crps"], 1),
 }
-LEVERS = ["x_consistency", "crps", "stationarity"]
+LEVERS = ["x_consistency", "crps", "stationarity", "walkback", "walkback_crps"]
 """The training terms that look at the chain's spread (docs/results.md, "Long chains")."""
 STABILISERS = [name for name, (sets, _) in CONFIGS.items()
                if sets and sets[0].startswith("model.") and name not in LEVERS]

@@ -90,8 +90,9 @@ def r1_penalty(real: State, scores: torch.Tensor) -> torch.Tensor:
 class ChainLosses:
     """The losses of a chain model, mixed into ``ChainModel``. They read the model's settings
     (``loss``, ``pack``, ``r1``, ``z_consistency``, ``x_consistency``, ``hide``,
-    ``reconstruction``, ``bounded``), what its kind supplies
-    (``critique``, ``clamped``, ``schedule``) and its ``inpaint``, ``x_update`` and ``observe``.
+    ``reconstruction``, ``bounded``, ``walkback``), what its kind supplies
+    (``critique``, ``clamped``, ``schedule``) and its ``inpaint``, ``step``, ``x_update`` and
+    ``observe``.
 
     A state is a tuple ``(x, z1, ..., zL)`` with a batch of B items first in each layer."""
 
@@ -126,8 +127,9 @@ class ChainLosses:
         """The encoder and decoder loss: swapped labels (non-saturating), plus ``z_consistency``
         times the squared distance between the latents of ``fake`` and those the clamped chain
         gives its x, plus ``x_consistency`` times ``reconstruction_error(x, mask, fill_steps)``
-        of the batch ``x`` (B, *x_shape) the states come from (needed when ``x_consistency`` is
-        on). Call it after D's update so that D's outputs are fresh."""
+        of the batch ``x`` (B, *x_shape) the states come from, plus ``walkback`` times
+        ``walkback_error(x)`` (either needs ``x``). Call it after D's update so that D's outputs
+        are fresh."""
         s_real, s_fake = self._scores(real, fake, noise_std)
         loss = target_loss(self.loss, s_real, 0.0) + target_loss(self.loss, s_fake, 1.0)
         if self.z_consistency > 0:
@@ -140,6 +142,13 @@ class ChainLosses:
             if x is None:
                 raise ValueError("x_consistency needs the batch x the states come from")
             loss = loss + self.x_consistency * self.reconstruction_error(x, mask, fill_steps)
+        if self.walkback > 0:
+            if x is None:
+                raise ValueError("walkback needs the batch x the states come from")
+            if mask is not None or self.corruption is not None:
+                raise ValueError("walkback runs chains from data items, so it needs complete, "
+                                 "uncorrupted data; set model.walkback to 0 for this data set")
+            loss = loss + self.walkback * self.walkback_error(x)
         return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
 
     def reconstruction_error(self, x: torch.Tensor, mask: torch.Tensor | None = None,
@@ -177,6 +186,26 @@ class ChainLosses:
             ce = ce.view(draws, -1, ce.shape[1]).mean(0)
             score = torch.where(inside, ce, score.flatten(1)).view_as(score)
         return torch.where(observed, score, torch.zeros_like(score)).sum() / observed.sum().clamp(min=1)
+
+    def walkback_error(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """The walkback term of ``walkback``: chains start at the clamped states of the batch
+        ``x`` (B, *x_shape), walk ``steps`` chain steps away without gradient (default: k ~
+        U{1..``walkback_steps``}, one k per batch), and x is recomputed, with gradient, by the
+        chain's x update from where they got to (one layer: ``dec(enc(x_k))``); returns the mean
+        over x's entries of its squared error against x, or with ``reconstruction: crps`` of
+        ``crps_of_pair`` of two such draws from the same walk. The chain learns to return to the
+        data from the states its own steps lead to."""
+        if steps is None:
+            steps = int(torch.randint(1, self.walkback_steps + 1, ()).item())
+        with torch.no_grad():
+            state = tuple(self.clamped(x))
+            for _ in range(steps):
+                state = self.step(state)
+        draws = 2 if self.reconstruction == "crps" else 1
+        x_hat = self.x_update(torch.cat([state[0]] * draws))
+        if draws == 2:
+            return crps_of_pair(*x_hat.chunk(2), x).mean()
+        return (x_hat - x).pow(2).mean()
 
 
 __all__ = ["LOSSES", "RECONSTRUCTIONS", "ChainLosses", "Loss", "LossOutput", "Reconstruction",

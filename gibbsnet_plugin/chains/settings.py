@@ -74,6 +74,15 @@ class ChainSettings:
         "data item and run m ~ U{1..M} steps, as unclamped, against pairs of independent data, so a "
         "chain that stays where it started is caught (the pairwise discriminator of A-NICE-MC, "
         "Song, Zhao and Ermon 2017); needs `pack: 2`, D's packs being the pairs; 0 = off"))
+    walkback: float = field(default=0.0, metadata=_doc(
+        "weight of a walkback term (the walkback of generative stochastic networks, Bengio et al. "
+        "2013; Variational Walkback, Goyal et al. 2017): chains start at the clamped state of each "
+        "data item, run k ~ U{1..`walkback_steps`} steps without gradient, and the chain's x "
+        "update from where they got to (one layer: `dec(enc(x_k))`) is scored against the item "
+        "as `reconstruction` says, so chains that wander off are trained to come back; needs "
+        "complete, uncorrupted data; 0 = off"))
+    walkback_steps: int = field(default=10, metadata=_doc(
+        "the most steps a walkback chain walks away from its data item before it is scored"))
     r1: float = field(default=0.0, metadata=_doc(
         "gamma of the R1 penalty `gamma/2 · E‖∇_(x,z) D(x, z)‖²` on clamped pairs (0 = off)"))
 
@@ -107,6 +116,11 @@ class ChainSettings:
                              f"must be between 0 (off) and {MAX_STEPS:,} chain steps, with pack 2 "
                              f"(D judges the pairs as its packs), got {short(self.stationarity)} "
                              f"with pack {short(self.pack)}"),
+            "walkback": (0 <= self.walkback < math.inf,
+                         f"must be finite and >= 0 (0 = off), got {self.walkback}"),
+            "walkback_steps": (1 <= self.walkback_steps <= MAX_STEPS,
+                               f"must be between 1 and {MAX_STEPS:,} chain steps, got "
+                               f"{short(self.walkback_steps)}"),
             "r1": (0 <= self.r1 < math.inf, f"must be finite and >= 0 (0 = off), got {self.r1}"),
         }
         return {name: problem for name, (ok, problem) in ranges.items() if not ok}

@@ -167,9 +167,10 @@ def factory_defaults(factory: Any, positional: int) -> dict[str, Any]:
 def _check_incomplete(recipe: Recipe, need: Any, where: Where) -> None:
     """``data.missing``, ``data.corruption`` and the training methods for them."""
     d = recipe.data
-    need(recipe.model.stationarity == 0 or (d.missing is None and d.corruption.name is None
-                                            and d.dataset != "table"), "model.stationarity",
-         "runs chains from data items, so it needs complete, uncorrupted data; set it to 0 here")
+    complete = d.missing is None and d.corruption.name is None and d.dataset != "table"
+    for key in ("stationarity", "walkback"):
+        need(getattr(recipe.model, key) == 0 or complete, f"model.{key}",
+             "runs chains from data items, so it needs complete, uncorrupted data; set it to 0 here")
     if d.missing is not None:
         from gibbsnet_plugin.data.missing import check_process  # loads torch: only when used
 

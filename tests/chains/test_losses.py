@@ -162,3 +162,62 @@ def test_stationarity_refuses_data_with_masks_in_one_line():
     x = torch.zeros(4, *SHAPE)
     with pytest.raises(ValueError, match="needs complete, uncorrupted data"):
         training_pairs(model, x, torch.ones_like(x))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_walkback_adds_its_weight_times_the_walkback_error_to_the_generator_loss(kind):
+    plain, weighted = twin_models(kind, walkback=2.0, walkback_steps=3)
+    torch.manual_seed(1)
+    x = torch.rand(16, *SHAPE) * 2 - 1
+    with torch.no_grad():
+        real, fake = plain.clamped(x), plain.unclamped(16)
+    torch.manual_seed(2)
+    loss = weighted.generator_loss(real, fake, x=x).loss
+    torch.manual_seed(2)  # the adversarial part draws nothing: the walk sees the same noise
+    error = weighted.walkback_error(x)
+    base = plain.generator_loss(real, fake, x=x).loss
+    assert error > 0
+    assert torch.allclose(loss, base + 2.0 * error, rtol=1e-6)
+    loss.backward()  # the x update from the walk's end learns; the walk itself carries no graph
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in weighted.decoder.parameters())
+
+
+@pytest.mark.parametrize("reconstruction", ["squared", "crps"])
+def test_walkback_scores_the_x_update_from_where_the_chain_walked_against_the_data(reconstruction):
+    torch.manual_seed(0)
+    model = build_model(tiny_recipe(model={"walkback": 1.0, "reconstruction": reconstruction}), SHAPE)
+    x = torch.rand(8, *SHAPE) * 2 - 1
+    torch.manual_seed(3)
+    error = model.walkback_error(x, steps=2)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        state = model.step(model.step(tuple(model.clamped(x))))
+        if reconstruction == "crps":
+            a, b = model.x_update(torch.cat([state[0]] * 2)).chunk(2)
+            expected = ((a - x).abs() + (b - x).abs() - (a - b).abs()).mean() / 2
+        else:
+            expected = (model.x_update(state[0]) - x).pow(2).mean()
+    assert error.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_walkback_walks_between_1_and_walkback_steps_steps(monkeypatch):
+    model = build_model(tiny_recipe(model={"walkback": 1.0, "walkback_steps": 3}), SHAPE)
+    step, walked = model.step, []
+    monkeypatch.setattr(model, "step", lambda state: walked.append(1) or step(state))
+    lengths = []
+    for _ in range(60):
+        walked.clear()
+        model.walkback_error(torch.zeros(4, *SHAPE))
+        lengths.append(len(walked))
+    assert set(lengths) == {1, 2, 3}
+
+
+def test_walkback_refuses_data_with_masks_in_one_line():
+    model = build_model(tiny_recipe(model={"walkback": 1.0}), SHAPE)
+    x = torch.zeros(4, *SHAPE)
+    real, fake = model.clamped(x), model.unclamped(4)
+    with pytest.raises(ValueError, match="walkback runs chains from data items, so it needs "
+                                         "complete, uncorrupted data; set model.walkback to 0"):
+        model.generator_loss(real, fake, x=x, mask=torch.ones_like(x))
+    with pytest.raises(ValueError, match="walkback needs the batch x"):
+        model.generator_loss(real, fake)

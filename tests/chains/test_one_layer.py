@@ -331,7 +331,7 @@ def test_options_rebuild_a_model_that_trains_the_same_way():
     chosen = {"chain_steps": 3, "backprop_steps": 2, "loss": "lsgan", "z_consistency": 0.1,
               "x_consistency": 2.0, "reconstruction": "crps", "critic_states": 2, "persistent": 0.7,
               "random_steps": True, "r1": 0.5, "pack": 2, "stationarity": 3, "bounded": True,
-              "hide": 0.3}
+              "hide": 0.3, "walkback": 2.0, "walkback_steps": 4}
     model = GibbsNet(gn.architectures.build("test_linear", X_SHAPE, Z_DIM), X_SHAPE, Z_DIM, **chosen)
     assert model.options() == chosen  # every setting is reported, none left at its default
 

@@ -84,6 +84,8 @@ def test_keyword_arguments_replace_fields_of_the_config_and_the_model_keeps_its_
     ({"pack": 0}, r"pack must be between 1 \(off\) and 64"),
     ({"persistent": -0.5}, r"persistent must be in \[0, 1\]"),
     ({"r1": float("inf")}, r"r1 must be finite and >= 0 \(0 = off\), got inf"),
+    ({"walkback": -1.0}, r"walkback must be finite and >= 0 \(0 = off\), got -1\.0"),
+    ({"walkback_steps": 0}, r"walkback_steps must be between 1 and 1,000,000 chain steps, got 0"),
 ])
 def test_a_setting_out_of_range_is_refused_by_name(values, message):
     arch = gn.architectures.build("test_linear", (1, 4, 4), 3)
