@@ -43,7 +43,7 @@ CONFIGS: dict[str, tuple[list[str], int]] = {
     "crps": (["model.x_consistency=10", "model.reconstruction=crps"], 1),
     "stationarity": (["model.stationarity=5", "model.pack=2"], 1),
     "walkback": (["model.walkback=10"], 1),
-    "walkback_crps": (["model.walkback=10", "model.reconstruction=crps"], 1),
+    "walkback_crps": (["model.walkback=10", "model.reconstruction=crps", "model.walkback_steps=1"], 1),
 }
 LEVERS = ["x_consistency", "crps", "stationarity", "walkback", "walkback_crps"]
 """The training terms that look at the chain's spread (docs/results.md, "Long chains")."""
