@@ -128,8 +128,8 @@ class ChainLosses:
         times the squared distance between the latents of ``fake`` and those the clamped chain
         gives its x, plus ``x_consistency`` times ``reconstruction_error(x, mask, fill_steps)``
         of the batch ``x`` (B, *x_shape) the states come from, plus ``walkback`` times
-        ``walkback_error(x)`` (either needs ``x``). Call it after D's update so that D's outputs
-        are fresh."""
+        ``walkback_error(x, mask, fill_steps=fill_steps)`` (either needs ``x``). Call it after
+        D's update so that D's outputs are fresh."""
         s_real, s_fake = self._scores(real, fake, noise_std)
         loss = target_loss(self.loss, s_real, 0.0) + target_loss(self.loss, s_fake, 1.0)
         if self.z_consistency > 0:
@@ -145,10 +145,10 @@ class ChainLosses:
         if self.walkback > 0:
             if x is None:
                 raise ValueError("walkback needs the batch x the states come from")
-            if mask is not None or self.corruption is not None:
-                raise ValueError("walkback runs chains from data items, so it needs complete, "
-                                 "uncorrupted data; set model.walkback to 0 for this data set")
-            loss = loss + self.walkback * self.walkback_error(x)
+            if self.corruption is not None:
+                raise ValueError("walkback runs chains from data items, so it needs uncorrupted "
+                                 "data; set model.walkback to 0 for this data set")
+            loss = loss + self.walkback * self.walkback_error(x, mask, fill_steps=fill_steps)
         return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
 
     def reconstruction_error(self, x: torch.Tensor, mask: torch.Tensor | None = None,
@@ -164,17 +164,26 @@ class ChainLosses:
         of a decoder that draws categories with ``score: log`` are scored by the cross-entropy of
         its logits instead (``CategoricalDraws.log_scores``). Hidden entries are only selected
         away. With ``bounded`` the draws are clipped to [-1, 1] before they are scored."""
-        observed = torch.ones_like(x, dtype=torch.bool) if mask is None else \
-            torch.broadcast_to(mask != 0, x.shape)
+        observed = _observed(x, mask)
         shown = observed & (torch.rand(x.shape, device=x.device) >= self.hide)
         x_known = torch.where(observed, x, torch.zeros_like(x))
         draws = 2 if self.reconstruction == "crps" else 1
         known, shown = torch.cat([x_known] * draws), torch.cat([shown] * draws)
         filled = self.inpaint(known, shown, steps) if steps > 0 else known
+        return self._update_error(filled, x_known, observed)
+
+    def _update_error(self, start: torch.Tensor, x_known: torch.Tensor,
+                      observed: torch.Tensor) -> torch.Tensor:
+        """The mean over the ``observed`` entries (bool, x_known's shape) of the score of the
+        x update, with gradient, from ``start`` (one or two draws of B items each, stacked)
+        against ``x_known`` (B, *x_shape): its squared error, or with two draws their
+        ``crps_of_pair``; categorical blocks scored with ``score: log`` by the cross-entropy of
+        their logits; with ``bounded`` the draws clipped to [-1, 1] first."""
+        draws = start.shape[0] // x_known.shape[0]
         head = categorical_head(self)
         log_scored = head is not None and head.score == "log"
         with head.logits() if log_scored else nullcontext([]) as logits:  # type: ignore[union-attr]
-            x_hat = self.observe(self.x_update(filled))
+            x_hat = self.observe(self.x_update(start))
         if self.bounded:  # where, not clamp: entries exactly on a bound (one-hot codes) keep their gradient
             x_hat = torch.where(x_hat.abs() > 1, x_hat.clamp(-1, 1), x_hat)
         if draws == 2:
@@ -187,25 +196,36 @@ class ChainLosses:
             score = torch.where(inside, ce, score.flatten(1)).view_as(score)
         return torch.where(observed, score, torch.zeros_like(score)).sum() / observed.sum().clamp(min=1)
 
-    def walkback_error(self, x: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+    def walkback_error(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                       steps: int | None = None, fill_steps: int = 5) -> torch.Tensor:
         """The walkback term of ``walkback``: chains start at the clamped states of the batch
-        ``x`` (B, *x_shape), walk ``steps`` chain steps away without gradient (default: k ~
-        U{1..``walkback_steps``}, one k per batch), and x is recomputed, with gradient, by the
-        chain's x update from where they got to (one layer: ``dec(enc(x_k))``); returns the mean
-        over x's entries of its squared error against x, or with ``reconstruction: crps`` of
-        ``crps_of_pair`` of two such draws from the same walk. The chain learns to return to the
-        data from the states its own steps lead to."""
+        ``x`` (B, *x_shape; with a ``mask``, 1 = observed, its missing entries first filled by
+        ``fill_steps`` steps of the partially clamped chain), walk ``steps`` chain steps away
+        without gradient (default: k ~ U{1..``walkback_steps``}, one k per batch), and x is
+        recomputed, with gradient, by the chain's x update from where they got to (one layer:
+        ``dec(enc(x_k))``); returns the mean over x's observed entries of its squared error
+        against x, or with ``reconstruction: crps`` of ``crps_of_pair`` of two such draws from
+        the same walk (scored as ``reconstruction_error`` scores). The chain learns to return to
+        the data from the states its own steps lead to."""
         if steps is None:
             steps = int(torch.randint(1, self.walkback_steps + 1, ()).item())
+        observed = _observed(x, mask)
+        x_known = torch.where(observed, x, torch.zeros_like(x))
         with torch.no_grad():
-            state = tuple(self.clamped(x))
+            start = x_known if mask is None else self.inpaint(x_known, observed, fill_steps)
+            state = tuple(self.clamped(start))
             for _ in range(steps):
                 state = self.step(state)
         draws = 2 if self.reconstruction == "crps" else 1
-        x_hat = self.x_update(torch.cat([state[0]] * draws))
-        if draws == 2:
-            return crps_of_pair(*x_hat.chunk(2), x).mean()
-        return (x_hat - x).pow(2).mean()
+        return self._update_error(torch.cat([state[0]] * draws), x_known, observed)
+
+
+def _observed(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Where x (B, *x_shape) is observed, as bools of its shape: where ``mask`` is not 0, or
+    everywhere without one."""
+    if mask is None:
+        return torch.ones_like(x, dtype=torch.bool)
+    return torch.broadcast_to(mask != 0, x.shape)
 
 
 __all__ = ["LOSSES", "RECONSTRUCTIONS", "ChainLosses", "Loss", "LossOutput", "Reconstruction",

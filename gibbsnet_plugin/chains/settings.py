@@ -79,8 +79,9 @@ class ChainSettings:
         "2013; Variational Walkback, Goyal et al. 2017): chains start at the clamped state of each "
         "data item, run k ~ U{1..`walkback_steps`} steps without gradient, and the chain's x "
         "update from where they got to (one layer: `dec(enc(x_k))`) is scored against the item "
-        "as `reconstruction` says, so chains that wander off are trained to come back; needs "
-        "complete, uncorrupted data; 0 = off"))
+        "as `reconstruction` says, so chains that wander off are trained to come back; with "
+        "missing entries the walk starts from the partially clamped chain's fill and only "
+        "observed entries are scored; needs uncorrupted data; 0 = off"))
     walkback_steps: int = field(default=10, metadata=_doc(
         "the most steps a walkback chain walks away from its data item before it is scored"))
     r1: float = field(default=0.0, metadata=_doc(

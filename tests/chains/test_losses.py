@@ -212,12 +212,38 @@ def test_walkback_walks_between_1_and_walkback_steps_steps(monkeypatch):
     assert set(lengths) == {1, 2, 3}
 
 
-def test_walkback_refuses_data_with_masks_in_one_line():
+@pytest.mark.parametrize("reconstruction", ["squared", "crps"])
+def test_walkback_on_incomplete_data_fills_the_holes_walks_and_scores_observed_entries_only(reconstruction):
+    torch.manual_seed(0)
+    model = build_model(tiny_recipe(model={"walkback": 1.0, "reconstruction": reconstruction}), SHAPE)
+    x = torch.rand(8, *SHAPE) * 2 - 1
+    mask = (torch.rand(8, *SHAPE) > 0.4).float()
+    holes = torch.where(mask == 1, x, torch.full_like(x, float("nan")))  # hidden entries never read
+    torch.manual_seed(3)
+    error = model.walkback_error(holes, mask, steps=2, fill_steps=3)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        known = torch.where(mask == 1, x, torch.zeros_like(x))
+        filled = model.inpaint(known, mask, 3)
+        state = model.step(model.step(tuple(model.clamped(filled))))
+        if reconstruction == "crps":
+            a, b = model.x_update(torch.cat([state[0]] * 2)).chunk(2)
+            score = ((a - x).abs() + (b - x).abs() - (a - b).abs()) / 2
+        else:
+            score = (model.x_update(state[0]) - x).pow(2)
+        expected = score[mask == 1].mean()
+    assert torch.isfinite(error)
+    assert error.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_walkback_refuses_corrupted_data_and_a_missing_batch_in_one_line():
     model = build_model(tiny_recipe(model={"walkback": 1.0}), SHAPE)
     x = torch.zeros(4, *SHAPE)
     real, fake = model.clamped(x), model.unclamped(4)
+    model.generator_loss(real, fake, x=x, mask=torch.ones_like(x))  # holes are fine
+    model.corruption = lambda t: t.flip(-1)
     with pytest.raises(ValueError, match="walkback runs chains from data items, so it needs "
-                                         "complete, uncorrupted data; set model.walkback to 0"):
-        model.generator_loss(real, fake, x=x, mask=torch.ones_like(x))
+                                         "uncorrupted data; set model.walkback to 0"):
+        model.generator_loss(real, fake, x=x)
     with pytest.raises(ValueError, match="walkback needs the batch x"):
         model.generator_loss(real, fake)
