@@ -203,13 +203,14 @@ def test_walkback_scores_the_x_update_from_where_the_chain_walked_against_the_da
 def test_walkback_walks_between_1_and_walkback_steps_steps(monkeypatch):
     model = build_model(tiny_recipe(model={"walkback": 1.0, "walkback_steps": 3}), SHAPE)
     step, walked = model.step, []
-    monkeypatch.setattr(model, "step", lambda state: walked.append(1) or step(state))
+    monkeypatch.setattr(model, "step", lambda state: walked.append(torch.is_grad_enabled()) or step(state))
     lengths = []
     for _ in range(60):
         walked.clear()
         model.walkback_error(torch.zeros(4, *SHAPE))
         lengths.append(len(walked))
     assert set(lengths) == {1, 2, 3}
+    assert not any(walked)  # the walk carries no graph: only the last x update learns
 
 
 @pytest.mark.parametrize("reconstruction", ["squared", "crps"])
