@@ -210,7 +210,7 @@ class ChainLosses:
         if steps is None:
             steps = int(torch.randint(1, self.walkback_steps + 1, ()).item())
         observed = _observed(x, mask)
-        x_known = torch.where(observed, x, torch.zeros_like(x))
+        x_known = x if mask is None else torch.where(observed, x, torch.zeros_like(x))
         with torch.no_grad():
             start = x_known if mask is None else self.inpaint(x_known, observed, fill_steps)
             state = tuple(self.clamped(start))

@@ -235,6 +235,16 @@ def test_walkback_on_incomplete_data_fills_the_holes_walks_and_scores_observed_e
         expected = score[mask == 1].mean()
     assert torch.isfinite(error)
     assert error.item() == pytest.approx(expected.item(), rel=1e-5)
+    real = model.clamped(model.inpaint(known, mask, 3))  # the loss the trainer asks for passes the mask on
+    fake = model.unclamped(8)
+    torch.manual_seed(4)
+    loss = model.generator_loss(real, fake, x=holes, mask=mask, fill_steps=3).loss
+    torch.manual_seed(4)
+    with_walk = model.walkback_error(holes, mask, fill_steps=3)
+    model.walkback = 0.0
+    assert torch.isfinite(loss)
+    assert loss.item() == pytest.approx(model.generator_loss(real, fake).loss.item() + with_walk.item(),
+                                        rel=1e-5)
 
 
 def test_walkback_refuses_corrupted_data_and_a_missing_batch_in_one_line():
