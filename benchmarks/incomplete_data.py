@@ -25,6 +25,9 @@ already scored in ``--out`` are reused. Prints a Markdown table of mean ± std (
 writes ``--figure``: for each setting, the same test digits as observed (missing pixels red), as
 imputed or restored by each method (the first seed) and the truth.
 
+``--set KEY=VALUE`` trains every run with an override of the recipe (a training lever; give it
+its own ``--out``), ``--methods`` trains only the methods named (the oracle too, when named).
+
     python benchmarks/incomplete_data.py --seeds 0 1 2 --jobs 2 --out runs/incomplete
 """
 
@@ -61,14 +64,15 @@ MASK_SEED = 0
 """Seed of the test split's masks and measurements: one held-out task for every method and seed."""
 
 
-def configs(settings: list[str]) -> list[tuple[str, str]]:
-    """Every (setting, method) pair of ``settings``, the oracle first (setting ``clean``)."""
+def configs(settings: list[str], methods: list[str] | None = None) -> list[tuple[str, str]]:
+    """Every (setting, method) pair of ``settings``, the oracle first (setting ``clean``); only
+    the ``methods`` named, when given."""
     rows = [("clean", "oracle")]
     for setting in settings:
         overrides = SETTINGS[setting]
-        methods = CORRUPTION_METHODS if "data.corruption" in overrides else MISSING_METHODS
-        rows += [(setting, method) for method in methods]
-    return rows
+        rows += [(setting, method) for method in (CORRUPTION_METHODS if "data.corruption" in overrides
+                                                  else MISSING_METHODS)]
+    return [row for row in rows if methods is None or row[1] in methods]
 
 
 def recipe_for(setting: str, method: str, seed: int, args: argparse.Namespace) -> Any:
@@ -77,7 +81,7 @@ def recipe_for(setting: str, method: str, seed: int, args: argparse.Namespace) -
     recipe = load_recipe(ROOT / "recipes" / "digits.yaml", [
         f"name=incomplete-{setting}-{method}-{seed}", f"seed={seed}",
         f"model.architecture={args.architecture}", f"train.iterations={args.iterations}",
-        "train.sample_every=0", f"train.checkpoint_every={args.iterations}"])
+        "train.sample_every=0", f"train.checkpoint_every={args.iterations}", *args.overrides])
     if setting == "clean":
         return recipe
     overrides = SETTINGS[setting]
@@ -201,6 +205,8 @@ def table(results: list[dict[str, Any]]) -> str:
         for method in methods:
             runs = [r for r in results if r["method"] == method
                     and (r["setting"] == setting or method == "oracle")]
+            if not runs:
+                continue
             cells = []
             for name in SCORES:
                 values = [r["scores"][setting][name] for r in runs]
@@ -274,9 +280,17 @@ def main() -> None:
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="runs/incomplete")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        choices=["oracle", *MISSING_METHODS, *CORRUPTION_METHODS],
+                        help="train only these methods (default: all)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override recipes/digits.yaml for every run (repeatable), e.g. a "
+                             "training lever; give such runs their own --out")
     parser.add_argument("--figure", default=None, help="PNG of imputations (default: none)")
     args = parser.parse_args()
-    work = [(s, m, seed) for seed in args.seeds for s, m in configs(args.settings)]
+    if args.figure and args.methods:
+        parser.error("--figure shows every method: leave out --methods")
+    work = [(s, m, seed) for seed in args.seeds for s, m in configs(args.settings, args.methods)]
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(run_one, s, m, seed, args) for s, m, seed in work]
         results = []

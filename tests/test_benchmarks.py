@@ -170,6 +170,27 @@ def test_incomplete_data_trains_every_method_and_prints_the_table_and_the_figure
         assert figure.format == "PNG" and figure.size == (704, 352)  # two 3.2-inch panels at 110 dpi
 
 
+def test_incomplete_data_trains_a_lever_on_the_methods_named_only(tmp_path):
+    script = SEEDS.parent / "incomplete_data.py"
+    argv = [sys.executable, str(script), "--seeds", "0", "--iterations", "3", "--jobs", "1",
+            "--settings", "blur+noise", "--methods", "match", "--out", str(tmp_path),
+            "--set", "model.walkback=2", "--set", "model.walkback_steps=1"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    runs = json.loads((tmp_path / "results.json").read_text())
+    assert [(r["setting"], r["method"]) for r in runs] == [("blur+noise", "match")]
+    import gibbsnet_plugin as gn
+
+    saved = gn.load_recipe(tmp_path / "blur+noise-match" / "seed0" / "recipe.yaml")
+    assert (saved.model.walkback, saved.model.walkback_steps, saved.data.corruption.name) == (2.0, 1, "blur")
+    rows = [line.split("|")[2].strip() for line in result.stdout.splitlines() if line.startswith("| blur")]
+    assert rows == ["*y itself*", "match"]
+    refused = subprocess.run([*argv, "--figure", str(tmp_path / "f.png")], capture_output=True,
+                             text=True, timeout=600)
+    assert refused.returncode == 2 and "--figure shows every method: leave out --methods" in refused.stderr
+
+
 def test_chain_quality_gives_a_chain_that_never_moves_switch_rate_0(monkeypatch):
     """The class switch rate of ``chain_quality.chain_stats``: 0 for a chain whose state is the
     same at every step, 1 for one that flips class every step (judges stubbed: fast)."""

@@ -65,11 +65,13 @@ def test_overrides_are_typed_and_applied(tmp_path):
     assert recipe.train.lr_d == pytest.approx(4e-4)
 
 
-def test_walkback_is_accepted_on_incomplete_data_and_on_tables(tmp_path):
+def test_walkback_is_accepted_on_incomplete_data_on_corrupted_data_and_on_tables(tmp_path):
     holes = load_recipe(write(tmp_path, "name: x\n"), overrides=["data.missing=random-50",
                                                                   "model.walkback=1"])
+    blurred = load_recipe(write(tmp_path, "name: x\n"), overrides=["data.corruption.name=blur",
+                                                                    "model.walkback=1"])
     table = load_recipe(REPO / "recipes" / "table.yaml", overrides=["model.walkback=1"])
-    assert (holes.model.walkback, table.model.walkback) == (1.0, 1.0)
+    assert (holes.model.walkback, blurred.model.walkback, table.model.walkback) == (1.0, 1.0, 1.0)
 
 
 def test_yaml_float_without_dot_is_accepted(tmp_path):
@@ -150,8 +152,6 @@ def test_yaml_float_without_dot_is_accepted(tmp_path):
          r"data\.corruption\.options: needs data\.corruption\.name"),
         ("name: x\n", ["data.missing=random-50", "train.missing=ambient", "model.z_consistency=1"],
          r"model\.z_consistency: is not available with train\.missing: ambient"),
-        ("name: x\n", ["data.corruption.name=blur", "model.walkback=1"],
-         r"model\.walkback: runs chains from data items, so it needs uncorrupted data"),
         ("name: x\n", ["data.missing=random-50", "model.pack=2", "model.stationarity=2"],
          r"model\.stationarity: runs chains from data items, so it needs complete"),
         ("name: x\n", ["train.missing_steps=0"],

@@ -275,9 +275,11 @@ class ChainModel(ChainLosses, nn.Module):
                 new[update.layer] = update.compute(reads)
         return tuple(new)
 
-    def step(self, state: State, t: int | None = None) -> State:
-        """One chain step from ``state``; ``t``, when known, is its number in an unclamped chain."""
-        return self._run_blocks(state, self.schedule(), t=t)
+    def step(self, state: State, t: int | None = None, measured: bool = False) -> State:
+        """One chain step from ``state``; ``t``, when known, is its number in an unclamped chain;
+        ``measured``: the state's x holds measurements already (a clamped state of a model of a
+        corruption), so the step reads it as it is instead of f(x)."""
+        return self._run_blocks(state, self.schedule(), measured=measured, t=t)
 
     def start(self, n: int, z0: Sequence[torch.Tensor] | torch.Tensor | None = None) -> State:
         """Step 1 of ``n`` unclamped chains: from N(0, I) in the ``start_layers``, or from the

@@ -145,9 +145,6 @@ class ChainLosses:
         if self.walkback > 0:
             if x is None:
                 raise ValueError("walkback needs the batch x the states come from")
-            if self.corruption is not None:
-                raise ValueError("walkback runs chains from data items, so it needs uncorrupted "
-                                 "data; set model.walkback to 0 for this data set")
             loss = loss + self.walkback * self.walkback_error(x, mask, fill_steps=fill_steps)
         return LossOutput(loss, score_summary(self.loss, s_real), score_summary(self.loss, s_fake))
 
@@ -206,18 +203,20 @@ class ChainLosses:
         ``dec(enc(x_k))``); returns the mean over x's observed entries of its squared error
         against x, or with ``reconstruction: crps`` of ``crps_of_pair`` of two such draws from
         the same walk (scored as ``reconstruction_error`` scores). The chain learns to return to
-        the data from the states its own steps lead to."""
+        the data from the states its own steps lead to. With a corruption f, x holds measurements
+        y: the walk's first step reads them as they are (z = enc(y), as the clamped chain does),
+        its states are clean x, and f of the x update from f(x_k) is scored against y."""
         if steps is None:
             steps = int(torch.randint(1, self.walkback_steps + 1, ()).item())
         observed = _observed(x, mask)
         x_known = x if mask is None else torch.where(observed, x, torch.zeros_like(x))
         with torch.no_grad():
             start = x_known if mask is None else self.inpaint(x_known, observed, fill_steps)
-            state = tuple(self.clamped(start))
-            for _ in range(steps):
+            state = self.step(tuple(self.clamped(start)), measured=True)
+            for _ in range(steps - 1):
                 state = self.step(state)
         draws = 2 if self.reconstruction == "crps" else 1
-        return self._update_error(torch.cat([state[0]] * draws), x_known, observed)
+        return self._update_error(torch.cat([self.observe(state[0])] * draws), x_known, observed)
 
 
 def _observed(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

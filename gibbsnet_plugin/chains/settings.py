@@ -81,7 +81,8 @@ class ChainSettings:
         "update from where they got to (one layer: `dec(enc(x_k))`) is scored against the item "
         "as `reconstruction` says, so chains that wander off are trained to come back; with "
         "missing entries the walk starts from the partially clamped chain's fill and only "
-        "observed entries are scored; needs uncorrupted data; 0 = off"))
+        "observed entries are scored; with a corruption f it starts from the measurements and f "
+        "of the x update is scored against them; 0 = off"))
     walkback_steps: int = field(default=10, metadata=_doc(
         "the most steps a walkback chain walks away from its data item before it is scored"))
     r1: float = field(default=0.0, metadata=_doc(

@@ -170,8 +170,6 @@ def _check_incomplete(recipe: Recipe, need: Any, where: Where) -> None:
     complete = d.missing is None and d.corruption.name is None and d.dataset != "table"
     need(recipe.model.stationarity == 0 or complete, "model.stationarity",
          "runs chains from data items, so it needs complete, uncorrupted data; set it to 0 here")
-    need(recipe.model.walkback == 0 or d.corruption.name is None, "model.walkback",
-         "runs chains from data items, so it needs uncorrupted data; set it to 0 here")
     if d.missing is not None:
         from gibbsnet_plugin.data.missing import check_process  # loads torch: only when used
 

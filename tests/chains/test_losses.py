@@ -203,7 +203,8 @@ def test_walkback_scores_the_x_update_from_where_the_chain_walked_against_the_da
 def test_walkback_walks_between_1_and_walkback_steps_steps(monkeypatch):
     model = build_model(tiny_recipe(model={"walkback": 1.0, "walkback_steps": 3}), SHAPE)
     step, walked = model.step, []
-    monkeypatch.setattr(model, "step", lambda state: walked.append(torch.is_grad_enabled()) or step(state))
+    monkeypatch.setattr(model, "step", lambda state, **kw: walked.append(torch.is_grad_enabled())
+                        or step(state, **kw))
     lengths = []
     for _ in range(60):
         walked.clear()
@@ -247,14 +248,63 @@ def test_walkback_on_incomplete_data_fills_the_holes_walks_and_scores_observed_e
                                         rel=1e-5)
 
 
-def test_walkback_refuses_corrupted_data_and_a_missing_batch_in_one_line():
+@pytest.mark.parametrize("reconstruction", ["squared", "crps"])
+def test_walkback_on_measurements_walks_from_y_and_scores_f_of_the_x_update_against_y(reconstruction):
+    torch.manual_seed(0)
+    model = build_model(tiny_recipe(model={"walkback": 1.0, "reconstruction": reconstruction}), SHAPE)
+    model.eval()  # batch statistics aside: the walk below is recomputed by hand
+
+    def f(t):
+        return 0.5 * t.flip(-1)
+
+    model.corruption = f
+    y = f(torch.rand(8, *SHAPE) * 2 - 1)
+    torch.manual_seed(3)
+    error = model.walkback_error(y, steps=2)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        model.clamped(y)
+        x1 = model.decoder(model.encoder(y))  # the first step reads y as the clamped chain does
+        x2 = model.decoder(model.encoder(f(x1)))  # later steps read f(x)
+        draws = 2 if reconstruction == "crps" else 1
+        drawn = f(model.decoder(model.encoder(f(torch.cat([x2] * draws)))))  # from f(x_2)
+        if reconstruction == "crps":
+            a, b = drawn.chunk(2)
+            expected = ((a - y).abs() + (b - y).abs() - (a - b).abs()).mean() / 2
+        else:
+            expected = (drawn - y).pow(2).mean()
+    assert error.item() == pytest.approx(expected.item(), rel=1e-5)
+    real, fake = model.clamped(y), model.unclamped(8)
+    assert torch.isfinite(model.generator_loss(real, fake, x=y).loss)  # no refusal
+
+
+def test_walkback_on_measurements_reads_y_as_it_is_in_its_first_step_only(monkeypatch):
+    model = build_model(tiny_recipe(model={"walkback": 1.0, "walkback_steps": 3}), SHAPE)
+    model.eval()
+    model.corruption = lambda t: 0.5 * t.flip(-1)
+    y = torch.rand(4, *SHAPE) * 2 - 1
+    with torch.no_grad():
+        start = tuple(model.clamped(y))
+        z = {}
+        for name, measured, read in (("measured", True, y), ("f", False, model.observe(y))):
+            torch.manual_seed(5)  # the same encoder noise for the step and for enc(read)
+            z[name] = model.step(start, measured=measured)[1]
+            torch.manual_seed(5)
+            assert torch.allclose(z[name], model.encoder(read)), name
+        assert not torch.allclose(z["measured"], z["f"])
+    step, measured = model.step, []
+    monkeypatch.setattr(model, "step", lambda state, **kw: measured.append(
+        kw.get("measured", False)) or step(state, **kw))
+    model.walkback_error(y, steps=3)
+    assert measured == [True, False, False]
+
+
+def test_walkback_needs_the_batch_in_one_line():
     model = build_model(tiny_recipe(model={"walkback": 1.0}), SHAPE)
     x = torch.zeros(4, *SHAPE)
     real, fake = model.clamped(x), model.unclamped(4)
     model.generator_loss(real, fake, x=x, mask=torch.ones_like(x))  # holes are fine
-    model.corruption = lambda t: t.flip(-1)
-    with pytest.raises(ValueError, match="walkback runs chains from data items, so it needs "
-                                         "uncorrupted data; set model.walkback to 0"):
-        model.generator_loss(real, fake, x=x)
     with pytest.raises(ValueError, match="walkback needs the batch x"):
         model.generator_loss(real, fake)
+
+
