@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from conftest import tiny_recipe
@@ -196,7 +197,6 @@ def test_chain_quality_gives_a_chain_that_never_moves_switch_rate_0(monkeypatch)
     same at every step, 1 for one that flips class every step (judges stubbed: fast)."""
     import importlib.util
 
-    import numpy as np
     import torch
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "chain_quality.py"
@@ -233,7 +233,6 @@ def test_mixed_tables_imputes_a_mixed_table_with_every_method_and_keeps_observed
     """benchmarks/mixed_tables.py on a small synthetic table of numbers and text (``--csv``: no
     download), GibbsNet and missForest tiny: every method scores, fills every hole, changes no
     observed cell, and the report prints the table (and reprints it from ``--out``)."""
-    import numpy as np
     import pandas as pd
 
     rng = np.random.default_rng(1)
@@ -308,3 +307,20 @@ def test_imputation_rescore_scores_the_same_draws_again(tmp_path):
     path.write_text(json.dumps(stale))
     refused = subprocess.run([*argv, "--rescore"], capture_output=True, text=True, timeout=600, env=env)
     assert refused.returncode != 0 and "rescore each label's own --out" in refused.stderr
+
+
+def test_imputation_resampling_by_the_mechanism_picks_draws_in_proportion_to_their_weights():
+    sys.path.insert(0, str(SEEDS.parent))
+    import imputation
+
+    x = np.array([[0.0, 5.0], [1.0, 6.0], [2.0, 7.0]])
+    assert imputation.hiding_chance(x, "mcar-50", x).tolist() == [[0.5, 0.5]] * 3
+    assert imputation.hiding_chance(x, "mnar-20", x).tolist() == [[0.1, 0.1], [0.1, 0.1], [0.3, 0.3]]
+    drawn = np.stack([np.zeros((4, 3)), np.ones((4, 3))] * 50)  # (100, 4, 3): half 0, half 1
+    weights = np.where(drawn == 1, 0.3, 0.1)  # large values hidden 3 times as often
+    picked = imputation.resample(drawn, weights, 400, np.random.default_rng(0))
+    assert picked.shape == (400, 4, 3)
+    assert set(np.unique(picked)) == {0.0, 1.0}
+    assert picked.mean() == pytest.approx(0.75, abs=0.02)  # 0.3 / (0.3 + 0.1)
+    flat = imputation.resample(drawn, np.ones_like(drawn), 400, np.random.default_rng(0))
+    assert flat.mean() == pytest.approx(0.5, abs=0.02)
