@@ -193,15 +193,16 @@ def resample(drawn: np.ndarray, weights: np.ndarray, n: int, rng: np.random.Gene
 def known_mechanism_cell(work: Path, uci: str | None, chains: int, draws: int = 20) -> dict[str, Any]:
     """The saved GibbsNet run of the cell in ``work`` imputing as a model that knew the missingness
     mechanism would: ``chains`` chains per test row, and for each hidden cell ``draws`` of them
-    resampled with weights ``hiding_chance`` of their values (the chance that the pattern hides a
-    value: P(hidden | x) of Bayes' rule), scored next to the first ``draws`` chains as drawn."""
+    resampled with weights ``hiding_chance`` of their values (Bayes' rule: a hidden value's law is
+    the model's, reweighted by the chance that the pattern hides it), scored next to the first
+    ``draws`` chains as drawn."""
     import torch
 
     torch.set_num_threads(1)
     import gibbsnet_plugin as gn
 
     record = json.loads((work / "scores.json").read_text())
-    x, _, mask, tr, te = cell_data(record["data"], record["pattern"], record["seed"], uci)
+    x, _, mask, _, te = cell_data(record["data"], record["pattern"], record["seed"], uci)
     runs = sorted(p.parent for p in work.glob("*/run.json"))
     if len(runs) != 1:
         raise SystemExit(f"{work}: {len(runs)} saved GibbsNet runs; --known-mechanism needs one")
@@ -381,8 +382,8 @@ def main() -> None:
                         help="only print the tables of the cells already in --out (run nothing)")
     parser.add_argument("--known-mechanism", type=int, default=None, metavar="CHAINS",
                         help="score the saved GibbsNet run of each cell already in --out as if it "
-                             "knew the missingness mechanism: CHAINS chains per row, 20 of them "
-                             "resampled per hidden cell by the chance the pattern hides their "
+                             "knew the missingness mechanism: CHAINS chains per row, --draws of "
+                             "them resampled per hidden cell by the chance the pattern hides their "
                              "value (trains nothing)")
     parser.add_argument("--rescore", action="store_true",
                         help="recompute the scores of the multiple imputations of the cells already "
@@ -398,6 +399,10 @@ def main() -> None:
         elif not args.report:
             todo.append((d, p, s))
     if args.known_mechanism:
+        if todo or not records:
+            missing = ", ".join(f"{d}-{p}-seed{s}" for d, p, s in todo) or "every cell"
+            raise SystemExit(f"--known-mechanism scores cells already in {args.out}; not there: "
+                             f"{missing} (run them first, without --known-mechanism)")
         work = [Path(args.out) / f"{r['data']}-{r['pattern']}-seed{r['seed']}" for r in records]
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
             cells = list(pool.map(known_mechanism_cell, work, [args.uci] * len(work),

@@ -324,3 +324,14 @@ def test_imputation_resampling_by_the_mechanism_picks_draws_in_proportion_to_the
     assert picked.mean() == pytest.approx(0.75, abs=0.02)  # 0.3 / (0.3 + 0.1)
     flat = imputation.resample(drawn, np.ones_like(drawn), 400, np.random.default_rng(0))
     assert flat.mean() == pytest.approx(0.5, abs=0.02)
+
+
+
+def test_imputation_known_mechanism_refuses_cells_not_run_yet_in_one_line(tmp_path):
+    argv = [sys.executable, str(SEEDS.parent / "imputation.py"), "--data", "cancer", "--patterns",
+            "mnar-20", "--seeds", "0", "--known-mechanism", "10", "--out", str(tmp_path)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"--known-mechanism scores cells already in {tmp_path}; not there: cancer-mnar-20-seed0 "
+        "(run them first, without --known-mechanism)")
