@@ -157,18 +157,21 @@ def run_one(setting: str, method: str, seed: int, args: argparse.Namespace) -> d
     logging.getLogger("ignite").setLevel(logging.WARNING)
     out = Path(args.out) / f"{setting}-{method}" / f"seed{seed}"
     result_file = out / "scores.json"
-    if result_file.exists():
-        result = json.loads(result_file.read_text())
-        if all(set(SCORES) <= set(scores) for scores in result["scores"].values()):
-            return result
+    targets = list(args.settings) if setting == "clean" else [setting]
+    scores: dict[str, dict[str, float]] = {}
     if trained_iterations(out) != args.iterations:
         gn.train(recipe_for(setting, method, seed, args), out=out, force=True)
-    model = gn.load_model(out, device="cpu")
-    targets = list(args.settings) if setting == "clean" else [setting]
-    result = {"setting": setting, "method": method, "seed": seed,
-              "scores": {t: score(model, t, method, seed, t) for t in targets}}
-    result_file.write_text(json.dumps(result))
-    return result
+    elif result_file.exists():
+        saved = json.loads(result_file.read_text())["scores"]
+        scores = {t: s for t, s in saved.items() if set(SCORES) <= set(s)}
+    missing = [t for t in targets if t not in scores]
+    if missing:  # the oracle, scored for fewer settings before, is scored for the new ones only
+        model = gn.load_model(out, device="cpu")
+        scores.update({t: score(model, t, method, seed, t) for t in missing})
+    result = {"setting": setting, "method": method, "seed": seed, "scores": scores}
+    if missing:
+        result_file.write_text(json.dumps(result))
+    return {**result, "scores": {t: scores[t] for t in targets}}
 
 
 def reference_rmse(setting: str) -> float:

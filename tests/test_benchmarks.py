@@ -335,3 +335,24 @@ def test_imputation_known_mechanism_refuses_cells_not_run_yet_in_one_line(tmp_pa
     assert result.stderr.strip().splitlines()[-1] == (
         f"--known-mechanism scores cells already in {tmp_path}; not there: cancer-mnar-20-seed0 "
         "(run them first, without --known-mechanism)")
+
+
+def test_incomplete_data_scores_a_saved_oracle_on_new_settings_without_training_it_again(tmp_path):
+    script = SEEDS.parent / "incomplete_data.py"
+    argv = [sys.executable, str(script), "--seeds", "0", "--iterations", "3", "--jobs", "1",
+            "--methods", "oracle", "--out", str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.run([*argv, "--settings", "blur+noise"], capture_output=True, text=True,
+                           timeout=600, env=env)
+    assert first.returncode == 0, first.stderr
+    run = tmp_path / "clean-oracle" / "seed0"
+    trained = (run / "checkpoints" / "last.pt").stat().st_mtime_ns
+    saved = json.loads((run / "scores.json").read_text())["scores"]["blur+noise"]
+    again = subprocess.run([*argv, "--settings", "window-4", "blur+noise"], capture_output=True,
+                           text=True, timeout=600, env=env)
+    assert again.returncode == 0, again.stderr
+    assert (run / "checkpoints" / "last.pt").stat().st_mtime_ns == trained
+    scores = json.loads((run / "scores.json").read_text())["scores"]
+    assert set(scores) == {"window-4", "blur+noise"} and scores["blur+noise"] == saved
+    assert [line.split("|")[2].strip() for line in again.stdout.splitlines()
+            if line.startswith("| window-4")] == ["*per-pixel mean*", "oracle"]
