@@ -164,14 +164,13 @@ def run_one(setting: str, method: str, seed: int, args: argparse.Namespace) -> d
     elif result_file.exists():
         saved = json.loads(result_file.read_text())["scores"]
         scores = {t: s for t, s in saved.items() if set(SCORES) <= set(s)}
+    run = {"setting": setting, "method": method, "seed": seed}
     missing = [t for t in targets if t not in scores]
     if missing:  # the oracle, scored for fewer settings before, is scored for the new ones only
         model = gn.load_model(out, device="cpu")
         scores.update({t: score(model, t, method, seed, t) for t in missing})
-    result = {"setting": setting, "method": method, "seed": seed, "scores": scores}
-    if missing:
-        result_file.write_text(json.dumps(result))
-    return {**result, "scores": {t: scores[t] for t in targets}}
+        result_file.write_text(json.dumps({**run, "scores": scores}))
+    return {**run, "scores": {t: scores[t] for t in targets}}
 
 
 def reference_rmse(setting: str) -> float:
