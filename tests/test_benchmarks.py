@@ -326,7 +326,6 @@ def test_imputation_resampling_by_the_mechanism_picks_draws_in_proportion_to_the
     assert flat.mean() == pytest.approx(0.5, abs=0.02)
 
 
-
 def test_imputation_known_mechanism_refuses_cells_not_run_yet_in_one_line(tmp_path):
     argv = [sys.executable, str(SEEDS.parent / "imputation.py"), "--data", "cancer", "--patterns",
             "mnar-20", "--seeds", "0", "--known-mechanism", "10", "--out", str(tmp_path)]
