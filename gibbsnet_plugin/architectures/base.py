@@ -26,6 +26,8 @@ Standardize = Literal["sample", "batch", "none"]
 STANDARDIZE = ("sample", "batch", "none")
 Output = Literal["tanh", "clip", "linear"]
 OUTPUTS = ("tanh", "clip", "linear")
+LinearPath = Literal["none", "decoder", "both"]
+LINEAR_PATHS = ("none", "decoder", "both")
 
 
 @dataclass
@@ -195,6 +197,24 @@ class NoisyDecoder(nn.Module):
         if self.output == "tanh":
             return torch.tanh(x)
         return F.hardtanh(x) if self.output == "clip" else x
+
+
+class WithLinearPath(nn.Module):
+    """``body(x) + linear(x)``: a network with an affine map of its (B, n_in) input beside it.
+
+    The affine map starts at zero, so the pair starts as ``body`` alone; it lets exact linear
+    relations (a column that is the sum of others) pass through without the body's nonlinearity.
+    """
+
+    def __init__(self, body: nn.Module, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.body = body
+        self.linear = nn.Linear(n_in, n_out)
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + self.linear(x)
 
 
 class JointDiscriminator(nn.Module):
