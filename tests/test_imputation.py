@@ -79,6 +79,23 @@ def test_imputation_fills_only_missing_cells_in_the_tables_units(table_run, csv)
     assert set(filled["kind"]) <= {"up", "down"}
 
 
+def test_a_quantile_scaled_run_imputes_in_the_tables_units(tmp_path):
+    data = table().assign(c=lambda t: np.exp(t["c"] / 50 - 20))  # one skewed column
+    path = tmp_path / "t.csv"
+    data.to_csv(path, index=False)
+    recipe = table_recipe(path)
+    recipe.data.options["scale"] = "quantile"
+    run = gn.train(recipe, out=tmp_path / "run")
+    columns = {c["name"]: c for c in gn.load_run(run, "cpu").units["columns"]}
+    knots = columns["c"]["knots"]
+    assert (knots[0], knots[-1]) == (columns["c"]["lo"], columns["c"]["hi"]) and knots == sorted(knots)
+    filled = gn.impute(run, data, seed=0).filled
+    hidden = data["c"].isna()
+    assert filled["c"][~hidden].tolist() == data["c"][~hidden].tolist()
+    assert filled["c"][hidden].between(columns["c"]["lo"], columns["c"]["hi"]).all()
+    assert filled["c"][hidden].nunique() > hidden.sum() // 2
+
+
 def test_draws_are_reproducible_for_a_seed_and_reduce_to_their_mean(table_run, csv):
     data = pd.read_csv(csv)
     first = gn.impute(table_run, data, draws=4, reduce="mean", seed=3)

@@ -15,9 +15,12 @@ checkpoint of the run, so imputations come back in the table's own units whateve
 imputes later:
 
 - a numeric column (every observed cell a number) is min-max scaled to [-1, 1] (its observed
-  training minimum -> -1, maximum -> 1; a constant column is shifted to 0). Decoding keeps values
-  inside that observed range (a constant column decodes to its one value), and rounds them when
-  every observed value is a whole number (counts, 0/1 flags);
+  training minimum -> -1, maximum -> 1; a constant column is shifted to 0), or with
+  ``scale="quantile"`` mapped through its empirical distribution (a value -> 2q − 1, q its
+  quantile among the observed training values, at most ``KNOTS`` knots; tied values -> the middle
+  of their block), so a skewed column's tail is spread over [-1, 1] as its bulk is. Decoding keeps
+  values inside that observed range (a constant column decodes to its one value), and rounds them
+  when every observed value is a whole number (counts, 0/1 flags);
 - a categorical column (text, or named in ``categorical``) becomes one entry per category seen in
   the file, +1 for the row's category and -1 for the others; decoding takes the largest entry;
 - an ignored column (named in ``ignore``, named like an identifier, or text with too many distinct
@@ -51,6 +54,11 @@ MAX_CATEGORIES = 50
 dates, free text, identifiers), is not modelled unless named in ``categorical``."""
 SHOWN = 5
 """Bad cells (or unseen categories) one message names before "and N more"."""
+SCALES = ("range", "quantile")
+KNOTS = 1000
+"""Most knots of a numeric column's empirical quantile map (``scale="quantile"``)."""
+
+
 def _listed(items: Sequence[str]) -> str:
     """The first ``SHOWN`` of ``items`` joined by commas, then "and N more"."""
     shown = ", ".join(items[:SHOWN])
@@ -122,7 +130,9 @@ def _detected(values: pd.Series, name: str, source: str) -> str:
 class ColumnCodec:
     """One column: ``kind`` ``numeric`` (``lo``, ``hi``: observed training range; ``integer``:
     every observed value whole; ``bounded``: decoded values kept in [lo, hi]) or
-    ``categorical`` (``categories``, as text, in the order of their entries of x)."""
+    ``categorical`` (``categories``, as text, in the order of their entries of x). ``knots``:
+    a numeric column's observed training values at evenly spaced quantiles, when it is scaled
+    by its empirical distribution instead of its range."""
 
     name: str
     kind: str
@@ -131,6 +141,7 @@ class ColumnCodec:
     categories: list[str] = field(default_factory=list)
     integer: bool = False
     bounded: bool = False
+    knots: list[float] = field(default_factory=list)
 
     @property
     def width(self) -> int:
@@ -139,13 +150,23 @@ class ColumnCodec:
 
     def to_unit(self, values: np.ndarray) -> np.ndarray:
         """A numeric column's values -> [-1, 1] over the observed training range (a constant
-        column: shifted to 0)."""
+        column: shifted to 0), or by their quantile among the ``knots`` (the middle of a block of
+        tied knots; values outside the knots -> -1 or 1)."""
+        if self.knots:
+            knots = np.asarray(self.knots)
+            ranks = np.linspace(0.0, 1.0, len(knots))
+            quantile = 0.5 * (np.interp(values, knots, ranks)
+                              - np.interp(-values, -knots[::-1], -ranks[::-1]))
+            return 2 * quantile - 1
         if self.hi > self.lo:
             return (values - self.lo) / ((self.hi - self.lo) / 2) - 1
         return values - self.lo
 
     def from_unit(self, unit: np.ndarray) -> np.ndarray:
         """The inverse of ``to_unit``, then ``restrict``."""
+        if self.knots:
+            ranks = np.linspace(0.0, 1.0, len(self.knots))
+            return self.restrict(np.interp((np.asarray(unit) + 1) / 2, ranks, self.knots))
         values = (unit + 1) * ((self.hi - self.lo) / 2) + self.lo if self.hi > self.lo else unit + self.lo
         return self.restrict(values)
 
@@ -178,17 +199,20 @@ class TableCodec:
     @classmethod
     def fit(cls, frame: pd.DataFrame, categorical: Sequence[str] = (), label: str | None = None,
             source: str = "the table", vocabulary: pd.DataFrame | None = None,
-            ignore: Sequence[str] = ()) -> TableCodec:
+            ignore: Sequence[str] = (), scale: str = "range") -> TableCodec:
         """The codec of ``frame``'s observed cells (a training split). Column kinds, whole
         numbers and categories come from ``vocabulary`` (default: ``frame``; the whole table, so
         that a category seen only in the test split still has its entry); the scaling from
-        ``frame``. ``categorical`` and ``ignore`` name columns whose kind is not detected.
+        ``frame``, by each numeric column's range or (``scale="quantile"``) its empirical
+        distribution. ``categorical`` and ``ignore`` name columns whose kind is not detected.
 
         Raises:
             TableError: an unknown name in ``categorical``, ``ignore`` or ``label``, or a name in
                 two of them; no numeric column; a modelled column without one observed cell;
                 text among the numbers of a mostly numeric column; an infinite value.
         """
+        if scale not in SCALES:
+            raise TableError(f"data.options.scale must be one of {', '.join(SCALES)}, got '{scale}'")
         order = list(frame.columns)
         if len(set(order)) != len(order):
             twice = sorted({c for c in order if order.count(c) > 1})
@@ -229,10 +253,12 @@ class TableCodec:
                 parsed = numeric_column(values, name, source)
                 every = numeric_column(whole[name], name, source)
                 every = every[~np.isnan(every)]
-                columns.append(ColumnCodec(name, "numeric", float(np.nanmin(parsed)),
-                                           float(np.nanmax(parsed)),
+                seen = parsed[~np.isnan(parsed)]
+                knots = (np.quantile(seen, np.linspace(0.0, 1.0, min(KNOTS, len(seen)))).tolist()
+                         if scale == "quantile" and seen.max() > seen.min() else [])
+                columns.append(ColumnCodec(name, "numeric", float(seen.min()), float(seen.max()),
                                            integer=bool(np.all(every == np.round(every))),
-                                           bounded=True))
+                                           bounded=True, knots=knots))
         if not any(c.kind == "numeric" for c in columns):
             raise TableError(f"{source}: no numeric column (a table of text only?); check the "
                              f"header line; {READING_HINT}")
@@ -343,7 +369,7 @@ class TableCodec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TableCodec:
         """The codec of ``to_dict``'s form; a form written before ``ignored``, ``reading``,
-        ``integer`` and ``bounded`` existed decodes as it did then (nothing ignored, numbers
+        ``integer``, ``bounded`` and ``knots`` existed decodes as it did then (nothing ignored, numbers
         neither rounded nor clipped)."""
         return cls([ColumnCodec(**c) for c in data["columns"]], list(data["order"]), data.get("label"),
                    list(data.get("ignored", [])), dict(data.get("reading", {})))
@@ -391,7 +417,7 @@ class Table(Dataset):
 def build(root: str, train: bool, path: str | None = None, categorical: Sequence[str] = (),
           label: str | None = None, test_fraction: float = 0.2, ignore: Sequence[str] = (),
           sep: str | None = None, decimal: str | None = None, encoding: str | None = None,
-          missing: Sequence[str] | None = None) -> Table:
+          missing: Sequence[str] | None = None, scale: str = "range") -> Table:
     """The table in ``path`` (see ``read_table``; relative to the working directory) as a
     ``Table``: its rows split by a fixed seeded permutation, ``test_fraction`` of them for the
     test split; the codec is fitted on the training rows. Column kinds are detected (see the
@@ -400,7 +426,9 @@ def build(root: str, train: bool, path: str | None = None, categorical: Sequence
     items' y (its values numbered in sorted order; rows without a label get -1). ``sep``,
     ``decimal``, ``encoding``: how to read a text file where sniffing guesses wrong; ``missing``:
     the texts that mark a missing cell besides an empty one, instead of pandas' markers and ``?``
-    (all kept in the codec, so tables to impute are read alike). ``root`` is unused."""
+    (all kept in the codec, so tables to impute are read alike). ``scale``: numeric columns
+    scaled by their range (``range``) or their empirical distribution (``quantile``; see the
+    module docstring). ``root`` is unused."""
     if not path:
         raise ValueError("the table data set needs `path`: data.options.path, the file to learn from")
     categorical = [categorical] if isinstance(categorical, str) else list(categorical)
@@ -412,7 +440,7 @@ def build(root: str, train: bool, path: str | None = None, categorical: Sequence
     source = str(path)
     train_rows, test_rows = split_rows(len(frame), test_fraction)
     codec = TableCodec.fit(frame.iloc[train_rows], categorical, label, source, vocabulary=frame,
-                           ignore=ignore)
+                           ignore=ignore, scale=scale)
     codec.reading = reading
     labels = None
     if label is not None:

@@ -54,6 +54,37 @@ def test_codec_round_trips_through_its_dict_and_keeps_constant_columns_finite():
     assert codec.decode(np.array([[0.25, 1.0]])).iloc[0].tolist() == [3.0, 2.0]
 
 
+def skewed_frame(n: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"count": np.where(rng.random(n) < 0.7, 0.0, rng.exponential(3.0, n)).round(1),
+                         "level": rng.normal(size=n), "zero": np.zeros(n)})
+
+
+def test_quantile_scale_spreads_a_skewed_column_evenly_and_decodes_back():
+    data = skewed_frame()
+    codec = TableCodec.fit(data, scale="quantile")
+    x, _ = codec.encode(data)
+    share_of_zeros = (data["count"] == 0).mean()
+    np.testing.assert_allclose(x[data["count"] == 0, 0], share_of_zeros - 1, atol=1e-3)  # mid-block
+    assert np.histogram(x[:, 1], bins=4, range=(-1, 1))[0].tolist() == [100, 100, 100, 100]
+    assert (x[:, 2] == 0).all()  # a constant column keeps the range scale: shifted to 0
+    back = codec.decode(x)
+    np.testing.assert_allclose(back[["count", "level"]], data[["count", "level"]], atol=1e-4)
+    drawn = codec.decode(np.random.default_rng(1).uniform(-3, 3, size=(500, 3)))
+    assert drawn["count"].between(0, data["count"].max()).all() and (drawn["zero"] == 0).all()
+    assert (drawn["count"] == 0).mean() == pytest.approx((1 + share_of_zeros) / 3, abs=0.05)
+    assert TableCodec.from_dict(codec.to_dict()) == codec
+
+
+def test_an_unknown_scale_is_refused_in_one_line(tmp_path):
+    with pytest.raises(TableError, match="data.options.scale must be one of range, quantile, got 'log'"):
+        TableCodec.fit(skewed_frame(), scale="log")
+    path = tmp_path / "t.csv"
+    skewed_frame().to_csv(path, index=False)
+    data = gn.datasets.build("table", "", True, path=str(path), scale="quantile")
+    assert len(data.codec.columns[0].knots) == 320 and data.codec.columns[2].knots == []
+
+
 @pytest.mark.parametrize("data, kwargs, message", [
     (pd.DataFrame({"a": ["x", "y"], "b": ["u", "v"]}), {}, "no numeric column"),
     (pd.DataFrame({"a": [1.0, 2.0, "x"]}), {}, r"column 'a' holds text \('x' in row 3\)"),
