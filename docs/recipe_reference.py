@@ -32,8 +32,8 @@ OPTION_DOCS = {
     "critic_hidden": "hidden widths of D (`mlp`; null: `hidden`); D's width (`energy`)",
     "output": "`tanh` (data in [-1, 1]), `clip` (hard tanh: [-1, 1], draws can sit exactly on a "
               "bound, as a background does) or `linear` (unbounded, e.g. the 2-D mixtures)",
-    "linear_path": "`decoder`: an affine map of the decoder's input added to its output (`mlp`); "
-                   "`both`: the encoder's too; `none`: the plain MLPs",
+    "linear_path": "an affine map of z (not of the decoder's noise) added to the decoder's output "
+                   "(`mlp`; it starts at zero)",
     "z_stride": "s: one spatial z of `z_dim` channels at H/s × W/s (a power of 2; null: a vector z)",
     "critic": "D of a spatial z: `global` (the whole pair), `local` (mean of one logit per "
               "neighbourhood, PatchGAN) or `both` (their sum)",

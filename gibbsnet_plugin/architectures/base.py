@@ -26,8 +26,6 @@ Standardize = Literal["sample", "batch", "none"]
 STANDARDIZE = ("sample", "batch", "none")
 Output = Literal["tanh", "clip", "linear"]
 OUTPUTS = ("tanh", "clip", "linear")
-LinearPath = Literal["none", "decoder", "both"]
-LINEAR_PATHS = ("none", "decoder", "both")
 
 
 @dataclass
@@ -200,21 +198,23 @@ class NoisyDecoder(nn.Module):
 
 
 class WithLinearPath(nn.Module):
-    """``body(x) + linear(x)``: a network with an affine map of its (B, n_in) input beside it.
+    """``body(x) + linear(x[:, :n_in])``: a network with an affine map of the first ``n_in``
+    entries of its (B, n) input beside it (a decoder's: z, not its noise).
 
-    The affine map starts at zero, so the pair starts as ``body`` alone; it lets exact linear
-    relations (a column that is the sum of others) pass through without the body's nonlinearity.
+    The affine map starts at zero, so the pair starts as ``body`` alone; it lets a linear
+    relation between columns (one that is a sum of others) pass without the body's ReLUs.
     """
 
     def __init__(self, body: nn.Module, n_in: int, n_out: int) -> None:
         super().__init__()
         self.body = body
+        self.n_in = n_in
         self.linear = nn.Linear(n_in, n_out)
         nn.init.zeros_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x) + self.linear(x)
+        return self.body(x) + self.linear(x[:, :self.n_in])
 
 
 class JointDiscriminator(nn.Module):

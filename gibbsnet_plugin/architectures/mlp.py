@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from torch import nn
 
 from gibbsnet_plugin.architectures.base import (
-    LINEAR_PATHS,
     Architecture,
     Conditional,
     GaussianEncoder,
     Hierarchy,
     JointDiscriminator,
-    LinearPath,
     NoisyDecoder,
     Norm,
     Output,
@@ -42,7 +39,7 @@ def build(
     norm: Norm = "batch",
     output: Output = "tanh",
     critic_hidden: tuple[int, ...] | list[int] | None = None,
-    linear_path: LinearPath = "none",
+    linear_path: bool = False,
 ) -> Architecture | Hierarchy:
     """Encoder and decoder MLPs with ``hidden`` widths (``norm`` between layers) and a joint
     discriminator whose x and z branches meet after one hidden layer each.
@@ -52,9 +49,8 @@ def build(
     ``output``: the decoder's last activation, ``tanh`` (x in [-1, 1], for images), ``clip``
     (hard tanh: x in [-1, 1], exactly on a bound where the data are) or ``linear`` (unbounded x,
     e.g. the 2-D mixtures ``grid25`` and ``ring8``); checked by ``NoisyDecoder``.
-    ``linear_path``: ``decoder`` adds an affine map of the decoder's input (z and its noise) to its
-    output, ``both`` does the same for the encoder's (mu, s) from x (``WithLinearPath``; starts at
-    zero); ``none`` (the default) keeps the plain MLPs.
+    ``linear_path``: the decoder's output gets an affine map of z (not of its noise) added
+    (``WithLinearPath``; it starts at zero).
     With a list ``z_dim`` the same blocks make a ``Hierarchy``: every transition is such an MLP
     (on the flattened, concatenated inputs for the middle layers' conditionals), latent layers are
     decoded without a final activation, and D has one branch per layer.
@@ -62,20 +58,19 @@ def build(
     check_common_options(posterior, decoder_noise, dropout, norm, standardize)
     hidden = _widths("hidden", hidden)
     critic = hidden if critic_hidden is None else _widths("critic_hidden", critic_hidden)
-    if linear_path not in LINEAR_PATHS:
-        raise ValueError(f"linear_path must be one of {', '.join(LINEAR_PATHS)}, got '{linear_path}'")
+    if not isinstance(linear_path, bool):
+        raise ValueError(f"linear_path must be true or false, got {linear_path!r}")
     if isinstance(z_dim, list):
         return _hierarchy(x_shape, z_dim, hidden, critic, posterior, standardize, decoder_noise,
                           dropout, norm, output, linear_path)
     n_x = math.prod(x_shape)
     encoder = GaussianEncoder(
-        nn.Sequential(nn.Flatten(), _net([n_x, *hidden, 2 * z_dim], lrelu, norm,
-                                         linear_path == "both")),
+        nn.Sequential(nn.Flatten(), mlp([n_x, *hidden, 2 * z_dim], lrelu, norm=norm)),
         z_dim, posterior, standardize,
     )
     decoder = NoisyDecoder(
         nn.Sequential(
-            _net([z_dim + decoder_noise, *hidden[::-1], n_x], nn.ReLU, norm, linear_path != "none"),
+            _decoder_net([z_dim + decoder_noise, *hidden[::-1], n_x], z_dim, norm, linear_path),
             nn.Unflatten(1, tuple(x_shape)),
         ),
         decoder_noise,
@@ -90,9 +85,11 @@ def build(
     return Architecture(encoder, decoder, discriminator)
 
 
-def _net(sizes: list[int], act: Callable[[], nn.Module], norm: Norm, linear: bool) -> nn.Module:
-    body = mlp(sizes, act, norm=norm)
-    return WithLinearPath(body, sizes[0], sizes[-1]) if linear else body
+def _decoder_net(sizes: list[int], z_dim: int, norm: Norm, linear_path: bool) -> nn.Module:
+    """The decoder's MLP of ``sizes`` (its input: z, then the noise), with an affine map of z
+    beside it when ``linear_path``."""
+    body = mlp(sizes, nn.ReLU, norm=norm)
+    return WithLinearPath(body, z_dim, sizes[-1]) if linear_path else body
 
 
 def _widths(name: str, widths: tuple[int, ...] | list[int]) -> list[int]:
@@ -106,17 +103,15 @@ def _widths(name: str, widths: tuple[int, ...] | list[int]) -> list[int]:
 def _hierarchy(x_shape: tuple[int, ...], z_dims: list[int], hidden: list[int], critic: list[int],
                posterior: Posterior,
                standardize: Standardize | bool, decoder_noise: int, dropout: float, norm: Norm,
-               output: Output, linear_path: LinearPath) -> Hierarchy:
+               output: Output, linear_path: bool) -> Hierarchy:
     sizes = [math.prod(x_shape), *z_dims]
 
     def encoder(n_in: int, d: int) -> GaussianEncoder:
-        return GaussianEncoder(
-            nn.Sequential(nn.Flatten(), _net([n_in, *hidden, 2 * d], lrelu, norm, linear_path == "both")),
-            d, posterior, standardize)
+        return GaussianEncoder(nn.Sequential(nn.Flatten(), mlp([n_in, *hidden, 2 * d], lrelu, norm=norm)),
+                               d, posterior, standardize)
 
     def decoder(d: int, n_out: int, last: Output, shape: tuple[int, ...]) -> NoisyDecoder:
-        body = nn.Sequential(_net([d + decoder_noise, *hidden[::-1], n_out], nn.ReLU, norm,
-                                  linear_path != "none"),
+        body = nn.Sequential(_decoder_net([d + decoder_noise, *hidden[::-1], n_out], d, norm, linear_path),
                              nn.Unflatten(1, shape))
         return NoisyDecoder(body, decoder_noise, last)
 
