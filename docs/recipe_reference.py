@@ -34,6 +34,9 @@ OPTION_DOCS = {
               "bound, as a background does) or `linear` (unbounded, e.g. the 2-D mixtures)",
     "linear_path": "an affine map of z (not of the decoder's noise) added to the decoder's output "
                    "(`mlp`; it starts at zero)",
+    "shown_cells": "the decoder of x also reads the cells a partially clamped chain holds fixed "
+                   "(their values and mask; none in an unclamped chain), so a hidden cell can be "
+                   "predicted from observed ones directly (`mlp`)",
     "z_stride": "s: one spatial z of `z_dim` channels at H/s × W/s (a power of 2; null: a vector z)",
     "critic": "D of a spatial z: `global` (the whole pair), `local` (mean of one logit per "
               "neighbourhood, PatchGAN) or `both` (their sum)",

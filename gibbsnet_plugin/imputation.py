@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gibbsnet_plugin.architectures.base import shown_cells
 from gibbsnet_plugin.architectures.wrappers import categorical_head
 from gibbsnet_plugin.chains import ChainModel, corrected_states
 from gibbsnet_plugin.data.table_files import TextFormat, read_table, sniff_format
@@ -136,7 +137,7 @@ def impute(
 
     Raises:
         TableError: a run not trained on a table; a table with other columns than the run's, text
-            in a numeric column, a column without one observed value, or an unknown category.
+            in a numeric column, or an unknown category.
         ValueError: ``draws``, ``steps`` or ``batch_size`` out of range, an unknown ``reduce``.
         GibbsnetError: ``independent`` outside [0, 1], or above 0 for a model whose D cannot judge.
     """
@@ -154,11 +155,6 @@ def impute(
     frame = as_frame(table, codec)
     source = str(table) if isinstance(table, (str, Path)) else "the table"
     x, mask = codec.encode(frame, source)
-    empty = [c.name for c in codec.columns if frame[c.name].isna().all()]
-    if empty:
-        raise TableError(f"{source}: column '{empty[0]}' has no observed value in any row; is it "
-                         "the right file? (drop rows of nothing but holes, or impute it with "
-                         "more rows)")
     start = time.perf_counter()
     draws_coded, expected, acceptance = _chains(run.model, x, mask, draws, steps, seed, batch_size,
                                                 independent, probabilities=reduce == "mean")
@@ -202,7 +198,8 @@ def _chains(model: ChainModel, x: np.ndarray, mask: np.ndarray, draws: int, step
                 if head is not None:
                     devices = [model.device] if model.device.type == "cuda" else []
                     with (torch.random.fork_rng(devices=devices), torch.no_grad(),
-                          head.logits() as logits):  # the draws stay those of any `reduce`
+                          head.logits() as logits,  # the draws stay those of any `reduce`
+                          shown_cells(values[rows], observed[rows])):
                         model.x_update(last)
                     likely.append(head.probabilities(logits[-1].detach()).cpu())
             out.append(torch.cat(parts).numpy().astype(np.float64))

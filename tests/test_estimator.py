@@ -73,6 +73,15 @@ def test_transform_fills_every_hole_and_keeps_observed_cells(fitted, numbers):
     assert set(np.unique(filled[:, 3])) <= set(range(5))  # an integer column gets whole numbers
 
 
+def test_transform_fills_a_single_new_row(fitted, numbers):
+    row = numbers[:1].copy()
+    row[0, [0, 2]] = np.nan
+    filled = fitted.transform(row)
+    observed = ~np.isnan(row)
+    assert filled.shape == (1, 4) and not np.isnan(filled).any()
+    assert observed.sum() >= 1 and filled[observed].tobytes() == row[observed].tobytes()
+
+
 def test_a_random_state_makes_fits_and_transforms_reproducible(fitted, numbers):
     again = tiny().fit(numbers)
     weights, same = fitted.run_.model.state_dict(), again.run_.model.state_dict()

@@ -8,7 +8,9 @@ decoder's input, and optional dropout in the joint discriminator.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
 
@@ -215,6 +217,46 @@ class WithLinearPath(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x) + self.linear(x[:, :self.n_in])
+
+
+_SHOWN: ContextVar[tuple[torch.Tensor, torch.Tensor] | None] = ContextVar("gibbsnet_shown_cells",
+                                                                          default=None)
+
+
+@contextmanager
+def shown_cells(x: torch.Tensor, shown: torch.Tensor) -> Iterator[None]:
+    """Everything computed inside is a step of partially clamped chains whose x (B, *x_shape) is
+    known where the bool ``shown`` (x's shape) is True: a decoder that reads the shown cells
+    (``WithShownCells``) is given them. Outside, it is given none (an unclamped chain)."""
+    token = _SHOWN.set((x, torch.broadcast_to(shown.to(x.device) != 0, x.shape)))
+    try:
+        yield
+    finally:
+        _SHOWN.reset(token)
+
+
+class WithShownCells(nn.Module):
+    """``body(cat(h, x * m, m))``: a decoder network that also reads the cells of x that the
+    partially clamped chain being computed holds fixed (``shown_cells``): their values x (0
+    elsewhere) and the mask m (1 = shown), both flattened to ``n_x`` entries. In an unclamped
+    chain both are zeros. So a relation between shown and hidden cells (a column that is a sum of
+    others) need not pass through z."""
+
+    def __init__(self, body: nn.Module, n_x: int) -> None:
+        super().__init__()
+        self.body = body
+        self.n_x = n_x
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        cells = _SHOWN.get()
+        if cells is None:
+            return self.body(torch.cat([h, h.new_zeros(h.shape[0], 2 * self.n_x)], dim=1))
+        x, shown = cells
+        if x.shape[0] != h.shape[0] or x[0].numel() != self.n_x:
+            raise ValueError(f"the shown cells are {tuple(x.shape)} for a decoder of {h.shape[0]} "
+                             f"rows of {self.n_x} entries")
+        known = torch.where(shown, x, torch.zeros_like(x)).flatten(1).to(h.dtype)
+        return self.body(torch.cat([h, known, shown.flatten(1).to(h.dtype)], dim=1))
 
 
 class JointDiscriminator(nn.Module):

@@ -34,6 +34,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import nn
 
+from gibbsnet_plugin.architectures.base import shown_cells
 from gibbsnet_plugin.architectures.norms import chain_step
 from gibbsnet_plugin.chains.losses import ChainLosses
 from gibbsnet_plugin.chains.settings import ChainSettings
@@ -511,8 +512,10 @@ class ChainModel(ChainLosses, nn.Module):
     def partial_step(self, state: State, x_observed: torch.Tensor, observed: torch.Tensor) -> State:
         """One step of a partially clamped chain (``inpaint``): a chain step from ``state`` (not
         a numbered step of an unclamped chain), then x reset to ``x_observed`` where ``observed``
-        is True, so those entries stay exactly the observed values."""
-        state = self.step(state)
+        is True, so those entries stay exactly the observed values. A decoder that reads the shown
+        cells (``architectures.base.shown_cells``) is given the observed ones."""
+        with shown_cells(x_observed, observed):
+            state = self.step(state)
         return (torch.where(observed, x_observed, state[0]), *state[1:])
 
     def inpaint_layers(self) -> set[int]:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import gibbsnet_plugin as gn
+from gibbsnet_plugin.architectures.base import shown_cells
 from gibbsnet_plugin.chains import check_architecture
 
 SHAPES = {"mlp": (2, 5, 3), "conv8": (1, 8, 8), "conv28": (1, 28, 28), "conv32": (3, 32, 32)}
@@ -53,9 +54,39 @@ def test_invalid_options_are_refused(option, value, message):
         gn.architectures.build("conv8", (1, 8, 8), 4, **{option: value})
 
 
-def test_mlp_refuses_a_linear_path_that_is_not_a_boolean():
-    with pytest.raises(ValueError, match="linear_path must be true or false, got 'decoder'"):
-        gn.architectures.build("mlp", (4,), 3, linear_path="decoder")
+@pytest.mark.parametrize("option", ["linear_path", "shown_cells"])
+def test_mlp_refuses_a_switch_that_is_not_a_boolean(option):
+    with pytest.raises(ValueError, match=f"{option} must be true or false, got 'decoder'"):
+        gn.architectures.build("mlp", (4,), 3, **{option: "decoder"})
+
+
+@pytest.mark.parametrize("z_dim", [3, [3, 2]])
+def test_a_shown_cells_decoder_reads_the_shown_cells_inside_a_partially_clamped_step(z_dim):
+    """Outside ``shown_cells`` (an unclamped chain) it is given no cells; inside, the values of
+    the shown cells steer it and those of the hidden cells do not."""
+    torch.manual_seed(0)
+    arch = gn.architectures.build("mlp", (5,), z_dim, hidden=[8], norm="layer", output="linear",
+                                  decoder_noise=0, shown_cells=True)
+    decoder = arch.decoder if z_dim == 3 else arch.decoders[0]
+    z = torch.randn(4, 3)
+    x = torch.randn(4, 5)
+    shown = torch.tensor([True, True, False, False, True]).expand(4, 5)
+    nothing = torch.zeros(4, 5, dtype=torch.bool)
+    with shown_cells(x, nothing):
+        unclamped = decoder(z)
+    assert torch.equal(decoder(z), unclamped)
+    with shown_cells(x, shown):
+        given = decoder(z)
+    assert not torch.allclose(given, unclamped)
+    hidden_moved, shown_moved = x.clone(), x.clone()
+    hidden_moved[:, 2] += 5
+    shown_moved[:, 0] += 5
+    with shown_cells(hidden_moved, shown):
+        assert torch.equal(decoder(z), given)
+    with shown_cells(shown_moved, shown):
+        assert not torch.allclose(decoder(z), given)
+    with shown_cells(x[:2], shown[:2]), pytest.raises(ValueError, match="shown cells are"):
+        decoder(z)
 
 
 def test_mlp_linear_path_starts_as_the_plain_decoder_and_maps_z_only():
