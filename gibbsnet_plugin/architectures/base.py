@@ -259,6 +259,12 @@ class WithShownCells(nn.Module):
         return self.body(torch.cat([h, known, shown.flatten(1).to(h.dtype)], dim=1))
 
 
+def reads_shown_cells(module: nn.Module) -> bool:
+    """Whether ``module`` (a chain model or a decoder) holds a decoder that reads the shown cells
+    (``WithShownCells``)."""
+    return any(isinstance(m, WithShownCells) for m in module.modules())
+
+
 class JointDiscriminator(nn.Module):
     """D(x, z) = joint(cat(x_net(x).flatten(1), z_net(z))) -> logits (B,)."""
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 import torch.nn.functional as F
 
-from gibbsnet_plugin.architectures.base import shown_cells
+from gibbsnet_plugin.architectures.base import reads_shown_cells, shown_cells
 from gibbsnet_plugin.architectures.wrappers import categorical_head
 
 if TYPE_CHECKING:
@@ -163,15 +163,17 @@ class ChainLosses:
         its logits instead (``CategoricalDraws.log_scores``). Hidden entries are only selected
         away. With ``bounded`` the draws are clipped to [-1, 1] before they are scored. A decoder
         that reads the shown cells (``shown_cells``) is given the entries left shown, in the fill
-        and in the x update."""
+        and in the x update, and is scored on the hidden ones only: it is handed the others, and
+        scoring them would teach it to copy them with no spread."""
         observed = _observed(x, mask)
         shown = observed & (torch.rand(x.shape, device=x.device) >= self.hide)
         x_known = torch.where(observed, x, torch.zeros_like(x))
         draws = 2 if self.reconstruction == "crps" else 1
         known, shown = torch.cat([x_known] * draws), torch.cat([shown] * draws)
         filled = self.inpaint(known, shown, steps) if steps > 0 else known
+        scored = observed & ~shown[:len(x)] if reads_shown_cells(self) else observed
         with shown_cells(known, shown):
-            return self._update_error(filled, x_known, observed)
+            return self._update_error(filled, x_known, scored)
 
     def _update_error(self, start: torch.Tensor, x_known: torch.Tensor,
                       observed: torch.Tensor) -> torch.Tensor:

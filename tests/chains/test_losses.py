@@ -310,6 +310,34 @@ def test_walkback_needs_the_batch_in_one_line():
 
 
 
+class CopyShown(torch.nn.Module):
+    """A decoder body that gives the shown cells it is handed back exactly and 0 elsewhere."""
+
+    def __init__(self, n_x: int) -> None:
+        super().__init__()
+        self.n_x = n_x
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        known = h[:, -2 * self.n_x:-self.n_x]
+        return self.scale * known
+
+
+@pytest.mark.parametrize("reconstruction", ["squared", "crps"])
+def test_a_decoder_given_the_shown_cells_is_scored_on_the_hidden_ones_only(reconstruction):
+    """Every hidden entry of x = 0.5 is reconstructed as 0 (error 0.25 squared, 0.5 by the
+    CRPS) and every shown one exactly: the mean over the hidden entries, whichever they are."""
+    torch.manual_seed(0)
+    model = build_model(tiny_recipe(model={
+        "z_dim": 2, "x_consistency": 1.0, "reconstruction": reconstruction,
+        "options": {"hidden": [8], "norm": "layer", "output": "linear", "decoder_noise": 0,
+                    "shown_cells": True}}), (6,))
+    model.decoder.body[0].body = CopyShown(6)
+    x = torch.full((32, 6), 0.5)
+    error = model.reconstruction_error(x, steps=0)
+    assert error.item() == pytest.approx(0.25 if reconstruction == "squared" else 0.5)
+
+
 def _fill_a_column_that_is_the_mean_of_two(shown: bool, steps: int = 1000) -> float:
     """Train only the masked reconstruction on rows (a, b, (a + b) / 2); the RMSE of the third
     column filled by the partially clamped chain from the first two."""
