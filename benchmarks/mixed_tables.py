@@ -265,8 +265,8 @@ def miceforest_problem() -> str | None:
 
     if importlib.util.find_spec("miceforest") is None:
         return "miceforest is not installed (pip install miceforest)"
-    lightgbm = tuple(int(p) for p in re.findall(r"\\d+", version("lightgbm"))[:2])
-    miceforest = tuple(int(p) for p in re.findall(r"\\d+", version("miceforest"))[:3])
+    lightgbm = tuple(int(p) for p in re.findall(r"\d+", version("lightgbm"))[:2])
+    miceforest = tuple(int(p) for p in re.findall(r"\d+", version("miceforest"))[:3])
     if lightgbm >= (4, 7) and miceforest <= (6, 0, 5):
         return (f"miceforest {version('miceforest')} fails with LightGBM {version('lightgbm')} "
                 "(miceforest issue #104; pip install 'lightgbm<4.7')")

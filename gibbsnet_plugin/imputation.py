@@ -38,7 +38,8 @@ Reduce = Literal["mean", "median"]
 REDUCTIONS = ("mean", "median")
 DRAW_COLUMN = ".imp"
 ID_COLUMN = ".id"
-"""The first column of a long file of several draws: the draw's number, 1..K."""
+"""The second column of a long file of several draws: the row's number, 1..n (the first,
+``DRAW_COLUMN``, is the draw's: 0 for the table as given, 1..K for the draws)."""
 OUTPUT_SUFFIXES = (".csv", ".tsv", ".npy")
 
 
@@ -102,7 +103,7 @@ def as_frame(table: pd.DataFrame | np.ndarray | str | Path, codec: TableCodec) -
     """``table`` as a DataFrame: a file is read with ``read_table`` (and the options the run's
     table was read with); a 2-D array gets the run's column names, in order."""
     if isinstance(table, (str, Path)):
-        return read_table(table, **codec.reading)
+        return read_table(table, **codec.reading, hint=_reading_hint(codec.reading))
     if isinstance(table, np.ndarray):
         if table.ndim != 2 or table.shape[1] != len(codec.order):
             raise TableError(f"an array of shape {table.shape}: the model imputes tables of "
@@ -114,6 +115,16 @@ def as_frame(table: pd.DataFrame | np.ndarray | str | Path, codec: TableCodec) -
     if len(table) == 0:
         raise TableError("the table has no rows")
     return table.rename(columns=str)
+
+
+def _reading_hint(reading: dict[str, Any]) -> str:
+    """The advice for a file to impute that cannot be read: the run reads it as it read its own
+    table (``reading``: the options the run's table was read with)."""
+    named = [f"{k} {v!r}" for k, v in reading.items() if k in ("sep", "decimal", "encoding")]
+    if named:
+        return f"the run reads tables with {', '.join(named)}, as it read its own; save this one so"
+    return ("the run sniffs the separator, decimal mark and encoding, as it did for its own table; "
+            "save this one as a comma-separated UTF-8 file")
 
 
 def impute(
@@ -259,7 +270,7 @@ def impute_file(
 ) -> tuple[Imputation, Path]:
     """Impute the table file ``path`` (see ``impute``) and write the result to ``out``: the
     point estimate (``reduce``) or the single draw, or with ``draws`` > 1 and no ``reduce`` every
-    draw in one long file (an ``imputation`` column first, 1..K).
+    draw in one long file (``long_format``: ``.imp`` 0 the cells as in the file, 1..K the draws).
 
     ``out`` ending in ``.csv``/``.tsv``: every observed cell is written exactly as it was in the
     input file (a CSV input: the same text), imputed numbers with 7 significant digits, with the

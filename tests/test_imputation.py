@@ -224,6 +224,16 @@ def test_bad_tables_are_refused_in_one_line(table_run, csv, change, message):
     assert "\n" not in str(info.value)
 
 
+def test_an_unreadable_file_to_impute_gets_advice_for_imputing_not_training(table_run, tmp_path):
+    path = tmp_path / "ragged.csv"
+    path.write_text('a,b,c,kind\n1,2,3,up\n3,4,5,6,7\n"7,8\n')
+    with pytest.raises(TableError, match="not a readable table") as info:
+        gn.impute(table_run, path)
+    message = str(info.value)
+    assert "\n" not in message and "data.options" not in message
+    assert "save this one as a comma-separated UTF-8 file" in message
+
+
 def test_one_row_and_a_column_with_no_observed_cell_are_imputed(table_run, csv):
     """Every hole of a single row, and a column empty in every row, are filled from the model
     fitted on other rows (as a scikit-learn imputer's ``transform`` fills one new sample)."""

@@ -173,7 +173,7 @@ def _tidy(column: pd.Series, decimal: str, markers: tuple[str, ...]) -> pd.Serie
 
 def read_table(path: str | Path, sep: str | None = None, decimal: str | None = None,
                encoding: str | None = None, text: bool = False,
-               missing: Sequence[str] | str | None = None) -> pd.DataFrame:
+               missing: Sequence[str] | str | None = None, hint: str = READING_HINT) -> pd.DataFrame:
     """The table in ``path``: text (``.csv``, ``.tsv``, ``.txt``), Parquet, or a 2-D NumPy array
     (``.npy``; ``.npz``: its first array), whose columns are named ``0``, ``1``, ...
 
@@ -183,7 +183,8 @@ def read_table(path: str | Path, sep: str | None = None, decimal: str | None = N
     missing markers and ``?`` are missing (NaN), or empty cells and the texts in ``missing``
     (``missing_markers``); a column whose observed cells are all numbers is float or int.
     ``text``: every cell as the text it is in the file instead ("" where empty; a NumPy or Parquet
-    file's values as ``str``), with the header as it is.
+    file's values as ``str``), with the header as it is. ``hint``: the advice that ends the
+    error of an unreadable text file (by default, which ``data.options`` say how to read it).
 
     Raises:
         TableError: a missing or unreadable file, another suffix, a bad ``sep``, ``decimal`` or
@@ -226,8 +227,8 @@ def read_table(path: str | Path, sep: str | None = None, decimal: str | None = N
                          "save the table as CSV") from None
     except Exception as exc:  # pandas and NumPy raise many types for a damaged file
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())
-        hint = f"; {READING_HINT}" if suffix in (".csv", ".tsv", ".txt") else ""
-        raise TableError(f"{path}: not a readable table ({detail}){hint}") from None
+        advice = f"; {hint}" if suffix in (".csv", ".tsv", ".txt") else ""
+        raise TableError(f"{path}: not a readable table ({detail}){advice}") from None
     if text:
         return _nonempty(frame.map(lambda v: "" if isinstance(v, float) and math.isnan(v) else str(v)),
                          path)
