@@ -29,7 +29,13 @@ other columns' current values, until the change stops decreasing or 10 rounds; t
 replays the training rounds' forests); ``miceforest`` (LightGBM MICE, K data sets, 5 rounds;
 numbers by mean matching, categories drawn from the predicted class probabilities (its ``fast``
 strategy: its default fails on a category with a predicted probability of 1); run when it is
-installed); ``gibbsnet`` (``gn.GibbsNetImputer`` with
+installed); ``mlp`` (run when named in ``--methods``: a masked MLP, the conditional that
+GibbsNet's x update learns without the chain, the latent or the adversary: a network of the
+recipe decoder's size (two hidden layers of 256 with layer norm) reads the shown cells (numbers in
+min-max units and one-hot categories, zero where hidden) and the mask, and is trained by Adam
+(lr 1e-3, ``--mlp-steps`` steps of 64 rows) to predict observed cells hidden at random (each cell
+with probability 0.5), by their squared error and each category's cross-entropy; one
+deterministic imputation); ``gibbsnet`` (``gn.GibbsNetImputer`` with
 ``recipes/table.yaml`` and ``--set`` overrides, on the CPU: one chain, and the mean of K chains).
 MICE always runs: the time baseline.
 
@@ -70,10 +76,12 @@ TABLES = {  # name: (R package, data set, columns dropped besides R's row names)
     "chile": ("carData", "Chile", ()),
     "cps1985": ("AER", "CPS1985", ()),
 }
-METHODS = ("mean", "knn", "mice", "missforest", "miceforest", "gibbsnet")
+METHODS = ("mean", "knn", "mice", "missforest", "miceforest", "mlp", "gibbsnet")
+DEFAULT_METHODS = tuple(m for m in METHODS if m != "mlp")
 STEPS = 20
 MAX_ROUNDS = 10
 MICEFOREST_ROUNDS = 5
+MLP_STEPS = 3000
 
 
 def load(name: str, csv: str | None = None) -> pd.DataFrame:
@@ -340,6 +348,59 @@ def run_missforest(train: pd.DataFrame, test: pd.DataFrame, cols: Columns, seed:
     return {"missforest": (uncoded(out, cols), None, fit_s, impute_s)}
 
 
+def run_mlp(train: pd.DataFrame, test: pd.DataFrame, cols: Columns, seed: int, opts: dict) -> Rows:
+    """The masked MLP of the module docstring, on ``cols.encode``'s codes."""
+    import torch
+    from torch import nn
+
+    coded = cols.encode(train)
+    widths = [1] * len(cols.numeric) + [len(cols.categories[c]) for c in cols.text]
+    block = torch.repeat_interleave(torch.arange(len(widths)), torch.tensor(widths))
+    starts = np.cumsum([0, *widths])[len(cols.numeric):-1]
+    torch.manual_seed(seed)
+    width = coded.shape[1]
+    net = nn.Sequential(nn.Linear(2 * width, 256), nn.LayerNorm(256), nn.ReLU(),
+                        nn.Linear(256, 256), nn.LayerNorm(256), nn.ReLU(), nn.Linear(256, width))
+
+    def predict(x: torch.Tensor, shown: torch.Tensor) -> torch.Tensor:
+        return net(torch.cat([x * shown, shown], 1))
+
+    def fit() -> None:
+        x = torch.tensor(np.nan_to_num(coded), dtype=torch.float32)
+        observed = torch.tensor(~np.isnan(coded), dtype=torch.float32)
+        optimizer = torch.optim.Adam(net.parameters(), 1e-3)
+        n = len(cols.numeric)
+        for _ in range(opts["steps"]):
+            rows = torch.randint(0, len(x), (min(64, len(x)),))
+            xb, ob = x[rows], observed[rows]
+            hidden_blocks = torch.rand(len(rows), len(widths)) < 0.5
+            hidden = ob * hidden_blocks[:, block]
+            out = predict(xb, ob - hidden)
+            loss = ((out[:, :n] - xb[:, :n]) ** 2 * hidden[:, :n]).sum()
+            for j, start in enumerate(starts):
+                w = widths[n + j]
+                scored = hidden[:, start]
+                ce = nn.functional.cross_entropy(out[:, start:start + w], xb[:, start:start + w].argmax(1),
+                                                 reduction="none")
+                loss = loss + (ce * scored).sum()
+            loss = loss / (hidden[:, :n].sum() + hidden[:, starts].sum()).clamp(min=1)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    def impute() -> np.ndarray:
+        x = cols.encode(test)
+        with torch.no_grad():
+            out = predict(torch.tensor(np.nan_to_num(x), dtype=torch.float32),
+                          torch.tensor(~np.isnan(x), dtype=torch.float32)).numpy()
+        out[:, :len(cols.numeric)] = out[:, :len(cols.numeric)].clip(0, 1)
+        return out
+
+    _, fit_s = timed(fit)
+    out, impute_s = timed(impute)
+    return {"masked MLP": (cols.decode(out), None, fit_s, impute_s)}
+
+
 def run_miceforest(train: pd.DataFrame, test: pd.DataFrame, cols: Columns, seed: int, opts: dict) -> Rows:
     import miceforest as mf
 
@@ -381,15 +442,15 @@ def run_gibbsnet(train: pd.DataFrame, test: pd.DataFrame, cols: Columns, seed: i
 
 
 RUNNERS = {"mean": run_simple, "knn": run_knn, "mice": run_mice, "missforest": run_missforest,
-           "miceforest": run_miceforest, "gibbsnet": run_gibbsnet}
+           "miceforest": run_miceforest, "mlp": run_mlp, "gibbsnet": run_gibbsnet}
 
 
 def settings(method: str, draws: int, trees: int, iterations: int, overrides: list[str],
-             label: str | None, steps: int = STEPS) -> dict[str, Any]:
+             label: str | None, steps: int = STEPS, mlp_steps: int = MLP_STEPS) -> dict[str, Any]:
     """What a method's rows depend on besides the cell (rows are reused only when it is equal)."""
     return {"mean": {}, "knn": {"neighbours": 5}, "mice": {"draws": draws},
             "missforest": {"trees": trees},
-            "miceforest": {"draws": draws, "rounds": MICEFOREST_ROUNDS},
+            "miceforest": {"draws": draws, "rounds": MICEFOREST_ROUNDS}, "mlp": {"steps": mlp_steps},
             "gibbsnet": {"draws": draws, "iterations": iterations, "overrides": list(overrides),
                          "steps": steps, "label": label or "GibbsNet", "recipe": recipe_digest()}}[method]
 
@@ -560,12 +621,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="a table of your own (text columns are categories), named by its file name")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--hide", type=float, default=0.2, help="share of observed cells hidden and scored")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
-                        help="methods to run (MICE always runs: the time baseline)")
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS,
+                        help="methods to run (MICE always runs: the time baseline); default: all "
+                             "but mlp")
     parser.add_argument("--iterations", type=int, default=2000, help="GibbsNet's training iterations")
     parser.add_argument("--draws", type=int, default=20, help="K: draws per row of the multiple imputers")
     parser.add_argument("--steps", type=int, default=STEPS, help="GibbsNet's chain steps per draw")
     parser.add_argument("--trees", type=int, default=100, help="missForest's trees per forest")
+    parser.add_argument("--mlp-steps", type=int, default=MLP_STEPS, help="the masked MLP's training steps")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override recipes/table.yaml for the GibbsNet rows (repeatable)")
     parser.add_argument("--label", default=None,
@@ -588,7 +651,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{problem}: its rows are left out", file=sys.stderr)
         methods.remove("miceforest")
     wanted = {m: settings(m, args.draws, args.trees, args.iterations, args.overrides, args.label,
-                          args.steps)
+                          args.steps, args.mlp_steps)
               for m in METHODS}
     records, todo = [], []
     for t in tables:

@@ -254,7 +254,7 @@ def test_mixed_tables_names_the_miceforest_that_fails_with_new_lightgbm(monkeypa
 
 def test_mixed_tables_imputes_a_mixed_table_with_every_method_and_keeps_observed_cells(tmp_path):
     """benchmarks/mixed_tables.py on a small synthetic table of numbers and text (``--csv``: no
-    download), GibbsNet and missForest tiny: every method scores, fills every hole, changes no
+    download), GibbsNet, missForest and the masked MLP tiny: every method scores, fills every hole, changes no
     observed cell, and the report prints the table (and reprints it from ``--out``)."""
     import pandas as pd
 
@@ -270,7 +270,9 @@ def test_mixed_tables_imputes_a_mixed_table_with_every_method_and_keeps_observed
     frame.to_csv(tmp_path / "toy.csv", index=False)
     script = SEEDS.parent / "mixed_tables.py"
     argv = [sys.executable, str(script), "--csv", str(tmp_path / "toy.csv"), "--seeds", "0",
-            "--iterations", "5", "--draws", "2", "--trees", "5", "--out", str(tmp_path / "out")]
+            "--iterations", "5", "--draws", "2", "--trees", "5", "--mlp-steps", "20",
+            "--methods", "mean", "knn", "mice", "missforest", "miceforest", "mlp", "gibbsnet",
+            "--out", str(tmp_path / "out")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([*argv, "--json", str(tmp_path / "scores.json")], capture_output=True,
                             text=True, timeout=600, env=env)
@@ -278,8 +280,8 @@ def test_mixed_tables_imputes_a_mixed_table_with_every_method_and_keeps_observed
     [record] = json.loads((tmp_path / "scores.json").read_text())
     assert (record["table"], record["numeric"], record["text"], record["integer"]) == (
         "toy", ["size", "weight", "count"], ["kind", "colour"], ["count"])
-    expected = {"mean", "knn", "mice", "mice, mean of 2", "missforest", "GibbsNet, one chain",
-                "GibbsNet, mean of 2"}
+    expected = {"mean", "knn", "mice", "mice, mean of 2", "missforest", "masked MLP",
+                "GibbsNet, one chain", "GibbsNet, mean of 2"}
     if "miceforest" not in result.stderr:  # installed and working
         expected.add("miceforest, mean of 2")
     assert set(record["methods"]) == expected
