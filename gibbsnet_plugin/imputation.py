@@ -147,8 +147,9 @@ def impute(
     batch padded with copies of its last row, which are dropped).
 
     Raises:
-        TableError: a run not trained on a table; a table with other columns than the run's, text
-            in a numeric column, or an unknown category.
+        TableError: a run not trained on a table; a table that lacks a column the run models,
+            text in a numeric column, or an unknown category. Columns the run does not model (its
+            ignored ones, and any it was not trained on) are handed back as given.
         ValueError: ``draws``, ``steps`` or ``batch_size`` out of range, an unknown ``reduce``.
         GibbsnetError: ``independent`` outside [0, 1], or above 0 for a model whose D cannot judge.
     """
@@ -171,8 +172,8 @@ def impute(
                                                 independent, probabilities=reduce == "mean")
     coded = [codec.decode(v) for v in draws_coded]
     seconds = time.perf_counter() - start
-    passed = {codec.label, *codec.ignored}  # not modelled: their empty cells stay empty
-    missing = frame.isna().to_numpy() & np.array([c not in passed for c in frame.columns])
+    modelled = {c.name for c in codec.columns}  # the others pass through, empty cells and all
+    missing = frame.isna().to_numpy() & np.array([c in modelled for c in frame.columns])
     filled = [_fill(frame, d, missing) for d in coded]
     point = None
     if reduce is not None:

@@ -341,6 +341,28 @@ def test_a_semicolon_latin1_file_with_holes_in_its_id_column_imputes_in_its_own_
     assert out.read_text().splitlines()[0] == "id\tmass\tvisits\tward"
 
 
+def test_columns_not_modelled_pass_through_impute_untouched(csv, tmp_path):
+    """``data.options.ignore``: the column is not modelled; ``gn.impute`` and ``impute_file`` hand
+    it back exactly as given, holes included, and a table without it is imputed too; so is a
+    column the run was never trained on."""
+    recipe = table_recipe(csv)
+    recipe.data.options["ignore"] = ["c"]
+    run = gn.load_run(gn.train(recipe, out=tmp_path / "run"), "cpu")
+    data = pd.read_csv(csv)
+    filled = gn.impute(run, data).filled
+    pd.testing.assert_series_equal(filled["c"], data["c"])
+    assert data["c"].isna().any() and not filled[["a", "b", "kind"]].isna().any().any()
+    without = gn.impute(run, data.drop(columns="c")).filled
+    assert list(without.columns) == ["a", "b", "kind"] and not without.isna().any().any()
+    notes = data.assign(notes=["see chart", None] * (len(data) // 2))  # a column never trained on
+    added = gn.impute(run, notes).filled
+    pd.testing.assert_series_equal(added["notes"], notes["notes"])
+    pd.testing.assert_frame_equal(added.drop(columns="notes"), filled)
+    _, out = gn.impute_file(run, csv, tmp_path / "filled.csv")
+    written = pd.read_csv(out, dtype=str, keep_default_na=False)["c"]
+    assert written.tolist() == pd.read_csv(csv, dtype=str, keep_default_na=False)["c"].tolist()
+
+
 def test_softmax_categories_draw_one_category_per_cell_and_survive_a_reload(csv, tmp_path):
     recipe = table_recipe(csv, iterations=10)
     recipe.model.categories = "softmax"

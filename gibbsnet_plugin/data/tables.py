@@ -296,12 +296,12 @@ class TableCodec:
 
     def check_columns(self, frame: pd.DataFrame, source: str) -> None:
         """Raise ``TableError`` unless ``frame`` has the columns the codec was fitted on (in any
-        order; the ``ignored`` ones may be left out)."""
+        order; the ``ignored`` ones may be left out; others it was not fitted on are not read)."""
         got = [str(c) for c in frame.columns]
         needed = [c for c in self.order if c not in self.ignored]
         missing = [c for c in needed if c not in got]
         extra = [c for c in got if c not in self.order]
-        if missing or extra:
+        if missing:
             parts = ([f"lacks {', '.join(map(repr, missing))}"] if missing else []) + \
                     ([f"has {', '.join(map(repr, extra))} too"] if extra else [])
             passed = f" (and passes {', '.join(self.ignored)} through)" if self.ignored else ""
@@ -313,7 +313,7 @@ class TableCodec:
         mask 1 where observed. The ``ignored`` and ``label`` columns are not read.
 
         Raises:
-            TableError: other columns than the codec's; text or infinite values in numeric
+            TableError: a column of the codec's missing; text or infinite values in numeric
                 columns and categories not seen in training, every one named in one message (a
                 few per column, then how many more).
         """

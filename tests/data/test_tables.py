@@ -316,15 +316,17 @@ def test_encode_names_every_bad_cell_and_every_unseen_category_at_once():
                        "row 2, '3 or 4' in row 5); fix those cells, or empty them to have them imputed")
 
 
-def test_columns_may_come_in_any_order_and_ignored_ones_may_be_left_out():
+def test_columns_may_come_in_any_order_ignored_ones_be_left_out_and_others_added():
     codec = TableCodec.fit(zoo_frame())
     x, _ = codec.encode(zoo_frame())
     reordered = zoo_frame()[["zero", "colour", "id", "flag", "count", "body mass"]]
     np.testing.assert_array_equal(codec.encode(reordered)[0], x)
     np.testing.assert_array_equal(codec.encode(zoo_frame().drop(columns="id"))[0], x)
+    np.testing.assert_array_equal(codec.encode(zoo_frame().assign(notes="x"))[0], x)
     with pytest.raises(TableError, match=r"trained on the columns body mass, colour, count, flag, zero "
-                                         r"\(and passes id through\); this table has 'notes' too"):
-        codec.encode(zoo_frame().assign(notes="x"))
+                                         r"\(and passes id through\); this table lacks 'flag' and "
+                                         r"has 'notes' too"):
+        codec.encode(zoo_frame().drop(columns="flag").assign(notes="x"))
 
 
 @pytest.mark.parametrize("name", ["comma", "latin1-semicolon", "utf16-tab"])
@@ -362,8 +364,9 @@ def test_codecs_stored_before_detection_decode_as_they_did():
     codec = TableCodec.from_dict(stored)
     assert codec.ignored == [] and codec.reading == {}
     assert codec.decode(np.array([[1.5, 1.0, -1.0]])).iloc[0].tolist() == [12.5, "u"]
-    with pytest.raises(TableError, match="has 'id' too"):
-        codec.check_columns(pd.DataFrame(columns=["a", "b", "id"]), "t.csv")
+    codec.check_columns(pd.DataFrame(columns=["a", "b", "id"]), "t.csv")  # not read
+    with pytest.raises(TableError, match="lacks 'b' and has 'id' too"):
+        codec.check_columns(pd.DataFrame(columns=["a", "id"]), "t.csv")
 
 
 def test_build_keeps_the_reading_options_and_ignored_columns_in_the_units(tmp_path):
