@@ -494,8 +494,8 @@ def export(run: str, out: str, weights: str, force: bool, as_json: bool) -> None
 def impute(run: str, table: str, out: str, draws: int | None, reduce: str | None, steps: int,
            independent: float, seed: int, device: str | None, force: bool, as_json: bool) -> None:
     """Fill the missing cells of TABLE (a CSV, TSV, Parquet or NumPy file with the columns the
-    run was trained on; empty or NA cells are missing) with a run of the table data set. Observed
-    cells are written exactly as they are in TABLE."""
+    run models, in any order; empty or NA cells are missing) with a run of the table data set.
+    Observed cells, and columns the run does not model, are written exactly as they are in TABLE."""
     gn.resolve_checkpoint(run)  # a missing run is named before anything else
     loaded = load_run(run, device)
     draws = draws if draws is not None else (20 if reduce else 1)

@@ -109,5 +109,5 @@ class DownloadFailed(EnvironmentFailure):
 
 
 class TableError(GibbsnetError):
-    """A table that cannot be read, or does not fit the run (other columns, text in a numeric
-    column, a column without one observed cell, a category never seen in training)."""
+    """A table that cannot be read, or does not fit the run (a column it models missing, text in
+    a numeric column, a category never seen in training)."""

@@ -77,7 +77,16 @@ class Imputation:
 
 def long_format(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """``tables`` (the table as given, then K draws, all of one shape) stacked with ``.imp``
-    (0..K) and ``.id`` (1..n) columns first: R's ``mice::as.mids`` long format."""
+    (0..K) and ``.id`` (1..n) columns first: R's ``mice::as.mids`` long format.
+
+    Raises:
+        TableError: the tables already have a ``.imp`` or ``.id`` column (a long file given back).
+    """
+    taken = [c for c in (DRAW_COLUMN, ID_COLUMN) if c in tables[0].columns]
+    if taken:
+        raise TableError(f"the table has {' and '.join(taken)} columns, which the long format of "
+                         "several draws adds; drop or rename them, or write one point estimate "
+                         "(reduce)")
     rows = len(tables[0])
     stacked = pd.concat(tables, ignore_index=True)
     stacked.insert(0, ID_COLUMN, np.tile(np.arange(1, rows + 1), len(tables)))
@@ -328,7 +337,7 @@ def impute_file(
 def _raw_cells(path: Path, shape: tuple[int, int], reading: dict[str, Any]) -> pd.DataFrame:
     """The cells of ``path`` as the text they are in the file (numbers of a NumPy file as
     ``str``), with the header as it is; ``reading``: ``read_table``'s options."""
-    raw = read_table(path, **reading, text=True)
+    raw = read_table(path, **reading, text=True, hint=_reading_hint(reading))
     if raw.shape != shape:
         raise TableError(f"{path}: read as {raw.shape[0]} × {raw.shape[1]} cells of text but "
                          f"{shape[0]} × {shape[1]} of values; are some rows ragged?")

@@ -213,7 +213,8 @@ def test_x_consistency_trains_the_decoder_towards_observed_cells(tmp_path, csv):
 
 @pytest.mark.parametrize("change, message", [
     (lambda d: d.rename(columns={"c": "mass"}),
-     r"trained on the columns a, b, c, kind; this table lacks 'c' and has 'mass' too"),
+     r"trained on the columns a, b, c, kind; this table lacks 'c' \(it has 'mass', which the "
+     r"model does not read\)"),
     (lambda d: d.assign(c=d["c"].astype(object).where(d.index != 3, "12 kg")),
      r"column 'c' holds text \('12 kg' in row 4\)"),
     (lambda d: d.assign(kind="sideways"), r"'sideways', a category the model never saw"),
@@ -232,6 +233,17 @@ def test_an_unreadable_file_to_impute_gets_advice_for_imputing_not_training(tabl
     message = str(info.value)
     assert "\n" not in message and "data.options" not in message
     assert "save this one as a comma-separated UTF-8 file" in message
+
+
+def test_a_file_to_impute_in_another_encoding_is_told_the_runs_reading_options(csv, tmp_path):
+    recipe = table_recipe(csv)
+    recipe.data.options["encoding"] = "utf-8"
+    run = gn.load_run(gn.train(recipe, out=tmp_path / "run"), "cpu")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(pd.read_csv(csv).assign(kind="caf\u00e9").to_csv(index=False).encode("latin-1"))
+    with pytest.raises(TableError, match=r"not utf-8 text .*; the run reads tables with encoding "
+                                         r"'utf-8', as it read its own; save this one so$"):
+        gn.impute(run, latin)
 
 
 def test_one_row_and_a_column_with_no_observed_cell_are_imputed(table_run, csv):
@@ -358,6 +370,15 @@ def test_columns_not_modelled_pass_through_impute_untouched(csv, tmp_path):
     added = gn.impute(run, notes).filled
     pd.testing.assert_series_equal(added["notes"], notes["notes"])
     pd.testing.assert_frame_equal(added.drop(columns="notes"), filled)
+    given = tmp_path / "notes.csv"
+    notes.to_csv(given, index=False)
+    _, out = gn.impute_file(run, given, tmp_path / "draws.csv", draws=2)
+    long = pd.read_csv(out, dtype=str, keep_default_na=False)
+    written = pd.read_csv(given, dtype=str, keep_default_na=False)["notes"].tolist()
+    assert long["notes"].tolist() == written * 3  # the table as given, then each draw
+    with pytest.raises(TableError, match=r"has .imp and .id columns, which the long format"):
+        gn.impute_file(run, out, tmp_path / "again.csv", draws=2)
+    assert not (tmp_path / "again.csv").exists()
     _, out = gn.impute_file(run, csv, tmp_path / "filled.csv")
     written = pd.read_csv(out, dtype=str, keep_default_na=False)["c"]
     assert written.tolist() == pd.read_csv(csv, dtype=str, keep_default_na=False)["c"].tolist()

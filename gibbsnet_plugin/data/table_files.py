@@ -73,16 +73,19 @@ def _check_reading(sep: str | None, decimal: str | None, encoding: str | None) -
     return sep
 
 
-def _decoded(path: Path, encoding: str | None) -> tuple[str, str]:
+def _decoded(path: Path, encoding: str | None, hint: str | None = None) -> tuple[str, str]:
     """The text of ``path`` and its encoding: ``encoding``, else UTF-8 or UTF-16 by their byte
-    order mark, else UTF-8, else Windows-1252, else Latin-1 (which decodes any bytes)."""
+    order mark, else UTF-8, else Windows-1252, else Latin-1 (which decodes any bytes). ``hint``:
+    the advice when ``encoding`` does not decode it (by default, to fix or drop
+    ``data.options.encoding``)."""
     data = path.read_bytes()
     if encoding is not None:
         try:
             return data.decode(encoding), encoding
         except UnicodeDecodeError as exc:
-            raise TableError(f"{path}: not {encoding} text ({exc.reason} at byte {exc.start}); fix "
-                             "data.options.encoding, or leave it out to have it sniffed") from None
+            advice = hint or "fix data.options.encoding, or leave it out to have it sniffed"
+            raise TableError(f"{path}: not {encoding} text ({exc.reason} at byte {exc.start}); "
+                             f"{advice}") from None
     if data.startswith(codecs.BOM_UTF8):
         return data.decode("utf-8-sig"), "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -173,7 +176,7 @@ def _tidy(column: pd.Series, decimal: str, markers: tuple[str, ...]) -> pd.Serie
 
 def read_table(path: str | Path, sep: str | None = None, decimal: str | None = None,
                encoding: str | None = None, text: bool = False,
-               missing: Sequence[str] | str | None = None, hint: str = READING_HINT) -> pd.DataFrame:
+               missing: Sequence[str] | str | None = None, hint: str | None = None) -> pd.DataFrame:
     """The table in ``path``: text (``.csv``, ``.tsv``, ``.txt``), Parquet, or a 2-D NumPy array
     (``.npy``; ``.npz``: its first array), whose columns are named ``0``, ``1``, ...
 
@@ -184,7 +187,8 @@ def read_table(path: str | Path, sep: str | None = None, decimal: str | None = N
     (``missing_markers``); a column whose observed cells are all numbers is float or int.
     ``text``: every cell as the text it is in the file instead ("" where empty; a NumPy or Parquet
     file's values as ``str``), with the header as it is. ``hint``: the advice that ends the
-    error of an unreadable text file (by default, which ``data.options`` say how to read it).
+    error of a text file that cannot be read or decoded (by default, which ``data.options`` say how
+    to read it).
 
     Raises:
         TableError: a missing or unreadable file, another suffix, a bad ``sep``, ``decimal`` or
@@ -212,7 +216,7 @@ def read_table(path: str | Path, sep: str | None = None, decimal: str | None = N
                                  f"has shape {array.shape}")
             frame = pd.DataFrame(array, columns=[str(i) for i in range(array.shape[1])])
         else:
-            content, encoding = _decoded(path, encoding)
+            content, encoding = _decoded(path, encoding, hint)
             sep, decimal = _sniffed(content, sep, decimal)
             if text:
                 return _nonempty(pd.read_csv(io.StringIO(content), sep=sep, dtype=str,
@@ -227,7 +231,7 @@ def read_table(path: str | Path, sep: str | None = None, decimal: str | None = N
                          "save the table as CSV") from None
     except Exception as exc:  # pandas and NumPy raise many types for a damaged file
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())
-        advice = f"; {hint}" if suffix in (".csv", ".tsv", ".txt") else ""
+        advice = f"; {hint or READING_HINT}" if suffix in (".csv", ".tsv", ".txt") else ""
         raise TableError(f"{path}: not a readable table ({detail}){advice}") from None
     if text:
         return _nonempty(frame.map(lambda v: "" if isinstance(v, float) and math.isnan(v) else str(v)),

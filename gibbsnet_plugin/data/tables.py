@@ -295,18 +295,19 @@ class TableCodec:
         return blocks
 
     def check_columns(self, frame: pd.DataFrame, source: str) -> None:
-        """Raise ``TableError`` unless ``frame`` has the columns the codec was fitted on (in any
-        order; the ``ignored`` ones may be left out; others it was not fitted on are not read)."""
+        """Raise ``TableError`` unless ``frame`` has the columns the codec models, in any order
+        (the ``ignored`` and ``label`` ones may be left out, and others are not read)."""
         got = [str(c) for c in frame.columns]
-        needed = [c for c in self.order if c not in self.ignored]
+        unread = [*self.ignored, *([self.label] if self.label else [])]
+        needed = [c for c in self.order if c not in unread]
         missing = [c for c in needed if c not in got]
-        extra = [c for c in got if c not in self.order]
         if missing:
-            parts = ([f"lacks {', '.join(map(repr, missing))}"] if missing else []) + \
-                    ([f"has {', '.join(map(repr, extra))} too"] if extra else [])
-            passed = f" (and passes {', '.join(self.ignored)} through)" if self.ignored else ""
+            extra = [c for c in got if c not in self.order]
+            others = f" (it has {', '.join(map(repr, extra))}, which the model does not read)" \
+                if extra else ""
+            passed = f" (and passes {', '.join(unread)} through)" if unread else ""
             raise TableError(f"{source}: the model was trained on the columns {', '.join(needed)}"
-                             f"{passed}; this table {' and '.join(parts)}")
+                             f"{passed}; this table lacks {', '.join(map(repr, missing))}{others}")
 
     def encode(self, frame: pd.DataFrame, source: str = "the table") -> tuple[np.ndarray, np.ndarray]:
         """``(x, mask)``, float32 arrays (rows, width): x scaled, NaN where a cell is missing;

@@ -102,9 +102,9 @@ def test_bad_tables_are_refused_in_one_line(data, kwargs, message):
     assert "\n" not in str(info.value)
 
 
-def test_encode_refuses_other_columns_and_unknown_categories():
+def test_encode_refuses_a_missing_column_and_unknown_categories():
     codec = TableCodec.fit(frame(), categorical=["colour"])
-    with pytest.raises(TableError, match=r"lacks 'weight' and has 'mass' too"):
+    with pytest.raises(TableError, match=r"lacks 'weight' \(it has 'mass', which the model does not read\)"):
         codec.encode(frame().rename(columns={"weight": "mass"}))
     with pytest.raises(TableError, match=r"'purple', a category the model never saw"):
         codec.encode(frame().assign(colour=["purple"] * 6))
@@ -324,9 +324,18 @@ def test_columns_may_come_in_any_order_ignored_ones_be_left_out_and_others_added
     np.testing.assert_array_equal(codec.encode(zoo_frame().drop(columns="id"))[0], x)
     np.testing.assert_array_equal(codec.encode(zoo_frame().assign(notes="x"))[0], x)
     with pytest.raises(TableError, match=r"trained on the columns body mass, colour, count, flag, zero "
-                                         r"\(and passes id through\); this table lacks 'flag' and "
-                                         r"has 'notes' too"):
+                                         r"\(and passes id through\); this table lacks 'flag' \(it "
+                                         r"has 'notes', which the model does not read\)"):
         codec.encode(zoo_frame().drop(columns="flag").assign(notes="x"))
+
+
+def test_a_label_column_is_not_read_so_a_table_may_leave_it_out():
+    data = frame()
+    codec = TableCodec.fit(data, categorical=["colour"], label="weight")
+    x, _ = codec.encode(data)
+    np.testing.assert_array_equal(codec.encode(data.drop(columns="weight"))[0], x)
+    with pytest.raises(TableError, match=r"\(and passes weight through\); this table lacks 'colour'"):
+        codec.encode(data.drop(columns="colour"))
 
 
 @pytest.mark.parametrize("name", ["comma", "latin1-semicolon", "utf16-tab"])
@@ -365,7 +374,7 @@ def test_codecs_stored_before_detection_decode_as_they_did():
     assert codec.ignored == [] and codec.reading == {}
     assert codec.decode(np.array([[1.5, 1.0, -1.0]])).iloc[0].tolist() == [12.5, "u"]
     codec.check_columns(pd.DataFrame(columns=["a", "b", "id"]), "t.csv")  # not read
-    with pytest.raises(TableError, match="lacks 'b' and has 'id' too"):
+    with pytest.raises(TableError, match=r"lacks 'b' \(it has 'id', which the model does not read\)"):
         codec.check_columns(pd.DataFrame(columns=["a", "id"]), "t.csv")
 
 
