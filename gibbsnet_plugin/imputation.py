@@ -127,7 +127,7 @@ def as_frame(table: pd.DataFrame | np.ndarray | str | Path, codec: TableCodec) -
 
 
 def _reading_hint(reading: dict[str, Any]) -> str:
-    """The advice for a file to impute that cannot be read: the run reads it as it read its own
+    """The advice for a file to impute that cannot be read or decoded: the run reads it as it read its own
     table (``reading``: the options the run's table was read with)."""
     named = [f"{k} {v!r}" for k, v in reading.items() if k in ("sep", "decimal", "encoding")]
     if named:
@@ -158,7 +158,7 @@ def impute(
     Raises:
         TableError: a run not trained on a table; a table that lacks a column the run models,
             text in a numeric column, or an unknown category. Columns the run does not model (its
-            ignored ones, and any it was not trained on) are handed back as given.
+            ignored and label ones, and any it was not trained on) are handed back as given.
         ValueError: ``draws``, ``steps`` or ``batch_size`` out of range, an unknown ``reduce``.
         GibbsnetError: ``independent`` outside [0, 1], or above 0 for a model whose D cannot judge.
     """
