@@ -270,7 +270,7 @@ def test_mixed_tables_imputes_a_mixed_table_with_every_method_and_keeps_observed
     frame.to_csv(tmp_path / "toy.csv", index=False)
     script = SEEDS.parent / "mixed_tables.py"
     argv = [sys.executable, str(script), "--csv", str(tmp_path / "toy.csv"), "--seeds", "0",
-            "--iterations", "5", "--draws", "2", "--trees", "5", "--mlp-steps", "20",
+            "--iterations", "5", "--draws", "2", "--trees", "5", "--mlp-steps", "300",
             "--methods", "mean", "knn", "mice", "missforest", "miceforest", "mlp", "gibbsnet",
             "--out", str(tmp_path / "out")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -296,6 +296,8 @@ def test_mixed_tables_imputes_a_mixed_table_with_every_method_and_keeps_observed
             kept = test[c].notna()
             assert (imputed.loc[kept, c] == test.loc[kept, c]).all(), (name, c)
     assert record["methods"]["GibbsNet, mean of 2"]["integer"] == 1.0  # the codec rounds counts
+    mlp, mean = record["methods"]["masked MLP"], record["methods"]["mean"]
+    assert mlp["rmse"] < 0.7 * mean["rmse"] and mlp["accuracy"] > mean["accuracy"]  # learns the relations
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert rows[0].startswith("| method | RMSE ↓ | accuracy ↑ | 90 % coverage")
     assert len(rows) == 1 + len(expected) and all("±" in row for row in rows[1:])
